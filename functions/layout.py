@@ -1,0 +1,63 @@
+"""Where everything lives in the landing area and the lake (one place, see docs/adr/0001).
+
+landing:  incoming/<PP>/<dataset>/<file>
+lake:     archive/<PP>/<dataset>/<ingest_id>/<file>            byte-for-byte upload copy
+          curated/<dataset>/province=<PP>/ingest=<ingest_id>/part-0.parquet
+          quarantine/<PP>/<dataset>/<ingest_id>/rejected.jsonl
+          reports/ingest/<PP>/<dataset>/<ingest_id>.json
+          results/classifications/month=<YYYY-MM>/province=<PP>/part-0.parquet   (published)
+          results/runs/<run_id>/...                                               (every run, kept)
+"""
+
+from __future__ import annotations
+
+import re
+
+PROVINCE_RE = re.compile(r"^[1-9][0-9]$")
+MONTH_RE = re.compile(r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$")
+# GB/T 2260 province-level codes.
+PROVINCES: dict[str, str] = {
+    "11": "北京", "12": "天津", "13": "河北", "14": "山西", "15": "内蒙古", "21": "辽宁", "22": "吉林",
+    "23": "黑龙江", "31": "上海", "32": "江苏", "33": "浙江", "34": "安徽", "35": "福建", "36": "江西",
+    "37": "山东", "41": "河南", "42": "湖北", "43": "湖南", "44": "广东", "45": "广西", "46": "海南",
+    "50": "重庆", "51": "四川", "52": "贵州", "53": "云南", "54": "西藏", "61": "陕西", "62": "甘肃",
+    "63": "青海", "64": "宁夏", "65": "新疆",
+}  # fmt: skip
+
+INCOMING = "incoming"
+
+
+def incoming_key(province: str, dataset: str, filename: str) -> str:
+    return f"{INCOMING}/{province}/{dataset}/{filename}"
+
+
+def archive_key(province: str, dataset: str, ingest_id: str, filename: str) -> str:
+    return f"archive/{province}/{dataset}/{ingest_id}/{filename}"
+
+
+def curated_prefix(dataset: str, province: str | None = None) -> str:
+    return f"curated/{dataset}" + (f"/province={province}" if province else "")
+
+
+def curated_key(dataset: str, province: str, ingest_id: str) -> str:
+    return f"{curated_prefix(dataset, province)}/ingest={ingest_id}/part-0.parquet"
+
+
+def quarantine_key(province: str, dataset: str, ingest_id: str) -> str:
+    return f"quarantine/{province}/{dataset}/{ingest_id}/rejected.jsonl"
+
+
+def ingest_report_key(province: str, dataset: str, ingest_id: str) -> str:
+    return f"reports/ingest/{province}/{dataset}/{ingest_id}.json"
+
+
+def classification_prefix(month: str, province: str) -> str:
+    return f"results/classifications/month={month}/province={province}"
+
+
+def classification_key(month: str, province: str) -> str:
+    return f"{classification_prefix(month, province)}/part-0.parquet"
+
+
+def run_prefix(run_id: str) -> str:
+    return f"results/runs/{run_id}"

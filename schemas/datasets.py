@@ -1,0 +1,367 @@
+"""The ten upload datasets (v1 of the upload contract, see docs/upload-contract.md).
+
+Each dataset is one pydantic model. Field metadata (``json_schema_extra``) carries what the
+vectorised validator and the contract document need: the Chinese column alias (``zh``), a
+semantic ``kind`` (uscc, region_code, industry_code, text …) and a description. The model is
+also usable per row (e.g. the per-row baseline in bench/), but ingestion validates whole Arrow
+batches from the derived field specs, never row by row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.arrow import _unwrap_optional, arrow_schema, curated_schema
+
+USCC_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"
+REGION_PATTERN = r"^[0-9]{6}$"
+INDUSTRY_PATTERN = r"^[A-T]([0-9]{2,4})?$"
+
+EntityType = Literal["enterprise", "individual", "cooperative"]
+EntityStatus = Literal["active", "revoked", "cancelled", "moved_out"]
+ChangeItem = Literal[
+    "legal_rep", "address", "shareholder", "name", "business_scope", "registered_capital", "other"
+]
+Domain = Literal[
+    "food",
+    "drug",
+    "special_equipment",
+    "product_quality",
+    "price",
+    "competition",
+    "consumer",
+    "metrology",
+    "standards",
+    "certification",
+    "advertising",
+    "ip",
+    "registration",
+    "other",
+]
+PenaltyKind = Literal[
+    "warning",
+    "fine",
+    "confiscation",
+    "suspend_license",
+    "lower_qualification",
+    "revoke_license",
+    "restrict_business",
+    "order_suspension",
+    "order_closure",
+    "restrict_employment",
+    "revoke_business_license",
+    "other",
+]
+SEVERE_PENALTY_KINDS = (
+    "suspend_license",
+    "lower_qualification",
+    "revoke_license",
+    "restrict_business",
+    "order_suspension",
+    "order_closure",
+    "restrict_employment",
+)
+AbnormalReason = Literal["no_annual_report", "unreachable", "false_disclosure", "no_disclosure", "other"]
+InspectionResult = Literal["no_problem", "corrected", "problem_found", "not_at_address", "refused"]
+ComplaintKind = Literal["complaint", "report"]
+Relation = Literal["legal_rep", "shareholder", "executive"]
+DishonestyCategory = Literal[
+    "court_enforcement",
+    "judgment",
+    "admin_enforcement",
+    "tax_arrears",
+    "abnormal_taxpayer",
+    "utility_arrears",
+    "broken_commitment",
+    "contract_breach",
+    "other",
+]
+Severity = Literal["general", "serious"]
+
+
+def col(zh: str, description: str, *, kind: str | None = None, **kwargs: Any) -> Any:
+    """A contract column: Chinese alias, description and semantic kind live with the type."""
+    extra: dict[str, Any] = {"zh": zh}
+    if kind:
+        extra["kind"] = kind
+    return Field(description=description, json_schema_extra=extra, **kwargs)
+
+
+def uscc_col(description: str = "Unified Social Credit Code (GB 32100-2015) of the entity") -> Any:
+    return col("统一社会信用代码", description, kind="uscc", pattern=USCC_PATTERN)
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Entity(_Contract):
+    uscc: str = uscc_col()
+    name: str = col("主体名称", "Registered name", kind="text", min_length=1)
+    entity_type: EntityType = col("主体类型", "enterprise, individual business or farmer cooperative")
+    region_code: str = col(
+        "行政区划代码",
+        "GB/T 2260 code of the registering county; starts with the province",
+        kind="region_code",
+        pattern=REGION_PATTERN,
+    )
+    industry_code: str = col(
+        "行业代码",
+        "GB/T 4754 section letter A–T, optionally followed by 2–4 digits",
+        kind="industry_code",
+        pattern=INDUSTRY_PATTERN,
+    )
+    established_on: dt.date = col("成立日期", "Date of establishment")
+    registered_capital: float | None = col("注册资本", "Registered capital in 10,000 CNY", default=None, ge=0)
+    status: EntityStatus = col("登记状态", "Registration status")
+    status_changed_on: dt.date | None = col("状态变更日期", "Date the status last changed", default=None)
+    address: str | None = col("住所", "Registered address", kind="text", default=None)
+    legal_rep_id: str | None = col(
+        "法定代表人标识", "Pseudonymous id of the legal representative", kind="pseudonym", default=None
+    )
+    is_new_economy: bool | None = col("是否新业态", "New industry/business model (四新)", default=None)
+
+
+class RegistrationChange(_Contract):
+    change_id: str = col("变更编号", "Provider's id of the change record", kind="id")
+    uscc: str = uscc_col()
+    changed_on: dt.date = col("变更日期", "Date the change was registered")
+    item: ChangeItem = col("变更事项", "What changed")
+
+
+class AnnualReport(_Contract):
+    uscc: str = uscc_col()
+    year: int = col("年度", "Reporting year", ge=1990, le=2100)
+    filed_on: dt.date | None = col("报送日期", "Date filed; empty = not filed", default=None)
+
+
+class Penalty(_Contract):
+    decision_no: str = col("决定书文号", "Number of the penalty decision", kind="id")
+    uscc: str = uscc_col()
+    decided_on: dt.date = col("处罚决定日期", "Date of the decision")
+    authority: str = col("处罚机关", "Deciding authority", kind="text")
+    domain: Domain = col("领域", "Regulatory field")
+    kind: PenaltyKind = col("处罚种类", "Kind of penalty")
+    amount: float | None = col("罚没金额", "Fine and confiscation in CNY", default=None, ge=0)
+    repaired_on: dt.date | None = col(
+        "信用修复日期", "Date of credit repair; repaired records stop counting", default=None
+    )
+    withdrawn: bool | None = col("是否撤销", "Decision withdrawn", default=None)
+
+
+class AbnormalListEntry(_Contract):
+    record_id: str = col("记录编号", "Provider's id of the listing", kind="id")
+    uscc: str = uscc_col()
+    listed_on: dt.date = col("列入日期", "Date listed")
+    reason: AbnormalReason = col("列入原因", "Reason for listing")
+    removed_on: dt.date | None = col("移出日期", "Date removed", default=None)
+
+
+class SeriousDishonestyEntry(_Contract):
+    record_id: str = col("记录编号", "Provider's id of the listing", kind="id")
+    uscc: str = uscc_col()
+    listed_on: dt.date = col("列入日期", "Date listed")
+    reason: str = col("列入原因", "Reason for listing (free text)", kind="text")
+    removed_on: dt.date | None = col("移出日期", "Date removed", default=None)
+
+
+class Inspection(_Contract):
+    inspection_id: str = col("检查编号", "Provider's id of the inspection", kind="id")
+    uscc: str = uscc_col()
+    inspected_on: dt.date = col("检查日期", "Date inspected")
+    plan_id: str | None = col(
+        "抽查计划编号", "Sampling plan the inspection belongs to", kind="id", default=None
+    )
+    domain: Domain = col("检查领域", "Regulatory field")
+    result: InspectionResult = col("检查结果", "Outcome")
+
+
+class Complaint(_Contract):
+    complaint_id: str = col("投诉举报编号", "Provider's id of the complaint or report", kind="id")
+    uscc: str = uscc_col()
+    received_on: dt.date = col("登记日期", "Date received")
+    kind: ComplaintKind = col("类型", "complaint or report")
+    substantiated: bool | None = col("是否属实", "Found to be substantiated", default=None)
+
+
+class Relationship(_Contract):
+    uscc: str = uscc_col()
+    party_id: str = col(
+        "关联方标识", "Pseudonymous person id, or the USCC of a related entity", kind="pseudonym"
+    )
+    relation: Relation = col("关联类型", "Kind of relationship")
+    since: dt.date | None = col("起始日期", "Start of the relationship", default=None)
+    until: dt.date | None = col("终止日期", "End of the relationship", default=None)
+
+
+class OtherDishonesty(_Contract):
+    record_id: str = col("记录编号", "Provider's id of the record", kind="id")
+    uscc: str = uscc_col()
+    recorded_on: dt.date = col("记录日期", "Date recorded")
+    category: DishonestyCategory = col("类别", "Category of the dishonest record")
+    severity: Severity = col("严重程度", "general or serious")
+    source: str = col("来源", "Source system (court, tax, utility …)", kind="text")
+    removed_on: dt.date | None = col("移出日期", "Date removed", default=None)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What the vectorised validator needs to know about one column."""
+
+    name: str
+    zh: str
+    required: bool
+    type: str  # string | date | bool | float | int
+    kind: str | None
+    enum: tuple[str, ...] | None
+    pattern: str | None
+    ge: float | None
+    le: float | None
+    description: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    zh: str
+    model: type[BaseModel]
+    key: tuple[str, ...]
+    event_date: str  # the column that dates a record ("as of" filtering)
+    description: str
+    fields: tuple[FieldSpec, ...] = field(default=())
+
+    @property
+    def arrow_schema(self) -> Any:
+        return arrow_schema(self.model)
+
+    @property
+    def curated_schema(self) -> Any:
+        return curated_schema(self.model)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        """Accepted header → column name (English names and Chinese aliases)."""
+        out = {f.name: f.name for f in self.fields}
+        out.update({f.zh: f.name for f in self.fields})
+        return out
+
+    def column(self, name: str) -> FieldSpec:
+        return next(f for f in self.fields if f.name == name)
+
+
+_TYPE_NAMES = {str: "string", dt.date: "date", bool: "bool", float: "float", int: "int"}
+
+
+def _field_specs(model: type[BaseModel]) -> tuple[FieldSpec, ...]:
+    specs = []
+    for name, info in model.model_fields.items():
+        tp, _ = _unwrap_optional(info.annotation)
+        enum = tuple(get_args(tp)) if get_origin(tp) is Literal else None
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        pattern = ge = le = None
+        for m in info.metadata:
+            pattern = getattr(m, "pattern", None) or pattern
+            ge = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else ge
+            le = getattr(m, "le", None) if getattr(m, "le", None) is not None else le
+        specs.append(
+            FieldSpec(
+                name=name,
+                zh=str(extra.get("zh", name)),
+                required=info.is_required(),
+                type="string" if enum else _TYPE_NAMES[tp],
+                kind=str(extra["kind"]) if "kind" in extra else None,
+                enum=enum,
+                pattern=pattern,
+                ge=ge,
+                le=le,
+                description=info.description or "",
+            )
+        )
+    return tuple(specs)
+
+
+def _spec(
+    name: str, zh: str, model: type[BaseModel], key: tuple[str, ...], event_date: str, desc: str
+) -> DatasetSpec:
+    return DatasetSpec(name, zh, model, key, event_date, desc, _field_specs(model))
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    s.name: s
+    for s in (
+        _spec(
+            "entities", "市场主体登记信息", Entity, ("uscc",), "established_on", "Registered market entities"
+        ),
+        _spec(
+            "registration_changes",
+            "变更登记",
+            RegistrationChange,
+            ("change_id",),
+            "changed_on",
+            "Registration changes",
+        ),
+        _spec(
+            "annual_reports", "年度报告", AnnualReport, ("uscc", "year"), "filed_on", "Annual report filings"
+        ),
+        _spec("penalties", "行政处罚", Penalty, ("decision_no",), "decided_on", "Administrative penalties"),
+        _spec(
+            "abnormal_list",
+            "经营异常名录",
+            AbnormalListEntry,
+            ("record_id",),
+            "listed_on",
+            "Abnormal-operations list entries",
+        ),
+        _spec(
+            "serious_dishonesty_list",
+            "严重违法失信名单",
+            SeriousDishonestyEntry,
+            ("record_id",),
+            "listed_on",
+            "Serious-dishonesty list entries",
+        ),
+        _spec(
+            "inspections",
+            "抽查检查结果",
+            Inspection,
+            ("inspection_id",),
+            "inspected_on",
+            "Spot-check and inspection results",
+        ),
+        _spec(
+            "complaints", "投诉举报", Complaint, ("complaint_id",), "received_on", "Complaints and reports"
+        ),
+        _spec(
+            "relationships",
+            "关联关系",
+            Relationship,
+            ("uscc", "party_id", "relation"),
+            "since",
+            "Legal representatives, shareholders and executives",
+        ),
+        _spec(
+            "other_dishonesty",
+            "其他失信记录",
+            OtherDishonesty,
+            ("record_id",),
+            "recorded_on",
+            "Dishonest records from courts, tax, utilities and others",
+        ),
+    )
+}
+
+
+def dataset(name: str) -> DatasetSpec:
+    """The spec of a dataset; ``KeyError`` names the known ones."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None

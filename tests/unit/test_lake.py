@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from functions.errors import StorageError
+from functions.lake import Lake
+
+
+def test_write_read_list_roundtrip(any_lake: Lake) -> None:
+    any_lake.write_bytes("a/b/one.txt", b"1")
+    any_lake.write_json("a/two.json", {"x": "统一"})
+    any_lake.write_parquet("a/c/t.parquet", pa.table({"n": [1, 2]}))
+    assert any_lake.read_bytes("a/b/one.txt") == b"1"
+    assert any_lake.read_json("a/two.json") == {"x": "统一"}
+    assert any_lake.read_parquet("a/c/t.parquet").column("n").to_pylist() == [1, 2]
+    assert [f.key for f in any_lake.list_files("a")] == ["a/b/one.txt", "a/c/t.parquet", "a/two.json"]
+    assert any_lake.exists("a/b/one.txt") and not any_lake.exists("a/b/none.txt")
+
+
+def test_no_temporary_objects_remain(any_lake: Lake) -> None:
+    any_lake.write_bytes("x/y.bin", b"abc")
+    assert [f.key for f in any_lake.list_files("x", include_hidden=True)] == ["x/y.bin"]
+
+
+def test_copy_replaces_atomically(any_lake: Lake) -> None:
+    any_lake.write_bytes("src.bin", b"new")
+    any_lake.write_bytes("dst/obj.bin", b"old")
+    any_lake.copy("src.bin", "dst/obj.bin")
+    assert any_lake.read_bytes("dst/obj.bin") == b"new"
+
+
+def test_missing_object_raises_file_not_found(any_lake: Lake) -> None:
+    with pytest.raises(FileNotFoundError):
+        any_lake.read_bytes("nope/missing.json")
+
+
+def test_list_dirs_gives_partition_values(any_lake: Lake) -> None:
+    any_lake.write_bytes("r/month=2026-01/p.bin", b"")
+    any_lake.write_bytes("r/month=2026-02/p.bin", b"")
+    assert any_lake.list_dirs("r") == ["month=2026-01", "month=2026-02"]
+
+
+def test_bucketless_uri_is_a_clear_error() -> None:
+    with pytest.raises(StorageError, match="no bucket"):
+        Lake.from_uri("s3://")

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from schemas import DATASETS, dataset
+from schemas.datasets import Penalty
+from schemas.results import CLASSIFICATION_SCHEMA
+
+
+def test_ten_datasets_with_keys_in_their_fields() -> None:
+    assert len(DATASETS) == 10
+    for spec in DATASETS.values():
+        assert set(spec.key) <= set(spec.columns), spec.name
+        assert spec.event_date in spec.columns
+        assert "uscc" in spec.columns
+
+
+def test_chinese_aliases_are_unique_per_dataset() -> None:
+    for spec in DATASETS.values():
+        zh = [f.zh for f in spec.fields]
+        assert len(zh) == len(set(zh)), spec.name
+        assert spec.aliases["统一社会信用代码"] == "uscc"
+
+
+def test_arrow_schema_derives_types_and_nullability() -> None:
+    schema = dataset("penalties").curated_schema
+    assert schema.field("decided_on").type == pa.date32()
+    assert schema.field("amount").type == pa.float64() and schema.field("amount").nullable
+    assert not schema.field("uscc").nullable
+    assert schema.field("_ingested_at").type == pa.timestamp("us", tz="UTC")
+
+
+def test_field_specs_carry_enums_and_bounds() -> None:
+    kind = dataset("penalties").column("kind")
+    assert kind.enum is not None and "revoke_business_license" in kind.enum
+    assert dataset("annual_reports").column("year").ge == 1990
+    assert dataset("entities").column("region_code").kind == "region_code"
+
+
+def test_model_rejects_bad_rows() -> None:
+    ok = Penalty(decision_no="x", uscc="91110108795101314G", decided_on=dt.date(2026, 1, 1), authority="a",
+                 domain="food", kind="fine")  # fmt: skip
+    assert ok.withdrawn is None
+    with pytest.raises(ValidationError):
+        Penalty(decision_no="x", uscc="bad", decided_on=dt.date(2026, 1, 1), authority="a", domain="food",
+                kind="fine")  # fmt: skip
+
+
+def test_unknown_dataset_names_known_ones() -> None:
+    with pytest.raises(KeyError, match="penalties"):
+        dataset("penalty")
+
+
+def test_results_schema_has_nested_reasons() -> None:
+    assert CLASSIFICATION_SCHEMA.field("reasons").type.value_type.names == ["code", "label", "points"]
