@@ -15,6 +15,8 @@ help:
 	@echo "make test      ruff + mypy + pytest (what CI runs)"
 	@echo "make serve     serve the REST API locally on the demo lake"
 	@echo "make bench     run the benchmarks under bench/"
+	@echo "make package  build the deployment artifacts (STAGE=dev|prod) under build/package/"
+	@echo "make checks   cfn-lint + checkov on the CloudFormation templates"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,10 +37,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Headless Chromium + CJK fonts for the report test (issue 6); idempotent, apt only when missing.
+CHROMIUM := $(VENV)/.chromium
+$(CHROMIUM): | $(STAMP)
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list :lang=zh family 2>/dev/null | grep -q .; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium fonts-noto-cjk; \
+	fi
+	@test -x /usr/bin/chromium || { echo "chromium could not be installed; the report test will fail" >&2; exit 1; }
+	touch $(CHROMIUM)
+
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-test: lint typecheck
+test: lint typecheck checks $(CHROMIUM)
 	$(BIN)/pytest
 
 serve: $(STAMP)
@@ -49,3 +61,30 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache demo-lake
+
+# -- deployment (issue 5, docs/deploy.md) --------------------------------------------------------
+STAGE    ?= dev
+IAC_VENV ?= .venv-iac
+IAC_BIN  := $(IAC_VENV)/bin
+IAC_STAMP := $(IAC_VENV)/.installed
+
+.PHONY: package checks infra-templates
+
+$(IAC_STAMP): infra/requirements-iac.txt
+	test -x $(IAC_BIN)/python || $(PYTHON) -m venv $(IAC_VENV)
+	$(IAC_BIN)/python -m pip install --quiet --upgrade pip
+	$(IAC_BIN)/python -m pip install --quiet -r infra/requirements-iac.txt
+	touch $(IAC_STAMP)
+
+# The platform template is generated from schemas/; fail if the committed one is stale.
+infra-templates: $(STAMP)
+	$(BIN)/python -m infra.platform --check
+	$(BIN)/python -m infra.package --stage $(STAGE) --template-only
+
+package: $(STAMP)
+	$(BIN)/python -m infra.package --stage $(STAGE)
+
+checks: $(STAMP) $(IAC_STAMP) infra-templates
+	$(IAC_BIN)/cfn-lint infra/platform.yaml build/package/$(STAGE)/app.yaml
+	$(IAC_BIN)/checkov --quiet --compact --skip-download --framework cloudformation \
+		-f infra/platform.yaml -f build/package/$(STAGE)/app.yaml

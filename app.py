@@ -4,11 +4,13 @@ return its result. Domain errors become HTTP answers in exactly one place (``_er
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Chalice, Response
+from chalice.app import Chalice, Cron, Response
 from pydantic import ValidationError
 
 from functions.errors import (
@@ -50,7 +52,7 @@ def _error_response(exc: Exception) -> Response:
     """The one place where exceptions become HTTP answers; never a stack trace to a caller."""
     if isinstance(exc, ValidationError):
         errors = [
-            {"field": ".".join(str(p) for p in e["loc"]) or None, "problem": e["msg"], "type": e["type"]}
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "problem": e["msg"], "type": e["type"]}
             for e in exc.errors(include_url=False, include_input=False)
         ]
         first = errors[0] if errors else {"field": None, "problem": "invalid request"}
@@ -69,3 +71,233 @@ def _error_response(exc: Exception) -> Response:
     return Response(
         body={"error": "internal", "message": "internal error; see the function log"}, status_code=500
     )
+
+
+def _api(handler: Callable[..., Response]) -> Callable[..., Response]:
+    """Every REST handler goes through here: any exception becomes ``_error_response``."""
+
+    @functools.wraps(handler)
+    def wrapped(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return handler(*args, **kwargs)
+        except Exception as exc:
+            return _error_response(exc)
+
+    return wrapped
+
+
+# -- REST API: sampling plans and classification lookups (issue 4, docs/api.md) -----------------
+# Domain modules are imported inside the handlers: the handler module must import fast (cold
+# start) and the sampling path never imports pandas/awswrangler/duckdb/sqlglot.
+_JSON = {"Content-Type": "application/json"}
+
+
+def reset() -> None:
+    """Forget the cached settings, lake, frames and verified tokens (tests switch lakes via env)."""
+    global _lake, _landing
+    _lake = None
+    _landing = None
+    get_settings.cache_clear()
+    import sys
+
+    for mod, fn in (("functions.sampling.frame", "clear_cache"), ("functions.auth.tokens", "clear_cache")):
+        if mod in sys.modules:
+            getattr(sys.modules[mod], fn)()
+
+
+def _principal() -> Any:
+    """Authenticate every request here too: the test client and ``chalice local`` routes that
+    bypass the authorizer must not bypass the check (docs/adr/0043)."""
+    from functions.auth.guard import authenticate
+
+    request = app.current_request
+    return authenticate(lake(), dict(request.headers) if request is not None else None)
+
+
+def _gateway_unauthorized() -> Exception:
+    """401 from the authorizer: API Gateway maps the ``Unauthorized`` exception to 401; ``chalice
+    local`` only turns its own gateway exception into a 401 (anything else would drop the socket)."""
+    import sys
+
+    local = sys.modules.get("chalice.local")
+    if local is not None:
+        body = b'{"error":"unauthenticated","message":"missing, malformed, unknown or revoked bearer token"}'
+        exc: Exception = local.NotAuthorizedError({**_JSON}, body)
+        return exc
+    return Exception("Unauthorized")
+
+
+def _query_params() -> dict[str, str]:
+    request = app.current_request
+    return dict((request.query_params if request is not None else None) or {})
+
+
+@app.authorizer()
+def bearer_auth(auth_request: Any) -> Any:
+    """Built-in custom authorizer (a Lambda in front of API Gateway; also run by ``chalice local``)."""
+    from chalice.app import AuthResponse
+
+    from functions.auth.guard import authenticate
+
+    try:
+        principal = authenticate(lake(), {"Authorization": auth_request.token or ""})
+    except Unauthenticated:
+        raise _gateway_unauthorized() from None
+    return AuthResponse(
+        routes=["*"],
+        principal_id=principal.token_id,
+        context={"name": principal.name, "provinces": ",".join(sorted(principal.provinces))},
+    )
+
+
+@app.route("/v1/sampling/plans", methods=["POST"], authorizer=bearer_auth, content_types=["application/json"])
+@_api
+def create_sampling_plan() -> Response:
+    from functions.auth.guard import require_province
+    from functions.sampling.service import create_plan
+    from schemas.api import MAX_BODY_BYTES, PlanRequest
+
+    principal = _principal()
+    raw = app.current_request.raw_body if app.current_request is not None else b""
+    if len(raw or b"") > MAX_BODY_BYTES:
+        raise InvalidInput(f"the request body exceeds {MAX_BODY_BYTES} bytes", field="body")
+    req = PlanRequest.model_validate_json(raw or b"null")
+    require_province(principal, req.province)
+    plan_id, text = create_plan(lake(), req, principal)
+    return Response(
+        body=text, status_code=201, headers={**_JSON, "Location": f"/v1/sampling/plans/{plan_id}"}
+    )
+
+
+@app.route("/v1/sampling/plans/{plan_id}", methods=["GET"], authorizer=bearer_auth)
+@_api
+def get_sampling_plan(plan_id: str) -> Response:
+    from functions.auth.guard import require_province
+    from functions.sampling.plans import load_plan_text, province_of_plan
+
+    principal = _principal()
+    require_province(principal, province_of_plan(plan_id))
+    return Response(body=load_plan_text(lake(), plan_id), status_code=200, headers={**_JSON})
+
+
+@app.route("/v1/classifications/{uscc}", methods=["GET"], authorizer=bearer_auth)
+@_api
+def get_classification(uscc: str) -> Response:
+    from functions.auth.guard import require_province
+    from functions.sampling.lookup import lookup
+    from schemas.api import ClassificationQuery
+
+    principal = _principal()
+    query = ClassificationQuery.model_validate({**_query_params(), "uscc": uscc})
+    require_province(principal, query.uscc[2:4])
+    return Response(body=lookup(lake(), query.uscc, query.month), status_code=200, headers={**_JSON})
+
+
+# -- early warnings (issue 6, docs/warnings.md) -------------------------------------------------
+@app.route("/v1/warnings", methods=["GET"], authorizer=bearer_auth)
+@_api
+def get_warnings() -> Response:
+    from functions.auth.guard import require_province
+    from functions.warnings.api import list_warnings
+    from schemas.warnings import WarningsQuery
+
+    principal = _principal()
+    query = WarningsQuery.model_validate(_query_params())
+    require_province(principal, query.province)
+    return Response(body=list_warnings(lake(), query), status_code=200, headers={**_JSON})
+
+
+# -- ingestion: uploads to the landing area (issue 2, docs/upload-contract.md) -----------------
+_landing: Lake | None = None
+_SUMMARY_FIELDS = {
+    "ingest_id",
+    "source_key",
+    "status",
+    "rows_read",
+    "rows_accepted",
+    "rows_rejected",
+    "file_reason",
+    "file_message",
+}
+
+
+def landing() -> Lake:
+    """The landing area (may be the lake itself), opened on first use."""
+    global _landing
+    if _landing is None:
+        s = get_settings()
+        _landing = open_lake(s.effective_landing_uri, settings=s)
+    return _landing
+
+
+@app.on_s3_event(
+    bucket=get_settings().effective_landing_bucket,
+    prefix=f"{get_settings().landing_prefix}incoming/",
+    events=["s3:ObjectCreated:*"],
+)
+def on_upload(event: Any) -> list[dict[str, Any]]:
+    """Each uploaded object → one ingest. Storage failures raise so that Lambda retries."""
+    from schemas.ingest import S3ObjectRecord
+
+    return [
+        _ingest_landed([rec.key], etag=rec.etag, version_id=rec.version_id)
+        for rec in S3ObjectRecord.from_event(event.to_dict())
+    ]
+
+
+@app.on_cw_event({"source": ["aws.s3"], "detail-type": ["Object Created"]})
+def on_upload_event(event: Any) -> dict[str, Any]:
+    """Uploads in AWS: S3 → EventBridge → here (docs/adr/0050). The deployed rule narrows the
+    pattern to the landing bucket and ``incoming/``; the domain call is the one ``on_upload`` makes."""
+    from urllib.parse import unquote_plus
+
+    from schemas.events import S3ObjectCreatedEvent
+
+    obj = S3ObjectCreatedEvent.model_validate(event.to_dict()).detail.object
+    # S3 notification keys are URL-encoded; try the decoded key first, then the key as given.
+    return _ingest_landed(list(dict.fromkeys([unquote_plus(obj.key), obj.key])), etag=obj.etag,
+                          version_id=obj.version_id)  # fmt: skip
+
+
+def _ingest_landed(candidates: list[str], *, etag: str | None, version_id: str | None) -> dict[str, Any]:
+    """Ingest the first candidate key that exists; a vanished object is logged and skipped."""
+    from functions.ingest import ingest_object
+
+    settings = get_settings()
+    for raw in candidates:
+        key = raw.removeprefix(settings.landing_prefix)
+        try:
+            report = ingest_object(
+                lake(), landing(), key, etag=etag, version_id=version_id, settings=settings
+            )
+        except NotFound:
+            continue
+        logger.info("ingest %s of %s: %s", report.ingest_id, report.source_key, report.status)
+        return report.model_dump(mode="json", include=_SUMMARY_FIELDS)
+    logger.warning("landed object %s is gone (deleted or overwritten); skipped", candidates[-1])
+    return {"source_key": candidates[-1], "status": "missing"}
+
+
+# -- monthly classification (issue 3, docs/results-contract.md, docs/adr/0035) -------------------
+# 02:00 Asia/Shanghai on the 1st of a month = 18:00 UTC on the last day of the previous month
+# (China has no DST, so the offset is always +08:00). EventBridge cron supports "L" (last day
+# of month) in the day-of-month field; the handler derives the month from the event time in
+# China, so it classifies the month that has just ended there.
+@app.schedule(Cron(0, 18, "L", "*", "?", "*"), name="classify_monthly")
+def classify_monthly(event: Any) -> dict[str, Any]:
+    """Classify the previous month (China time) for every province with curated data."""
+    import datetime as dt
+
+    from functions.classify.run import classify_all, previous_month_in
+
+    settings = get_settings()
+    raw_time = getattr(event, "time", None) or ""
+    try:
+        now = dt.datetime.fromisoformat(str(raw_time).replace("Z", "+00:00"))
+    except ValueError:
+        now = dt.datetime.now(dt.UTC)
+    month = previous_month_in(now, settings.tz)
+    summary = classify_all(lake(), month=month, settings=settings)
+    for province, info in summary["provinces"].items():
+        logger.info("classification %s province %s: %s", month, province, info["status"])
+    return summary

@@ -12,7 +12,10 @@ import sys
 from pathlib import Path
 
 BENCHES: dict[str, str] = {
+    "ingest": "bench.ingest",
     # name: module
+    "classify": "bench.classify",
+    "sampling": "bench.sampling",
 }
 
 

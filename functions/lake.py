@@ -19,13 +19,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import pyarrow.fs as pafs
-
 from functions.errors import StorageError
 
 if TYPE_CHECKING:
     import boto3
     import pyarrow as pa
+    import pyarrow.fs as pafs
+else:
+
+    class _LazyPyarrowFs:
+        """``pyarrow.fs`` imported on first use: importing the handler module stays fast (cold
+        start, issue 4 / docs/adr/0044); every ``pafs.X`` behaves as before."""
+
+        def __getattr__(self, name: str) -> Any:
+            import pyarrow.fs
+
+            return getattr(pyarrow.fs, name)
+
+    pafs = _LazyPyarrowFs()
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +129,7 @@ class Lake:
 
     def read_bytes(self, key: str) -> bytes:
         try:
-            with self.fs.open_input_stream(self.path(key)) as f:
+            with self.fs.open_input_stream(self.path(key), compression=None) as f:
                 return bytes(f.read())
         except FileNotFoundError:
             raise
@@ -183,7 +194,7 @@ class Lake:
         tmp = self._tmp_path(key)
         self._ensure_parent(final)
         try:
-            with self.fs.open_output_stream(tmp, metadata=metadata) as out:
+            with self.fs.open_output_stream(tmp, compression=None, metadata=metadata) as out:
                 out.write(data)
             self.fs.move(tmp, final)
         except OSError as exc:

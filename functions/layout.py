@@ -7,6 +7,8 @@ lake:     archive/<PP>/<dataset>/<ingest_id>/<file>            byte-for-byte upl
           reports/ingest/<PP>/<dataset>/<ingest_id>.json
           results/classifications/month=<YYYY-MM>/province=<PP>/part-0.parquet   (published)
           results/runs/<run_id>/...                                               (every run, kept)
+          plans/<PP>/<plan_id>.json                                 (sampling plans, immutable)
+          _auth/tokens/<token_id>.json                              (API tokens, salted hashes only)
 """
 
 from __future__ import annotations
@@ -61,3 +63,76 @@ def classification_key(month: str, province: str) -> str:
 
 def run_prefix(run_id: str) -> str:
     return f"results/runs/{run_id}"
+
+
+# -- sampling plans and API tokens (issue 4, docs/adr/0040) ------------------------------------
+PLAN_ID_RE = re.compile(r"^([1-9][0-9])-[0-9a-f]{20}$")
+TOKENS_PREFIX = "_auth/tokens"  # hidden: never listed with the data, never read by Athena
+
+
+def classification_pointer_key(month: str, province: str) -> str:
+    """The hidden ``_current.json`` pointer written when a run is published."""
+    return f"{classification_prefix(month, province)}/_current.json"
+
+
+def run_classifications_key(run_id: str) -> str:
+    """Every run's classification output, kept for audit (plan verification re-reads it)."""
+    return f"{run_prefix(run_id)}/classifications.parquet"
+
+
+def plan_key(province: str, plan_id: str) -> str:
+    """An immutable sampling plan: written once, never overwritten."""
+    return f"plans/{province}/{plan_id}.json"
+
+
+def token_key(token_id: str) -> str:
+    return f"{TOKENS_PREFIX}/{token_id}.json"
+
+
+# -- warnings, inspection tasks, analysis and the monthly report (issue 6, docs/adr/0060) -------
+def warnings_prefix(month: str | None = None, province: str | None = None) -> str:
+    """``results/warnings/month=M/province=P``: one Parquet file per run that raised something."""
+    out = "results/warnings"
+    if month:
+        out += f"/month={month}"
+        if province:
+            out += f"/province={province}"
+    return out
+
+
+def warnings_key(month: str, province: str, run_id: str) -> str:
+    return f"{warnings_prefix(month, province)}/part-{run_id}.parquet"
+
+
+def tasks_prefix(month: str, province: str) -> str:
+    return f"results/tasks/month={month}/province={province}"
+
+
+def tasks_key(month: str, province: str, run_id: str) -> str:
+    return f"{tasks_prefix(month, province)}/part-{run_id}.parquet"
+
+
+def analysis_prefix(month: str, province: str) -> str:
+    return f"results/analysis/month={month}/province={province}"
+
+
+def analysis_key(month: str, province: str, name: str) -> str:
+    """``regions.parquet``, ``industries.parquet``, ``migration.parquet``, ``effectiveness.json`` …"""
+    return f"{analysis_prefix(month, province)}/{name}"
+
+
+def report_key(month: str, province: str) -> str:
+    return f"results/reports/month={month}/province={province}/report.html"
+
+
+def plans_prefix(province: str) -> str:
+    return f"plans/{province}"
+
+
+# -- ingestion ledger (issue 2, docs/adr/0013) ---------------------------------------------------
+INGEST_LEDGER_PREFIX = "_state/ingest/ledger"  # hidden: never read as data
+
+
+def ingest_ledger_key(token: str) -> str:
+    """One empty-ish marker per (landing root, key, size, mtime) already ingested."""
+    return f"{INGEST_LEDGER_PREFIX}/{token}.json"

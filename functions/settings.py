@@ -33,10 +33,39 @@ class Settings(BaseSettings):
     athena_output_uri: str | None = None
     default_system: str = "samr-general"
     tz: str = "Asia/Shanghai"
+    # -- warnings, regional analysis, report (issue 6, docs/warnings.md, docs/analysis.md) --
+    warning_rules: str = Field("samr-warnings", description="warning rule set id or YAML path")
+    warnings_sns_topic_arn: str | None = Field(None, description="SNS topic told about new inspection tasks")
+    warnings_notify_file: str | None = Field(None, description="local JSON-lines file told about new tasks")
+    analysis_min_entities: int = Field(30, ge=1, description="smallest region/industry that can be flagged")
+    analysis_share_ratio: float = Field(1.5, ge=1.0, description="flag: C+D share >= ratio x province share")
+    analysis_z: float = Field(2.326, ge=0.0, description="one-sided binomial z threshold (2.326 = 1%)")
+
+    # -- ingestion (issue 2, docs/upload-contract.md) --
+    landing_bucket: str | None = Field(
+        None, description="bucket whose incoming/ uploads trigger ingestion; default: from landing_uri"
+    )
 
     @property
     def effective_landing_uri(self) -> str:
         return self.landing_uri or self.lake_uri
+
+    @property
+    def effective_landing_bucket(self) -> str:
+        """The S3 bucket of the landing area (a placeholder name when the landing is a folder)."""
+        if self.landing_bucket:
+            return self.landing_bucket
+        uri = self.effective_landing_uri
+        return uri[len("s3://") :].split("/", 1)[0] if uri.startswith("s3://") else "creditrisk-landing"
+
+    @property
+    def landing_prefix(self) -> str:
+        """The key prefix of the landing root inside its bucket ('' at the bucket root)."""
+        uri = self.effective_landing_uri
+        if not uri.startswith("s3://"):
+            return ""
+        rest = uri[len("s3://") :].split("/", 1)
+        return rest[1].strip("/") + "/" if len(rest) > 1 and rest[1].strip("/") else ""
 
 
 @lru_cache(maxsize=1)

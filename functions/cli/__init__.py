@@ -14,6 +14,13 @@ from functions.errors import CreditRiskError
 COMMAND_MODULES = (
     "functions.cli.generate_cmd",
     "functions.cli.ingest_cmd",
+    "functions.cli.plan_cmd",
+    "functions.cli.token_cmd",
+    "functions.cli.query_cmd",
+    "functions.cli.classify_cmd",
+    "functions.cli.explain_cmd",
+    "functions.cli.warnings_cmd",
+    "functions.cli.report_cmd",
 )
 
 

@@ -1,0 +1,336 @@
+"""Compile an indicator system into one Trino (Athena) ``SELECT`` (ADR 0032).
+
+Indicators, points, scores, hard rules, classes, reasons and the previous class all happen in
+SQL, so in production the data never leaves Athena; DuckDB runs the same text through sqlglot.
+Dialect traps are avoided by construction: window bounds are DATE literals computed here (no
+``date_add``/``date_diff`` in generated SQL), every value is cast to DOUBLE before arithmetic, and
+sums use DECIMAL so the result does not depend on the summation order (determinism).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from functions.classify.curated_views import RESULTS_TABLE, as_of_ctes, date_literal
+from functions.classify.system import CLASS_INDEX, Indicator, System
+from schemas.datasets import DATASETS
+from schemas.results import DIMENSIONS, RISK_CLASSES
+
+MAX_REASONS = 5
+EXCLUDED_STATUSES = ("cancelled", "moved_out")
+
+
+def month_end(month: str) -> dt.date:
+    year, mon = (int(p) for p in month.split("-"))
+    return dt.date(year, mon, calendar.monthrange(year, mon)[1])
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """Trino's ``date_add('month', n, d)``: same day of month, clamped to the month's end."""
+    index = day.year * 12 + day.month - 1 + months
+    year, mon = divmod(index, 12)
+    return dt.date(year, mon + 1, min(day.day, calendar.monthrange(year, mon + 1)[1]))
+
+
+def previous_month(month: str) -> str:
+    d = add_months(dt.date(int(month[:4]), int(month[5:7]), 1), -1)
+    return f"{d.year:04d}-{d.month:02d}"
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """The compiled run: one Trino statement plus what it was compiled for."""
+
+    system: System
+    month: str
+    province: str
+    cutoff: dt.datetime
+    run_id: str
+    period_end: dt.date
+    sql: str
+    datasets: tuple[str, ...]
+
+    @property
+    def statements(self) -> list[str]:
+        return [self.sql]
+
+
+def _vcol(code: str) -> str:
+    return f"v_{code.lower()}"
+
+
+def _pcol(code: str) -> str:
+    return f"p_{code.lower()}"
+
+
+def _sql_text(text: str, replace: dict[str, str]) -> str:
+    """Rewrite a user expression: placeholders → DATE literals, names → compiled columns."""
+    tree = sqlglot.parse_one(text, read="trino")
+
+    def swap(node: Any) -> Any:
+        if isinstance(node, exp.Column) and not node.table:
+            key = node.name.lower()
+            if key in replace:
+                return sqlglot.parse_one(replace[key], read="trino")
+        return node
+
+    def as_double(node: Any) -> Any:
+        if isinstance(node, exp.Div) and not isinstance(node.this, exp.Cast):
+            # Trino divides integers as integers, DuckDB does not: make every division DOUBLE.
+            return exp.Div(this=exp.cast(node.this, "DOUBLE"), expression=node.expression)
+        return node
+
+    return str(tree.transform(swap).transform(as_double).sql(dialect="trino"))
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _points_sql(ind: Indicator, value: str) -> str:
+    assert ind.scoring is not None
+    s = ind.scoring
+    if s.linear is not None:
+        lin = s.linear
+        raw = f"({value} - CAST({lin.offset!r} AS DOUBLE)) * CAST({lin.slope!r} AS DOUBLE)"
+        return f"LEAST(CAST({lin.cap!r} AS DOUBLE), GREATEST(CAST(0 AS DOUBLE), {raw}))"
+    assert s.bins is not None
+    whens = []
+    for b in s.bins:
+        cond = f"{value} >= {b.min!r}" + (f" AND {value} < {b.max!r}" if b.max is not None else "")
+        whens.append(f"WHEN {cond} THEN CAST({b.points!r} AS DOUBLE)")
+    return f"CASE {' '.join(whens)} ELSE CAST(0 AS DOUBLE) END"
+
+
+def _aggregate_sql(ind: Indicator, placeholders: dict[str, str], period_end: dt.date) -> str:
+    d = ind.definition
+    assert d is not None
+    spec = DATASETS[d.dataset]
+    conds: list[str] = []
+    if d.where:
+        conds.append(f"({_sql_text(d.where, placeholders)})")
+    if d.window_months is not None:
+        column = d.date_column or spec.event_date
+        start = add_months(period_end, -d.window_months)
+        conds.append(f"{column} > {date_literal(start)} AND {column} <= {date_literal(period_end)}")
+    elif d.date_column is not None:
+        conds.append(f"{d.date_column} <= {date_literal(period_end)}")
+    cond = " AND ".join(conds) or "TRUE"
+    expr = _sql_text(d.expression, placeholders) if d.expression else "1"
+    if d.aggregate == "count":
+        return f"CAST(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS DOUBLE)"
+    if d.aggregate == "sum":
+        return f"CAST(SUM(CASE WHEN {cond} THEN CAST({expr} AS DECIMAL(38, 4)) END) AS DOUBLE)"
+    if d.aggregate == "count_distinct":
+        return f"CAST(COUNT(DISTINCT CASE WHEN {cond} THEN {expr} END) AS DOUBLE)"
+    return f"CAST({d.aggregate.upper()}(CASE WHEN {cond} THEN CAST({expr} AS DOUBLE) END) AS DOUBLE)"
+
+
+ENTITY_COLUMNS = (
+    "uscc", "name", "entity_type", "region_code", "industry_code",
+    "status", "status_changed_on", "established_on",
+)  # fmt: skip
+
+
+def used_columns(system: System, datasets: list[str]) -> dict[str, tuple[str, ...]]:
+    """Per dataset, the columns the system's indicators read (the as-of views project only these)."""
+    out: dict[str, set[str]] = {name: {"uscc"} for name in datasets}
+    out["entities"] |= set(ENTITY_COLUMNS)
+    for ind, _, _ in system.leaves():
+        d = ind.definition
+        if d is None:
+            continue
+        spec = DATASETS[d.dataset]
+        cols = out[d.dataset]
+        cols.add(d.date_column or spec.event_date)
+        for text in (d.expression, d.where):
+            if text:
+                cols |= {c.name for c in sqlglot.parse_one(text, read="trino").find_all(exp.Column)}
+        out[d.dataset] = cols & set(spec.columns)
+    return {name: tuple(sorted(cols)) for name, cols in out.items()}
+
+
+def compile_system(
+    system: System,
+    *,
+    month: str,
+    province: str,
+    cutoff: dt.datetime,
+    run_id: str,
+    single_ingest: frozenset[str] = frozenset(),
+) -> Compiled:
+    """``single_ingest``: datasets with exactly one curated file for the province (no dedup)."""
+    period_end = month_end(month)
+    leaves = system.leaves()
+    datasets = sorted({"entities"} | {ind.definition.dataset for ind, _, _ in leaves if ind.definition})
+    placeholders = {
+        "period_end": date_literal(period_end),
+        "period_start": date_literal(add_months(period_end, -12)),
+    }
+    ctes = as_of_ctes(
+        used_columns(system, datasets),
+        province=province,
+        cutoff=cutoff,
+        period_end=period_end,
+        single_ingest=single_ingest,
+    )
+
+    # base: the entities classified this month, with their per-entity values.
+    statuses = ", ".join(_quote(s) for s in EXCLUDED_STATUSES)
+    types = ", ".join(_quote(t) for t in system.entity_types)
+    entity_values = [
+        f"CAST({_sql_text(ind.definition.expression or '0', placeholders)} AS DOUBLE) AS {_vcol(ind.code)}"
+        for ind, _, _ in leaves
+        if ind.definition and ind.definition.aggregate == "value"
+    ]
+    base_cols = ", ".join(["uscc", "name", "entity_type", "region_code", "industry_code", *entity_values])
+    ctes.append(
+        (
+            "base",
+            f"SELECT {base_cols} FROM entities "
+            f"WHERE entity_type IN ({types}) AND NOT (status IN ({statuses}) AND "
+            f"(status_changed_on IS NULL OR status_changed_on <= {date_literal(period_end)}))",
+        )
+    )
+    # one aggregate per dataset read by record indicators
+    joins: list[str] = []
+    value_cols: list[str] = []
+    for ds in datasets:
+        members = [
+            ind
+            for ind, _, _ in leaves
+            if ind.definition and ind.definition.dataset == ds and ind.definition.aggregate != "value"
+        ]
+        if not members:
+            continue
+        aggs = ", ".join(
+            f"{_aggregate_sql(ind, placeholders, period_end)} AS {_vcol(ind.code)}" for ind in members
+        )
+        ctes.append((f"agg_{ds}", f"SELECT uscc, {aggs} FROM {ds} GROUP BY uscc"))
+        joins.append(f"LEFT JOIN agg_{ds} ON agg_{ds}.uscc = base.uscc")
+        value_cols += [
+            f"COALESCE(agg_{ds}.{_vcol(ind.code)}, CAST(0 AS DOUBLE)) AS {_vcol(ind.code)}" for ind in members
+        ]
+    entity_value_cols = [
+        f"COALESCE(base.{_vcol(ind.code)}, CAST(0 AS DOUBLE)) AS {_vcol(ind.code)}"
+        for ind, _, _ in leaves
+        if ind.definition and ind.definition.aggregate == "value"
+    ]
+    ident = "base.uscc, base.name, base.entity_type, base.region_code, base.industry_code"
+    ctes.append(
+        ("vals", f"SELECT {', '.join([ident, *entity_value_cols, *value_cols])} FROM base {' '.join(joins)}")
+    )
+
+    # points (weighted) per leaf, per dimension, and the score
+    points = [
+        f"CAST({weight!r} AS DOUBLE) * {_points_sql(ind, _vcol(ind.code))} AS {_pcol(ind.code)}"
+        for ind, weight, _ in leaves
+    ]
+    ctes.append(("pts", f"SELECT vals.*, {', '.join(points)} FROM vals"))
+    dims = []
+    for dim in DIMENSIONS:
+        in_dim = [_pcol(ind.code) for ind, _, d in leaves if d == dim]
+        dims.append(f"{' + '.join(in_dim) if in_dim else 'CAST(0 AS DOUBLE)'} AS d_{dim}")
+    score = " + ".join(_pcol(ind.code) for ind, _, _ in leaves)
+    rule_names = {ind.code.lower(): _vcol(ind.code) for ind, _, _ in leaves}
+    flags = [
+        f"COALESCE(({_sql_text(r.when, rule_names)}), FALSE) AS r_{r.code.lower()}" for r in system.rules
+    ]
+    ctes.append(
+        (
+            "scored",
+            f"SELECT pts.*, {', '.join(dims + flags)}, "
+            f"LEAST(CAST(100 AS DOUBLE), GREATEST(CAST(0 AS DOUBLE), {score})) AS risk_score FROM pts",
+        )
+    )
+
+    # class: score class, raised by at-least rules, overridden by set rules
+    m = system.classes
+    if m.method == "cutoffs":
+        assert m.cutoffs is not None
+        score_idx = (
+            f"CASE WHEN risk_score >= {m.cutoffs['D']!r} THEN 3 WHEN risk_score >= {m.cutoffs['C']!r} THEN 2 "
+            f"WHEN risk_score >= {m.cutoffs['B']!r} THEN 1 ELSE 0 END"
+        )
+    elif m.method == "shares":
+        assert m.shares is not None
+        acc, parts = 0.0, []
+        shares = {str(k): v for k, v in m.shares.items()}
+        for cls in RISK_CLASSES[:-1]:
+            acc += shares[cls]
+            parts.append(f"WHEN cume_dist() OVER (ORDER BY risk_score) <= {acc!r} THEN {CLASS_INDEX[cls]}")
+        score_idx = f"CASE {' '.join(parts)} ELSE 3 END"
+    else:
+        score_idx = "0"
+    set_terms = [
+        f"CASE WHEN r_{r.code.lower()} THEN {CLASS_INDEX[r.risk_class]} ELSE -1 END"
+        for r in system.rules
+        if r.mode == "set"
+    ]
+    least_terms = [
+        f"CASE WHEN r_{r.code.lower()} THEN {CLASS_INDEX[r.risk_class]} ELSE 0 END"
+        for r in system.rules
+        if r.mode == "at_least"
+    ]
+    set_idx = f"GREATEST({', '.join(['-1', '-1', *set_terms])})"
+    least_idx = f"GREATEST({', '.join(['score_idx', '0', *least_terms])})"
+    ctes.append(("score_classed", f"SELECT scored.*, {score_idx} AS score_idx FROM scored"))
+    ctes.append(
+        (
+            "classed",
+            f"SELECT score_classed.*, "
+            f"CASE WHEN {set_idx} >= 0 THEN {set_idx} ELSE {least_idx} END AS class_idx "
+            "FROM score_classed",
+        )
+    )
+    prev = previous_month(month)
+    ctes.append(
+        (
+            "prev",
+            f"SELECT uscc, risk_class FROM {RESULTS_TABLE} "
+            f"WHERE month = '{prev}' AND province = '{province}'",
+        )
+    )
+
+    reason_type = "ROW(k DOUBLE, code VARCHAR, label VARCHAR, points DOUBLE)"
+    items = ", ".join(
+        f"CAST(ROW(-round({_pcol(ind.code)}, 4), {_quote(ind.code)}, {_quote(ind.label)}, "
+        f"round({_pcol(ind.code)}, 4)) AS {reason_type})"
+        for ind, _, _ in leaves
+    )
+    reasons = (
+        f"transform(slice(array_sort(filter(ARRAY[{items}], x -> x.points > 0)), 1, {MAX_REASONS}), "
+        "x -> CAST(ROW(x.code, x.label, x.points) AS ROW(code VARCHAR, label VARCHAR, points DOUBLE)))"
+    )
+    if system.rules:
+        fired = ", ".join(f"IF(r_{r.code.lower()}, {_quote(r.code)})" for r in system.rules)
+        rules = f"filter(ARRAY[{fired}], x -> x IS NOT NULL)"
+    else:
+        rules = "CAST(ARRAY[] AS ARRAY(VARCHAR))"
+    dim_row = ", ".join(f"round(d_{d}, 4)" for d in DIMENSIONS)
+    dim_type = ", ".join(f"{d} DOUBLE" for d in DIMENSIONS)
+    class_case = (
+        "CASE class_idx " + " ".join(f"WHEN {i} THEN '{c}'" for i, c in enumerate(RISK_CLASSES)) + " END"
+    )
+    final = (
+        "SELECT c.uscc AS uscc, c.name AS name, c.entity_type AS entity_type, c.region_code AS region_code, "
+        "c.industry_code AS industry_code, round(c.risk_score, 4) AS risk_score, "
+        f"{class_case} AS risk_class, prev.risk_class AS previous_class, "
+        f"CAST(ROW({dim_row}) AS ROW({dim_type})) AS dimension_scores, "
+        f"{reasons} AS reasons, {rules} AS rules, "
+        f"{_quote(system.model_ref)} AS model, {_quote(run_id)} AS run_id "
+        "FROM classed AS c LEFT JOIN prev ON prev.uscc = c.uscc ORDER BY c.uscc"
+    )
+    sql = "WITH " + ",\n".join(f"{name} AS ({body})" for name, body in ctes) + "\n" + final
+    return Compiled(system, month, province, cutoff, run_id, period_end, sql, tuple(datasets))
+
+
+def to_duckdb(sql: str) -> str:
+    """The Trino text as DuckDB runs it."""
+    return str(sqlglot.transpile(sql, read="trino", write="duckdb")[0])

@@ -1,0 +1,147 @@
+"""Run the compiled Trino statement on Athena (ADR 0034): the data never passes through Lambda.
+
+The statement is wrapped in a CTAS whose external location is the run's own prefix, with
+``bucketed_by = ARRAY['uscc'], bucket_count = 1`` so Athena writes exactly one Parquet object
+(UNLOAD writes several files in parallel with no global order). The run then copies that object
+to ``classifications.parquet`` (an S3 server-side copy) and drops the temporary Glue table (its
+data stays: the table is external). The runner is injected: production uses awswrangler, tests
+use a fake that records statements and answers with chosen query states.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from functions import layout
+from functions.classify.compile import Compiled
+from functions.errors import EngineError
+from functions.lake import Lake
+from functions.settings import Settings
+from schemas.results import RISK_CLASSES
+
+logger = logging.getLogger(__name__)
+FAILED_STATES = ("FAILED", "CANCELLED")
+
+
+class AthenaRunner(Protocol):
+    def start(self, sql: str) -> str:
+        """Submit ``sql``; return the query execution id."""
+
+    def wait(self, query_id: str) -> dict[str, Any]:
+        """Block until the query ends; return ``{"State": ..., "StateChangeReason": ...}``."""
+
+
+@dataclass
+class WranglerRunner:
+    """The production runner: awswrangler's start/wait on the configured workgroup."""
+
+    database: str
+    workgroup: str
+    s3_output: str | None
+    boto3_session: Any = None
+
+    def start(self, sql: str) -> str:
+        import awswrangler as wr
+
+        return str(
+            wr.athena.start_query_execution(
+                sql,
+                database=self.database,
+                workgroup=self.workgroup,
+                s3_output=self.s3_output,
+                boto3_session=self.boto3_session,
+            )
+        )
+
+    def wait(self, query_id: str) -> dict[str, Any]:
+        import awswrangler as wr
+
+        try:
+            response = wr.athena.wait_query(query_id, boto3_session=self.boto3_session)
+        except wr.exceptions.QueryFailed as exc:
+            return {"State": "FAILED", "StateChangeReason": str(exc)}
+        status = response.get("Status", {}) if isinstance(response, dict) else {}
+        return {
+            "State": status.get("State", "UNKNOWN"),
+            "StateChangeReason": status.get("StateChangeReason", ""),
+        }
+
+
+def ctas_table_name(run_id: str) -> str:
+    return "classify_run_" + re.sub(r"[^a-z0-9]", "_", run_id.lower())
+
+
+def output_prefix(run_id: str) -> str:
+    return f"{layout.run_prefix(run_id)}/athena"
+
+
+def athena_statements(lake: Lake, compiled: Compiled, database: str) -> list[str]:
+    """What the Athena path submits, in order: the CTAS around the compiled SELECT, then the
+    drop of the temporary (external) table."""
+    table = f"{database}.{ctas_table_name(compiled.run_id)}"
+    location = lake.display(output_prefix(compiled.run_id)) + "/"
+    ctas = (
+        f"CREATE TABLE {table} WITH (format = 'PARQUET', write_compression = 'ZSTD', "
+        f"external_location = '{location}', bucketed_by = ARRAY['uscc'], bucket_count = 1) AS\n"
+        f"{compiled.sql}"
+    )
+    return [ctas, f"DROP TABLE IF EXISTS {table}"]
+
+
+def execute(runner: AthenaRunner, sql: str) -> str:
+    """Submit, wait, and turn FAILED/CANCELLED into a clear ``EngineError``."""
+    try:
+        query_id = runner.start(sql)
+    except EngineError:
+        raise
+    except Exception as exc:  # botocore/awswrangler errors: report them as engine errors
+        raise EngineError(f"Athena refused the query: {exc}") from exc
+    state = runner.wait(query_id)
+    status = str(state.get("State", "UNKNOWN"))
+    if status in FAILED_STATES:
+        reason = state.get("StateChangeReason") or "no reason given"
+        raise EngineError(
+            f"Athena query {query_id} {status.lower()}: {reason}", query_id=query_id, state=status
+        )
+    if status != "SUCCEEDED":
+        raise EngineError(f"Athena query {query_id} ended in unexpected state {status}", query_id=query_id)
+    return query_id
+
+
+def run_athena(
+    lake: Lake,
+    compiled: Compiled,
+    *,
+    settings: Settings,
+    boto3_session: Any = None,
+    runner: AthenaRunner | None = None,
+) -> tuple[dict[str, int], int]:
+    """Run on Athena; leaves ``classifications.parquet`` in the run prefix; returns (counts, rows)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if lake.is_local:
+        raise EngineError("the athena engine needs an s3:// lake (Athena cannot read a local folder)")
+    runner = runner or WranglerRunner(
+        settings.athena_database, settings.athena_workgroup, settings.athena_output_uri, boto3_session
+    )
+    ctas, drop = athena_statements(lake, compiled, settings.athena_database)
+    execute(runner, ctas)
+    execute(runner, drop)
+    files = [f for f in lake.list_files(output_prefix(compiled.run_id)) if f.size > 0]
+    if len(files) != 1:
+        raise EngineError(
+            f"Athena wrote {len(files)} data files under {lake.display(output_prefix(compiled.run_id))}; "
+            "expected exactly one (bucket_count = 1)"
+        )
+    lake.copy(files[0].key, layout.run_classifications_key(compiled.run_id))
+    # Only the class column is read back (a few MB even for 10M entities) to count the classes.
+    with lake.open_input_file(layout.run_classifications_key(compiled.run_id)) as f:
+        classes = pq.read_table(f, columns=["risk_class"]).column("risk_class")
+    counts = {c: 0 for c in RISK_CLASSES}
+    for row in pc.value_counts(classes).to_pylist():
+        counts[str(row["values"])] = int(row["counts"])
+    return counts, len(classes)

@@ -1,0 +1,243 @@
+"""One monthly run: compile, execute, keep the run for audit, then publish atomically (ADR 0033).
+
+Order of writes: ``results/runs/<run_id>/classifications.parquet`` and ``manifest.json`` first;
+then the Parquet is copied over the published key (an atomic replace) and only then the hidden
+``_current.json`` pointer is written. A failure before the copy leaves the previous published
+results untouched; earlier runs always stay under ``results/runs/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from functions import layout
+from functions.classify.compile import compile_system, month_end
+from functions.classify.load import load_system
+from functions.errors import InvalidInput, NotFound
+from functions.lake import Lake
+from functions.progress import ProgressFn, no_progress
+from functions.settings import Settings
+from schemas.datasets import DATASETS
+
+logger = logging.getLogger(__name__)
+CODE_VERSION = "creditrisk-classify/1"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    month: str
+    province: str
+    manifest: dict[str, Any]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+
+Engine = Callable[..., pa.Table]
+
+
+def provinces_with_data(lake: Lake) -> list[str]:
+    """Provinces with any curated dataset (sorted)."""
+    found: set[str] = set()
+    for name in DATASETS:
+        for d in lake.list_dirs(layout.curated_prefix(name)):
+            if d.startswith("province="):
+                found.add(d[len("province=") :])
+    return sorted(p for p in found if layout.PROVINCE_RE.match(p))
+
+
+def _check_args(month: str, province: str, cutoff: dt.datetime | None) -> dt.datetime:
+    if not layout.MONTH_RE.match(month):
+        raise InvalidInput(f"month must be YYYY-MM, got {month!r}", field="month")
+    if province not in layout.PROVINCES:
+        raise InvalidInput(f"province must be a GB/T 2260 province code, got {province!r}", field="province")
+    if cutoff is None:
+        return dt.datetime.now(dt.UTC)
+    if cutoff.tzinfo is None:
+        raise InvalidInput("cutoff must carry a time zone (e.g. 2026-11-01T00:00:00+00:00)", field="cutoff")
+    return cutoff.astimezone(dt.UTC)
+
+
+def new_run_id(month: str, province: str, now: dt.datetime) -> str:
+    return f"{month}-{province}-{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
+
+
+def input_files(lake: Lake, province: str, datasets: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Every curated file the run may read, with its sha256 and row count (the audit trail)."""
+    import pyarrow.parquet as pq
+
+    out = []
+    for name in datasets:
+        for f in lake.list_files(layout.curated_prefix(name, province)):
+            digest = hashlib.sha256()
+            with lake.open_input_file(f.key) as stream:
+                while chunk := stream.read(8 << 20):
+                    digest.update(chunk)
+            with lake.open_input_file(f.key) as stream:
+                rows = pq.ParquetFile(stream).metadata.num_rows
+            out.append(
+                {"dataset": name, "key": f.key, "bytes": f.size, "sha256": digest.hexdigest(), "rows": rows}
+            )
+    return out
+
+
+def classify_month(
+    lake: Lake,
+    *,
+    month: str,
+    province: str,
+    system_id: str | None = None,
+    engine: str = "duckdb",
+    cutoff: dt.datetime | None = None,
+    settings: Settings,
+    boto3_session: Any = None,
+    progress: ProgressFn = no_progress,
+    athena_runner: Any = None,
+) -> RunResult:
+    """Classify every entity of ``province`` for ``month`` and publish the result."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    cut = _check_args(month, province, cutoff)
+    if engine not in ("duckdb", "athena"):
+        raise InvalidInput(f"engine must be duckdb or athena, got {engine!r}", field="engine")
+    system = load_system(system_id or settings.default_system)
+    if not lake.list_files(layout.curated_prefix("entities", province)):
+        raise NotFound(
+            f"no curated entities for province {province}: nothing to classify for {month}",
+            field="province",
+            province=province,
+        )
+    started = dt.datetime.now(dt.UTC)
+    run_id = new_run_id(month, province, started)
+    single = frozenset(
+        name for name in DATASETS if len(lake.list_files(layout.curated_prefix(name, province))) <= 1
+    )
+    compiled = compile_system(
+        system, month=month, province=province, cutoff=cut, run_id=run_id, single_ingest=single
+    )
+    timings["compile_s"] = time.perf_counter() - t0
+    progress("classify: inputs", 0, None)
+    t = time.perf_counter()
+    inputs = input_files(lake, province, compiled.datasets)
+    timings["inputs_s"] = time.perf_counter() - t
+    progress("classify: run", 0, 1)
+    t = time.perf_counter()
+    run_key = layout.run_classifications_key(run_id)
+    if engine == "duckdb":
+        from functions.classify.engine_duckdb import run_duckdb_to_lake
+
+        counts, rows = run_duckdb_to_lake(lake, compiled, run_key)
+    else:
+        from functions.classify.engine_athena import run_athena
+
+        counts, rows = run_athena(
+            lake, compiled, settings=settings, boto3_session=boto3_session, runner=athena_runner
+        )
+    timings["engine_s"] = time.perf_counter() - t
+    progress("classify: run", 1, 1)
+    manifest: dict[str, Any] = {
+        "run_id": run_id,
+        "month": month,
+        "province": province,
+        "period_end": month_end(month).isoformat(),
+        "cutoff": cut.isoformat(),
+        "model": system.model_ref,
+        "model_hash": system.content_hash(),
+        "engine": engine,
+        "code_version": CODE_VERSION,
+        "started_at": started.isoformat(),
+        "inputs": inputs,
+        "rows": rows,
+        "counts": counts,
+        "statements": compiled.statements,
+        "timings": timings,
+    }
+    timings["total_s"] = time.perf_counter() - t0
+    lake.write_json(f"{layout.run_prefix(run_id)}/manifest.json", manifest)
+    publish(lake, manifest)
+    logger.info("classified %s %s with %s: %s rows, %s", province, month, system.model_ref, rows, counts)
+    return RunResult(run_id, month, province, manifest, counts)
+
+
+def publish(lake: Lake, manifest: dict[str, Any]) -> None:
+    """Copy the run's Parquet over the published key (atomic), then move the pointer."""
+    month, province, run_id = manifest["month"], manifest["province"], manifest["run_id"]
+    lake.copy(layout.run_classifications_key(run_id), layout.classification_key(month, province))
+    lake.write_json(
+        layout.classification_pointer_key(month, province),
+        {
+            "run_id": run_id,
+            "model": manifest["model"],
+            "model_hash": manifest["model_hash"],
+            "cutoff": manifest["cutoff"],
+            "published_at": dt.datetime.now(dt.UTC).isoformat(),
+            "rows": manifest["rows"],
+        },
+    )
+
+
+def previous_month_in(now: dt.datetime, tz: str) -> str:
+    """The month before ``now``'s month in ``tz`` (the scheduled run fires at 02:00 China time on
+    the 1st, i.e. 18:00 UTC on the last day of the previous month, see ADR 0035)."""
+    from zoneinfo import ZoneInfo
+
+    local = now.astimezone(ZoneInfo(tz))
+    first = local.date().replace(day=1) - dt.timedelta(days=1)
+    return f"{first.year:04d}-{first.month:02d}"
+
+
+def classify_all(
+    lake: Lake,
+    *,
+    month: str,
+    settings: Settings,
+    engine: str | None = None,
+    system_id: str | None = None,
+    cutoff: dt.datetime | None = None,
+    boto3_session: Any = None,
+    progress: ProgressFn = no_progress,
+) -> dict[str, Any]:
+    """Classify ``month`` for every province with curated data; one province's failure does not
+    stop the others, and a province without entities is reported as such."""
+    summary: dict[str, Any] = {"month": month, "provinces": {}}
+    provinces = provinces_with_data(lake)
+    if not provinces:
+        summary["message"] = "no province has curated data: nothing to classify"
+        logger.warning("no province has curated data: nothing to classify for %s", month)
+    for province in provinces:
+        try:
+            result = classify_month(
+                lake,
+                month=month,
+                province=province,
+                system_id=system_id,
+                engine=engine or settings.engine,
+                cutoff=cutoff,
+                settings=settings,
+                boto3_session=boto3_session,
+                progress=progress,
+            )
+            summary["provinces"][province] = {
+                "status": "published",
+                "run_id": result.run_id,
+                "counts": result.counts,
+            }
+        except NotFound as exc:
+            logger.warning("province %s: %s", province, exc.message)
+            summary["provinces"][province] = {"status": "no_data", "message": exc.message}
+        except Exception as exc:  # one province must not stop the others; the error is reported
+            logger.error("province %s failed: %s", province, type(exc).__name__, exc_info=exc)
+            summary["provinces"][province] = {"status": "failed", "message": str(exc)}
+    return summary

@@ -1,0 +1,81 @@
+"""``creditrisk ingest``: local files/folders, or everything pending in the landing area."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from functions import layout
+from functions.cli.common import lake_from, settings_from
+from functions.ingest import IngestReport, ingest_bytes, ingest_object, ingest_tree, summarise
+from functions.lake import Lake, open_lake
+from functions.progress import StderrProgress
+
+
+def _landing_root(path: Path) -> Path | None:
+    """The folder holding ``incoming/`` for a folder at or below it, else None."""
+    if (path / layout.INCOMING).is_dir():
+        return path
+    for parent in [path, *path.parents]:
+        if parent.name == layout.INCOMING:
+            return parent.parent
+    return None
+
+
+def _local_reports(lake: Lake, path: Path, settings: object, progress: StderrProgress) -> list[IngestReport]:
+    from functions.settings import Settings
+
+    assert isinstance(settings, Settings)
+    path = path.resolve()
+    if path.is_file():
+        parts = path.parts
+        if len(parts) < 4:
+            raise click.BadParameter(f"{path}: expected …/<province>/<dataset>/<file>", param_hint="PATH")
+        key = layout.incoming_key(parts[-3], parts[-2], parts[-1])
+        return [ingest_bytes(lake, key, path.read_bytes(), settings=settings, progress=progress)]
+    root = _landing_root(path)
+    if root is None:
+        raise click.BadParameter(f"{path}: no incoming/<province>/<dataset>/ folders here", param_hint="PATH")
+    landing = Lake.from_uri(str(root))
+    prefix = path.relative_to(root).as_posix() if path != root else layout.INCOMING
+    files = landing.list_files(prefix)
+    reports = []
+    for i, f in enumerate(files):
+        progress("ingest files", i, len(files))
+        reports.append(ingest_object(lake, landing, f.key, settings=settings, progress=progress))
+    progress("ingest files", len(files), len(files))
+    return reports
+
+
+@click.command("ingest")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--pending", is_flag=True, help="Ingest everything not yet ingested under the landing area's incoming/."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the ingest reports as JSON lines.")
+@click.pass_context
+def command(ctx: click.Context, paths: tuple[Path, ...], pending: bool, as_json: bool) -> None:
+    """Validate uploads and curate the good rows (see docs/upload-contract.md).
+
+    PATH is a file whose path ends in <province>/<dataset>/<file>, or a folder laid out as
+    <root>/incoming/<province>/<dataset>/<file> (or any folder below incoming/).
+    """
+    if not paths and not pending:
+        raise click.UsageError("give PATH(s) or --pending")
+    settings = settings_from(ctx)
+    lake = lake_from(ctx)
+    progress = StderrProgress()
+    reports: list[IngestReport] = []
+    for p in paths:
+        reports.extend(_local_reports(lake, p, settings, progress))
+    if pending:
+        landing = open_lake(settings.effective_landing_uri, settings=settings)
+        reports.extend(ingest_tree(lake, landing, settings=settings, progress=progress))
+    if as_json:
+        for r in reports:
+            click.echo(r.model_dump_json())
+    else:
+        click.echo(summarise(reports) if reports else "nothing to ingest")
+    if any(r.status == "rejected_file" for r in reports):
+        ctx.exit(1)

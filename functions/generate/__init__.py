@@ -1,0 +1,1 @@
+"""Synthetic provinces for demos, tests and benchmarks (`creditrisk generate`, docs/synthetic-data.md)."""

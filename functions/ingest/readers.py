@@ -1,0 +1,301 @@
+"""Uploaded bytes → a table of string columns named by the contract, plus source line numbers.
+
+Every format is read as text first (Parquet values are cast to text) so validation has one code
+path. CSV encodings are detected, not configured: a UTF-8 BOM, else strict UTF-8, else GB18030
+(a superset of GBK), else the file is rejected (docs/adr/0011).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from functions.errors import FileRejected
+from functions.ingest.personal_data import mask_text
+from schemas.datasets import DatasetSpec
+
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass
+class ReadResult:
+    table: pa.Table  # string columns: contract names for known ones, original names for extras
+    lines: pa.Array  # int64, 1-based source line/row number of each row
+    encoding: str | None
+    header_mapping: dict[str, str]  # uploaded header → contract column
+    ignored_columns: list[str] = field(default_factory=list)
+    original_names: dict[str, str] = field(default_factory=dict)  # table column → uploaded header
+
+
+def _reject(reason: str, message: str, **details: Any) -> FileRejected:
+    return FileRejected(mask_text(message), reason=reason, **details)
+
+
+def decompress(data: bytes) -> bytes:
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _reject("bad_format", f"not a gzip file: {exc}") from None
+
+
+def decode_text(data: bytes) -> tuple[bytes, str]:
+    """UTF-8 bytes without BOM and the detected encoding name."""
+    if data.startswith(BOM):
+        body = data[len(BOM) :]
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _reject("bad_encoding", f"BOM says UTF-8 but byte {exc.start + 3} is not UTF-8") from None
+        return body, "utf-8-sig"
+    try:
+        data.decode("utf-8")
+        return data, "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030").encode("utf-8"), "gb18030"
+    except UnicodeDecodeError as exc:
+        raise _reject(
+            "bad_encoding", f"neither UTF-8 nor GB18030/GBK (undecodable byte at offset {exc.start})"
+        ) from None
+
+
+def map_header(headers: list[str], spec: DatasetSpec) -> tuple[dict[str, str], list[str], list[str]]:
+    """(uploaded → contract name, ignored extra headers, table column names in upload order)."""
+    aliases = spec.aliases
+    mapping: dict[str, str] = {}
+    ignored: list[str] = []
+    names: list[str] = []
+    seen: dict[str, str] = {}
+    for raw in headers:
+        h = raw.strip()
+        target = aliases.get(h) or aliases.get(h.lower())
+        if target is None:
+            ignored.append(raw)
+            names.append(f"__extra__{len(names)}")
+            continue
+        if target in seen:
+            raise _reject(
+                "duplicate_column",
+                f"columns {seen[target]!r} and {raw!r} both map to {target!r}",
+                column=target,
+            )
+        seen[target] = raw
+        mapping[raw] = target
+        names.append(target)
+    missing = [f.name for f in spec.fields if f.required and f.name not in seen]
+    if missing:
+        raise _reject(
+            "missing_column",
+            "missing required column(s): " + ", ".join(f"{m} ({spec.column(m).zh})" for m in missing),
+            columns=missing,
+        )
+    return mapping, ignored, names
+
+
+def _finish(
+    table: pa.Table,
+    headers: list[str],
+    spec: DatasetSpec,
+    first_line: int,
+    enc: str | None,
+    *,
+    empties_are_null: bool = False,
+) -> ReadResult:
+    mapping, ignored, names = map_header(headers, spec)
+    table = table.rename_columns(names)
+    cols = []
+    for name in names:
+        c = table.column(name)
+        if c.type != pa.string():
+            c = _to_text(c)
+        c = c.combine_chunks()
+        if _may_need_trim(c):
+            c = pc.utf8_trim_whitespace(c)
+            c = pc.if_else(pc.equal(c, ""), pa.scalar(None, pa.string()), c)
+        elif not empties_are_null:
+            c = pc.if_else(pc.equal(c, ""), pa.scalar(None, pa.string()), c)
+        cols.append(c)
+    table = pa.Table.from_arrays(cols, names=names) if names else table
+    n = table.num_rows
+    lines = pa.array(range(first_line, first_line + n), pa.int64()) if n < 4096 else _arange(first_line, n)
+    original = dict(zip(names, headers, strict=True))
+    return ReadResult(table, lines, enc, mapping, ignored, original)
+
+
+_ASCII_WS = np.zeros(256, dtype=bool)
+_ASCII_WS[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20]] = True
+_WIDE_LEAD = np.zeros(256, dtype=bool)
+_WIDE_LEAD[[0xC2, 0xE1, 0xE2, 0xE3]] = True  # NBSP, U+1680/180E, U+2000–205F, U+3000 lead bytes
+
+
+def _may_need_trim(arr: pa.Array) -> bool:
+    """Cheap byte-level pre-check (first/last bytes of every value) so that clean columns skip
+    the Unicode trim pass; false positives only cost that pass."""
+    if not pa.types.is_string(arr.type) or len(arr) == arr.null_count:
+        return False
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    nonempty = ends > starts
+    if arr.null_count:
+        valid = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False))
+        nonempty &= valid
+    first = data[starts[nonempty]]
+    last = data[ends[nonempty] - 1]
+    if _ASCII_WS[first].any() or _ASCII_WS[last].any() or _WIDE_LEAD[first].any():
+        return True
+    long3 = ends[nonempty] - starts[nonempty] >= 3
+    third_last = data[(ends[nonempty] - 3)[long3]]
+    second_last = data[(ends[nonempty] - 2)[ends[nonempty] - starts[nonempty] >= 2]]
+    return bool(_WIDE_LEAD[third_last].any() or (second_last == 0xC2).any())
+
+
+def _arange(start: int, n: int) -> pa.Array:
+    import numpy as np
+
+    return pa.array(np.arange(start, start + n, dtype=np.int64))
+
+
+def _to_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_timestamp(col.type):
+        col = pc.cast(col, pa.date32())
+    if pa.types.is_dictionary(col.type):
+        col = pc.cast(col, col.type.value_type)
+    try:
+        return pc.cast(col, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise _reject("bad_format", f"a column of type {col.type} cannot be read as text") from None
+
+
+def _sniff_utf8(data: bytes) -> bool:
+    """Strict UTF-8 on the first 64 KiB (a character cut at the end is fine); Arrow checks the
+    rest while parsing, so a UTF-8 file is never decoded in Python."""
+    try:
+        data[: 1 << 16].decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        return exc.start >= (1 << 16) - 4 and len(data) > 1 << 16
+
+
+def _parse_csv(body: bytes, headers: list[str]) -> pa.Table:
+    return pacsv.read_csv(
+        io.BytesIO(body),
+        parse_options=pacsv.ParseOptions(newlines_in_values=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types={h: pa.string() for h in headers},
+            null_values=[""],
+            strings_can_be_null=True,
+        ),
+    )
+
+
+def read_csv(data: bytes, spec: DatasetSpec) -> ReadResult:
+    if data.startswith(BOM) or not _sniff_utf8(data):
+        body, enc = decode_text(data)
+    else:
+        body, enc = data, "utf-8"
+    head = body[: 1 << 16].decode("utf-8", errors="ignore")
+    if not head.strip():
+        raise _reject("empty_file", "the file is empty (a header row is required)")
+    try:
+        headers = next(csv.reader(io.StringIO(head)))
+    except (StopIteration, csv.Error):
+        raise _reject("empty_file", "no header row") from None
+    if not any(h.strip() for h in headers):
+        raise _reject("empty_file", "the header row is empty")
+    if len(set(headers)) != len(headers):
+        dup = next(h for h in headers if headers.count(h) > 1)
+        raise _reject("duplicate_column", f"header {dup!r} appears twice")
+    try:
+        table = _parse_csv(body, headers)
+    except pa.ArrowInvalid as exc:
+        if enc != "utf-8" or "utf8" not in str(exc).lower().replace("-", ""):
+            raise _reject("bad_format", f"not a valid CSV file: {exc}") from None
+        body, enc = decode_text(data)  # invalid UTF-8 past the sniffed prefix: GB18030?
+        try:
+            table = _parse_csv(body, headers)
+        except pa.ArrowInvalid as exc2:
+            raise _reject("bad_format", f"not a valid CSV file: {exc2}") from None
+    return _finish(table, headers, spec, 2, enc, empties_are_null=True)
+
+
+def read_jsonl(data: bytes, spec: DatasetSpec) -> ReadResult:
+    body, enc = decode_text(data)
+    if not body.strip():
+        raise _reject("empty_file", "the file is empty")
+    try:
+        table = pajson.read_json(io.BytesIO(body))
+    except pa.ArrowInvalid:
+        table = _jsonl_fallback(body)
+    lines = [i + 1 for i, ln in enumerate(body.split(b"\n")) if ln.strip()]
+    headers = table.column_names
+    result = _finish(table, headers, spec, 1, enc)
+    if len(lines) == result.table.num_rows:
+        result.lines = pa.array(lines, pa.int64())
+    return result
+
+
+def _jsonl_fallback(body: bytes) -> pa.Table:
+    """Mixed value types in one column (``2024`` and ``"2024"``): parse per line, all as text."""
+    rows: list[dict[str, object]] = []
+    for i, line in enumerate(body.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise _reject("bad_format", f"line {i} is not JSON: {exc.msg}", line=i) from None
+        if not isinstance(obj, dict):
+            raise _reject("bad_format", f"line {i} is not a JSON object", line=i)
+        rows.append(obj)
+    names: list[str] = list(dict.fromkeys(k for r in rows for k in r))
+    cols = {
+        n: pa.array([None if r.get(n) is None else _json_text(r[n]) for r in rows], pa.string())
+        for n in names
+    }
+    return pa.table(cols)
+
+
+def _json_text(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+
+def read_parquet(data: bytes, spec: DatasetSpec) -> ReadResult:
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _reject("bad_format", f"not a valid Parquet file: {exc}") from None
+    if table.num_columns == 0:
+        raise _reject("empty_file", "the Parquet file has no columns")
+    return _finish(table, table.column_names, spec, 1, None)
+
+
+def read(data: bytes, fmt: str, spec: DatasetSpec) -> ReadResult:
+    """Dispatch on the format named by the file extension."""
+    if not data:
+        raise _reject("empty_file", "the file is empty (0 bytes)")
+    if fmt.endswith(".gz"):
+        data = decompress(data)
+        fmt = fmt[: -len(".gz")]
+    if fmt == "csv":
+        return read_csv(data, spec)
+    if fmt == "jsonl":
+        return read_jsonl(data, spec)
+    if fmt == "parquet":
+        return read_parquet(data, spec)
+    raise _reject("unsupported_format", f"unsupported format {fmt!r}")

@@ -1,0 +1,288 @@
+"""Vectorised row validation over Arrow: every check is one pass of ``pyarrow.compute`` over a
+column, yielding a boolean "fails" mask per (reason code, column). Rows collect *every* failing
+check; nothing stops at the first. Values arrive as trimmed text (empty → null).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from functions import uscc
+from functions.ingest import personal_data
+from functions.ingest.fastcodes import uscc_check
+from schemas.datasets import DatasetSpec, FieldSpec
+
+TRUE_VALUES = ("true", "1", "yes", "是", "t", "y")
+FALSE_VALUES = ("false", "0", "no", "否", "f", "n")
+NUMBER_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+INT_RE = r"^[+-]?[0-9]{1,18}$"
+ISO_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+SLASH_RE = r"^[0-9]{4}/[0-9]{2}/[0-9]{2}$"
+COMPACT_RE = r"^[0-9]{8}$"
+
+
+@dataclass(frozen=True)
+class Check:
+    code: str
+    column: str | None
+    fails: pa.Array  # bool, no nulls
+    message: str
+
+
+@dataclass
+class Validated:
+    typed: dict[str, pa.Array]  # contract column → typed array (all rows; failing values null)
+    checks: list[Check]
+    failed: pa.Array  # bool: the row fails at least one check
+
+    @property
+    def rows_failed(self) -> int:
+        return int(pc.sum(self.failed).as_py() or 0)
+
+    def counts(self) -> dict[str, int]:
+        """Rejected rows per reason code (a row with two codes counts under both)."""
+        by_code: dict[str, pa.Array] = {}
+        for c in self.checks:
+            by_code[c.code] = pc.or_(by_code[c.code], c.fails) if c.code in by_code else c.fails
+        out = {code: int(pc.sum(m).as_py() or 0) for code, m in by_code.items()}
+        return {k: v for k, v in sorted(out.items()) if v}
+
+
+def _false(n: int) -> pa.Array:
+    return pc.is_null(pa.nulls(n, pa.bool_()).fill_null(False))  # all False, no nulls
+
+
+def _fails(mask: pa.Array | pa.ChunkedArray) -> pa.Array:
+    m = mask.combine_chunks() if isinstance(mask, pa.ChunkedArray) else mask
+    return pc.fill_null(m, False)
+
+
+def parse_dates(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(date32 array, bad mask). ISO, ``YYYY/MM/DD`` and ``YYYYMMDD``; impossible days are bad.
+
+    Arrow's strict ISO cast is the fast path (one pass); only a column that fails it pays for
+    the variant normalisation and the per-value round trip."""
+    if values.null_count == len(values):
+        return pa.nulls(len(values), pa.date32()), _false(len(values))
+    try:
+        return pc.cast(values, pa.date32()), _false(len(values))
+    except pa.ArrowInvalid:
+        return _parse_dates_slow(values)
+
+
+def _parse_dates_slow(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    iso = pc.fill_null(pc.match_substring_regex(values, ISO_RE), False)
+    slash = pc.fill_null(pc.match_substring_regex(values, SLASH_RE), False)
+    compact = pc.fill_null(pc.match_substring_regex(values, COMPACT_RE), False)
+    norm = pc.if_else(slash, pc.replace_substring(values, "/", "-"), values)
+    norm = pc.if_else(
+        compact,
+        pc.binary_join_element_wise(
+            pc.utf8_slice_codeunits(values, 0, 4),
+            pc.utf8_slice_codeunits(values, 4, 6),
+            pc.utf8_slice_codeunits(values, 6, 8),
+            "-",
+        ),
+        norm,
+    )
+    shaped = pc.or_(iso, pc.or_(slash, compact))
+    norm = pc.if_else(shaped, norm, pa.scalar(None, pa.string()))
+    ts = pc.strptime(norm, format="%Y-%m-%d", unit="s", error_is_null=True)
+    dates = pc.cast(ts, pa.date32())
+    # strptime rolls 2024-02-30 over to 03-01: a round trip exposes impossible days.
+    roundtrip = pc.equal(pc.strftime(ts, format="%Y-%m-%d"), norm)
+    ok = pc.fill_null(roundtrip, False)
+    bad = pc.and_(pc.is_valid(values), pc.invert(ok))
+    return pc.if_else(ok, dates, pa.scalar(None, pa.date32())), bad
+
+
+def parse_bools(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    low = pc.utf8_lower(values)
+    is_true = pc.is_in(low, value_set=pa.array(TRUE_VALUES))
+    is_false = pc.is_in(low, value_set=pa.array(FALSE_VALUES))
+    known = pc.or_(is_true, is_false)
+    out = pc.if_else(known, is_true, pa.scalar(None, pa.bool_()))
+    return out, pc.and_(pc.is_valid(values), pc.invert(known))
+
+
+def parse_numbers(values: pa.Array, f: FieldSpec) -> tuple[pa.Array, pa.Array]:
+    is_int = f.type == "int"
+    shaped = pc.fill_null(pc.match_substring_regex(values, INT_RE if is_int else NUMBER_RE), False)
+    safe = pc.if_else(shaped, values, pa.scalar(None, pa.string()))
+    nums = pc.cast(safe, pa.int64() if is_int else pa.float64())
+    ok = shaped
+    if f.ge is not None:
+        ok = pc.and_(ok, pc.fill_null(pc.greater_equal(nums, f.ge), False))
+    if f.le is not None:
+        ok = pc.and_(ok, pc.fill_null(pc.less_equal(nums, f.le), False))
+    bad = pc.and_(pc.is_valid(values), pc.invert(ok))
+    return pc.if_else(ok, nums, pa.scalar(None, nums.type)), bad
+
+
+def validate(
+    table: pa.Table,
+    spec: DatasetSpec,
+    *,
+    province: str,
+    today: dt.date,
+    legacy_uscc: Iterable[str] = (),
+    display_names: dict[str, str] | None = None,
+) -> Validated:
+    """Check every row of ``table`` (text columns named by the contract) against ``spec``."""
+    n = table.num_rows
+    none = _false(n)
+    checks: list[Check] = []
+    typed: dict[str, pa.Array] = {}
+    allow = pa.array(sorted(set(legacy_uscc)), pa.string())
+    today_scalar = pa.scalar(today, pa.date32())
+    known_codes: dict[str, pa.Array] = {}  # valid USCCs cannot be resident IDs
+
+    def field_checks(f: FieldSpec) -> list[Check]:
+        out: list[Check] = []
+
+        def add(code: str, column: str | None, fails: pa.Array, message: str) -> None:
+            if pc.any(fails).as_py():
+                out.append(Check(code, column, _fails(fails), message))
+
+        if f.name in table.column_names:
+            col = table.column(f.name).combine_chunks()
+        else:
+            col = pa.nulls(n, pa.string())
+        present = pc.is_valid(col)
+        if f.required:
+            add("missing_required", f.name, pc.invert(present), f"{f.name} is required")
+        if f.type == "date":
+            dates, bad = parse_dates(col)
+            add("bad_date", f.name, bad, f"{f.name} is not a date (YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD)")
+            add("future_date", f.name, pc.greater(dates, today_scalar), f"{f.name} is after the ingest day")
+            typed[f.name] = dates
+        elif f.type == "bool":
+            vals, bad = parse_bools(col)
+            add("bad_enum", f.name, bad, f"{f.name} must be true/false/1/0/yes/no/是/否")
+            typed[f.name] = vals
+        elif f.type in ("float", "int"):
+            vals, bad = parse_numbers(col, f)
+            bounds = [f"≥{f.ge:g}" if f.ge is not None else "", f"≤{f.le:g}" if f.le is not None else ""]
+            rule = " and ".join(b for b in bounds if b)
+            kind = "an integer" if f.type == "int" else "a number"
+            add("bad_number", f.name, bad, f"{f.name} must be {kind}" + (f" {rule}" if rule else ""))
+            typed[f.name] = vals
+        else:
+            typed[f.name] = col
+            if f.enum is not None:
+                add(
+                    "bad_enum",
+                    f.name,
+                    pc.and_(present, pc.invert(pc.is_in(col, value_set=pa.array(f.enum)))),
+                    f"{f.name} must be one of {'|'.join(f.enum)}",
+                )
+            elif f.kind == "uscc":
+                well_formed, check_ok = uscc_check(col)
+                known_codes[f.name] = check_ok
+                add(
+                    "bad_uscc_format",
+                    f.name,
+                    pc.and_(present, pc.invert(well_formed)),
+                    f"{f.name} is not an 18-character Unified Social Credit Code",
+                )
+                legacy = pc.is_in(col, value_set=allow) if len(allow) else none
+                add(
+                    "bad_uscc_checkdigit",
+                    f.name,
+                    pc.and_(well_formed, pc.invert(pc.or_(check_ok, legacy))),
+                    f"{f.name}: the check character does not match (GB 32100-2015)",
+                )
+            elif f.pattern is not None:
+                shaped = pc.fill_null(pc.match_substring_regex(col, f.pattern), False)
+                add(
+                    "bad_format",
+                    f.name,
+                    pc.and_(present, pc.invert(shaped)),
+                    f"{f.name} does not match {f.pattern}",
+                )
+                if f.kind == "region_code":
+                    add(
+                        "region_outside_province",
+                        f.name,
+                        pc.and_(shaped, pc.invert(pc.starts_with(col, province))),
+                        f"{f.name} is not in province {province}",
+                    )
+        return out
+
+    # pyarrow.compute releases the GIL: columns are checked on both cores.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for field_result in pool.map(field_checks, spec.fields):
+            checks.extend(field_result)
+
+    def add(code: str, column: str | None, fails: pa.Array, message: str) -> None:
+        if pc.any(fails).as_py():
+            checks.append(Check(code, column, _fails(fails), message))
+
+    if "entity_type" in typed and "uscc" in typed:
+        code = typed["uscc"]
+        well_formed = pc.fill_null(pc.match_substring_regex(code, uscc.FORMAT_PATTERN), False)
+        category = pc.utf8_slice_codeunits(code, 1, 2)
+        etype = typed["entity_type"]
+        wanted = pc.case_when(
+            pc.make_struct(*(pc.equal(etype, t) for t in uscc.CATEGORY_OF_ENTITY_TYPE)),
+            *uscc.CATEGORY_OF_ENTITY_TYPE.values(),
+        )
+        dept9 = pc.equal(pc.utf8_slice_codeunits(code, 0, 1), "9")
+        mismatch = pc.and_(pc.and_(well_formed, dept9), pc.not_equal(category, wanted))
+        add(
+            "entity_type_mismatch",
+            "entity_type",
+            mismatch,
+            "entity_type does not agree with USCC position 2 (1 enterprise, 2 individual, 3 cooperative)",
+        )
+
+    key_cols = [
+        table.column(k).combine_chunks() if k in table.column_names else pa.nulls(n, pa.string())
+        for k in spec.key
+    ]
+    add(
+        "duplicate_key",
+        ",".join(spec.key),
+        duplicate_mask(key_cols),
+        f"another row has the same {'+'.join(spec.key)}",
+    )
+
+    shown = dict(display_names or {})
+    names = table.column_names  # every column, the ignored extras too
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = list(pool.map(lambda c: personal_data.find(table.column(c), skip=known_codes.get(c)), names))
+    for name, hit in zip(names, found, strict=True):
+        add(
+            "personal_data",
+            shown.get(name, name),
+            hit,
+            "a value shaped like a resident ID number; personal data must not be uploaded",
+        )
+
+    failed = none
+    for c in checks:
+        failed = pc.or_(failed, c.fails)
+    return Validated(typed, checks, failed)
+
+
+def duplicate_mask(keys: list[pa.Array]) -> pa.Array:
+    """Rows whose (non-null) key occurs more than once: all of them fail."""
+    if len(keys) == 1:
+        joined = keys[0]
+    else:
+        joined = pc.binary_join_element_wise(*keys, "\x1f", null_handling="emit_null")
+    if len(joined) == 0:
+        return pa.array([], pa.bool_())
+    # One hash pass (dictionary encoding), then counting the codes in numpy.
+    codes = pc.dictionary_encode(joined).indices.to_numpy(zero_copy_only=False)
+    valid = pc.is_valid(joined).to_numpy(zero_copy_only=False)
+    codes = np.where(valid, codes, 0).astype(np.int64)
+    counts = np.bincount(codes[valid], minlength=int(codes.max(initial=0)) + 1)
+    return pa.array(valid & (counts[codes] > 1))

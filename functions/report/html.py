@@ -1,0 +1,405 @@
+"""The monthly report: one self-contained HTML file (inline CSS and SVG, no script, no network).
+
+Every number is rendered from the partitions written beside the results and carries its key
+and raw value (``data-k`` / ``data-v``) so that a test — or an auditor — can check that what
+is shown is what is stored (docs/analysis.md, ADR 0067). The class is internal information:
+the report says so on every page (国市监信发〔2022〕6号: results are not published).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from functions import layout
+from functions.analysis.analyse import analyse
+from functions.analysis.effectiveness import effectiveness
+from functions.report.svg import CLASS_COLOURS, bar_chart, paired_histogram
+from functions.warnings.store import load_tasks, load_warnings
+from schemas.results import RISK_CLASSES
+
+if TYPE_CHECKING:
+    from functions.lake import Lake
+    from functions.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+FONT_STACK = (
+    '"Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", '
+    '"WenQuanYi Zen Hei", "PingFang SC", "Microsoft YaHei", sans-serif'
+)
+CSS = f"""
+body {{ font-family: {FONT_STACK}; margin: 24px auto; max-width: 1100px; color: #222; line-height: 1.45; }}
+h1 {{ font-size: 24px; margin-bottom: 4px; }} h2 {{ font-size: 19px; border-bottom: 2px solid #1565c0;
+padding-bottom: 4px; margin-top: 32px; }} h3 {{ font-size: 15px; margin: 18px 0 6px; }}
+.notice {{ background: #fff3e0; border-left: 4px solid #ef6c00; padding: 6px 10px; font-size: 13px; }}
+.meta {{ color: #555; font-size: 13px; }}
+table {{ border-collapse: collapse; font-size: 13px; margin: 6px 0 12px; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
+th {{ background: #eceff1; }} td.l, th.l {{ text-align: left; }}
+tr.flag td {{ font-weight: 600; }} .flagmark {{ color: #c62828; }}
+.chart {{ font-family: {FONT_STACK}; font-size: 12px; display: block; margin: 8px 0; }}
+.chart-title {{ font-weight: 600; font-size: 13px; }} .axis {{ font-size: 10px; fill: #555; }}
+.kpi {{ display: inline-block; border: 1px solid #ccc; border-radius: 4px; padding: 6px 12px;
+  margin: 4px 8px 4px 0; }}
+.kpi b {{ display: block; font-size: 20px; }}
+.empty {{ color: #777; font-style: italic; }}
+"""
+
+
+# -- formatting: every shown number carries its key and raw value ----------------------------
+def _raw(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def num(key: str, v: Any, kind: str = "int", tag: str = "td", cls: str = "") -> str:
+    """A table cell (or span) showing ``v`` formatted, with ``data-k``/``data-v`` for checking."""
+    if v is None:
+        text = "—"
+    elif kind == "int":
+        text = f"{int(v):,}"
+    elif kind == "pct":
+        text = f"{float(v) * 100:.1f}%"
+    elif kind == "pp":
+        text = f"{float(v) * 100:+.1f} pp"
+    elif kind == "ratio":
+        text = f"{float(v):.2f}"
+    else:
+        text = f"{float(v):.3f}"
+    c = f' class="{cls}"' if cls else ""
+    return f'<{tag}{c} data-k="{escape(key)}" data-v="{escape(_raw(v))}">{escape(text)}</{tag}>'
+
+
+def txt(v: Any, cls: str = "l") -> str:
+    return f'<td class="{cls}">{escape("" if v is None else str(v))}</td>'
+
+
+def heat(share: float | None) -> str:
+    if share is None:
+        return ""
+    alpha = min(max(share, 0.0), 1.0) * 0.85
+    return f' style="background: rgba(198, 40, 40, {alpha:.2f})"'
+
+
+# -- sections --------------------------------------------------------------------------------
+def _classes(s: dict[str, Any]) -> str:
+    counts, prev, n = s["class_counts"], s.get("previous_class_counts"), s["entities"]
+    rows = []
+    for c in RISK_CLASSES:
+        p = None if prev is None else prev.get(c)
+        rows.append(
+            f"<tr><th>{c}</th>{num(f'class.{c}.entities', counts[c])}"
+            f"{num(f'class.{c}.share', counts[c] / n if n else None, 'pct')}"
+            f"{num(f'class.{c}.previous', p)}"
+            f"{num(f'class.{c}.change', None if p is None else counts[c] - p)}</tr>"
+        )
+    chart = bar_chart(
+        [(f"{c} 类", float(counts[c]), CLASS_COLOURS[c]) for c in RISK_CLASSES],
+        title="各类主体数量 Entities per class",
+    )
+    return (
+        "<h2>一、分类结果 Class distribution</h2>"
+        f'<div class="kpi">主体总数 entities{num("entities", n, tag="b")}</div>'
+        f'<div class="kpi">C+D 占比 share{num("cd_share", s["cd_share"], "pct", tag="b")}</div>'
+        f"{chart}<table><tr><th>类别 class</th><th>主体数 entities</th><th>占比 share</th>"
+        f"<th>上月 last month</th><th>变化 change</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _group_table(rows: list[dict[str, Any]], prefix: str, label_cols: list[tuple[str, str]]) -> str:
+    if not rows:
+        return '<p class="empty">无数据 no data</p>'
+    head = "".join(f'<th class="l">{escape(h)}</th>' for _, h in label_cols)
+    head += "".join(f"<th>{c}</th>" for c in RISK_CLASSES)
+    head += (
+        "<th>主体数 n</th><th>C+D 占比</th><th>环比 change</th><th>倍数 ×prov.</th><th>z</th><th>研判</th>"
+    )
+    body = []
+    for r in rows:
+        k = f"{prefix}.{r[label_cols[0][0]]}"
+        cells = "".join(txt(r[c]) for c, _ in label_cols)
+        cells += "".join(num(f"{k}.{c.lower()}", r[c.lower()]) for c in RISK_CLASSES)
+        cells += num(f"{k}.entities", r["entities"])
+        # Shade by excess over the province (ratio 1 → none, ratio ≥ 3 → darkest).
+        ratio = r["ratio_to_province"]
+        shade = heat(None if ratio is None else max(ratio - 1.0, 0.0) / 2.0)
+        cells += num(f"{k}.cd_share", r["cd_share"], "pct").replace("<td ", f"<td{shade} ", 1)
+        cells += num(f"{k}.cd_share_change", r["cd_share_change"], "pp")
+        cells += num(f"{k}.ratio_to_province", r["ratio_to_province"], "ratio")
+        cells += num(f"{k}.z", r["z"], "ratio")
+        mark = '<span class="flagmark">⚑ 高风险 high risk</span>' if r["flagged"] else ""
+        cells += f'<td class="l" data-k="{escape(k)}.flagged" data-v="{_raw(r["flagged"])}">{mark}</td>'
+        body.append(f'<tr class="{"flag" if r["flagged"] else ""}">{cells}</tr>')
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _regions(regions: list[dict[str, Any]], s: dict[str, Any]) -> str:
+    out = [
+        "<h2>二、区域风险研判 Regional risk</h2>",
+        f'<p class="meta">高风险判定 flag test: {escape(s["flag_test"]["text"])}；'
+        f"基准 = 全省 C+D 占比 province share.</p>",
+    ]
+    for level, title in (
+        ("province", "省级 province"),
+        ("city", "市级 city (4 位)"),
+        ("county", "县级 county (6 位)"),
+    ):
+        rows = [r for r in regions if r["level"] == level]
+        out.append(
+            f"<h3>{escape(title)}</h3>" + _group_table(rows, f"region.{level}", [("code", "区划代码 code")])
+        )
+    return "".join(out)
+
+
+def _industries(industries: list[dict[str, Any]]) -> str:
+    chart = bar_chart(
+        [
+            (
+                f"{r['section']} {r['name']}",
+                float(r["cd_share"]) * 100,
+                "#c62828" if r["flagged"] else "#ef6c00",
+            )
+            for r in industries
+        ],
+        title="各行业 C+D 占比 (%) C+D share by industry section",
+        fmt=lambda v: f"{v:.1f}%",
+    )
+    return (
+        "<h2>三、行业风险研判 Industry risk</h2>"
+        + (chart if industries else "")
+        + _group_table(industries, "industry", [("section", "门类 section"), ("name", "名称 name")])
+    )
+
+
+def _migration(migration: list[dict[str, Any]]) -> str:
+    froms = [*RISK_CLASSES, "new"]
+    tos = [*RISK_CLASSES, "exited"]
+    cell = {(r["from_class"], r["to_class"]): r["entities"] for r in migration}
+    total_from = {f: sum(cell.get((f, t), 0) for t in tos) for f in froms}
+    head = "<tr><th>上月 \\ 本月</th>" + "".join(f"<th>{escape(t)}</th>" for t in tos) + "</tr>"
+    rows = []
+    for f in froms:
+        cells = []
+        for t in tos:
+            if (f, t) not in cell:
+                cells.append("<td></td>")
+                continue
+            share = cell[(f, t)] / total_from[f] if total_from[f] else None
+            cells.append(num(f"migration.{f}.{t}", cell[(f, t)]).replace("<td ", f"<td{heat(share)} ", 1))
+        rows.append(f"<tr><th>{escape(f)}</th>{''.join(cells)}</tr>")
+    return (
+        "<h2>四、类别迁移 Class migration (last month → this month)</h2>"
+        f'<table>{head}{"".join(rows)}</table><p class="meta">new = 上月未分类 not classified last month; '
+        "exited = 本月不再分类 no longer classified (cancelled, moved out).</p>"
+    )
+
+
+def _warnings(w: pa.Table, tasks: int) -> str:
+    rows = w.to_pylist()
+    by_rule: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        e = by_rule.setdefault(
+            r["rule_id"], {"name": r["rule_name"], "severity": r["severity"], "n": 0, "d": 0}
+        )
+        e["n"] += 1
+        e["d"] += int(r["dispatched"])
+    table = "".join(
+        f"<tr>{txt(rid)}{txt(e['name'])}{txt(e['severity'])}{num(f'warnings.rule.{rid}', e['n'])}"
+        f"{num(f'warnings.rule.{rid}.dispatched', e['d'])}</tr>"
+        for rid, e in sorted(by_rule.items())
+    )
+    chart = (
+        bar_chart(
+            [(e["name"], float(e["n"]), "#6a1b9a") for _, e in sorted(by_rule.items())],
+            title="各规则预警数 Warnings per rule",
+        )
+        if by_rule
+        else ""
+    )
+    latest = sorted(rows, key=lambda r: (r["event_on"] or dt.date.min, r["uscc"]), reverse=True)[:50]
+    detail = "".join(
+        f"<tr>{txt(r['event_on'])}{txt(r['rule_name'])}{txt(r['severity'])}{txt(r['uscc'])}"
+        f"{txt('是 yes' if r['dispatched'] else '')}</tr>"
+        for r in latest
+    )
+    return (
+        "<h2>五、监测预警 Early warnings</h2>"
+        f'<div class="kpi">预警 warnings{num("warnings.total", len(rows), tag="b")}</div>'
+        f'<div class="kpi">派发任务 inspection tasks{num("tasks.total", tasks, tag="b")}</div>'
+        + chart
+        + (
+            '<table><tr><th class="l">规则 rule</th><th class="l">名称 name</th>'
+            '<th class="l">等级 severity</th>'
+            f"<th>预警 warnings</th><th>派发 dispatched</th></tr>{table}</table>"
+            if by_rule
+            else '<p class="empty">本月无预警 no warnings this month</p>'
+        )
+        + (
+            f'<h3>最近预警（至多 50 条） latest warnings</h3><table><tr><th class="l">日期 date</th>'
+            f'<th class="l">规则 rule</th><th class="l">等级</th><th class="l">统一社会信用代码</th>'
+            f'<th class="l">派发</th></tr>{detail}</table>'
+            if latest
+            else ""
+        )
+    )
+
+
+def _effectiveness(e: dict[str, Any]) -> str:
+    pc = e["per_class"]
+    rows = "".join(
+        f"<tr><th>{c}</th>{num(f'eff.{c}.inspections', pc[c]['inspections'])}"
+        f"{num(f'eff.{c}.problems', pc[c]['problems'])}{num(f'eff.{c}.rate', pc[c]['rate'], 'pct')}</tr>"
+        for c in RISK_CLASSES
+    )
+    rp = e["replay"]
+    chart = bar_chart(
+        [(f"{c} 类", float(pc[c]["rate"] or 0.0) * 100, CLASS_COLOURS[c]) for c in RISK_CLASSES],
+        title="各类问题发现率 (%) Problem-discovery rate per class",
+        fmt=lambda v: f"{v:.1f}%",
+    )
+    hist = (
+        paired_histogram(
+            e["psi_bins"],
+            e["score_histogram"],
+            e.get("previous_score_histogram"),
+            title="风险分分布 Risk-score distribution (share per band)",
+        )
+        if e.get("score_histogram")
+        else ""
+    )
+    sources = "，".join(f"{escape(k)}: {v}" for k, v in e["class_sources"].items()) or "—"
+    return (
+        "<h2>六、抽查效果评估 Inspection effectiveness</h2>"
+        f'<div class="kpi">检查 inspections{num("eff.inspections", e["inspections"], tag="b")}</div>'
+        f'<div class="kpi">发现问题 problems{num("eff.problems", e["problems"], tag="b")}</div>'
+        f'<div class="kpi">D/A 提升 lift{num("eff.lift_d_over_a", e["lift_d_over_a"], "ratio", tag="b")}'
+        "</div>"
+        f'<div class="kpi">AUC{num("eff.auc", e["auc"], "ratio", tag="b")}</div>'
+        f'<div class="kpi">PSI{num("eff.psi", e["psi"], "float", tag="b")}'
+        f'<span class="meta">{escape(e["psi_band"] or "—")}</span></div>'
+        f'<p class="meta">类别来源 class taken from: {sources}（plan = 抽查计划抽取时的类别；'
+        "previous_month_classification = 检查前一月的分类结果）。问题 = "
+        f"{escape(', '.join(e['problem_results']))}.</p>"
+        f"{chart}<table><tr><th>类别</th><th>检查 inspected</th><th>问题 problems</th>"
+        f"<th>发现率 rate</th></tr>{rows}</table>"
+        "<h3>按风险分排序回放 Replay in risk-score order (Chicago-style)</h3><table>"
+        + "".join(
+            f'<tr><td class="l">{escape(label)}</td>{num(key, value, kind)}</tr>'
+            for label, key, value, kind in (
+                ("参与回放的检查 inspections with a score", "replay.inspections", rp["inspections"], "int"),
+                ("前一半 first half (inspections)", "replay.first_half", rp["first_half"], "int"),
+                (
+                    "按风险分排序，前一半发现的问题占比 share found in first half, score order",
+                    "replay.by_score",
+                    rp["share_first_half_by_score"],
+                    "pct",
+                ),
+                ("实际顺序 actual order", "replay.actual", rp["share_first_half_actual"], "pct"),
+                ("随机期望 random expectation", "replay.random", rp["share_first_half_random"], "pct"),
+                ("问题平均提前天数 mean days earlier", "replay.days", rp["mean_days_earlier"], "ratio"),
+            )
+        )
+        + f"</table>{hist}"
+    )
+
+
+def render(
+    summary: dict[str, Any],
+    regions: list[dict[str, Any]],
+    industries: list[dict[str, Any]],
+    migration: list[dict[str, Any]],
+    warnings: pa.Table,
+    tasks: int,
+    eff: dict[str, Any],
+    generated_at: dt.datetime,
+) -> str:
+    """The whole document (pure: same inputs, same bytes)."""
+    title = f"{summary['province_name']}（{summary['province']}）企业信用风险分类月报 {summary['month']}"
+    return (
+        '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
+        f'<h1 id="title">{escape(title)}</h1>'
+        f'<p class="meta">Monthly credit-risk report · 模型 model {escape(str(summary.get("model")))} · '
+        f"运行 run {escape(str(summary.get('run_id')))} · "
+        f"生成 generated {escape(generated_at.isoformat())}</p>"
+        '<p class="notice">内部资料：分类结果仅供监管部门内部使用，不得公开，不作为对企业的信用评价。'
+        " Internal use only: classes are never published nor used as a public rating.</p>"
+        + _classes(summary)
+        + _regions(regions, summary)
+        + _industries(industries)
+        + _migration(migration)
+        + _warnings(warnings, tasks)
+        + _effectiveness(eff)
+        + f'<script type="application/json" id="report-data">{_embedded(summary, eff)}</script>'
+        + "</body></html>\n"
+    )
+
+
+def _embedded(summary: dict[str, Any], eff: dict[str, Any]) -> str:
+    """The headline numbers as JSON (inert data, not executed) for machine readers."""
+    text = json.dumps(
+        {"summary": summary, "effectiveness": eff}, ensure_ascii=False, sort_keys=True, default=str
+    )
+    return text.replace("</", "<\\/")
+
+
+def _read_or_build(
+    lake: Lake, month: str, province: str, settings: Settings | None, now: dt.datetime, refresh: bool
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    key = layout.analysis_key
+    if refresh or not lake.exists(key(month, province, "summary.json")):
+        analyse(lake, month=month, province=province, settings=settings, write=True)
+    summary = lake.read_json(key(month, province, "summary.json"))
+    regions = lake.read_parquet(key(month, province, "regions.parquet")).to_pylist()
+    industries = lake.read_parquet(key(month, province, "industries.parquet")).to_pylist()
+    migration = lake.read_parquet(key(month, province, "migration.parquet")).to_pylist()
+    ekey = key(month, province, "effectiveness.json")
+    if refresh or not lake.exists(ekey):
+        lake.write_json(ekey, effectiveness(lake, month=month, province=province, cutoff=now))
+    eff = lake.read_json(ekey)
+    return summary, regions, industries, migration, eff
+
+
+def write_report(
+    lake: Lake,
+    *,
+    month: str,
+    province: str,
+    settings: Settings | None = None,
+    now: dt.datetime | None = None,
+    refresh: bool = False,
+) -> str:
+    """Render the month's report from the stored partitions and write it; returns its key.
+
+    Missing analysis partitions are built first; ``refresh`` rebuilds them all (a re-published
+    classification or newly ingested inspections)."""
+    when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    summary, regions, industries, migration, eff = _read_or_build(
+        lake, month, province, settings, when, refresh
+    )
+    html = render(
+        summary,
+        regions,
+        industries,
+        migration,
+        load_warnings(lake, month, province),
+        load_tasks(lake, month, province).num_rows,
+        eff,
+        when,
+    )
+    out = layout.report_key(month, province)
+    lake.write_bytes(out, html.encode("utf-8"), metadata={"Content-Type": "text/html; charset=utf-8"})
+    logger.info("report for %s/%s written to %s", province, month, out)
+    return out

@@ -1,0 +1,72 @@
+"""What the monthly run does once a province's classification is published."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+from functions import layout
+from functions.analysis.analyse import analyse
+from functions.analysis.effectiveness import effectiveness
+from functions.report.html import write_report
+from functions.warnings.engine import run_warnings
+from functions.warnings.notify import Notifier
+
+if TYPE_CHECKING:
+    from functions.lake import Lake
+    from functions.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def after_classification(
+    lake: Lake,
+    *,
+    month: str,
+    province: str,
+    settings: Settings,
+    now: dt.datetime,
+    notifier: Notifier | None = None,
+) -> dict[str, Any]:
+    """Warnings (trigger ``monthly``), analysis, effectiveness and the report, in that order.
+
+    Each step rewrites its own outputs, so re-running after a failure is safe; warnings are
+    deduplicated by key, so a re-run raises nothing twice.
+    """
+    warnings = run_warnings(
+        lake, month=month, province=province, trigger="monthly", now=now, settings=settings, notifier=notifier
+    )
+    summary = analyse(lake, month=month, province=province, settings=settings, write=True)
+    eff = effectiveness(lake, month=month, province=province, cutoff=now)
+    eff_key = layout.analysis_key(month, province, "effectiveness.json")
+    lake.write_json(eff_key, eff)
+    report = write_report(lake, month=month, province=province, settings=settings, now=now)
+    logger.info("after-classification steps done for %s/%s", province, month)
+    counts = summary["class_counts"]
+    lines = [
+        f"warnings: {warnings.raised} new ({warnings.duplicates} already raised), "
+        f"{warnings.tasks} inspection tasks",
+        "classes: "
+        + "  ".join(f"{c} {n:,}" for c, n in counts.items())
+        + f"  (C+D share {summary['cd_share'] or 0:.1%})",
+        f"high-risk regions flagged: {summary['flagged_regions']}, "
+        f"industries: {summary['flagged_industries']}",
+        f"effectiveness: {eff['inspections']} inspections, {eff['problems']} with problems, "
+        f"AUC {_fmt(eff['auc'])}, lift D/A {_fmt(eff['lift_d_over_a'])}, PSI {_fmt(eff['psi'])}",
+    ]
+    return {
+        "month": month,
+        "province": province,
+        "warnings": warnings.to_dict(),
+        "analysis": summary["keys"],
+        "effectiveness": eff_key,
+        "report": report,
+        "report_key": report,
+        "report_uri": lake.display(report),
+        "summary": lines,
+    }
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None else f"{v:.3f}"

@@ -1,0 +1,533 @@
+"""``make package``: build everything a deployment needs (docs/deploy.md, docs/adr/0051, 0054).
+
+Outputs, under ``build/package/<stage>/``:
+- ``deployment.zip`` — the function artifact from ``chalice package`` (app.py plus ``functions/``
+  and ``schemas/`` shipped through ``vendor/``; no third-party code);
+- ``deps-layer.zip`` — a Lambda layer with the runtime requirements the managed "AWS SDK for
+  pandas" layer does not have (``requirements.txt``), from PyPI wheels for the target platform;
+- ``app.yaml`` — the application stack (SAM): the chalice template, post-processed to wire the
+  EventBridge upload trigger, the layers, the environment, log groups, a dead-letter queue and
+  the per-function policies from ``.chalice/policy-*.json``.
+
+Chalice's CloudFormation packager refuses ``@app.on_s3_event``; uploads reach the ingestion
+function through S3 → EventBridge → ``@app.on_cw_event`` instead (docs/adr/0050). The S3 event
+source stays in ``app.py`` for ``chalice local`` and the tests and is left out of the package.
+
+Every step is cached by a hash of its inputs, so a second run with unchanged inputs is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+logger = logging.getLogger("infra.package")
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build" / "package"
+STAGES = ROOT / "infra" / "stages"
+POLICIES = ROOT / ".chalice"
+MANAGED_LAYERS = ROOT / "layers" / "managed-layers.json"
+APP_NAME = "creditrisk"
+SHIPPED_PACKAGES = ("functions", "schemas")
+# Placeholders the policy files and environment may use, and what they resolve to in the app
+# stack (the platform stack exports them; docs/adr/0052).
+IMPORTS = (
+    "LandingBucket",
+    "LakeBucket",
+    "DataKeyArn",
+    "GlueDatabase",
+    "PlatformWorkGroup",
+    "LogRetentionDays",
+)
+LOCAL_REFS = {"DeadLetterQueueArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+ASYNC_KINDS = ("ingest", "classify")  # invoked asynchronously: failures go to the DLQ
+PLATFORMS = {
+    "x86_64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64"),
+    "arm64": ("manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64"),
+}
+LAYER_ARN_PATTERN = (
+    r"^arn:aws(-cn)?:lambda:[a-z0-9-]+:[0-9]{12}:layer:AWSSDKPandas-Python311(-Arm64)?:[0-9]+$"
+)
+Json = dict[str, Any]
+
+
+class PackageError(RuntimeError):
+    """A build problem the operator can fix (message says how)."""
+
+
+# -- inputs -----------------------------------------------------------------------------------
+def load_stage(stage: str) -> Json:
+    path = STAGES / f"{stage}.json"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in STAGES.glob("*.json")))
+        raise PackageError(f"unknown stage {stage!r}; known: {known}")
+    cfg: Json = json.loads(path.read_text(encoding="utf-8"))
+    return cfg
+
+
+def managed_layer_arn(cfg: Json) -> str | None:
+    """The pinned managed-layer ARN for the stage's region, Python and architecture, if known."""
+    if cfg.get("managed_layer_arn"):
+        return str(cfg["managed_layer_arn"])
+    table = json.loads(MANAGED_LAYERS.read_text(encoding="utf-8"))["arns"]
+    arn = table.get(cfg["python"], {}).get(cfg["architecture"], {}).get(cfg["region"])
+    return str(arn) if arn else None
+
+
+def _files(paths: list[Path]) -> Iterator[Path]:
+    for p in paths:
+        if p.is_dir():
+            yield from sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file() and "__pycache__" not in f.parts and not f.name.endswith(".pyc")
+            )
+        elif p.exists():
+            yield p
+
+
+def inputs_hash(paths: list[Path], *extra: str) -> str:
+    h = hashlib.sha256()
+    for f in _files(paths):
+        h.update(f.relative_to(ROOT).as_posix().encode())
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+    for e in extra:
+        h.update(e.encode())
+    return h.hexdigest()
+
+
+def code_inputs(stage: str) -> list[Path]:
+    return [
+        ROOT / "app.py",
+        ROOT / "requirements.txt",
+        *(ROOT / p for p in SHIPPED_PACKAGES),
+        *sorted(POLICIES.glob("policy-*.json")),
+        STAGES / f"{stage}.json",
+        MANAGED_LAYERS,
+        Path(__file__),
+    ]
+
+
+# -- the handlers app.py defines -------------------------------------------------------------
+@dataclass(frozen=True)
+class Handler:
+    name: str  # chalice function name (also the key in lambda_functions)
+    kind: str  # ingest | classify | api | authorizer | <name>
+
+
+def discover_handlers(app: Any) -> list[Handler]:
+    """Each Lambda function chalice will package, with the policy kind it gets."""
+    from chalice.app import CloudWatchEventConfig, S3EventConfig, ScheduledEventConfig
+
+    out: list[Handler] = []
+    for src in app.event_sources:
+        if isinstance(src, S3EventConfig):
+            continue  # delivered through EventBridge in AWS (docs/adr/0050)
+        if isinstance(src, CloudWatchEventConfig) and "aws.s3" in src.event_pattern.get("source", []):
+            out.append(Handler(src.name, "ingest"))
+        elif isinstance(src, ScheduledEventConfig):
+            out.append(Handler(src.name, "classify"))
+        else:
+            out.append(Handler(src.name, src.name))
+    out.extend(Handler(a.name, "authorizer") for a in app.builtin_auth_handlers)
+    out.extend(Handler(f.name, f.name) for f in app.pure_lambda_functions)
+    if app.routes:
+        out.append(Handler("api_handler", "api"))
+    return out
+
+
+def policy_file(h: Handler) -> str:
+    """``policy-<function>.json`` if present (an override), else the policy of its kind."""
+    for name in (h.name, h.kind):
+        if (POLICIES / f"policy-{name}.json").exists():
+            return f"policy-{name}.json"
+    raise PackageError(
+        f"function {h.name!r} ({h.kind}) has no policy: add .chalice/policy-{h.name}.json "
+        "with exactly what it uses (autogen_policy is off, docs/adr/0055)"
+    )
+
+
+# -- chalice ----------------------------------------------------------------------------------
+def stage_source(cfg: Json, src: Path) -> None:
+    """A project copy chalice can package: app.py, vendor/{functions,schemas}, no requirements."""
+    if src.exists():
+        shutil.rmtree(src)
+    (src / ".chalice").mkdir(parents=True)
+    shutil.copy2(ROOT / "app.py", src / "app.py")
+    for pkg in SHIPPED_PACKAGES:
+        shutil.copytree(
+            ROOT / pkg, src / "vendor" / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    # Third-party code ships in layers, never in the function zip.
+    (src / "requirements.txt").write_text("", encoding="utf-8")
+    for p in POLICIES.glob("policy-*.json"):
+        shutil.copy2(p, src / ".chalice" / p.name)
+
+
+def chalice_config(cfg: Json, handlers: list[Handler], layer_arn: str | None) -> Json:
+    functions: Json = {}
+    for h in handlers:
+        sizing = cfg["functions"].get(h.kind, cfg["functions"].get("api"))
+        functions[h.name] = {
+            "iam_policy_file": policy_file(h),
+            "lambda_memory_size": sizing["memory"],
+            "lambda_timeout": sizing["timeout"],
+            "reserved_concurrency": sizing["reserved_concurrency"],
+        }
+    stage: Json = {
+        "api_gateway_stage": cfg["stage"],
+        "api_gateway_endpoint_type": "REGIONAL",  # edge-optimised APIs do not exist in China regions
+        "autogen_policy": False,
+        "lambda_functions": functions,
+    }
+    return {"version": "2.0", "app_name": APP_NAME, "autogen_policy": False, "stages": {cfg["stage"]: stage}}
+
+
+_CHALICE_RUNNER = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+sys.path.insert(1, sys.argv[1] + "/vendor")
+import app
+from chalice.app import S3EventConfig
+app.app.event_sources[:] = [e for e in app.app.event_sources if not isinstance(e, S3EventConfig)]
+from infra.package import discover_handlers
+handlers = discover_handlers(app.app)
+if sys.argv[2] == "discover":
+    print(json.dumps([[h.name, h.kind] for h in handlers]))
+    raise SystemExit(0)
+from chalice.cli import main
+sys.argv = ["chalice", "--project-dir", sys.argv[1], "package", "--stage", sys.argv[3],
+            "--pkg-format", "cloudformation", sys.argv[4]]
+main()
+"""
+
+
+def _run_chalice(src: Path, mode: str, stage: str = "", out: str = "") -> str:
+    env = {
+        **os.environ,
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "cn-north-1"),
+        "PYTHONPATH": str(ROOT),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHALICE_RUNNER, str(src), mode, stage, out],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise PackageError(f"chalice {mode} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout
+
+
+# -- template post-processing -----------------------------------------------------------------
+def _placeholders(text: str) -> list[str]:
+    import re
+
+    return [m for m in re.findall(r"\$\{([A-Za-z0-9_:.]+)\}", text) if "::" not in m and "." not in m]
+
+
+def resolve(value: Any) -> Any:
+    """Strings with ``${Name}`` placeholders become ``Fn::Sub`` with the platform's exports."""
+    if isinstance(value, dict):
+        return {k: resolve(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v) for v in value]
+    if isinstance(value, str) and "${" in value:
+        names = _placeholders(value)
+        if not names:
+            return {"Fn::Sub": value}
+        variables: Json = {}
+        for n in names:
+            if n in IMPORTS:
+                variables[n] = {"Fn::ImportValue": {"Fn::Sub": f"{APP_NAME}-${{Stage}}-{n}"}}
+            elif n in LOCAL_REFS:
+                variables[n] = LOCAL_REFS[n]
+            else:
+                raise PackageError(f"unknown placeholder ${{{n}}} in {value!r}; known: {IMPORTS}")
+        return {"Fn::Sub": [value, variables]}
+    return value
+
+
+def _skip(*checks: tuple[str, str]) -> Json:
+    return {"checkov": {"skip": [{"id": c, "comment": why} for c, why in checks]}}
+
+
+NO_VPC = (
+    "CKV_AWS_117",
+    "The functions only call regional AWS APIs (S3, Athena, Glue, KMS) over TLS with IAM auth; a "
+    "VPC would add NAT/endpoint cost and no isolation benefit (docs/adr/0055).",
+)
+SYNC_NO_DLQ = (
+    "CKV_AWS_116",
+    "Invoked synchronously by API Gateway: the caller gets the error; a DLQ never receives events.",
+)
+
+
+def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | None) -> Json:
+    kinds = {h.name: h.kind for h in handlers}
+    res: Json = sam["Resources"]
+    sam["Description"] = f"creditrisk application ({cfg['stage']}): functions, API, triggers"
+    sam["Parameters"] = {
+        "Stage": {"Type": "String", "AllowedValues": [cfg["stage"]], "Default": cfg["stage"]},
+        "ManagedPandasLayerArn": {
+            "Type": "String",
+            "AllowedPattern": LAYER_ARN_PATTERN,
+            "Description": "Managed AWS SDK for pandas layer (layers/managed-layers.json)",
+            **({"Default": layer_arn} if layer_arn else {}),
+        },
+    }
+    res["DepsLayer"] = {
+        "Type": "AWS::Serverless::LayerVersion",
+        "Properties": {
+            "LayerName": {"Fn::Sub": f"{APP_NAME}-${{Stage}}-deps"},
+            "Description": "Runtime requirements not in the managed layer (requirements.txt)",
+            "ContentUri": "./deps-layer.zip",
+            "CompatibleRuntimes": [cfg["python"]],
+            "CompatibleArchitectures": [cfg["architecture"]],
+            "RetentionPolicy": "Retain",
+        },
+    }
+    res["DeadLetterQueue"] = {
+        "Type": "AWS::SQS::Queue",
+        "Properties": {
+            "MessageRetentionPeriod": 1209600,
+            "KmsMasterKeyId": resolve("${DataKeyArn}"),
+        },
+    }
+    env = {
+        "CREDITRISK_LAKE_URI": "s3://${LakeBucket}",
+        "CREDITRISK_LANDING_URI": "s3://${LandingBucket}",
+        "CREDITRISK_ATHENA_DATABASE": "${GlueDatabase}",
+        "CREDITRISK_ATHENA_WORKGROUP": "${PlatformWorkGroup}",
+        "CREDITRISK_ATHENA_OUTPUT_URI": "s3://${LakeBucket}/athena-results/platform/",
+        **cfg.get("environment", {}),
+    }
+    for logical, r in list(res.items()):
+        if r.get("Type") == "AWS::IAM::Role":
+            r["Properties"]["Policies"] = resolve(r["Properties"]["Policies"])
+        if r.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = r["Properties"]
+        name = props["Handler"].split(".", 1)[1]
+        kind = kinds.get(name, "api" if name == "app" else name)
+        props["Architectures"] = [cfg["architecture"]]
+        props["Layers"] = [{"Ref": "ManagedPandasLayerArn"}, {"Ref": "DepsLayer"}]
+        props["KmsKeyArn"] = resolve("${DataKeyArn}")
+        props["Environment"] = {"Variables": {k: resolve(v) for k, v in env.items()}}
+        props["Tracing"] = "Active"
+        skips = [NO_VPC]
+        if kind in ASYNC_KINDS:
+            props["DeadLetterQueue"] = {
+                "Type": "SQS",
+                "TargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+            }
+        else:
+            skips.append(SYNC_NO_DLQ)
+        r["Metadata"] = _skip(*skips)
+        res[f"{logical}LogGroup"] = {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {
+                "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{logical}}}"},
+                "RetentionInDays": resolve("${LogRetentionDays}"),
+                "KmsKeyId": resolve("${DataKeyArn}"),
+            },
+        }
+        for event in props.get("Events", {}).values():
+            if event.get("Type") == "CloudWatchEvent" and kind == "ingest":
+                detail = event["Properties"]["Pattern"].setdefault("detail", {})
+                detail["bucket"] = {"name": [resolve("${LandingBucket}")]}
+                detail["object"] = {"key": [{"prefix": "incoming/"}]}
+    outputs = sam.setdefault("Outputs", {})
+    for logical, r in res.items():
+        if r.get("Type") == "AWS::Serverless::Function":
+            outputs.setdefault(f"{logical}Name", {"Value": {"Ref": logical}})
+    outputs["DeadLetterQueueUrl"] = {"Value": {"Ref": "DeadLetterQueue"}}
+    api = res.get("RestAPI")
+    if api:
+        api["Properties"]["TracingEnabled"] = True
+        api["Properties"]["EndpointConfiguration"] = "REGIONAL"
+        res["ApiAccessLogGroup"] = {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {
+                "RetentionInDays": resolve("${LogRetentionDays}"),
+                "KmsKeyId": resolve("${DataKeyArn}"),
+            },
+        }
+        api["Properties"]["AccessLogSetting"] = {
+            "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
+            "Format": json.dumps(
+                {
+                    "requestId": "$context.requestId",
+                    "ip": "$context.identity.sourceIp",
+                    "principal": "$context.authorizer.principalId",
+                    "method": "$context.httpMethod",
+                    "path": "$context.resourcePath",
+                    "status": "$context.status",
+                    "latencyMs": "$context.responseLatency",
+                },
+                separators=(",", ":"),
+            ),
+        }
+        api["Metadata"] = _skip(
+            (
+                "CKV_AWS_120",
+                "Responses are per-caller and province-scoped; caching could serve one caller's "
+                "answer to another.",
+            ),
+        )
+    return sam
+
+
+# -- the dependency layer ---------------------------------------------------------------------
+def _deterministic_zip(src: Path, dest: Path, prefix: str = "") -> None:
+    tmp = dest.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        for f in sorted(p for p in src.rglob("*") if p.is_file()):
+            if "__pycache__" in f.parts:
+                continue
+            info = zipfile.ZipInfo(prefix + f.relative_to(src).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, f.read_bytes())
+    tmp.replace(dest)
+
+
+def build_deps_layer(cfg: Json, out: Path) -> Path:
+    """``pip install`` the runtime requirements as wheels for Lambda's platform into python/."""
+    reqs = ROOT / "requirements.txt"
+    key = inputs_hash([reqs], cfg["architecture"], cfg["python"])
+    cache = BUILD / "layers" / f"{cfg['architecture']}-{key[:16]}.zip"
+    if not cache.exists():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        target = cache.with_suffix(".d")
+        shutil.rmtree(target, ignore_errors=True)
+        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        cmd += ["--target", str(target / "python"), "--only-binary=:all:", "--implementation", "cp"]
+        cmd += ["--python-version", cfg["python"].removeprefix("python"), "--no-compile"]
+        for plat in PLATFORMS[cfg["architecture"]]:
+            cmd += ["--platform", plat]
+        cmd += ["-r", str(reqs)]
+        logger.info("building the dependency layer: %s", " ".join(cmd))
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise PackageError(f"pip could not build the dependency layer:\n{proc.stderr[-4000:]}")
+        for junk in (target / "python").glob("*.dist-info/RECORD"):
+            junk.unlink()
+        _deterministic_zip(target, cache)
+        shutil.rmtree(target)
+    dest = out / "deps-layer.zip"
+    shutil.copy2(cache, dest)
+    return dest
+
+
+# -- orchestration ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Artifacts:
+    out: Path
+    template: Path
+    function_zip: Path
+    layer_zip: Path | None
+    handlers: tuple[Handler, ...]
+    managed_layer_arn: str | None
+
+
+def build(stage: str, *, with_layer: bool = True, force: bool = False) -> Artifacts:
+    cfg = load_stage(stage)
+    out = BUILD / stage
+    layer_arn = managed_layer_arn(cfg)
+    digest = inputs_hash(code_inputs(stage))
+    stamp = out / ".inputs-sha256"
+    manifest = out / "handlers.json"
+    if not force and stamp.exists() and stamp.read_text() == digest and manifest.exists():
+        handlers = tuple(Handler(n, k) for n, k in json.loads(manifest.read_text()))
+        cached = build_deps_layer(cfg, out) if with_layer else out / "deps-layer.zip"
+        return Artifacts(
+            out,
+            out / "app.yaml",
+            out / "deployment.zip",
+            cached if cached.exists() else None,
+            handlers,
+            layer_arn,
+        )
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    src = out / "src"
+    stage_source(cfg, src)
+    handlers = tuple(Handler(n, k) for n, k in json.loads(_run_chalice(src, "discover")))
+    if not any(h.kind == "ingest" for h in handlers):
+        logger.warning("app.py has no EventBridge upload handler: uploads will not trigger ingestion")
+    (src / ".chalice" / "config.json").write_text(
+        json.dumps(chalice_config(cfg, list(handlers), layer_arn), indent=2), encoding="utf-8"
+    )
+    chalice_out = out / "chalice"
+    _run_chalice(src, "package", stage, str(chalice_out))
+    sam = json.loads((chalice_out / "sam.json").read_text(encoding="utf-8"))
+    sam = postprocess(sam, cfg, list(handlers), layer_arn)
+    shutil.move(str(chalice_out / "deployment.zip"), out / "deployment.zip")
+    template = out / "app.yaml"
+    template.write_text(
+        "# GENERATED by `make package` (infra/package.py); deploy with docs/deploy.md.\n"
+        + yaml.safe_dump(sam, sort_keys=False, allow_unicode=True, width=100),
+        encoding="utf-8",
+    )
+    layer: Path | None = build_deps_layer(cfg, out) if with_layer else None
+    shutil.rmtree(chalice_out)
+    shutil.rmtree(src)
+    manifest.write_text(json.dumps([[h.name, h.kind] for h in handlers]))
+    stamp.write_text(digest)
+    if layer_arn is None:
+        logger.warning(
+            "no managed layer ARN pinned for %s/%s/%s: pass ManagedPandasLayerArn at deploy time "
+            "or set managed_layer_arn in infra/stages/%s.json",
+            cfg["region"],
+            cfg["python"],
+            cfg["architecture"],
+            stage,
+        )
+    return Artifacts(out, template, out / "deployment.zip", layer, handlers, layer_arn)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the deployment artifacts for a stage.")
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--template-only", action="store_true", help="skip the dependency layer")
+    parser.add_argument("--force", action="store_true", help="rebuild even if inputs are unchanged")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        art = build(args.stage, with_layer=not args.template_only, force=args.force)
+    except PackageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"template:  {art.template.relative_to(ROOT)}")
+    print(f"function:  {art.function_zip.relative_to(ROOT)} ({art.function_zip.stat().st_size // 1024} KiB)")
+    if art.layer_zip:
+        print(f"layer:     {art.layer_zip.relative_to(ROOT)} ({art.layer_zip.stat().st_size // 1024} KiB)")
+    print("functions: " + ", ".join(f"{h.name} ({h.kind})" for h in art.handlers))
+    print(
+        f"managed layer: {art.managed_layer_arn or 'NOT PINNED for this region: pass ManagedPandasLayerArn'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        raise SystemExit(main())

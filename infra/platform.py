@@ -1,0 +1,699 @@
+"""Generate ``infra/platform.yaml``: the stateful half of a deployment (docs/adr/0050, 0052).
+
+Buckets, the customer-managed key, the Glue catalog, the Athena workgroups and the human-facing
+IAM roles (one uploader role per province, one auditor role). The Glue tables are derived from
+the data contracts in ``schemas/`` so that the catalog can never drift from what the code
+writes: ``python -m infra.platform`` rewrites the template, ``--check`` fails when it is stale
+(run by ``tests/infra/test_platform_template.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import yaml
+
+from functions.classify.curated_views import RESULTS_TABLE
+from functions.classify.curated_views import curated_table as glue_table_name
+from functions.layout import PROVINCES
+from schemas.datasets import DATASETS
+from schemas.results import CLASSIFICATION_SCHEMA
+
+TEMPLATE_PATH = Path(__file__).with_name("platform.yaml")
+APP = "creditrisk"
+# Prefixes of the lake bucket the roles and lifecycle rules talk about (functions/layout.py).
+ATHENA_RESULTS = "athena-results"
+PLATFORM_RESULTS = f"{ATHENA_RESULTS}/platform"
+AUDIT_RESULTS = f"{ATHENA_RESULTS}/audit"
+CLASSIFICATIONS_TABLE = RESULTS_TABLE  # the names the classification SQL uses
+Json = dict[str, Any]
+
+
+def sub(text: str) -> Json:
+    return {"Fn::Sub": text}
+
+
+def ref(name: str) -> Json:
+    return {"Ref": name}
+
+
+def getatt(name: str, attr: str) -> Json:
+    return {"Fn::GetAtt": [name, attr]}
+
+
+def skip(*checks: tuple[str, str]) -> Json:
+    """Checkov skips live next to the resource they concern, each with its reason."""
+    return {"checkov": {"skip": [{"id": cid, "comment": why} for cid, why in checks]}}
+
+
+# -- Glue types from Arrow ----------------------------------------------------------------------
+def glue_type(t: pa.DataType) -> str:
+    """The Hive/Glue type name of an Arrow type (what Athena reads from our Parquet)."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    if pa.types.is_int64(t):
+        return "bigint"
+    if pa.types.is_int32(t):
+        return "int"
+    if pa.types.is_float64(t):
+        return "double"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_date32(t):
+        return "date"
+    if pa.types.is_timestamp(t):
+        return "timestamp"
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return f"array<{glue_type(t.value_type)}>"
+    if pa.types.is_struct(t):
+        inner = ",".join(f"{t.field(i).name}:{glue_type(t.field(i).type)}" for i in range(t.num_fields))
+        return f"struct<{inner}>"
+    raise TypeError(f"no Glue type for Arrow type {t}")
+
+
+def glue_columns(schema: pa.Schema, *, skip_names: tuple[str, ...] = ()) -> list[Json]:
+    return [{"Name": f.name, "Type": glue_type(f.type)} for f in schema if f.name not in skip_names]
+
+
+def _parquet_storage(location: Json, columns: list[Json]) -> Json:
+    return {
+        "Columns": columns,
+        "Location": location,
+        "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+        "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+    }
+
+
+def _province_projection() -> Json:
+    return {"projection.province.type": "enum", "projection.province.values": ",".join(sorted(PROVINCES))}
+
+
+def curated_glue_table(name: str) -> Json:
+    """One curated dataset: partitioned by province (projected enum).
+
+    ``ingest=<id>`` folders below a province are read as part of it; the ingest id is also the
+    ``_ingest_id`` lineage column, so it needs no partition key (and cannot be projected).
+    """
+    spec = DATASETS[name]
+    base = f"s3://${{LakeBucket}}/curated/{name}"
+    return {
+        "Type": "AWS::Glue::Table",
+        "Properties": {
+            "CatalogId": ref("AWS::AccountId"),
+            "DatabaseName": ref("GlueDatabase"),
+            "TableInput": {
+                "Name": glue_table_name(name),
+                "Description": f"{spec.description} ({spec.zh}); curated, generated from schemas/",
+                "TableType": "EXTERNAL_TABLE",
+                "PartitionKeys": [{"Name": "province", "Type": "string"}],
+                "Parameters": {
+                    "classification": "parquet",
+                    "projection.enabled": "true",
+                    **_province_projection(),
+                    "storage.location.template": sub(base + "/province=${!province}/"),
+                },
+                "StorageDescriptor": _parquet_storage(sub(base + "/"), glue_columns(spec.curated_schema)),
+            },
+        },
+    }
+
+
+def classifications_table() -> Json:
+    base = "s3://${LakeBucket}/results/classifications"
+    return {
+        "Type": "AWS::Glue::Table",
+        "Properties": {
+            "CatalogId": ref("AWS::AccountId"),
+            "DatabaseName": ref("GlueDatabase"),
+            "TableInput": {
+                "Name": CLASSIFICATIONS_TABLE,
+                "Description": "Published monthly classifications (docs/results-contract.md)",
+                "TableType": "EXTERNAL_TABLE",
+                "PartitionKeys": [
+                    {"Name": "month", "Type": "string"},
+                    {"Name": "province", "Type": "string"},
+                ],
+                "Parameters": {
+                    "classification": "parquet",
+                    "projection.enabled": "true",
+                    "projection.month.type": "date",
+                    "projection.month.format": "yyyy-MM",
+                    "projection.month.interval": "1",
+                    "projection.month.interval.unit": "MONTHS",
+                    "projection.month.range": sub("${ProjectionStartMonth},NOW"),
+                    **_province_projection(),
+                    "storage.location.template": sub(base + "/month=${!month}/province=${!province}/"),
+                },
+                "StorageDescriptor": _parquet_storage(
+                    sub(base + "/"), glue_columns(CLASSIFICATION_SCHEMA, skip_names=("month", "province"))
+                ),
+            },
+        },
+    }
+
+
+# -- storage ----------------------------------------------------------------------------------
+def _tls_only(bucket: str) -> Json:
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [getatt(bucket, "Arn"), sub(f"${{{bucket}.Arn}}/*")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+_PUBLIC_BLOCK = {
+    "BlockPublicAcls": True,
+    "BlockPublicPolicy": True,
+    "IgnorePublicAcls": True,
+    "RestrictPublicBuckets": True,
+}
+
+
+def _kms_encryption() -> Json:
+    return {
+        "ServerSideEncryptionConfiguration": [
+            {
+                "ServerSideEncryptionByDefault": {
+                    "SSEAlgorithm": "aws:kms",
+                    "KMSMasterKeyID": getatt("DataKey", "Arn"),
+                },
+                "BucketKeyEnabled": True,
+            }
+        ]
+    }
+
+
+def _abort_multipart() -> Json:
+    return {
+        "Id": "abort-incomplete-uploads",
+        "Status": "Enabled",
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+    }
+
+
+def data_bucket(kind: str, lifecycle: list[Json], *, eventbridge: bool = False, note: str = "") -> Json:
+    props: Json = {
+        "BucketName": sub(f"{APP}-${{Stage}}-{kind}-${{AWS::AccountId}}-${{AWS::Region}}"),
+        "VersioningConfiguration": {"Status": "Enabled"},
+        "BucketEncryption": _kms_encryption(),
+        "PublicAccessBlockConfiguration": _PUBLIC_BLOCK,
+        "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+        "LoggingConfiguration": {
+            "DestinationBucketName": ref("AccessLogBucket"),
+            "LogFilePrefix": f"{kind}/",
+        },
+        "LifecycleConfiguration": {"Rules": [*lifecycle, _abort_multipart()]},
+    }
+    if eventbridge:
+        props["NotificationConfiguration"] = {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    return {
+        "Type": "AWS::S3::Bucket",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        **({"Metadata": {"retention": note}} if note else {}),
+        "Properties": props,
+    }
+
+
+def storage() -> Json:
+    retained = (
+        "archive/ and quarantine/ have no expiry on purpose: they are the byte-for-byte record of "
+        "what providers sent (docs/adr/0053)"
+    )
+    landing_rules: list[Json] = [
+        {
+            "Id": "expire-processed-incoming",
+            "Status": "Enabled",
+            "Prefix": "incoming/",
+            "ExpirationInDays": ref("IncomingExpiryDays"),
+            "NoncurrentVersionExpiration": {"NoncurrentDays": ref("IncomingExpiryDays")},
+        }
+    ]
+    lake_rules: list[Json] = [
+        {
+            "Id": "expire-athena-scratch",
+            "Status": "Enabled",
+            "Prefix": f"{ATHENA_RESULTS}/",
+            "ExpirationInDays": ref("AthenaResultsExpiryDays"),
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        },
+        {
+            "Id": "archive-to-infrequent-access",
+            "Status": "Enabled",
+            "Prefix": "archive/",
+            "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": 90}],
+        },
+    ]
+    return {
+        "DataKey": {
+            "Type": "AWS::KMS::Key",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "Description": sub(f"{APP} ${{Stage}}: lake, landing, Athena results, logs, queues"),
+                "EnableKeyRotation": True,
+                "KeyPolicy": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "AccountAdministersKeyThroughIam",
+                            "Effect": "Allow",
+                            "Principal": {"AWS": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
+                            "Action": "kms:*",
+                            "Resource": "*",
+                        },
+                        {
+                            "Sid": "CloudWatchLogsEncryptsPlatformLogGroups",
+                            "Effect": "Allow",
+                            "Principal": {"Service": sub("logs.${AWS::Region}.${AWS::URLSuffix}")},
+                            "Action": [
+                                "kms:Encrypt*",
+                                "kms:Decrypt*",
+                                "kms:ReEncrypt*",
+                                "kms:GenerateDataKey*",
+                                "kms:Describe*",
+                            ],
+                            "Resource": "*",
+                            "Condition": {
+                                "ArnLike": {
+                                    "kms:EncryptionContext:aws:logs:arn": sub(
+                                        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
+                                    )
+                                }
+                            },
+                        },
+                    ],
+                },
+            },
+        },
+        "DataKeyAlias": {
+            "Type": "AWS::KMS::Alias",
+            "Properties": {"AliasName": sub(f"alias/{APP}-${{Stage}}"), "TargetKeyId": ref("DataKey")},
+        },
+        "AccessLogBucket": {
+            "Type": "AWS::S3::Bucket",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Metadata": skip(
+                ("CKV_AWS_18", "This is the access-log bucket; logging it into itself would loop."),
+            ),
+            "Properties": {
+                "BucketName": sub(f"{APP}-${{Stage}}-access-logs-${{AWS::AccountId}}-${{AWS::Region}}"),
+                "VersioningConfiguration": {"Status": "Enabled"},
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                    ]
+                },
+                "PublicAccessBlockConfiguration": _PUBLIC_BLOCK,
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                "LifecycleConfiguration": {
+                    "Rules": [
+                        {
+                            "Id": "expire-access-logs",
+                            "Status": "Enabled",
+                            "ExpirationInDays": ref("AccessLogRetentionDays"),
+                            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+                        }
+                    ]
+                },
+            },
+        },
+        "AccessLogBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": ref("AccessLogBucket"),
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        _tls_only("AccessLogBucket"),
+                        {
+                            "Sid": "S3ServerAccessLogDelivery",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "logging.s3.amazonaws.com"},
+                            "Action": "s3:PutObject",
+                            "Resource": sub("${AccessLogBucket.Arn}/*"),
+                            "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}},
+                        },
+                    ],
+                },
+            },
+        },
+        "LandingBucket": data_bucket("landing", landing_rules, eventbridge=True),
+        "LandingBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": ref("LandingBucket"),
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": [_tls_only("LandingBucket")]},
+            },
+        },
+        "LakeBucket": data_bucket("lake", lake_rules, note=retained),
+        "LakeBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": ref("LakeBucket"),
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": [_tls_only("LakeBucket")]},
+            },
+        },
+    }
+
+
+# -- catalog and query ------------------------------------------------------------------------
+def _workgroup(name: str, prefix: str, description: str) -> Json:
+    return {
+        "Type": "AWS::Athena::WorkGroup",
+        "Properties": {
+            "Name": sub(f"{APP}-${{Stage}}{name}"),
+            "Description": description,
+            "RecursiveDeleteOption": False,
+            "State": "ENABLED",
+            "WorkGroupConfiguration": {
+                "EnforceWorkGroupConfiguration": True,
+                "PublishCloudWatchMetricsEnabled": True,
+                "BytesScannedCutoffPerQuery": ref("AthenaBytesScannedCutoff"),
+                "EngineVersion": {"SelectedEngineVersion": "AUTO"},
+                "ResultConfiguration": {
+                    "OutputLocation": sub(f"s3://${{LakeBucket}}/{prefix}/"),
+                    "EncryptionConfiguration": {
+                        "EncryptionOption": "SSE_KMS",
+                        "KmsKey": getatt("DataKey", "Arn"),
+                    },
+                },
+            },
+        },
+    }
+
+
+def catalog() -> Json:
+    out: Json = {
+        "GlueDatabase": {
+            "Type": "AWS::Glue::Database",
+            "Properties": {
+                "CatalogId": ref("AWS::AccountId"),
+                "DatabaseInput": {
+                    "Name": sub(f"{APP}_${{Stage}}"),
+                    "Description": "Curated datasets and published classifications (generated from schemas/)",
+                },
+            },
+        },
+        "PlatformWorkGroup": _workgroup(
+            "", PLATFORM_RESULTS, "Monthly classification runs (the platform's functions)"
+        ),
+        "AuditWorkGroup": _workgroup("-audit", AUDIT_RESULTS, "Auditors' read-only queries of results"),
+    }
+    for name in DATASETS:
+        out[f"Table{_camel(name)}"] = curated_glue_table(name)
+    out["TableClassifications"] = classifications_table()
+    return out
+
+
+def _camel(name: str) -> str:
+    return "".join(p.capitalize() for p in name.split("_"))
+
+
+# -- people: uploaders and auditors -----------------------------------------------------------
+def _trust_account() -> Json:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def _kms_via_s3(actions: list[str]) -> Json:
+    return {
+        "Sid": "UseDataKeyOnlyThroughS3",
+        "Effect": "Allow",
+        "Action": actions,
+        "Resource": getatt("DataKey", "Arn"),
+        "Condition": {"StringEquals": {"kms:ViaService": sub("s3.${AWS::Region}.${AWS::URLSuffix}")}},
+    }
+
+
+def uploader_role(province: str) -> Json:
+    """Put-only under ``incoming/<PP>/`` of the landing bucket; nothing can be read or listed."""
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "RoleName": sub(f"{APP}-${{Stage}}-uploader-{province}"),
+            "Description": f"Province {province} uploads to incoming/{province}/ of the landing bucket",
+            "MaxSessionDuration": 3600,
+            "AssumeRolePolicyDocument": _trust_account(),
+            "Policies": [
+                {
+                    "PolicyName": "put-own-province-only",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "PutOwnProvince",
+                                "Effect": "Allow",
+                                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                                "Resource": sub(f"${{LandingBucket.Arn}}/incoming/{province}/*"),
+                            },
+                            _kms_via_s3(["kms:GenerateDataKey", "kms:Decrypt"]),
+                            {
+                                "Sid": "NeverReadOrDelete",
+                                "Effect": "Deny",
+                                "Action": [
+                                    "s3:GetObject*",
+                                    "s3:ListBucket*",
+                                    "s3:DeleteObject*",
+                                    "s3:PutObjectAcl",
+                                    "s3:PutObjectVersionAcl",
+                                ],
+                                "Resource": "*",
+                            },
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+
+
+_WRITE_ACTIONS_DENIED = [
+    "s3:DeleteObject*",
+    "s3:PutBucket*",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutObjectAcl",
+    "s3:PutObjectVersionAcl",
+    "s3:PutObjectTagging",
+    "s3:PutObjectRetention",
+    "glue:Create*",
+    "glue:Update*",
+    "glue:Delete*",
+    "glue:BatchCreate*",
+    "glue:BatchDelete*",
+    "glue:BatchUpdate*",
+    "athena:Create*",
+    "athena:Update*",
+    "athena:Delete*",
+]
+
+
+def auditor_role() -> Json:
+    """Queries published results through Athena; cannot change anything (docs/audit.md)."""
+    results = "${LakeBucket.Arn}/results/*"
+    audit_out = f"${{LakeBucket.Arn}}/{AUDIT_RESULTS}/*"
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "RoleName": sub(f"{APP}-${{Stage}}-auditor"),
+            "Description": "Read-only Athena access to published classification results",
+            "MaxSessionDuration": 3600,
+            "AssumeRolePolicyDocument": _trust_account(),
+            "Policies": [
+                {
+                    "PolicyName": "query-results-read-only",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "RunQueriesInAuditWorkgroup",
+                                "Effect": "Allow",
+                                "Action": [
+                                    "athena:StartQueryExecution",
+                                    "athena:StopQueryExecution",
+                                    "athena:GetQueryExecution",
+                                    "athena:GetQueryResults",
+                                    "athena:GetQueryResultsStream",
+                                    "athena:ListQueryExecutions",
+                                    "athena:GetWorkGroup",
+                                ],
+                                "Resource": sub(
+                                    "arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}"
+                                    ":workgroup/${AuditWorkGroup}"
+                                ),
+                            },
+                            {
+                                "Sid": "ReadResultsCatalog",
+                                "Effect": "Allow",
+                                "Action": [
+                                    "glue:GetDatabase",
+                                    "glue:GetDatabases",
+                                    "glue:GetTable",
+                                    "glue:GetTables",
+                                    "glue:GetPartition",
+                                    "glue:GetPartitions",
+                                ],
+                                "Resource": [
+                                    sub(
+                                        "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog"
+                                    ),
+                                    sub(
+                                        "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
+                                        ":database/${GlueDatabase}"
+                                    ),
+                                    sub(
+                                        "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
+                                        f":table/${{GlueDatabase}}/{CLASSIFICATIONS_TABLE}"
+                                    ),
+                                ],
+                            },
+                            {
+                                "Sid": "ReadResults",
+                                "Effect": "Allow",
+                                "Action": ["s3:GetObject"],
+                                "Resource": [sub(results), sub(audit_out)],
+                            },
+                            {
+                                "Sid": "ListResultsAndOwnQueryOutput",
+                                "Effect": "Allow",
+                                "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                                "Resource": getatt("LakeBucket", "Arn"),
+                                "Condition": {
+                                    "StringLike": {"s3:prefix": ["results/*", f"{AUDIT_RESULTS}/*"]}
+                                },
+                            },
+                            {
+                                "Sid": "AthenaWritesQueryOutputAsCaller",
+                                "Effect": "Allow",
+                                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                                "Resource": sub(audit_out),
+                            },
+                            _kms_via_s3(["kms:Decrypt", "kms:GenerateDataKey"]),
+                            {
+                                "Sid": "NeverChangeAnything",
+                                "Effect": "Deny",
+                                "Action": _WRITE_ACTIONS_DENIED,
+                                "Resource": "*",
+                            },
+                            {
+                                "Sid": "NeverWriteOutsideQueryOutput",
+                                "Effect": "Deny",
+                                "Action": ["s3:PutObject"],
+                                "NotResource": sub(audit_out),
+                            },
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+
+
+def people() -> Json:
+    out: Json = {f"Uploader{p}": uploader_role(p) for p in sorted(PROVINCES)}
+    out["AuditorRole"] = auditor_role()
+    return out
+
+
+# -- the template -----------------------------------------------------------------------------
+PARAMETERS: Json = {
+    "Stage": {"Type": "String", "AllowedValues": ["dev", "prod"], "Description": "Deployment stage"},
+    "IncomingExpiryDays": {
+        "Type": "Number",
+        "MinValue": 7,
+        "Description": "Days an upload stays in incoming/ (it is archived in the lake on ingest)",
+    },
+    "AthenaResultsExpiryDays": {"Type": "Number", "MinValue": 1, "Description": "Athena scratch output"},
+    "AccessLogRetentionDays": {"Type": "Number", "MinValue": 30, "Description": "S3 access logs"},
+    "LogRetentionDays": {"Type": "Number", "MinValue": 1, "Description": "Function log groups"},
+    "AthenaBytesScannedCutoff": {
+        "Type": "Number",
+        "MinValue": 10485760,
+        "Description": "Per-query scan limit in bytes (Athena cancels a query beyond it)",
+    },
+    "ProjectionStartMonth": {
+        "Type": "String",
+        "AllowedPattern": "^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$",
+        "Description": "First month (YYYY-MM) the classifications table projects",
+    },
+}
+
+
+def outputs() -> Json:
+    def out(value: Json, name: str, description: str) -> Json:
+        return {
+            "Description": description,
+            "Value": value,
+            "Export": {"Name": sub(f"{APP}-${{Stage}}-{name}")},
+        }
+
+    return {
+        "LandingBucket": out(ref("LandingBucket"), "LandingBucket", "Upload bucket (incoming/<PP>/…)"),
+        "LakeBucket": out(ref("LakeBucket"), "LakeBucket", "Lake bucket"),
+        "DataKeyArn": out(getatt("DataKey", "Arn"), "DataKeyArn", "Customer-managed KMS key"),
+        "GlueDatabase": out(ref("GlueDatabase"), "GlueDatabase", "Glue database"),
+        "PlatformWorkGroup": out(ref("PlatformWorkGroup"), "PlatformWorkGroup", "Athena workgroup (runs)"),
+        "AuditWorkGroup": out(ref("AuditWorkGroup"), "AuditWorkGroup", "Athena workgroup (auditors)"),
+        "AuditorRoleArn": out(getatt("AuditorRole", "Arn"), "AuditorRoleArn", "Auditor role"),
+        "LogRetentionDays": out(ref("LogRetentionDays"), "LogRetentionDays", "Function log retention"),
+    }
+
+
+def build_template() -> Json:
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "creditrisk platform: storage, key, catalog, Athena, uploader and auditor roles "
+        "(generated by `python -m infra.platform`; do not edit by hand)",
+        "Parameters": PARAMETERS,
+        "Resources": {**storage(), **catalog(), **people()},
+        "Outputs": outputs(),
+    }
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """CloudFormation rejects YAML anchors/aliases; repeat shared fragments instead."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def render() -> str:
+    header = "# GENERATED by `python -m infra.platform` from schemas/ and functions/layout.py; do not edit.\n"
+    body = yaml.dump(build_template(), Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True, width=100)
+    return header + body
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="fail if infra/platform.yaml is stale")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        if not TEMPLATE_PATH.exists() or TEMPLATE_PATH.read_text(encoding="utf-8") != text:
+            print(f"{TEMPLATE_PATH} is stale: run `python -m infra.platform`", file=sys.stderr)
+            return 1
+        return 0
+    TEMPLATE_PATH.write_text(text, encoding="utf-8")
+    print(f"wrote {TEMPLATE_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,222 @@
+"""Write ``openapi/openapi.yaml``: paths by hand here, schemas generated from ``schemas/api.py``.
+
+Run ``.venv/bin/python openapi/generate.py`` after changing the API; a test fails when the
+document and the code disagree (routes in app.py, models in schemas/api.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic.json_schema import models_json_schema
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from schemas.api import (
+    MONTH_PATTERN,
+    PLAN_ID_PATTERN,
+    USCC_PATTERN,
+    ClassificationOut,
+    ErrorOut,
+    Plan,
+    PlanRequest,
+)
+from schemas.warnings import RULE_ID_PATTERN, WarningsOut
+
+OUT = Path(__file__).with_name("openapi.yaml")
+REF = "#/components/schemas/{model}"
+
+
+def _err(description: str, gateway: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {"$ref": "#/components/schemas/ErrorOut"}
+    if gateway:
+        schema = {"anyOf": [schema, {"$ref": "#/components/schemas/GatewayError"}]}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: ("malformed JSON, unknown field or a value out of range; `field` names it", False),
+        401: ("no, malformed, unknown or revoked bearer token", True),
+        403: ("the token is not allowed for this province (nothing else is said about it)", True),
+        404: ("no published classification for the month, or no such entity/plan", False),
+        422: ("no valid inspector assignment: `details.targets` names the targets", False),
+    }
+    return {str(c): _err(*text[c]) for c in codes}
+
+
+def build() -> dict[str, Any]:
+    _, defs = models_json_schema(
+        [
+            (PlanRequest, "validation"),
+            (Plan, "serialization"),
+            (ClassificationOut, "serialization"),
+            (ErrorOut, "serialization"),
+            (WarningsOut, "serialization"),
+        ],
+        ref_template=REF,
+    )
+    schemas: dict[str, Any] = dict(sorted(defs["$defs"].items()))
+    schemas["GatewayError"] = {
+        "type": "object",
+        "description": "answer of the gateway itself (API Gateway or chalice local) before the handler runs",
+        "properties": {"message": {"type": ["string", "null"]}, "Message": {"type": "string"}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "creditrisk sampling API",
+            "version": "1.0.0",
+            "description": (
+                "Double-random (双随机) inspection plans drawn from the monthly credit risk classes, and "
+                "classification lookups. Every call needs `Authorization: Bearer crk_<id>_<secret>`; "
+                "tokens are scoped to provinces (see docs/api.md)."
+            ),
+        },
+        "security": [{"bearerAuth": []}],
+        "paths": {
+            "/v1/sampling/plans": {
+                "post": {
+                    "operationId": "createSamplingPlan",
+                    "summary": "Draw and store a sampling plan",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/PlanRequest"}}
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "the stored plan",
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Plan"}}
+                            },
+                        },
+                        **_errors(400, 401, 403, 404, 422),
+                    },
+                }
+            },
+            "/v1/sampling/plans/{plan_id}": {
+                "get": {
+                    "operationId": "getSamplingPlan",
+                    "summary": "A stored plan, unchanged",
+                    "parameters": [
+                        {
+                            "name": "plan_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": PLAN_ID_PATTERN},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the stored plan",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Plan"}}
+                            },
+                        },
+                        **_errors(400, 401, 403, 404),
+                    },
+                }
+            },
+            "/v1/classifications/{uscc}": {
+                "get": {
+                    "operationId": "getClassification",
+                    "summary": "One entity's class, score, reasons and rules for a month",
+                    "parameters": [
+                        {
+                            "name": "uscc",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": USCC_PATTERN},
+                        },
+                        {
+                            "name": "month",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": MONTH_PATTERN},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the classification",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/ClassificationOut"}
+                                }
+                            },
+                        },
+                        **_errors(400, 401, 403, 404),
+                    },
+                }
+            },
+            # early warnings (issue 6, docs/warnings.md)
+            "/v1/warnings": {
+                "get": {
+                    "operationId": "listWarnings",
+                    "summary": "Early warnings of a month and province, oldest first, paged",
+                    "parameters": [
+                        {
+                            "name": "month",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": MONTH_PATTERN},
+                        },
+                        {
+                            "name": "province",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": r"^[1-9][0-9]$"},
+                        },
+                        {
+                            "name": "rule",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "pattern": RULE_ID_PATTERN},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 1000},
+                        },
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 0, "maximum": 100000000, "default": 0},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "one page of warnings (an empty list when none were raised)",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/WarningsOut"}}
+                            },
+                        },
+                        **_errors(400, 401, 403),
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "crk_<id>_<secret>"}
+            },
+            "schemas": schemas,
+        },
+    }
+
+
+def render() -> str:
+    header = "# GENERATED by openapi/generate.py from schemas/api.py — edit those, then re-run.\n"
+    return header + yaml.safe_dump(build(), sort_keys=False, allow_unicode=True, width=100)
+
+
+if __name__ == "__main__":
+    OUT.write_text(render(), encoding="utf-8")
+    print(f"wrote {OUT}")

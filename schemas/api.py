@@ -1,0 +1,185 @@
+"""REST API contracts (openapi/openapi.yaml is checked against these models by a test)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from schemas.results import DimensionScores, Reason
+
+MONTH_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
+PROVINCE_PATTERN = r"^[1-9][0-9]$"
+USCC_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"
+PLAN_ID_PATTERN = r"^[1-9][0-9]-[0-9a-f]{20}$"
+MAX_EXCLUDE = 100_000
+MAX_POOL = 1_000
+MAX_CONFLICTS = 1_000
+MAX_BODY_BYTES = 6 * 2**20  # AWS Lambda's synchronous request limit
+
+Month = Annotated[str, Field(pattern=MONTH_PATTERN, description="YYYY-MM", examples=["2026-10"])]
+Province = Annotated[str, Field(pattern=PROVINCE_PATTERN, description="GB/T 2260 province code")]
+Uscc = Annotated[str, Field(pattern=USCC_PATTERN, description="unified social credit code")]
+Ratio = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+RiskClass = Literal["A", "B", "C", "D"]
+Section = Literal[
+    "A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q", "R", "S", "T"
+]
+EntityType = Literal["enterprise", "individual", "cooperative"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class InspectorIn(_Strict):
+    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+    region_code: Annotated[str, Field(pattern=r"^[0-9]{2,6}$", description="the inspector's region")]
+    conflicts: Annotated[list[Uscc], Field(max_length=MAX_CONFLICTS)] = Field(
+        default_factory=list, description="entities the inspector must not inspect (recusal)"
+    )
+
+
+class InspectorsIn(_Strict):
+    pool: Annotated[list[InspectorIn], Field(min_length=2, max_length=MAX_POOL)]
+    per_target: Annotated[int, Field(ge=2, le=10)] = 2
+
+    @model_validator(mode="after")
+    def _check(self) -> InspectorsIn:
+        ids = [i.id for i in self.pool]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"inspector ids must be unique; repeated: {', '.join(dupes[:5])}")
+        if self.per_target > len(self.pool):
+            raise ValueError(f"per_target {self.per_target} exceeds the pool of {len(self.pool)} inspectors")
+        return self
+
+
+class PlanRequest(_Strict):
+    """``POST /v1/sampling/plans``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "month": "2026-10",
+                    "province": "42",
+                    "ratios": {"A": 0.01, "B": 0.03, "C": 0.1, "D": 0.3},
+                    "inspectors": {
+                        "pool": [
+                            {"id": "insp-1", "region_code": "420100", "conflicts": []},
+                            {"id": "insp-2", "region_code": "420100", "conflicts": []},
+                            {"id": "insp-3", "region_code": "420500", "conflicts": []},
+                        ],
+                        "per_target": 2,
+                    },
+                }
+            ]
+        },
+    )
+
+    month: Month
+    province: Province
+    region_prefix: Annotated[str | None, Field(pattern=r"^[0-9]{2,6}$")] = Field(
+        None, description="city or county code prefix (starts with the province)"
+    )
+    industries: Annotated[list[Section], Field(max_length=20)] = Field(
+        default_factory=list, description="GB/T 4754 section letters"
+    )
+    entity_types: Annotated[list[EntityType], Field(max_length=3)] = Field(default_factory=list)
+    ratios: Annotated[dict[RiskClass, Ratio], Field(min_length=1)] = Field(
+        description="sampling ratio per class in [0, 1]; a class left out is not sampled"
+    )
+    exclude: Annotated[list[Uscc], Field(max_length=MAX_EXCLUDE)] = Field(
+        default_factory=list, description="codes to leave out (e.g. a sandbox list)"
+    )
+    seed: Annotated[str | None, Field(min_length=1, max_length=128)] = Field(
+        None, description="generated (and returned) when absent"
+    )
+    inspectors: InspectorsIn | None = None
+
+    @field_validator("region_prefix")
+    @classmethod
+    def _region_in_province(cls, v: str | None, info: ValidationInfo) -> str | None:
+        province = info.data.get("province")
+        if v is not None and province is not None and not v.startswith(province):
+            raise ValueError("must start with the province code")
+        return v
+
+
+class Stratum(_Strict):
+    risk_class: RiskClass
+    population: int = Field(ge=0)
+    ratio: float | None = Field(description="null when the class was not requested")
+    sampled: int = Field(ge=0)
+
+
+class Target(_Strict):
+    uscc: str
+    name: str
+    risk_class: RiskClass
+    region_code: str
+    industry_code: str
+    inspectors: list[str]
+
+
+class Caller(_Strict):
+    token_id: str
+    name: str
+
+
+class Plan(_Strict):
+    """A stored plan: the 201 answer and ``GET /v1/sampling/plans/{plan_id}``."""
+
+    plan_id: str
+    created_at: str
+    caller: Caller
+    month: str
+    province: str
+    seed: str
+    seed_generated: bool
+    run_id: str
+    model: str
+    model_hash: str | None
+    frame_digest: str = Field(description="SHA-256 over the scoped frame (uscc, class), see docs/api.md")
+    frame_size: int
+    algorithm: str
+    strata: list[Stratum]
+    targets: list[Target]
+    inspector_loads: dict[str, int] | None
+    request: PlanRequest
+
+
+class ClassificationOut(_Strict):
+    """``GET /v1/classifications/{uscc}?month=YYYY-MM``."""
+
+    uscc: str
+    month: str
+    name: str
+    entity_type: str
+    region_code: str
+    industry_code: str
+    risk_class: RiskClass
+    risk_score: float
+    previous_class: RiskClass | None
+    dimension_scores: DimensionScores
+    reasons: list[Reason]
+    rules: list[str]
+    model: str
+    run_id: str
+
+
+class ClassificationQuery(_Strict):
+    uscc: Uscc
+    month: Month
+
+
+class ErrorOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    error: str
+    message: str
+    field: str | None = None
+    details: dict[str, object] | None = None

@@ -1,0 +1,67 @@
+"""``GET /v1/warnings`` through ``chalice.test.Client``: scope, filters, paging, bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from functions.auth import tokens
+from functions.lake import Lake
+from functions.settings import Settings
+from functions.warnings import run_warnings
+from schemas.warnings import WarningsOut
+from tests.unit.test_warnings_rules import NOW, M, P, build
+
+
+@pytest.fixture
+def api(
+    monkeypatch: pytest.MonkeyPatch, local_settings: Settings, local_lake: Lake
+) -> Iterator[tuple[Client, str, str]]:
+    monkeypatch.setenv("CREDITRISK_LAKE_URI", local_settings.lake_uri)
+    app_module.reset()
+    build(local_lake)
+    run_warnings(local_lake, month=M, province=P, trigger="monthly", now=NOW, settings=local_settings)
+    mine, _ = tokens.issue_token(local_lake, name="p42", provinces=["42"])
+    other, _ = tokens.issue_token(local_lake, name="p23", provinces=["23"])
+    with Client(app_module.app) as client:
+        yield client, mine, other
+    app_module.reset()
+
+
+def get(client: Client, path: str, token: str | None) -> Any:
+    return client.http.get(path, headers={"Authorization": f"Bearer {token}"} if token else {})
+
+
+def test_lists_filters_and_pages(api: tuple[Client, str, str]) -> None:
+    client, mine, _ = api
+    r = get(client, f"/v1/warnings?month={M}&province={P}", mine)
+    assert r.status_code == 200, r.body
+    body = WarningsOut.model_validate_json(r.body)
+    assert body.total == len(body.warnings) > 10 and body.next_offset is None
+    assert len({w.warning_key for w in body.warnings}) == body.total
+    r = get(client, f"/v1/warnings?month={M}&province={P}&rule=complaint_surge", mine)
+    one = json.loads(r.body)
+    assert one["total"] == 1 and one["warnings"][0]["evidence"]["month_count"] == 6
+    r = get(client, f"/v1/warnings?month={M}&province={P}&limit=5&offset=5", mine)
+    page = json.loads(r.body)
+    assert [w["warning_key"] for w in page["warnings"]] == [w.warning_key for w in body.warnings[5:10]]
+    assert page["next_offset"] == 10
+    r = get(client, f"/v1/warnings?month=2026-01&province={P}", mine)
+    assert r.status_code == 200 and json.loads(r.body)["total"] == 0
+
+
+def test_scope_and_bad_input(api: tuple[Client, str, str]) -> None:
+    client, mine, other = api
+    assert get(client, f"/v1/warnings?month={M}&province={P}", None).status_code == 401
+    assert get(client, f"/v1/warnings?month={M}&province={P}", other).status_code == 403
+    r = get(client, f"/v1/warnings?month=2026-13&province={P}", mine)
+    assert r.status_code == 400 and json.loads(r.body)["field"] == "month"
+    r = get(client, f"/v1/warnings?month={M}&province={P}&limit=0", mine)
+    assert r.status_code == 400
+    r = get(client, f"/v1/warnings?month={M}&province={P}&colour=red", mine)
+    assert r.status_code == 400

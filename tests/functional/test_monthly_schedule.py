@@ -1,0 +1,92 @@
+"""The monthly scheduled handler through ``chalice.test.Client`` with a recorded event, and the
+``creditrisk classify`` / ``explain`` commands, on a local lake and a moto S3 lake."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
+from click.testing import CliRunner
+
+import app as app_module
+from functions import layout
+from functions.lake import Lake
+from functions.settings import Settings
+from tests.classify_data import code, entity, write_curated
+
+EVENT = json.loads((Path(__file__).parent.parent / "fixtures" / "scheduled_classify_event.json").read_text())
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake_env(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Lake, Settings]]:
+    lake: Lake = request.getfixturevalue("local_lake" if request.param == "local" else "s3_lake")
+    settings: Settings = request.getfixturevalue(
+        "local_settings" if request.param == "local" else "s3_settings"
+    )
+    monkeypatch.setenv("CREDITRISK_LAKE_URI", settings.lake_uri)
+    if settings.aws_endpoint_url:
+        monkeypatch.setenv("CREDITRISK_AWS_ENDPOINT_URL", settings.aws_endpoint_url)
+        monkeypatch.setenv("CREDITRISK_REGION", settings.region)
+    app_module.reset()
+    yield lake, settings
+    app_module.reset()
+
+
+def test_schedule_is_0200_china_on_the_first() -> None:
+    sources = [s for s in app_module.app.event_sources if getattr(s, "name", None) == "classify_monthly"]
+    assert len(sources) == 1
+    expression = getattr(sources[0], "schedule_expression", None)
+    assert expression is not None and expression.to_string() == "cron(0 18 L * ? *)"
+
+
+def test_scheduled_run_classifies_previous_china_month(lake_env: tuple[Lake, Settings]) -> None:
+    lake, _ = lake_env
+    write_curated(lake, "entities", [entity(1), entity(2, status="revoked")])
+    write_curated(lake, "penalties", [], province="42")  # a province with data but no entities
+    with Client(app_module.app) as client:
+        response = client.lambda_.invoke("classify_monthly", EVENT)
+    summary: dict[str, Any] = response.payload
+    assert summary["month"] == "2026-06"  # fired 2026-06-30T18:00Z = 2026-07-01 02:00 China time
+    assert summary["provinces"]["13"]["status"] == "published"
+    assert summary["provinces"]["13"]["counts"] == {"A": 1, "B": 0, "C": 0, "D": 1}
+    assert summary["provinces"]["42"] == {
+        "status": "no_data",
+        "message": "no curated entities for province 42: nothing to classify for 2026-06",
+    }
+    assert lake.exists(layout.classification_key("2026-06", "13"))
+
+
+def test_cli_classify_and_explain(local_lake: Lake, local_settings: Settings) -> None:
+    from functions.cli import cli
+
+    write_curated(local_lake, "entities", [entity(1), entity(2, status="revoked")])
+    runner = CliRunner()
+    out = runner.invoke(
+        cli,
+        [
+            "--lake",
+            local_lake.uri,
+            "classify",
+            "--month",
+            "2026-06",
+            "--province",
+            "13",
+            "--system",
+            "langfang-public-credit",
+            "--cutoff",
+            "2026-07-05T00:00:00",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    assert "province 13: published run" in out.output and "D 1 (50.0%)" in out.output
+    out = runner.invoke(cli, ["--lake", local_lake.uri, "explain", "--uscc", code(2), "--month", "2026-06"])
+    assert out.exit_code == 0, out.output
+    assert "class D" in out.output and "D_LICENCE_REVOKED" in out.output
+    out = runner.invoke(cli, ["--lake", local_lake.uri, "classify", "--month", "2026-06"])
+    assert out.exit_code == 0 and "province 13: published run" in out.output

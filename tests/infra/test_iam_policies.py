@@ -1,0 +1,283 @@
+"""The scoping rules of issue 5, proved on the policies as deployed (docs/adr/0055).
+
+Uploaders: put-only into their own ``incoming/<PP>/``. Auditor: reads results through Athena,
+changes nothing. Functions: only what they use. Policies are read from the generated platform
+template and from ``.chalice/policy-*.json`` (resolved the way infra/package.py wires them).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from functions.layout import PROVINCES
+from infra import package
+from tests.infra.iam_eval import Request, evaluate, resolve
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "111122223333"
+PARTITION = "aws-cn"
+REGION = "cn-north-1"
+LANDING = "creditrisk-dev-landing-111122223333-cn-north-1"
+LAKE = "creditrisk-dev-lake-111122223333-cn-north-1"
+KEY = f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/0000-test"
+VALUES: dict[str, str] = {
+    "AWS::Partition": PARTITION,
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT,
+    "AWS::URLSuffix": "amazonaws.com.cn",
+    "AWS::StackName": "creditrisk-dev-app",
+    "Stage": "dev",
+    "LandingBucket": LANDING,
+    "LakeBucket": LAKE,
+    "LandingBucket.Arn": f"arn:{PARTITION}:s3:::{LANDING}",
+    "LakeBucket.Arn": f"arn:{PARTITION}:s3:::{LAKE}",
+    "AccessLogBucket": "creditrisk-dev-access-logs",
+    "AccessLogBucket.Arn": f"arn:{PARTITION}:s3:::creditrisk-dev-access-logs",
+    "DataKey.Arn": KEY,
+    "GlueDatabase": "creditrisk_dev",
+    "AuditWorkGroup": "creditrisk-dev-audit",
+    "PlatformWorkGroup": "creditrisk-dev",
+    "DeadLetterQueue.Arn": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:dlq",
+    **{
+        f"import:creditrisk-dev-{k}": v
+        for k, v in {
+            "LandingBucket": LANDING,
+            "LakeBucket": LAKE,
+            "DataKeyArn": KEY,
+            "GlueDatabase": "creditrisk_dev",
+            "PlatformWorkGroup": "creditrisk-dev",
+            "LogRetentionDays": "30",
+        }.items()
+    },
+}
+S3_VIA = {"kms:ViaService": f"s3.{REGION}.amazonaws.com.cn"}
+
+
+def obj(bucket: str, key: str) -> str:
+    return f"arn:{PARTITION}:s3:::{bucket}/{key}"
+
+
+def bucket_arn(bucket: str) -> str:
+    return f"arn:{PARTITION}:s3:::{bucket}"
+
+
+@pytest.fixture(scope="module")
+def platform() -> dict[str, Any]:
+    text = (ROOT / "infra" / "platform.yaml").read_text(encoding="utf-8")
+    resources: dict[str, Any] = yaml.safe_load(text)["Resources"]
+    return resources
+
+
+def role_policies(platform: dict[str, Any], logical: str) -> list[dict[str, Any]]:
+    props = platform[logical]["Properties"]
+    return [resolve(p["PolicyDocument"], VALUES) for p in props["Policies"]]
+
+
+def bucket_policies(platform: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        LANDING: resolve(platform["LandingBucketPolicy"]["Properties"]["PolicyDocument"], VALUES),
+        LAKE: resolve(platform["LakeBucketPolicy"]["Properties"]["PolicyDocument"], VALUES),
+    }
+
+
+def decide(
+    identity: list[dict[str, Any]],
+    platform: dict[str, Any],
+    action: str,
+    resource: str,
+    **context: Any,
+) -> str:
+    bucket = resource.split(":::", 1)[1].split("/", 1)[0] if ":s3:::" in resource else None
+    resource_policies = [bucket_policies(platform)[bucket]] if bucket in (LANDING, LAKE) else []
+    return evaluate(identity, Request(action, resource, context), resource_policies=resource_policies)
+
+
+# -- uploaders --------------------------------------------------------------------------------
+def test_uploader_42_puts_only_into_its_own_incoming_prefix(platform: dict[str, Any]) -> None:
+    p42 = role_policies(platform, "Uploader42")
+    assert decide(p42, platform, "s3:PutObject", obj(LANDING, "incoming/42/penalties/x.csv")) == "allow"
+    assert decide(p42, platform, "s3:PutObject", obj(LANDING, "incoming/23/penalties/x.csv")) != "allow"
+    assert decide(p42, platform, "s3:PutObject", obj(LANDING, "incoming/421/x.csv")) != "allow"
+    assert decide(p42, platform, "s3:PutObject", obj(LANDING, "incoming/x.csv")) != "allow"
+    assert decide(p42, platform, "s3:PutObject", obj(LAKE, "results/classifications/x")) != "allow"
+    assert decide(p42, platform, "s3:PutObject", obj(LAKE, "incoming/42/x.csv")) != "allow"
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("s3:GetObject", obj(LANDING, "incoming/42/penalties/x.csv")),
+        ("s3:GetObjectVersion", obj(LANDING, "incoming/42/penalties/x.csv")),
+        ("s3:ListBucket", bucket_arn(LANDING)),
+        ("s3:DeleteObject", obj(LANDING, "incoming/42/penalties/x.csv")),
+        ("s3:PutObjectAcl", obj(LANDING, "incoming/42/penalties/x.csv")),
+        ("s3:GetObject", obj(LAKE, "results/classifications/month=2026-10/province=42/part-0.parquet")),
+        ("s3:GetObject", obj(LAKE, "archive/42/penalties/i/x.csv")),
+        ("s3:ListBucket", bucket_arn(LAKE)),
+        (
+            "athena:StartQueryExecution",
+            f"arn:{PARTITION}:athena:{REGION}:{ACCOUNT}:workgroup/creditrisk-dev-audit",
+        ),
+        ("glue:GetTable", f"arn:{PARTITION}:glue:{REGION}:{ACCOUNT}:table/creditrisk_dev/classifications"),
+        ("kms:Decrypt", KEY),  # directly, not through S3
+    ],
+)
+def test_uploader_reads_nothing(platform: dict[str, Any], action: str, resource: str) -> None:
+    assert decide(role_policies(platform, "Uploader42"), platform, action, resource) != "allow"
+
+
+def test_uploader_may_use_the_key_only_through_s3(platform: dict[str, Any]) -> None:
+    p42 = role_policies(platform, "Uploader42")
+    assert decide(p42, platform, "kms:GenerateDataKey", KEY, **S3_VIA) == "allow"
+    assert decide(p42, platform, "kms:GenerateDataKey", KEY) != "allow"
+
+
+def test_every_province_has_an_uploader_confined_to_itself(platform: dict[str, Any]) -> None:
+    for province in PROVINCES:
+        policies = role_policies(platform, f"Uploader{province}")
+        allowed = [
+            p
+            for p in PROVINCES
+            if decide(policies, platform, "s3:PutObject", obj(LANDING, f"incoming/{p}/entities/a.csv"))
+            == "allow"
+        ]
+        assert allowed == [province]
+
+
+def test_uploads_without_tls_are_refused(platform: dict[str, Any]) -> None:
+    p42 = role_policies(platform, "Uploader42")
+    key = obj(LANDING, "incoming/42/penalties/x.csv")
+    assert decide(p42, platform, "s3:PutObject", key, **{"aws:SecureTransport": "false"}) == "deny"
+
+
+# -- auditor ----------------------------------------------------------------------------------
+AUDIT_WG = f"arn:{PARTITION}:athena:{REGION}:{ACCOUNT}:workgroup/creditrisk-dev-audit"
+PLATFORM_WG = f"arn:{PARTITION}:athena:{REGION}:{ACCOUNT}:workgroup/creditrisk-dev"
+GLUE = f"arn:{PARTITION}:glue:{REGION}:{ACCOUNT}"
+RESULTS_TABLE = f"{GLUE}:table/creditrisk_dev/classifications"
+CURATED = "curated/penalties/province=42/ingest=i/part-0.parquet"
+
+
+def test_auditor_can_query_results_through_athena(platform: dict[str, Any]) -> None:
+    aud = role_policies(platform, "AuditorRole")
+    part = "results/classifications/month=2026-10/province=42/part-0.parquet"
+    assert decide(aud, platform, "athena:StartQueryExecution", AUDIT_WG) == "allow"
+    assert decide(aud, platform, "athena:GetQueryResults", AUDIT_WG) == "allow"
+    assert decide(aud, platform, "glue:GetTable", RESULTS_TABLE) == "allow"
+    assert decide(aud, platform, "glue:GetPartitions", RESULTS_TABLE) == "allow"
+    assert decide(aud, platform, "s3:GetObject", obj(LAKE, part)) == "allow"
+    assert decide(aud, platform, "s3:GetObject", obj(LAKE, "results/runs/r1/manifest.json")) == "allow"
+    assert decide(aud, platform, "s3:ListBucket", bucket_arn(LAKE), **{"s3:prefix": "results/x"}) == "allow"
+    assert decide(aud, platform, "s3:PutObject", obj(LAKE, "athena-results/audit/q1.csv")) == "allow"
+    assert decide(aud, platform, "kms:Decrypt", KEY, **S3_VIA) == "allow"
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("s3:PutObject", obj(LAKE, "results/classifications/month=2026-10/province=42/part-0.parquet")),
+        ("s3:PutObject", obj(LAKE, "curated/penalties/province=42/ingest=i/part-0.parquet")),
+        ("s3:PutObject", obj(LAKE, "athena-results/platform/q.csv")),
+        ("s3:PutObject", obj(LANDING, "incoming/42/penalties/x.csv")),
+        ("s3:DeleteObject", obj(LAKE, "results/classifications/month=2026-10/province=42/part-0.parquet")),
+        ("s3:DeleteObject", obj(LAKE, "athena-results/audit/q1.csv")),
+        ("s3:DeleteObjectVersion", obj(LAKE, "results/runs/r1/manifest.json")),
+        ("s3:PutBucketPolicy", bucket_arn(LAKE)),
+        ("s3:PutLifecycleConfiguration", bucket_arn(LAKE)),
+        ("glue:DeleteTable", RESULTS_TABLE),
+        ("glue:UpdateTable", RESULTS_TABLE),
+        ("glue:CreateTable", f"{GLUE}:table/creditrisk_dev/mine"),
+        ("athena:UpdateWorkGroup", AUDIT_WG),
+        ("athena:StartQueryExecution", PLATFORM_WG),
+        ("kms:Decrypt", KEY),
+    ],
+)
+def test_auditor_cannot_change_anything(platform: dict[str, Any], action: str, resource: str) -> None:
+    assert decide(role_policies(platform, "AuditorRole"), platform, action, resource) != "allow"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "curated/penalties/province=42/ingest=i/part-0.parquet",
+        "archive/42/penalties/i/x.csv",
+        "quarantine/42/penalties/i/rejected.jsonl",
+        "_auth/tokens/abc.json",
+        "plans/42/42-0123.json",
+    ],
+)
+def test_auditor_reads_only_results(platform: dict[str, Any], key: str) -> None:
+    assert decide(role_policies(platform, "AuditorRole"), platform, "s3:GetObject", obj(LAKE, key)) != "allow"
+
+
+def test_auditor_sees_only_the_results_table(platform: dict[str, Any]) -> None:
+    aud = role_policies(platform, "AuditorRole")
+    assert decide(aud, platform, "glue:GetTable", f"{GLUE}:table/creditrisk_dev/curated_penalties") != "allow"
+
+
+# -- functions --------------------------------------------------------------------------------
+def function_policy(kind: str) -> list[dict[str, Any]]:
+    raw = json.loads((ROOT / ".chalice" / f"policy-{kind}.json").read_text(encoding="utf-8"))
+    return [resolve(package.resolve(raw), VALUES)]
+
+
+def test_ingest_reads_uploads_and_writes_only_ingest_areas(platform: dict[str, Any]) -> None:
+    ing = function_policy("ingest")
+    assert decide(ing, platform, "s3:GetObject", obj(LANDING, "incoming/42/penalties/x.csv")) == "allow"
+    assert decide(ing, platform, "s3:PutObject", obj(LAKE, "archive/42/penalties/i/x.csv")) == "allow"
+    assert decide(ing, platform, "s3:PutObject", obj(LAKE, CURATED)) == "allow"
+    assert decide(ing, platform, "s3:PutObject", obj(LANDING, "incoming/42/penalties/x.csv")) != "allow"
+    assert decide(ing, platform, "s3:PutObject", obj(LAKE, "results/classifications/x")) != "allow"
+    assert decide(ing, platform, "s3:GetObject", obj(LAKE, "_auth/tokens/abc.json")) != "allow"
+    assert decide(ing, platform, "athena:StartQueryExecution", PLATFORM_WG) != "allow"
+
+
+def test_classify_reads_curated_publishes_results_and_never_touches_uploads(platform: dict[str, Any]) -> None:
+    cls = function_policy("classify")
+    assert decide(cls, platform, "s3:GetObject", obj(LAKE, CURATED)) == "allow"
+    assert decide(cls, platform, "s3:PutObject", obj(LAKE, "results/runs/r/c.parquet")) == "allow"
+    assert decide(cls, platform, "athena:StartQueryExecution", PLATFORM_WG) == "allow"
+    assert decide(cls, platform, "athena:StartQueryExecution", AUDIT_WG) != "allow"
+    assert decide(cls, platform, "s3:PutObject", obj(LAKE, "curated/penalties/province=42/x")) != "allow"
+    assert decide(cls, platform, "s3:GetObject", obj(LANDING, "incoming/42/penalties/x.csv")) != "allow"
+    assert decide(cls, platform, "s3:GetObject", obj(LAKE, "_auth/tokens/abc.json")) != "allow"
+    assert (
+        decide(cls, platform, "glue:DeleteTable", f"{GLUE}:table/creditrisk_dev/curated_penalties") != "allow"
+    )
+    assert (
+        decide(cls, platform, "glue:DeleteTable", f"{GLUE}:table/creditrisk_dev/classify_run_2026_10_42_x")
+        == "allow"
+    )
+
+
+def test_api_stores_plans_but_cannot_delete_them(platform: dict[str, Any]) -> None:
+    api = function_policy("api")
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, "plans/42/42-abc.json")) == "allow"
+    assert decide(api, platform, "s3:DeleteObject", obj(LAKE, "plans/42/42-abc.json")) != "allow"
+    assert decide(api, platform, "s3:DeleteObject", obj(LAKE, "plans/42/_tmp-1-42-abc.json")) == "allow"
+    assert decide(api, platform, "s3:GetObject", obj(LAKE, "results/classifications/x")) == "allow"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, "results/classifications/x")) != "allow"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, "_auth/tokens/abc.json")) != "allow"
+    assert decide(api, platform, "s3:GetObject", obj(LAKE, "curated/penalties/province=42/x")) != "allow"
+
+
+def test_authorizer_reads_only_credential_hashes(platform: dict[str, Any]) -> None:
+    auth = function_policy("authorizer")
+    assert decide(auth, platform, "s3:GetObject", obj(LAKE, "_auth/tokens/abc.json")) == "allow"
+    assert decide(auth, platform, "s3:PutObject", obj(LAKE, "_auth/tokens/abc.json")) != "allow"
+    assert decide(auth, platform, "s3:GetObject", obj(LAKE, "results/classifications/x")) != "allow"
+    assert decide(auth, platform, "s3:GetObject", obj(LAKE, "plans/42/x.json")) != "allow"
+
+
+@pytest.mark.parametrize("kind", ["ingest", "classify", "api", "authorizer"])
+def test_function_policies_grant_no_wildcard_resources_or_services(kind: str) -> None:
+    for stmt in function_policy(kind)[0]["Statement"]:
+        resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
+        assert "*" not in resources, stmt["Sid"]
+        actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+        assert all(not a.endswith(":*") for a in actions), stmt["Sid"]

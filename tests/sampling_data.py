@@ -1,0 +1,98 @@
+"""Builders for classification results the sampling API reads (tests and bench share them).
+
+Rows follow ``schemas.results.CLASSIFICATION_SCHEMA`` and are published the way the monthly
+classification publishes them: the partition file, the hidden ``_current.json`` pointer and
+the kept run copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+import pyarrow as pa
+
+from functions import layout, uscc
+from functions.lake import Lake
+from schemas.results import CLASSIFICATION_SCHEMA, DIMENSIONS
+
+REGIONS = {"42": ("420100", "420102", "420500", "421000"), "23": ("230100", "230200"), "13": ("131000",)}
+CLASS_SHARES = (("A", 0.55), ("B", 0.30), ("C", 0.10), ("D", 0.05))
+ENTITY_TYPES = ("enterprise", "enterprise", "individual", "cooperative")
+
+
+def results_table(
+    province: str, n: int, *, run_id: str = "run-1", model: str = "samr-general@1", seed: int = 7
+) -> pa.Table:
+    """``n`` classified entities of ``province`` (deterministic, sorted by uscc)."""
+    rng = random.Random(seed)
+    regions = REGIONS.get(province, (province + "0100",))
+    codes: set[str] = set()
+    rows: list[tuple[str, str, str]] = []
+    while len(rows) < n:
+        region = rng.choice(regions)
+        etype = rng.choice(ENTITY_TYPES)
+        body = "".join(rng.choice("0123456789") for _ in range(8))
+        code = uscc.make(region, body, category=uscc.CATEGORY_OF_ENTITY_TYPE[etype])
+        if code not in codes:
+            codes.add(code)
+            rows.append((code, region, etype))
+    rows.sort()
+    classes: list[str] = []
+    for _ in rows:
+        r, acc = rng.random(), 0.0
+        for c, share in CLASS_SHARES:
+            acc += share
+            if r < acc:
+                classes.append(c)
+                break
+        else:
+            classes.append("D")
+    score = {"A": 10.0, "B": 35.0, "C": 60.0, "D": 90.0}
+    data: dict[str, Any] = {
+        "uscc": [r[0] for r in rows],
+        "name": [f"测试企业{i:07d}有限公司" for i in range(n)],
+        "entity_type": [r[2] for r in rows],
+        "region_code": [r[1] for r in rows],
+        "industry_code": [rng.choice("ACFGIM") + f"{rng.randint(10, 99)}" for _ in rows],
+        "risk_score": [score[c] for c in classes],
+        "risk_class": classes,
+        "previous_class": [None] * n,
+        "dimension_scores": [dict.fromkeys(DIMENSIONS, 1.0)] * n,
+        "reasons": [
+            [{"code": "R1", "label": "行政处罚 / penalties", "points": 5.0}] if c != "A" else []
+            for c in classes
+        ],
+        "rules": [["revoked→D"] if c == "D" else [] for c in classes],
+        "model": [model] * n,
+        "run_id": [run_id] * n,
+    }
+    return pa.table(data, schema=CLASSIFICATION_SCHEMA)
+
+
+def publish(
+    lake: Lake, table: pa.Table, month: str, province: str, *, row_group_size: int | None = None
+) -> str:
+    """Publish like the classification does: run copy, partition, pointer. Returns the run id."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    run_id = str(table["run_id"][0].as_py())
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", row_group_size=row_group_size)
+    lake.write_bytes(layout.run_classifications_key(run_id), buf.getvalue())
+    lake.write_bytes(layout.classification_key(month, province), buf.getvalue())
+    lake.write_json(
+        layout.classification_pointer_key(month, province),
+        {
+            "run_id": run_id,
+            "model": str(table["model"][0].as_py()),
+            "model_hash": "sha256:" + "0" * 64,
+            "cutoff": dt.datetime(2026, 11, 1, tzinfo=dt.UTC).isoformat(),
+            "published_at": dt.datetime.now(dt.UTC).isoformat(),
+            "rows": table.num_rows,
+        },
+    )
+    return run_id

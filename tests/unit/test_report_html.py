@@ -1,0 +1,46 @@
+"""The report is one self-contained file whose numbers are the stored ones."""
+
+from __future__ import annotations
+
+import re
+
+from functions import layout
+from functions.lake import Lake
+from functions.report.html import FONT_STACK, num
+from functions.settings import Settings
+from tests.report_check import NOW, build_month, check_against_partitions, numbers
+
+
+def test_report_is_self_contained_and_matches_partitions(local_lake: Lake, local_settings: Settings) -> None:
+    out = build_month(local_lake, local_settings)
+    assert out["report"] == layout.report_key("2026-10", "42")
+    html = local_lake.read_bytes(out["report"]).decode("utf-8")
+    assert html.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in html
+    assert (
+        "Noto Sans CJK SC" in FONT_STACK and "WenQuanYi" in FONT_STACK and FONT_STACK.endswith("sans-serif")
+    )
+    # Nothing fetched from anywhere: no external URLs, no script sources, no stylesheets, no images.
+    assert not re.search(r"(src|href)\s*=", html, re.I)
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in html and "@import" not in html
+    assert "<svg" in html and "湖北" in html and "监测预警" in html
+    parsed = numbers(html)
+    assert check_against_partitions(local_lake, parsed.values) > 100
+    # The shown text is the formatted stored value.
+    assert parsed.values["class.A.share"][1].endswith("%")
+
+
+def test_number_cells_escape_and_format() -> None:
+    assert num("k", 1234) == '<td data-k="k" data-v="1234">1,234</td>'
+    assert num("k", 0.1234, "pct") == '<td data-k="k" data-v="0.1234">12.3%</td>'
+    assert num("k", None, "pp") == '<td data-k="k" data-v="">—</td>'
+    assert num('a"<', -0.05, "pp", tag="b") == '<b data-k="a&quot;&lt;" data-v="-0.05">-5.0 pp</b>'
+
+
+def test_report_regenerates_idempotently(local_lake: Lake, local_settings: Settings) -> None:
+    from functions.report import write_report
+
+    out = build_month(local_lake, local_settings)
+    first = local_lake.read_bytes(out["report"])
+    key = write_report(local_lake, month="2026-10", province="42", settings=local_settings, now=NOW)
+    assert local_lake.read_bytes(key) == first

@@ -1,0 +1,108 @@
+"""Plans: immutable storage, ids carry the province, verification detects replacement/tampering."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from functions import layout
+from functions.auth.tokens import Principal
+from functions.errors import Conflict, InvalidInput, NotFound
+from functions.lake import Lake
+from functions.sampling import frame as frames
+from functions.sampling.plans import load_plan, new_plan_id, province_of_plan, store_plan
+from functions.sampling.service import create_plan
+from functions.sampling.verify import verify_plan
+from schemas.api import PlanRequest
+from tests.sampling_data import publish, results_table
+
+CALLER = Principal("0123456789ab", "platform", frozenset({"42"}))
+
+
+def _request(**extra: object) -> PlanRequest:
+    body = {"month": "2026-10", "province": "42", "ratios": {"A": 0.02, "B": 0.05, "C": 0.2, "D": 0.5}}
+    body.update(extra)
+    return PlanRequest.model_validate(body)
+
+
+@pytest.fixture
+def lake(local_lake: Lake) -> Lake:
+    frames.clear_cache()
+    publish(local_lake, results_table("42", 1500, run_id="run-1"), "2026-10", "42")
+    return local_lake
+
+
+def test_plan_ids_carry_the_province() -> None:
+    pid = new_plan_id("42")
+    assert province_of_plan(pid) == "42"
+    for bad in ("42", "x2-0123456789abcdef0123", "../etc/passwd", "42-0123456789ABCDEF0123"):
+        with pytest.raises(InvalidInput):
+            province_of_plan(bad)
+
+
+def test_plans_are_immutable(lake: Lake) -> None:
+    pid, text = create_plan(lake, _request(seed="s"), CALLER)
+    with pytest.raises(Conflict):
+        store_plan(lake, json.loads(text))
+    assert lake.read_bytes(layout.plan_key("42", pid)).decode() == text
+
+
+def test_stored_plan_records_request_caller_time_and_frame(lake: Lake) -> None:
+    pid, text = create_plan(lake, _request(), CALLER)
+    plan = load_plan(lake, pid)
+    assert plan["caller"] == {"token_id": "0123456789ab", "name": "platform"}
+    assert "secret" not in text and "hash" not in json.dumps(plan["caller"])
+    assert plan["seed_generated"] is True and len(plan["seed"]) == 32
+    assert plan["run_id"] == "run-1" and plan["model"] == "samr-general@1"
+    assert plan["model_hash"].startswith("sha256:")
+    assert plan["frame_size"] == 1500 and len(plan["frame_digest"]) == 64
+    assert plan["request"]["ratios"] == {"A": 0.02, "B": 0.05, "C": 0.2, "D": 0.5}
+    assert plan["created_at"].endswith("+00:00")
+    assert sum(s["sampled"] for s in plan["strata"]) == len(plan["targets"])
+
+
+def test_same_seed_same_targets(lake: Lake) -> None:
+    _, a = create_plan(lake, _request(seed="fixed"), CALLER)
+    _, b = create_plan(lake, _request(seed="fixed"), CALLER)
+    _, c = create_plan(lake, _request(seed="other"), CALLER)
+    ta, tb, tc = (json.loads(x)["targets"] for x in (a, b, c))
+    assert ta == tb and ta != tc
+
+
+def test_exclusions_are_never_drawn(lake: Lake) -> None:
+    table = results_table("42", 1500, run_id="run-1")
+    d_codes = [r["uscc"] for r in table.to_pylist() if r["risk_class"] == "D"]
+    _, text = create_plan(lake, _request(seed="e", ratios={"D": 1.0}, exclude=d_codes[:10]), CALLER)
+    plan = json.loads(text)
+    drawn = {t["uscc"] for t in plan["targets"]}
+    assert drawn == set(d_codes[10:])
+    assert plan["strata"][3] == {
+        "risk_class": "D",
+        "population": len(d_codes) - 10,
+        "ratio": 1.0,
+        "sampled": len(d_codes) - 10,
+    }
+
+
+def test_verify_matches_then_reports_replacement(lake: Lake) -> None:
+    pid, _ = create_plan(lake, _request(seed="v"), CALLER)
+    assert verify_plan(lake, pid).status == "match"
+    publish(lake, results_table("42", 1500, run_id="run-2", seed=99), "2026-10", "42")
+    result = verify_plan(lake, pid)
+    assert result.status == "replaced" and result.ok
+    assert result.current_run_id == "run-2" and "replaced" in result.message
+
+
+def test_verify_detects_tampering(lake: Lake) -> None:
+    pid, text = create_plan(lake, _request(seed="t"), CALLER)
+    plan = json.loads(text)
+    plan["targets"] = plan["targets"][1:]
+    lake.write_json(layout.plan_key("42", pid), plan)  # simulate an edit behind the API's back
+    result = verify_plan(lake, pid)
+    assert result.status == "mismatch" and not result.ok and "targets" in result.differences
+
+
+def test_verify_unknown_plan(lake: Lake) -> None:
+    with pytest.raises(NotFound):
+        verify_plan(lake, new_plan_id("42"))
