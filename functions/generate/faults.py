@@ -15,20 +15,10 @@ import pyarrow as pa
 from functions import uscc as U
 from functions.generate.arrowutil import strings_from_bytes
 from functions.uscc import ALPHABET
+from schemas.ingest import ROW_REASONS
 
-REASONS = (
-    "missing_required",
-    "bad_uscc_format",
-    "bad_uscc_checkdigit",
-    "bad_date",
-    "future_date",
-    "bad_enum",
-    "bad_number",
-    "region_outside_province",
-    "entity_type_mismatch",
-    "duplicate_key",
-    "personal_data",
-)
+# Every row-level reason ingestion knows, except bad_format (no generator fault maps to it yet).
+REASONS = tuple(r for r in ROW_REASONS if r != "bad_format")
 
 # Per dataset: the column each reason corrupts (a reason missing here does not apply).
 _TARGETS: dict[str, dict[str, str]] = {
