@@ -100,7 +100,11 @@ def reset() -> None:
     get_settings.cache_clear()
     import sys
 
-    for mod, fn in (("functions.sampling.frame", "clear_cache"), ("functions.auth.tokens", "clear_cache")):
+    for mod, fn in (
+        ("functions.sampling.frame", "clear_cache"),
+        ("functions.sampling.plans", "clear_cache"),
+        ("functions.auth.tokens", "clear_cache"),
+    ):
         if mod in sys.modules:
             getattr(sys.modules[mod], fn)()
 
@@ -154,7 +158,7 @@ def bearer_auth(auth_request: Any) -> Any:
 @_api
 def create_sampling_plan() -> Response:
     from functions.auth.guard import require_province
-    from functions.sampling.service import create_plan
+    from functions.sampling.service import make_plan
     from schemas.api import MAX_BODY_BYTES, PlanRequest
 
     principal = _principal()
@@ -163,9 +167,11 @@ def create_sampling_plan() -> Response:
         raise InvalidInput(f"the request body exceeds {MAX_BODY_BYTES} bytes", field="body")
     req = PlanRequest.model_validate_json(raw or b"null")
     require_province(principal, req.province)
-    plan_id, text = create_plan(lake(), req, principal)
+    made = make_plan(lake(), req, principal, max_answer_bytes=get_settings().api_max_answer_bytes)
     return Response(
-        body=text, status_code=201, headers={**_JSON, "Location": f"/v1/sampling/plans/{plan_id}"}
+        body=made.answer.decode("utf-8"),
+        status_code=201,
+        headers={**_JSON, "Location": f"/v1/sampling/plans/{made.plan_id}"},
     )
 
 
@@ -173,11 +179,26 @@ def create_sampling_plan() -> Response:
 @_api
 def get_sampling_plan(plan_id: str) -> Response:
     from functions.auth.guard import require_province
-    from functions.sampling.plans import load_plan_text, province_of_plan
+    from functions.sampling.plans import plan_answer, province_of_plan
 
     principal = _principal()
     require_province(principal, province_of_plan(plan_id))
-    return Response(body=load_plan_text(lake(), plan_id), status_code=200, headers={**_JSON})
+    body = plan_answer(lake(), plan_id, get_settings().api_max_answer_bytes)
+    return Response(body=body, status_code=200, headers={**_JSON})
+
+
+@app.route("/v1/sampling/plans/{plan_id}/targets", methods=["GET"], authorizer=bearer_auth)
+@_api
+def get_sampling_plan_targets(plan_id: str) -> Response:
+    from functions.auth.guard import require_province
+    from functions.sampling.plans import province_of_plan, targets_page
+    from schemas.api import TargetsQuery
+
+    principal = _principal()
+    query = TargetsQuery.model_validate({**_query_params(), "plan_id": plan_id})
+    require_province(principal, province_of_plan(query.plan_id))
+    body = targets_page(lake(), query.plan_id, query.offset, query.limit, get_settings().api_max_answer_bytes)
+    return Response(body=body, status_code=200, headers={**_JSON})
 
 
 @app.route("/v1/classifications/{uscc}", methods=["GET"], authorizer=bearer_auth)
@@ -261,6 +282,8 @@ def on_upload_event(event: Any) -> dict[str, Any]:
 
 def _ingest_landed(candidates: list[str], *, etag: str | None, version_id: str | None) -> dict[str, Any]:
     """Ingest the first candidate key that exists; a vanished object is logged and skipped."""
+    import datetime as dt
+
     from functions.ingest import ingest_object
 
     settings = get_settings()
@@ -273,7 +296,11 @@ def _ingest_landed(candidates: list[str], *, etag: str | None, version_id: str |
         except NotFound:
             continue
         logger.info("ingest %s of %s: %s", report.ingest_id, report.source_key, report.status)
-        return report.model_dump(mode="json", include=_SUMMARY_FIELDS)
+        # Real-time warnings for the entities the upload touched (never fails the ingest).
+        from functions.warnings.on_ingest import warn_after_ingest
+
+        warned = warn_after_ingest(lake(), report, settings=settings, now=dt.datetime.now(dt.UTC))
+        return {**report.model_dump(mode="json", include=_SUMMARY_FIELDS), "warnings": warned}
     logger.warning("landed object %s is gone (deleted or overwritten); skipped", candidates[-1])
     return {"source_key": candidates[-1], "status": "missing"}
 
@@ -285,19 +312,25 @@ def _ingest_landed(candidates: list[str], *, etag: str | None, version_id: str |
 # China, so it classifies the month that has just ended there.
 @app.schedule(Cron(0, 18, "L", "*", "?", "*"), name="classify_monthly")
 def classify_monthly(event: Any) -> dict[str, Any]:
-    """Classify the previous month (China time) for every province with curated data."""
+    """Classify the previous month (China time) for every province with curated data, then raise
+    its warnings and write the analysis and report per province (``functions.monthly``)."""
     import datetime as dt
 
-    from functions.classify.run import classify_all, previous_month_in
+    from functions.classify.run import previous_month_in
+    from functions.monthly import run_monthly
 
     settings = get_settings()
     raw_time = getattr(event, "time", None) or ""
+    now = dt.datetime.now(dt.UTC)
     try:
-        now = dt.datetime.fromisoformat(str(raw_time).replace("Z", "+00:00"))
+        fired = dt.datetime.fromisoformat(str(raw_time).replace("Z", "+00:00"))
     except ValueError:
-        now = dt.datetime.now(dt.UTC)
-    month = previous_month_in(now, settings.tz)
-    summary = classify_all(lake(), month=month, settings=settings)
+        fired = now
+    month = previous_month_in(fired, settings.tz)
+    summary = run_monthly(lake(), month=month, settings=settings, now=now)
     for province, info in summary["provinces"].items():
-        logger.info("classification %s province %s: %s", month, province, info["status"])
+        follow = info.get("follow_up", {}).get("status", "-")
+        logger.info(
+            "classification %s province %s: %s (follow-up %s)", month, province, info["status"], follow
+        )
     return summary

@@ -125,6 +125,12 @@ def report_key(month: str, province: str) -> str:
     return f"results/reports/month={month}/province={province}/report.html"
 
 
+def athena_unload_prefix(job: str) -> str:
+    """Where Athena ``UNLOAD``s a run's rows to be read back: inside the platform workgroup's
+    result area, which a lifecycle rule expires (docs/adr/0068). Deleted after reading."""
+    return f"athena-results/platform/unload/{job}"
+
+
 def plans_prefix(province: str) -> str:
     return f"plans/{province}"
 

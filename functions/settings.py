@@ -33,6 +33,20 @@ class Settings(BaseSettings):
     athena_output_uri: str | None = None
     default_system: str = "samr-general"
     tz: str = "Asia/Shanghai"
+    # -- classification on DuckDB (issue 3, docs/results-contract.md "Performance") --
+    duckdb_memory_limit: str = Field(
+        "6GB",
+        pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB memory_limit",
+    )
+    duckdb_temp_directory: str | None = Field(
+        None, description="where DuckDB spills beyond the limit (default: a temporary folder per run)"
+    )
+    duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: the usable cores)")
+    class_systems: dict[str, str] = Field(
+        default_factory=dict,
+        description="entity_type -> system id (JSON); unlisted types use the run's system",
+    )
     # -- warnings, regional analysis, report (issue 6, docs/warnings.md, docs/analysis.md) --
     warning_rules: str = Field("samr-warnings", description="warning rule set id or YAML path")
     warnings_sns_topic_arn: str | None = Field(None, description="SNS topic told about new inspection tasks")
@@ -40,6 +54,12 @@ class Settings(BaseSettings):
     analysis_min_entities: int = Field(30, ge=1, description="smallest region/industry that can be flagged")
     analysis_share_ratio: float = Field(1.5, ge=1.0, description="flag: C+D share >= ratio x province share")
     analysis_z: float = Field(2.326, ge=0.0, description="one-sided binomial z threshold (2.326 = 1%)")
+    api_max_answer_bytes: int = Field(
+        5 * 2**20,
+        ge=16_384,
+        le=6 * 2**20,
+        description="largest sampling API answer as sent by Lambda (JSON-escaped); larger plans are paged",
+    )
 
     # -- ingestion (issue 2, docs/upload-contract.md) --
     landing_bucket: str | None = Field(

@@ -53,6 +53,7 @@ IMPORTS = (
     "GlueDatabase",
     "PlatformWorkGroup",
     "LogRetentionDays",
+    "WarningsTopicArn",
 )
 LOCAL_REFS = {"DeadLetterQueueArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
 ASYNC_KINDS = ("ingest", "classify")  # invoked asynchronously: failures go to the DLQ
@@ -318,6 +319,7 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
         "CREDITRISK_ATHENA_DATABASE": "${GlueDatabase}",
         "CREDITRISK_ATHENA_WORKGROUP": "${PlatformWorkGroup}",
         "CREDITRISK_ATHENA_OUTPUT_URI": "s3://${LakeBucket}/athena-results/platform/",
+        "CREDITRISK_WARNINGS_SNS_TOPIC_ARN": "${WarningsTopicArn}",
         **cfg.get("environment", {}),
     }
     for logical, r in list(res.items()):

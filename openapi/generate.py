@@ -18,11 +18,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from schemas.api import (
     MONTH_PATTERN,
     PLAN_ID_PATTERN,
+    TARGETS_PAGE,
     USCC_PATTERN,
     ClassificationOut,
     ErrorOut,
     Plan,
     PlanRequest,
+    TargetsPage,
 )
 from schemas.warnings import RULE_ID_PATTERN, WarningsOut
 
@@ -53,6 +55,7 @@ def build() -> dict[str, Any]:
         [
             (PlanRequest, "validation"),
             (Plan, "serialization"),
+            (TargetsPage, "serialization"),
             (ClassificationOut, "serialization"),
             (ErrorOut, "serialization"),
             (WarningsOut, "serialization"),
@@ -117,6 +120,46 @@ def build() -> dict[str, Any]:
                             "description": "the stored plan",
                             "content": {
                                 "application/json": {"schema": {"$ref": "#/components/schemas/Plan"}}
+                            },
+                        },
+                        **_errors(400, 401, 403, 404),
+                    },
+                }
+            },
+            "/v1/sampling/plans/{plan_id}/targets": {
+                "get": {
+                    "operationId": "getSamplingPlanTargets",
+                    "summary": "One page of a stored plan's targets (for plans too large for one answer)",
+                    "parameters": [
+                        {
+                            "name": "plan_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": PLAN_ID_PATTERN},
+                        },
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 0, "maximum": 100000000, "default": 0},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": TARGETS_PAGE,
+                                "default": TARGETS_PAGE,
+                            },
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "targets offset..offset+limit in plan order (fewer if too large)",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/TargetsPage"}}
                             },
                         },
                         **_errors(400, 401, 403, 404),

@@ -16,6 +16,7 @@ MAX_EXCLUDE = 100_000
 MAX_POOL = 1_000
 MAX_CONFLICTS = 1_000
 MAX_BODY_BYTES = 6 * 2**20  # AWS Lambda's synchronous request limit
+TARGETS_PAGE = 10_000  # largest (and default) page of GET /v1/sampling/plans/{plan_id}/targets
 
 Month = Annotated[str, Field(pattern=MONTH_PATTERN, description="YYYY-MM", examples=["2026-10"])]
 Province = Annotated[str, Field(pattern=PROVINCE_PATTERN, description="GB/T 2260 province code")]
@@ -149,8 +150,39 @@ class Plan(_Strict):
     algorithm: str
     strata: list[Stratum]
     targets: list[Target]
+    targets_next: str | None = Field(
+        None,
+        description=(
+            "only in answers too large for one response: `targets` then holds the first page and this "
+            "links to the rest (`GET /v1/sampling/plans/{plan_id}/targets`); null on the last page. "
+            "The stored plan is complete and has no such member"
+        ),
+    )
     inspector_loads: dict[str, int] | None
     request: PlanRequest
+
+
+class TargetsQuery(BaseModel):
+    """``GET /v1/sampling/plans/{plan_id}/targets`` (query values arrive as strings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    plan_id: Annotated[str, Field(pattern=PLAN_ID_PATTERN)]
+    offset: Annotated[int, Field(ge=0, le=100_000_000)] = 0
+    limit: Annotated[int, Field(ge=1, le=TARGETS_PAGE)] = TARGETS_PAGE
+
+
+class TargetsPage(_Strict):
+    """One page of a plan's targets, in plan order."""
+
+    plan_id: str
+    total: int = Field(ge=0, description="number of targets in the plan")
+    offset: int = Field(ge=0)
+    limit: int = Field(ge=1)
+    next_offset: int | None = Field(description="offset of the next page; null on the last page")
+    targets_next: str | None = Field(description="link to the next page; null on the last page")
+    targets: list[Target] = Field(
+        description="at most `limit` targets, fewer when more would not fit one response"
+    )
 
 
 class ClassificationOut(_Strict):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from functions import layout
@@ -21,10 +22,12 @@ from functions.errors import StorageError
 from functions.warnings import sources
 from functions.warnings.compile import Period
 from functions.warnings.engine import previous_month
+from functions.warnings.query import Scope, open_source
 from schemas.results import RISK_CLASSES
 
 if TYPE_CHECKING:
     from functions.lake import Lake
+    from functions.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -67,25 +70,40 @@ def _scores(
     return cache[month]
 
 
-def inspections_of(lake: Lake, month: str, province: str, cutoff: dt.datetime) -> list[dict[str, Any]]:
-    """The month's inspections, as of ``cutoff`` (latest ingest per inspection id wins)."""
+def inspections_of(
+    lake: Lake,
+    month: str,
+    province: str,
+    cutoff: dt.datetime,
+    *,
+    settings: Settings | None = None,
+    engine: str | None = None,
+    athena_runner: Any = None,
+    boto3_session: Any = None,
+) -> list[dict[str, Any]]:
+    """The month's inspections, as of ``cutoff`` (latest ingest per inspection id wins), read
+    on DuckDB or Athena like the warnings (:mod:`functions.warnings.query`)."""
     per = Period.of(month)
-    con = sources.connect(
-        lake, province=province, cutoff=cutoff, period_end=per.end, datasets=("inspections",)
+    source = open_source(
+        lake,
+        Scope(province, cutoff, per.end),
+        settings=settings,
+        engine=engine,
+        job=f"effectiveness-{month}-{province}-{secrets.token_hex(4)}",
+        datasets=("inspections",),
+        athena_runner=athena_runner,
+        boto3_session=boto3_session,
     )
     try:
-        rows: list[dict[str, Any]] = (
-            con.sql(
-                "SELECT inspection_id, uscc, inspected_on, plan_id, domain, result FROM inspections "
-                f"WHERE inspected_on BETWEEN DATE '{per.start}' AND DATE '{per.end}' "
-                "ORDER BY inspected_on, inspection_id"
-            )
-            .to_arrow_table()
-            .to_pylist()
-        )
+        rows: list[dict[str, Any]] = source.query(
+            "SELECT inspection_id, uscc, inspected_on, plan_id, domain, result FROM inspections "
+            f"WHERE inspected_on BETWEEN DATE '{per.start}' AND DATE '{per.end}'",
+            label=f"inspections of {month}",
+        ).to_pylist()
     finally:
-        con.close()
-    return rows
+        source.close()
+    # Athena's UNLOAD has no global order: order here, for both engines.
+    return sorted(rows, key=lambda r: (r["inspected_on"], r["inspection_id"]))
 
 
 def attach_classes(lake: Lake, rows: list[dict[str, Any]], month: str, province: str) -> list[dict[str, Any]]:
@@ -182,14 +200,32 @@ def evaluate(
 
 
 def effectiveness(
-    lake: Lake, *, month: str, province: str, cutoff: dt.datetime | None = None
+    lake: Lake,
+    *,
+    month: str,
+    province: str,
+    cutoff: dt.datetime | None = None,
+    settings: Settings | None = None,
+    engine: str | None = None,
+    athena_runner: Any = None,
+    boto3_session: Any = None,
 ) -> dict[str, Any]:
     """The effectiveness numbers of ``month`` (inspections as of ``cutoff``, default now)."""
     from functions.warnings.engine import validate_scope
 
     validate_scope(month, province)
     cut = (cutoff or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    rows = attach_classes(lake, inspections_of(lake, month, province, cut), month, province)
+    found = inspections_of(
+        lake,
+        month,
+        province,
+        cut,
+        settings=settings,
+        engine=engine,
+        athena_runner=athena_runner,
+        boto3_session=boto3_session,
+    )
+    rows = attach_classes(lake, found, month, province)
     cur = sources.read_classification(lake, month, province)
     prev = sources.read_classification(lake, previous_month(month), province)
     out = evaluate(

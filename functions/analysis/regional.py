@@ -1,6 +1,7 @@
 """Regional and industry risk (区域性、行业性风险研判) and the class migration matrix.
 
-Pure transforms over classification tables (DuckDB SQL on Arrow, no I/O). A region or industry
+Pure transforms over classification tables (pyarrow compute, no I/O, no SQL engine: the
+monthly run in AWS has no DuckDB, docs/adr/0068). A region or industry
 is flagged high-risk when its C+D share is both materially and significantly above the
 province's: ``n >= min_entities`` and ``share >= ratio x province share`` and the one-sided
 binomial z statistic ``(share - p0) / sqrt(p0 (1 - p0) / n) >= z`` (docs/analysis.md, ADR 0065).
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.results import RISK_CLASSES
 
@@ -70,72 +71,96 @@ class FlagTest:
         )
 
 
-def _con(current: pa.Table, previous: pa.Table | None) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:", config={"threads": 2})
-    cols = ["uscc", "region_code", "industry_code", "risk_class"]
-    con.register("cur", current.select(cols))
-    con.register("prev", (previous if previous is not None else current.schema.empty_table()).select(cols))
-    return con
+_COLS = ["uscc", "region_code", "industry_code", "risk_class"]
 
 
-def _groups(key_sql: str, extra: str = "") -> str:
-    counts = ", ".join(f"count_if(risk_class = '{c}') AS {c.lower()}" for c in RISK_CLASSES)
-    return f"""
-WITH g AS ({key_sql}),
-cur_g AS (SELECT {extra} k, count(*) AS entities, {counts} FROM g WHERE src = 'cur' GROUP BY ALL),
-prev_g AS (SELECT {extra} k, count(*) AS n, count_if(risk_class IN ('C', 'D')) AS cd FROM g
-           WHERE src = 'prev' GROUP BY ALL),
-p0 AS (SELECT CAST(count_if(risk_class IN ('C', 'D')) AS DOUBLE) / nullif(count(*), 0) AS p0 FROM cur)
-SELECT cur_g.*, CAST(c + d AS DOUBLE) / entities AS cd_share, prev_g.n AS prev_entities,
-  CAST(prev_g.cd AS DOUBLE) / nullif(prev_g.n, 0) AS prev_cd_share, p0.p0
-FROM cur_g CROSS JOIN p0 LEFT JOIN prev_g USING ({extra} k)"""
+def _key_counts(keys: pa.Array, classes: pa.Array) -> dict[object, dict[str, int]]:
+    """{key: {class: entities}} (pyarrow group-by: the analysis needs no SQL engine)."""
+    t = pa.table({"k": keys, "c": classes}).group_by(["k", "c"]).aggregate([([], "count_all")])
+    out: dict[object, dict[str, int]] = {}
+    for k, c, n in zip(t["k"].to_pylist(), t["c"].to_pylist(), t["count_all"].to_pylist(), strict=True):
+        out.setdefault(k, {})[c] = int(n)
+    return out
 
 
-def _finish(t: pa.Table, test: FlagTest) -> list[dict[str, object]]:
-    rows = []
-    for r in t.to_pylist():
-        p0, share, n = r.pop("p0"), r["cd_share"], r["entities"]
-        r["cd_share_change"] = None if r["prev_cd_share"] is None else share - r["prev_cd_share"]
-        r["ratio_to_province"] = share / p0 if p0 else None
-        r["z"] = (share - p0) / ((p0 * (1 - p0) / n) ** 0.5) if p0 and 0 < p0 < 1 else None
+def _group_rows(
+    cur_keys: pa.Array, cur: pa.Table, prev_keys: pa.Array | None, prev: pa.Table | None
+) -> list[dict[str, object]]:
+    """Per key of the current month: counts per class, C+D share and last month's figures."""
+    now = _key_counts(cur_keys, cur["risk_class"].combine_chunks())
+    before = (
+        _key_counts(prev_keys, prev["risk_class"].combine_chunks())
+        if prev is not None and prev_keys is not None
+        else {}
+    )
+    total = cur.num_rows
+    cd_all = sum(by.get("C", 0) + by.get("D", 0) for by in now.values())
+    p0 = cd_all / total if total else None
+    rows: list[dict[str, object]] = []
+    for k, by in now.items():
+        entities = sum(by.values())
+        row: dict[str, object] = {"k": k, "entities": entities}
+        row.update({c.lower(): by.get(c, 0) for c in RISK_CLASSES})
+        row["cd_share"] = (by.get("C", 0) + by.get("D", 0)) / entities
+        old = before.get(k)
+        n_old = sum(old.values()) if old else None
+        row["prev_entities"] = n_old
+        row["prev_cd_share"] = (old.get("C", 0) + old.get("D", 0)) / n_old if old and n_old else None
+        row["p0"] = p0
+        rows.append(row)
+    return rows
+
+
+def _finish(rows: list[dict[str, object]], test: FlagTest) -> list[dict[str, object]]:
+    for r in rows:
+        p0 = r.pop("p0")
+        share, n = r["cd_share"], r["entities"]
+        assert isinstance(share, float) and isinstance(n, int)
+        prev_share = r["prev_cd_share"]
+        r["cd_share_change"] = None if not isinstance(prev_share, float) else share - prev_share
+        r["ratio_to_province"] = share / p0 if isinstance(p0, float) and p0 else None
+        z = (share - p0) / ((p0 * (1 - p0) / n) ** 0.5) if isinstance(p0, float) and 0 < p0 < 1 else None
+        r["z"] = z
         r["flagged"] = bool(
             n >= test.min_entities
-            and p0 is not None
+            and isinstance(p0, float)
             and share >= test.share_ratio * p0
-            and r["z"] is not None
-            and r["z"] >= test.z
+            and z is not None
+            and z >= test.z
         )
-        rows.append(r)
     return rows
+
+
+def _prefix(table: pa.Table, column: str, n: int) -> pa.Array:
+    return pc.utf8_slice_codeunits(table[column].combine_chunks(), 0, n)
+
+
+def _sort_key(v: object) -> tuple[bool, str]:
+    return (v is None, str(v or ""))
 
 
 def regions(current: pa.Table, previous: pa.Table | None, test: FlagTest) -> pa.Table:
     """Counts, C+D share, change and flag per province, city (4 digits) and county (6 digits)."""
-    con = _con(current, previous)
-    union = " UNION ALL ".join(
-        f"SELECT '{lvl}' AS level, substr(region_code, 1, {n}) AS k, risk_class, '{src}' AS src FROM {src}"
-        for lvl, n in LEVELS
-        for src in ("cur", "prev")
-    )
-    t = con.sql(_groups(union, "level,") + " ORDER BY level, k").to_arrow_table()
-    rows = _finish(t.rename_columns(["code" if c == "k" else c for c in t.column_names]), test)
+    rows: list[dict[str, object]] = []
+    for level, n in LEVELS:
+        prev_keys = None if previous is None else _prefix(previous, "region_code", n)
+        for r in _finish(_group_rows(_prefix(current, "region_code", n), current, prev_keys, previous), test):
+            r["code"] = r.pop("k")
+            r["level"] = level
+            rows.append(r)
     order = {lvl: i for i, (lvl, _) in enumerate(LEVELS)}
-    rows.sort(key=lambda r: (order[str(r["level"])], str(r["code"])))
+    rows.sort(key=lambda r: (order[str(r["level"])], *_sort_key(r["code"])))
     return pa.Table.from_pylist(rows, schema=REGION_SCHEMA)
 
 
 def industries(current: pa.Table, previous: pa.Table | None, test: FlagTest) -> pa.Table:
     """The same per GB/T 4754 section letter."""
-    con = _con(current, previous)
-    union = " UNION ALL ".join(
-        f"SELECT substr(industry_code, 1, 1) AS k, risk_class, '{src}' AS src FROM {src}"
-        for src in ("cur", "prev")
-    )
-    t = con.sql(_groups(union) + " ORDER BY k").to_arrow_table()
-    rows = _finish(t, test)
+    prev_keys = None if previous is None else _prefix(previous, "industry_code", 1)
+    rows = _finish(_group_rows(_prefix(current, "industry_code", 1), current, prev_keys, previous), test)
     for r in rows:
         r["section"] = r.pop("k")
         r["name"] = SECTIONS.get(str(r["section"]), "")
+    rows.sort(key=lambda r: _sort_key(r["section"]))
     return pa.Table.from_pylist(rows, schema=INDUSTRY_SCHEMA)
 
 
@@ -144,13 +169,28 @@ def migration(current: pa.Table, previous: pa.Table | None) -> pa.Table:
 
     Every cell of the 5 × 5 grid is present (zeros included) so readers need no special cases.
     """
-    con = _con(current, previous)
-    t = con.sql(
-        f"""SELECT coalesce(p.risk_class, '{NEW}') AS from_class,
-               coalesce(c.risk_class, '{EXITED}') AS to_class, count(*) AS entities
-            FROM cur c FULL OUTER JOIN prev p ON p.uscc = c.uscc GROUP BY ALL"""
-    ).to_arrow_table()
-    got = {(r["from_class"], r["to_class"]): r["entities"] for r in t.to_pylist()}
+    cur = current.select(["uscc", "risk_class"]).rename_columns(["uscc", "to_class"])
+    prev = (previous if previous is not None else current.schema.empty_table()).select(["uscc", "risk_class"])
+    joined = cur.join(prev.rename_columns(["uscc", "from_class"]), "uscc", join_type="full outer")
+    pairs = (
+        pa.table(
+            {
+                "from_class": pc.fill_null(joined["from_class"], NEW),
+                "to_class": pc.fill_null(joined["to_class"], EXITED),
+            }
+        )
+        .group_by(["from_class", "to_class"])
+        .aggregate([([], "count_all")])
+    )
+    got = {
+        (f, to): n
+        for f, to, n in zip(
+            pairs["from_class"].to_pylist(),
+            pairs["to_class"].to_pylist(),
+            pairs["count_all"].to_pylist(),
+            strict=True,
+        )
+    }
     rows = [
         {"from_class": f, "to_class": to, "entities": int(got.get((f, to), 0))}
         for f in (*RISK_CLASSES, NEW)

@@ -10,6 +10,7 @@ sums use DECIMAL so the result does not depend on the summation order (determini
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,8 @@ class Compiled:
     period_end: dt.date
     sql: str
     datasets: tuple[str, ...]
+    # entity type -> model (id@version) when a run classifies types with different systems
+    models: tuple[tuple[str, str], ...] = ()
 
     @property
     def statements(self) -> list[str]:
@@ -133,9 +136,15 @@ def _aggregate_sql(ind: Indicator, placeholders: dict[str, str], period_end: dt.
 
 
 ENTITY_COLUMNS = (
-    "uscc", "name", "entity_type", "region_code", "industry_code",
-    "status", "status_changed_on", "established_on",
-)  # fmt: skip
+    "uscc",
+    "name",
+    "entity_type",
+    "region_code",
+    "industry_code",
+    "status",
+    "status_changed_on",
+    "established_on",
+)
 
 
 def used_columns(system: System, datasets: list[str]) -> dict[str, tuple[str, ...]]:
@@ -156,6 +165,13 @@ def used_columns(system: System, datasets: list[str]) -> dict[str, tuple[str, ..
     return {name: tuple(sorted(cols)) for name, cols in out.items()}
 
 
+def datasets_read(system: System) -> tuple[str, ...]:
+    """The curated datasets a run of ``system`` reads (entities always)."""
+    return tuple(
+        sorted({"entities"} | {ind.definition.dataset for ind, _, _ in system.leaves() if ind.definition})
+    )
+
+
 def compile_system(
     system: System,
     *,
@@ -164,11 +180,18 @@ def compile_system(
     cutoff: dt.datetime,
     run_id: str,
     single_ingest: frozenset[str] = frozenset(),
+    ingests: dict[str, tuple[str, ...]] | None = None,
+    entity_types: tuple[str, ...] | None = None,
+    ordered: bool = True,
 ) -> Compiled:
-    """``single_ingest``: datasets with exactly one curated file for the province (no dedup)."""
+    """``entity_types``: classify only these types (within the system's own ``entity_types``).
+    ``ordered``: end with ORDER BY uscc (``compile_by_type`` orders the union instead).
+    ``single_ingest``: datasets with exactly one curated file for the province (no dedup).
+    ``ingests``: per dataset, its ingest ids oldest first (``run.ingest_plan``): the latest
+    version per key is then found without a window (ADR 0036)."""
     period_end = month_end(month)
     leaves = system.leaves()
-    datasets = sorted({"entities"} | {ind.definition.dataset for ind, _, _ in leaves if ind.definition})
+    datasets = list(datasets_read(system))
     placeholders = {
         "period_end": date_literal(period_end),
         "period_start": date_literal(add_months(period_end, -12)),
@@ -179,11 +202,13 @@ def compile_system(
         cutoff=cutoff,
         period_end=period_end,
         single_ingest=single_ingest,
+        ingests=ingests,
     )
 
     # base: the entities classified this month, with their per-entity values.
     statuses = ", ".join(_quote(s) for s in EXCLUDED_STATUSES)
-    types = ", ".join(_quote(t) for t in system.entity_types)
+    wanted_types = [t for t in system.entity_types if entity_types is None or t in entity_types]
+    types = ", ".join(_quote(t) for t in wanted_types) or "NULL"
     entity_values = [
         f"CAST({_sql_text(ind.definition.expression or '0', placeholders)} AS DOUBLE) AS {_vcol(ind.code)}"
         for ind, _, _ in leaves
@@ -198,7 +223,8 @@ def compile_system(
             f"(status_changed_on IS NULL OR status_changed_on <= {date_literal(period_end)}))",
         )
     )
-    # one aggregate per dataset read by record indicators
+    # one aggregate per dataset read by record indicators (one group-by over the union of all
+    # datasets was measured slower and larger: every row then updates every indicator's state)
     joins: list[str] = []
     value_cols: list[str] = []
     for ds in datasets:
@@ -298,15 +324,21 @@ def compile_system(
         )
     )
 
-    reason_type = "ROW(k DOUBLE, code VARCHAR, label VARCHAR, points DOUBLE)"
+    # Reasons: sort small (negated points, code rank) pairs, keep the top ones, and only then look
+    # up code and label: building every leaf's label per row was the costliest step. The rank is
+    # the code's position in code order, so ties still break by code.
+    by_code = {code: n for n, code in enumerate(sorted(ind.code for ind, _, _ in leaves), 1)}
+    ranked = sorted(leaves, key=lambda leaf: by_code[leaf[0].code])
     items = ", ".join(
-        f"CAST(ROW(-round({_pcol(ind.code)}, 4), {_quote(ind.code)}, {_quote(ind.label)}, "
-        f"round({_pcol(ind.code)}, 4)) AS {reason_type})"
+        f"CAST(ROW(-round({_pcol(ind.code)}, 4), {by_code[ind.code]}) AS ROW(k DOUBLE, i INTEGER))"
         for ind, _, _ in leaves
     )
+    codes = ", ".join(_quote(ind.code) for ind, _, _ in ranked)
+    labels = ", ".join(_quote(ind.label) for ind, _, _ in ranked)
     reasons = (
-        f"transform(slice(array_sort(filter(ARRAY[{items}], x -> x.points > 0)), 1, {MAX_REASONS}), "
-        "x -> CAST(ROW(x.code, x.label, x.points) AS ROW(code VARCHAR, label VARCHAR, points DOUBLE)))"
+        f"transform(slice(array_sort(filter(ARRAY[{items}], x -> x.k < 0)), 1, {MAX_REASONS}), "
+        f"x -> CAST(ROW(element_at(ARRAY[{codes}], x.i), element_at(ARRAY[{labels}], x.i), -x.k) "
+        "AS ROW(code VARCHAR, label VARCHAR, points DOUBLE)))"
     )
     if system.rules:
         fired = ", ".join(f"IF(r_{r.code.lower()}, {_quote(r.code)})" for r in system.rules)
@@ -325,10 +357,61 @@ def compile_system(
         f"CAST(ROW({dim_row}) AS ROW({dim_type})) AS dimension_scores, "
         f"{reasons} AS reasons, {rules} AS rules, "
         f"{_quote(system.model_ref)} AS model, {_quote(run_id)} AS run_id "
-        "FROM classed AS c LEFT JOIN prev ON prev.uscc = c.uscc ORDER BY c.uscc"
+        "FROM classed AS c LEFT JOIN prev ON prev.uscc = c.uscc" + (" ORDER BY c.uscc" if ordered else "")
     )
     sql = "WITH " + ",\n".join(f"{name} AS ({body})" for name, body in ctes) + "\n" + final
     return Compiled(system, month, province, cutoff, run_id, period_end, sql, tuple(datasets))
+
+
+def compile_by_type(
+    assignments: list[tuple[System, tuple[str, ...]]],
+    *,
+    month: str,
+    province: str,
+    cutoff: dt.datetime,
+    run_id: str,
+    ingests: dict[str, tuple[str, ...]] | None = None,
+) -> Compiled:
+    """One statement classifying each group of entity types with its own system (ADR 0037): the
+    union of each system's SELECT restricted to its types, ordered by uscc. Each row's ``model``
+    names the system that classified it. The first assignment is the run's main system."""
+    if len(assignments) == 1:
+        system, types = assignments[0]
+        one = compile_system(
+            system,
+            month=month,
+            province=province,
+            cutoff=cutoff,
+            run_id=run_id,
+            ingests=ingests,
+            entity_types=types,
+        )
+        return dataclasses.replace(one, models=tuple((t, system.model_ref) for t in types))
+    parts = [
+        compile_system(
+            system,
+            month=month,
+            province=province,
+            cutoff=cutoff,
+            run_id=run_id,
+            ingests=ingests,
+            entity_types=types,
+            ordered=False,
+        )
+        for system, types in assignments
+    ]
+    union = " UNION ALL ".join(f"SELECT * FROM ({p.sql}) AS part_{n}" for n, p in enumerate(parts))
+    return Compiled(
+        assignments[0][0],
+        month,
+        province,
+        cutoff,
+        run_id,
+        month_end(month),
+        f"SELECT * FROM ({union}) AS by_type ORDER BY uscc",
+        tuple(sorted({d for p in parts for d in p.datasets})),
+        tuple((t, system.model_ref) for system, types in assignments for t in types),
+    )
 
 
 def to_duckdb(sql: str) -> str:

@@ -8,6 +8,8 @@ filters (e.g. ``province = 'PP'``) into the Arrow scan.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from typing import Any
 
 import pyarrow as pa
@@ -17,6 +19,7 @@ from functions.classify.compile import Compiled, to_duckdb
 from functions.classify.curated_views import RESULTS_TABLE, curated_table
 from functions.errors import EngineError
 from functions.lake import Lake
+from functions.settings import Settings
 from schemas.datasets import DATASETS
 from schemas.results import CLASSIFICATION_SCHEMA
 
@@ -63,17 +66,45 @@ def register_lake_tables(con: Any, lake: Lake, *, province: str | None = None) -
     return names
 
 
-def connect(*, threads: int | None = None, memory_limit: str | None = None) -> Any:
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def connect(
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    temp_directory: str | None = None,
+) -> Any:
+    """An in-memory DuckDB tuned for one run: UTC, no progress bar, insertion order not kept (every
+    result that needs an order says ORDER BY, and dropping it lets operators stream and spill),
+    at most ``memory_limit`` (beyond it, joins/aggregates/sorts spill to ``temp_directory``)."""
     import duckdb
 
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET threads = {int(threads or usable_cores())}")
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
+    if temp_directory:
+        con.execute(f"SET temp_directory = '{temp_directory}'")
     return con
+
+
+def connect_for(settings: Settings | None, temp_directory: str | None = None) -> Any:
+    """``connect`` with the run's settings (memory limit, spill folder, threads)."""
+    if settings is None:
+        return connect(temp_directory=temp_directory)
+    return connect(
+        threads=settings.duckdb_threads,
+        memory_limit=settings.duckdb_memory_limit,
+        temp_directory=settings.duckdb_temp_directory or temp_directory,
+    )
 
 
 def run_duckdb(lake: Lake, compiled: Compiled, *, con: Any = None) -> pa.Table:
@@ -107,7 +138,7 @@ def conform(table: pa.Table) -> pa.Table:
 
 
 def run_duckdb_to_lake(
-    lake: Lake, compiled: Compiled, key: str, *, con: Any = None
+    lake: Lake, compiled: Compiled, key: str, *, con: Any = None, settings: Settings | None = None
 ) -> tuple[dict[str, int], int]:
     """Execute and stream the result into one Parquet object at ``key`` (atomic: hidden temp
     object, then move), batch by batch, so the whole result never sits in memory twice.
@@ -122,7 +153,8 @@ def run_duckdb_to_lake(
     from schemas.results import RISK_CLASSES
 
     own = con is None
-    con = con or connect()
+    spill = tempfile.TemporaryDirectory(prefix="creditrisk-duckdb-") if own else None
+    con = con or connect_for(settings, spill.name if spill else None)
     final = lake.path(key)
     directory, name = posixpath.split(final)
     tmp = f"{directory}/_tmp-{uuid.uuid4().hex}-{name}"
@@ -158,4 +190,6 @@ def run_duckdb_to_lake(
     finally:
         if own:
             con.close()
+        if spill is not None:
+            spill.cleanup()
     return counts, rows

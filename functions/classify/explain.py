@@ -49,7 +49,9 @@ def explain(lake: Lake, uscc: str, month: str) -> dict[str, Any]:
         "model": row["model"],
         "run_id": row["run_id"],
         "cutoff": manifest.get("cutoff") or pointer.get("cutoff"),
-        "model_hash": manifest.get("model_hash") or pointer.get("model_hash"),
+        "model_hash": (manifest.get("model_hashes") or {}).get(row["model"])
+        or manifest.get("model_hash")
+        or pointer.get("model_hash"),
     }
     system_id = str(row["model"]).split("@", 1)[0]
     try:

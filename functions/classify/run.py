@@ -13,15 +13,16 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import pyarrow as pa
 
 from functions import layout
-from functions.classify.compile import compile_system, month_end
+from functions.classify.compile import compile_by_type, datasets_read, month_end
 from functions.classify.load import load_system
+from functions.classify.system import EntityType, System
 from functions.errors import InvalidInput, NotFound
 from functions.lake import Lake
 from functions.progress import ProgressFn, no_progress
@@ -75,7 +76,9 @@ def new_run_id(month: str, province: str, now: dt.datetime) -> str:
 
 
 def input_files(lake: Lake, province: str, datasets: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Every curated file the run may read, with its sha256 and row count (the audit trail)."""
+    """Every curated file the run may read, with its sha256, row count and, from the Parquet
+    footer statistics, the ingest that wrote it (``ingest_id``/``ingested_at``, or None when
+    the file does not hold exactly one of each): the audit trail and the dedup plan."""
     import pyarrow.parquet as pq
 
     out = []
@@ -86,10 +89,98 @@ def input_files(lake: Lake, province: str, datasets: tuple[str, ...]) -> list[di
                 while chunk := stream.read(8 << 20):
                     digest.update(chunk)
             with lake.open_input_file(f.key) as stream:
-                rows = pq.ParquetFile(stream).metadata.num_rows
+                meta = pq.ParquetFile(stream).metadata
+            ingest_id = _single_value(meta, "_ingest_id")
+            ingested_at = _single_value(meta, "_ingested_at")
             out.append(
-                {"dataset": name, "key": f.key, "bytes": f.size, "sha256": digest.hexdigest(), "rows": rows}
+                {
+                    "dataset": name,
+                    "key": f.key,
+                    "bytes": f.size,
+                    "sha256": digest.hexdigest(),
+                    "rows": meta.num_rows,
+                    "ingest_id": ingest_id if isinstance(ingest_id, str) else None,
+                    "ingested_at": (
+                        ingested_at.astimezone(dt.UTC).isoformat()
+                        if isinstance(ingested_at, dt.datetime) and ingested_at.tzinfo
+                        else None
+                    ),
+                }
             )
+    return out
+
+
+def _single_value(meta: Any, column: str) -> Any:
+    """The one value ``column`` holds in every row group (min = max, no nulls), else None."""
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    if column not in names or meta.num_rows == 0:
+        return None
+    j = names.index(column)
+    values = set()
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(j).statistics
+        if stats is None or not stats.has_min_max or stats.null_count or stats.min != stats.max:
+            return None
+        values.add(stats.min)
+    return values.pop() if len(values) == 1 else None
+
+
+def ingest_plan(
+    inputs: list[dict[str, Any]], datasets: tuple[str, ...], cutoff: dt.datetime
+) -> dict[str, tuple[str, ...]]:
+    """Per dataset, its ingest ids at or before ``cutoff``, oldest first (``_ingested_at``, then
+    ``_ingest_id``: the order the as-of view keeps the latest of). A dataset with any file that
+    does not name exactly one ingest, or with two files of one ingest, is left out: it keeps the
+    general window (ADR 0036)."""
+    plan: dict[str, tuple[str, ...]] = {}
+    for name in datasets:
+        files = [f for f in inputs if f["dataset"] == name]
+        if any(f["ingest_id"] is None or f["ingested_at"] is None for f in files):
+            continue
+        ids = [f["ingest_id"] for f in files]
+        if len(set(ids)) != len(ids):
+            continue
+        eligible = [
+            (dt.datetime.fromisoformat(f["ingested_at"]), f["ingest_id"])
+            for f in files
+            if f["rows"] > 0 and dt.datetime.fromisoformat(f["ingested_at"]) <= cutoff
+        ]
+        plan[name] = tuple(i for _, i in sorted(eligible))
+    return plan
+
+
+ENTITY_TYPES: tuple[str, ...] = get_args(EntityType)
+
+
+def assign_systems(main: System, by_type: Mapping[str, str]) -> list[tuple[System, tuple[str, ...]]]:
+    """Which system classifies which entity types: ``by_type`` overrides, ``main`` the rest
+    (within its own ``entity_types``); the main system comes first. An unknown type, or a system
+    that does not cover a type given to it, is a clear ``InvalidInput``."""
+    unknown = sorted(set(by_type) - set(ENTITY_TYPES))
+    if unknown:
+        raise InvalidInput(
+            f"unknown entity type(s) {', '.join(unknown)} in the system mapping; "
+            f"known: {', '.join(ENTITY_TYPES)}",
+            field="systems",
+        )
+    loaded: dict[str, System] = {main.id: main}
+    groups: dict[str, list[str]] = {main.id: []}
+    for etype in ENTITY_TYPES:
+        sid = by_type.get(etype, main.id)
+        if sid not in loaded:
+            loaded[sid] = load_system(sid)
+        if etype not in loaded[sid].entity_types:
+            if etype not in by_type:
+                continue  # the main system does not classify this type, as before
+            raise InvalidInput(
+                f"system {sid} does not classify entity type {etype} (it covers "
+                f"{', '.join(loaded[sid].entity_types)})",
+                field="systems",
+            )
+        groups.setdefault(sid, []).append(etype)
+    out = [(loaded[sid], tuple(types)) for sid, types in groups.items() if types]
+    if not out:
+        out = [(main, tuple(main.entity_types))]
     return out
 
 
@@ -105,14 +196,20 @@ def classify_month(
     boto3_session: Any = None,
     progress: ProgressFn = no_progress,
     athena_runner: Any = None,
+    systems: Mapping[str, str] | None = None,
 ) -> RunResult:
-    """Classify every entity of ``province`` for ``month`` and publish the result."""
+    """Classify every entity of ``province`` for ``month`` and publish the result.
+
+    ``systems``: entity type -> system id, for types classified with another system than the
+    run's (over ``settings.class_systems``); all types land in the one published partition and
+    each row's ``model`` names its system (ADR 0037)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     cut = _check_args(month, province, cutoff)
     if engine not in ("duckdb", "athena"):
         raise InvalidInput(f"engine must be duckdb or athena, got {engine!r}", field="engine")
     system = load_system(system_id or settings.default_system)
+    assignments = assign_systems(system, {**settings.class_systems, **(systems or {})})
     if not lake.list_files(layout.curated_prefix("entities", province)):
         raise NotFound(
             f"no curated entities for province {province}: nothing to classify for {month}",
@@ -121,24 +218,27 @@ def classify_month(
         )
     started = dt.datetime.now(dt.UTC)
     run_id = new_run_id(month, province, started)
-    single = frozenset(
-        name for name in DATASETS if len(lake.list_files(layout.curated_prefix(name, province))) <= 1
-    )
-    compiled = compile_system(
-        system, month=month, province=province, cutoff=cut, run_id=run_id, single_ingest=single
-    )
-    timings["compile_s"] = time.perf_counter() - t0
+    datasets = tuple(sorted({d for s, _ in assignments for d in datasets_read(s)}))
     progress("classify: inputs", 0, None)
+    inputs = input_files(lake, province, datasets)
+    timings["inputs_s"] = time.perf_counter() - t0
     t = time.perf_counter()
-    inputs = input_files(lake, province, compiled.datasets)
-    timings["inputs_s"] = time.perf_counter() - t
+    compiled = compile_by_type(
+        assignments,
+        month=month,
+        province=province,
+        cutoff=cut,
+        run_id=run_id,
+        ingests=ingest_plan(inputs, datasets, cut),
+    )
+    timings["compile_s"] = time.perf_counter() - t
     progress("classify: run", 0, 1)
     t = time.perf_counter()
     run_key = layout.run_classifications_key(run_id)
     if engine == "duckdb":
         from functions.classify.engine_duckdb import run_duckdb_to_lake
 
-        counts, rows = run_duckdb_to_lake(lake, compiled, run_key)
+        counts, rows = run_duckdb_to_lake(lake, compiled, run_key, settings=settings)
     else:
         from functions.classify.engine_athena import run_athena
 
@@ -153,8 +253,10 @@ def classify_month(
         "province": province,
         "period_end": month_end(month).isoformat(),
         "cutoff": cut.isoformat(),
-        "model": system.model_ref,
-        "model_hash": system.content_hash(),
+        "model": compiled.system.model_ref,
+        "model_hash": compiled.system.content_hash(),
+        "models": dict(compiled.models),
+        "model_hashes": {s.model_ref: s.content_hash() for s, _ in assignments},
         "engine": engine,
         "code_version": CODE_VERSION,
         "started_at": started.isoformat(),
@@ -208,6 +310,7 @@ def classify_all(
     cutoff: dt.datetime | None = None,
     boto3_session: Any = None,
     progress: ProgressFn = no_progress,
+    systems: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Classify ``month`` for every province with curated data; one province's failure does not
     stop the others, and a province without entities is reported as such."""
@@ -228,6 +331,7 @@ def classify_all(
                 settings=settings,
                 boto3_session=boto3_session,
                 progress=progress,
+                systems=systems,
             )
             summary["provinces"][province] = {
                 "status": "published",

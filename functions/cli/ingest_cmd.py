@@ -48,6 +48,27 @@ def _local_reports(lake: Lake, path: Path, settings: object, progress: StderrPro
     return reports
 
 
+def _warn(lake: Lake, reports: list[IngestReport], settings: object) -> None:
+    """Real-time warnings for what was ingested, as the upload trigger raises them (on stderr,
+    so ``--json`` output stays machine-readable); a failure here never fails the ingest."""
+    import datetime as dt
+
+    from functions.settings import Settings
+    from functions.warnings.on_ingest import warn_after_ingests
+
+    assert isinstance(settings, Settings)
+    outcome = warn_after_ingests(lake, reports, settings=settings, now=dt.datetime.now(dt.UTC))
+    for province, w in outcome.items():
+        if w["status"] == "raised":
+            click.echo(
+                f"warnings {province} {w['month']}: {w['raised']} new for {w['entities']} entities "
+                f"({w['duplicates']} already raised), {w['tasks']} inspection tasks",
+                err=True,
+            )
+        else:
+            click.echo(f"warnings {province}: FAILED ({w['error']}: {w['message']}); ingest kept", err=True)
+
+
 @click.command("ingest")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -77,5 +98,6 @@ def command(ctx: click.Context, paths: tuple[Path, ...], pending: bool, as_json:
             click.echo(r.model_dump_json())
     else:
         click.echo(summarise(reports) if reports else "nothing to ingest")
+    _warn(lake, reports, settings)
     if any(r.status == "rejected_file" for r in reports):
         ctx.exit(1)

@@ -1,14 +1,26 @@
-"""Accepted rows → the curated table: contract columns in order, then lineage columns."""
+"""Accepted rows → the curated table (contract columns in order, then lineage columns) and its
+Parquet encoding.
+
+Encoding choices (docs/adr/0015): zstd; no dictionary for values unique by construction (a
+single-column dataset key, after duplicate rejection, and ``_source_line``) nor for floats
+(amounts are near-unique; zstd still folds repeats); min/max statistics only for non-text
+columns (string min/max over unsorted text prunes nothing and costs the most).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from functions.ingest.validate import Validated
 from schemas.datasets import DatasetSpec
+
+CODEC = "zstd"
+LINE_COLUMN = "_source_line"
 
 
 def curated_table(
@@ -16,12 +28,34 @@ def curated_table(
 ) -> pa.Table:
     schema: pa.Schema = spec.curated_schema
     keep = pc.invert(v.failed)
-    cols: list[pa.Array] = []
-    for f in spec.fields:
-        arr = pc.filter(v.typed[f.name], keep)
-        cols.append(arr.cast(schema.field(f.name).type))
+
+    def accepted(name: str) -> pa.Array:
+        return pc.filter(v.typed[name], keep).cast(schema.field(name).type)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # filter kernels release the GIL
+        cols: list[pa.Array] = list(pool.map(accepted, [f.name for f in spec.fields]))
     n = len(cols[0]) if cols else 0
     cols.append(pa.repeat(pa.scalar(ingest_id, pa.string()), n))
     cols.append(pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), n))
     cols.append(pc.filter(lines, keep))
     return pa.Table.from_arrays(cols, schema=schema)
+
+
+def parquet_bytes(spec: DatasetSpec, table: pa.Table) -> bytes:
+    """The curated file's bytes (encoded in memory, then written atomically by the lake)."""
+    plain = {LINE_COLUMN} | (set(spec.key) if len(spec.key) == 1 else set())
+    plain |= {f.name for f in table.schema if pa.types.is_floating(f.type)}
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        table,
+        sink,
+        compression=CODEC,
+        use_dictionary=[c for c in table.column_names if c not in plain],
+        write_statistics=[f.name for f in table.schema if not _is_text(f.type)],
+    )
+    encoded: bytes = sink.getvalue().to_pybytes()
+    return encoded
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t))

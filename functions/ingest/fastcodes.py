@@ -25,7 +25,7 @@ def byte_matrix(arr: pa.Array, width: int) -> np.ndarray | None:
     return data.reshape(len(arr), width)
 
 
-_USCC_VALUE = np.zeros(256, dtype=np.int32)
+_USCC_VALUE = np.zeros(256, dtype=np.int16)
 _USCC_OK = np.zeros(256, dtype=bool)  # in the 31-symbol alphabet
 _DIGIT_OK = np.zeros(256, dtype=bool)
 for _i, _c in enumerate(uscc.ALPHABET):
@@ -33,6 +33,7 @@ for _i, _c in enumerate(uscc.ALPHABET):
     _USCC_OK[ord(_c)] = True
 for _c in "0123456789":
     _DIGIT_OK[ord(_c)] = True
+assert 30 * sum(uscc.WEIGHTS) < np.iinfo(np.int16).max  # the weighted sum fits int16
 
 
 def uscc_check(codes: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
@@ -42,15 +43,19 @@ def uscc_check(codes: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     m = byte_matrix(arr, 18)
     if m is None:  # nulls or other lengths: the generic path
         return uscc.check_array(arr)
-    well = _USCC_OK[m[:, 0]] & _USCC_OK[m[:, 1]]
-    for pos in range(2, 8):
-        well &= _DIGIT_OK[m[:, pos]]
-    for pos in range(8, 18):
-        well &= _USCC_OK[m[:, pos]]
-    total = np.zeros(len(arr), dtype=np.int32)
-    for pos, weight in enumerate(uscc.WEIGHTS):
-        total += _USCC_VALUE[m[:, pos]] * weight
-    ok = well & ((31 - total % 31) % 31 == _USCC_VALUE[m[:, 17]])
+    by_position = np.ascontiguousarray(m.T)  # one contiguous row per character position
+    n = len(arr)
+    well = np.ones(n, dtype=bool)
+    total = np.zeros(n, dtype=np.int16)
+    term = np.empty(n, dtype=np.int16)
+    for pos in range(18):
+        chars = by_position[pos]
+        well &= (_DIGIT_OK if 2 <= pos < 8 else _USCC_OK)[chars]
+        if pos < 17:
+            np.take(_USCC_VALUE, chars, out=term)
+            term *= uscc.WEIGHTS[pos]
+            total += term
+    ok = well & ((31 - total % 31) % 31 == _USCC_VALUE[by_position[17]])
     return pa.array(well), pa.array(ok)
 
 

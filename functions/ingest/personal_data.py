@@ -40,27 +40,76 @@ def is_resident_id(value: str) -> bool:
 
 
 def find(values: pa.Array | pa.ChunkedArray, *, skip: pa.Array | None = None) -> pa.Array:
-    """Boolean array: the value contains a resident ID (null → False). Only values of ≥18
-    characters are examined, so short enum/date columns cost one length pass; ``skip`` marks
-    values known not to be IDs (valid USCCs)."""
+    """Boolean array: the value contains a resident ID (null → False); ``skip`` marks values
+    known not to be IDs (valid USCCs).
+
+    Cheap prefilters keep the cost near zero for ordinary columns: a value shorter than 18
+    bytes (then, for mostly long values, 18 characters) cannot hold an ID, and an ID's first 17
+    characters are a run of 17 ASCII digits. Only values passing all meet the RE2 shape and
+    the checksum."""
     arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    arr = arr.cast(pa.string())
-    flags = np.zeros(len(arr), dtype=bool)
-    long_enough = pc.fill_null(pc.greater_equal(pc.utf8_length(arr), 18), False)
-    if skip is not None:  # e.g. values already known to be valid USCCs
-        long_enough = pc.and_(long_enough, pc.invert(skip))
-    cand_idx = pc.indices_nonzero(long_enough)
+    if not pa.types.is_string(arr.type):
+        arr = arr.cast(pa.string())
+    n = len(arr)
+    flags = np.zeros(n, dtype=bool)
+    if n == 0 or arr.null_count == n:
+        return pa.array(flags)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
+    cand = np.diff(offsets) >= 18
+    if arr.null_count:
+        cand &= np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False))
+    if skip is not None:
+        cand &= ~np.asarray(skip.to_numpy(zero_copy_only=False), dtype=bool)
+    if not cand.any():
+        return pa.array(flags)
+    if cand.sum() * 4 > n:  # mostly long (multi-byte text?): characters, not bytes, decide
+        chars = pc.utf8_length(arr).to_numpy(zero_copy_only=False)
+        cand &= np.asarray(chars) >= 18
+        if not cand.any():
+            return pa.array(flags)
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    cand &= _rows_with_digit_run(data, offsets - offsets[0], 17)
+    cand_idx = pa.array(np.flatnonzero(cand))
     if len(cand_idx):
-        cand = pc.take(arr, cand_idx)
-        hit_idx = pc.indices_nonzero(pc.fill_null(pc.match_substring_regex(cand, _BOUNDED), False))
+        cand_values = pc.take(arr, cand_idx)
+        hit_idx = pc.indices_nonzero(pc.fill_null(pc.match_substring_regex(cand_values, _BOUNDED), False))
         if len(hit_idx):
-            ids = pc.utf8_upper(pc.struct_field(pc.extract_regex(pc.take(cand, hit_idx), _EXTRACT), "id"))
-            fast = resident_id_check(ids)
-            checksum = fast if fast is not None else _checksum_ok(ids)
-            flagged = pc.and_(checksum, pc.invert(uscc_check(ids)[1]))
-            positions = pc.take(cand_idx, pc.filter(hit_idx, flagged))
-            flags[positions.to_numpy(zero_copy_only=False)] = True
+            hits = pc.take(cand_values, hit_idx)
+            flagged = _first_match_is_id(hits)
+            # extract_regex sees the first shape only: a value with several shapes whose first
+            # is not an ID gets the scalar check (rare: only values holding ≥2 ID shapes).
+            several = pc.greater(pc.count_substring_regex(hits, ID_PATTERN), 1).to_numpy(zero_copy_only=False)
+            for i in np.flatnonzero(~flagged & np.asarray(several)):
+                flagged[i] = is_resident_id(hits[int(i)].as_py())
+            flags[cand_idx.to_numpy()[hit_idx.to_numpy()[flagged]]] = True
     return pa.array(flags)
+
+
+def _first_match_is_id(hits: pa.Array) -> np.ndarray:
+    ids = pc.utf8_upper(pc.struct_field(pc.extract_regex(hits, _EXTRACT), "id"))
+    fast = resident_id_check(ids)
+    checksum = fast if fast is not None else _checksum_ok(ids)
+    flagged = pc.and_(checksum, pc.invert(uscc_check(ids)[1]))
+    return np.array(flagged.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _rows_with_digit_run(data: np.ndarray, offsets: np.ndarray, run: int) -> np.ndarray:
+    """Rows (by ``offsets`` into ``data``) where a run of ``run`` ASCII digits starts; a run
+    crossing into the next value marks the row too (a superset: the exact check follows)."""
+    n = len(offsets) - 1
+    out = np.zeros(n, dtype=bool)
+    if len(data) < run:
+        return out
+    have = (data - np.uint8(ord("0"))) < 10  # uint8 wrap-around: one compare per byte
+    width = 1  # have[i]: data[i : i + width] are all digits
+    while width < run:
+        step = min(width, run - width)
+        have = have[:-step] & have[step:]
+        width += step
+    starts = np.flatnonzero(have)
+    if len(starts):
+        out[np.unique(np.searchsorted(offsets, starts, side="right") - 1)] = True
+    return out
 
 
 def _checksum_ok(ids: pa.Array) -> pa.Array:

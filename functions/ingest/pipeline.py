@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 from functions import layout
 from functions.errors import FileRejected, NotFound
 from functions.ingest import ledger
-from functions.ingest.curate import curated_table
-from functions.ingest.paths import parse_landing_key
+from functions.ingest.curate import curated_table, parquet_bytes
+from functions.ingest.paths import LandingKey, parse_landing_key
 from functions.ingest.quarantine import first_errors, quarantine_jsonl
-from functions.ingest.readers import read
+from functions.ingest.readers import ReadResult, read
 from functions.ingest.validate import validate
 from functions.lake import Lake, LakeFile
 from functions.progress import ProgressFn, no_progress
@@ -81,96 +81,144 @@ def ingest_bytes(
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     today = now.astimezone(ZoneInfo(settings.tz)).date()
     lk = parse_landing_key(key)
-    sha = hashlib.sha256(data).hexdigest()
-    ingest_id = make_ingest_id(lk.key, sha)
-    pp, ds = lk.area_province, lk.area_dataset
-    report_key = layout.ingest_report_key(pp, ds, ingest_id)
-    if lake.exists(report_key):
-        previous = IngestReport.model_validate(lake.read_json(report_key))
-        logger.info("ingest %s of %s already done (%s); nothing to do", ingest_id, lk.key, previous.status)
-        return previous.model_copy(update={"status": "duplicate"})
-
-    archive_key = layout.archive_key(pp, ds, ingest_id, lk.area_filename)
-    lake.write_bytes(archive_key, data, metadata={"sha256": sha, "source-key": quote(lk.key)})
-    timings["archive"] = _lap(t)
-    report = IngestReport(
-        ingest_id=ingest_id,
-        source_key=lk.key,
-        province=lk.province,
-        dataset=lk.dataset,
-        size=len(data),
-        sha256=sha,
-        etag=etag,
-        version_id=version_id,
-        format=lk.fmt,
-        status="accepted",
-        ingested_at=now.isoformat().replace("+00:00", "Z"),
-        archive_key=archive_key,
-        report_key=report_key,
-    )
-    try:
-        if lk.problem is not None:
-            raise lk.problem
-        assert lk.fmt is not None
-        spec = DATASETS[lk.dataset]
-        t = time.perf_counter()
-        progress(f"parse {lk.filename}", 0, None)
-        rr = read(data, lk.fmt, spec)
+    # Hashing releases the GIL: it runs beside the parse. Reading writes nothing, so a
+    # duplicate delivery found below still changes nothing (it only parsed in vain).
+    with ThreadPoolExecutor(max_workers=1) as background:
+        sha_future = background.submit(_sha256, data)
+        read_result: ReadResult | FileRejected
+        try:
+            if lk.problem is not None:
+                raise lk.problem
+            assert lk.fmt is not None
+            progress(f"parse {lk.filename}", 0, None)
+            read_result = read(data, lk.fmt, DATASETS[lk.dataset])
+        except FileRejected as exc:
+            read_result = exc
         timings["read"] = _lap(t)
-        report.encoding, report.header_mapping = rr.encoding, rr.header_mapping
-        report.ignored_columns = rr.ignored_columns
-        report.rows_read = rr.table.num_rows
-        t = time.perf_counter()
-        progress(f"validate {lk.filename}", 0, report.rows_read)
-        v = validate(
-            rr.table,
-            spec,
+        sha = sha_future.result()
+        ingest_id = make_ingest_id(lk.key, sha)
+        pp, ds = lk.area_province, lk.area_dataset
+        report_key = layout.ingest_report_key(pp, ds, ingest_id)
+        if lake.exists(report_key):
+            previous = IngestReport.model_validate(lake.read_json(report_key))
+            logger.info(
+                "ingest %s of %s already done (%s); nothing to do", ingest_id, lk.key, previous.status
+            )
+            return previous.model_copy(update={"status": "duplicate"})
+        archive_key = layout.archive_key(pp, ds, ingest_id, lk.area_filename)
+        archive = _Archive(lake, archive_key, data, {"sha256": sha, "source-key": quote(lk.key)})
+        report = IngestReport(
+            ingest_id=ingest_id,
+            source_key=lk.key,
             province=lk.province,
-            today=today,
-            legacy_uscc=settings.legacy_uscc_allowlist,
-            display_names=rr.original_names,
+            dataset=lk.dataset,
+            size=len(data),
+            sha256=sha,
+            etag=etag,
+            version_id=version_id,
+            format=lk.fmt,
+            status="accepted",
+            ingested_at=now.isoformat().replace("+00:00", "Z"),
+            archive_key=archive_key,
+            report_key=report_key,
         )
-        failed = v.rows_failed
-        report.reasons = v.counts()
-        report.errors = first_errors(v, rr.lines)
-        timings["validate"] = _lap(t)
-        progress(f"validate {lk.filename}", report.rows_read, report.rows_read)
-        if report.rows_read and Fraction(failed, report.rows_read) > Fraction(str(settings.max_reject_share)):
-            share = failed / report.rows_read
-            raise FileRejected(
-                f"{failed} of {report.rows_read} rows ({share:.1%}) fail validation; "
-                f"more than the allowed {settings.max_reject_share:.1%}",
-                reason="too_many_rejects",
-            )
-        t = time.perf_counter()
-        c_key = layout.curated_key(lk.dataset, lk.province, ingest_id)
-        # Parquet encoding releases the GIL: it overlaps the quarantine's JSON in this thread.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            curated = pool.submit(
-                lambda: lake.write_parquet(
-                    c_key, curated_table(spec, v, rr.lines, ingest_id=ingest_id, ingested_at=now)
-                )
-            )
-            if failed:
-                q_key = layout.quarantine_key(pp, ds, ingest_id)
-                lake.write_bytes(q_key, quarantine_jsonl(rr.table, v, rr.lines, rr.original_names))
-                report.quarantine_key = q_key
-            curated.result()
-        report.curated_key = c_key
-        report.rows_accepted = report.rows_read - failed
-        report.rows_rejected = failed
-        timings["write"] = _lap(t)
-    except FileRejected as exc:
-        report.status = "rejected_file"
-        report.file_reason = str(exc.details.get("reason", "rejected"))
-        report.file_message = exc.message
-        report.rows_accepted, report.rows_rejected = 0, report.rows_read
-        report.curated_key = report.quarantine_key = None
-        logger.info("ingest %s of %s rejected: %s", ingest_id, lk.key, report.file_reason)
+        try:
+            _process(lake, lk, read_result, report, archive, settings, today, now, timings, progress)
+        except FileRejected as exc:
+            archive.write()
+            report.status = "rejected_file"
+            report.file_reason = str(exc.details.get("reason", "rejected"))
+            report.file_message = exc.message
+            report.rows_accepted, report.rows_rejected = 0, report.rows_read
+            report.curated_key = report.quarantine_key = None
+            logger.info("ingest %s of %s rejected: %s", ingest_id, lk.key, report.file_reason)
     report.timings = timings
     assert report.rows_read == report.rows_accepted + report.rows_rejected
     lake.write_json(report_key, report.model_dump(mode="json"))  # the commit marker
     return report
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class _Archive:
+    """The byte-for-byte archive, written once and before any other output (docs/adr/0010).
+
+    Deferred to the write phase, where it overlaps the single-threaded Parquet encoding."""
+
+    def __init__(self, lake: Lake, key: str, data: bytes, metadata: dict[str, str]) -> None:
+        self.lake, self.key, self.data, self.metadata = lake, key, data, metadata
+        self.done = False
+
+    def write(self) -> None:
+        if not self.done:
+            self.lake.write_bytes(self.key, self.data, metadata=self.metadata)
+            self.done = True
+
+
+def _process(
+    lake: Lake,
+    lk: LandingKey,
+    read_result: ReadResult | FileRejected,
+    report: IngestReport,
+    archive: _Archive,
+    settings: Settings,
+    today: dt.date,
+    now: dt.datetime,
+    timings: dict[str, float],
+    progress: ProgressFn,
+) -> None:
+    """Validate, then write the quarantine and the curated file; fills ``report``."""
+    if isinstance(read_result, FileRejected):
+        raise read_result
+    rr = read_result
+    spec = DATASETS[lk.dataset]
+    report.encoding, report.header_mapping = rr.encoding, rr.header_mapping
+    report.ignored_columns = rr.ignored_columns
+    report.rows_read = rr.table.num_rows
+    t = time.perf_counter()
+    progress(f"validate {lk.filename}", 0, report.rows_read)
+    v = validate(
+        rr.table,
+        spec,
+        province=lk.province,
+        today=today,
+        legacy_uscc=settings.legacy_uscc_allowlist,
+        display_names=rr.original_names,
+    )
+    failed = v.rows_failed
+    report.reasons = v.counts()
+    report.errors = first_errors(v, rr.lines)
+    timings["validate"] = _lap(t)
+    progress(f"validate {lk.filename}", report.rows_read, report.rows_read)
+    if report.rows_read and Fraction(failed, report.rows_read) > Fraction(str(settings.max_reject_share)):
+        share = failed / report.rows_read
+        raise FileRejected(
+            f"{failed} of {report.rows_read} rows ({share:.1%}) fail validation; "
+            f"more than the allowed {settings.max_reject_share:.1%}",
+            reason="too_many_rejects",
+        )
+    t = time.perf_counter()
+    ingest_id = report.ingest_id
+    c_key = layout.curated_key(lk.dataset, lk.province, ingest_id)
+    curated = curated_table(spec, v, rr.lines, ingest_id=ingest_id, ingested_at=now)
+    # Parquet encoding is one GIL-free call: the archive write and the quarantine's JSON (Python)
+    # overlap it. The curated table is built first, so its many short kernel calls do not queue
+    # for the GIL behind the JSON loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        encoded = pool.submit(parquet_bytes, spec, curated)
+        archive.write()  # the archive first, always
+        quarantined = quarantine_jsonl(rr.table, v, rr.lines, rr.original_names) if failed else b""
+        if failed:
+            q_key = layout.quarantine_key(lk.area_province, lk.area_dataset, ingest_id)
+            lake.write_bytes(q_key, quarantined)
+            report.quarantine_key = q_key
+        lake.write_bytes(c_key, encoded.result())
+    report.curated_key = c_key
+    report.rows_accepted = report.rows_read - failed
+    report.rows_rejected = failed
+    timings["write"] = _lap(t)
 
 
 def _lap(t: float) -> float:

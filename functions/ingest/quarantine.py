@@ -43,21 +43,34 @@ def first_errors(v: Validated, lines: pa.Array, limit: int = MAX_REPORT_ERRORS) 
 
 
 def quarantine_jsonl(raw: pa.Table, v: Validated, lines: pa.Array, original_names: dict[str, str]) -> bytes:
-    """One JSON object per rejected row: line, the uploaded values (masked), reasons."""
+    """One JSON object per rejected row: line, the uploaded values (masked), reasons.
+
+    Byte-identical to ``json.dumps(row, ensure_ascii=False)`` per row, but assembled from
+    pieces encoded once: each header and each (code, column, message) once per file, each
+    value by the C string escaper. Values are text or null (the readers' contract)."""
     rows = row_errors(v, lines)
     if not rows:
         return b""
     idx = pa.array([i for i, _ in rows], pa.int64())
-    values = {
-        original_names.get(name, name): mask_array(pc.take(raw.column(name), idx)).to_pylist()
-        for name in raw.column_names
-    }
+    columns = []
+    for name in raw.column_names:
+        key = _text(original_names.get(name, name)) + ": "
+        values = mask_array(pc.take(raw.column(name), idx)).to_pylist()
+        columns.append([key + ("null" if x is None else _text(x)) for x in values])
+    reasons: dict[tuple[str | None, str, str], str] = {}
     out = []
-    for k, (_, errs) in enumerate(rows):
-        obj = {
-            "line": errs[0][0],
-            "values": {h: vals[k] for h, vals in values.items()},
-            "reasons": [{"code": code, "column": col, "message": msg} for _, col, code, msg in errs],
-        }
-        out.append(json.dumps(obj, ensure_ascii=False))
+    for (_, errs), parts in zip(rows, zip(*columns, strict=True), strict=True):
+        why = []
+        for _line, col, code, msg in errs:
+            piece = reasons.get((col, code, msg))
+            if piece is None:
+                piece = json.dumps({"code": code, "column": col, "message": msg}, ensure_ascii=False)
+                reasons[(col, code, msg)] = piece
+            why.append(piece)
+        out.append(
+            f'{{"line": {errs[0][0]}, "values": {{{", ".join(parts)}}}, "reasons": [{", ".join(why)}]}}'
+        )
     return ("\n".join(out) + "\n").encode("utf-8")
+
+
+_text = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) uses for str

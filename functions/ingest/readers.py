@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,18 +117,9 @@ def _finish(
 ) -> ReadResult:
     mapping, ignored, names = map_header(headers, spec)
     table = table.rename_columns(names)
-    cols = []
-    for name in names:
-        c = table.column(name)
-        if c.type != pa.string():
-            c = _to_text(c)
-        c = c.combine_chunks()
-        if _may_need_trim(c):
-            c = pc.utf8_trim_whitespace(c)
-            c = pc.if_else(pc.equal(c, ""), pa.scalar(None, pa.string()), c)
-        elif not empties_are_null:
-            c = pc.if_else(pc.equal(c, ""), pa.scalar(None, pa.string()), c)
-        cols.append(c)
+    # Kernels release the GIL: columns are cleaned on both cores.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        cols = list(pool.map(lambda c: _clean(c, empties_are_null), table.columns))
     table = pa.Table.from_arrays(cols, names=names) if names else table
     n = table.num_rows
     lines = pa.array(range(first_line, first_line + n), pa.int64()) if n < 4096 else _arange(first_line, n)
@@ -135,37 +127,58 @@ def _finish(
     return ReadResult(table, lines, enc, mapping, ignored, original)
 
 
-_ASCII_WS = np.zeros(256, dtype=bool)
-_ASCII_WS[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20]] = True
-_WIDE_LEAD = np.zeros(256, dtype=bool)
-_WIDE_LEAD[[0xC2, 0xE1, 0xE2, 0xE3]] = True  # NBSP, U+1680/180E, U+2000–205F, U+3000 lead bytes
+_NULL_TEXT = pa.scalar(None, pa.string())
 
 
-def _may_need_trim(arr: pa.Array) -> bool:
-    """Cheap byte-level pre-check (first/last bytes of every value) so that clean columns skip
-    the Unicode trim pass; false positives only cost that pass."""
-    if not pa.types.is_string(arr.type) or len(arr) == arr.null_count:
+def _clean(col: pa.ChunkedArray, empties_are_null: bool) -> pa.Array:
+    """One contiguous text array, trimmed (Unicode whitespace), empty → null.
+
+    The trim kernel is its own change detector: when it removes no byte, the column is kept
+    as is, so clean columns cost one trim pass and no copy (docs/adr/0014)."""
+    c = (_to_text(col) if col.type != pa.string() else col).combine_chunks()
+    trimmed = _trim(c)
+    if _value_bytes(trimmed) != _value_bytes(c):
+        c, empties_are_null = trimmed, False  # a value of blanks is now empty
+    if not empties_are_null and _has_empty(c):
+        c = pc.if_else(pc.equal(c, ""), _NULL_TEXT, c)
+    return c
+
+
+def _trim(arr: pa.Array) -> pa.Array:
+    """Unicode whitespace trim; for pure-ASCII text without U+001C–U+001F (the only ASCII
+    whitespace the ASCII kernel leaves alone) the faster ASCII kernel gives the same result."""
+    if len(arr) > arr.null_count:
+        off = _offsets(arr)
+        data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[off[0] : off[-1]]
+        if data.size and data.max() < 0x80 and not ((data - np.uint8(0x1C)) < 4).any():
+            return pc.ascii_trim_whitespace(arr)
+    return pc.utf8_trim_whitespace(arr)
+
+
+def _offsets(arr: pa.Array) -> np.ndarray:
+    return np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+
+
+def _value_bytes(arr: pa.Array) -> int:
+    if len(arr) == 0:
+        return 0
+    off = _offsets(arr)
+    return int(off[-1] - off[0])
+
+
+def _has_empty(arr: pa.Array) -> bool:
+    """Some non-null value is the empty string (nulls also have zero length: excluded)."""
+    if len(arr) == arr.null_count:
         return False
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
-    starts, ends = offsets[:-1], offsets[1:]
-    nonempty = ends > starts
+    empty = np.diff(_offsets(arr)) == 0
+    if not empty.any():
+        return False
     if arr.null_count:
-        valid = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False))
-        nonempty &= valid
-    first = data[starts[nonempty]]
-    last = data[ends[nonempty] - 1]
-    if _ASCII_WS[first].any() or _ASCII_WS[last].any() or _WIDE_LEAD[first].any():
-        return True
-    long3 = ends[nonempty] - starts[nonempty] >= 3
-    third_last = data[(ends[nonempty] - 3)[long3]]
-    second_last = data[(ends[nonempty] - 2)[ends[nonempty] - starts[nonempty] >= 2]]
-    return bool(_WIDE_LEAD[third_last].any() or (second_last == 0xC2).any())
+        empty &= np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False))
+    return bool(empty.any())
 
 
 def _arange(start: int, n: int) -> pa.Array:
-    import numpy as np
-
     return pa.array(np.arange(start, start + n, dtype=np.int64))
 
 
@@ -192,7 +205,7 @@ def _sniff_utf8(data: bytes) -> bool:
 
 def _parse_csv(body: bytes, headers: list[str]) -> pa.Table:
     return pacsv.read_csv(
-        io.BytesIO(body),
+        pa.BufferReader(body),  # zero-copy; a Python file object would copy every block
         parse_options=pacsv.ParseOptions(newlines_in_values=False),
         convert_options=pacsv.ConvertOptions(
             column_types={h: pa.string() for h in headers},

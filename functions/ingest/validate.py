@@ -114,16 +114,35 @@ def parse_bools(values: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 def parse_numbers(values: pa.Array, f: FieldSpec) -> tuple[pa.Array, pa.Array]:
     is_int = f.type == "int"
-    shaped = pc.fill_null(pc.match_substring_regex(values, INT_RE if is_int else NUMBER_RE), False)
-    safe = pc.if_else(shaped, values, pa.scalar(None, pa.string()))
-    nums = pc.cast(safe, pa.int64() if is_int else pa.float64())
-    ok = shaped
+    nums = _cast_finite_floats(values) if not is_int else None
+    if nums is not None:
+        # Every value parsed as a finite decimal: the shape regex could not reject any of them.
+        ok = pc.is_valid(values)
+    else:
+        shaped = pc.fill_null(pc.match_substring_regex(values, INT_RE if is_int else NUMBER_RE), False)
+        safe = pc.if_else(shaped, values, pa.scalar(None, pa.string()))
+        nums = pc.cast(safe, pa.int64() if is_int else pa.float64())
+        ok = shaped
     if f.ge is not None:
         ok = pc.and_(ok, pc.fill_null(pc.greater_equal(nums, f.ge), False))
     if f.le is not None:
         ok = pc.and_(ok, pc.fill_null(pc.less_equal(nums, f.le), False))
     bad = pc.and_(pc.is_valid(values), pc.invert(ok))
     return pc.if_else(ok, nums, pa.scalar(None, nums.type)), bad
+
+
+def _cast_finite_floats(values: pa.Array) -> pa.Array | None:
+    """Arrow's float parser accepts exactly the decimal grammar of ``NUMBER_RE`` plus
+    ``nan``/``inf`` spellings; a strict cast with only finite results therefore proves every value
+    well-shaped in one pass. Anything else (a bad value, ``inf``, an overflow) takes the regex
+    path, so results are identical either way (docs/adr/0014)."""
+    try:
+        nums = pc.cast(values, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if nums.null_count != len(nums) and not pc.all(pc.is_finite(nums)).as_py():
+        return None
+    return nums
 
 
 def validate(
@@ -142,7 +161,7 @@ def validate(
     typed: dict[str, pa.Array] = {}
     allow = pa.array(sorted(set(legacy_uscc)), pa.string())
     today_scalar = pa.scalar(today, pa.date32())
-    known_codes: dict[str, pa.Array] = {}  # valid USCCs cannot be resident IDs
+    pii_fields: dict[str, pa.Array] = {}  # personal-data hits per contract column
 
     def field_checks(f: FieldSpec) -> list[Check]:
         out: list[Check] = []
@@ -151,11 +170,10 @@ def validate(
             if pc.any(fails).as_py():
                 out.append(Check(code, column, _fails(fails), message))
 
-        if f.name in table.column_names:
-            col = table.column(f.name).combine_chunks()
-        else:
-            col = pa.nulls(n, pa.string())
+        present_in_file = f.name in table.column_names
+        col = _contiguous(table.column(f.name)) if present_in_file else pa.nulls(n, pa.string())
         present = pc.is_valid(col)
+        skip: pa.Array | None = None
         if f.required:
             add("missing_required", f.name, pc.invert(present), f"{f.name} is required")
         if f.type == "date":
@@ -185,7 +203,7 @@ def validate(
                 )
             elif f.kind == "uscc":
                 well_formed, check_ok = uscc_check(col)
-                known_codes[f.name] = check_ok
+                skip = check_ok  # valid USCCs cannot be resident IDs
                 add(
                     "bad_uscc_format",
                     f.name,
@@ -214,12 +232,27 @@ def validate(
                         pc.and_(shaped, pc.invert(pc.starts_with(col, province))),
                         f"{f.name} is not in province {province}",
                     )
+        if present_in_file:
+            pii_fields[f.name] = personal_data.find(col, skip=skip)
         return out
 
-    # pyarrow.compute releases the GIL: columns are checked on both cores.
+    # pyarrow.compute and numpy release the GIL: one pool keeps both cores busy. The costly
+    # hash pass (duplicate keys) starts first; checks are assembled in a fixed order.
+    names = table.column_names  # every column, the ignored extras too
+    field_names = {f.name for f in spec.fields}
+    key_cols = [_contiguous(table.column(k)) if k in names else pa.nulls(n, pa.string()) for k in spec.key]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for field_result in pool.map(field_checks, spec.fields):
-            checks.extend(field_result)
+        dup_future = pool.submit(duplicate_mask, key_cols)
+        field_futures = [pool.submit(field_checks, f) for f in spec.fields]
+        pii_futures = {
+            name: pool.submit(personal_data.find, table.column(name))
+            for name in names
+            if name not in field_names
+        }
+        for fut in field_futures:
+            checks.extend(fut.result())
+        dup = dup_future.result()
+        pii_extra = {name: fut.result() for name, fut in pii_futures.items()}
 
     def add(code: str, column: str | None, fails: pa.Array, message: str) -> None:
         if pc.any(fails).as_py():
@@ -243,22 +276,11 @@ def validate(
             "entity_type does not agree with USCC position 2 (1 enterprise, 2 individual, 3 cooperative)",
         )
 
-    key_cols = [
-        table.column(k).combine_chunks() if k in table.column_names else pa.nulls(n, pa.string())
-        for k in spec.key
-    ]
-    add(
-        "duplicate_key",
-        ",".join(spec.key),
-        duplicate_mask(key_cols),
-        f"another row has the same {'+'.join(spec.key)}",
-    )
+    add("duplicate_key", ",".join(spec.key), dup, f"another row has the same {'+'.join(spec.key)}")
 
     shown = dict(display_names or {})
-    names = table.column_names  # every column, the ignored extras too
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        found = list(pool.map(lambda c: personal_data.find(table.column(c), skip=known_codes.get(c)), names))
-    for name, hit in zip(names, found, strict=True):
+    for name in names:
+        hit = pii_extra[name] if name in pii_extra else pii_fields[name]
         add(
             "personal_data",
             shown.get(name, name),
@@ -272,17 +294,40 @@ def validate(
     return Validated(typed, checks, failed)
 
 
+def _contiguous(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    if isinstance(col, pa.Array):
+        return col
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
 def duplicate_mask(keys: list[pa.Array]) -> pa.Array:
-    """Rows whose (non-null) key occurs more than once: all of them fail."""
+    """Rows whose key (no component null) occurs more than once: all of them fail.
+
+    Sorting brings equal keys together and one comparison of neighbours finds them; Arrow's
+    string sort costs about half of a hash pass (dictionary encoding or group-by) over the same
+    column (docs/adr/0014)."""
+    n = len(keys[0]) if keys else 0
+    if n < 2:
+        return _false(n)
     if len(keys) == 1:
-        joined = keys[0]
+        order = pc.sort_indices(keys[0])
     else:
-        joined = pc.binary_join_element_wise(*keys, "\x1f", null_handling="emit_null")
-    if len(joined) == 0:
-        return pa.array([], pa.bool_())
-    # One hash pass (dictionary encoding), then counting the codes in numpy.
-    codes = pc.dictionary_encode(joined).indices.to_numpy(zero_copy_only=False)
-    valid = pc.is_valid(joined).to_numpy(zero_copy_only=False)
-    codes = np.where(valid, codes, 0).astype(np.int64)
-    counts = np.bincount(codes[valid], minlength=int(codes.max(initial=0)) + 1)
-    return pa.array(valid & (counts[codes] > 1))
+        names = [f"k{i}" for i in range(len(keys))]
+        order = pc.sort_indices(
+            pa.Table.from_arrays(keys, names=names), sort_keys=[(name, "ascending") for name in names]
+        )
+    same: pa.Array | None = None  # same[i]: sorted rows i and i + 1 share the key
+    for key in keys:
+        s = pc.take(key, order)
+        eq = pc.fill_null(pc.equal(s.slice(1), s.slice(0, n - 1)), False)  # a null never matches
+        same = eq if same is None else pc.and_(same, eq)
+    assert same is not None
+    pairs = np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
+    if not pairs.any():
+        return _false(n)
+    in_run = np.zeros(n, dtype=bool)
+    in_run[1:] |= pairs
+    in_run[:-1] |= pairs
+    mask = np.zeros(n, dtype=bool)
+    mask[order.to_numpy()] = in_run
+    return pa.array(mask)

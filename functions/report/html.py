@@ -367,7 +367,9 @@ def _read_or_build(
     migration = lake.read_parquet(key(month, province, "migration.parquet")).to_pylist()
     ekey = key(month, province, "effectiveness.json")
     if refresh or not lake.exists(ekey):
-        lake.write_json(ekey, effectiveness(lake, month=month, province=province, cutoff=now))
+        lake.write_json(
+            ekey, effectiveness(lake, month=month, province=province, cutoff=now, settings=settings)
+        )
     eff = lake.read_json(ekey)
     return summary, regions, industries, migration, eff
 

@@ -28,17 +28,30 @@ def after_classification(
     settings: Settings,
     now: dt.datetime,
     notifier: Notifier | None = None,
+    engine: str | None = None,
+    athena_runner: Any = None,
+    boto3_session: Any = None,
 ) -> dict[str, Any]:
     """Warnings (trigger ``monthly``), analysis, effectiveness and the report, in that order.
 
     Each step rewrites its own outputs, so re-running after a failure is safe; warnings are
-    deduplicated by key, so a re-run raises nothing twice.
+    deduplicated by key, so a re-run raises nothing twice. The warning and inspection SQL runs on
+    ``engine`` (default ``settings.engine``); the analysis reads the published classification
+    with pyarrow only, so none of this needs DuckDB in AWS (docs/adr/0068).
     """
+    on = {"engine": engine, "athena_runner": athena_runner, "boto3_session": boto3_session}
     warnings = run_warnings(
-        lake, month=month, province=province, trigger="monthly", now=now, settings=settings, notifier=notifier
+        lake,
+        month=month,
+        province=province,
+        trigger="monthly",
+        now=now,
+        settings=settings,
+        notifier=notifier,
+        **on,
     )
     summary = analyse(lake, month=month, province=province, settings=settings, write=True)
-    eff = effectiveness(lake, month=month, province=province, cutoff=now)
+    eff = effectiveness(lake, month=month, province=province, cutoff=now, settings=settings, **on)
     eff_key = layout.analysis_key(month, province, "effectiveness.json")
     lake.write_json(eff_key, eff)
     report = write_report(lake, month=month, province=province, settings=settings, now=now)

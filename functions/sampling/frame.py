@@ -77,6 +77,7 @@ def clear_cache() -> None:
     with _lock:
         _cache.clear()
         _scoped_cache.clear()
+        _plain_cache.clear()
 
 
 def load_published(lake: Lake, month: str, province: str) -> Frame:
@@ -173,6 +174,11 @@ def int64_array(values: Sequence[int]) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(array.array("q", values))])
 
 
+def int64_numpy(values: Any) -> pa.Array:
+    """An int64 Arrow array over a contiguous int64 numpy array (zero copy, no pandas probe)."""
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
 def string_scalar(value: str) -> pa.Scalar:
     """A string scalar without ``pa.scalar`` (which probes for pandas too)."""
     return string_array([value])[0]
@@ -228,6 +234,34 @@ def stratum_indices(table: pa.Table, classes: Sequence[str]) -> dict[str, pa.Arr
     for c in classes:
         out[c] = pc.indices_nonzero(pc.fill_null(pc.equal(cls, string_scalar(c)), _FALSE))
     return out
+
+
+_JSON_UNSAFE = r'["\\\x00-\x1f]'
+_plain_cache: OrderedDict[tuple[int, tuple[str, ...]], tuple[pa.Table, frozenset[str]]] = OrderedDict()
+
+
+def json_plain_columns(table: pa.Table, columns: Sequence[str] | None = None) -> frozenset[str]:
+    """Those of ``columns`` (default: all) that are strings with no nulls and nothing JSON must
+    escape (``"``, ``\\``, U+0000–U+001F), found once per cached frame: targets drawn from them
+    are quoted without an escaping pass."""
+    names = tuple(table.column_names if columns is None else columns)
+    key = (id(table), names)
+    with _lock:
+        hit = _plain_cache.get(key)
+        if hit is not None and hit[0] is table:
+            return hit[1]
+    plain = frozenset(
+        name
+        for name in names
+        if pa.types.is_string(table.schema.field(name).type)
+        and table[name].null_count == 0
+        and not pc.any(pc.match_substring_regex(table[name], pattern=_JSON_UNSAFE)).as_py()
+    )
+    with _lock:
+        _plain_cache[key] = (table, plain)
+        while len(_plain_cache) > _CACHE_SIZE:
+            _plain_cache.popitem(last=False)
+    return plain
 
 
 @dataclass(frozen=True)

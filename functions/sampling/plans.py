@@ -1,13 +1,24 @@
-"""Plans are stored once and never overwritten (``plans/<PP>/<plan_id>.json``)."""
+"""Plans are stored once and never overwritten (``plans/<PP>/<plan_id>.json``).
+
+Answers must fit AWS Lambda's 6 MB synchronous response (the body travels JSON-escaped inside
+the proxy response). A plan whose answer would exceed :data:`MAX_ANSWER_BYTES` is answered with
+its first page of targets and a ``targets_next`` link to ``GET …/plans/{plan_id}/targets``; the
+stored plan itself stays complete (docs/adr/0045).
+"""
 
 from __future__ import annotations
 
 import json
 import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from functions import layout
 from functions.errors import Conflict, InvalidInput, NotFound
+from schemas.api import TARGETS_PAGE
 
 if TYPE_CHECKING:
     from functions.lake import Lake
@@ -25,19 +36,114 @@ def province_of_plan(plan_id: str) -> str:
     return m.group(1)
 
 
-def dumps(plan: dict[str, Any]) -> str:
+def dumps(plan: dict[str, Any] | list[Any]) -> str:
     """The one serialisation of a plan: what is stored is byte-for-byte what is answered."""
     return json.dumps(plan, ensure_ascii=False, separators=(",", ":"))
 
 
 def store_plan(lake: Lake, plan: dict[str, Any]) -> str:
     """Write a new plan; refuses to overwrite (immutability). Returns the stored JSON text."""
-    key = layout.plan_key(plan["province"], plan["plan_id"])
-    if lake.exists(key):
-        raise Conflict(f"plan {plan['plan_id']} already exists and is immutable", field="plan_id")
     text = dumps(plan)
-    lake.write_bytes(key, text.encode("utf-8"), metadata={"Content-Type": "application/json"})
+    store_plan_bytes(lake, plan["province"], plan["plan_id"], text.encode("utf-8"))
     return text
+
+
+def store_plan_bytes(lake: Lake, province: str, plan_id: str, data: bytes) -> None:
+    """Write a serialised plan once; refuses to overwrite (immutability)."""
+    key = layout.plan_key(province, plan_id)
+    if lake.exists(key):
+        raise Conflict(f"plan {plan_id} already exists and is immutable", field="plan_id")
+    lake.write_bytes(key, data, metadata={"Content-Type": "application/json"})
+
+
+# -- answers that fit a Lambda response -------------------------------------------------------
+MAX_ANSWER_BYTES = 5 * 2**20  # of the body as it travels JSON-escaped; Lambda's limit is 6 MB
+_NON_ASCII = bytes(range(0x80, 0x100))
+_ENVELOPE = 512  # room for a targets_next link or page fields around a page of targets
+
+
+def wire_size(data: bytes, limit: int = MAX_ANSWER_BYTES) -> int:
+    """An upper bound of JSON text ``data``'s size as a JSON string in the Lambda proxy response:
+    quotes and backslashes gain a backslash, a non-ASCII byte at most two more (``\\uXXXX``).
+    Exact enough to compare with ``limit``: far below or above it, no scan is needed."""
+    if 3 * len(data) <= limit or len(data) > limit:
+        return 3 * len(data)
+    non_ascii = len(data) - len(data.translate(None, _NON_ASCII))
+    return len(data) + data.count(b'"') + data.count(b"\\") + 2 * non_ascii
+
+
+def targets_link(plan_id: str, offset: int, limit: int = TARGETS_PAGE) -> str:
+    return f"/v1/sampling/plans/{plan_id}/targets?offset={offset}&limit={limit}"
+
+
+@dataclass(frozen=True)
+class PlanText:
+    """A serialised plan in three parts, so that its targets can be paged without re-encoding.
+
+    ``head`` is the JSON object up to the targets without its closing brace, ``tail`` the members
+    after them with the closing brace; ``targets(start, stop)`` is a JSON array of that slice.
+    """
+
+    plan_id: str
+    head: bytes
+    targets: Callable[[int, int], bytes]
+    count: int
+    tail: bytes
+
+    def full(self) -> bytes:
+        """The complete plan: what is stored."""
+        return b"".join((self.head, b',"targets":', self.targets(0, self.count), b",", self.tail))
+
+    def answer(self, full: bytes | None = None, max_bytes: int = MAX_ANSWER_BYTES) -> bytes:
+        """``full`` when it fits a Lambda answer, else the plan with its first page of targets."""
+        full = self.full() if full is None else full
+        if wire_size(full, max_bytes) <= max_bytes:
+            return full
+        budget = max_bytes - wire_size(self.head, max_bytes) - wire_size(self.tail, max_bytes)
+        stop, page = page_within(self.targets, 0, min(self.count, TARGETS_PAGE), budget, 0)
+        link = json.dumps(targets_link(self.plan_id, stop) if stop < self.count else None).encode()
+        return b"".join((self.head, b',"targets":', page, b',"targets_next":', link, b",", self.tail))
+
+    def page(self, offset: int, limit: int, max_bytes: int = MAX_ANSWER_BYTES) -> bytes:
+        """``GET …/targets``: at most ``limit`` targets from ``offset``, fewer if more would not fit
+        (but at least one while any remain, so following ``next_offset`` always ends)."""
+        stop, page = page_within(self.targets, offset, min(self.count, offset + limit), max_bytes, 1)
+        more = stop < self.count
+        head = {
+            "plan_id": self.plan_id,
+            "total": self.count,
+            "offset": offset,
+            "limit": limit,
+            "next_offset": stop if more else None,
+            "targets_next": targets_link(self.plan_id, stop, limit) if more else None,
+        }
+        return b"".join((dumps(head).encode("utf-8")[:-1], b',"targets":', page, b"}"))
+
+
+def page_within(
+    targets: Callable[[int, int], bytes], start: int, stop: int, budget: int, at_least: int
+) -> tuple[int, bytes]:
+    """The longest ``targets(start, stop')``, ``stop' <= stop`` (halving), that fits ``budget``."""
+    stop = max(start, stop)
+    page = targets(start, stop)
+    while stop - start > at_least and wire_size(page, budget) > budget - _ENVELOPE:
+        stop = start + max(at_least, (stop - start) // 2)
+        page = targets(start, stop)
+    return stop, page
+
+
+def plan_text_of(plan: dict[str, Any]) -> PlanText:
+    """Split a parsed plan into :class:`PlanText` (bytes as :func:`dumps` writes them)."""
+    keys = list(plan)
+    at = keys.index("targets")
+    head = dumps({k: plan[k] for k in keys[:at]}).encode("utf-8")[:-1]
+    tail = dumps({k: plan[k] for k in keys[at + 1 :] if k != "targets_next"}).encode("utf-8")[1:]
+    rows: list[Any] = plan["targets"]
+
+    def targets(start: int, stop: int) -> bytes:
+        return dumps(rows[start:stop]).encode("utf-8")
+
+    return PlanText(plan["plan_id"], head, targets, len(rows), tail)
 
 
 def load_plan_text(lake: Lake, plan_id: str) -> str:
@@ -52,3 +158,44 @@ def load_plan_text(lake: Lake, plan_id: str) -> str:
 def load_plan(lake: Lake, plan_id: str) -> dict[str, Any]:
     plan: dict[str, Any] = json.loads(load_plan_text(lake, plan_id))
     return plan
+
+
+_parsed: OrderedDict[tuple[str, str], PlanText] = OrderedDict()
+_parsed_lock = threading.Lock()
+_PARSED_CACHE_SIZE = 2  # a parsed 40k-target plan is ~30 MB of Python objects
+
+
+def _plan_text(lake: Lake, plan_id: str, text: str | None = None) -> PlanText:
+    """A stored plan as :class:`PlanText`, cached per process (plans are immutable)."""
+    key = (lake.uri, plan_id)
+    with _parsed_lock:
+        hit = _parsed.get(key)
+        if hit is not None:
+            _parsed.move_to_end(key)
+            return hit
+    plan: dict[str, Any] = json.loads(text if text is not None else load_plan_text(lake, plan_id))
+    out = plan_text_of(plan)
+    with _parsed_lock:
+        _parsed[key] = out
+        while len(_parsed) > _PARSED_CACHE_SIZE:
+            _parsed.popitem(last=False)
+    return out
+
+
+def clear_cache() -> None:
+    with _parsed_lock:
+        _parsed.clear()
+
+
+def plan_answer(lake: Lake, plan_id: str, max_bytes: int = MAX_ANSWER_BYTES) -> str:
+    """``GET /v1/sampling/plans/{plan_id}``: the stored plan, or its first page when too large."""
+    text = load_plan_text(lake, plan_id)
+    data = text.encode("utf-8")
+    if wire_size(data, max_bytes) <= max_bytes:
+        return text
+    return _plan_text(lake, plan_id, text).answer(data, max_bytes).decode("utf-8")
+
+
+def targets_page(lake: Lake, plan_id: str, offset: int, limit: int, max_bytes: int = MAX_ANSWER_BYTES) -> str:
+    """``GET /v1/sampling/plans/{plan_id}/targets``: targets ``offset:offset+limit`` of a plan."""
+    return _plan_text(lake, plan_id).page(offset, limit, max_bytes).decode("utf-8")

@@ -1,17 +1,19 @@
-"""Draw a plan end to end: frame → scope → draw → inspectors → stored plan."""
+"""Draw a plan end to end: frame → scope → draw → inspectors → stored plan (serialised once)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from functions.sampling import draw as drawing
+from functions.sampling import encode
 from functions.sampling import frame as frames
 from functions.sampling.inspectors import Inspector, assign
-from functions.sampling.plans import new_plan_id, store_plan
+from functions.sampling.plans import MAX_ANSWER_BYTES, PlanText, dumps, new_plan_id, store_plan_bytes
 from schemas.results import RISK_CLASSES
 
 if TYPE_CHECKING:
@@ -32,34 +34,63 @@ def scope_of(req: PlanRequest) -> frames.Scope:
     )
 
 
-def compute(req: PlanRequest, frame: frames.Frame, seed: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Drawn:
+    """The reproducible part of a plan, columnar: the targets stay an Arrow table."""
+
+    frame_digest: str
+    frame_size: int
+    strata: list[dict[str, Any]]
+    targets: pa.Table  # TARGET_COLUMNS, in plan order
+    staffing: list[list[str]] | None  # inspectors per target (same order), None without a pool
+    inspector_loads: dict[str, int] | None
+    plain: frozenset[str] = frozenset()  # target columns that need no JSON escaping
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The targets as dicts (verification, tests); the API path uses :meth:`target_objects`."""
+        columns = [self.targets.column(c).to_pylist() for c in TARGET_COLUMNS]
+        rows = [dict(zip(TARGET_COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
+        for i, r in enumerate(rows):
+            r["inspectors"] = list(self.staffing[i]) if self.staffing is not None else []
+        return rows
+
+    def target_objects(self) -> pa.Array:
+        """One JSON object (plus a comma) per target, see :mod:`functions.sampling.encode`."""
+        inspectors: pa.Array | str = "[]" if self.staffing is None else encode.inspector_lists(self.staffing)
+        return encode.object_strings(self.targets, TARGET_COLUMNS, {"inspectors": inspectors}, self.plain)
+
+    def head(self) -> dict[str, Any]:
+        return {
+            "frame_digest": self.frame_digest,
+            "frame_size": self.frame_size,
+            "algorithm": drawing.ALGORITHM,
+            "strata": self.strata,
+        }
+
+
+def draw_plan(req: PlanRequest, frame: frames.Frame, seed: str) -> Drawn:
     """The reproducible part of a plan: a pure function of (request, seed, frame)."""
     prepared = frames.scoped_frame(frame, scope_of(req), RISK_CLASSES)
     table, indices = prepared.table, prepared.indices
     populations = {c: len(indices[c]) for c in RISK_CLASSES}
     ratios: dict[str, float] = {str(k): v for k, v in req.ratios.items()}
-    positions = drawing.draw(seed, populations, ratios)
+    positions = drawing.draw_positions(seed, populations, ratios)
     picked: list[pa.Array] = [
-        indices[c].take(frames.int64_array(positions[c])) for c in RISK_CLASSES if positions[c]
+        indices[c].take(frames.int64_numpy(positions[c])) for c in RISK_CLASSES if len(positions[c])
     ]
-    rows: list[dict[str, Any]] = []
-    if picked:
-        take = pa.concat_arrays(picked)
-        picked_rows = table.select(TARGET_COLUMNS).take(take)
-        columns = [picked_rows.column(c).to_pylist() for c in TARGET_COLUMNS]
-        rows = [dict(zip(TARGET_COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
+    rows = table.select(TARGET_COLUMNS)
+    targets = rows.take(pa.concat_arrays(picked)) if picked else rows.slice(0, 0)
+    staffing: list[list[str]] | None = None
     loads: dict[str, int] | None = None
     if req.inspectors is not None:
         pool = [Inspector(i.id, i.region_code, frozenset(i.conflicts)) for i in req.inspectors.pool]
-        staffing = assign(seed, [r["uscc"] for r in rows], pool, req.inspectors.per_target)
+        codes = targets.column("uscc").to_pylist()
+        by_code = assign(seed, codes, pool, req.inspectors.per_target)
+        staffing = [by_code[c] for c in codes]
         loads = {i.id: 0 for i in pool}
-        for r in rows:
-            r["inspectors"] = staffing[r["uscc"]]
-            for i in r["inspectors"]:
+        for ids in staffing:
+            for i in ids:
                 loads[i] += 1
-    else:
-        for r in rows:
-            r["inspectors"] = []
     strata = [
         {
             "risk_class": c,
@@ -69,25 +100,39 @@ def compute(req: PlanRequest, frame: frames.Frame, seed: str) -> dict[str, Any]:
         }
         for c in RISK_CLASSES
     ]
-    return {
-        "frame_digest": prepared.digest,
-        "frame_size": table.num_rows,
-        "algorithm": drawing.ALGORITHM,
-        "strata": strata,
-        "targets": rows,
-        "inspector_loads": loads,
-    }
+    plain = frames.json_plain_columns(frame.table, TARGET_COLUMNS)
+    return Drawn(prepared.digest, table.num_rows, strata, targets, staffing, loads, plain)
 
 
-def create_plan(
-    lake: Lake, req: PlanRequest, principal: Principal, *, now: dt.datetime | None = None
-) -> tuple[str, str]:
-    """Draw and store a plan; returns ``(plan_id, stored JSON text)``. Scope is the caller's job."""
+def compute(req: PlanRequest, frame: frames.Frame, seed: str) -> dict[str, Any]:
+    """:func:`draw_plan` as the plan's members (``targets`` as dicts): what verify compares."""
+    drawn = draw_plan(req, frame, seed)
+    return {**drawn.head(), "targets": drawn.rows(), "inspector_loads": drawn.inspector_loads}
+
+
+@dataclass(frozen=True)
+class CreatedPlan:
+    plan_id: str
+    stored: bytes  # the complete plan, as stored
+    answer: bytes  # ``stored``, or the plan with its first page of targets when that is too large
+    targets: int
+
+
+def make_plan(
+    lake: Lake,
+    req: PlanRequest,
+    principal: Principal,
+    *,
+    now: dt.datetime | None = None,
+    max_answer_bytes: int = MAX_ANSWER_BYTES,
+) -> CreatedPlan:
+    """Draw and store a plan, serialised once (docs/adr/0045). Scope is the caller's job."""
     frame = frames.load_published(lake, req.month, req.province)
     seed = req.seed if req.seed is not None else drawing.new_seed()
-    body = compute(req, frame, seed)
-    plan: dict[str, Any] = {
-        "plan_id": new_plan_id(req.province),
+    drawn = draw_plan(req, frame, seed)
+    plan_id = new_plan_id(req.province)
+    head: dict[str, Any] = {
+        "plan_id": plan_id,
         "created_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="milliseconds"),
         "caller": principal.caller(),
         "month": req.month,
@@ -97,15 +142,28 @@ def create_plan(
         "run_id": frame.run_id,
         "model": frame.model,
         "model_hash": frame.pointer.get("model_hash"),
-        **body,
-        "request": req.model_dump(mode="json"),
+        **drawn.head(),
     }
-    text = store_plan(lake, plan)
-    logger.info(
-        "plan %s stored: province %s month %s, %d targets",
-        plan["plan_id"],
-        req.province,
-        req.month,
-        len(body["targets"]),
+    tail = {"inspector_loads": drawn.inspector_loads, "request": req.model_dump(mode="json")}
+    objects = drawn.target_objects()
+    text = PlanText(
+        plan_id,
+        dumps(head).encode("utf-8")[:-1],
+        lambda start, stop: encode.array_bytes(objects, start, stop),
+        len(objects),
+        dumps(tail).encode("utf-8")[1:],
     )
-    return plan["plan_id"], text
+    stored = text.full()
+    store_plan_bytes(lake, req.province, plan_id, stored)
+    logger.info(
+        "plan %s stored: province %s month %s, %d targets", plan_id, req.province, req.month, len(objects)
+    )
+    return CreatedPlan(plan_id, stored, text.answer(stored, max_answer_bytes), len(objects))
+
+
+def create_plan(
+    lake: Lake, req: PlanRequest, principal: Principal, *, now: dt.datetime | None = None
+) -> tuple[str, str]:
+    """Draw and store a plan; returns ``(plan_id, stored JSON text)``. Scope is the caller's job."""
+    made = make_plan(lake, req, principal, now=now)
+    return made.plan_id, made.stored.decode("utf-8")

@@ -1,6 +1,7 @@
 """Run the warning rules for one month and province (monthly run, upload, or by hand).
 
-Rules are compiled to Athena SQL and run on DuckDB over as-of views of the curated lake. New
+Rules are compiled to Athena SQL and run over as-of views of the curated lake, on DuckDB
+locally or on Athena in AWS (``settings.engine``; :mod:`functions.warnings.query`). New
 warnings (keys never written before for the province) are written as one partition file per
 run; those at or above their rule's dispatch severity become inspection tasks, and the
 notifier is told once per run.
@@ -19,23 +20,16 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from functions import layout
-from functions.errors import EngineError, InvalidInput
-from functions.warnings import sources, store
-from functions.warnings.compile import (
-    CLASSES_TABLE,
-    PREVIOUS_TABLE,
-    SCOPE_TABLE,
-    Period,
-    add_months,
-    compile_rule,
-    to_duckdb,
-)
+from functions.errors import InvalidInput
+from functions.warnings import store
+from functions.warnings.compile import Period, add_months, compile_rule
 from functions.warnings.config import RuleSet, dispatches, load_rules
 from functions.warnings.notify import Notifier, TaskBatch, notifier_from_settings
+from functions.warnings.query import QuerySource, Scope, class_scope, open_source
 
 if TYPE_CHECKING:
     from functions.lake import Lake
@@ -123,23 +117,25 @@ def new_run_id(now: dt.datetime) -> str:
 
 
 def evaluate(
-    con: Any,
+    source: QuerySource,
     rule_set: RuleSet,
     period: Period,
     *,
     rule_ids: list[str] | None,
-    scoped: bool,
+    scope: set[str] | None,
 ) -> list[tuple[Any, pa.Table]]:
-    """Run each selected rule; returns (rule, rows) pairs."""
+    """Run each selected rule; returns (rule, rows) pairs, rows limited to ``scope`` if given.
+
+    The scope is applied in SQL where the source can (``warning_scope``) and always again here,
+    so both engines answer the same whichever way the scope was applied."""
     out = []
+    in_sql = scope is not None and source.scopes_in_sql
     for rule in rule_set.rules:
         if rule_ids and rule.id not in rule_ids:
             continue
-        sql = to_duckdb(compile_rule(rule, period, scoped=scoped))
-        try:
-            rows = con.sql(sql).to_arrow_table()
-        except duckdb.Error as exc:
-            raise EngineError(f"warning rule {rule.ref} failed on DuckDB: {exc}", rule=rule.ref) from exc
+        rows = source.query(compile_rule(rule, period, scoped=in_sql), label=f"warning rule {rule.ref}")
+        if scope is not None and rows.num_rows:
+            rows = rows.filter(pc.is_in(rows["uscc"], pa.array(sorted(scope), pa.string())))
         out.append((rule, rows))
     return out
 
@@ -155,11 +151,15 @@ def run_warnings(
     settings: Settings,
     rules: list[str] | None = None,
     notifier: Notifier | None = None,
+    engine: str | None = None,
+    athena_runner: Any = None,
+    boto3_session: Any = None,
 ) -> WarningRunResult:
     """Evaluate the rule set for ``month`` as of ``now``; write and dispatch what is new.
 
     ``uscc_filter`` limits the warnings to the entities an upload touched (the whole lake is
     still read, so clusters and relationships see every entity); ``[]`` means nothing to do.
+    ``engine`` defaults to ``settings.engine`` (DuckDB locally, Athena in AWS).
     """
     validate_scope(month, province)
     if trigger not in TRIGGERS:
@@ -179,19 +179,28 @@ def run_warnings(
         )
 
     cutoff = now.astimezone(dt.UTC)
-    con = sources.connect(lake, province=province, cutoff=cutoff, period_end=period.end)
+    scope = Scope(
+        province,
+        cutoff,
+        period.end,
+        class_scope(class_month, previous_month(class_month) if class_month else None),
+        None if uscc_filter is None else tuple(sorted(set(uscc_filter))),
+    )
+    source = open_source(
+        lake,
+        scope,
+        settings=settings,
+        engine=engine,
+        job=run_id,
+        athena_runner=athena_runner,
+        boto3_session=boto3_session,
+    )
     try:
-        current = sources.read_classification(lake, class_month, province) if class_month else None
-        prev = (
-            sources.read_classification(lake, previous_month(class_month), province) if class_month else None
+        results = evaluate(
+            source, rule_set, period, rule_ids=rules, scope=None if uscc_filter is None else set(uscc_filter)
         )
-        sources.register_classifications(con, CLASSES_TABLE, current)
-        sources.register_classifications(con, PREVIOUS_TABLE, prev)
-        if uscc_filter is not None:
-            con.register(SCOPE_TABLE, pa.table({"uscc": pa.array(sorted(set(uscc_filter)), pa.string())}))
-        results = evaluate(con, rule_set, period, rule_ids=rules, scoped=uscc_filter is not None)
     finally:
-        con.close()
+        source.close()
 
     seen = store.existing_keys(lake, province)
     detected_at = now.astimezone(dt.UTC)
@@ -201,7 +210,7 @@ def run_warnings(
     for rule, rows in results:
         threshold = rule_set.dispatch_at(rule)
         ev_cols = [c for c in rows.column_names if c.startswith("ev_")]
-        for row in rows.to_pylist():
+        for row in sorted(rows.to_pylist(), key=lambda r: (str(r["uscc"]), str(r["fact"]))):
             candidates += 1
             key = warning_key(rule.id, row["uscc"], row["fact"])
             if key in seen:
@@ -269,7 +278,7 @@ def run_warnings(
             dict(sorted(Counter(t["severity"] for t in tasks).items())),
         )
         try:
-            (notifier or notifier_from_settings(settings)).notify(batch)
+            (notifier or notifier_from_settings(settings, boto3_session=boto3_session)).notify(batch)
             notified = True
         except Exception as exc:  # the partition is the source of truth; report, don't lose it
             notify_error = f"{type(exc).__name__}: {exc}"

@@ -327,6 +327,14 @@ def test_upload_handler_runs_from_the_artifacts(
     assert listed.get("KeyCount", 0) >= 1, "no ingest report written"
     archived = aws["s3"].list_objects_v2(Bucket=aws["lake"], Prefix="archive/42/penalties/")
     assert archived.get("KeyCount", 0) >= 1, "upload not archived"
+    # Real-time warnings ran on the Athena path without DuckDB (docs/adr/0068): one UNLOAD per
+    # rule reached the workgroup; moto executes none, so nothing is raised, and nothing failed.
+    warned = call["result"]["warnings"]
+    assert warned["status"] == "raised" and warned["raised"] == 0, warned
+    athena = aws["session"].client("athena", endpoint_url=aws["endpoint"])
+    ids = athena.list_query_executions(WorkGroup=aws["workgroup"])["QueryExecutionIds"]
+    sqls = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"]["Query"] for i in ids]
+    assert sqls and all(q.startswith("UNLOAD (") for q in sqls)
 
 
 def test_monthly_handler_runs_from_the_artifacts(

@@ -52,6 +52,7 @@ VALUES: dict[str, str] = {
             "GlueDatabase": "creditrisk_dev",
             "PlatformWorkGroup": "creditrisk-dev",
             "LogRetentionDays": "30",
+            "WarningsTopicArn": f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:creditrisk-dev-inspection-tasks",
         }.items()
     },
 }
@@ -234,13 +235,65 @@ def test_ingest_reads_uploads_and_writes_only_ingest_areas(platform: dict[str, A
     assert decide(ing, platform, "s3:PutObject", obj(LANDING, "incoming/42/penalties/x.csv")) != "allow"
     assert decide(ing, platform, "s3:PutObject", obj(LAKE, "results/classifications/x")) != "allow"
     assert decide(ing, platform, "s3:GetObject", obj(LAKE, "_auth/tokens/abc.json")) != "allow"
-    assert decide(ing, platform, "athena:StartQueryExecution", PLATFORM_WG) != "allow"
+    assert decide(ing, platform, "s3:PutObject", obj(LAKE, "results/runs/r/c.parquet")) != "allow"
+    assert decide(ing, platform, "s3:PutObject", obj(LAKE, "results/reports/month=x/report.html")) != "allow"
+    assert decide(ing, platform, "athena:StartQueryExecution", AUDIT_WG) != "allow"
+
+
+def test_ingest_raises_warnings_for_what_it_touched(platform: dict[str, Any]) -> None:
+    """Real-time warnings on upload (docs/adr/0068): Athena in the platform workgroup, reads the
+    published classes, writes warnings and tasks, notifies; the classification stays out of reach."""
+    ing = function_policy("ingest")
+    part = "results/classifications/month=2026-10/province=42/part-0.parquet"
+    assert decide(ing, platform, "athena:StartQueryExecution", PLATFORM_WG) == "allow"
+    assert decide(ing, platform, "glue:GetTable", f"{GLUE}:table/creditrisk_dev/curated_penalties") == "allow"
+    assert decide(ing, platform, "glue:CreateTable", f"{GLUE}:table/creditrisk_dev/x") != "allow"
+    assert decide(ing, platform, "s3:GetObject", obj(LAKE, part)) == "allow"
+    assert decide(ing, platform, "s3:PutObject", obj(LAKE, part)) != "allow"
+    warn = "results/warnings/month=2026-11/province=42/part-w1.parquet"
+    assert decide(ing, platform, "s3:PutObject", obj(LAKE, warn)) == "allow"
+    assert (
+        decide(ing, platform, "s3:PutObject", obj(LAKE, "results/tasks/month=2026-11/province=42/p"))
+        == "allow"
+    )
+    unload = "athena-results/platform/unload/w1/warning_rule_x/20261101_0001"
+    assert decide(ing, platform, "s3:PutObject", obj(LAKE, unload)) == "allow"
+    assert decide(ing, platform, "s3:DeleteObject", obj(LAKE, unload)) == "allow"
+    assert decide(ing, platform, "s3:DeleteObject", obj(LAKE, "athena-results/platform/q.csv")) != "allow"
+
+
+TOPIC = f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:creditrisk-dev-inspection-tasks"
+SNS_VIA = {"kms:ViaService": f"sns.{REGION}.amazonaws.com.cn"}
+
+
+@pytest.mark.parametrize("kind", ["ingest", "classify"])
+def test_monthly_and_ingest_publish_inspection_tasks(platform: dict[str, Any], kind: str) -> None:
+    pol = function_policy(kind)
+    assert decide(pol, platform, "sns:Publish", TOPIC) == "allow"
+    assert decide(pol, platform, "sns:Publish", TOPIC.replace("inspection-tasks", "other")) != "allow"
+    assert decide(pol, platform, "kms:GenerateDataKey", KEY, **SNS_VIA) == "allow"
+    assert decide(pol, platform, "sns:Subscribe", TOPIC) != "allow"
+
+
+@pytest.mark.parametrize("kind", ["api", "authorizer"])
+def test_request_paths_cannot_publish_tasks(kind: str, platform: dict[str, Any]) -> None:
+    assert decide(function_policy(kind), platform, "sns:Publish", TOPIC) != "allow"
+
+
+def test_warnings_topic_is_encrypted_and_tls_only(platform: dict[str, Any]) -> None:
+    topic = platform["WarningsTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    stmts = platform["WarningsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    deny = next(s for s in stmts if s["Effect"] == "Deny")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_classify_reads_curated_publishes_results_and_never_touches_uploads(platform: dict[str, Any]) -> None:
     cls = function_policy("classify")
     assert decide(cls, platform, "s3:GetObject", obj(LAKE, CURATED)) == "allow"
     assert decide(cls, platform, "s3:PutObject", obj(LAKE, "results/runs/r/c.parquet")) == "allow"
+    assert decide(cls, platform, "s3:GetObject", obj(LAKE, "plans/42/42-abc.json")) == "allow"
+    assert decide(cls, platform, "s3:PutObject", obj(LAKE, "plans/42/42-abc.json")) != "allow"
     assert decide(cls, platform, "athena:StartQueryExecution", PLATFORM_WG) == "allow"
     assert decide(cls, platform, "athena:StartQueryExecution", AUDIT_WG) != "allow"
     assert decide(cls, platform, "s3:PutObject", obj(LAKE, "curated/penalties/province=42/x")) != "allow"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from functions import uscc
 from functions.ingest import personal_data as pd
@@ -44,7 +48,7 @@ def test_valid_usccs_that_look_like_ids_are_not_flagged() -> None:
         if not (body[2:4] in {f"{m:02d}" for m in range(1, 13)} and "01" <= body[4:6] <= "28"):
             continue
         c = uscc.make(region, body)
-        if c.isdigit() and pd.id_check_char(c[:17]) == c[17] and pd.re.fullmatch(pd.ID_PATTERN, c):
+        if c.isdigit() and pd.id_check_char(c[:17]) == c[17] and re.fullmatch(pd.ID_PATTERN, c):
             found.append(c)
         if len(found) >= 3:
             break
@@ -58,3 +62,34 @@ def test_masking() -> None:
     masked = pd.mask_array(pa.array([f"id {rid} x", None, "ok"])).to_pylist()
     assert masked == [f"id {pd.MASK} x", None, "ok"]
     assert rid not in pd.mask_text(f"row 3: {rid},a,b")
+
+
+_PIECES = ["", " ", "联系人", "电话", ",", "x", "7", "0000", "12345678", "19900307", "123X", None]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from([*_PIECES, "ID", "IDX"]), max_size=4), min_size=1, max_size=30),
+    st.integers(0, 3),
+)
+def test_prefilters_never_hide_an_id(parts: list[list[str | None]], cut: int) -> None:
+    """The byte-length and digit-run prefilters only skip values the exact check would clear,
+    whatever the neighbours, nulls, offsets (slices) or chunking."""
+    rid = resident_id()
+    values: list[str | None] = []
+    for p in parts:
+        if None in p:
+            values.append(None)
+            continue
+        values.append("".join(rid if s == "ID" else rid[:17] + "X" if s == "IDX" else str(s) for s in p))
+    arr = pa.array(values, pa.string()).slice(min(cut, len(values) - 1))
+    expected = [v is not None and pd.is_resident_id(v) for v in arr.to_pylist()]
+    assert pd.find(arr).to_pylist() == expected
+    chunked = pa.chunked_array([arr.slice(0, len(arr) // 2), arr.slice(len(arr) // 2)], pa.string())
+    assert pd.find(chunked).to_pylist() == expected
+
+
+def test_digit_run_across_values_is_only_a_candidate() -> None:
+    rid = resident_id()
+    values = [rid[:9], rid[9:], f"甲{rid}乙", "1" * 17, "2" * 40, f"{rid[:17]}0 联系人 {rid}"]
+    assert pd.find(pa.array(values)).to_pylist() == [False, False, True, False, False, True]

@@ -116,7 +116,7 @@ def test_missing_column_names_chinese_alias() -> None:
     assert set(err.value.details["columns"]) == {"decided_on", "authority", "domain", "kind"}
 
 
-@pytest.mark.parametrize("pad", [" ", "\t", "\u3000", "\u00a0", "\u2003"])
+@pytest.mark.parametrize("pad", [" ", "\t", "\u3000", "\u00a0", "\u2003", "\x1f"])
 def test_whitespace_trimmed_including_wide_spaces(pad: str) -> None:
     rows = penalty_rows(3)
     rows[1]["authority"] = f"{pad}武汉市市场监督管理局{pad}"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from functions.ingest.validate import Validated, duplicate_mask, parse_dates, validate
+from functions.ingest.validate import Validated, duplicate_mask, parse_dates, parse_numbers, validate
 from schemas.datasets import DATASETS
 from tests.ingest_data import code, penalty_rows, resident_id
 
@@ -205,3 +208,34 @@ def test_rows_failed_equals_union_of_checks() -> None:
     v = _run("penalties", rows)
     assert v.rows_failed == 2
     assert sum(v.counts().values()) == 3
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "长", "", None]), st.sampled_from(["1", "2", None])), max_size=40
+    )
+)
+def test_duplicate_mask_matches_counting(rows: list[tuple[str | None, str | None]]) -> None:
+    """Every copy of a repeated key fails; a key with a null part never does (one and two columns)."""
+    first = [a for a, _ in rows]
+    single = Counter(a for a in first if a is not None)
+    assert duplicate_mask([pa.array(first, pa.string())]).to_pylist() == [
+        a is not None and single[a] > 1 for a in first
+    ]
+    pairs = Counter(r for r in rows if None not in r)
+    got = duplicate_mask([pa.array(first, pa.string()), pa.array([b for _, b in rows], pa.string())])
+    assert got.to_pylist() == [None not in r and pairs[r] > 1 for r in rows]
+
+
+@pytest.mark.parametrize(
+    "value", ["1e400", "inf", "-inf", "NaN", "Infinity", "nan(1)", "1.", ".5", "+3", "1e5", "7"]
+)
+def test_number_fast_path_agrees_with_the_shape_rule(value: str) -> None:
+    """A column of one odd value (fast cast path) and the same value beside a bad one (regex
+    path) get the same verdict."""
+    spec = DATASETS["penalties"].column("amount")
+    alone = parse_numbers(pa.array([value, "2"]), spec)
+    mixed = parse_numbers(pa.array([value, "2", "x"]), spec)
+    assert alone[1].to_pylist() == mixed[1].to_pylist()[:2]
+    assert alone[0].to_pylist() == mixed[0].to_pylist()[:2]

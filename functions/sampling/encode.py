@@ -1,0 +1,93 @@
+"""JSON for target rows, built column-wise with Arrow compute (docs/adr/0045).
+
+Per-target dicts and ``json.dumps`` cost most of a 40k-target plan request. Here each target
+becomes one JSON object string in a single vectorised pass, and the array is the concatenation of
+those strings' bytes. The text is byte-for-byte what ``json.dumps(rows, ensure_ascii=False,
+separators=(",", ":"))`` writes (the same escapes, lower-case ``\\u00XX`` for the other control
+characters; a test compares both), so stored plans do not depend on which path wrote them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from functions.sampling.frame import string_array, string_scalar
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
+_CONTROL = r"[\x00-\x1f]"
+# json.dumps' own escapes for the characters below U+0020 (the rest of ESCAPE_DCT is \ and ").
+_SHORT = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def json_strings(values: pa.Array) -> pa.Array:
+    """Each string as a JSON string literal (quoted, escaped); nulls become ``null``."""
+    esc = pc.replace_substring(values, pattern="\\", replacement="\\\\")
+    esc = pc.replace_substring(esc, pattern='"', replacement='\\"')
+    if len(esc) and pc.any(pc.match_substring_regex(esc, pattern=_CONTROL)).as_py():
+        for code in range(0x20):
+            ch = chr(code)
+            esc = pc.replace_substring(esc, pattern=ch, replacement=_SHORT.get(ch, f"\\u{code:04x}"))
+    quote = string_scalar('"')
+    quoted = pc.binary_join_element_wise(quote, esc, quote, string_scalar(""))
+    return pc.coalesce(quoted, string_scalar("null"))
+
+
+def inspector_lists(staffing: Sequence[Sequence[str]]) -> pa.Array:
+    """Each target's inspector ids as a JSON array literal."""
+    cache: dict[str, str] = {}
+
+    def lit(i: str) -> str:
+        hit = cache.get(i)
+        if hit is None:
+            hit = cache[i] = json.dumps(i, ensure_ascii=False)
+        return hit
+
+    return string_array(["[" + ",".join(lit(i) for i in ids) + "]" for ids in staffing])
+
+
+def object_strings(
+    table: pa.Table, columns: Sequence[str], extra: dict[str, Any], plain: Collection[str] = ()
+) -> pa.Array:
+    """One JSON object per row: ``columns`` (strings) in order, then ``extra`` (name → array of
+    JSON literals, or one literal for every row). Each object is followed by a comma.
+
+    ``plain`` names columns known to need no escaping (no nulls either): they are only quoted.
+    """
+    if table.num_rows == 0:
+        return string_array([])
+    parts: list[Any] = []
+    literal = "{"
+    for name in columns:
+        if name in plain:
+            parts += [string_scalar(f'{literal}"{name}":"'), table.column(name).combine_chunks()]
+            literal = '",'
+        else:
+            parts += [string_scalar(f'{literal}"{name}":'), json_strings(table.column(name).combine_chunks())]
+            literal = ","
+    for name, value in extra.items():
+        parts += [
+            string_scalar(f'{literal}"{name}":'),
+            string_scalar(value) if isinstance(value, str) else value,
+        ]
+        literal = ","
+    parts.append(string_scalar(literal[:-1] + "},"))  # closes a plain column's quote if last
+    out: pa.Array = pc.binary_join_element_wise(*parts, string_scalar(""))
+    return out
+
+
+def array_bytes(objects: pa.Array, start: int = 0, stop: int | None = None) -> bytes:
+    """``[obj, obj, …]`` from :func:`object_strings` rows ``start:stop`` (one buffer copy)."""
+    stop = len(objects) if stop is None else min(stop, len(objects))
+    if stop <= start:
+        return b"[]"
+    part = objects.slice(start, stop - start)
+    _, offsets, data = part.buffers()
+    offs = memoryview(offsets).cast("q" if part.type == pa.large_string() else "i")
+    lo, hi = offs[part.offset], offs[part.offset + len(part)]
+    return b"".join((b"[", memoryview(data)[lo : hi - 1], b"]"))  # without the last comma

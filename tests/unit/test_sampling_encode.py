@@ -1,0 +1,105 @@
+"""Column-wise JSON of targets is byte-for-byte ``json.dumps`` (so stored plans do not depend on
+which path wrote them), and the vectorised draw is exactly the reference loop."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from functions.sampling import encode
+from functions.sampling.draw import _SPAN, draw, floyd_positions, floyd_sample, stream
+from functions.sampling.frame import json_plain_columns, string_array
+
+COLUMNS = ["uscc", "name"]
+TRICKY = [
+    'a"b',
+    "back\\slash",
+    "tab\there",
+    "nul\x00",
+    "\x01\x1f\x7f",
+    "line\u2028sep",
+    "湖北省武汉",
+    "😀",
+    "",
+]
+
+
+def _dumps(rows: list[dict[str, Any]]) -> bytes:
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _table(uscc: list[str], name: list[str | None]) -> pa.Table:
+    names = pa.array(name, type=pa.string())  # nulls included
+    return pa.Table.from_arrays([string_array(uscc), names], names=COLUMNS)
+
+
+def _rows(table: pa.Table, inspectors: list[list[str]] | None) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = table.to_pylist()
+    for i, r in enumerate(rows):
+        r["inspectors"] = inspectors[i] if inspectors is not None else []
+    return rows
+
+
+@pytest.mark.parametrize("with_inspectors", [False, True])
+def test_objects_are_json_dumps_byte_for_byte(with_inspectors: bool) -> None:
+    names: list[str | None] = [*TRICKY, None]
+    table = _table([f"code{i}" for i in range(len(names))], names)
+    staffing = [[f"i-{k}", 'q"x'] for k in range(len(names))] if with_inspectors else None
+    extra: dict[str, Any] = {"inspectors": encode.inspector_lists(staffing) if staffing else "[]"}
+    objects = encode.object_strings(table, COLUMNS, extra, plain=json_plain_columns(table))
+    rows = _rows(table, staffing)
+    assert encode.array_bytes(objects) == _dumps(rows)
+    assert encode.array_bytes(objects, 2, 5) == _dumps(rows[2:5])
+    assert encode.array_bytes(objects, 5, 5) == b"[]"
+    assert encode.array_bytes(objects, 3, 10**6) == _dumps(rows[3:])
+
+
+def test_plain_columns_are_only_those_without_escapes_or_nulls() -> None:
+    table = _table(["a", "b", "c"], ["plain", "湖北", None])
+    assert json_plain_columns(table) == {"uscc"}
+    assert json_plain_columns(_table(["a"], ["x\\y"])) == {"uscc"}
+    assert json_plain_columns(_table(["a\n"], ["湖北"])) == {"name"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=12), min_size=1, max_size=20))
+def test_any_text_encodes_like_json_dumps(texts: list[str]) -> None:
+    table = _table([str(i) for i in range(len(texts))], list(texts))
+    plain = json_plain_columns(table)
+    objects = encode.object_strings(table, COLUMNS, {"inspectors": "[]"}, plain=plain)
+    assert encode.array_bytes(objects) == _dumps(_rows(table, None))
+
+
+def test_empty_table() -> None:
+    objects = encode.object_strings(_table([], []), COLUMNS, {"inspectors": "[]"})
+    assert encode.array_bytes(objects) == b"[]"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(min_size=1, max_size=20), st.integers(1, 3000), st.data())
+def test_vectorised_floyd_is_the_reference_loop(seed: str, population: int, data: Any) -> None:
+    k = data.draw(st.integers(0, population))
+    expected = floyd_sample(stream(seed, "C"), population, k)
+    assert floyd_positions(seed, "C", population, k).tolist() == expected
+
+
+@pytest.mark.parametrize(("population", "k"), [(1, 1), (2, 2), (50_000, 50_000), (200_000, 60_000), (7, 0)])
+def test_vectorised_floyd_edges(population: int, k: int) -> None:
+    for seed in ("a", "b", "bench-1"):
+        expected = floyd_sample(stream(seed, "D"), population, k)
+        assert floyd_positions(seed, "D", population, k).tolist() == expected
+
+
+def test_huge_populations_use_the_reference_loop() -> None:
+    assert floyd_positions("golden", "x", 10**12, 3).tolist() == [381223265036, 418650527129, 849015979358]
+    assert floyd_positions("g", "x", _SPAN + 5, 2).tolist() == floyd_sample(stream("g", "x"), _SPAN + 5, 2)
+
+
+def test_draw_still_returns_plain_lists() -> None:
+    out = draw("golden", {"A": 100, "B": 10, "C": 0, "D": 5}, {"A": 0.05, "B": 0.3, "D": 1})
+    assert out["A"] == [14, 58, 67, 87, 94] and all(type(v) is int for v in out["A"])
