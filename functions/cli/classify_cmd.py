@@ -27,6 +27,13 @@ def _cutoff(value: str | None) -> dt.datetime | None:
 @click.option("--system", "system_id", help="Indicator system id or YAML path (default: settings).")
 @click.option("--engine", type=click.Choice(["duckdb", "athena"]), help="Query engine (default: settings).")
 @click.option(
+    "--type-system",
+    "type_systems",
+    multiple=True,
+    metavar="TYPE=SYSTEM",
+    help="Classify one entity type with its own system, e.g. individual=langfang-public-credit (repeatable).",
+)
+@click.option(
     "--cutoff", help="Use only data ingested at or before this ISO time (default: now; UTC if no zone)."
 )
 @click.pass_context
@@ -36,6 +43,7 @@ def command(
     province: str | None,
     system_id: str | None,
     engine: str | None,
+    type_systems: tuple[str, ...],
     cutoff: str | None,
 ) -> None:
     """Classify every entity of a province (or of all provinces) for MONTH and publish the results."""
@@ -43,6 +51,7 @@ def command(
 
     settings = settings_from(ctx)
     lake = lake_from(ctx)
+    systems = _type_systems(type_systems)
     if province is None:
         summary = classify_all(
             lake,
@@ -50,6 +59,7 @@ def command(
             settings=settings,
             engine=engine,
             system_id=system_id,
+            systems=systems,
             cutoff=_cutoff(cutoff),
             progress=StderrProgress(),
         )
@@ -63,12 +73,24 @@ def command(
         month=month,
         province=province,
         system_id=system_id,
+        systems=systems,
         engine=engine or settings.engine,
         cutoff=_cutoff(cutoff),
         settings=settings,
         progress=StderrProgress(),
     )
     click.echo(_line(province, {"status": "published", "run_id": result.run_id, "counts": result.counts}))
+
+
+def _type_systems(values: tuple[str, ...]) -> dict[str, str] | None:
+    """``TYPE=SYSTEM`` pairs; the classification itself checks the types and systems exist."""
+    out: dict[str, str] = {}
+    for value in values:
+        entity_type, sep, system = value.partition("=")
+        if not sep or not entity_type.strip() or not system.strip():
+            raise InvalidInput(f"--type-system takes TYPE=SYSTEM, got {value!r}", field="type_system")
+        out[entity_type.strip()] = system.strip()
+    return out or None
 
 
 def _line(province: str, info: dict[str, object]) -> str:

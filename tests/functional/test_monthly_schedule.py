@@ -90,3 +90,20 @@ def test_cli_classify_and_explain(local_lake: Lake, local_settings: Settings) ->
     assert "class D" in out.output and "D_LICENCE_REVOKED" in out.output
     out = runner.invoke(cli, ["--lake", local_lake.uri, "classify", "--month", "2026-06"])
     assert out.exit_code == 0 and "province 13: published run" in out.output
+
+
+def test_cli_type_system_classifies_each_type_with_its_system(local_lake: Lake) -> None:
+    from functions.cli import cli
+
+    write_curated(local_lake, "entities", [entity(1), entity(2, entity_type="individual")])
+    runner = CliRunner()
+    base = ["--lake", local_lake.uri, "classify", "--month", "2026-06", "--province", "13"]
+    out = runner.invoke(cli, [*base, "--type-system", "individual=langfang-public-credit"])
+    assert out.exit_code == 0, out.output
+    table = local_lake.read_parquet(layout.classification_key("2026-06", "13"), columns=["uscc", "model"])
+    models = dict(zip(table.column("uscc").to_pylist(), table.column("model").to_pylist(), strict=True))
+    assert models[code(1)].startswith("samr-general@") and models[code(2)].startswith(
+        "langfang-public-credit@"
+    )
+    bad = runner.invoke(cli, [*base, "--type-system", "individual"])
+    assert bad.exit_code != 0 and "TYPE=SYSTEM" in str(bad.exception or bad.output)
