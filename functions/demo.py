@@ -26,10 +26,10 @@ def _section(title: str) -> None:
 
 
 def run_demo(lake_uri: str, *, province: str, entities: int, months: int, seed: int, faults: float) -> int:
-    from functions.classify.compile import previous_month
     from functions.classify.run import classify_month
     from functions.generate.generate import generate_province
     from functions.ingest.pipeline import ingest_tree, summarise
+    from functions.months import previous_month
 
     settings = Settings(lake_uri=lake_uri, landing_uri=None)
     lake = Lake.from_uri(settings.lake_uri)

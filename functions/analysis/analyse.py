@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 from functions import layout
 from functions.analysis import regional
 from functions.errors import NotFound
+from functions.months import previous_month
 from functions.warnings import sources
-from functions.warnings.engine import previous_month, validate_scope
+from functions.warnings.engine import validate_scope
 
 if TYPE_CHECKING:
     from functions.lake import Lake

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from functions import layout
 from functions.analysis import metrics
 from functions.errors import StorageError
+from functions.months import previous_month
 from functions.warnings import sources
 from functions.warnings.compile import Period
-from functions.warnings.engine import previous_month
 from functions.warnings.query import Scope, open_source
 from schemas.results import RISK_CLASSES
 

@@ -9,7 +9,6 @@ sums use DECIMAL so the result does not depend on the summation order (determini
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
@@ -20,28 +19,12 @@ from sqlglot import exp
 
 from functions.classify.curated_views import RESULTS_TABLE, as_of_ctes, date_literal
 from functions.classify.system import CLASS_INDEX, Indicator, System
+from functions.months import add_months, month_end, previous_month
 from schemas.datasets import DATASETS
 from schemas.results import DIMENSIONS, RISK_CLASSES
 
 MAX_REASONS = 5
 EXCLUDED_STATUSES = ("cancelled", "moved_out")
-
-
-def month_end(month: str) -> dt.date:
-    year, mon = (int(p) for p in month.split("-"))
-    return dt.date(year, mon, calendar.monthrange(year, mon)[1])
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """Trino's ``date_add('month', n, d)``: same day of month, clamped to the month's end."""
-    index = day.year * 12 + day.month - 1 + months
-    year, mon = divmod(index, 12)
-    return dt.date(year, mon + 1, min(day.day, calendar.monthrange(year, mon + 1)[1]))
-
-
-def previous_month(month: str) -> str:
-    d = add_months(dt.date(int(month[:4]), int(month[5:7]), 1), -1)
-    return f"{d.year:04d}-{d.month:02d}"
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,12 @@ from typing import Any, get_args
 import pyarrow as pa
 
 from functions import layout
-from functions.classify.compile import compile_by_type, datasets_read, month_end
+from functions.classify.compile import compile_by_type, datasets_read
 from functions.classify.load import load_system
 from functions.classify.system import EntityType, System
 from functions.errors import InvalidInput, NotFound
 from functions.lake import Lake
+from functions.months import month_end
 from functions.progress import ProgressFn, no_progress
 from functions.settings import Settings
 from schemas.datasets import DATASETS

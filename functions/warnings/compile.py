@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import sqlglot
 
+from functions.months import add_months
 from functions.warnings.config import (
     AnnualReportOverdueParams,
     ChangeFrequencyParams,
@@ -57,11 +58,6 @@ def q(value: str) -> str:
 
 def in_list(values: Sequence[str]) -> str:
     return "(" + ", ".join(q(v) for v in values) + ")"
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
-    return dt.date(y, m + 1, min(day.day, calendar.monthrange(y, m + 1)[1]))
 
 
 def _new_record(p: NewRecordParams, per: Period) -> str:

@@ -25,8 +25,9 @@ import pyarrow.compute as pc
 
 from functions import layout
 from functions.errors import InvalidInput
+from functions.months import previous_month
 from functions.warnings import store
-from functions.warnings.compile import Period, add_months, compile_rule
+from functions.warnings.compile import Period, compile_rule
 from functions.warnings.config import RuleSet, dispatches, load_rules
 from functions.warnings.notify import Notifier, TaskBatch, notifier_from_settings
 from functions.warnings.query import QuerySource, Scope, class_scope, open_source
@@ -99,17 +100,6 @@ def class_month_for(lake: Lake, month: str, province: str) -> str | None:
     """The latest published classification at or before ``month`` (uploads arrive mid-month)."""
     eligible = [m for m in published_months(lake, province) if m <= month]
     return eligible[-1] if eligible else None
-
-
-def previous_month(month: str) -> str:
-    return add_months(dt.date(int(month[:4]), int(month[5:7]), 1), -1).strftime("%Y-%m")
-
-
-def month_of(now: dt.datetime, tz: str = "Asia/Shanghai") -> str:
-    """The calendar month of ``now`` in the regulator's time zone: what an upload warns for."""
-    from zoneinfo import ZoneInfo
-
-    return now.astimezone(ZoneInfo(tz)).strftime("%Y-%m")
 
 
 def new_run_id(now: dt.datetime) -> str:

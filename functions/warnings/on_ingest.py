@@ -83,7 +83,8 @@ def warn_after_ingests(
     for province, group in sorted(by_province.items()):
         ids = ",".join(r.ingest_id for r in group)
         try:
-            from functions.warnings.engine import month_of, run_warnings
+            from functions.months import month_of
+            from functions.warnings.engine import run_warnings
 
             usccs = sorted({u for r in group if r.curated_key for u in touched_usccs(lake, r.curated_key)})
             result = run_warnings(

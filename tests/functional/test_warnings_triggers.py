@@ -21,8 +21,8 @@ from click.testing import CliRunner
 import app as app_module
 from functions import layout
 from functions.lake import Lake
+from functions.months import month_of
 from functions.settings import get_settings
-from functions.warnings.engine import month_of
 from functions.warnings.store import load_tasks, load_warnings
 from tests.ingest_data import code, to_csv
 

@@ -11,10 +11,11 @@ import datetime as dt
 import duckdb
 import pytest
 
-from functions.classify.compile import _sql_text, add_months, compile_system, to_duckdb
+from functions.classify.compile import _sql_text, compile_system, to_duckdb
 from functions.classify.curated_views import timestamp_literal
 from functions.classify.load import load_system, parse_system
 from functions.errors import ConfigError
+from functions.months import add_months
 from tests.unit.test_classify_system import GOOD
 
 

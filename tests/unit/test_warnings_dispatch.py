@@ -232,7 +232,7 @@ def test_same_warnings_on_an_s3_lake(s3_lake: Lake, s3_settings: Settings, local
 
 
 def test_month_of_uses_the_regulators_time_zone() -> None:
-    from functions.warnings.engine import month_of
+    from functions.months import month_of
 
     assert month_of(dt.datetime(2026, 10, 31, 17, 0, tzinfo=dt.UTC)) == "2026-11"  # 01:00 in Beijing
     assert month_of(dt.datetime(2026, 10, 31, 15, 59, tzinfo=dt.UTC)) == "2026-10"
