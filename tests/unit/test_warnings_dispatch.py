@@ -88,7 +88,8 @@ def test_upload_scope_raises_only_for_touched_entities(lake: Lake, local_setting
     assert nothing.candidates == 0
 
 
-def test_as_of_cutoff_latest_ingest_wins(lake: Lake, local_settings: Settings) -> None:
+def _ingest_removal_later(lake: Lake) -> dt.datetime:
+    """A correction of entity 40's listing (removed on 10-15), ingested after NOW; returns its time."""
     later = dt.datetime(2026, 11, 5, tzinfo=dt.UTC)
     write_curated(
         lake,
@@ -106,6 +107,11 @@ def test_as_of_cutoff_latest_ingest_wins(lake: Lake, local_settings: Settings) -
         ingest_id="ing-2",
         ingested_at=later,
     )
+    return later
+
+
+def test_as_of_cutoff_latest_ingest_wins(lake: Lake, local_settings: Settings) -> None:
+    _ingest_removal_later(lake)
     before = run_warnings(
         lake,
         month=M,
@@ -127,23 +133,7 @@ def test_as_of_cutoff_latest_ingest_wins(lake: Lake, local_settings: Settings) -
 
 
 def test_as_of_cutoff_sees_the_removal_after_it_was_ingested(lake: Lake, local_settings: Settings) -> None:
-    later = dt.datetime(2026, 11, 5, tzinfo=dt.UTC)
-    write_curated(
-        lake,
-        "serious_dishonesty_list",
-        P,
-        [
-            {
-                "record_id": "s40",
-                "uscc": code(40),
-                "listed_on": dt.date(2026, 10, 12),
-                "reason": "x",
-                "removed_on": dt.date(2026, 10, 15),
-            },
-        ],
-        ingest_id="ing-2",
-        ingested_at=later,
-    )
+    later = _ingest_removal_later(lake)
     after = run_warnings(
         lake,
         month=M,
