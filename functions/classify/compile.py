@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -358,31 +359,14 @@ def compile_by_type(
     """One statement classifying each group of entity types with its own system (ADR 0037): the
     union of each system's SELECT restricted to its types, ordered by uscc. Each row's ``model``
     names the system that classified it. The first assignment is the run's main system."""
+    part = functools.partial(
+        compile_system, month=month, province=province, cutoff=cutoff, run_id=run_id, ingests=ingests
+    )
     if len(assignments) == 1:
         system, types = assignments[0]
-        one = compile_system(
-            system,
-            month=month,
-            province=province,
-            cutoff=cutoff,
-            run_id=run_id,
-            ingests=ingests,
-            entity_types=types,
-        )
+        one = part(system, entity_types=types)
         return dataclasses.replace(one, models=tuple((t, system.model_ref) for t in types))
-    parts = [
-        compile_system(
-            system,
-            month=month,
-            province=province,
-            cutoff=cutoff,
-            run_id=run_id,
-            ingests=ingests,
-            entity_types=types,
-            ordered=False,
-        )
-        for system, types in assignments
-    ]
+    parts = [part(system, entity_types=types, ordered=False) for system, types in assignments]
     union = " UNION ALL ".join(f"SELECT * FROM ({p.sql}) AS part_{n}" for n, p in enumerate(parts))
     return Compiled(
         assignments[0][0],
