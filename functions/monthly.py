@@ -37,10 +37,36 @@ def run_monthly(
     ``athena_runner`` is used by the follow-up steps only (the classification has its own).
     """
     from functions.classify.run import classify_all
-    from functions.report.monthly import after_classification
 
     # One as-of instant for the classification and its follow-ups: both read the same data.
     summary = classify_all(lake, month=month, settings=settings, cutoff=now, boto3_session=boto3_session)
+    return run_follow_ups(
+        lake,
+        summary,
+        settings=settings,
+        now=now,
+        boto3_session=boto3_session,
+        notifier=notifier,
+        athena_runner=athena_runner,
+    )
+
+
+def run_follow_ups(
+    lake: Lake,
+    summary: dict[str, Any],
+    *,
+    settings: Settings,
+    now: dt.datetime,
+    boto3_session: Any = None,
+    notifier: Notifier | None = None,
+    athena_runner: Any = None,
+) -> dict[str, Any]:
+    """``after_classification`` for every province ``summary`` (a ``classify_all`` summary)
+    reports as published; each province's ``follow_up`` is added to the summary, which is
+    returned. ``now`` must be the classification's cutoff, so both read the same data."""
+    from functions.report.monthly import after_classification
+
+    month = summary["month"]
     for province, info in sorted(summary["provinces"].items()):
         if info.get("status") != "published":
             continue

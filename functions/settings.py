@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         None, description="where DuckDB spills beyond the limit (default: a temporary folder per run)"
     )
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: the usable cores)")
+    duckdb_range_entities: int | None = Field(
+        None,
+        ge=1,
+        description="entities classified per query; a larger province runs in uscc ranges "
+        "(default: what duckdb_memory_limit holds, about 2.5M for 6GB)",
+    )
     class_systems: dict[str, str] = Field(
         default_factory=dict,
         description="entity_type -> system id (JSON); unlisted types use the run's system",

@@ -233,6 +233,10 @@ class DatasetSpec:
     event_date: str  # the column that dates a record ("as of" filtering)
     description: str
     fields: tuple[FieldSpec, ...] = field(default=())
+    # The event date records when a standing obligation was met (an annual report filed): a row
+    # dated after the period end is still in force then, unmet, so the as-of view keeps it with
+    # the date read as NULL instead of dropping it.
+    date_is_fulfilment: bool = False
 
     @property
     def arrow_schema(self) -> Any:
@@ -289,9 +293,16 @@ def _field_specs(model: type[BaseModel]) -> tuple[FieldSpec, ...]:
 
 
 def _spec(
-    name: str, zh: str, model: type[BaseModel], key: tuple[str, ...], event_date: str, desc: str
+    name: str,
+    zh: str,
+    model: type[BaseModel],
+    key: tuple[str, ...],
+    event_date: str,
+    desc: str,
+    *,
+    date_is_fulfilment: bool = False,
 ) -> DatasetSpec:
-    return DatasetSpec(name, zh, model, key, event_date, desc, _field_specs(model))
+    return DatasetSpec(name, zh, model, key, event_date, desc, _field_specs(model), date_is_fulfilment)
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -309,7 +320,13 @@ DATASETS: dict[str, DatasetSpec] = {
             "Registration changes",
         ),
         _spec(
-            "annual_reports", "年度报告", AnnualReport, ("uscc", "year"), "filed_on", "Annual report filings"
+            "annual_reports",
+            "年度报告",
+            AnnualReport,
+            ("uscc", "year"),
+            "filed_on",
+            "Annual report filings",
+            date_is_fulfilment=True,
         ),
         _spec("penalties", "行政处罚", Penalty, ("decision_no",), "decided_on", "Administrative penalties"),
         _spec(

@@ -1,5 +1,5 @@
 """Builders of curated lake content for the classification tests (written straight to curated
-Parquet with the curated schema, as ingestion would)."""
+Parquet with the curated schema and ingestion's own encoding)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from functions import layout, uscc
+from functions.ingest.curate import parquet_bytes
 from functions.lake import Lake
 from schemas.datasets import DATASETS
 
@@ -56,4 +57,6 @@ def write_curated(
     ingested_at: dt.datetime = T0,
 ) -> None:
     table = curated_table(dataset, rows, ingest_id=ingest_id, ingested_at=ingested_at)
-    lake.write_parquet(layout.curated_key(dataset, province, ingest_id), table)
+    lake.write_bytes(
+        layout.curated_key(dataset, province, ingest_id), parquet_bytes(DATASETS[dataset], table)
+    )

@@ -20,11 +20,13 @@ from sqlglot import exp
 
 from functions.classify.curated_views import RESULTS_TABLE, as_of_ctes, date_literal
 from functions.classify.system import CLASS_INDEX, Indicator, System
+from functions.errors import ConfigError
 from functions.months import add_months, month_end, previous_month
 from schemas.datasets import DATASETS
 from schemas.results import DIMENSIONS, RISK_CLASSES
 
 MAX_REASONS = 5
+RANK_BASE = 1000  # more than the leaves of any system
 EXCLUDED_STATUSES = ("cancelled", "moved_out")
 
 
@@ -308,21 +310,31 @@ def compile_system(
         )
     )
 
-    # Reasons: sort small (negated points, code rank) pairs, keep the top ones, and only then look
-    # up code and label: building every leaf's label per row was the costliest step. The rank is
-    # the code's position in code order, so ties still break by code.
+    # Reasons: each leaf becomes one BIGINT sort key, -(points × 10^4 × 1000 + (1000 − code rank)),
+    # so an ascending sort puts the most points first and breaks ties by code; keep the top ones,
+    # and only then decode points and rank and look up code and label. Sorting plain integers is
+    # far cheaper than sorting rows, and building every leaf's label per row was the costliest
+    # step once. Decoding divides DOUBLEs (never integers: Trino would truncate, DuckDB not).
     by_code = {code: n for n, code in enumerate(sorted(ind.code for ind, _, _ in leaves), 1)}
+    if len(by_code) >= RANK_BASE:
+        raise ConfigError(
+            f"system {system.model_ref} has {len(by_code)} scored indicators; at most {RANK_BASE - 1} "
+            "fit the reasons' sort key",
+            field="indicators",
+        )
     ranked = sorted(leaves, key=lambda leaf: by_code[leaf[0].code])
-    items = ", ".join(
-        f"CAST(ROW(-round({_pcol(ind.code)}, 4), {by_code[ind.code]}) AS ROW(k DOUBLE, i INTEGER))"
+    keys = ", ".join(
+        f"-(CAST(round({_pcol(ind.code)} * 10000) AS BIGINT) * {RANK_BASE} + {RANK_BASE - by_code[ind.code]})"
         for ind, _, _ in leaves
     )
     codes = ", ".join(_quote(ind.code) for ind, _, _ in ranked)
     labels = ", ".join(_quote(ind.label) for ind, _, _ in ranked)
+    units = f"floor(CAST(-x AS DOUBLE) / CAST({RANK_BASE} AS DOUBLE))"
+    rank = f"CAST({RANK_BASE} - (CAST(-x AS DOUBLE) - {units} * {RANK_BASE}) AS INTEGER)"
     reasons = (
-        f"transform(slice(array_sort(filter(ARRAY[{items}], x -> x.k < 0)), 1, {MAX_REASONS}), "
-        f"x -> CAST(ROW(element_at(ARRAY[{codes}], x.i), element_at(ARRAY[{labels}], x.i), -x.k) "
-        "AS ROW(code VARCHAR, label VARCHAR, points DOUBLE)))"
+        f"transform(slice(array_sort(filter(ARRAY[{keys}], x -> x <= -{RANK_BASE})), 1, {MAX_REASONS}), "
+        f"x -> CAST(ROW(element_at(ARRAY[{codes}], {rank}), element_at(ARRAY[{labels}], {rank}), "
+        f"{units} / CAST(10000 AS DOUBLE)) AS ROW(code VARCHAR, label VARCHAR, points DOUBLE)))"
     )
     if system.rules:
         fired = ", ".join(f"IF(r_{r.code.lower()}, {_quote(r.code)})" for r in system.rules)

@@ -3,7 +3,9 @@
 Per dataset: rows ingested at or before the cutoff, then the latest version of each key (order by
 ``_ingested_at`` desc, ``_ingest_id`` desc), then only records whose event date is on or before the
 period end (a null event date survives where the column is optional, e.g. an unfiled report).
-The order matters: a correction may move a record's date, so the date filter comes last.
+The order matters: a correction may move a record's date, so the date filter comes last. A dataset
+whose date records when an obligation was met (``DatasetSpec.date_is_fulfilment``: annual reports)
+keeps a row dated after the period end, with the date read as NULL: unmet at the period end.
 
 When the run knows the dataset's ingests (one curated file each, every row of a file stamped with
 the same ``_ingest_id`` and ``_ingested_at``; see ``ingests_of``), the latest version per key is
@@ -67,13 +69,28 @@ def as_of_view(
     optional = not spec.column(event).required
 
     def date_ok(prefix: str = "") -> str:
+        if spec.date_is_fulfilment:
+            return "TRUE"
         cond = f"{prefix}{event} <= {date_literal(period_end)}"
         return f"({prefix}{event} IS NULL OR {cond})" if optional else cond
+
+    def as_of(select: str) -> str:
+        """An obligation met after the period end was still open at the period end."""
+        if not spec.date_is_fulfilment:
+            return select
+        shown = ", ".join(
+            f"CASE WHEN {event} <= {date_literal(period_end)} THEN {event} END AS {event}"
+            if c == event
+            else c
+            for c in spec.columns
+            if c in wanted
+        )
+        return f"SELECT {shown} FROM ({select}) AS fulfilled"
 
     scope = f"province = '{province}' AND _ingested_at <= {timestamp_literal(cutoff)}"
     if ingests is not None:
         if not ingests:
-            return f"SELECT {cols} FROM {curated_table(spec.name)} WHERE FALSE"
+            return as_of(f"SELECT {cols} FROM {curated_table(spec.name)} WHERE FALSE")
         scope += f" AND _ingest_id IN ({_in_list(ingests)})"
         if len(ingests) > 1:
             rank = " ".join(f"WHEN {_str(i)} THEN {n}" for n, i in enumerate(ingests, 1))
@@ -83,7 +100,7 @@ def as_of_view(
                 f"SELECT {keys}, max(CASE _ingest_id {rank} END) AS _top FROM {curated_table(spec.name)} "
                 f"WHERE province = '{province}' AND _ingest_id IN ({_in_list(ingests[1:])}) GROUP BY {keys}"
             )
-            return (
+            return as_of(
                 f"SELECT {rcols} FROM ("
                 f"SELECT {cols}, CASE _ingest_id {rank} END AS _rk FROM {curated_table(spec.name)} "
                 f"WHERE {scope}) AS r LEFT JOIN ({newer}) AS n ON {on} "
@@ -93,8 +110,8 @@ def as_of_view(
     if single_ingest:
         # One curated file: keys are unique in it (ingestion rejects in-file duplicates), so the
         # latest-per-key window is a no-op and is skipped (it is half the cost of a run).
-        return f"SELECT {cols} FROM {curated_table(spec.name)} WHERE {scope} AND {date_ok()}"
-    return (
+        return as_of(f"SELECT {cols} FROM {curated_table(spec.name)} WHERE {scope} AND {date_ok()}")
+    return as_of(
         f"SELECT {cols} FROM ("
         f"SELECT {cols}, row_number() OVER "
         f"(PARTITION BY {keys} ORDER BY _ingested_at DESC, _ingest_id DESC) AS _rn "

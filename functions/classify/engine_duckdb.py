@@ -1,15 +1,18 @@
 """Run the compiled Trino statement on embedded DuckDB over the lake (local folder or S3).
 
-The lake is read through ``pyarrow.dataset`` on the lake's own filesystem (httpfs is not
-available, and this keeps one code path for local and S3 lakes); DuckDB pushes projections and
-filters (e.g. ``province = 'PP'``) into the Arrow scan.
+A local lake is read by DuckDB's Parquet reader, an S3 lake through ``pyarrow.dataset`` on the
+lake's own filesystem (httpfs is not available); either way DuckDB pushes projections and filters
+(e.g. ``province = 'PP'``) into the scan. A large province runs in uscc ranges (ADR 0038).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import re
 import tempfile
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -29,39 +32,75 @@ CURATED_PARTITIONS = pa.schema([("province", pa.string()), ("ingest", pa.string(
 RESULTS_PARTITIONS = pa.schema([("month", pa.string()), ("province", pa.string())])
 
 
-def _dataset(lake: Lake, prefix: str, schema: pa.Schema, partitions: pa.Schema) -> Any:
-    """An Arrow dataset over ``prefix``, or an empty table of the same shape when nothing is there."""
-    full = pa.schema(list(schema) + list(partitions))
-    if not lake.list_files(prefix):
-        return full.empty_table()
+def _dataset(lake: Lake, files: list[str], base: str, schema: pa.Schema, partitions: pa.Schema) -> Any:
+    """An Arrow dataset over ``files`` (keys), partition values parsed below ``base``."""
     return pads.dataset(
-        lake.path(prefix),
-        schema=full,
+        [lake.path(key) for key in files],
+        schema=pa.schema(list(schema) + list(partitions)),
         filesystem=lake.fs,
         format="parquet",
         partitioning=pads.partitioning(partitions, flavor="hive"),
+        partition_base_dir=lake.path(base),
         exclude_invalid_files=False,
     )
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _register(
+    con: Any, name: str, lake: Lake, prefix: str, base: str, schema: pa.Schema, partitions: pa.Schema
+) -> None:
+    """Register ``name`` over the Parquet files under ``prefix`` (hidden files skipped), with the
+    hive partitions of their keys below ``base``.
+
+    A local lake is read by DuckDB's own Parquet reader (ADR 0038): parallel per row group and
+    inside ``memory_limit``, where an Arrow dataset scan buffers outside it (the 100M-record run
+    peaked at 10.5 GB that way). Other file systems (S3: httpfs cannot be installed here) go
+    through ``pyarrow.dataset`` on the lake's own filesystem. Either way the view has exactly
+    ``schema`` + ``partitions`` (a column missing from every file reads as NULL), and
+    partition values stay text (``province = '13'``, never an integer)."""
+    full = pa.schema(list(schema) + list(partitions))
+    files = lake.list_files(prefix)
+    con.execute(f'DROP VIEW IF EXISTS "{name}"')
+    if not files or not lake.is_local:
+        keys = [f.key for f in files]
+        con.register(name, _dataset(lake, keys, base, schema, partitions) if files else full.empty_table())
+        return
+    paths = ", ".join(_quote(lake.path(f.key)) for f in files)
+    hive = ", ".join(f"{_quote(p.name)}: 'VARCHAR'" for p in partitions)
+    source = (
+        f"read_parquet([{paths}], hive_partitioning = true, hive_types = {{{hive}}}, "
+        "hive_types_autocast = false, union_by_name = true)"
+    )
+    present = {str(row[0]) for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    types = _duck_types(con, full)
+    cols = ", ".join(
+        f'"{f.name}"' if f.name in present else f'CAST(NULL AS {types[f.name]}) AS "{f.name}"' for f in full
+    )
+    con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT {cols} FROM {source}')
+
+
+def _duck_types(con: Any, schema: pa.Schema) -> dict[str, str]:
+    """DuckDB's type for each Arrow field (for the NULL stand-in of a column no file has)."""
+    empty = schema.empty_table()  # noqa: F841 - read by DuckDB's replacement scan below
+    return {str(row[0]): str(row[1]) for row in con.execute("DESCRIBE SELECT * FROM empty").fetchall()}
 
 
 def register_lake_tables(con: Any, lake: Lake, *, province: str | None = None) -> list[str]:
     """Register ``curated_<dataset>`` (all ten) and ``classifications`` (published results) as
     DuckDB views over the lake; returns the table names. ``province`` narrows the curated scan
-    (the partition column stays, so queries need not change)."""
+    to that province's files (the partition column stays, so queries need not change)."""
     names: list[str] = []
     for name, spec in DATASETS.items():
         prefix = f"curated/{name}" + (f"/province={province}" if province else "")
-        if province:
-            # keep the hive layout one level up so the province column still exists
-            ds = _dataset(lake, f"curated/{name}", spec.curated_schema, CURATED_PARTITIONS)
-            if isinstance(ds, pads.Dataset) and not lake.list_files(prefix):
-                ds = pa.schema(list(spec.curated_schema) + list(CURATED_PARTITIONS)).empty_table()
-        else:
-            ds = _dataset(lake, prefix, spec.curated_schema, CURATED_PARTITIONS)
-        con.register(curated_table(name), ds)
+        _register(
+            con, curated_table(name), lake, prefix, f"curated/{name}", spec.curated_schema, CURATED_PARTITIONS
+        )
         names.append(curated_table(name))
-    results = _dataset(lake, "results/classifications", CLASSIFICATION_SCHEMA, RESULTS_PARTITIONS)
-    con.register(RESULTS_TABLE, results)
+    results = "results/classifications"
+    _register(con, RESULTS_TABLE, lake, results, results, CLASSIFICATION_SCHEMA, RESULTS_PARTITIONS)
     names.append(RESULTS_TABLE)
     return names
 
@@ -137,12 +176,85 @@ def conform(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=CLASSIFICATION_SCHEMA)
 
 
+# Memory one classified entity needs in a run (hash tables of the nine aggregations and joins,
+# the sort): the 10M-entity / 100M-record bench held 2.5M entities per range in ~5 GB (ADR 0038).
+BYTES_PER_ENTITY = 2400
+UNITS = {
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
+
+
+@dataclass(frozen=True)
+class DuckRun:
+    """What a DuckDB run wrote: class counts, rows, and the uscc ranges it ran in (one range,
+    ``(None, None)``, for a province that fits the memory limit)."""
+
+    counts: dict[str, int]
+    rows: int
+    ranges: list[tuple[str | None, str | None]]
+
+
+def memory_bytes(limit: str) -> int:
+    """``6GB`` / ``512 MiB`` -> bytes (the forms ``Settings.duckdb_memory_limit`` accepts)."""
+    found = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B)\s*", limit, re.IGNORECASE)
+    if found is None:
+        raise ValueError(f"not a memory size: {limit!r}")
+    return int(float(found.group(1)) * UNITS[found.group(2).upper()])
+
+
+def entities_per_range(settings: Settings | None) -> int:
+    """How many entities one query may classify: ``Settings.duckdb_range_entities``, else what
+    the memory limit holds."""
+    if settings is not None and settings.duckdb_range_entities:
+        return settings.duckdb_range_entities
+    limit = settings.duckdb_memory_limit if settings is not None else "6GB"
+    return max(1, memory_bytes(limit) // BYTES_PER_ENTITY)
+
+
+def uscc_ranges(con: Any, province: str, per_range: int) -> list[tuple[str | None, str | None]]:
+    """Split the province's entities into uscc ranges of at most about ``per_range`` each, from
+    the quantiles of their codes: ranges are contiguous, ordered and cover every code."""
+    total = int(con.execute(f"SELECT count(*) FROM {curated_table('entities')}").fetchall()[0][0])
+    parts = -(-total // per_range) if total else 1
+    if parts <= 1:
+        return [(None, None)]
+    cuts = ", ".join(repr(i / parts) for i in range(1, parts))
+    found = con.execute(
+        f"SELECT quantile_disc(uscc, [{cuts}]) FROM {curated_table('entities')} WHERE province = ?",
+        [province],
+    ).fetchall()[0][0]
+    edges: list[str | None] = [None, *sorted({q for q in found if q is not None}), None]
+    return list(itertools.pairwise(edges))
+
+
+def ranged(sql: str, low: str | None, high: str | None) -> str:
+    """The DuckDB statement restricted to ``low <= uscc < high``. The filter wraps the compiled
+    statement unchanged, so it means exactly "these rows of the result"; DuckDB pushes it down
+    into every scan that feeds a uscc (aggregations, joins), which is what bounds the memory."""
+    conds = []
+    if low is not None:
+        conds.append(f"uscc >= {_quote(low)}")
+    if high is not None:
+        conds.append(f"uscc < {_quote(high)}")
+    if not conds:
+        return sql
+    return f"SELECT * FROM ({sql}) AS ranged WHERE {' AND '.join(conds)} ORDER BY uscc"
+
+
 def run_duckdb_to_lake(
     lake: Lake, compiled: Compiled, key: str, *, con: Any = None, settings: Settings | None = None
-) -> tuple[dict[str, int], int]:
+) -> DuckRun:
     """Execute and stream the result into one Parquet object at ``key`` (atomic: hidden temp
-    object, then move), batch by batch, so the whole result never sits in memory twice.
-    Returns (counts per class, rows)."""
+    object, then move), batch by batch, so the whole result never sits in memory twice. A
+    province larger than the memory limit holds runs range by range, in uscc order, into the
+    same object (ADR 0038)."""
     import posixpath
     import uuid
 
@@ -164,18 +276,22 @@ def run_duckdb_to_lake(
         register_lake_tables(con, lake, province=compiled.province)
         if lake.is_local:
             lake.fs.create_dir(directory, recursive=True)
+        sql = to_duckdb(compiled.sql)
         try:
-            reader = con.sql(to_duckdb(compiled.sql)).to_arrow_reader(batch_size=200_000)
+            ranges = uscc_ranges(con, compiled.province, entities_per_range(settings))
             with (
                 lake.fs.open_output_stream(tmp) as out,
                 pq.ParquetWriter(out, CLASSIFICATION_SCHEMA, compression="zstd") as writer,
             ):
-                for batch in reader:
-                    table = conform(pa.Table.from_batches([batch]))
-                    writer.write_table(table)
-                    rows += table.num_rows
-                    for vc in pc.value_counts(table.column("risk_class")).to_pylist():
-                        counts[str(vc["values"])] += int(vc["counts"])
+                for n, (low, high) in enumerate(ranges, 1):
+                    if len(ranges) > 1:
+                        logger.info("range %s of %s", n, len(ranges))
+                    for batch in con.sql(ranged(sql, low, high)).to_arrow_reader(batch_size=200_000):
+                        table = conform(pa.Table.from_batches([batch]))
+                        writer.write_table(table)
+                        rows += table.num_rows
+                        for vc in pc.value_counts(table.column("risk_class")).to_pylist():
+                            counts[str(vc["values"])] += int(vc["counts"])
         except duckdb.Error as exc:
             raise EngineError(
                 f"DuckDB failed to run the compiled {compiled.system.model_ref} query: {exc}"
@@ -192,4 +308,4 @@ def run_duckdb_to_lake(
             con.close()
         if spill is not None:
             spill.cleanup()
-    return counts, rows
+    return DuckRun(counts, rows, ranges)

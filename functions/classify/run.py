@@ -93,6 +93,11 @@ def input_files(lake: Lake, province: str, datasets: tuple[str, ...]) -> list[di
                 meta = pq.ParquetFile(stream).metadata
             ingest_id = _single_value(meta, "_ingest_id")
             ingested_at = _single_value(meta, "_ingested_at")
+            if ingest_id is None and _lacks_statistics(meta, "_ingest_id"):
+                with lake.open_input_file(f.key) as stream:
+                    ingest_id = _only_value(
+                        pq.ParquetFile(stream, read_dictionary=["_ingest_id"]), "_ingest_id"
+                    )
             out.append(
                 {
                     "dataset": name,
@@ -109,6 +114,32 @@ def input_files(lake: Lake, province: str, datasets: tuple[str, ...]) -> list[di
                 }
             )
     return out
+
+
+def _lacks_statistics(meta: Any, column: str) -> bool:
+    """True when some row group has no min/max for ``column`` (curated files written before
+    ``_ingest_id`` statistics were kept), so the footer cannot tell the file's ingest."""
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    if column not in names:
+        return False
+    j = names.index(column)
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(j).statistics
+        if stats is None or not stats.has_min_max:
+            return True
+    return False
+
+
+def _only_value(parquet: Any, column: str) -> Any:
+    """The one value ``column`` holds in every row (no nulls), read from the column itself
+    (open ``parquet`` with ``read_dictionary=[column]``: cheap for a constant column), else None."""
+    values = parquet.read(columns=[column]).column(column)
+    if values.null_count:
+        return None
+    distinct = values.unique()
+    if isinstance(distinct, pa.DictionaryArray):
+        distinct = distinct.dictionary_decode()
+    return distinct[0].as_py() if len(distinct) == 1 else None
 
 
 def _single_value(meta: Any, column: str) -> Any:
@@ -236,10 +267,13 @@ def classify_month(
     progress("classify: run", 0, 1)
     t = time.perf_counter()
     run_key = layout.run_classifications_key(run_id)
+    engine_plan: dict[str, Any] = {}
     if engine == "duckdb":
         from functions.classify.engine_duckdb import run_duckdb_to_lake
 
-        counts, rows = run_duckdb_to_lake(lake, compiled, run_key, settings=settings)
+        done = run_duckdb_to_lake(lake, compiled, run_key, settings=settings)
+        counts, rows = done.counts, done.rows
+        engine_plan["uscc_ranges"] = [list(r) for r in done.ranges]
     else:
         from functions.classify.engine_athena import run_athena
 
@@ -259,6 +293,7 @@ def classify_month(
         "models": dict(compiled.models),
         "model_hashes": {s.model_ref: s.content_hash() for s, _ in assignments},
         "engine": engine,
+        "engine_plan": engine_plan,
         "code_version": CODE_VERSION,
         "started_at": started.isoformat(),
         "inputs": inputs,

@@ -1,8 +1,12 @@
-"""``creditrisk classify``: classify a month by hand (the scheduled handler does it monthly)."""
+"""``creditrisk classify``: classify a month by hand (the scheduled handler does it monthly).
+
+``--follow-ups`` also runs what the scheduled run does after publishing (warnings, analysis,
+effectiveness, report: ``functions.monthly.run_follow_ups``), as of the same cutoff."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import click
 
@@ -36,6 +40,11 @@ def _cutoff(value: str | None) -> dt.datetime | None:
 @click.option(
     "--cutoff", help="Use only data ingested at or before this ISO time (default: now; UTC if no zone)."
 )
+@click.option(
+    "--follow-ups",
+    is_flag=True,
+    help="Then raise warnings, analyse and write the report, as the scheduled run does.",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -45,13 +54,17 @@ def command(
     engine: str | None,
     type_systems: tuple[str, ...],
     cutoff: str | None,
+    follow_ups: bool,
 ) -> None:
     """Classify every entity of a province (or of all provinces) for MONTH and publish the results."""
     from functions.classify.run import classify_all, classify_month
+    from functions.monthly import run_follow_ups
 
     settings = settings_from(ctx)
     lake = lake_from(ctx)
     systems = _type_systems(type_systems)
+    # one instant for the classification and its follow-ups, as in the scheduled run
+    cut = _cutoff(cutoff) or dt.datetime.now(dt.UTC)
     if province is None:
         summary = classify_all(
             lake,
@@ -60,26 +73,31 @@ def command(
             engine=engine,
             system_id=system_id,
             systems=systems,
-            cutoff=_cutoff(cutoff),
+            cutoff=cut,
             progress=StderrProgress(),
         )
         if summary.get("message"):
             click.echo(f"{summary['message']} ({lake.uri})")
-        for p, info in summary["provinces"].items():
-            click.echo(_line(p, info))
-        return
-    result = classify_month(
-        lake,
-        month=month,
-        province=province,
-        system_id=system_id,
-        systems=systems,
-        engine=engine or settings.engine,
-        cutoff=_cutoff(cutoff),
-        settings=settings,
-        progress=StderrProgress(),
-    )
-    click.echo(_line(province, {"status": "published", "run_id": result.run_id, "counts": result.counts}))
+    else:
+        result = classify_month(
+            lake,
+            month=month,
+            province=province,
+            system_id=system_id,
+            systems=systems,
+            engine=engine or settings.engine,
+            cutoff=cut,
+            settings=settings,
+            progress=StderrProgress(),
+        )
+        published = {"status": "published", "run_id": result.run_id, "counts": result.counts}
+        summary = {"month": month, "provinces": {province: published}}
+    if follow_ups:
+        summary = run_follow_ups(lake, summary, settings=settings, now=cut)
+    for p, info in summary["provinces"].items():
+        click.echo(_line(p, info))
+        if "follow_up" in info:
+            click.echo(_follow_up_line(p, info["follow_up"], lake))
 
 
 def _type_systems(values: tuple[str, ...]) -> dict[str, str] | None:
@@ -91,6 +109,16 @@ def _type_systems(values: tuple[str, ...]) -> dict[str, str] | None:
             raise InvalidInput(f"--type-system takes TYPE=SYSTEM, got {value!r}", field="type_system")
         out[entity_type.strip()] = system.strip()
     return out or None
+
+
+def _follow_up_line(province: str, info: dict[str, Any], lake: Any) -> str:
+    if info["status"] != "done":
+        return f"province {province}: follow-ups failed: {info['error']}: {info['message']}"
+    w = info["warnings"]
+    return (
+        f"province {province}: {w['raised']} warnings raised ({w['duplicates']} already known), "
+        f"{w['tasks']} inspection tasks; report {lake.display(info['report_key'])}"
+    )
 
 
 def _line(province: str, info: dict[str, object]) -> str:

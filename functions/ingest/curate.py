@@ -4,7 +4,9 @@ Parquet encoding.
 Encoding choices (docs/adr/0015): zstd; no dictionary for values unique by construction (a
 single-column dataset key, after duplicate rejection, and ``_source_line``) nor for floats
 (amounts are near-unique; zstd still folds repeats); min/max statistics only for non-text
-columns (string min/max over unsorted text prunes nothing and costs the most).
+columns (string min/max over unsorted text prunes nothing and costs the most), and for
+``_ingest_id``: one value per file, so its min = max names the file's ingest for the
+classification's ranked dedup (ADR 0036) without reading the column.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ from functions.ingest.validate import Validated
 from schemas.datasets import DatasetSpec
 
 CODEC = "zstd"
+# Row groups are the unit of parallel reading for DuckDB and Athena: 256k rows keeps every core
+# busy on a province's 1–2M-row files (at pyarrow's default of 1M rows, one core read each
+# file) while each group stays a few MB of compressed columns (ADR 0038).
+ROW_GROUP_ROWS = 1 << 18
 LINE_COLUMN = "_source_line"
+INGEST_COLUMN = "_ingest_id"
 
 
 def curated_table(
@@ -50,8 +57,9 @@ def parquet_bytes(spec: DatasetSpec, table: pa.Table) -> bytes:
         table,
         sink,
         compression=CODEC,
+        row_group_size=ROW_GROUP_ROWS,
         use_dictionary=[c for c in table.column_names if c not in plain],
-        write_statistics=[f.name for f in table.schema if not _is_text(f.type)],
+        write_statistics=[f.name for f in table.schema if not _is_text(f.type) or f.name == INGEST_COLUMN],
     )
     encoded: bytes = sink.getvalue().to_pybytes()
     return encoded

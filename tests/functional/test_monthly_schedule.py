@@ -107,3 +107,20 @@ def test_cli_type_system_classifies_each_type_with_its_system(local_lake: Lake) 
     )
     bad = runner.invoke(cli, [*base, "--type-system", "individual"])
     assert bad.exit_code != 0 and "TYPE=SYSTEM" in str(bad.exception or bad.output)
+
+
+def test_cli_classify_with_follow_ups_does_what_the_schedule_does(local_lake: Lake) -> None:
+    from functions.cli import cli
+
+    write_curated(local_lake, "entities", [entity(1), entity(2, status="revoked")])
+    runner = CliRunner()
+    base = ["--lake", local_lake.uri, "classify", "--month", "2026-06", "--province", "13"]
+    out = runner.invoke(cli, [*base, "--cutoff", "2026-07-05T00:00:00"])
+    assert out.exit_code == 0, out.output
+    assert "report" not in out.output and not local_lake.exists(layout.report_key("2026-06", "13"))
+    out = runner.invoke(cli, [*base, "--cutoff", "2026-07-05T00:00:00", "--follow-ups"])
+    assert out.exit_code == 0, out.output
+    assert "province 13: published run" in out.output
+    assert "warnings raised" in out.output and "inspection tasks; report" in out.output
+    assert local_lake.exists(layout.report_key("2026-06", "13"))
+    assert local_lake.list_files(layout.warnings_prefix("2026-06", "13"))

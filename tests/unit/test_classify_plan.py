@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from functions import layout
@@ -17,7 +19,7 @@ from functions.classify.run import assign_systems, ingest_plan, input_files
 from functions.errors import ConfigError, InvalidInput
 from functions.lake import Lake
 from functions.settings import Settings
-from tests.classify_data import code, entity, write_curated
+from tests.classify_data import code, curated_table, entity, write_curated
 
 CUT = dt.datetime(2026, 7, 5, tzinfo=dt.UTC)
 D = dt.date
@@ -105,6 +107,30 @@ def test_ingest_plan_skips_a_dataset_whose_file_mixes_ingests(local_lake: Lake) 
     local_lake.write_parquet(layout.curated_key("complaints", "13", "mixed"), table)
     inputs = input_files(local_lake, "13", ("complaints", "penalties"))
     assert "complaints" not in ingest_plan(inputs, ("complaints", "penalties"), CUT)
+
+
+def test_the_ingest_of_a_file_written_without_text_statistics_is_read_from_its_column(
+    local_lake: Lake,
+) -> None:
+    """Curated files written before ``_ingest_id`` statistics were kept still get the ranked
+    dedup; a file whose column mixes ingests does not."""
+    seed_versions(local_lake)
+    rows = [
+        {"complaint_id": f"C{i}", "uscc": code(1), "received_on": D(2026, 1, 2), "kind": "complaint"}
+        for i in range(3)
+    ]
+    legacy = curated_table("complaints", rows, ingest_id="old", ingested_at=T(2026, 1, 1, tzinfo=dt.UTC))
+    mixed = legacy.set_column(
+        legacy.schema.get_field_index("_ingest_id"), "_ingest_id", pa.array(["old", "old", "other"])
+    )
+    for province, name, table in (("13", "old", legacy), ("14", "mixed", mixed)):
+        buf = io.BytesIO()
+        pq.write_table(table, buf, write_statistics=["_ingested_at"])
+        local_lake.write_bytes(layout.curated_key("complaints", province, name), buf.getvalue())
+    found = input_files(local_lake, "13", ("complaints",))
+    assert [f["ingest_id"] for f in found] == ["old"]
+    assert ingest_plan(found, ("complaints",), CUT) == {"complaints": ("old",)}
+    assert [f["ingest_id"] for f in input_files(local_lake, "14", ("complaints",))] == [None]
 
 
 def mixed_province(lake: Lake) -> None:
