@@ -331,14 +331,18 @@ def inspections(
     d = _Draw(rng, rng.poisson(rate), lo, hi)
     n = len(d)
     rr = eb.rr[d.row]
-    p_problem = np.minimum(0.05 * rr, 0.7)
+    # Every outcome but no_problem is a finding (analysis.effectiveness.PROBLEM_RESULTS), so each
+    # rises with the latent risk; the rest (most inspections, as in published results) find nothing.
+    p_problem = np.minimum(0.05 * rr, 0.6)
+    p_corrected = np.minimum(0.04 * rr, 0.2)
+    p_away = 0.03 * np.sqrt(rr)
     u = rng.random(n)
     result = np.select(
         [
             u < p_problem,
-            u < p_problem + 0.03 * np.sqrt(rr),
-            u < p_problem + 0.03 * np.sqrt(rr) + 0.01,
-            u < 0.8,
+            u < p_problem + p_away,
+            u < p_problem + p_away + 0.01,
+            u < p_problem + p_away + 0.01 + p_corrected,
         ],
         [2, 3, 4, 1],
         default=0,
