@@ -19,6 +19,14 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, mon + 1, min(day.day, calendar.monthrange(year, mon + 1)[1]))
 
 
+def window_start(period_end: dt.date, months: int) -> dt.date:
+    """The exclusive start of a look-back of ``months`` whole calendar months ending at the month
+    end ``period_end``: the last day of the month ``months`` earlier, so ``(start, period_end]``
+    spans exactly those months (``add_months`` would keep the day: 30 June − 6 → 30 December)."""
+    back = add_months(period_end.replace(day=1), -months)
+    return back.replace(day=calendar.monthrange(back.year, back.month)[1])
+
+
 def previous_month(month: str) -> str:
     d = add_months(dt.date(int(month[:4]), int(month[5:7]), 1), -1)
     return f"{d.year:04d}-{d.month:02d}"

@@ -21,7 +21,7 @@ from sqlglot import exp
 from functions.classify.curated_views import RESULTS_TABLE, as_of_ctes, date_literal
 from functions.classify.system import CLASS_INDEX, Indicator, System
 from functions.errors import ConfigError
-from functions.months import add_months, month_end, previous_month
+from functions.months import month_end, previous_month, window_start
 from schemas.datasets import DATASETS
 from schemas.results import DIMENSIONS, RISK_CLASSES
 
@@ -106,7 +106,7 @@ def _aggregate_sql(ind: Indicator, placeholders: dict[str, str], period_end: dt.
         conds.append(f"({_sql_text(d.where, placeholders)})")
     if d.window_months is not None:
         column = d.date_column or spec.event_date
-        start = add_months(period_end, -d.window_months)
+        start = window_start(period_end, d.window_months)
         conds.append(f"{column} > {date_literal(start)} AND {column} <= {date_literal(period_end)}")
     elif d.date_column is not None:
         conds.append(f"{d.date_column} <= {date_literal(period_end)}")
@@ -119,6 +119,27 @@ def _aggregate_sql(ind: Indicator, placeholders: dict[str, str], period_end: dt.
     if d.aggregate == "count_distinct":
         return f"CAST(COUNT(DISTINCT CASE WHEN {cond} THEN {expr} END) AS DOUBLE)"
     return f"CAST({d.aggregate.upper()}(CASE WHEN {cond} THEN CAST({expr} AS DOUBLE) END) AS DOUBLE)"
+
+
+def _window_filter(members: list[Indicator], period_end: dt.date) -> str | None:
+    """When every indicator over a dataset looks back a window, the rows outside all windows
+    count for none of them: this condition drops them before the group-by (years of history
+    otherwise flow through every aggregation). It applies to the as-of rows — after the
+    latest-per-key dedup, so a correction that moves a date still counts where it lands — and
+    an entity left with no rows gets the same 0 through the join's COALESCE. None when some
+    indicator reads the whole history."""
+    starts: dict[str, dt.date] = {}
+    for ind in members:
+        d = ind.definition
+        if d is None or d.window_months is None:
+            return None
+        column = d.date_column or DATASETS[d.dataset].event_date
+        start = window_start(period_end, d.window_months)
+        starts[column] = min(start, starts.get(column, start))
+    return " OR ".join(
+        f"({column} > {date_literal(start)} AND {column} <= {date_literal(period_end)})"
+        for column, start in sorted(starts.items())
+    )
 
 
 ENTITY_COLUMNS = (
@@ -180,7 +201,7 @@ def compile_system(
     datasets = list(datasets_read(system))
     placeholders = {
         "period_end": date_literal(period_end),
-        "period_start": date_literal(add_months(period_end, -12)),
+        "period_start": date_literal(window_start(period_end, 12)),
     }
     ctes = as_of_ctes(
         used_columns(system, datasets),
@@ -210,7 +231,8 @@ def compile_system(
         )
     )
     # one aggregate per dataset read by record indicators (one group-by over the union of all
-    # datasets was measured slower and larger: every row then updates every indicator's state)
+    # datasets was measured slower and larger: every row then updates every indicator's state),
+    # over the rows inside the indicators' windows only
     joins: list[str] = []
     value_cols: list[str] = []
     for ds in datasets:
@@ -224,7 +246,9 @@ def compile_system(
         aggs = ", ".join(
             f"{_aggregate_sql(ind, placeholders, period_end)} AS {_vcol(ind.code)}" for ind in members
         )
-        ctes.append((f"agg_{ds}", f"SELECT uscc, {aggs} FROM {ds} GROUP BY uscc"))
+        window = _window_filter(members, period_end)
+        where = f" WHERE {window}" if window else ""
+        ctes.append((f"agg_{ds}", f"SELECT uscc, {aggs} FROM {ds}{where} GROUP BY uscc"))
         joins.append(f"LEFT JOIN agg_{ds} ON agg_{ds}.uscc = base.uscc")
         value_cols += [
             f"COALESCE(agg_{ds}.{_vcol(ind.code)}, CAST(0 AS DOUBLE)) AS {_vcol(ind.code)}" for ind in members

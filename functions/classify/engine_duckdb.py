@@ -84,8 +84,8 @@ def _register(
 
 def _duck_types(con: Any, schema: pa.Schema) -> dict[str, str]:
     """DuckDB's type for each Arrow field (for the NULL stand-in of a column no file has)."""
-    empty = schema.empty_table()  # noqa: F841 - read by DuckDB's replacement scan below
-    return {str(row[0]): str(row[1]) for row in con.execute("DESCRIBE SELECT * FROM empty").fetchall()}
+    rel = con.from_arrow(schema.empty_table())
+    return {str(name): str(t) for name, t in zip(rel.columns, rel.types, strict=True)}
 
 
 def register_lake_tables(con: Any, lake: Lake, *, province: str | None = None) -> list[str]:

@@ -122,7 +122,8 @@ def parse_numbers(values: pa.Array, f: FieldSpec) -> tuple[pa.Array, pa.Array]:
         shaped = pc.fill_null(pc.match_substring_regex(values, INT_RE if is_int else NUMBER_RE), False)
         safe = pc.if_else(shaped, values, pa.scalar(None, pa.string()))
         nums = pc.cast(safe, pa.int64() if is_int else pa.float64())
-        ok = shaped
+        # a well-shaped decimal can still overflow to inf (1e400): not a number we can store
+        ok = shaped if is_int else pc.and_(shaped, pc.fill_null(pc.is_finite(nums), False))
     if f.ge is not None:
         ok = pc.and_(ok, pc.fill_null(pc.greater_equal(nums, f.ge), False))
     if f.le is not None:

@@ -84,6 +84,7 @@ def test_all_aggregates_shares_and_precedence(local_lake: Lake, tmp_path: Any) -
         {"uscc": code(4), "party_id": "x", "relation": "executive", "until": D(2026, 2, 1)},
         {"uscc": code(4), "party_id": "y", "relation": "executive", "until": D(2025, 12, 31)},
         {"uscc": code(4), "party_id": "z", "relation": "executive", "until": D(2026, 7, 1)},
+        {"uscc": code(1), "party_id": "w", "relation": "executive", "until": D(2024, 1, 1)},
     ])  # fmt: skip
     classify_month(local_lake, month="2026-06", province="13", system_id=str(path), cutoff=CUT,
                    settings=Settings(lake_uri=local_lake.uri))  # fmt: skip
@@ -106,6 +107,22 @@ def test_all_aggregates_shares_and_precedence(local_lake: Lake, tmp_path: Any) -
     assert e4["risk_score"] == 20.0 and e4["dimension_scores"]["relationship"] == 20.0
     # shares by score rank: 0 (e1) → cume 0.25 ≤ .5 → A; 20 (e4) → .5 → A; 26 → .75 → B (but set A);
     # 44 → 1.0 → C; at-least B for e2 does not lower C
-    assert rows[code(1)]["risk_class"] == "A"
+    assert rows[code(1)]["risk_class"] == "A" and rows[code(1)]["risk_score"] == 0.0  # old leaver only
     assert rows[code(4)]["risk_class"] == "A"
     assert e2["risk_class"] == "C" and e2["rules"] == ["AT_LEAST_B"]
+
+
+def test_rows_outside_every_window_are_dropped_before_the_group_by() -> None:
+    """relationships are read only in LEFT's window; penalties also feed N_AUTH, which reads the
+    whole history, so they are not filtered (the values are checked in the test above)."""
+    from functions.classify.compile import compile_system
+
+    sql = compile_system(parse_system(SYSTEM), month="2026-06", province="13", cutoff=CUT, run_id="r").sql
+    rel = sql[sql.index("agg_relationships AS (") :].split("\n", 1)[0]
+    assert (
+        "FROM relationships WHERE (until > DATE '2025-12-31' AND until <= DATE '2026-06-30') GROUP BY" in rel
+    )
+    # six whole months: 31 December is outside, 1 January inside (not "30 June − 6 = 30 December")
+    assert "until > DATE '2025-12-31' AND until <= DATE '2026-06-30' THEN 1" in rel
+    pen_agg = sql[sql.index("agg_penalties AS (") :].split("\n", 1)[0]
+    assert "FROM penalties GROUP BY uscc" in pen_agg

@@ -55,6 +55,7 @@ def test_clean_rows_pass() -> None:
         ("amount", "1,000", "bad_number"),
         ("amount", "-5", "bad_number"),
         ("amount", "nan", "bad_number"),
+        ("amount", "1e400", "bad_number"),  # well-shaped but overflows to inf
     ],
 )
 def test_penalty_reason(column: str, value: str, expected: str) -> None:

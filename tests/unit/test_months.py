@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from functions.months import add_months, month_end, month_of, previous_month
+from functions.months import add_months, month_end, month_of, previous_month, window_start
 
 
 def test_month_end_handles_leap_years() -> None:
@@ -15,6 +15,16 @@ def test_add_months_clamps_like_trino() -> None:
     assert add_months(dt.date(2026, 3, 31), -1) == dt.date(2026, 2, 28)
     assert add_months(dt.date(2026, 1, 31), 13) == dt.date(2027, 2, 28)
     assert add_months(dt.date(2026, 10, 31), -12) == dt.date(2025, 10, 31)
+
+
+def test_window_start_spans_whole_calendar_months() -> None:
+    # (start, period_end] holds exactly N months: the day is not carried over
+    assert window_start(dt.date(2026, 6, 30), 6) == dt.date(2025, 12, 31)
+    assert window_start(dt.date(2026, 6, 30), 12) == dt.date(2025, 6, 30)
+    assert window_start(dt.date(2026, 1, 31), 1) == dt.date(2025, 12, 31)
+    assert window_start(dt.date(2026, 3, 31), 1) == dt.date(2026, 2, 28)
+    assert window_start(dt.date(2028, 2, 29), 12) == dt.date(2027, 2, 28)
+    assert window_start(dt.date(2027, 2, 28), 12) == dt.date(2026, 2, 28)
 
 
 def test_previous_month_crosses_years() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 import sqlglot
@@ -35,6 +36,20 @@ class Recorder:
 
 def _athena(settings: Settings) -> Settings:
     return settings.model_copy(update={"engine": "athena"})
+
+
+def monthly(lake: Lake, settings: Settings, *, runner: Any = None, notifier: Any = None) -> Any:
+    """The month's warnings run: on Athena through ``runner`` when given, else on DuckDB."""
+    return run_warnings(
+        lake,
+        month=M,
+        province=P,
+        trigger="monthly",
+        now=NOW,
+        settings=_athena(settings) if runner is not None else settings,
+        notifier=notifier or Recorder(),
+        athena_runner=runner,
+    )
 
 
 def _rows(lake: Lake) -> list[tuple[str, str, str, str]]:
@@ -86,25 +101,8 @@ def test_athena_run_submits_one_unload_per_rule_and_matches_duckdb(
     build(local_lake)
     fake = DuckAthena(s3_lake)
     rec, rec2 = Recorder(), Recorder()
-    res = run_warnings(
-        s3_lake,
-        month=M,
-        province=P,
-        trigger="monthly",
-        now=NOW,
-        settings=_athena(s3_settings),
-        notifier=rec,
-        athena_runner=fake,
-    )
-    duck = run_warnings(
-        local_lake,
-        month=M,
-        province=P,
-        trigger="monthly",
-        now=NOW,
-        settings=local_settings,
-        notifier=rec2,
-    )
+    res = monthly(s3_lake, s3_settings, runner=fake, notifier=rec)
+    duck = monthly(local_lake, local_settings, notifier=rec2)
     rules = load_rules().rules
     assert len(fake.submitted) == len(fake.unloads) == len(rules)
     scratch = s3_lake.display(layout.athena_unload_prefix(res.run_id))
@@ -119,16 +117,7 @@ def test_athena_run_submits_one_unload_per_rule_and_matches_duckdb(
     # Scratch output is read back and removed.
     assert s3_lake.list_files(layout.athena_unload_prefix(res.run_id), include_hidden=True) == []
 
-    again = run_warnings(
-        s3_lake,
-        month=M,
-        province=P,
-        trigger="monthly",
-        now=NOW,
-        settings=_athena(s3_settings),
-        notifier=rec,
-        athena_runner=DuckAthena(s3_lake),
-    )
+    again = monthly(s3_lake, s3_settings, runner=DuckAthena(s3_lake), notifier=rec)
     assert again.raised == 0 and again.duplicates == res.candidates and again.warnings_key is None
 
 
@@ -163,16 +152,7 @@ def test_failed_query_is_a_clear_engine_error(s3_lake: Lake, s3_settings: Settin
     build(s3_lake)
     fake = DuckAthena(s3_lake, fail_on={"complaints": state})
     with pytest.raises(EngineError) as err:
-        run_warnings(
-            s3_lake,
-            month=M,
-            province=P,
-            trigger="monthly",
-            now=NOW,
-            settings=_athena(s3_settings),
-            notifier=Recorder(),
-            athena_runner=fake,
-        )
+        monthly(s3_lake, s3_settings, runner=fake)
     msg = err.value.message
     assert (
         msg.startswith("warning rule complaint_surge@")
@@ -184,16 +164,7 @@ def test_failed_query_is_a_clear_engine_error(s3_lake: Lake, s3_settings: Settin
 
 def test_athena_needs_an_s3_lake(local_lake: Lake, local_settings: Settings) -> None:
     with pytest.raises(EngineError, match="needs an s3:// lake"):
-        run_warnings(
-            local_lake,
-            month=M,
-            province=P,
-            trigger="monthly",
-            now=NOW,
-            settings=_athena(local_settings),
-            notifier=Recorder(),
-            athena_runner=DuckAthena(local_lake),
-        )
+        monthly(local_lake, local_settings, runner=DuckAthena(local_lake))
 
 
 def test_inspections_on_athena_match_duckdb(s3_lake: Lake, s3_settings: Settings, local_lake: Lake) -> None:
