@@ -23,7 +23,7 @@ from functions import layout
 from functions.classify.compile import compile_by_type, datasets_read
 from functions.classify.load import load_system
 from functions.classify.system import EntityType, System
-from functions.errors import InvalidInput, NotFound
+from functions.errors import CreditRiskError, InvalidInput, NotFound, StorageError
 from functions.lake import Lake
 from functions.months import month_end
 from functions.progress import ProgressFn, no_progress
@@ -89,8 +89,13 @@ def input_files(lake: Lake, province: str, datasets: tuple[str, ...]) -> list[di
             with lake.open_input_file(f.key) as stream:
                 while chunk := stream.read(8 << 20):
                     digest.update(chunk)
-            with lake.open_input_file(f.key) as stream:
-                meta = pq.ParquetFile(stream).metadata
+            try:
+                with lake.open_input_file(f.key) as stream:
+                    meta = pq.ParquetFile(stream).metadata
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise StorageError(
+                    f"curated file {lake.display(f.key)} cannot be read as Parquet: {exc}", key=f.key
+                ) from exc
             ingest_id = _single_value(meta, "_ingest_id")
             ingested_at = _single_value(meta, "_ingested_at")
             if ingest_id is None and _lacks_statistics(meta, "_ingest_id"):
@@ -377,6 +382,9 @@ def classify_all(
         except NotFound as exc:
             logger.warning("province %s: %s", province, exc.message)
             summary["provinces"][province] = {"status": "no_data", "message": exc.message}
+        except CreditRiskError as exc:  # a known failure: its message says what and where
+            logger.error("province %s failed: %s", province, exc.message)
+            summary["provinces"][province] = {"status": "failed", "message": exc.message}
         except Exception as exc:  # one province must not stop the others; the error is reported
             logger.error("province %s failed: %s", province, type(exc).__name__, exc_info=exc)
             summary["provinces"][province] = {"status": "failed", "message": str(exc)}

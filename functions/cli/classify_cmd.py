@@ -98,6 +98,14 @@ def command(
         click.echo(_line(p, info))
         if "follow_up" in info:
             click.echo(_follow_up_line(p, info["follow_up"], lake))
+    failed = [
+        p
+        for p, info in summary["provinces"].items()
+        if info["status"] == "failed" or info.get("follow_up", {}).get("status") == "failed"
+    ]
+    if failed:  # the others are published; a script still has to see that something failed
+        click.echo(f"failed: province {', '.join(failed)}", err=True)
+        ctx.exit(1)
 
 
 def _type_systems(values: tuple[str, ...]) -> dict[str, str] | None:

@@ -124,3 +124,21 @@ def test_cli_classify_with_follow_ups_does_what_the_schedule_does(local_lake: La
     assert "warnings raised" in out.output and "inspection tasks; report" in out.output
     assert local_lake.exists(layout.report_key("2026-06", "13"))
     assert local_lake.list_files(layout.warnings_prefix("2026-06", "13"))
+
+
+def test_cli_classify_all_reports_a_broken_province_and_exits_1(local_lake: Lake) -> None:
+    """One province's unreadable curated file fails that province with a clear message; the
+    others are published, and the exit status says something failed."""
+    from functions.cli import cli
+
+    write_curated(local_lake, "entities", [entity(1)])
+    write_curated(local_lake, "entities", [entity(2)], province="14")
+    local_lake.write_bytes(layout.curated_key("penalties", "14", "broken"), b"not parquet at all")
+    out = CliRunner().invoke(
+        cli, ["--lake", local_lake.uri, "classify", "--month", "2026-06", "--cutoff", "2026-07-05T00:00:00"]
+    )
+    assert out.exit_code == 1, out.output
+    assert "province 13: published run" in out.output
+    assert "province 14: failed:" in out.output and "Traceback" not in out.output
+    assert local_lake.exists(layout.classification_key("2026-06", "13"))
+    assert not local_lake.exists(layout.classification_key("2026-06", "14"))
