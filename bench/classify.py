@@ -3,7 +3,7 @@
 
 Classifies a synthetic province on DuckDB and compares it with the floor: a bare DuckDB
 scan-and-group-by (count per uscc) of the same curated records, measured in the same run.
-Reports wall time, CPU time, peak RSS (``ru_maxrss``; each measurement in its own child process,
+Reports wall time, CPU time, peak RSS (``VmHWM``; each measurement in its own child process,
 so the peaks do not mix) and the ratios, best of ``--repeat``. Target: within 2× of the floor.
 
 Default size (100k entities / 1M records) runs in well under a minute on 2 cores; the issue's
@@ -212,6 +212,16 @@ def _cpu_s() -> float:
 
 
 def _peak_mb() -> float:
+    """Peak RSS of this process: ``VmHWM``, which starts afresh at exec. ``ru_maxrss`` does
+    not — Linux carries it over from the parent that spawned us, so a parent holding the
+    generated province would inflate every measurement."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
