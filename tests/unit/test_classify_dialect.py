@@ -10,6 +10,7 @@ import datetime as dt
 
 import duckdb
 import pytest
+import sqlglot
 
 from functions.classify.compile import _sql_text, compile_system, to_duckdb
 from functions.classify.curated_views import timestamp_literal
@@ -63,7 +64,7 @@ def test_date_diff_counts_complete_units_on_trino_only() -> None:
         (dt.date(2026, 12, 31), -36, dt.date(2023, 12, 31)),
     ],
 )
-def test_window_start_matches_trino_date_add(day: dt.date, months: int, trino: dt.date) -> None:
+def test_add_months_matches_trino_date_add(day: dt.date, months: int, trino: dt.date) -> None:
     assert add_months(day, months) == trino
 
 
@@ -98,3 +99,4 @@ def test_compiled_sql_avoids_every_trap() -> None:
         assert "DATE '2023-02-29'" not in compiled.sql  # window starts are clamped like Trino
         assert "DATE '2024-02-29'" in compiled.sql
         to_duckdb(compiled.sql)  # transpiles
+        sqlglot.parse_one(compiled.sql, read="trino", error_level=sqlglot.ErrorLevel.RAISE)  # strict Trino
