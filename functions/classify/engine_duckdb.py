@@ -57,10 +57,10 @@ def _register(
 
     A local lake is read by DuckDB's own Parquet reader (ADR 0038): parallel per row group and
     inside ``memory_limit``, where an Arrow dataset scan buffers outside it (the 100M-record run
-    peaked at 10.5 GB that way). Other file systems (S3: httpfs cannot be installed here) go
-    through ``pyarrow.dataset`` on the lake's own filesystem. Either way the view has exactly
-    ``schema`` + ``partitions`` (a column missing from every file reads as NULL), and
-    partition values stay text (``province = '13'``, never an integer)."""
+    went well past the limit that way). Other file systems (S3: httpfs cannot be installed here)
+    go through ``pyarrow.dataset`` on the lake's own filesystem. Either way the view has exactly
+    ``schema`` + ``partitions``, in the contract's types (a column missing from every file reads
+    as NULL), and partition values stay text (``province = '13'``, never an integer)."""
     full = pa.schema(list(schema) + list(partitions))
     files = lake.list_files(prefix)
     con.execute(f'DROP VIEW IF EXISTS "{name}"')
@@ -74,16 +74,21 @@ def _register(
         f"read_parquet([{paths}], hive_partitioning = true, hive_types = {{{hive}}}, "
         "hive_types_autocast = false, union_by_name = true)"
     )
-    present = {str(row[0]) for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    present = {str(row[0]): str(row[1]) for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
     types = _duck_types(con, full)
-    cols = ", ".join(
-        f'"{f.name}"' if f.name in present else f'CAST(NULL AS {types[f.name]}) AS "{f.name}"' for f in full
-    )
+
+    def column(f: pa.Field) -> str:
+        if present.get(f.name) == types[f.name]:
+            return f'"{f.name}"'  # no cast: filters on it still push down into the scan
+        value = f'"{f.name}"' if f.name in present else "NULL"
+        return f'CAST({value} AS {types[f.name]}) AS "{f.name}"'
+
+    cols = ", ".join(column(f) for f in full)
     con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT {cols} FROM {source}')
 
 
 def _duck_types(con: Any, schema: pa.Schema) -> dict[str, str]:
-    """DuckDB's type for each Arrow field (for the NULL stand-in of a column no file has)."""
+    """DuckDB's type for each Arrow field of the contract."""
     rel = con.from_arrow(schema.empty_table())
     return {str(name): str(t) for name, t in zip(rel.columns, rel.types, strict=True)}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from functions import layout
@@ -314,8 +315,8 @@ def test_register_lake_tables_for_ad_hoc_queries(local_lake: Lake) -> None:
 
 
 def test_a_column_no_file_has_reads_as_typed_null(local_lake: Lake) -> None:
-    """Files written before a contract column existed (schema evolution) still read, with the
-    column NULL, and the hive partitions stay text."""
+    """Files written before a contract column existed, or with another type (schema evolution),
+    still read: the column NULL or cast to the contract's type; hive partitions stay text."""
     import duckdb
 
     from tests.classify_data import curated_table
@@ -324,13 +325,16 @@ def test_a_column_no_file_has_reads_as_typed_null(local_lake: Lake) -> None:
         {"decision_no": "P1", "uscc": code(1), "decided_on": D(2026, 3, 1), "authority": "局",
          "domain": "food", "kind": "fine", "amount": 10.0},
     ], ingest_id="old", ingested_at=CUT)  # fmt: skip
-    local_lake.write_parquet(layout.curated_key("penalties", "13", "old"), table.drop_columns(["withdrawn"]))
+    old = table.drop_columns(["withdrawn"])
+    old = old.set_column(old.schema.get_field_index("amount"), "amount", pa.array([10], pa.int64()))
+    local_lake.write_parquet(layout.curated_key("penalties", "13", "old"), old)
     con = duckdb.connect()
     register_lake_tables(con, local_lake, province="13")
     got = con.execute("SELECT withdrawn, amount, province, ingest FROM curated_penalties").fetchall()
     assert got == [(None, 10.0, "13", "old")]
     types = {row[0]: row[1] for row in con.execute("DESCRIBE curated_penalties").fetchall()}
     assert types["withdrawn"] == "BOOLEAN" and types["province"] == "VARCHAR"
+    assert types["amount"] == "DOUBLE"  # an older file's integer column reads in the contract's type
 
 
 @pytest.mark.parametrize(
