@@ -121,18 +121,21 @@ def input_files(lake: Lake, province: str, datasets: tuple[str, ...]) -> list[di
     return out
 
 
+def _column_stats(meta: Any, column: str) -> list[Any] | None:
+    """``column``'s statistics in each row group (None for a group without), or None when the
+    file has no such column."""
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    if column not in names:
+        return None
+    j = names.index(column)
+    return [meta.row_group(i).column(j).statistics for i in range(meta.num_row_groups)]
+
+
 def _lacks_statistics(meta: Any, column: str) -> bool:
     """True when some row group has no min/max for ``column`` (curated files written before
     ``_ingest_id`` statistics were kept), so the footer cannot tell the file's ingest."""
-    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
-    if column not in names:
-        return False
-    j = names.index(column)
-    for i in range(meta.num_row_groups):
-        stats = meta.row_group(i).column(j).statistics
-        if stats is None or not stats.has_min_max:
-            return True
-    return False
+    stats = _column_stats(meta, column)
+    return stats is not None and any(s is None or not s.has_min_max for s in stats)
 
 
 def _only_value(parquet: Any, column: str) -> Any:
@@ -149,13 +152,11 @@ def _only_value(parquet: Any, column: str) -> Any:
 
 def _single_value(meta: Any, column: str) -> Any:
     """The one value ``column`` holds in every row group (min = max, no nulls), else None."""
-    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
-    if column not in names or meta.num_rows == 0:
+    groups = _column_stats(meta, column)
+    if groups is None or meta.num_rows == 0:
         return None
-    j = names.index(column)
     values = set()
-    for i in range(meta.num_row_groups):
-        stats = meta.row_group(i).column(j).statistics
+    for stats in groups:
         if stats is None or not stats.has_min_max or stats.null_count or stats.min != stats.max:
             return None
         values.add(stats.min)
