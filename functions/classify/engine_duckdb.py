@@ -226,13 +226,16 @@ def entities_per_range(settings: Settings | None) -> int:
 def uscc_ranges(con: Any, province: str, per_range: int) -> list[tuple[str | None, str | None]]:
     """Split the province's entities into uscc ranges of at most about ``per_range`` each, from
     the quantiles of their codes: ranges are contiguous, ordered and cover every code."""
-    total = int(con.execute(f"SELECT count(*) FROM {curated_table('entities')}").fetchall()[0][0])
+    entities = curated_table("entities")
+    total = int(
+        con.execute(f"SELECT count(*) FROM {entities} WHERE province = ?", [province]).fetchall()[0][0]
+    )
     parts = -(-total // per_range) if total else 1
     if parts <= 1:
         return [(None, None)]
     cuts = ", ".join(repr(i / parts) for i in range(1, parts))
     found = con.execute(
-        f"SELECT quantile_disc(uscc, [{cuts}]) FROM {curated_table('entities')} WHERE province = ?",
+        f"SELECT quantile_disc(uscc, [{cuts}]) FROM {entities} WHERE province = ?",
         [province],
     ).fetchall()[0][0]
     edges: list[str | None] = [None, *sorted({q for q in found if q is not None}), None]
