@@ -97,16 +97,24 @@ def _points_sql(ind: Indicator, value: str) -> str:
     return f"CASE {' '.join(whens)} ELSE CAST(0 AS DOUBLE) END"
 
 
+def _window(ind: Indicator, period_end: dt.date) -> tuple[str, dt.date] | None:
+    """The indicator's look-back as (date column, exclusive start), or None without one: the one
+    definition both its aggregate and the dataset's pre-filter (``_window_filter``) use."""
+    d = ind.definition
+    if d is None or d.window_months is None:
+        return None
+    return d.date_column or DATASETS[d.dataset].event_date, window_start(period_end, d.window_months)
+
+
 def _aggregate_sql(ind: Indicator, placeholders: dict[str, str], period_end: dt.date) -> str:
     d = ind.definition
     assert d is not None
-    spec = DATASETS[d.dataset]
     conds: list[str] = []
     if d.where:
         conds.append(f"({_sql_text(d.where, placeholders)})")
-    if d.window_months is not None:
-        column = d.date_column or spec.event_date
-        start = window_start(period_end, d.window_months)
+    window = _window(ind, period_end)
+    if window is not None:
+        column, start = window
         conds.append(f"{column} > {date_literal(start)} AND {column} <= {date_literal(period_end)}")
     elif d.date_column is not None:
         conds.append(f"{d.date_column} <= {date_literal(period_end)}")
@@ -130,11 +138,10 @@ def _window_filter(members: list[Indicator], period_end: dt.date) -> str | None:
     indicator reads the whole history."""
     starts: dict[str, dt.date] = {}
     for ind in members:
-        d = ind.definition
-        if d is None or d.window_months is None:
+        window = _window(ind, period_end)
+        if window is None:
             return None
-        column = d.date_column or DATASETS[d.dataset].event_date
-        start = window_start(period_end, d.window_months)
+        column, start = window
         starts[column] = min(start, starts.get(column, start))
     return " OR ".join(
         f"({column} > {date_literal(start)} AND {column} <= {date_literal(period_end)})"
