@@ -45,6 +45,15 @@ def curated_key(dataset: str, province: str, ingest_id: str) -> str:
     return f"{curated_prefix(dataset, province)}/ingest={ingest_id}/part-0.parquet"
 
 
+def curated_ingest_id(key: str) -> str | None:
+    """The ingest id in a curated key (``…/ingest=<id>/part-0.parquet``), else None."""
+    found = _CURATED_KEY.fullmatch(key)
+    return found.group("ingest") if found else None
+
+
+_CURATED_KEY = re.compile(r"curated/[^/]+/province=[^/]+/ingest=(?P<ingest>[^/]+)/part-0\.parquet")
+
+
 def quarantine_key(province: str, dataset: str, ingest_id: str) -> str:
     return f"quarantine/{province}/{dataset}/{ingest_id}/rejected.jsonl"
 

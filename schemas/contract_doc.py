@@ -137,8 +137,10 @@ def render_doc() -> str:
         " never mistaken for IDs.",
         "- **Accounting.** Every file gets a JSON report (`reports/ingest/<PP>/<dataset>/<ingest_id>.json`)"
         " with `rows_read = rows_accepted + rows_rejected`, counts per reason, the first 100 errors"
-        " (line, column, code, message), the SHA-256 of the upload and the header mapping. Rejected rows"
-        " are in `quarantine/<PP>/<dataset>/<ingest_id>/rejected.jsonl` (line, uploaded values, reasons)."
+        " (line, column, code, message), the SHA-256 of the upload, the header mapping, and the curated"
+        " file's key, SHA-256 and size (`curated_key`, `curated_sha256`, `curated_bytes`: monthly runs"
+        " name their inputs by this digest, ADR 0039). Rejected rows are in"
+        " `quarantine/<PP>/<dataset>/<ingest_id>/rejected.jsonl` (line, uploaded values, reasons)."
         " Line numbers: CSV counts the header as line 1; JSON Lines counts lines; Parquet counts rows.",
         "- **Corrections.** Re-upload the corrected record (same key) in a new file or a new version of"
         " the file. Curated data is append-only: every ingest is kept with its ingest time, and readers"

@@ -71,6 +71,10 @@ class IngestReport(BaseModel):
     ingested_at: str
     archive_key: str | None = None
     curated_key: str | None = None
+    curated_sha256: str | None = Field(
+        default=None, description="sha256 of the curated Parquet object as written (the runs' input digest)"
+    )
+    curated_bytes: int | None = Field(default=None, description="size of the curated Parquet object")
     quarantine_key: str | None = None
     report_key: str | None = None
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per step")

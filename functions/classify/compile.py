@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 from functions.classify.curated_views import RESULTS_TABLE, as_of_ctes, date_literal
 from functions.classify.system import CLASS_INDEX, Indicator, System
@@ -25,6 +26,9 @@ from functions.months import month_end, previous_month, window_start
 from schemas.datasets import DATASETS
 from schemas.results import DIMENSIONS, RISK_CLASSES
 
+# Built at import (Lambda's init phase, once per container): a dialect's tokenizer and parser
+# tables take ~60 ms to build on first use, which would otherwise fall on a run.
+TRINO, DUCKDB = Dialect.get_or_raise("trino"), Dialect.get_or_raise("duckdb")
 MAX_REASONS = 5
 RANK_BASE = 1000  # more than the leaves of any system
 EXCLUDED_STATUSES = ("cancelled", "moved_out")
@@ -199,7 +203,7 @@ def compile_system(
     ordered: bool = True,
 ) -> Compiled:
     """``entity_types``: classify only these types (within the system's own ``entity_types``).
-    ``ordered``: end with ORDER BY uscc (``compile_by_type`` orders the union instead).
+    ``ordered``: rows in uscc order (``compile_by_type`` orders the union instead).
     ``single_ingest``: datasets with exactly one curated file for the province (no dedup).
     ``ingests``: per dataset, its ingest ids oldest first (``run.ingest_plan``): the latest
     version per key is then found without a window (ADR 0036)."""
@@ -377,14 +381,23 @@ def compile_system(
     class_case = (
         "CASE class_idx " + " ".join(f"WHEN {i} THEN '{c}'" for i, c in enumerate(RISK_CLASSES)) + " END"
     )
+    # The rows are put in uscc order before the reasons, dimensions and labels are built, so the
+    # sort moves a few numbers per entity rather than its labelled reasons (ADR 0039). The order
+    # is the subquery's: DuckDB keeps it through the projection (``preserve_insertion_order``,
+    # checked batch by batch as the result is written); Trino ignores it, as it would a final
+    # ORDER BY in the CTAS.
+    joined = (
+        "SELECT classed.*, prev.risk_class AS prev_class FROM classed "
+        "LEFT JOIN prev ON prev.uscc = classed.uscc"
+    )
     final = (
         "SELECT c.uscc AS uscc, c.name AS name, c.entity_type AS entity_type, c.region_code AS region_code, "
         "c.industry_code AS industry_code, round(c.risk_score, 4) AS risk_score, "
-        f"{class_case} AS risk_class, prev.risk_class AS previous_class, "
+        f"{class_case} AS risk_class, c.prev_class AS previous_class, "
         f"CAST(ROW({dim_row}) AS ROW({dim_type})) AS dimension_scores, "
         f"{reasons} AS reasons, {rules} AS rules, "
         f"{_quote(system.model_ref)} AS model, {_quote(run_id)} AS run_id "
-        "FROM classed AS c LEFT JOIN prev ON prev.uscc = c.uscc" + (" ORDER BY c.uscc" if ordered else "")
+        f"FROM ({joined}{' ORDER BY classed.uscc' if ordered else ''}) AS c"
     )
     sql = "WITH " + ",\n".join(f"{name} AS ({body})" for name, body in ctes) + "\n" + final
     return Compiled(system, month, province, cutoff, run_id, period_end, sql, tuple(datasets))
@@ -426,4 +439,4 @@ def compile_by_type(
 
 def to_duckdb(sql: str) -> str:
     """The Trino text as DuckDB runs it."""
-    return str(sqlglot.transpile(sql, read="trino", write="duckdb")[0])
+    return str(sqlglot.transpile(sql, read=TRINO, write=DUCKDB)[0])

@@ -123,15 +123,16 @@ def connect(
     memory_limit: str | None = None,
     temp_directory: str | None = None,
 ) -> Any:
-    """An in-memory DuckDB tuned for one run: UTC, no progress bar, insertion order not kept (every
-    result that needs an order says ORDER BY, and dropping it lets operators stream and spill),
-    at most ``memory_limit`` (beyond it, joins/aggregates/sorts spill to ``temp_directory``)."""
+    """An in-memory DuckDB tuned for one run: UTC, no progress bar, insertion order kept (the
+    classification is sorted in a subquery and projected after, ADR 0039: DuckDB documents that
+    a SELECT or WHERE over an ordered subquery keeps its order only with this setting), at most
+    ``memory_limit`` (beyond it, joins/aggregates/sorts spill to ``temp_directory``)."""
     import duckdb
 
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
-    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET preserve_insertion_order = true")
     con.execute(f"SET threads = {int(threads or usable_cores())}")
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -179,6 +180,28 @@ def conform(table: pa.Table) -> pa.Table:
     except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise EngineError(f"engine output does not match the results contract: {exc}") from exc
     return pa.Table.from_arrays(arrays, schema=CLASSIFICATION_SCHEMA)
+
+
+def check_order(uscc: pa.ChunkedArray, after: str | None) -> str | None:
+    """The batch's last uscc, after checking that its codes rise strictly and follow ``after``
+    (the previous batch's last): the published file is sorted by uscc and has one row per entity,
+    and the order comes from a subquery (ADR 0039), so a broken order stops the run instead of
+    being published."""
+    import pyarrow.compute as pc
+
+    codes = uscc.combine_chunks()
+    if len(codes) == 0:
+        return after
+    first, last = codes[0].as_py(), codes[-1].as_py()
+    rising = len(codes) < 2 or pc.all(pc.less(codes.slice(0, len(codes) - 1), codes.slice(1))).as_py()
+    if not rising or (after is not None and not after < first):
+        raise EngineError(
+            "DuckDB returned the classification out of uscc order (or an entity twice); nothing was "
+            "published",
+            after=after,
+            first=first,
+        )
+    return str(last)
 
 
 # Memory one classified entity needs in a run (hash tables of the nine aggregations and joins,
@@ -245,7 +268,8 @@ def uscc_ranges(con: Any, province: str, per_range: int) -> list[tuple[str | Non
 def ranged(sql: str, low: str | None, high: str | None) -> str:
     """The DuckDB statement restricted to ``low <= uscc < high``. The filter wraps the compiled
     statement unchanged, so it means exactly "these rows of the result"; DuckDB pushes it down
-    into every scan that feeds a uscc (aggregations, joins), which is what bounds the memory."""
+    into every scan that feeds a uscc (aggregations, joins), which is what bounds the memory. A
+    WHERE keeps the statement's uscc order (``connect``), so the ranges need no sort of their own."""
     conds = []
     if low is not None:
         conds.append(f"uscc >= {_quote(low)}")
@@ -253,7 +277,7 @@ def ranged(sql: str, low: str | None, high: str | None) -> str:
         conds.append(f"uscc < {_quote(high)}")
     if not conds:
         return sql
-    return f"SELECT * FROM ({sql}) AS ranged WHERE {' AND '.join(conds)} ORDER BY uscc"
+    return f"SELECT * FROM ({sql}) AS ranged WHERE {' AND '.join(conds)}"
 
 
 def run_duckdb_to_lake(
@@ -280,6 +304,7 @@ def run_duckdb_to_lake(
     tmp = f"{directory}/_tmp-{uuid.uuid4().hex}-{name}"
     counts = {c: 0 for c in RISK_CLASSES}
     rows = 0
+    last: str | None = None
     try:
         register_lake_tables(con, lake, province=compiled.province)
         if lake.is_local:
@@ -296,6 +321,7 @@ def run_duckdb_to_lake(
                         logger.info("range %s of %s", n, len(ranges))
                     for batch in con.sql(ranged(sql, low, high)).to_arrow_reader(batch_size=200_000):
                         table = conform(pa.Table.from_batches([batch]))
+                        last = check_order(table.column("uscc"), last)
                         writer.write_table(table)
                         rows += table.num_rows
                         for vc in pc.value_counts(table.column("risk_class")).to_pylist():

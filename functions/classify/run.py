@@ -24,11 +24,12 @@ from functions.classify.compile import compile_by_type, datasets_read
 from functions.classify.load import load_system
 from functions.classify.system import EntityType, System
 from functions.errors import CreditRiskError, InvalidInput, NotFound, StorageError
-from functions.lake import Lake
+from functions.lake import Lake, LakeFile
 from functions.months import month_end
 from functions.progress import ProgressFn, no_progress
 from functions.settings import Settings
 from schemas.datasets import DATASETS
+from schemas.ingest import IngestReport
 
 logger = logging.getLogger(__name__)
 CODE_VERSION = "creditrisk-classify/1"
@@ -79,16 +80,21 @@ def new_run_id(month: str, province: str, now: dt.datetime) -> str:
 def input_files(lake: Lake, province: str, datasets: tuple[str, ...]) -> list[dict[str, Any]]:
     """Every curated file the run may read, with its sha256, row count and, from the Parquet
     footer statistics, the ingest that wrote it (``ingest_id``/``ingested_at``, or None when
-    the file does not hold exactly one of each): the audit trail and the dedup plan."""
+    the file does not hold exactly one of each): the audit trail and the dedup plan.
+
+    The sha256 is the one ingestion recorded when it wrote the file (``digest_source`` =
+    ``ingest_report``), checked against the file's size; only a file without that record is read
+    and hashed here (``computed``). Reading every file again would pull the whole province
+    through the function that runs the month, which on Athena never touches the data (ADR 0039)."""
     import pyarrow.parquet as pq
 
     out = []
     for name in datasets:
         for f in lake.list_files(layout.curated_prefix(name, province)):
-            digest = hashlib.sha256()
-            with lake.open_input_file(f.key) as stream:
-                while chunk := stream.read(8 << 20):
-                    digest.update(chunk)
+            sha256 = _recorded_sha256(lake, name, province, f)
+            source = "ingest_report"
+            if sha256 is None:
+                sha256, source = _file_sha256(lake, f.key), "computed"
             try:
                 with lake.open_input_file(f.key) as stream:
                     meta = pq.ParquetFile(stream).metadata
@@ -108,7 +114,8 @@ def input_files(lake: Lake, province: str, datasets: tuple[str, ...]) -> list[di
                     "dataset": name,
                     "key": f.key,
                     "bytes": f.size,
-                    "sha256": digest.hexdigest(),
+                    "sha256": sha256,
+                    "digest_source": source,
                     "rows": meta.num_rows,
                     "ingest_id": ingest_id if isinstance(ingest_id, str) else None,
                     "ingested_at": (
@@ -119,6 +126,42 @@ def input_files(lake: Lake, province: str, datasets: tuple[str, ...]) -> list[di
                 }
             )
     return out
+
+
+def _recorded_sha256(lake: Lake, dataset: str, province: str, f: LakeFile) -> str | None:
+    """The sha256 ingestion recorded for curated file ``f`` in its ingest report, or None when
+    there is none (a file written before reports carried it, or not by ingestion). A file whose
+    size differs from the recorded one was changed after ingestion: a ``StorageError``, never a
+    silently different input."""
+    ingest_id = layout.curated_ingest_id(f.key)
+    if ingest_id is None:
+        return None
+    report_key = layout.ingest_report_key(province, dataset, ingest_id)
+    try:
+        report = IngestReport.model_validate(lake.read_json(report_key))
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:  # not JSON, or not an ingest report (pydantic's errors are ValueErrors)
+        raise StorageError(
+            f"ingest report {lake.display(report_key)} cannot be read: {exc}", key=report_key
+        ) from exc
+    if report.curated_sha256 is None or report.curated_key != f.key:
+        return None
+    if report.curated_bytes != f.size:
+        raise StorageError(
+            f"curated file {lake.display(f.key)} has {f.size} bytes but ingestion wrote "
+            f"{report.curated_bytes}: it was changed after ingestion",
+            key=f.key,
+        )
+    return report.curated_sha256
+
+
+def _file_sha256(lake: Lake, key: str) -> str:
+    digest = hashlib.sha256()
+    with lake.open_input_file(key) as stream:
+        while chunk := stream.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _column_stats(meta: Any, column: str) -> list[Any] | None:

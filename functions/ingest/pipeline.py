@@ -214,8 +214,12 @@ def _process(
             q_key = layout.quarantine_key(lk.area_province, lk.area_dataset, ingest_id)
             lake.write_bytes(q_key, quarantined)
             report.quarantine_key = q_key
-        lake.write_bytes(c_key, encoded.result())
+        curated_bytes = encoded.result()
+        lake.write_bytes(c_key, curated_bytes)
     report.curated_key = c_key
+    # recorded once here, so a monthly run need not read the province's files again to name
+    # them in its manifest (ADR 0039)
+    report.curated_sha256, report.curated_bytes = _sha256(curated_bytes), len(curated_bytes)
     report.rows_accepted = report.rows_read - failed
     report.rows_rejected = failed
     timings["write"] = _lap(t)

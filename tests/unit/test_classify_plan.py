@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 from typing import Any
 
@@ -16,7 +17,7 @@ from functions.classify.compile import compile_by_type, compile_system, datasets
 from functions.classify.engine_duckdb import run_duckdb
 from functions.classify.load import load_system
 from functions.classify.run import assign_systems, ingest_plan, input_files
-from functions.errors import ConfigError, InvalidInput
+from functions.errors import ConfigError, InvalidInput, StorageError
 from functions.lake import Lake
 from functions.settings import Settings
 from tests.classify_data import code, curated_table, entity, write_curated
@@ -131,6 +132,61 @@ def test_the_ingest_of_a_file_written_without_text_statistics_is_read_from_its_c
     assert [f["ingest_id"] for f in found] == ["old"]
     assert ingest_plan(found, ("complaints",), CUT) == {"complaints": ("old",)}
     assert [f["ingest_id"] for f in input_files(local_lake, "14", ("complaints",))] == [None]
+
+
+def _report(lake: Lake, dataset: str, ingest_id: str, **over: Any) -> None:
+    """The ingest report ingestion leaves beside a curated file (``curated_sha256``/``_bytes``)."""
+    key = layout.curated_key(dataset, "13", ingest_id)
+    data = lake.read_bytes(key)
+    report = {
+        "ingest_id": ingest_id,
+        "source_key": f"incoming/13/{dataset}/f.csv",
+        "province": "13",
+        "dataset": dataset,
+        "size": 1,
+        "sha256": "0" * 64,
+        "status": "accepted",
+        "ingested_at": "2026-07-01T00:00:00Z",
+        "curated_key": key,
+        "curated_sha256": hashlib.sha256(data).hexdigest(),
+        "curated_bytes": len(data),
+    }
+    report.update(over)
+    lake.write_json(layout.ingest_report_key("13", dataset, ingest_id), report)
+
+
+def test_input_digests_come_from_the_ingest_reports_else_from_the_files(local_lake: Lake) -> None:
+    """The run names each input by the sha256 ingestion recorded (no second read of the data);
+    a file without a recorded digest is hashed; either way the digest is the file's."""
+    seed_versions(local_lake)
+    _report(local_lake, "penalties", "i1")
+    _report(local_lake, "penalties", "i2a", curated_sha256=None)  # a report from before digests
+    found = {f["ingest_id"]: f for f in input_files(local_lake, "13", ("entities", "penalties"))}
+    sources = {i: f["digest_source"] for i, f in found.items()}
+    assert sources == {"e1": "computed", "i1": "ingest_report", "i2a": "computed", "i2b": "computed",
+                       "i3": "computed"}  # fmt: skip
+    for f in found.values():
+        assert f["sha256"] == hashlib.sha256(local_lake.read_bytes(f["key"])).hexdigest()
+    # a recorded digest is what the run reports, so a report that lies is visible as such
+    _report(local_lake, "penalties", "i1", curated_sha256="f" * 64)
+    again = {f["ingest_id"]: f for f in input_files(local_lake, "13", ("penalties",))}
+    assert again["i1"]["sha256"] == "f" * 64 and again["i1"]["digest_source"] == "ingest_report"
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"curated_bytes": 5}, "has .* bytes but ingestion wrote 5: it was changed after ingestion"),
+        ({"status": "exploded"}, "ingest report .* cannot be read"),
+    ],
+)
+def test_a_curated_file_that_no_longer_matches_its_ingest_report_stops_the_run(
+    local_lake: Lake, over: dict[str, Any], message: str
+) -> None:
+    seed_versions(local_lake)
+    _report(local_lake, "penalties", "i1", **over)
+    with pytest.raises(StorageError, match=message):
+        input_files(local_lake, "13", ("penalties",))
 
 
 def mixed_province(lake: Lake) -> None:

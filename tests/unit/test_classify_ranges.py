@@ -3,22 +3,29 @@ same order, as one query."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from functions import layout
 from functions.classify import classify_month
+from functions.classify.compile import compile_system
 from functions.classify.engine_duckdb import (
+    check_order,
     connect,
     entities_per_range,
     memory_bytes,
     ranged,
     register_lake_tables,
+    run_duckdb_to_lake,
     uscc_ranges,
 )
+from functions.classify.load import load_system
+from functions.errors import EngineError
 from functions.lake import Lake
 from functions.settings import Settings
 from tests.classify_data import code, entity, write_curated
@@ -119,3 +126,28 @@ def test_range_size_follows_the_memory_limit() -> None:
     assert entities_per_range(Settings(duckdb_memory_limit="3GB")) == 1_250_000
     assert entities_per_range(Settings(duckdb_range_entities=10)) == 10
     assert entities_per_range(None) == 2_500_000
+
+
+def test_order_check_follows_batches() -> None:
+    batch = pa.chunked_array([["a1", "a2"], ["a3"]])
+    assert check_order(batch, None) == "a3"
+    assert check_order(batch, "a0") == "a3"
+    assert check_order(pa.chunked_array([], pa.string()), "a0") == "a0"
+    for bad, after in ((["a2", "a1"], None), (["a1", "a1"], None), (["a1"], "a1"), (["a1"], "b")):
+        with pytest.raises(EngineError, match="out of uscc order"):
+            check_order(pa.chunked_array([bad]), after)
+
+
+def test_a_result_out_of_uscc_order_is_not_written(local_lake: Lake) -> None:
+    """The published file's order comes from a subquery (ADR 0039); if the engine ever returned
+    rows out of order the run fails and leaves nothing behind."""
+    write_curated(local_lake, "entities", [entity(i) for i in range(1, 30)])
+    compiled = compile_system(
+        load_system("samr-general"), month="2026-06", province="13", cutoff=CUT, run_id="r"
+    )
+    reversed_ = dataclasses.replace(compiled, sql=compiled.sql + " ORDER BY uscc DESC")
+    key = layout.run_classifications_key("r")
+    with pytest.raises(EngineError, match="out of uscc order"):
+        run_duckdb_to_lake(local_lake, reversed_, key)
+    assert local_lake.list_files("results", include_hidden=True) == []
+    assert run_duckdb_to_lake(local_lake, compiled, key).rows == 29

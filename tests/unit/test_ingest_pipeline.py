@@ -62,6 +62,9 @@ def test_accepted_file_outputs(lake: Lake, settings: Settings) -> None:
     stored = lake.read_json(layout.ingest_report_key("42", "penalties", r.ingest_id))
     assert stored["rows_read"] == stored["rows_accepted"] + stored["rows_rejected"]
     assert stored["etag"] == "e1" and stored["version_id"] == "v1"
+    written = lake.read_bytes(r.curated_key or "")
+    assert stored["curated_sha256"] == hashlib.sha256(written).hexdigest()
+    assert stored["curated_bytes"] == len(written)
 
 
 @pytest.mark.parametrize(("bad", "status"), [(5, "accepted"), (6, "rejected_file")])
