@@ -110,7 +110,9 @@ def _window(ind: Indicator, period_end: dt.date) -> tuple[str, dt.date] | None:
     return d.date_column or DATASETS[d.dataset].event_date, window_start(period_end, d.window_months)
 
 
-def _aggregate_sql(ind: Indicator, placeholders: dict[str, str], period_end: dt.date) -> str:
+def _condition(ind: Indicator, placeholders: dict[str, str], period_end: dt.date) -> str | None:
+    """The rows the indicator's aggregate takes (its ``where``, inside its window), or None when
+    it takes every row."""
     d = ind.definition
     assert d is not None
     conds: list[str] = []
@@ -122,7 +124,13 @@ def _aggregate_sql(ind: Indicator, placeholders: dict[str, str], period_end: dt.
         conds.append(f"{column} > {date_literal(start)} AND {column} <= {date_literal(period_end)}")
     elif d.date_column is not None:
         conds.append(f"{d.date_column} <= {date_literal(period_end)}")
-    cond = " AND ".join(conds) or "TRUE"
+    return " AND ".join(conds) or None
+
+
+def _aggregate_sql(ind: Indicator, placeholders: dict[str, str], period_end: dt.date) -> str:
+    d = ind.definition
+    assert d is not None
+    cond = _condition(ind, placeholders, period_end) or "TRUE"
     expr = _sql_text(d.expression, placeholders) if d.expression else "1"
     if d.aggregate == "count":
         return f"CAST(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS DOUBLE)"
@@ -134,12 +142,9 @@ def _aggregate_sql(ind: Indicator, placeholders: dict[str, str], period_end: dt.
 
 
 def _window_filter(members: list[Indicator], period_end: dt.date) -> str | None:
-    """When every indicator over a dataset looks back a window, the rows outside all windows
-    count for none of them: this condition drops them before the group-by (years of history
-    otherwise flow through every aggregation). It applies to the as-of rows — after the
-    latest-per-key dedup, so a correction that moves a date still counts where it lands — and
-    an entity left with no rows gets the same 0 through the join's COALESCE. None when some
-    indicator reads the whole history."""
+    """The span of the indicators' windows over a dataset (rows outside it count for none of
+    them: years of history otherwise flow through every aggregation), or None when some
+    indicator reads the whole history. Part of ``_row_filter``."""
     starts: dict[str, dt.date] = {}
     for ind in members:
         window = _window(ind, period_end)
@@ -151,6 +156,29 @@ def _window_filter(members: list[Indicator], period_end: dt.date) -> str | None:
         f"({column} > {date_literal(start)} AND {column} <= {date_literal(period_end)})"
         for column, start in sorted(starts.items())
     )
+
+
+def _row_filter(members: list[Indicator], placeholders: dict[str, str], period_end: dt.date) -> str | None:
+    """The rows of a dataset that some indicator over it takes, or None for all of them.
+
+    Every aggregate is ``AGG(CASE WHEN <condition> …)``, so a row no indicator's condition takes
+    adds nothing to any of them, and an entity left with no rows gets the same value (0) through
+    the join's COALESCE: such rows are dropped before the group-by, which then builds groups only
+    for the entities that have something to count (ADR 0030). The windows' span comes first, as a
+    plain date range the Parquet scan can use; the indicators' own conditions follow when each
+    has one (otherwise they would not narrow it). The filter applies to the as-of rows, after
+    the latest-per-key dedup, so a correction that moves a date or withdraws a record counts as
+    corrected."""
+    parts = []
+    window = _window_filter(members, period_end)
+    if window:
+        parts.append(window)
+    conds = [_condition(ind, placeholders, period_end) for ind in members]
+    if all(ind.definition and ind.definition.where for ind in members):
+        parts.append(" OR ".join(f"({c})" for c in dict.fromkeys(conds)))
+    if len(parts) == 1:
+        return parts[0]
+    return " AND ".join(f"({p})" for p in parts) or None
 
 
 ENTITY_COLUMNS = (
@@ -257,8 +285,8 @@ def compile_system(
         aggs = ", ".join(
             f"{_aggregate_sql(ind, placeholders, period_end)} AS {_vcol(ind.code)}" for ind in members
         )
-        window = _window_filter(members, period_end)
-        where = f" WHERE {window}" if window else ""
+        rows = _row_filter(members, placeholders, period_end)
+        where = f" WHERE {rows}" if rows else ""
         ctes.append((f"agg_{ds}", f"SELECT uscc, {aggs} FROM {ds}{where} GROUP BY uscc"))
         joins.append(f"LEFT JOIN agg_{ds} ON agg_{ds}.uscc = base.uscc")
         value_cols += [

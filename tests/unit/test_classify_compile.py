@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from functions import layout
 from functions.classify.load import parse_system
 from functions.classify.run import classify_month
@@ -126,3 +128,96 @@ def test_rows_outside_every_window_are_dropped_before_the_group_by() -> None:
     assert "until > DATE '2025-12-31' AND until <= DATE '2026-06-30' THEN 1" in rel
     pen_agg = sql[sql.index("agg_penalties AS (") :].split("\n", 1)[0]
     assert "FROM penalties GROUP BY uscc" in pen_agg
+
+
+def seed_corrections(lake: Lake) -> None:
+    """Records whose correction flips what the indicators' conditions take: a penalty withdrawn
+    and one un-withdrawn, one repaired; an inspection's result changed both ways; a dishonesty
+    record moved from general to serious and one removed; an annual report filed late; an
+    abnormal-list entry removed; a complaint substantiated."""
+    write_curated(lake, "entities", [entity(i) for i in range(1, 9)])
+    first: dict[str, list[dict[str, Any]]] = {
+        "penalties": [
+            {"decision_no": "P1", "uscc": code(1), "decided_on": MARCH, "authority": "甲", "domain": "food",
+             "kind": "order_suspension", "amount": 10.0},
+            {"decision_no": "P2", "uscc": code(2), "decided_on": MARCH, "authority": "甲", "domain": "food",
+             "kind": "fine", "amount": 10.0, "withdrawn": True},
+            {"decision_no": "P3", "uscc": code(3), "decided_on": MARCH, "authority": "甲", "domain": "food",
+             "kind": "fine", "amount": 10.0},
+        ],
+        "inspections": [
+            {"inspection_id": "I1", "uscc": code(4), "inspected_on": MARCH, "domain": "food",
+             "result": "problem_found"},
+            {"inspection_id": "I2", "uscc": code(5), "inspected_on": MARCH, "domain": "food",
+             "result": "no_problem"},
+        ],
+        "other_dishonesty": [
+            {"record_id": "O1", "uscc": code(6), "recorded_on": MARCH, "severity": "general",
+             "category": "x", "source": "y"},
+            {"record_id": "O2", "uscc": code(7), "recorded_on": MARCH, "severity": "serious",
+             "category": "x", "source": "y"},
+        ],
+        "annual_reports": [{"uscc": code(8), "year": 2024, "filed_on": None}],
+        "abnormal_list": [{"record_id": "A1", "uscc": code(1), "listed_on": MARCH, "reason": "unreachable"}],
+        "complaints": [{"complaint_id": "Q1", "uscc": code(2), "received_on": MARCH, "kind": "complaint",
+                        "substantiated": False}],
+    }  # fmt: skip
+    later = {
+        "penalties": [
+            {**first["penalties"][0], "withdrawn": True},
+            {**first["penalties"][1], "withdrawn": False},
+            {**first["penalties"][2], "repaired_on": D(2026, 5, 1)},
+        ],
+        "inspections": [
+            {**first["inspections"][0], "result": "no_problem"},
+            {**first["inspections"][1], "result": "refused"},
+        ],
+        "other_dishonesty": [
+            {**first["other_dishonesty"][0], "severity": "serious"},
+            {**first["other_dishonesty"][1], "removed_on": D(2026, 4, 1)},
+        ],
+        "annual_reports": [{**first["annual_reports"][0], "filed_on": D(2025, 9, 1)}],
+        "abnormal_list": [{**first["abnormal_list"][0], "removed_on": D(2026, 4, 1)}],
+        "complaints": [{**first["complaints"][0], "substantiated": True}],
+    }
+    for dataset, rows in first.items():
+        write_curated(lake, dataset, rows, ingest_id="i1", ingested_at=dt.datetime(2026, 4, 1, tzinfo=dt.UTC))
+        write_curated(
+            lake, dataset, later[dataset], ingest_id="i2", ingested_at=dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+        )
+
+
+def _without_row_filters(sql: str) -> str:
+    """The statement with every aggregation's pre-filter removed (one CTE per line)."""
+    import re
+
+    pattern = re.compile(r"^(agg_\w+ AS \(SELECT uscc, .* FROM \w+) WHERE .* (GROUP BY uscc\),?)$", re.M)
+    return pattern.sub(r"\1 \2", sql)
+
+
+@pytest.mark.parametrize("system_id", ["samr-general", "langfang-public-credit"])
+@pytest.mark.parametrize("ranked", [True, False])
+def test_dropping_rows_no_indicator_takes_changes_no_result(
+    local_lake: Lake, system_id: str, ranked: bool
+) -> None:
+    """The pre-filter (ADR 0030: the windows' span and, when every indicator over a dataset has
+    one, their conditions) gives exactly the rows of the unfiltered statement, also when a
+    correction moves a record into or out of a condition."""
+    import dataclasses
+
+    from functions.classify.compile import compile_system, datasets_read
+    from functions.classify.engine_duckdb import run_duckdb
+    from functions.classify.load import load_system
+    from functions.classify.run import ingest_plan, input_files
+
+    seed_corrections(local_lake)
+    system = load_system(system_id)
+    read = datasets_read(system)
+    plan = ingest_plan(input_files(local_lake, "13", read), read, CUT) if ranked else None
+    compiled = compile_system(system, month="2026-06", province="13", cutoff=CUT, run_id="r", ingests=plan)
+    bare = _without_row_filters(compiled.sql)
+    filtered = [line for line in compiled.sql.splitlines() if line.startswith("agg_") and " WHERE " in line]
+    assert filtered and " WHERE " not in "".join(x for x in bare.splitlines() if x.startswith("agg_"))
+    expected = run_duckdb(local_lake, dataclasses.replace(compiled, sql=bare))
+    assert expected.num_rows == 8
+    assert run_duckdb(local_lake, compiled).equals(expected)
