@@ -37,19 +37,30 @@ UNPORTABLE: tuple[type[exp.Expression], ...] = (
 )
 
 
-def _to_python(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
+# libyaml's loader when PyYAML was built with it (the wheels are): composing is most of the cost
+# of loading a system, and a run loads one before anything else
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _to_python(node: yaml.Node, path: Path_, lines: dict[Path_, int], scalar: Any) -> Any:
+    """The node as plain Python, recording the line of every path on the way (``scalar`` builds
+    a scalar node's value with the safe loader's own rules)."""
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node))
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.MarkedYAMLError(
+                    problem="a key must be a plain value", problem_mark=key_node.start_mark
+                )
+            key = scalar(key_node)
             lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _to_python(value_node, (*path, key), lines)
+            out[key] = _to_python(value_node, (*path, key), lines, scalar)
             lines[(*path, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, (*path, i), lines) for i, item in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
+        return [_to_python(item, (*path, i), lines, scalar) for i, item in enumerate(node.value)]
+    return scalar(node)
 
 
 def _line(lines: dict[Path_, int], path: Path_) -> int:
@@ -61,7 +72,7 @@ def _line(lines: dict[Path_, int], path: Path_) -> int:
 def parse_system(text: str, source: str = "<system>") -> System:
     """Parse and validate YAML text; raise one ``ConfigError`` naming every problem with its line."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -69,7 +80,12 @@ def parse_system(text: str, source: str = "<system>") -> System:
     if node is None:
         raise ConfigError(f"{source}:1: empty indicator system", field="system")
     lines: dict[Path_, int] = {}
-    data = _to_python(node, (), lines)
+    try:
+        data = _to_python(node, (), lines, yaml.constructor.SafeConstructor().construct_object)
+    except yaml.YAMLError as exc:  # e.g. a key that is itself a mapping
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise ConfigError(f"{source}:{line}: not valid YAML: {exc}", field="system") from None
     problems: list[tuple[int, str]] = []
     try:
         system = System.model_validate(data)

@@ -151,3 +151,10 @@ def test_a_result_out_of_uscc_order_is_not_written(local_lake: Lake) -> None:
         run_duckdb_to_lake(local_lake, reversed_, key)
     assert local_lake.list_files("results", include_hidden=True) == []
     assert run_duckdb_to_lake(local_lake, compiled, key).rows == 29
+    # min/max kept for the columns readers filter on, not for names and labels
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(local_lake.path(key)).metadata.row_group(0)
+    stats = {meta.column(i).path_in_schema: meta.column(i).statistics for i in range(meta.num_columns)}
+    assert stats["uscc"] is not None and stats["uscc"].min == code(1) and stats["risk_class"] is not None
+    assert stats["name"] is None and stats["reasons.list.element.label"] is None

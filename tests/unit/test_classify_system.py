@@ -132,6 +132,9 @@ def test_unknown_and_invalid_files(tmp_path: Path) -> None:
     p.write_text("id: [unclosed\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"x.yaml:\d+: not valid YAML"):
         load_system_file(p)
+    p.write_text("id: tiny\n? {a: 1}\n: 2\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"x.yaml:2: not valid YAML: a key must be a plain value"):
+        load_system_file(p)
     p.write_text(GOOD, encoding="utf-8")
     assert load_system(str(p)).id == "tiny"
 
