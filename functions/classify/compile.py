@@ -86,13 +86,21 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _clamp(value: str, low: str, high: str) -> str:
+    """``value`` limited to [low, high] (NULL stays NULL). Written as a CASE, not
+    ``LEAST(high, GREATEST(low, value))``: Trino's LEAST/GREATEST return NULL for any NULL
+    argument and DuckDB's skip NULLs, so sqlglot wraps each in NULL checks that repeat ``value``
+    (the score's sum of every leaf three times over)."""
+    return f"CASE WHEN {value} < {low} THEN {low} WHEN {value} > {high} THEN {high} ELSE {value} END"
+
+
 def _points_sql(ind: Indicator, value: str) -> str:
     assert ind.scoring is not None
     s = ind.scoring
     if s.linear is not None:
         lin = s.linear
         raw = f"({value} - CAST({lin.offset!r} AS DOUBLE)) * CAST({lin.slope!r} AS DOUBLE)"
-        return f"LEAST(CAST({lin.cap!r} AS DOUBLE), GREATEST(CAST(0 AS DOUBLE), {raw}))"
+        return _clamp(raw, "CAST(0 AS DOUBLE)", f"CAST({lin.cap!r} AS DOUBLE)")
     assert s.bins is not None
     whens = []
     for b in s.bins:
@@ -321,7 +329,7 @@ def compile_system(
         (
             "scored",
             f"SELECT pts.*, {', '.join(dims + flags)}, "
-            f"LEAST(CAST(100 AS DOUBLE), GREATEST(CAST(0 AS DOUBLE), {score})) AS risk_score FROM pts",
+            f"{_clamp(score, 'CAST(0 AS DOUBLE)', 'CAST(100 AS DOUBLE)')} AS risk_score FROM pts",
         )
     )
 
@@ -377,7 +385,9 @@ def compile_system(
     # so an ascending sort puts the most points first and breaks ties by code; keep the top ones,
     # and only then decode points and rank and look up code and label. Sorting plain integers is
     # far cheaper than sorting rows, and building every leaf's label per row was the costliest
-    # step once. Decoding divides DOUBLEs (never integers: Trino would truncate, DuckDB not).
+    # step once. Decoding takes the rank with an integer ``mod`` and divides only DOUBLEs (an
+    # integer ``/`` truncates on Trino, not on DuckDB): (-x - rank part) is an exact multiple of
+    # 1000, so dividing it by 10^7 gives the same double as (points × 10^4) / 10^4.
     by_code = {code: n for n, code in enumerate(sorted(ind.code for ind, _, _ in leaves), 1)}
     if len(by_code) >= RANK_BASE:
         raise ConfigError(
@@ -392,12 +402,13 @@ def compile_system(
     )
     codes = ", ".join(_quote(ind.code) for ind, _, _ in ranked)
     labels = ", ".join(_quote(ind.label) for ind, _, _ in ranked)
-    units = f"floor(CAST(-x AS DOUBLE) / CAST({RANK_BASE} AS DOUBLE))"
-    rank = f"CAST({RANK_BASE} - (CAST(-x AS DOUBLE) - {units} * {RANK_BASE}) AS INTEGER)"
+    rest = f"mod(-x, {RANK_BASE})"
+    rank = f"CAST({RANK_BASE} - {rest} AS INTEGER)"
+    reason_points = f"CAST(-x - {rest} AS DOUBLE) / CAST({RANK_BASE * 10000} AS DOUBLE)"
     reasons = (
         f"transform(slice(array_sort(filter(ARRAY[{keys}], x -> x <= -{RANK_BASE})), 1, {MAX_REASONS}), "
         f"x -> CAST(ROW(element_at(ARRAY[{codes}], {rank}), element_at(ARRAY[{labels}], {rank}), "
-        f"{units} / CAST(10000 AS DOUBLE)) AS ROW(code VARCHAR, label VARCHAR, points DOUBLE)))"
+        f"{reason_points}) AS ROW(code VARCHAR, label VARCHAR, points DOUBLE)))"
     )
     if system.rules:
         fired = ", ".join(f"IF(r_{r.code.lower()}, {_quote(r.code)})" for r in system.rules)
