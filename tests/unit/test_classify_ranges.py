@@ -15,6 +15,7 @@ from functions import layout
 from functions.classify import classify_month
 from functions.classify.compile import compile_system
 from functions.classify.engine_duckdb import (
+    DICTIONARY,
     check_order,
     connect,
     entities_per_range,
@@ -158,3 +159,8 @@ def test_a_result_out_of_uscc_order_is_not_written(local_lake: Lake) -> None:
     stats = {meta.column(i).path_in_schema: meta.column(i).statistics for i in range(meta.num_columns)}
     assert stats["uscc"] is not None and stats["uscc"].min == code(1) and stats["risk_class"] is not None
     assert stats["name"] is None and stats["reasons.list.element.label"] is None
+    # dictionaries for every column but the per-entity ones (the paths are the file's own)
+    encodings = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)}
+    assert set(DICTIONARY) == set(encodings) - {"uscc", "name"}
+    assert "RLE_DICTIONARY" in encodings["reasons.list.element.label"]
+    assert "RLE_DICTIONARY" not in encodings["uscc"] and "RLE_DICTIONARY" not in encodings["name"]
