@@ -181,9 +181,9 @@ def _row_filter(members: list[Indicator], placeholders: dict[str, str], period_e
     window = _window_filter(members, period_end)
     if window:
         parts.append(window)
-    conds = [_condition(ind, placeholders, period_end) for ind in members]
     if all(ind.definition and ind.definition.where for ind in members):
-        parts.append(" OR ".join(f"({c})" for c in dict.fromkeys(conds)))
+        conds = dict.fromkeys(_condition(ind, placeholders, period_end) for ind in members)
+        parts.append(" OR ".join(f"({c})" for c in conds))
     if len(parts) == 1:
         return parts[0]
     return " AND ".join(f"({p})" for p in parts) or None
