@@ -47,6 +47,10 @@ class RunResult:
     def rows(self) -> int:
         return sum(self.counts.values())
 
+    def summary_entry(self) -> dict[str, Any]:
+        """The province's entry in a run summary (``classify_all``, the CLI)."""
+        return {"status": "published", "run_id": self.run_id, "counts": self.counts}
+
 
 Engine = Callable[..., pa.Table]
 
@@ -418,11 +422,7 @@ def classify_all(
                 progress=progress,
                 systems=systems,
             )
-            summary["provinces"][province] = {
-                "status": "published",
-                "run_id": result.run_id,
-                "counts": result.counts,
-            }
+            summary["provinces"][province] = result.summary_entry()
         except NotFound as exc:
             logger.warning("province %s: %s", province, exc.message)
             summary["provinces"][province] = {"status": "no_data", "message": exc.message}

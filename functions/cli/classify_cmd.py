@@ -90,8 +90,7 @@ def command(
             settings=settings,
             progress=StderrProgress(),
         )
-        published = {"status": "published", "run_id": result.run_id, "counts": result.counts}
-        summary = {"month": month, "provinces": {province: published}}
+        summary = {"month": month, "provinces": {province: result.summary_entry()}}
     if follow_ups:
         summary = run_follow_ups(lake, summary, settings=settings, now=cut)
     for p, info in summary["provinces"].items():
