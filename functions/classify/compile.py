@@ -1,7 +1,9 @@
 """Compile an indicator system into one Trino (Athena) ``SELECT`` (ADR 0032).
 
 Indicators, points, scores, hard rules, classes, reasons and the previous class all happen in
-SQL, so in production the data never leaves Athena; DuckDB runs the same text through sqlglot.
+SQL, so in production the data never leaves Athena; DuckDB runs the same text through sqlglot,
+except the reasons' last decode from ranked keys to (code, label, points), which it leaves to
+Arrow (``Compiled.keyed_sql``, ADR 0069).
 Dialect traps are avoided by construction: window bounds are DATE literals computed here (no
 ``date_add``/``date_diff`` in generated SQL), every value is cast to DOUBLE before arithmetic, and
 sums use DECIMAL so the result does not depend on the summation order (determinism).
@@ -48,10 +50,29 @@ class Compiled:
     datasets: tuple[str, ...]
     # entity type -> model (id@version) when a run classifies types with different systems
     models: tuple[tuple[str, str], ...] = ()
+    # The same statement with ``reasons`` left as the ranked BIGINT keys the full statement
+    # decodes, and the (code, label) of each rank (rank r at r − 1): DuckDB runs this one and
+    # the engine attaches codes and labels as Arrow dictionaries (ADR 0069).
+    keyed_sql: str = ""
+    reason_labels: tuple[tuple[str, str], ...] = ()
 
     @property
     def statements(self) -> list[str]:
         return [self.sql]
+
+
+def reason_ranks(systems: list[System]) -> dict[tuple[str, str], int]:
+    """Rank (from 1) of every scored leaf's (code, label) across ``systems``, in code order: the
+    reasons' sort key breaks ties of points by this rank, and one table decodes every system of
+    a run (ADR 0037, 0069)."""
+    pairs = sorted({(ind.code, ind.label) for s in systems for ind, _, _ in s.leaves()})
+    if len(pairs) >= RANK_BASE:
+        names = ", ".join(s.model_ref for s in systems)
+        raise ConfigError(
+            f"{names}: {len(pairs)} scored indicators; at most {RANK_BASE - 1} fit the reasons' sort key",
+            field="indicators",
+        )
+    return {pair: n for n, pair in enumerate(pairs, 1)}
 
 
 def _vcol(code: str) -> str:
@@ -237,9 +258,11 @@ def compile_system(
     ingests: dict[str, tuple[str, ...]] | None = None,
     entity_types: tuple[str, ...] | None = None,
     ordered: bool = True,
+    ranks: dict[tuple[str, str], int] | None = None,
 ) -> Compiled:
     """``entity_types``: classify only these types (within the system's own ``entity_types``).
     ``ordered``: rows in uscc order (``compile_by_type`` orders the union instead).
+    ``ranks``: the reasons' code ranks (``reason_ranks``), shared by the systems of one run.
     ``single_ingest``: datasets with exactly one curated file for the province (no dedup).
     ``ingests``: per dataset, its ingest ids oldest first (``run.ingest_plan``): the latest
     version per key is then found without a window (ADR 0036)."""
@@ -388,25 +411,21 @@ def compile_system(
     # step once. Decoding takes the rank with an integer ``mod`` and divides only DOUBLEs (an
     # integer ``/`` truncates on Trino, not on DuckDB): (-x - rank part) is an exact multiple of
     # 1000, so dividing it by 10^7 gives the same double as (points × 10^4) / 10^4.
-    by_code = {code: n for n, code in enumerate(sorted(ind.code for ind, _, _ in leaves), 1)}
-    if len(by_code) >= RANK_BASE:
-        raise ConfigError(
-            f"system {system.model_ref} has {len(by_code)} scored indicators; at most {RANK_BASE - 1} "
-            "fit the reasons' sort key",
-            field="indicators",
-        )
-    ranked = sorted(leaves, key=lambda leaf: by_code[leaf[0].code])
+    ranks = ranks or reason_ranks([system])
+    by_leaf = {ind.code: ranks[(ind.code, ind.label)] for ind, _, _ in leaves}
+    table = sorted(ranks, key=ranks.__getitem__)
     keys = ", ".join(
-        f"-(CAST(round({_pcol(ind.code)} * 10000) AS BIGINT) * {RANK_BASE} + {RANK_BASE - by_code[ind.code]})"
+        f"-(CAST(round({_pcol(ind.code)} * 10000) AS BIGINT) * {RANK_BASE} + {RANK_BASE - by_leaf[ind.code]})"
         for ind, _, _ in leaves
     )
-    codes = ", ".join(_quote(ind.code) for ind, _, _ in ranked)
-    labels = ", ".join(_quote(ind.label) for ind, _, _ in ranked)
+    codes = ", ".join(_quote(code) for code, _ in table)
+    labels = ", ".join(_quote(label) for _, label in table)
     rest = f"mod(-x, {RANK_BASE})"
     rank = f"CAST({RANK_BASE} - {rest} AS INTEGER)"
     reason_points = f"CAST(-x - {rest} AS DOUBLE) / CAST({RANK_BASE * 10000} AS DOUBLE)"
+    reason_keys = f"slice(array_sort(filter(ARRAY[{keys}], x -> x <= -{RANK_BASE})), 1, {MAX_REASONS})"
     reasons = (
-        f"transform(slice(array_sort(filter(ARRAY[{keys}], x -> x <= -{RANK_BASE})), 1, {MAX_REASONS}), "
+        f"transform({reason_keys}, "
         f"x -> CAST(ROW(element_at(ARRAY[{codes}], {rank}), element_at(ARRAY[{labels}], {rank}), "
         f"{reason_points}) AS ROW(code VARCHAR, label VARCHAR, points DOUBLE)))"
     )
@@ -429,17 +448,34 @@ def compile_system(
         "SELECT classed.*, prev.risk_class AS prev_class FROM classed "
         "LEFT JOIN prev ON prev.uscc = classed.uscc"
     )
-    final = (
-        "SELECT c.uscc AS uscc, c.name AS name, c.entity_type AS entity_type, c.region_code AS region_code, "
-        "c.industry_code AS industry_code, round(c.risk_score, 4) AS risk_score, "
-        f"{class_case} AS risk_class, c.prev_class AS previous_class, "
+
+    with_ctes = "WITH " + ",\n".join(f"{name} AS ({body})" for name, body in ctes) + "\n"
+    columns = (
+        "SELECT c.uscc AS uscc, c.name AS name, c.entity_type AS entity_type, "
+        "c.region_code AS region_code, c.industry_code AS industry_code, "
+        f"round(c.risk_score, 4) AS risk_score, {class_case} AS risk_class, c.prev_class AS previous_class, "
         f"CAST(ROW({dim_row}) AS ROW({dim_type})) AS dimension_scores, "
-        f"{reasons} AS reasons, {rules} AS rules, "
-        f"{_quote(system.model_ref)} AS model, {_quote(run_id)} AS run_id "
+    )
+    rest_of_row = (
+        f" AS reasons, {rules} AS rules, {_quote(system.model_ref)} AS model, {_quote(run_id)} AS run_id "
         f"FROM ({joined}{' ORDER BY classed.uscc' if ordered else ''}) AS c"
     )
-    sql = "WITH " + ",\n".join(f"{name} AS ({body})" for name, body in ctes) + "\n" + final
-    return Compiled(system, month, province, cutoff, run_id, period_end, sql, tuple(datasets))
+
+    def final(reasons: str) -> str:
+        return with_ctes + columns + reasons + rest_of_row
+
+    return Compiled(
+        system,
+        month,
+        province,
+        cutoff,
+        run_id,
+        period_end,
+        final(reasons),
+        tuple(datasets),
+        keyed_sql=final(reason_keys),
+        reason_labels=tuple(table),
+    )
 
 
 def compile_by_type(
@@ -461,8 +497,13 @@ def compile_by_type(
         system, types = assignments[0]
         one = part(system, entity_types=types)
         return dataclasses.replace(one, models=tuple((t, system.model_ref) for t in types))
-    parts = [part(system, entity_types=types, ordered=False) for system, types in assignments]
-    union = " UNION ALL ".join(f"SELECT * FROM ({p.sql}) AS part_{n}" for n, p in enumerate(parts))
+    ranks = reason_ranks([system for system, _ in assignments])
+    parts = [part(system, entity_types=types, ordered=False, ranks=ranks) for system, types in assignments]
+
+    def union(sqls: list[str]) -> str:
+        body = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part_{n}" for n, sql in enumerate(sqls))
+        return f"SELECT * FROM ({body}) AS by_type ORDER BY uscc"
+
     return Compiled(
         assignments[0][0],
         month,
@@ -470,9 +511,11 @@ def compile_by_type(
         cutoff,
         run_id,
         month_end(month),
-        f"SELECT * FROM ({union}) AS by_type ORDER BY uscc",
+        union([p.sql for p in parts]),
         tuple(sorted({d for p in parts for d in p.datasets})),
         tuple((t, system.model_ref) for system, types in assignments for t in types),
+        keyed_sql=union([p.keyed_sql for p in parts]),
+        reason_labels=parts[0].reason_labels,
     )
 
 

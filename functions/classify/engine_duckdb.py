@@ -2,7 +2,9 @@
 
 A local lake is read by DuckDB's Parquet reader, an S3 lake through ``pyarrow.dataset`` on the
 lake's own filesystem (httpfs is not available); either way DuckDB pushes projections and filters
-(e.g. ``province = 'PP'``) into the scan. A large province runs in uscc ranges (ADR 0038).
+(e.g. ``province = 'PP'``) into the scan. A large province runs in uscc ranges (ADR 0038). The
+streamed run executes ``Compiled.keyed_sql`` and decodes the reasons in Arrow (ADR 0069);
+``run_duckdb`` executes the full statement.
 """
 
 from __future__ import annotations
@@ -182,6 +184,23 @@ def conform(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=CLASSIFICATION_SCHEMA)
 
 
+def conform_keyed(table: pa.Table, labels: tuple[tuple[str, str], ...]) -> pa.Table:
+    """A batch of ``Compiled.keyed_sql`` in the wire form of the contract: reasons decoded from
+    their ranked keys, code and label as dictionaries (ADR 0069)."""
+    from functions.classify.reasons import WIRE_SCHEMA, decode_reasons
+
+    try:
+        arrays = [
+            decode_reasons(table.column(f.name).combine_chunks(), labels)
+            if f.name == "reasons"
+            else table.column(f.name).cast(f.type)
+            for f in WIRE_SCHEMA
+        ]
+    except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise EngineError(f"engine output does not match the results contract: {exc}") from exc
+    return pa.Table.from_arrays(arrays, schema=WIRE_SCHEMA)
+
+
 def check_order(uscc: pa.ChunkedArray, after: str | None) -> str | None:
     """The batch's last uscc, after checking that its codes rise strictly and follow ``after``
     (the previous batch's last): the published file is sorted by uscc and has one row per entity,
@@ -258,12 +277,14 @@ UNITS = {
 
 @dataclass(frozen=True)
 class DuckRun:
-    """What a DuckDB run wrote: class counts, rows, and the uscc ranges it ran in (one range,
-    ``(None, None)``, for a province that fits the memory limit)."""
+    """What a DuckDB run wrote: class counts, rows, the uscc ranges it ran in (one range,
+    ``(None, None)``, for a province that fits the memory limit), and whether it ran the keyed
+    statement and decoded the reasons in Arrow (ADR 0069)."""
 
     counts: dict[str, int]
     rows: int
     ranges: list[tuple[str | None, str | None]]
+    keyed: bool = False
 
 
 def memory_bytes(limit: str) -> int:
@@ -331,6 +352,7 @@ def run_duckdb_to_lake(
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    from functions.classify.reasons import WIRE_SCHEMA
     from schemas.results import RISK_CLASSES
 
     own = con is None
@@ -346,24 +368,30 @@ def run_duckdb_to_lake(
         register_lake_tables(con, lake, province=compiled.province)
         if lake.is_local:
             lake.fs.create_dir(directory, recursive=True)
-        sql = to_duckdb(compiled.sql)
+        # the statement without the reasons' final decode, done in Arrow (ADR 0069)
+        keyed = bool(compiled.keyed_sql)
+        sql = to_duckdb(compiled.keyed_sql if keyed else compiled.sql)
         try:
             ranges = uscc_ranges(con, compiled.province, entities_per_range(settings))
             with (
                 lake.fs.open_output_stream(tmp) as out,
                 pq.ParquetWriter(
                     out,
-                    CLASSIFICATION_SCHEMA,
+                    WIRE_SCHEMA if keyed else CLASSIFICATION_SCHEMA,
                     compression="zstd",
                     write_statistics=list(STATISTICS),
                     use_dictionary=DICTIONARY,
+                    # the file's types are the Parquet ones (plain strings), not the dictionaries
+                    # handed to the writer; nothing else differs from the stored Arrow schema
+                    store_schema=not keyed,
                 ) as writer,
             ):
                 for n, (low, high) in enumerate(ranges, 1):
                     if len(ranges) > 1:
                         logger.info("range %s of %s", n, len(ranges))
                     for batch in con.sql(ranged(sql, low, high)).to_arrow_reader(batch_size=200_000):
-                        table = conform(pa.Table.from_batches([batch]))
+                        one = pa.Table.from_batches([batch])
+                        table = conform_keyed(one, compiled.reason_labels) if keyed else conform(one)
                         last = check_order(table.column("uscc"), last)
                         writer.write_table(table)
                         rows += table.num_rows
@@ -385,4 +413,4 @@ def run_duckdb_to_lake(
             con.close()
         if spill is not None:
             spill.cleanup()
-    return DuckRun(counts, rows, ranges)
+    return DuckRun(counts, rows, ranges, keyed)

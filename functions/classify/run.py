@@ -327,6 +327,8 @@ def classify_month(
         done = run_duckdb_to_lake(lake, compiled, run_key, settings=settings)
         counts, rows = done.counts, done.rows
         engine_plan["uscc_ranges"] = [list(r) for r in done.ranges]
+        # the statement ran without its final decode of the reasons, done in Arrow (ADR 0069)
+        engine_plan["reasons"] = "keys_decoded_in_arrow" if done.keyed else "sql"
     else:
         from functions.classify.engine_athena import run_athena
 

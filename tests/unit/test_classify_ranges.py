@@ -146,7 +146,7 @@ def test_a_result_out_of_uscc_order_is_not_written(local_lake: Lake) -> None:
     compiled = compile_system(
         load_system("samr-general"), month="2026-06", province="13", cutoff=CUT, run_id="r"
     )
-    reversed_ = dataclasses.replace(compiled, sql=compiled.sql + " ORDER BY uscc DESC")
+    reversed_ = dataclasses.replace(compiled, keyed_sql=compiled.keyed_sql + " ORDER BY uscc DESC")
     key = layout.run_classifications_key("r")
     with pytest.raises(EngineError, match="out of uscc order"):
         run_duckdb_to_lake(local_lake, reversed_, key)
