@@ -187,18 +187,41 @@ def conform(table: pa.Table) -> pa.Table:
 def conform_keyed(table: pa.Table, labels: tuple[tuple[str, str], ...]) -> pa.Table:
     """A batch of ``Compiled.keyed_sql`` in the wire form of the contract: reasons decoded from
     their ranked keys, code and label as dictionaries (ADR 0069)."""
-    from functions.classify.reasons import WIRE_SCHEMA, decode_reasons
+    import pyarrow.compute as pc
+
+    from functions.classify.reasons import FEW_VALUES, WIRE_SCHEMA, decode_reasons
+
+    def wire(f: pa.Field) -> Any:
+        column = table.column(f.name)
+        if f.name == "reasons":
+            return decode_reasons(column.combine_chunks(), labels)
+        if f.name in FEW_VALUES:
+            return pc.dictionary_encode(column.cast(pa.string()).combine_chunks())
+        return column.cast(f.type)
 
     try:
-        arrays = [
-            decode_reasons(table.column(f.name).combine_chunks(), labels)
-            if f.name == "reasons"
-            else table.column(f.name).cast(f.type)
-            for f in WIRE_SCHEMA
-        ]
+        arrays = [wire(f) for f in WIRE_SCHEMA]
     except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise EngineError(f"engine output does not match the results contract: {exc}") from exc
     return pa.Table.from_arrays(arrays, schema=WIRE_SCHEMA)
+
+
+def _prepared(batches: Any, prepare: Any) -> Any:
+    """``prepare(batch)`` for each batch, one batch ahead on a second thread: fetching from DuckDB
+    and the Arrow kernels release the GIL, so they overlap the caller's write of the previous one."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    source = iter(batches)
+
+    def step() -> pa.Table | None:
+        batch = next(source, None)
+        return None if batch is None else prepare(batch)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead: Future[pa.Table | None] = pool.submit(step)
+        while (table := ahead.result()) is not None:
+            ahead = pool.submit(step)
+            yield table
 
 
 def check_order(uscc: pa.ChunkedArray, after: str | None) -> str | None:
@@ -371,6 +394,11 @@ def run_duckdb_to_lake(
         # the statement without the reasons' final decode, done in Arrow (ADR 0069)
         keyed = bool(compiled.keyed_sql)
         sql = to_duckdb(compiled.keyed_sql if keyed else compiled.sql)
+
+        def prepare(batch: pa.RecordBatch) -> pa.Table:
+            one = pa.Table.from_batches([batch])
+            return conform_keyed(one, compiled.reason_labels) if keyed else conform(one)
+
         try:
             ranges = uscc_ranges(con, compiled.province, entities_per_range(settings))
             with (
@@ -389,9 +417,9 @@ def run_duckdb_to_lake(
                 for n, (low, high) in enumerate(ranges, 1):
                     if len(ranges) > 1:
                         logger.info("range %s of %s", n, len(ranges))
-                    for batch in con.sql(ranged(sql, low, high)).to_arrow_reader(batch_size=200_000):
-                        one = pa.Table.from_batches([batch])
-                        table = conform_keyed(one, compiled.reason_labels) if keyed else conform(one)
+                    batches = con.sql(ranged(sql, low, high)).to_arrow_reader(batch_size=200_000)
+                    # batch k+1 is fetched and put in the contract's form while batch k is written
+                    for table in _prepared(batches, prepare):
                         last = check_order(table.column("uscc"), last)
                         writer.write_table(table)
                         rows += table.num_rows

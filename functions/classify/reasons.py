@@ -28,12 +28,30 @@ REASON_TYPE = pa.struct(
         _ITEM.type.field("points"),
     ]
 )
-# The contract with code and label as dictionaries: what the DuckDB engine hands the Parquet
-# writer (which stores the plain contract types, as it would for strings).
-WIRE_SCHEMA = CLASSIFICATION_SCHEMA.set(
-    CLASSIFICATION_SCHEMA.get_field_index("reasons"),
-    pa.field(_REASONS.name, pa.list_(pa.field(_ITEM.name, REASON_TYPE, _ITEM.nullable)), _REASONS.nullable),
+# Columns with a handful of values per province: handed to the writer as dictionaries, encoded
+# off the writer's thread (it is the last phase's critical path).
+FEW_VALUES = (
+    "entity_type",
+    "region_code",
+    "industry_code",
+    "risk_class",
+    "previous_class",
+    "model",
+    "run_id",
 )
+
+
+def _wire(f: pa.Field) -> pa.Field:
+    if f.name == "reasons":
+        return pa.field(f.name, pa.list_(pa.field(_ITEM.name, REASON_TYPE, _ITEM.nullable)), f.nullable)
+    if f.name in FEW_VALUES:
+        return pa.field(f.name, pa.dictionary(pa.int32(), pa.string()), f.nullable)
+    return f
+
+
+# The contract with code, label and the few-valued strings as dictionaries: what the DuckDB engine
+# hands the Parquet writer (which stores the plain contract types, as it would for strings).
+WIRE_SCHEMA = pa.schema([_wire(f) for f in CLASSIFICATION_SCHEMA])
 
 
 def decode_reasons(keys: pa.Array, table: tuple[tuple[str, str], ...]) -> pa.ListArray:

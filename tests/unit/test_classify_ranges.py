@@ -164,3 +164,26 @@ def test_a_result_out_of_uscc_order_is_not_written(local_lake: Lake) -> None:
     assert set(DICTIONARY) == set(encodings) - {"uscc", "name"}
     assert "RLE_DICTIONARY" in encodings["reasons.list.element.label"]
     assert "RLE_DICTIONARY" not in encodings["uscc"] and "RLE_DICTIONARY" not in encodings["name"]
+
+
+def test_batches_are_prepared_one_ahead_in_order() -> None:
+    from functions.classify.engine_duckdb import _prepared
+
+    batches = [pa.record_batch({"n": [i]}) for i in range(5)]
+    seen: list[int] = []
+
+    def prepare(batch: pa.RecordBatch) -> pa.Table:
+        seen.append(batch.column(0)[0].as_py())
+        return pa.Table.from_batches([batch])
+
+    out = _prepared(batches, prepare)
+    assert next(out).column("n").to_pylist() == [0]
+    assert [t.column("n")[0].as_py() for t in out] == [1, 2, 3, 4]
+    assert seen == [0, 1, 2, 3, 4]  # each batch prepared once, in order
+    assert list(_prepared([], prepare)) == []
+
+    def broken(batch: pa.RecordBatch) -> pa.Table:
+        raise EngineError("bad batch")
+
+    with pytest.raises(EngineError, match="bad batch"):
+        list(_prepared(batches, broken))
