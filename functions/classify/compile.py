@@ -47,14 +47,14 @@ class Compiled:
     run_id: str
     period_end: dt.date
     sql: str
-    datasets: tuple[str, ...]
-    # entity type -> model (id@version) when a run classifies types with different systems
-    models: tuple[tuple[str, str], ...] = ()
     # The same statement with ``reasons`` left as the ranked BIGINT keys the full statement
     # decodes, and the (code, label) of each rank (rank r at r − 1): DuckDB runs this one and
     # the engine attaches codes and labels as Arrow dictionaries (ADR 0069).
-    keyed_sql: str = ""
-    reason_labels: tuple[tuple[str, str], ...] = ()
+    keyed_sql: str
+    reason_labels: tuple[tuple[str, str], ...]
+    datasets: tuple[str, ...]
+    # entity type -> model (id@version) when a run classifies types with different systems
+    models: tuple[tuple[str, str], ...] = ()
 
     @property
     def statements(self) -> list[str]:
@@ -472,9 +472,9 @@ def compile_system(
         run_id,
         period_end,
         final(reasons),
+        final(reason_keys),
+        tuple(table),
         tuple(datasets),
-        keyed_sql=final(reason_keys),
-        reason_labels=tuple(table),
     )
 
 
@@ -512,10 +512,10 @@ def compile_by_type(
         run_id,
         month_end(month),
         union([p.sql for p in parts]),
+        union([p.keyed_sql for p in parts]),
+        parts[0].reason_labels,
         tuple(sorted({d for p in parts for d in p.datasets})),
         tuple((t, system.model_ref) for system, types in assignments for t in types),
-        keyed_sql=union([p.keyed_sql for p in parts]),
-        reason_labels=parts[0].reason_labels,
     )
 
 

@@ -300,14 +300,12 @@ UNITS = {
 
 @dataclass(frozen=True)
 class DuckRun:
-    """What a DuckDB run wrote: class counts, rows, the uscc ranges it ran in (one range,
-    ``(None, None)``, for a province that fits the memory limit), and whether it ran the keyed
-    statement and decoded the reasons in Arrow (ADR 0069)."""
+    """What a DuckDB run wrote: class counts, rows, and the uscc ranges it ran in (one range,
+    ``(None, None)``, for a province that fits the memory limit)."""
 
     counts: dict[str, int]
     rows: int
     ranges: list[tuple[str | None, str | None]]
-    keyed: bool = False
 
 
 def memory_bytes(limit: str) -> int:
@@ -392,12 +390,10 @@ def run_duckdb_to_lake(
         if lake.is_local:
             lake.fs.create_dir(directory, recursive=True)
         # the statement without the reasons' final decode, done in Arrow (ADR 0069)
-        keyed = bool(compiled.keyed_sql)
-        sql = to_duckdb(compiled.keyed_sql if keyed else compiled.sql)
+        sql = to_duckdb(compiled.keyed_sql)
 
         def prepare(batch: pa.RecordBatch) -> pa.Table:
-            one = pa.Table.from_batches([batch])
-            return conform_keyed(one, compiled.reason_labels) if keyed else conform(one)
+            return conform_keyed(pa.Table.from_batches([batch]), compiled.reason_labels)
 
         try:
             ranges = uscc_ranges(con, compiled.province, entities_per_range(settings))
@@ -405,13 +401,13 @@ def run_duckdb_to_lake(
                 lake.fs.open_output_stream(tmp) as out,
                 pq.ParquetWriter(
                     out,
-                    WIRE_SCHEMA if keyed else CLASSIFICATION_SCHEMA,
+                    WIRE_SCHEMA,
                     compression="zstd",
                     write_statistics=list(STATISTICS),
                     use_dictionary=DICTIONARY,
                     # the file's types are the Parquet ones (plain strings), not the dictionaries
                     # handed to the writer; nothing else differs from the stored Arrow schema
-                    store_schema=not keyed,
+                    store_schema=False,
                 ) as writer,
             ):
                 for n, (low, high) in enumerate(ranges, 1):
@@ -441,4 +437,4 @@ def run_duckdb_to_lake(
             con.close()
         if spill is not None:
             spill.cleanup()
-    return DuckRun(counts, rows, ranges, keyed)
+    return DuckRun(counts, rows, ranges)

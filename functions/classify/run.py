@@ -328,7 +328,7 @@ def classify_month(
         counts, rows = done.counts, done.rows
         engine_plan["uscc_ranges"] = [list(r) for r in done.ranges]
         # the statement ran without its final decode of the reasons, done in Arrow (ADR 0069)
-        engine_plan["reasons"] = "keys_decoded_in_arrow" if done.keyed else "sql"
+        engine_plan["reasons"] = "keys_decoded_in_arrow"
     else:
         from functions.classify.engine_athena import run_athena
 
