@@ -88,3 +88,12 @@ class StorageError(CreditRiskError):
     """The lake could not be read or written."""
 
     code = "storage_error"
+
+
+class StorageAccessDenied(StorageError):
+    """The lake refused an operation (S3 403): a permission problem, never a missing object.
+
+    Without ``s3:ListBucket`` S3 answers 403 even for a key that does not exist, so this is
+    raised (and retried by Lambda, then dead-lettered) rather than read as "object gone"."""
+
+    code = "storage_access_denied"

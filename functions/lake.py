@@ -2,9 +2,15 @@
 
 Everything goes through ``pyarrow.fs`` so that the same calls work against S3 (or a moto
 server in tests) and a folder. Paths given to ``Lake`` methods are *relative* keys such as
-``curated/penalties/province=42/...``. Writes are atomic: the object is written under a hidden
-temporary name (``_tmp-…``, ignored by Athena, pyarrow datasets and our listings) and moved in
-place, so a crash never leaves a half-written object visible.
+``curated/penalties/province=42/...``. Writes are atomic: on S3 one ``PutObject`` (atomic by
+itself; user metadata kept as ``x-amz-meta-*``, which pyarrow's S3 streams cannot set); in a
+folder the file is written under a hidden temporary name (``_tmp-…``, ignored by Athena, pyarrow
+datasets and our listings) and renamed, so a crash never leaves a half-written file visible
+(docs/adr/0075).
+
+Reads tell a missing key (``FileNotFoundError`` / ``None``) from a refused one
+(``StorageAccessDenied``): without ``s3:ListBucket`` S3 answers 403 for a missing key, and that
+must reach the operator as a permission problem, not as "object gone".
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ import json
 import logging
 import posixpath
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from functions.errors import StorageError
+from functions.errors import StorageAccessDenied, StorageError
 
 if TYPE_CHECKING:
     import boto3
@@ -41,6 +48,29 @@ else:
 logger = logging.getLogger(__name__)
 
 HIDDEN_PREFIXES = ("_", ".")
+# how pyarrow (AWS SDK for C++) and boto3 word a refusal: "AWS Error ACCESS_DENIED during
+# HeadObject operation", "AccessDenied", "HTTP 403"/"An error occurred (403) when calling the
+# HeadObject operation: Forbidden"
+_DENIED = ("access_denied", "accessdenied", "(403)", "http 403", "response code 403", "forbidden")
+_MISSING = ("not found", "nosuchkey", "no_such_key", "path does not exist", "(404)")
+
+
+def is_access_denied(exc: BaseException) -> bool:
+    """True when a storage error is S3's 403 (a permission problem, never a missing key)."""
+    if isinstance(exc, PermissionError):
+        return True
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", "")).lower()
+    if code in ("403", "accessdenied", "forbidden"):
+        return True
+    text = str(exc).lower()
+    return any(marker in text for marker in _DENIED)
+
+
+def _is_missing(exc: BaseException) -> bool:
+    if isinstance(exc, FileNotFoundError):
+        return True
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", "")).lower()
+    return code in ("404", "nosuchkey", "notfound") or any(m in str(exc).lower() for m in _MISSING)
 
 
 @dataclass(frozen=True)
@@ -75,11 +105,22 @@ def make_s3_filesystem(
 class Lake:
     """A root (bucket/prefix or folder) on a ``pyarrow.fs`` filesystem."""
 
-    def __init__(self, fs: pafs.FileSystem, root: str, uri: str) -> None:
+    def __init__(
+        self,
+        fs: pafs.FileSystem,
+        root: str,
+        uri: str,
+        *,
+        s3_client: Callable[[], Any] | None = None,
+    ) -> None:
+        """``s3_client`` makes the boto3 S3 client used for writes on S3 (called on first write,
+        never at import time); pyarrow's S3 streams cannot write a single PUT with metadata."""
         self.fs = fs
         self.root = root.rstrip("/")
         self.uri = uri
         self.is_local = isinstance(fs, pafs.LocalFileSystem)
+        self._s3_client_factory = s3_client
+        self._s3_client: Any = None
 
     @classmethod
     def from_uri(
@@ -99,7 +140,14 @@ class Lake:
             fs = filesystem or make_s3_filesystem(
                 region=region, endpoint_url=endpoint_url, boto3_session=boto3_session
             )
-            return cls(fs, root, uri.rstrip("/"))
+
+            def client() -> Any:
+                import boto3
+
+                session = boto3_session or boto3.Session()
+                return session.client("s3", region_name=region, endpoint_url=endpoint_url)
+
+            return cls(fs, root, uri.rstrip("/"), s3_client=client)
         local = Path(uri[len("file://") :] if uri.startswith("file://") else uri).expanduser().resolve()
         local.mkdir(parents=True, exist_ok=True)
         return cls(filesystem or pafs.LocalFileSystem(), local.as_posix(), local.as_posix())
@@ -118,11 +166,26 @@ class Lake:
         return f"{self.uri}/{key.lstrip('/')}"
 
     # -- reads -----------------------------------------------------------------------------
+    def _read_error(self, key: str, exc: OSError) -> StorageError:
+        if is_access_denied(exc):
+            return StorageAccessDenied(
+                f"access denied reading {self.display(key)}: the role lacks s3:GetObject on the "
+                "key, or s3:ListBucket on the bucket (without it S3 answers 403 for a missing key)",
+                field="key",
+            )
+        return StorageError(f"cannot read {self.display(key)}: {exc}")
+
     def exists(self, key: str) -> bool:
-        return bool(self.fs.get_file_info(self.path(key)).type == pafs.FileType.File)
+        return self.info(key) is not None
 
     def info(self, key: str) -> LakeFile | None:
-        fi = self.fs.get_file_info(self.path(key))
+        """The file at ``key``, None when there is none; a refusal raises ``StorageAccessDenied``."""
+        try:
+            fi = self.fs.get_file_info(self.path(key))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._read_error(key, exc) from exc
         if fi.type != pafs.FileType.File:
             return None
         return LakeFile(key, fi.size or 0, fi.mtime_ns)
@@ -134,9 +197,9 @@ class Lake:
         except FileNotFoundError:
             raise
         except OSError as exc:  # pyarrow raises OSError for most S3 failures
-            if "not found" in str(exc).lower() or "nosuchkey" in str(exc).lower():
+            if not is_access_denied(exc) and _is_missing(exc):
                 raise FileNotFoundError(self.display(key)) from exc
-            raise StorageError(f"cannot read {self.display(key)}: {exc}") from exc
+            raise self._read_error(key, exc) from exc
 
     def read_json(self, key: str) -> Any:
         return json.loads(self.read_bytes(key))
@@ -188,13 +251,38 @@ class Lake:
         directory, name = posixpath.split(self.path(key))
         return f"{directory}/_tmp-{uuid.uuid4().hex}-{name}"
 
+    @property
+    def s3_client(self) -> Any:
+        """The boto3 S3 client used for writes (made on first use)."""
+        if self._s3_client is None:
+            if self._s3_client_factory is None:
+                raise StorageError(f"no S3 client configured for {self.uri}")
+            self._s3_client = self._s3_client_factory()
+        return self._s3_client
+
     def write_bytes(self, key: str, data: bytes, *, metadata: dict[str, str] | None = None) -> None:
-        """Write atomically: readers see the old object or the whole new one, never a part."""
+        """Write atomically: readers see the old object or the whole new one, never a part.
+
+        On S3 one ``PutObject`` (atomic; no temporary object, no copy, no delete, so no
+        ``s3:DeleteObject`` grant and no noncurrent temporary versions); ``metadata`` becomes
+        ``x-amz-meta-*``. In a folder: a temporary file renamed in place (``metadata`` ignored)."""
         final = self.path(key)
+        if not self.is_local:
+            bucket, _, object_key = final.partition("/")
+            try:
+                self.s3_client.put_object(Bucket=bucket, Key=object_key, Body=data, Metadata=metadata or {})
+            except Exception as exc:  # botocore ClientError / EndpointConnectionError
+                if is_access_denied(exc):
+                    raise StorageAccessDenied(
+                        f"access denied writing {self.display(key)}: the role lacks s3:PutObject there",
+                        field="key",
+                    ) from exc
+                raise StorageError(f"cannot write {self.display(key)}: {exc}") from exc
+            return
         tmp = self._tmp_path(key)
         self._ensure_parent(final)
         try:
-            with self.fs.open_output_stream(tmp, compression=None, metadata=metadata) as out:
+            with self.fs.open_output_stream(tmp, compression=None) as out:
                 out.write(data)
             self.fs.move(tmp, final)
         except OSError as exc:

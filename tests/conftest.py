@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
@@ -82,3 +82,88 @@ def any_lake(request: pytest.FixtureRequest) -> Lake:
     """Runs a test against both lake kinds: one code path must serve both."""
     lake: Lake = request.getfixturevalue("local_lake" if request.param == "local" else "s3_lake")
     return lake
+
+
+_DENIED_BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Access Denied</Message><RequestId>0</RequestId><HostId>0</HostId></Error>"
+)
+
+
+@pytest.fixture(scope="session")
+def s3_denied_endpoint() -> Iterator[str]:
+    """An endpoint that answers every request as S3 answers a role without the right grant
+    (HEAD: 403 and no body; GET/PUT: 403 ``AccessDenied`` XML), also for a missing key when the
+    role lacks ``s3:ListBucket``. moto does not enforce bucket policies without its IAM mode,
+    so the real clients (pyarrow, boto3) are pointed at this to get their real error shapes."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Deny(BaseHTTPRequestHandler):
+        def _deny(self, with_body: bool) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            self.send_response(403)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(_DENIED_BODY) if with_body else 0))
+            self.end_headers()
+            if with_body:
+                self.wfile.write(_DENIED_BODY)
+
+        def do_HEAD(self) -> None:
+            self._deny(False)
+
+        def do_GET(self) -> None:
+            self._deny(True)
+
+        def do_PUT(self) -> None:
+            self._deny(True)
+
+        def do_POST(self) -> None:
+            self._deny(True)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Deny)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
+def s3_denied_lake(s3_denied_endpoint: str, boto3_session: boto3.Session) -> Lake:
+    """An S3 lake whose every request is refused with 403 (see ``s3_denied_endpoint``)."""
+    return Lake.from_uri(
+        "s3://denied-bucket/lake", region=REGION, endpoint_url=s3_denied_endpoint, boto3_session=boto3_session
+    )
+
+
+@pytest.fixture
+def moto_requests(moto_endpoint: str) -> Iterator[Callable[[], list[tuple[str, str]]]]:
+    """Records every HTTP request the moto server receives (its recorder), from any client
+    (pyarrow or boto3); call the returned function for ``(method, path?query)`` pairs so far."""
+    import json
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    def post(path: str) -> None:
+        urllib.request.urlopen(urllib.request.Request(moto_endpoint + path, method="POST")).close()
+
+    post("/moto-api/recorder/reset-recording")
+    post("/moto-api/recorder/start-recording")
+
+    def recorded() -> list[tuple[str, str]]:
+        with urllib.request.urlopen(moto_endpoint + "/moto-api/recorder/download-recording") as r:
+            lines = r.read().decode().splitlines()
+        out = []
+        for line in lines:
+            req = json.loads(line)
+            url = urlsplit(req["url"])
+            out.append((req["method"], url.path + (f"?{url.query}" if url.query else "")))
+        return out
+
+    yield recorded
+    post("/moto-api/recorder/stop-recording")
+    post("/moto-api/recorder/reset-recording")

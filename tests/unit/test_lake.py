@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import boto3
 import pyarrow as pa
 import pytest
 
-from functions.errors import StorageError
-from functions.lake import Lake
+from functions.errors import StorageAccessDenied, StorageError
+from functions.lake import Lake, is_access_denied
 
 
 def test_write_read_list_roundtrip(any_lake: Lake) -> None:
@@ -44,3 +48,96 @@ def test_list_dirs_gives_partition_values(any_lake: Lake) -> None:
 def test_bucketless_uri_is_a_clear_error() -> None:
     with pytest.raises(StorageError, match="no bucket"):
         Lake.from_uri("s3://")
+
+
+# -- write pattern (issue 12 #5, docs/adr/0075) --------------------------------------------------
+def test_s3_write_is_one_put_with_metadata_and_no_copy_or_delete(
+    s3_lake: Lake, s3_bucket: str, boto3_session: boto3.Session, moto_endpoint: str, moto_requests: Any
+) -> None:
+    s3_lake.write_bytes("archive/42/x.csv", b"a,b\n1,2\n", metadata={"sha256": "ab12", "source-key": "k%20y"})
+    requests = moto_requests()
+    assert requests == [("PUT", f"/{s3_bucket}/lake/archive/42/x.csv")]
+    s3 = boto3_session.client("s3", endpoint_url=moto_endpoint)
+    head = s3.head_object(Bucket=s3_bucket, Key="lake/archive/42/x.csv")
+    assert head["Metadata"] == {"sha256": "ab12", "source-key": "k%20y"}
+    listed = s3.list_object_versions(Bucket=s3_bucket, Prefix="lake/")
+    assert [v["Key"] for v in listed.get("Versions", [])] == ["lake/archive/42/x.csv"]
+
+
+def test_s3_json_and_parquet_writes_are_single_puts(
+    s3_lake: Lake, s3_bucket: str, moto_requests: Any
+) -> None:
+    s3_lake.write_json("results/a.json", {"n": 1})
+    s3_lake.write_parquet("curated/t.parquet", pa.table({"n": [1]}))
+    assert moto_requests() == [
+        ("PUT", f"/{s3_bucket}/lake/results/a.json"),
+        ("PUT", f"/{s3_bucket}/lake/curated/t.parquet"),
+    ]
+    assert s3_lake.read_parquet("curated/t.parquet").column("n").to_pylist() == [1]
+
+
+def test_local_write_goes_through_a_temporary_file_renamed_in_place(local_lake: Lake) -> None:
+    """A folder write is still atomic: the data lands under a hidden ``_tmp-`` name first."""
+    seen: list[tuple[str, str]] = []
+    fs = local_lake.fs
+
+    real_move = fs.move
+
+    def move(src: str, dst: str) -> None:
+        seen.append((src.rsplit("/", 1)[-1], dst.rsplit("/", 1)[-1]))
+        assert Path(src).read_bytes() == b"payload"  # whole before it becomes visible
+        real_move(src, dst)
+
+    recording = Lake(_MoveSpy(fs, move), local_lake.root, local_lake.uri)
+    recording.is_local = True
+    recording.write_bytes("d/obj.bin", b"payload")
+    assert len(seen) == 1 and seen[0][0].startswith("_tmp-") and seen[0][1] == "obj.bin"
+    assert local_lake.read_bytes("d/obj.bin") == b"payload"
+    assert [f.key for f in local_lake.list_files("d", include_hidden=True)] == ["d/obj.bin"]
+
+
+class _MoveSpy:
+    """A filesystem that delegates everything and reports ``move``."""
+
+    def __init__(self, fs: Any, move: Any) -> None:
+        self._fs, self.move = fs, move
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fs, name)
+
+
+# -- 404 vs 403 (issue 12 #4) ----------------------------------------------------------------------
+def test_missing_key_on_s3_is_none_not_an_error(s3_lake: Lake) -> None:
+    assert s3_lake.info("incoming/42/penalties/gone.csv") is None
+    assert not s3_lake.exists("incoming/42/penalties/gone.csv")
+    with pytest.raises(FileNotFoundError):
+        s3_lake.read_bytes("incoming/42/penalties/gone.csv")
+
+
+def test_refused_key_on_s3_is_access_denied_not_missing(s3_denied_lake: Lake) -> None:
+    """S3's 403 (e.g. no s3:ListBucket and the key is missing) must never read as "gone"."""
+    for read in (s3_denied_lake.info, s3_denied_lake.exists, s3_denied_lake.read_bytes):
+        with pytest.raises(StorageAccessDenied, match="s3:ListBucket") as caught:
+            read("incoming/42/penalties/x.csv")
+        assert not isinstance(caught.value, FileNotFoundError)
+        assert caught.value.code == "storage_access_denied"
+    with pytest.raises(StorageAccessDenied, match="s3:PutObject"):
+        s3_denied_lake.write_bytes("archive/42/x.csv", b"1")
+
+
+_PYARROW_HEAD = (
+    "When getting information for key 'k' in bucket 'b': AWS Error {} during HeadObject operation: {}"  # noqa: E501
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "denied"),
+    [
+        (OSError(_PYARROW_HEAD.format("ACCESS_DENIED", "No response body.")), True),
+        (OSError(_PYARROW_HEAD.format("NETWORK_CONNECTION", "curlCode: 7")), False),
+        (PermissionError(13, "Permission denied"), True),
+        (FileNotFoundError("Path does not exist 'b/k'"), False),
+    ],
+)
+def test_is_access_denied_reads_the_real_error_shapes(error: OSError, denied: bool) -> None:
+    assert is_access_denied(error) is denied
