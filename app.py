@@ -19,14 +19,18 @@ from functions.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    StorageAccessDenied,
     Unauthenticated,
     Unprocessable,
 )
 from functions.lake import Lake, open_lake
+from functions.obs.context import configure_logging, log_context
 from functions.settings import get_settings
 
 app = Chalice(app_name="creditrisk")
 app.log.setLevel(os.environ.get("CREDITRISK_LOG_LEVEL", "INFO"))
+# ids (ingest_id, run_id, plan_id) on every record; functions.* at INFO in Lambda (ADR 0076)
+configure_logging()
 logger = logging.getLogger(__name__)
 
 _STATUS: dict[type[CreditRiskError], int] = {
@@ -78,10 +82,11 @@ def _api(handler: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(handler)
     def wrapped(*args: Any, **kwargs: Any) -> Response:
-        try:
-            return handler(*args, **kwargs)
-        except Exception as exc:
-            return _error_response(exc)
+        with log_context():  # ids bound during the request (plan_id) end with it
+            try:
+                return handler(*args, **kwargs)
+            except Exception as exc:
+                return _error_response(exc)
 
     return wrapped
 
@@ -281,26 +286,37 @@ def on_upload_event(event: Any) -> dict[str, Any]:
 
 
 def _ingest_landed(candidates: list[str], *, etag: str | None, version_id: str | None) -> dict[str, Any]:
-    """Ingest the first candidate key that exists; a vanished object is logged and skipped."""
+    """Ingest the first candidate key that exists; a vanished object (S3 404) is logged and
+    skipped. A refused read (S3 403, e.g. no ``s3:ListBucket``) is not "gone": it is logged and
+    re-raised, so Lambda retries and the dead-letter queue keeps the event for a re-drive."""
     import datetime as dt
 
     from functions.ingest import ingest_object
+    from functions.obs.metrics import emf_document, emit, ingest_metrics
 
     settings = get_settings()
     for raw in candidates:
         key = raw.removeprefix(settings.landing_prefix)
-        try:
-            report = ingest_object(
-                lake(), landing(), key, etag=etag, version_id=version_id, settings=settings
-            )
-        except NotFound:
-            continue
-        logger.info("ingest %s of %s: %s", report.ingest_id, report.source_key, report.status)
-        # Real-time warnings for the entities the upload touched (never fails the ingest).
-        from functions.warnings.on_ingest import warn_after_ingest
+        with log_context(source_key=key):
+            try:
+                report = ingest_object(
+                    lake(), landing(), key, etag=etag, version_id=version_id, settings=settings
+                )
+            except NotFound:
+                continue
+            except StorageAccessDenied as exc:
+                logger.error("landed object %s cannot be read: %s", key, exc.message)
+                raise
+            with log_context(ingest_id=report.ingest_id):
+                logger.info("ingest %s of %s: %s", report.ingest_id, report.source_key, report.status)
+                measured = ingest_metrics(report)
+                if measured is not None:
+                    emit([emf_document(measured, at=dt.datetime.now(dt.UTC))])
+                # Real-time warnings for the entities the upload touched (never fails the ingest).
+                from functions.warnings.on_ingest import warn_after_ingest
 
-        warned = warn_after_ingest(lake(), report, settings=settings, now=dt.datetime.now(dt.UTC))
-        return {**report.model_dump(mode="json", include=_SUMMARY_FIELDS), "warnings": warned}
+                warned = warn_after_ingest(lake(), report, settings=settings, now=dt.datetime.now(dt.UTC))
+            return {**report.model_dump(mode="json", include=_SUMMARY_FIELDS), "warnings": warned}
     logger.warning("landed object %s is gone (deleted or overwritten); skipped", candidates[-1])
     return {"source_key": candidates[-1], "status": "missing"}
 
@@ -318,6 +334,7 @@ def classify_monthly(event: Any) -> dict[str, Any]:
 
     from functions.classify.run import previous_month_in
     from functions.monthly import run_monthly
+    from functions.obs.metrics import emf_document, emit, monthly_metrics
 
     settings = get_settings()
     raw_time = getattr(event, "time", None) or ""
@@ -327,10 +344,18 @@ def classify_monthly(event: Any) -> dict[str, Any]:
     except ValueError:
         fired = now
     month = previous_month_in(fired, settings.tz)
-    summary = run_monthly(lake(), month=month, settings=settings, now=now)
-    for province, info in summary["provinces"].items():
-        follow = info.get("follow_up", {}).get("status", "-")
-        logger.info(
-            "classification %s province %s: %s (follow-up %s)", month, province, info["status"], follow
-        )
+    with log_context(month=month):
+        summary = run_monthly(lake(), month=month, settings=settings, now=now)
+        for province, info in summary["provinces"].items():
+            follow = info.get("follow_up", {}).get("status", "-")
+            with log_context(province=province, run_id=info.get("run_id")):
+                logger.info(
+                    "classification %s province %s: %s (follow-up %s)",
+                    month,
+                    province,
+                    info["status"],
+                    follow,
+                )
+        # MonthlyRunFailed / MonthlyRunSeconds per province (docs/operations.md)
+        emit([emf_document(m, at=dt.datetime.now(dt.UTC)) for m in monthly_metrics(summary)])
     return summary

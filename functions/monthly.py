@@ -13,6 +13,8 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
+from functions.obs.context import log_context
+
 if TYPE_CHECKING:
     from functions.lake import Lake
     from functions.settings import Settings
@@ -71,16 +73,17 @@ def run_follow_ups(
         if info.get("status") != "published":
             continue
         try:
-            done = after_classification(
-                lake,
-                month=month,
-                province=province,
-                settings=settings,
-                now=now,
-                notifier=notifier,
-                athena_runner=athena_runner,
-                boto3_session=boto3_session,
-            )
+            with log_context(province=province, month=month, run_id=info.get("run_id")):
+                done = after_classification(
+                    lake,
+                    month=month,
+                    province=province,
+                    settings=settings,
+                    now=now,
+                    notifier=notifier,
+                    athena_runner=athena_runner,
+                    boto3_session=boto3_session,
+                )
         except Exception as exc:  # the classification stays published; say what failed
             logger.error("follow-up of %s/%s failed: %s", province, month, type(exc).__name__, exc_info=exc)
             info["follow_up"] = {"status": "failed", "error": type(exc).__name__, "message": str(exc)[:500]}

@@ -26,6 +26,7 @@ from functions.classify.system import EntityType, System
 from functions.errors import CreditRiskError, InvalidInput, NotFound, StorageError
 from functions.lake import Lake, LakeFile
 from functions.months import month_end
+from functions.obs.context import bind, log_context, scoped
 from functions.progress import ProgressFn, no_progress
 from functions.settings import Settings
 from schemas.datasets import DATASETS
@@ -269,6 +270,7 @@ def assign_systems(main: System, by_type: Mapping[str, str]) -> list[tuple[Syste
     return out
 
 
+@scoped
 def classify_month(
     lake: Lake,
     *,
@@ -303,6 +305,7 @@ def classify_month(
         )
     started = dt.datetime.now(dt.UTC)
     run_id = new_run_id(month, province, started)
+    bind(run_id=run_id, month=month, province=province)  # on every log line (docs/adr/0076)
     datasets = tuple(sorted({d for s, _ in assignments for d in datasets_read(s)}))
     progress("classify: inputs", 0, None)
     inputs = input_files(lake, province, datasets)
@@ -411,27 +414,30 @@ def classify_all(
         summary["message"] = "no province has curated data: nothing to classify"
         logger.warning("no province has curated data: nothing to classify for %s", month)
     for province in provinces:
-        try:
-            result = classify_month(
-                lake,
-                month=month,
-                province=province,
-                system_id=system_id,
-                engine=engine or settings.engine,
-                cutoff=cutoff,
-                settings=settings,
-                boto3_session=boto3_session,
-                progress=progress,
-                systems=systems,
-            )
-            summary["provinces"][province] = result.summary_entry()
-        except NotFound as exc:
-            logger.warning("province %s: %s", province, exc.message)
-            summary["provinces"][province] = {"status": "no_data", "message": exc.message}
-        except CreditRiskError as exc:  # a known failure: its message says what and where
-            logger.error("province %s failed: %s", province, exc.message)
-            summary["provinces"][province] = {"status": "failed", "message": exc.message}
-        except Exception as exc:  # one province must not stop the others; the error is reported
-            logger.error("province %s failed: %s", province, type(exc).__name__, exc_info=exc)
-            summary["provinces"][province] = {"status": "failed", "message": str(exc)}
+        with log_context(province=province, month=month):
+            t = time.perf_counter()
+            try:
+                result = classify_month(
+                    lake,
+                    month=month,
+                    province=province,
+                    system_id=system_id,
+                    engine=engine or settings.engine,
+                    cutoff=cutoff,
+                    settings=settings,
+                    boto3_session=boto3_session,
+                    progress=progress,
+                    systems=systems,
+                )
+                summary["provinces"][province] = result.summary_entry()
+            except NotFound as exc:
+                logger.warning("province %s: %s", province, exc.message)
+                summary["provinces"][province] = {"status": "no_data", "message": exc.message}
+            except CreditRiskError as exc:  # a known failure: its message says what and where
+                logger.error("province %s failed: %s", province, exc.message)
+                summary["provinces"][province] = {"status": "failed", "message": exc.message}
+            except Exception as exc:  # one province must not stop the others; the error is reported
+                logger.error("province %s failed: %s", province, type(exc).__name__, exc_info=exc)
+                summary["provinces"][province] = {"status": "failed", "message": str(exc)}
+            summary["provinces"][province]["seconds"] = round(time.perf_counter() - t, 3)
     return summary

@@ -28,6 +28,7 @@ from functions.ingest.quarantine import first_errors, quarantine_jsonl
 from functions.ingest.readers import ReadResult, read
 from functions.ingest.validate import validate
 from functions.lake import Lake, LakeFile
+from functions.obs.context import bind, scoped
 from functions.progress import ProgressFn, no_progress
 from functions.settings import Settings
 from schemas.datasets import DATASETS
@@ -64,6 +65,7 @@ def ingest_object(
     return report
 
 
+@scoped
 def ingest_bytes(
     lake: Lake,
     key: str,
@@ -97,6 +99,7 @@ def ingest_bytes(
         timings["read"] = _lap(t)
         sha = sha_future.result()
         ingest_id = make_ingest_id(lk.key, sha)
+        bind(ingest_id=ingest_id)  # on every log line from here (docs/adr/0076)
         pp, ds = lk.area_province, lk.area_dataset
         report_key = layout.ingest_report_key(pp, ds, ingest_id)
         if lake.exists(report_key):

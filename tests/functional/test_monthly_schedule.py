@@ -45,7 +45,14 @@ def test_schedule_is_0200_china_on_the_first() -> None:
     assert expression is not None and expression.to_string() == "cron(0 18 L * ? *)"
 
 
-def test_scheduled_run_classifies_previous_china_month(lake_env: tuple[Lake, Settings]) -> None:
+def test_scheduled_run_classifies_previous_china_month(
+    lake_env: tuple[Lake, Settings], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from functions.obs.context import install
+
+    install([caplog.handler])
+    caplog.set_level("INFO", logger="functions")
+    caplog.set_level("INFO", logger="app")
     lake, _ = lake_env
     write_curated(lake, "entities", [entity(1), entity(2, status="revoked")])
     write_curated(lake, "penalties", [], province="42")  # a province with data but no entities
@@ -55,11 +62,23 @@ def test_scheduled_run_classifies_previous_china_month(lake_env: tuple[Lake, Set
     assert summary["month"] == "2026-06"  # fired 2026-06-30T18:00Z = 2026-07-01 02:00 China time
     assert summary["provinces"]["13"]["status"] == "published"
     assert summary["provinces"]["13"]["counts"] == {"A": 1, "B": 0, "C": 0, "D": 1}
+    assert summary["provinces"]["42"].pop("seconds") >= 0
     assert summary["provinces"]["42"] == {
         "status": "no_data",
         "message": "no curated entities for province 42: nothing to classify for 2026-06",
     }
     assert lake.exists(layout.classification_key("2026-06", "13"))
+    # one EMF line per province: MonthlyRunFailed 0/1 and MonthlyRunSeconds (docs/operations.md)
+    docs = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith('{"_aws"')]
+    got = {d["Province"]: (d["MonthlyRunFailed"], d.get("run_id")) for d in docs}
+    run_id = summary["provinces"]["13"]["run_id"]
+    assert got == {"13": (0, run_id), "42": (0, None)}
+    assert all(d["MonthlyRunSeconds"] >= 0 and d["month"] == "2026-06" for d in docs)
+    # every line of 13's run, down in functions/, names its run
+    ours = [r for r in caplog.records if r.name.startswith("functions.")]
+    deep = [r for r in ours if getattr(r, "province", "") == "13"]
+    assert deep and {getattr(r, "run_id", None) for r in deep} == {run_id}
+    assert ours and all(getattr(r, "month", None) == "2026-06" for r in ours)
 
 
 def test_cli_classify_and_explain(local_lake: Lake, local_settings: Settings) -> None:

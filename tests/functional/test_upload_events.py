@@ -160,3 +160,51 @@ def test_local_lake_through_the_handler(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert (first["status"], first["rows_accepted"], second["status"]) == ("accepted", 5, "duplicate")
     assert _snapshot(lake) == before
     assert len(lake.list_files(layout.INGEST_LEDGER_PREFIX, include_hidden=True)) == 1
+
+
+# -- issue 12: 404 vs 403, metrics, ids on the handler's log lines ---------------------------------
+def _emf_lines(out: str) -> list[dict[str, Any]]:
+    docs = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    return docs
+
+
+def test_refused_read_is_raised_for_a_retry_not_skipped_as_gone(
+    s3env: S3Env, s3_denied_lake: Lake, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without s3:ListBucket S3 answers 403 for a missing key: that must end in Lambda's retries
+    and the DLQ (where it can be re-driven once the grant is fixed), never in "missing"."""
+    from functions.errors import StorageAccessDenied
+    from functions.obs.context import install
+
+    install([caplog.handler])
+    monkeypatch.setattr(app_module, "_landing", s3_denied_lake)
+    event = s3env.client.events.generate_s3_event(bucket=s3env.bucket, key="incoming/42/penalties/a.csv")
+    with pytest.raises(StorageAccessDenied, match="s3:ListBucket"):
+        s3env.invoke(event)
+    [logged] = [r for r in caplog.records if r.name == "app" and r.levelname == "ERROR"]
+    assert "cannot be read" in logged.getMessage()
+    assert logged.source_key == "incoming/42/penalties/a.csv"  # type: ignore[attr-defined]
+    assert s3env.lake.list_files("", include_hidden=True) == []  # nothing recorded as done
+
+
+def test_upload_emits_metrics_and_its_lines_carry_the_ingest_id(
+    s3env: S3Env, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from functions.obs.context import install
+
+    install([caplog.handler])
+    caplog.set_level("INFO", logger="app")
+    rows = penalty_rows(40)
+    rows[3]["kind"] = "jail"  # one row quarantined
+    s3env.put("incoming/42/penalties/m.csv", to_csv(rows).encode())
+    event = s3env.client.events.generate_s3_event(bucket=s3env.bucket, key="incoming/42/penalties/m.csv")
+    [result] = s3env.invoke(event)
+    [again] = s3env.invoke(event)  # a re-delivery (or a DLQ re-drive): no second count
+    assert (result["status"], again["status"]) == ("accepted", "duplicate")
+    [doc] = _emf_lines(capsys.readouterr().out)
+    assert doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "creditrisk"
+    counts = (doc["Province"], doc["IngestRows"], doc["RowsQuarantined"], doc["FilesRejected"])
+    assert counts == ("42", 39, 1, 0)
+    assert doc["ingest_id"] == result["ingest_id"]
+    done = [r for r in caplog.records if r.name == "app" and r.getMessage().startswith("ingest ")]
+    assert [r.ingest_id for r in done] == [result["ingest_id"]] * 2  # type: ignore[attr-defined]

@@ -126,7 +126,7 @@ def test_refused_key_on_s3_is_access_denied_not_missing(s3_denied_lake: Lake) ->
 
 
 _PYARROW_HEAD = (
-    "When getting information for key 'k' in bucket 'b': AWS Error {} during HeadObject operation: {}"  # noqa: E501
+    "When getting information for key 'k' in bucket 'b': AWS Error {} during HeadObject operation: {}"
 )
 
 
