@@ -19,7 +19,6 @@ from functions.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
-    StorageAccessDenied,
     Unauthenticated,
     Unprocessable,
 )
@@ -291,32 +290,22 @@ def _ingest_landed(candidates: list[str], *, etag: str | None, version_id: str |
     re-raised, so Lambda retries and the dead-letter queue keeps the event for a re-drive."""
     import datetime as dt
 
-    from functions.ingest import ingest_object
+    from functions.ingest.landed import ingest_landed
     from functions.obs.metrics import emf_document, emit, ingest_metrics
 
     settings = get_settings()
-    for raw in candidates:
-        key = raw.removeprefix(settings.landing_prefix)
-        with log_context(source_key=key):
-            try:
-                report = ingest_object(
-                    lake(), landing(), key, etag=etag, version_id=version_id, settings=settings
-                )
-            except NotFound:
-                continue
-            except StorageAccessDenied as exc:
-                logger.error("landed object %s cannot be read: %s", key, exc.message)
-                raise
-            with log_context(ingest_id=report.ingest_id):
-                logger.info("ingest %s of %s: %s", report.ingest_id, report.source_key, report.status)
-                measured = ingest_metrics(report)
-                if measured is not None:
-                    emit([emf_document(measured, at=dt.datetime.now(dt.UTC))])
-                # Real-time warnings for the entities the upload touched (never fails the ingest).
-                from functions.warnings.on_ingest import warn_after_ingest
+    report = ingest_landed(lake(), landing(), candidates, etag=etag, version_id=version_id, settings=settings)
+    if report is not None:
+        with log_context(ingest_id=report.ingest_id, source_key=report.source_key):
+            logger.info("ingest %s of %s: %s", report.ingest_id, report.source_key, report.status)
+            measured = ingest_metrics(report)
+            if measured is not None:
+                emit([emf_document(measured, at=dt.datetime.now(dt.UTC))])
+            # Real-time warnings for the entities the upload touched (never fails the ingest).
+            from functions.warnings.on_ingest import warn_after_ingest
 
-                warned = warn_after_ingest(lake(), report, settings=settings, now=dt.datetime.now(dt.UTC))
-            return {**report.model_dump(mode="json", include=_SUMMARY_FIELDS), "warnings": warned}
+            warned = warn_after_ingest(lake(), report, settings=settings, now=dt.datetime.now(dt.UTC))
+        return {**report.model_dump(mode="json", include=_SUMMARY_FIELDS), "warnings": warned}
     logger.warning("landed object %s is gone (deleted or overwritten); skipped", candidates[-1])
     return {"source_key": candidates[-1], "status": "missing"}
 

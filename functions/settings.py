@@ -67,6 +67,10 @@ class Settings(BaseSettings):
         description="largest sampling API answer as sent by Lambda (JSON-escaped); larger plans are paged",
     )
 
+    dlq_url: str | None = Field(
+        None, description="SQS dead-letter queue of the asynchronous functions (docs/operations.md)"
+    )
+
     # -- ingestion (issue 2, docs/upload-contract.md) --
     landing_bucket: str | None = Field(
         None, description="bucket whose incoming/ uploads trigger ingestion; default: from landing_uri"

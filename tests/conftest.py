@@ -167,3 +167,27 @@ def moto_requests(moto_endpoint: str) -> Iterator[Callable[[], list[tuple[str, s
     yield recorded
     post("/moto-api/recorder/stop-recording")
     post("/moto-api/recorder/reset-recording")
+
+
+@pytest.fixture
+def run_cli() -> Callable[..., tuple[int, str, str]]:
+    """``creditrisk ARGS`` in a real subprocess (exit statuses as a shell sees them); the
+    environment is this one's plus ``env``. Returns (status, stdout, stderr)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+
+    def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+        proc = subprocess.run(
+            [sys.executable, "-c", "from functions.cli import main; main()", *args],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            env={**os.environ, **(env or {})},
+            timeout=300,
+            check=False,
+        )
+        return proc.returncode, proc.stdout, proc.stderr
+
+    return run
