@@ -123,7 +123,7 @@ class Queue:
         self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=letter.receipt_handle)
 
     def release(self, letter: DeadLetter) -> None:
-        """Visible again at once (a dry run changes nothing)."""
+        """Visible again at once: a dry run changes nothing, a failure can be retried now."""
         self.sqs.change_message_visibility(
             QueueUrl=self.url, ReceiptHandle=letter.receipt_handle, VisibilityTimeout=0
         )
@@ -173,9 +173,8 @@ def redrive(queue: Queue, actions: Actions, *, tz: str, dry_run: bool = False) -
             queue.delete(letter)
         else:
             held.append(letter)
-    if dry_run:
-        for letter in held:
-            queue.release(letter)
+    for letter in held:  # visible again for the next attempt (or for the operator)
+        queue.release(letter)
     return results
 
 

@@ -45,7 +45,8 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """Entry point: domain errors become one clear line on stderr and exit status 2."""
     try:
-        cli.main(standalone_mode=False)
+        # without standalone mode click *returns* a command's ``ctx.exit(n)`` status
+        status = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as exc:
@@ -54,3 +55,5 @@ def main() -> None:
     except CreditRiskError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    if isinstance(status, int) and status:
+        sys.exit(status)

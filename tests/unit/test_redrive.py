@@ -110,6 +110,7 @@ def test_only_successful_redrives_are_deleted(queue: Queue) -> None:
     assert "ACCESS_DENIED" in results[bad].detail
     assert "creditrisk classify --month 2026-06 --follow-ups" in results[monthly].detail
     assert _remaining(queue) == 3  # the good one only was deleted
+    assert len(queue.receive()) == 3  # and the others are visible again for the next attempt
 
 
 def test_dry_run_changes_nothing_and_leaves_messages_visible(queue: Queue) -> None:
