@@ -50,7 +50,8 @@ class RunResult:
 
     def summary_entry(self) -> dict[str, Any]:
         """The province's entry in a run summary (``classify_all``, the CLI)."""
-        return {"status": "published", "run_id": self.run_id, "counts": self.counts}
+        entry = {"status": "published", "run_id": self.run_id, "counts": self.counts}
+        return {**entry, "supersedes": self.manifest.get("supersedes")}
 
 
 Engine = Callable[..., pa.Table]
@@ -342,6 +343,8 @@ def classify_month(
     progress("classify: run", 1, 1)
     manifest: dict[str, Any] = {
         "run_id": run_id,
+        # the run this one replaces as the published one (a re-run), recorded for audit
+        "supersedes": published_run_id(lake, month, province),
         "month": month,
         "province": province,
         "period_end": month_end(month).isoformat(),
@@ -367,6 +370,15 @@ def classify_month(
     return RunResult(run_id, month, province, manifest, counts)
 
 
+def published_run_id(lake: Lake, month: str, province: str) -> str | None:
+    """The run currently published for ``month``/``province`` (None before the first)."""
+    key = layout.classification_pointer_key(month, province)
+    if not lake.exists(key):
+        return None
+    run_id = lake.read_json(key).get("run_id")
+    return str(run_id) if run_id else None
+
+
 def publish(lake: Lake, manifest: dict[str, Any]) -> None:
     """Copy the run's Parquet over the published key (atomic), then move the pointer."""
     month, province, run_id = manifest["month"], manifest["province"], manifest["run_id"]
@@ -375,6 +387,7 @@ def publish(lake: Lake, manifest: dict[str, Any]) -> None:
         layout.classification_pointer_key(month, province),
         {
             "run_id": run_id,
+            "supersedes": manifest.get("supersedes"),
             "model": manifest["model"],
             "model_hash": manifest["model_hash"],
             "cutoff": manifest["cutoff"],

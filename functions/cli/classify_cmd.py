@@ -135,4 +135,5 @@ def _line(province: str, info: dict[str, object]) -> str:
     assert isinstance(counts, dict)
     total = sum(counts.values()) or 1
     dist = "  ".join(f"{c} {n:,} ({100 * n / total:.1f}%)" for c, n in counts.items())
-    return f"province {province}: published run {info['run_id']}: {dist}"
+    again = f" (supersedes {info['supersedes']})" if info.get("supersedes") else ""
+    return f"province {province}: published run {info['run_id']}{again}: {dist}"
