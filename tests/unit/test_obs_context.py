@@ -124,3 +124,22 @@ def test_configure_logging_puts_the_filter_on_the_root_handlers() -> None:
         assert handler.filters == [context._FILTER]
     finally:
         root.removeHandler(handler)
+
+
+def test_sampling_records_carry_the_plan_id(
+    ids_on_records: pytest.LogCaptureFixture, local_lake: Lake
+) -> None:
+    from functions.auth.tokens import Principal
+    from functions.sampling import frame as frames
+    from functions.sampling.service import make_plan
+    from schemas.api import PlanRequest
+    from tests.sampling_data import publish, results_table
+
+    frames.clear_cache()
+    publish(local_lake, results_table("42", 300, run_id="run-1"), "2026-10", "42")
+    req = PlanRequest.model_validate({"month": "2026-10", "province": "42", "ratios": {"A": 0.1, "D": 0.5}})
+    with log_context():  # what the REST wrapper opens per request
+        made = make_plan(local_lake, req, Principal("0123456789ab", "platform", frozenset({"42"})))
+    stored = [r for r in ids_on_records.records if r.name == "functions.sampling.service"]
+    assert stored and {r.plan_id for r in stored} == {made.plan_id}  # type: ignore[attr-defined]
+    assert "plan_id" not in current()
