@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from functions.errors import CreditRiskError
+from functions.errors import CreditRiskError, InvalidInput
 
 # Modules that each expose ``command`` (a click command or group). Add new ones here.
 COMMAND_MODULES = (
@@ -41,10 +41,17 @@ for _name in COMMAND_MODULES:
     cli.add_command(importlib.import_module(_name).command)
 
 
-def main() -> None:
-    """Entry point: domain errors become one clear line on stderr and exit status 2."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point; the exit status means what it says (docs/adr/0087):
+
+    0 done; 1 the command ran and its outcome is a failure (a file rejected whole, a plan that
+    does not verify, a province that failed) or a domain error (not found, storage, engine);
+    2 a usage error (bad option or argument, click's usage errors and ``InvalidInput``);
+    130 interrupted. Errors are one clear line on stderr, never a stack trace.
+    """
     try:
-        cli.main(standalone_mode=False)
+        # standalone_mode=False: click returns ``ctx.exit(n)``'s code instead of exiting itself.
+        code = cli.main(args=argv, prog_name="creditrisk", standalone_mode=False)
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as exc:
@@ -52,4 +59,5 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except CreditRiskError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(2 if isinstance(exc, InvalidInput) else 1)
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
