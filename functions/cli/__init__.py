@@ -7,6 +7,7 @@ import logging
 import sys
 
 import click
+import pydantic
 
 from functions.errors import CreditRiskError, InvalidInput
 
@@ -24,7 +25,11 @@ COMMAND_MODULES = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Exit status: 0 done; 1 the command ran and failed (a file rejected whole, a plan that "
+    "does not verify, not found, storage or engine errors); 2 usage error (bad option or value).",
+)
 @click.option("--lake", envvar="CREDITRISK_LAKE_URI", help="Lake URI: s3://bucket[/prefix] or a folder.")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 @click.pass_context
@@ -60,4 +65,9 @@ def main(argv: list[str] | None = None) -> None:
     except CreditRiskError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2 if isinstance(exc, InvalidInput) else 1)
+    except pydantic.ValidationError as exc:  # an option value a contract refuses: a usage error
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        click.echo(f"error: {where + ': ' if where else ''}{first['msg']}", err=True)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)

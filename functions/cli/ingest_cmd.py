@@ -95,6 +95,9 @@ def command(ctx: click.Context, paths: tuple[Path, ...], pending: bool, as_json:
 
     PATH is a file whose path ends in <province>/<dataset>/<file>, or a folder laid out as
     <root>/incoming/<province>/<dataset>/<file> (or any folder below incoming/).
+
+    Exit status 1 when any file was rejected whole, 0 otherwise (rejected rows alone are not a
+    failure: they are counted per reason and quarantined).
     """
     if not paths and not pending:
         raise click.UsageError("give PATH(s) or --pending")
