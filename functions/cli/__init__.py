@@ -47,7 +47,7 @@ for _name in COMMAND_MODULES:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point; the exit status means what it says (docs/adr/0087):
+    """Entry point; the exit status means what it says (docs/adr/0089):
 
     0 done; 1 the command ran and its outcome is a failure (a file rejected whole, a plan that
     does not verify, a province that failed) or a domain error (not found, storage, engine);

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,9 @@ from functions.lake import Lake
 from functions.settings import Settings
 from schemas.uploads import UploadOut, UploadsPage
 from tests.ingest_data import resident_id
-from tests.uploads_data import T0, accepted_csv, ingest_examples
+from tests.uploads_data import T0, accepted_csv, ingest_examples, rejected_csv
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 INTERNAL = ("archive_key", "curated_key", "curated_sha256", "curated_bytes", "quarantine_key", "report_key")
 
@@ -176,3 +179,36 @@ def test_a_cursor_of_another_province_is_refused(api: Api) -> None:
 def test_bad_ingest_id_is_400(api: Api) -> None:
     r = api.get("/v1/uploads/not-an-id")
     assert r.status_code == 400 and json.loads(r.body)["field"] == "ingest_id"
+
+
+def test_the_upload_trigger_announces_the_outcome_the_api_shows(
+    monkeypatch: pytest.MonkeyPatch, api: Api, tmp_path: Path
+) -> None:
+    """S3 → EventBridge → ``on_upload_event`` (recorded event): the rejected file is announced to
+    its province with exactly the view the API answers."""
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv("CREDITRISK_UPLOAD_EVENTS_FILE", str(events))
+    app_module.reset()
+    event = json.loads((FIXTURES / "eventbridge-object-created.json").read_text(encoding="utf-8"))
+    key = event["detail"]["object"]["key"]
+    landed = Path(api.settings.lake_uri) / key
+    landed.parent.mkdir(parents=True, exist_ok=True)
+    landed.write_bytes(rejected_csv())
+    answer = api.client.lambda_.invoke("on_upload_event", event).payload
+    assert answer["status"] == "rejected_file" and answer["notified"] == {"status": "sent"}
+    (line,) = [json.loads(x) for x in events.read_text(encoding="utf-8").splitlines()]
+    detail = line["detail"]
+    assert (line["source"], line["detail-type"]) == ("creditrisk.ingest", "Ingest outcome")
+    shown = json.loads(api.get(f"/v1/uploads/{answer['ingest_id']}").body)
+    assert {k: v for k, v in detail.items() if k not in ("duplicate", "errors_in_api")} == shown
+    assert shown["outcome"] == "rejected" and detail["duplicate"] is False
+    assert shown["version_id"] == event["detail"]["object"]["version-id"]
+    # the same event again (an at-least-once redelivery): announced as a duplicate, nothing new
+    again = api.client.lambda_.invoke("on_upload_event", event).payload
+    assert again["ingest_id"] == answer["ingest_id"]
+    assert [
+        json.loads(x)["detail"]["duplicate"] for x in events.read_text(encoding="utf-8").splitlines()
+    ] == [
+        False,
+        True,
+    ]

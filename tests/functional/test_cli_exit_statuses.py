@@ -1,5 +1,5 @@
 """Every ``creditrisk`` command's exit status, through the real entry point in a subprocess
-(docs/adr/0087): 0 done; 1 ran and failed (a file rejected whole, a plan that does not verify, a
+(docs/adr/0089): 0 done; 1 ran and failed (a file rejected whole, a plan that does not verify, a
 domain error such as not found); 2 usage (bad option or value); never a stack trace."""
 
 from __future__ import annotations
