@@ -7,7 +7,7 @@ masked; row errors already carry fixed messages, never values.
 
 from __future__ import annotations
 
-from functions.ingest.personal_data import mask_text
+from functions.uploads.masking import mask_text
 from schemas.ingest import IngestReport
 from schemas.uploads import Outcome, UploadError, UploadEvent, UploadOut
 

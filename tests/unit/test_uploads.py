@@ -226,3 +226,46 @@ def test_eventbridge_rules_deliver_each_province_its_own_outcomes(
     assert {m["detail"]["province"] for m in in42} == {"42"} and {m["source"] for m in in42} == {EVENT_SOURCE}
     in23 = received(queues["23"])
     assert [m["detail"]["ingest_id"] for m in in23] == [reports["other"].ingest_id]
+
+
+def test_masking_is_the_quarantine_masking() -> None:
+    from functions.ingest import personal_data
+    from functions.uploads import masking
+
+    assert (masking.ID_PATTERN, masking.MASK) == (personal_data.ID_PATTERN, personal_data.MASK)
+    text = f"a{RID}b {RID[:17]}0 12345"
+    assert masking.mask_text(text) == personal_data.mask_text(text)
+
+
+def test_uploads_routes_import_no_engines(local_lake: Lake, local_settings: Settings) -> None:
+    """Cold start (ADR 0044): the uploads routes never import pandas, duckdb, awswrangler, sqlglot
+    or the ingest pipeline."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from functions.auth.tokens import issue_token
+
+    reports = ingest_examples(local_lake, local_settings)
+    token, _ = issue_token(local_lake, name="t", provinces=["42"])
+    root = Path(__file__).resolve().parents[2]
+    script = textwrap.dedent(
+        f"""
+        import json, os, sys
+        os.environ["CREDITRISK_LAKE_URI"] = {local_lake.uri!r}
+        sys.path.insert(0, {str(root)!r})
+        import app
+        from chalice.test import Client
+        with Client(app.app) as c:
+            h = {{"Authorization": "Bearer {token}"}}
+            a = c.http.get("/v1/uploads?province=42", headers=h).status_code
+            b = c.http.get("/v1/uploads/{reports["partial"].ingest_id}", headers=h).status_code
+        heavy = ("pandas", "duckdb", "awswrangler", "sqlglot", "functions.ingest")
+        print(json.dumps({{"status": [a, b], "loaded": sorted(m for m in heavy if m in sys.modules)}}))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"status": [200, 200], "loaded": []}
