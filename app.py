@@ -232,6 +232,37 @@ def get_warnings() -> Response:
     return Response(body=list_warnings(lake(), query), status_code=200, headers={**_JSON})
 
 
+# -- what uploaders learn about their uploads (issue 13, docs/adr/0087) -------------------------
+@app.route("/v1/uploads", methods=["GET"], authorizer=bearer_auth)
+@_api
+def list_uploads() -> Response:
+    from functions.auth.guard import require_province
+    from functions.uploads.query import list_uploads as page_of_uploads
+    from schemas.uploads import UploadsQuery
+
+    principal = _principal()
+    query = UploadsQuery.model_validate(_query_params())
+    require_province(principal, query.province)
+    body = page_of_uploads(lake(), query, max_bytes=get_settings().api_max_answer_bytes)
+    return Response(body=body, status_code=200, headers={**_JSON})
+
+
+@app.route("/v1/uploads/{ingest_id}", methods=["GET"], authorizer=bearer_auth)
+@_api
+def get_upload(ingest_id: str) -> Response:
+    from functions.auth.guard import require_province
+    from functions.uploads.query import find_upload
+    from schemas.uploads import UploadQuery
+
+    principal = _principal()
+    query = UploadQuery.model_validate({**_query_params(), "ingest_id": ingest_id})
+    if query.province is not None:
+        require_province(principal, query.province)
+    provinces = frozenset({query.province}) if query.province else principal.provinces
+    view = find_upload(lake(), query, provinces)
+    return Response(body=view.model_dump_json(), status_code=200, headers={**_JSON})
+
+
 # -- ingestion: uploads to the landing area (issue 2, docs/upload-contract.md) -----------------
 _landing: Lake | None = None
 _SUMMARY_FIELDS = {
@@ -292,6 +323,7 @@ def _ingest_landed(candidates: list[str], *, etag: str | None, version_id: str |
 
     from functions.ingest.landed import ingest_landed
     from functions.obs.metrics import emf_document, emit, ingest_metrics
+    from functions.uploads.notify import notify_outcome, publisher_from_settings
 
     settings = get_settings()
     report = ingest_landed(lake(), landing(), candidates, etag=etag, version_id=version_id, settings=settings)
@@ -305,7 +337,12 @@ def _ingest_landed(candidates: list[str], *, etag: str | None, version_id: str |
             from functions.warnings.on_ingest import warn_after_ingest
 
             warned = warn_after_ingest(lake(), report, settings=settings, now=dt.datetime.now(dt.UTC))
-        return {**report.model_dump(mode="json", include=_SUMMARY_FIELDS), "warnings": warned}
+            notified = notify_outcome(report, publisher_from_settings(settings))  # never raises
+        return {
+            **report.model_dump(mode="json", include=_SUMMARY_FIELDS),
+            "warnings": warned,
+            "notified": notified,
+        }
     logger.warning("landed object %s is gone (deleted or overwritten); skipped", candidates[-1])
     return {"source_key": candidates[-1], "status": "missing"}
 

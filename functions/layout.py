@@ -59,7 +59,12 @@ def quarantine_key(province: str, dataset: str, ingest_id: str) -> str:
 
 
 def ingest_report_key(province: str, dataset: str, ingest_id: str) -> str:
-    return f"reports/ingest/{province}/{dataset}/{ingest_id}.json"
+    return f"{ingest_reports_prefix(province)}/{dataset}/{ingest_id}.json"
+
+
+def ingest_reports_prefix(province: str) -> str:
+    """One province's ingest reports (the uploads API lists only this, docs/adr/0087)."""
+    return f"reports/ingest/{province}"
 
 
 def classification_prefix(month: str, province: str) -> str:

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     landing_bucket: str | None = Field(
         None, description="bucket whose incoming/ uploads trigger ingestion; default: from landing_uri"
     )
+    # -- what uploaders learn (issue 13, docs/adr/0088) --
+    upload_events_bus: str | None = Field(
+        None, description="EventBridge bus told about every ingest outcome (in AWS: default)"
+    )
+    upload_events_file: str | None = Field(None, description="local JSON-lines file told the same")
 
     @property
     def effective_landing_uri(self) -> str:

@@ -320,6 +320,7 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
         "CREDITRISK_ATHENA_WORKGROUP": "${PlatformWorkGroup}",
         "CREDITRISK_ATHENA_OUTPUT_URI": "s3://${LakeBucket}/athena-results/platform/",
         "CREDITRISK_WARNINGS_SNS_TOPIC_ARN": "${WarningsTopicArn}",
+        "CREDITRISK_UPLOAD_EVENTS_BUS": "default",  # ingest outcomes, infra/uploads_notify.py
         **cfg.get("environment", {}),
     }
     for logical, r in list(res.items()):

@@ -26,6 +26,14 @@ from schemas.api import (
     PlanRequest,
     TargetsPage,
 )
+from schemas.uploads import (
+    INGEST_ID_PATTERN,
+    MAX_CURSOR,
+    UPLOADS_DEFAULT_PAGE,
+    UPLOADS_PAGE,
+    UploadOut,
+    UploadsPage,
+)
 from schemas.warnings import RULE_ID_PATTERN, WarningsOut
 
 OUT = Path(__file__).with_name("openapi.yaml")
@@ -44,7 +52,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: ("malformed JSON, unknown field or a value out of range; `field` names it", False),
         401: ("no, malformed, unknown or revoked bearer token", True),
         403: ("the token is not allowed for this province (nothing else is said about it)", True),
-        404: ("no published classification for the month, or no such entity/plan", False),
+        404: ("no published classification for the month, or no such entity/plan/upload", False),
         422: ("no valid inspector assignment: `details.targets` names the targets", False),
     }
     return {str(c): _err(*text[c]) for c in codes}
@@ -59,6 +67,8 @@ def build() -> dict[str, Any]:
             (ClassificationOut, "serialization"),
             (ErrorOut, "serialization"),
             (WarningsOut, "serialization"),
+            (UploadsPage, "serialization"),
+            (UploadOut, "serialization"),
         ],
         ref_template=REF,
     )
@@ -242,6 +252,85 @@ def build() -> dict[str, Any]:
                             },
                         },
                         **_errors(400, 401, 403),
+                    },
+                }
+            },
+            # what uploaders learn about their uploads (issue 13, docs/adr/0087)
+            "/v1/uploads": {
+                "get": {
+                    "operationId": "listUploads",
+                    "summary": "A province's uploads and what became of each, oldest first, paged",
+                    "parameters": [
+                        {
+                            "name": "province",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": r"^[1-9][0-9]$"},
+                        },
+                        {
+                            "name": "since",
+                            "in": "query",
+                            "required": False,
+                            "description": "ISO 8601 date or date-time (UTC if no zone); ingested since",
+                            "schema": {"type": "string", "maxLength": 40},
+                        },
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "required": False,
+                            "description": "`next_cursor` of a previous page of the same province",
+                            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_CURSOR},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": UPLOADS_PAGE,
+                                "default": UPLOADS_DEFAULT_PAGE,
+                            },
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "one page of uploads (fewer than `limit` when more would not fit)",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/UploadsPage"}}
+                            },
+                        },
+                        **_errors(400, 401, 403),
+                    },
+                }
+            },
+            "/v1/uploads/{ingest_id}": {
+                "get": {
+                    "operationId": "getUpload",
+                    "summary": "One upload's outcome (404 alike for unknown and other provinces' uploads)",
+                    "parameters": [
+                        {
+                            "name": "ingest_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": INGEST_ID_PATTERN},
+                        },
+                        {
+                            "name": "province",
+                            "in": "query",
+                            "required": False,
+                            "description": "look only in this province (tokens of several provinces)",
+                            "schema": {"type": "string", "pattern": r"^[1-9][0-9]$"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the upload's outcome",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/UploadOut"}}
+                            },
+                        },
+                        **_errors(400, 401, 403, 404),
                     },
                 }
             },

@@ -7,8 +7,9 @@ import logging
 import sys
 
 import click
+import pydantic
 
-from functions.errors import CreditRiskError
+from functions.errors import CreditRiskError, InvalidInput
 
 # Modules that each expose ``command`` (a click command or group). Add new ones here.
 COMMAND_MODULES = (
@@ -25,7 +26,11 @@ COMMAND_MODULES = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Exit status: 0 done; 1 the command ran and failed (a file rejected whole, a plan that "
+    "does not verify, not found, storage or engine errors); 2 usage error (bad option or value).",
+)
 @click.option("--lake", envvar="CREDITRISK_LAKE_URI", help="Lake URI: s3://bucket[/prefix] or a folder.")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 @click.pass_context
@@ -42,11 +47,17 @@ for _name in COMMAND_MODULES:
     cli.add_command(importlib.import_module(_name).command)
 
 
-def main() -> None:
-    """Entry point: domain errors become one clear line on stderr and exit status 2."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point; the exit status means what it says (docs/adr/0089):
+
+    0 done; 1 the command ran and its outcome is a failure (a file rejected whole, a plan that
+    does not verify, a province that failed) or a domain error (not found, storage, engine);
+    2 a usage error (bad option or argument, click's usage errors and ``InvalidInput``);
+    130 interrupted. Errors are one clear line on stderr, never a stack trace.
+    """
     try:
-        # without standalone mode click *returns* a command's ``ctx.exit(n)`` status
-        status = cli.main(standalone_mode=False)
+        # standalone_mode=False: click returns ``ctx.exit(n)``'s code instead of exiting itself.
+        code = cli.main(args=argv, prog_name="creditrisk", standalone_mode=False)
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as exc:
@@ -54,6 +65,10 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except CreditRiskError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(2 if isinstance(exc, InvalidInput) else 1)
+    except pydantic.ValidationError as exc:  # an option value a contract refuses: a usage error
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        click.echo(f"error: {where + ': ' if where else ''}{first['msg']}", err=True)
         sys.exit(2)
-    if isinstance(status, int) and status:
-        sys.exit(status)
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)

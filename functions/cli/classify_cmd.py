@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from functions import layout
 from functions.cli.common import lake_from, settings_from
 from functions.errors import InvalidInput
 from functions.progress import StderrProgress
@@ -60,6 +61,10 @@ def command(
     from functions.classify.run import classify_all, classify_month
     from functions.monthly import run_follow_ups
 
+    if not layout.MONTH_RE.match(month):  # a usage error (2), not a failed province (1)
+        raise click.BadParameter(f"{month!r} is not YYYY-MM", param_hint="--month")
+    if province is not None and province not in layout.PROVINCES:
+        raise click.BadParameter(f"{province!r} is not a GB/T 2260 province code", param_hint="--province")
     settings = settings_from(ctx)
     lake = lake_from(ctx)
     systems = _type_systems(type_systems)

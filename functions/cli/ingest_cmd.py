@@ -69,6 +69,20 @@ def _warn(lake: Lake, reports: list[IngestReport], settings: object) -> None:
             click.echo(f"warnings {province}: FAILED ({w['error']}: {w['message']}); ingest kept", err=True)
 
 
+def _notify(reports: list[IngestReport], settings: object) -> None:
+    """Tell each province what became of its uploads, as the upload trigger does (docs/adr/0088);
+    a failure is said on stderr and never changes the exit status (the reports are committed)."""
+    from functions.settings import Settings
+    from functions.uploads.notify import notify_outcome, publisher_from_settings
+
+    assert isinstance(settings, Settings)
+    publisher = publisher_from_settings(settings)
+    for r in reports:
+        sent = notify_outcome(r, publisher)
+        if sent["status"] == "failed":
+            click.echo(f"notification of ingest {r.ingest_id}: FAILED ({sent['error']})", err=True)
+
+
 @click.command("ingest")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -81,6 +95,9 @@ def command(ctx: click.Context, paths: tuple[Path, ...], pending: bool, as_json:
 
     PATH is a file whose path ends in <province>/<dataset>/<file>, or a folder laid out as
     <root>/incoming/<province>/<dataset>/<file> (or any folder below incoming/).
+
+    Exit status 1 when any file was rejected whole, 0 otherwise (rejected rows alone are not a
+    failure: they are counted per reason and quarantined).
     """
     if not paths and not pending:
         raise click.UsageError("give PATH(s) or --pending")
@@ -99,5 +116,6 @@ def command(ctx: click.Context, paths: tuple[Path, ...], pending: bool, as_json:
     else:
         click.echo(summarise(reports) if reports else "nothing to ingest")
     _warn(lake, reports, settings)
+    _notify(reports, settings)
     if any(r.status == "rejected_file" for r in reports):
         ctx.exit(1)

@@ -28,7 +28,9 @@ import app as app_module
 from functions import layout
 from functions.auth import tokens
 from functions.lake import Lake
+from functions.settings import Settings
 from tests.sampling_data import publish, results_table
+from tests.uploads_data import ingest_examples
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_PATH = ROOT / "openapi" / "openapi.yaml"
@@ -73,6 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         app_module.reset()
         lake = Lake.from_uri(str(lake_dir))
         publish(lake, results_table("42", 400, run_id="run-fuzz"), MONTH, "42")
+        ingest_examples(lake, Settings(lake_uri=str(lake_dir)))  # uploads of every outcome
         token, _ = tokens.issue_token(lake, name="fuzzer", provinces=list(layout.PROVINCES))
         dev = LocalDevServer(app_module.app, Config(chalice_stage="dev"), "127.0.0.1", 0)
         port = dev.server.server_address[1]
@@ -133,3 +136,4 @@ def test_fuzz_reached_the_handlers() -> None:
         pytest.skip("fuzz test not run in this session")
     assert 201 in STATUSES["POST /v1/sampling/plans"]
     assert 400 in STATUSES["POST /v1/sampling/plans"]
+    assert 200 in STATUSES["GET /v1/uploads"] and 400 in STATUSES["GET /v1/uploads"]

@@ -2,8 +2,9 @@
 
 Implements what our policies use: Allow/Deny, Action/NotAction and Resource/NotResource with
 ``*``/``?`` wildcards (actions case-insensitive, resources case-sensitive), and the condition
-operators StringEquals, StringLike, ArnLike and Bool (any-of values; a missing key fails the
-condition). An explicit Deny anywhere wins; otherwise an Allow is needed; otherwise the request
+operators StringEquals, StringLike, ArnEquals, ArnLike and Bool (any-of values; a missing key
+fails the condition) and the negated StringNotEquals and ArnNotEquals (none-of; a missing key
+matches, as in AWS). An explicit Deny anywhere wins; otherwise an Allow is needed; otherwise the request
 is implicitly denied. Operators it does not know raise, so a policy change cannot make a test
 pass by accident. No well-kept offline library does this for CloudFormation-templated policies
 (docs/adr/0055), hence this module; its own behaviour is tested in test_iam_eval.py.
@@ -32,15 +33,22 @@ def _wild(pattern: str, value: str, *, case: bool) -> bool:
     return re.fullmatch(regex, value, flags=re.DOTALL) is not None
 
 
+_NEGATED = ("StringNotEquals", "ArnNotEquals")  # exact comparisons, negated
+
+
 def _condition_ok(cond: Mapping[str, Mapping[str, Any]], ctx: Mapping[str, Any]) -> bool:
     lowered = {k.lower(): v for k, v in ctx.items()}
     for op, tests in cond.items():
         for key, expected in tests.items():
             if key.lower() not in lowered:
+                if op in _NEGATED:  # AWS: a negated operator on a missing key matches
+                    continue
                 return False
             actual = [str(a) for a in _as_list(lowered[key.lower()])]
             wanted = [str(e) for e in _as_list(expected)]
-            if op == "StringEquals":
+            if op in _NEGATED:
+                ok = not any(a == w for a in actual for w in wanted)
+            elif op in ("StringEquals", "ArnEquals"):
                 ok = any(a == w for a in actual for w in wanted)
             elif op in ("StringLike", "ArnLike"):
                 ok = any(_wild(w, a, case=True) for a in actual for w in wanted)

@@ -55,6 +55,43 @@ def test_conditions() -> None:
         evaluate([unknown], Request("s3:ListBucket", "arn:aws:s3:::b", {"x": "0"}))
 
 
+def test_negated_conditions_match_when_the_key_is_missing() -> None:
+    only_role = "arn:aws:iam::1:role/uploader-42"
+    deny = {
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Action": "sns:Subscribe",
+                "Resource": "*",
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": only_role}},
+            }
+        ]
+    }
+    allow = {"Statement": [{"Effect": "Allow", "Action": "sns:*", "Resource": "*"}]}
+    topic = "arn:aws:sns:r:1:t"
+    assert (
+        evaluate(
+            [allow],
+            Request("sns:Subscribe", topic, {"aws:PrincipalArn": only_role}),
+            resource_policies=[deny],
+        )
+        == "allow"
+    )
+    assert (
+        evaluate(
+            [allow],
+            Request("sns:Subscribe", topic, {"aws:PrincipalArn": only_role + "x"}),
+            resource_policies=[deny],
+        )
+        == "deny"
+    )
+    assert evaluate([allow], Request("sns:Subscribe", topic), resource_policies=[deny]) == "deny"
+    eq = {"Statement": [{**allow["Statement"][0], "Condition": {"ArnEquals": {"aws:SourceArn": "arn:x"}}}]}
+    assert evaluate([eq], Request("sns:Publish", topic, {"aws:SourceArn": "arn:x"})) == "allow"
+    assert evaluate([eq], Request("sns:Publish", topic, {"aws:SourceArn": "arn:x*"})) == "implicit-deny"
+    assert evaluate([eq], Request("sns:Publish", topic)) == "implicit-deny"
+
+
 def test_resource_policy_deny_applies() -> None:
     tls = {
         "Statement": [

@@ -43,6 +43,19 @@ VALUES: dict[str, str] = {
     "AuditWorkGroup": "creditrisk-dev-audit",
     "PlatformWorkGroup": "creditrisk-dev",
     "DeadLetterQueue.Arn": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:dlq",
+    "UploadOutcomesKey.Arn": f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/0000-notify",
+    **{
+        f"Uploader{p}.Arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/creditrisk-dev-uploader-{p}"
+        for p in PROVINCES
+    },
+    **{
+        f"UploadOutcomes{p}": f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:creditrisk-dev-uploads-{p}"
+        for p in PROVINCES
+    },
+    **{
+        f"UploadOutcomes{p}Rule.Arn": f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/uploads-{p}"
+        for p in PROVINCES
+    },
     **{
         f"import:creditrisk-dev-{k}": v
         for k, v in {
@@ -75,8 +88,14 @@ def platform() -> dict[str, Any]:
 
 
 def role_policies(platform: dict[str, Any], logical: str) -> list[dict[str, Any]]:
+    """The role's inline policies and the ``AWS::IAM::Policy`` resources attached to it."""
     props = platform[logical]["Properties"]
-    return [resolve(p["PolicyDocument"], VALUES) for p in props["Policies"]]
+    attached = [
+        r["Properties"]
+        for r in platform.values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": logical} in r["Properties"]["Roles"]
+    ]
+    return [resolve(p["PolicyDocument"], VALUES) for p in [*props["Policies"], *attached]]
 
 
 def bucket_policies(platform: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -154,6 +173,85 @@ def test_uploads_without_tls_are_refused(platform: dict[str, Any]) -> None:
     p42 = role_policies(platform, "Uploader42")
     key = obj(LANDING, "incoming/42/penalties/x.csv")
     assert decide(p42, platform, "s3:PutObject", key, **{"aws:SecureTransport": "false"}) == "deny"
+
+
+# -- uploaders learn what happened (issue 13, docs/adr/0088) ----------------------------------
+def topic(province: str) -> str:
+    return VALUES[f"UploadOutcomes{province}"]
+
+
+def rule(province: str) -> str:
+    return VALUES[f"UploadOutcomes{province}Rule.Arn"]
+
+
+def decide_topic(
+    identity: list[dict[str, Any]], platform: dict[str, Any], action: str, province: str, **ctx: Any
+) -> str:
+    """Identity policies plus the topic's own policy (whose Denies bind every principal)."""
+    policy = resolve(platform[f"UploadOutcomes{province}Policy"]["Properties"]["PolicyDocument"], VALUES)
+    return evaluate(identity, Request(action, topic(province), ctx), resource_policies=[policy])
+
+
+def as_role(province: str, protocol: str = "https") -> dict[str, str]:
+    return {"aws:PrincipalArn": VALUES[f"Uploader{province}.Arn"], "sns:Protocol": protocol}
+
+
+def test_every_uploader_subscribes_to_its_own_province_outcomes_only(platform: dict[str, Any]) -> None:
+    for province in PROVINCES:
+        policies = role_policies(platform, f"Uploader{province}")
+        allowed = [
+            p
+            for p in PROVINCES
+            if decide_topic(policies, platform, "sns:Subscribe", p, **as_role(province)) == "allow"
+        ]
+        assert allowed == [province]
+    p42 = role_policies(platform, "Uploader42")
+    assert decide_topic(p42, platform, "sns:Subscribe", "42", **as_role("42", "sqs")) == "allow"
+    assert decide_topic(p42, platform, "sns:Subscribe", "42", **as_role("42", "email")) != "allow"
+    assert decide_topic(p42, platform, "sns:Publish", "42", **as_role("42")) != "allow"
+    insecure = {**as_role("42"), "aws:SecureTransport": "false"}
+    assert decide_topic(p42, platform, "sns:Subscribe", "42", **insecure) == "deny"
+
+
+def test_no_one_else_subscribes_or_publishes_even_with_broad_iam(platform: dict[str, Any]) -> None:
+    """An administrator's ``sns:*`` or another province's role does not open a topic: its policy
+    denies every principal but the province's uploader role (subscribe) and rule (publish)."""
+    admin = [{"Statement": [{"Effect": "Allow", "Action": "sns:*", "Resource": "*"}]}]
+    someone = {"aws:PrincipalArn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/admin", "sns:Protocol": "https"}
+    assert decide_topic(admin, platform, "sns:Subscribe", "42", **someone) == "deny"
+    assert decide_topic(admin, platform, "sns:Subscribe", "42", **as_role("23")) == "deny"
+    assert decide_topic(admin, platform, "sns:Subscribe", "42", **as_role("42")) == "allow"
+    assert decide_topic(admin, platform, "sns:Publish", "42", **someone) == "deny"
+    assert decide_topic(admin, platform, "sns:Publish", "42", **{"aws:SourceArn": rule("23")}) == "deny"
+    assert decide_topic(admin, platform, "sns:Publish", "42", **{"aws:SourceArn": rule("42")}) == "allow"
+
+
+def test_each_province_rule_forwards_only_its_own_outcomes(platform: dict[str, Any]) -> None:
+    for province in PROVINCES:
+        props = platform[f"UploadOutcomes{province}Rule"]["Properties"]
+        assert props["EventPattern"]["detail"] == {"province": [province]}
+        assert props["EventPattern"]["source"] == ["creditrisk.ingest"]
+        assert props["Targets"] == [{"Id": "province-topic", "Arn": {"Ref": f"UploadOutcomes{province}"}}]
+        policy = platform[f"UploadOutcomes{province}Policy"]["Properties"]["PolicyDocument"]["Statement"]
+        publish = next(s for s in policy if s["Sid"] == "OnlyTheProvinceRulePublishes")
+        assert publish["Principal"] == {"Service": "events.amazonaws.com"}
+        assert publish["Condition"] == {
+            "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [f"UploadOutcomes{province}Rule", "Arn"]}}
+        }
+
+
+def test_outcome_topics_are_encrypted_with_a_key_eventbridge_may_use(platform: dict[str, Any]) -> None:
+    for province in PROVINCES:
+        assert platform[f"UploadOutcomes{province}"]["Properties"]["KmsMasterKeyId"] == {
+            "Fn::GetAtt": ["UploadOutcomesKey", "Arn"]
+        }
+    key = platform["UploadOutcomesKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    events = next(
+        s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "events.amazonaws.com"}
+    )
+    assert sorted(events["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert events["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Fn::Sub": "${AWS::AccountId}"}}}
 
 
 # -- auditor ----------------------------------------------------------------------------------
@@ -273,6 +371,41 @@ def test_monthly_and_ingest_publish_inspection_tasks(platform: dict[str, Any], k
     assert decide(pol, platform, "sns:Publish", TOPIC.replace("inspection-tasks", "other")) != "allow"
     assert decide(pol, platform, "kms:GenerateDataKey", KEY, **SNS_VIA) == "allow"
     assert decide(pol, platform, "sns:Subscribe", TOPIC) != "allow"
+
+
+DEFAULT_BUS = f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/default"
+
+
+def test_ingest_announces_outcomes_on_the_default_bus_only(platform: dict[str, Any]) -> None:
+    ing = function_policy("ingest")
+    mine = {"events:source": "creditrisk.ingest"}
+    assert decide(ing, platform, "events:PutEvents", DEFAULT_BUS, **mine) == "allow"
+    assert decide(ing, platform, "events:PutEvents", DEFAULT_BUS, **{"events:source": "aws.s3"}) != "allow"
+    assert (
+        decide(ing, platform, "events:PutEvents", DEFAULT_BUS.replace("default", "other"), **mine) != "allow"
+    )
+    assert decide(ing, platform, "sns:Publish", topic("42")) != "allow"  # only through its rule
+
+
+@pytest.mark.parametrize("kind", ["classify", "api", "authorizer"])
+def test_other_functions_announce_nothing(kind: str, platform: dict[str, Any]) -> None:
+    pol = function_policy(kind)
+    assert (
+        decide(pol, platform, "events:PutEvents", DEFAULT_BUS, **{"events:source": "creditrisk.ingest"})
+        != "allow"
+    )
+
+
+def test_api_reads_ingest_reports_but_not_what_was_uploaded(platform: dict[str, Any]) -> None:
+    api = function_policy("api")
+    assert decide(api, platform, "s3:GetObject", obj(LAKE, "reports/ingest/42/penalties/abc.json")) == "allow"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, "reports/ingest/42/penalties/abc.json")) != "allow"
+    assert decide(api, platform, "s3:GetObject", obj(LAKE, "archive/42/penalties/i/x.csv")) != "allow"
+    assert (
+        decide(api, platform, "s3:GetObject", obj(LAKE, "quarantine/42/penalties/i/rejected.jsonl"))
+        != "allow"
+    )
+    assert decide(api, platform, "s3:GetObject", obj(LANDING, "incoming/42/penalties/x.csv")) != "allow"
 
 
 @pytest.mark.parametrize("kind", ["api", "authorizer"])

@@ -1,0 +1,187 @@
+"""Per-province ingest-outcome notifications (issue 13, docs/adr/0088): CloudFormation resources
+for ``infra/platform.yaml``, merged in by ``infra.platform.build_template``.
+
+The ingest function puts one event per outcome on the account's default EventBridge bus
+(``functions/uploads/notify.py``: source ``creditrisk.ingest``, the public view as detail). Per
+province: a rule matching ``detail.province`` forwards it to that province's SNS topic; the topic
+policy lets only that rule publish and only that province's uploader role subscribe; the role
+gets ``sns:Subscribe`` on its own topic alone. The topics are encrypted with their own key,
+which EventBridge (the publisher) and SNS may use: the data key stays S3-only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.layout import PROVINCES
+from schemas.uploads import EVENT_DETAIL_TYPE, EVENT_SOURCE
+
+APP = "creditrisk"
+Json = dict[str, Any]
+SUBSCRIBE_PROTOCOLS = ["https", "sqs"]  # machine-to-machine only: no e-mail to any address
+
+
+def _sub(text: str) -> Json:
+    return {"Fn::Sub": text}
+
+
+def _ref(name: str) -> Json:
+    return {"Ref": name}
+
+
+def _getatt(name: str, attr: str) -> Json:
+    return {"Fn::GetAtt": [name, attr]}
+
+
+def topic_logical(province: str) -> str:
+    return f"UploadOutcomes{province}"
+
+
+def event_pattern(province: str) -> Json:
+    """The rule's pattern: this province's ingest outcomes only (tests replay it on EventBridge)."""
+    return {"source": [EVENT_SOURCE], "detail-type": [EVENT_DETAIL_TYPE], "detail": {"province": [province]}}
+
+
+def notify_key() -> Json:
+    account_root = _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
+    return {
+        "Type": "AWS::KMS::Key",
+        "Properties": {
+            "Description": "creditrisk upload-outcome topics (EventBridge publishes, SNS delivers)",
+            "EnableKeyRotation": True,
+            "KeyPolicy": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "AccountAdministersKeyThroughIam",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": account_root},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "EventBridgePublishesToEncryptedTopics",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "events.amazonaws.com"},
+                        "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": _sub("${AWS::AccountId}")}},
+                    },
+                ],
+            },
+        },
+    }
+
+
+def province_resources(province: str) -> Json:
+    topic = topic_logical(province)
+    rule = f"{topic}Rule"
+    uploader_arn = _getatt(f"Uploader{province}", "Arn")
+    return {
+        topic: {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {
+                "TopicName": _sub(f"{APP}-${{Stage}}-uploads-{province}"),
+                "DisplayName": f"creditrisk upload outcomes {province}",
+                "KmsMasterKeyId": _getatt("UploadOutcomesKey", "Arn"),
+            },
+        },
+        rule: {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Description": f"Ingest outcomes of province {province} to its topic",
+                "EventBusName": "default",
+                "EventPattern": event_pattern(province),
+                "State": "ENABLED",
+                "Targets": [{"Id": "province-topic", "Arn": _ref(topic)}],
+            },
+        },
+        f"{topic}Policy": {
+            "Type": "AWS::SNS::TopicPolicy",
+            "Properties": {
+                "Topics": [_ref(topic)],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "OnlyTheProvinceRulePublishes",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sns:Publish",
+                            "Resource": _ref(topic),
+                            "Condition": {"ArnEquals": {"aws:SourceArn": _getatt(rule, "Arn")}},
+                        },
+                        {
+                            "Sid": "TheProvinceUploaderSubscribes",
+                            "Effect": "Allow",
+                            "Principal": {"AWS": uploader_arn},
+                            "Action": ["sns:Subscribe", "sns:GetTopicAttributes"],
+                            "Resource": _ref(topic),
+                        },
+                        {
+                            "Sid": "NoOneElseSubscribes",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "sns:Subscribe",
+                            "Resource": _ref(topic),
+                            "Condition": {"ArnNotEquals": {"aws:PrincipalArn": uploader_arn}},
+                        },
+                        {
+                            "Sid": "NoOneElsePublishes",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "sns:Publish",
+                            "Resource": _ref(topic),
+                            "Condition": {"ArnNotEquals": {"aws:SourceArn": _getatt(rule, "Arn")}},
+                        },
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": ["sns:Publish", "sns:Subscribe"],
+                            "Resource": _ref(topic),
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        },
+                    ],
+                },
+            },
+        },
+        f"Uploader{province}Notifications": {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {
+                "PolicyName": "subscribe-own-province-outcomes",
+                "Roles": [_ref(f"Uploader{province}")],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "SubscribeOwnProvinceOutcomes",
+                            "Effect": "Allow",
+                            "Action": ["sns:Subscribe", "sns:GetTopicAttributes"],
+                            "Resource": _ref(topic),
+                            "Condition": {"StringEquals": {"sns:Protocol": SUBSCRIBE_PROTOCOLS}},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def resources() -> Json:
+    out: Json = {"UploadOutcomesKey": notify_key()}
+    for p in sorted(PROVINCES):
+        out.update(province_resources(p))
+    return out
+
+
+def outputs() -> Json:
+    """Each province's topic ARN, for the province's engineers to subscribe to."""
+    return {
+        f"{topic_logical(p)}TopicArn": {
+            "Description": f"SNS topic of province {p}'s ingest outcomes (only its uploader role subscribes)",
+            "Value": _ref(topic_logical(p)),
+            "Export": {"Name": _sub(f"{APP}-${{Stage}}-UploadOutcomes{p}TopicArn")},
+        }
+        for p in sorted(PROVINCES)
+    }
