@@ -48,10 +48,10 @@ else:
 logger = logging.getLogger(__name__)
 
 HIDDEN_PREFIXES = ("_", ".")
-# how pyarrow (AWS SDK for C++) and boto3 word a refusal: "AWS Error ACCESS_DENIED during
-# HeadObject operation", "AccessDenied", "HTTP 403"/"An error occurred (403) when calling the
-# HeadObject operation: Forbidden"
-_DENIED = ("access_denied", "accessdenied", "(403)", "http 403", "response code 403", "forbidden")
+# how pyarrow (AWS SDK for C++) words a refusal: "AWS Error ACCESS_DENIED during HeadObject
+# operation"; boto3's are recognised by their error code (403 on HEAD, AccessDenied otherwise).
+# Markers are specific enough not to match a key that merely contains a word like "forbidden".
+_DENIED = ("aws error access_denied", "(accessdenied)", "http status code: 403", "http status 403")
 _MISSING = ("not found", "nosuchkey", "no_such_key", "path does not exist", "(404)")
 
 

@@ -19,7 +19,7 @@ from schemas.api import Province
 INGEST_ID_PATTERN = r"^[0-9a-f]{20}$"
 UPLOADS_PAGE = 200  # largest page of GET /v1/uploads
 UPLOADS_DEFAULT_PAGE = 50
-MAX_CURSOR = 512
+MAX_CURSOR = 2048  # a position and up to 40 recent ids, base64
 # The notification: EventBridge ``source`` and ``detail-type`` (the per-province rules match on
 # them and on ``detail.province``, infra/uploads_notify.py).
 EVENT_SOURCE = "creditrisk.ingest"

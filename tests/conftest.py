@@ -6,6 +6,7 @@ Dependency injection over patching: tests build ``Settings``/``Lake`` objects an
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,10 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_SESSION_TOKEN", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "cn-north-1")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+# moto's request recorder (fixture ``moto_requests``) writes here, not into the work tree
+os.environ.setdefault(
+    "MOTO_RECORDER_FILEPATH", os.path.join(tempfile.gettempdir(), f"creditrisk-moto-recording-{os.getpid()}")
+)
 
 from functions.lake import Lake
 from functions.settings import Settings

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 
 from functions.ingest import IngestReport, ingest_bytes
 from functions.lake import Lake
@@ -57,4 +59,8 @@ def ingest_examples(lake: Lake, settings: Settings) -> dict[str, IngestReport]:
     out["other"] = ingest_bytes(
         lake, "incoming/23/penalties/a.csv", to_csv(rows23).encode(), settings=settings, now=T0
     )
+    if lake.is_local:  # one second apart, as S3 would see ingests that are (its times are seconds)
+        start = int(time.time()) - 60
+        for i, r in enumerate(out.values()):
+            os.utime(lake.path(r.report_key or ""), (start + i, start + i))
     return out

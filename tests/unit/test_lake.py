@@ -6,6 +6,7 @@ from typing import Any
 import boto3
 import pyarrow as pa
 import pytest
+from botocore.exceptions import ClientError
 
 from functions.errors import StorageAccessDenied, StorageError
 from functions.lake import Lake, is_access_denied
@@ -135,9 +136,13 @@ _PYARROW_HEAD = (
     [
         (OSError(_PYARROW_HEAD.format("ACCESS_DENIED", "No response body.")), True),
         (OSError(_PYARROW_HEAD.format("NETWORK_CONNECTION", "curlCode: 7")), False),
+        (OSError("key 'incoming/42/forbidden (403).csv': AWS Error NETWORK_CONNECTION: curlCode: 7"), False),
+        (ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject"), True),
+        (ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "PutObject"), True),
+        (ClientError({"Error": {"Code": "SlowDown", "Message": "Slow down"}}, "PutObject"), False),
         (PermissionError(13, "Permission denied"), True),
         (FileNotFoundError("Path does not exist 'b/k'"), False),
     ],
 )
-def test_is_access_denied_reads_the_real_error_shapes(error: OSError, denied: bool) -> None:
+def test_is_access_denied_reads_the_real_error_shapes(error: Exception, denied: bool) -> None:
     assert is_access_denied(error) is denied

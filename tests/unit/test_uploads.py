@@ -22,7 +22,7 @@ from functions.uploads.notify import (
     notify_outcome,
     publisher_from_settings,
 )
-from functions.uploads.query import Position, decode_cursor, encode_cursor, list_uploads
+from functions.uploads.query import Cursor, Position, decode_cursor, encode_cursor, list_uploads
 from functions.uploads.view import event_detail, outcome, public_view
 from infra.uploads_notify import event_pattern
 from schemas.ingest import IngestReport, RowError
@@ -92,15 +92,59 @@ def test_public_view_leaves_internal_keys_out_and_masks_identity_numbers() -> No
 
 
 def test_cursor_round_trip_and_refusals() -> None:
-    pos = Position(1_700_000_000_123_456_789, "reports/ingest/42/penalties/a.json")
-    cursor = encode_cursor("42", pos)
-    assert decode_cursor(cursor, "42") == pos
+    pos = Position(1_700_000_000, "reports/ingest/42/penalties/0123456789abcdef0123.json")
+    cur = Cursor(pos, frozenset({"0123456789abcdef0123", "ffffffffffffffffffff"}))
+    text = encode_cursor("42", cur)
+    assert decode_cursor(text, "42") == cur
     with pytest.raises(InvalidInput, match="another province"):
-        decode_cursor(cursor, "23")
-    for bad in ("x", "%%%", encode_cursor("42", pos)[:-3], "W10"):
+        decode_cursor(text, "23")
+    for bad in ("x", "%%%", text[:-3], "W10", encode_cursor("42", cur).replace("A", "*")):
         with pytest.raises(InvalidInput) as err:
             decode_cursor(bad, "42")
         assert err.value.field == "cursor"
+
+
+def test_a_cursor_still_finds_reports_that_show_up_late_in_its_last_seconds() -> None:
+    """S3 times have one-second precision: a report of the cursor's last second that sorts
+    before it, or one of the second before that appeared after the listing, is still to come."""
+    last = Position(100, "reports/ingest/42/penalties/bbbbbbbbbbbbbbbbbbbb.json")
+    cur = Cursor(last, frozenset({"bbbbbbbbbbbbbbbbbbbb", "aaaaaaaaaaaaaaaaaaaa"}))
+    key = "reports/ingest/42/penalties/{}.json"
+    assert cur.is_new(Position(100, key.format("cccccccccccccccccccc")))  # sorts after
+    assert cur.is_new(Position(100, key.format("0000000000aaaaaaaaaa")))  # same second, sorts before
+    assert cur.is_new(Position(99, key.format("0000000000aaaaaaaaaa")))  # late in the lag
+    assert not cur.is_new(Position(99, key.format("aaaaaaaaaaaaaaaaaaaa")))  # handed out already
+    assert not cur.is_new(last)
+    assert not cur.is_new(Position(90, key.format("0000000000aaaaaaaaaa")))  # long before
+
+
+def test_reports_of_the_same_second_in_any_key_order_are_each_handed_out_once(local_lake: Lake) -> None:
+    """Reports written within one second, the later one sorting first: paging one at a time and
+    polling after each write hands out each exactly once."""
+    import os
+
+    def write(rid: str) -> None:
+        key = f"reports/ingest/42/penalties/{rid}.json"
+        local_lake.write_json(key, report(ingest_id=rid).model_dump())
+        os.utime(local_lake.path(key), ns=(1_800_000_000 * 10**9, 1_800_000_000 * 10**9))
+
+    def poll(cursor: str | None) -> UploadsPage:
+        q = UploadsQuery(province="42", cursor=cursor, limit=1)
+        return UploadsPage.model_validate_json(list_uploads(local_lake, q, max_bytes=5 * 2**20))
+
+    handed: list[str] = []
+    cursor = None
+    for rid in ("9" * 20, "5" * 20, "1" * 20):  # each later upload sorts before the earlier ones
+        write(rid)
+        page = poll(cursor)
+        while True:
+            handed += [u.ingest_id for u in page.uploads]
+            cursor = page.next_cursor
+            if not page.has_more:
+                break
+            page = poll(cursor)
+    assert handed == ["9" * 20, "5" * 20, "1" * 20], handed
+    assert poll(cursor).uploads == []
 
 
 def test_since_is_normalised_to_utc() -> None:
@@ -269,3 +313,35 @@ def test_uploads_routes_import_no_engines(local_lake: Lake, local_settings: Sett
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"status": [200, 200], "loaded": []}
+
+
+def test_list_and_find_on_a_folder_and_on_s3(any_lake: Lake, tmp_path: Path) -> None:
+    """The same listing and lookup on both lake kinds (S3: moto over HTTP, as pyarrow talks)."""
+    from functions.errors import NotFound
+    from functions.uploads.query import find_upload
+    from schemas.uploads import UploadQuery
+
+    reports = ingest_examples(any_lake, Settings(lake_uri=str(tmp_path / "unused")))
+    page = UploadsPage.model_validate_json(
+        list_uploads(any_lake, UploadsQuery(province="42", limit=2), max_bytes=5 * 2**20)
+    )
+    assert len(page.uploads) == 2 and page.has_more
+    rest = UploadsPage.model_validate_json(
+        list_uploads(any_lake, UploadsQuery(province="42", cursor=page.next_cursor), max_bytes=5 * 2**20)
+    )
+    assert len(rest.uploads) == 1 and not rest.has_more
+    # on S3 the three may share a second: their order is then by key, but none is lost or repeated
+    assert sorted(u.outcome for u in page.uploads + rest.uploads) == ["accepted", "partial", "rejected"]
+    partial = reports["partial"].ingest_id
+    assert find_upload(any_lake, UploadQuery(ingest_id=partial), frozenset({"23", "42"})).outcome == "partial"
+    with pytest.raises(NotFound):
+        find_upload(any_lake, UploadQuery(ingest_id=partial), frozenset({"23"}))
+
+
+def test_the_fullest_cursor_fits_the_documented_length() -> None:
+    from functions.uploads.query import MAX_SEEN
+    from schemas.uploads import MAX_CURSOR
+
+    key = "reports/ingest/42/" + "d" * 40 + "/" + "f" * 20 + ".json"  # the longest dataset segment
+    seen = frozenset(f"{i:020x}" for i in range(MAX_SEEN))
+    assert len(encode_cursor("42", Cursor(Position(4_000_000_000, key), seen))) <= MAX_CURSOR
