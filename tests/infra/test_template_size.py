@@ -77,3 +77,9 @@ def test_documented_deploys_use_the_artifact_bucket_when_over_the_limit(
 def test_the_platform_template_needs_the_bucket_indeed() -> None:
     """Guards the test above against passing vacuously."""
     assert (ROOT / "infra" / "platform.yaml").stat().st_size > INLINE_LIMIT
+
+
+def test_deploy_guide_types_no_artifact_sizes() -> None:
+    """Sizes come from the build (`make package` prints them), never from a typed figure."""
+    text = DOCS.read_text(encoding="utf-8")
+    assert not re.search(r"\(\d[\d,.]* ?(KiB|MiB|KB|MB)\)", text), "a typed artifact size in docs/deploy.md"
