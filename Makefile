@@ -16,7 +16,7 @@ help:
 	@echo "make serve     serve the REST API locally on the demo lake"
 	@echo "make bench     run the benchmarks under bench/"
 	@echo "make package  build the deployment artifacts (STAGE=dev|prod) under build/package/"
-	@echo "make checks   cfn-lint + checkov on the CloudFormation templates"
+	@echo "make checks   cfn-lint + checkov + parliament (IAM) on the CloudFormation templates"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,15 +76,19 @@ $(IAC_STAMP): infra/requirements-iac.txt
 	$(IAC_BIN)/python -m pip install --quiet -r infra/requirements-iac.txt
 	touch $(IAC_STAMP)
 
-# The platform template is generated from schemas/; fail if the committed one is stale.
+# The bootstrap and platform templates are generated; fail if the committed ones are stale.
 infra-templates: $(STAMP)
+	$(BIN)/python -m infra.bootstrap --check
 	$(BIN)/python -m infra.platform --check
 	$(BIN)/python -m infra.package --stage $(STAGE) --template-only
 
 package: $(STAMP)
 	$(BIN)/python -m infra.package --stage $(STAGE)
 
+TEMPLATES = infra/bootstrap.yaml infra/platform.yaml build/package/$(STAGE)/app.yaml
+
 checks: $(STAMP) $(IAC_STAMP) infra-templates
-	$(IAC_BIN)/cfn-lint infra/platform.yaml build/package/$(STAGE)/app.yaml
+	$(IAC_BIN)/cfn-lint $(TEMPLATES)
 	$(IAC_BIN)/checkov --quiet --compact --skip-download --framework cloudformation \
-		-f infra/platform.yaml -f build/package/$(STAGE)/app.yaml
+		$(addprefix -f ,$(TEMPLATES))
+	$(IAC_BIN)/python -m infra.iam_lint $(TEMPLATES)

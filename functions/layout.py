@@ -139,10 +139,15 @@ def report_key(month: str, province: str) -> str:
     return f"results/reports/month={month}/province={province}/report.html"
 
 
+# The platform workgroup's query-result location (infra/platform.py configures the same prefix):
+# enforced by the workgroup, so CTAS tables land under ``tables/<query id>/`` in it (ADR 0070).
+ATHENA_PLATFORM_RESULTS = "athena-results/platform"
+
+
 def athena_unload_prefix(job: str) -> str:
     """Where Athena ``UNLOAD``s a run's rows to be read back: inside the platform workgroup's
     result area, which a lifecycle rule expires (docs/adr/0068). Deleted after reading."""
-    return f"athena-results/platform/unload/{job}"
+    return f"{ATHENA_PLATFORM_RESULTS}/unload/{job}"
 
 
 def plans_prefix(province: str) -> str:

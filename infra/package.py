@@ -54,12 +54,21 @@ IMPORTS = (
     "PlatformWorkGroup",
     "LogRetentionDays",
     "WarningsTopicArn",
+    "AlarmTopicArn",
 )
 LOCAL_REFS = {"DeadLetterQueueArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
 ASYNC_KINDS = ("ingest", "classify")  # invoked asynchronously: failures go to the DLQ
-PLATFORMS = {
-    "x86_64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64"),
-    "arm64": ("manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64"),
+PIP_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
+# What every function logs through (issue 12): Lambda's own JSON format, so ``functions.*``
+# INFO lines reach CloudWatch with level, logger and request id as fields.
+LOGGING_CONFIG = {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"}
+# Functions with ``Tracing: Active`` must be allowed to send traces, or Lambda refuses to
+# create them (the actions have no resource-level scoping, hence "*").
+XRAY_STATEMENT = {
+    "Sid": "SendTraces",
+    "Effect": "Allow",
+    "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+    "Resource": "*",
 }
 LAYER_ARN_PATTERN = (
     r"^arn:aws(-cn)?:lambda:[a-z0-9-]+:[0-9]{12}:layer:AWSSDKPandas-Python311(-Arm64)?:[0-9]+$"
@@ -79,6 +88,30 @@ def load_stage(stage: str) -> Json:
         raise PackageError(f"unknown stage {stage!r}; known: {known}")
     cfg: Json = json.loads(path.read_text(encoding="utf-8"))
     return cfg
+
+
+def runtime_glibc(python: str) -> tuple[int, int]:
+    """The glibc of the Lambda runtime's OS (layers/managed-layers.json ``runtimes``)."""
+    runtimes = json.loads(MANAGED_LAYERS.read_text(encoding="utf-8"))["runtimes"]
+    if python not in runtimes:
+        raise PackageError(f"unknown runtime {python!r}; known: {', '.join(sorted(runtimes))}")
+    major, minor = runtimes[python]["glibc"].split(".")
+    return int(major), int(minor)
+
+
+def platform_tags(python: str, architecture: str) -> list[str]:
+    """pip ``--platform`` tags whose wheels the runtime's glibc can load, and no newer.
+
+    pip expands neither ``manylinux_2_17`` to older tags nor ``manylinux_2_26`` downwards, so
+    every glibc minor from 2.17 (manylinux2014) up to the runtime's is listed explicitly.
+    """
+    arch = PIP_ARCH[architecture]
+    major, top = runtime_glibc(python)
+    tags = [f"manylinux2014_{arch}"]
+    if arch == "x86_64":
+        tags += ["manylinux2010_x86_64", "manylinux1_x86_64"]
+    tags += [f"manylinux_{major}_{minor}_{arch}" for minor in range(5 if arch == "x86_64" else 17, top + 1)]
+    return tags
 
 
 def managed_layer_arn(cfg: Json) -> str | None:
@@ -326,6 +359,12 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
     for logical, r in list(res.items()):
         if r.get("Type") == "AWS::IAM::Role":
             r["Properties"]["Policies"] = resolve(r["Properties"]["Policies"])
+            r["Properties"]["Policies"].append(
+                {
+                    "PolicyName": "xray-tracing",
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [XRAY_STATEMENT]},
+                }
+            )
         if r.get("Type") != "AWS::Serverless::Function":
             continue
         props = r["Properties"]
@@ -336,6 +375,7 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
         props["KmsKeyArn"] = resolve("${DataKeyArn}")
         props["Environment"] = {"Variables": {k: resolve(v) for k, v in env.items()}}
         props["Tracing"] = "Active"
+        props["LoggingConfig"] = dict(LOGGING_CONFIG)  # to /aws/lambda/<name>: the group below
         skips = [NO_VPC]
         if kind in ASYNC_KINDS:
             props["DeadLetterQueue"] = {
@@ -358,6 +398,12 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
                 detail = event["Properties"]["Pattern"].setdefault("detail", {})
                 detail["bucket"] = {"name": [resolve("${LandingBucket}")]}
                 detail["object"] = {"key": [{"prefix": "incoming/"}]}
+    logical_kinds = {
+        logical: kinds.get(r["Properties"]["Handler"].split(".", 1)[1], "api")
+        for logical, r in res.items()
+        if r.get("Type") == "AWS::Serverless::Function"
+    }
+    res.update(alarms(cfg, res, logical_kinds))
     outputs = sam.setdefault("Outputs", {})
     for logical, r in res.items():
         if r.get("Type") == "AWS::Serverless::Function":
@@ -399,6 +445,99 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
     return sam
 
 
+# -- alarms (issue 12, "Operating it") ----------------------------------------------------------
+# The application emits these as CloudWatch embedded metrics (namespace ``creditrisk``, dimension
+# ``Province`` plus a province-less aggregate); the names are the contract with that code.
+METRIC_NAMESPACE = "creditrisk"
+
+
+def _alarm(
+    description: str, metric: Json, *, threshold: float, statistic: str = "Sum", period: int = 3600
+) -> Json:
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmDescription": description,
+            **metric,
+            "Statistic": statistic,
+            "Period": period,
+            "EvaluationPeriods": 1,
+            "Threshold": threshold,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [resolve("${AlarmTopicArn}")],
+            "OKActions": [resolve("${AlarmTopicArn}")],
+        },
+    }
+
+
+def _metric(name: str, namespace: str = METRIC_NAMESPACE, **dimensions: Any) -> Json:
+    return {
+        "Namespace": namespace,
+        "MetricName": name,
+        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+    }
+
+
+def alarms(cfg: Json, res: Json, kinds: dict[str, str]) -> Json:
+    """Alarms an operator pages on; every one notifies the platform's alarm topic."""
+    from functions.layout import PROVINCES
+
+    monthly_timeout = int(cfg["functions"]["classify"]["timeout"])
+    out: Json = {}
+    for p in sorted(PROVINCES):
+        out[f"AlarmMonthlyRunFailed{p}"] = _alarm(
+            f"The monthly run failed for province {p}: nothing was published for that month",
+            _metric("MonthlyRunFailed", Province=p),
+            threshold=1,
+        )
+        out[f"AlarmMonthlyRunSlow{p}"] = _alarm(
+            f"The monthly run for province {p} used over 80% of the {monthly_timeout} s timeout",
+            _metric("MonthlyRunSeconds", Province=p),
+            threshold=int(monthly_timeout * 0.8),
+            statistic="Maximum",
+        )
+        out[f"AlarmFilesRejected{p}"] = _alarm(
+            f"Province {p} uploaded files that were rejected (see reports/ingest/{p}/)",
+            _metric("FilesRejected", Province=p),
+            threshold=1,
+            period=86400,
+        )
+    out["AlarmRowsQuarantined"] = _alarm(
+        "Rows were quarantined in the last day (all provinces; see quarantine/)",
+        _metric("RowsQuarantined"),
+        threshold=1,
+        period=86400,
+    )
+    for logical, r in res.items():
+        if r.get("Type") == "AWS::Serverless::Function" and kinds.get(logical) == "classify":
+            out["AlarmMonthlyFunctionErrors"] = _alarm(
+                "The monthly function itself failed (crash or timeout): no province metric was sent",
+                _metric("Errors", "AWS/Lambda", FunctionName={"Ref": logical}),
+                threshold=1,
+            )
+    out["AlarmDeadLetters"] = _alarm(
+        "Failed asynchronous invocations are waiting in the dead-letter queue (docs/deploy.md)",
+        _metric(
+            "ApproximateNumberOfMessagesVisible",
+            "AWS/SQS",
+            QueueName={"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]},
+        ),
+        threshold=1,
+        statistic="Maximum",
+        period=300,
+    )
+    if "RestAPI" in res:
+        for code, threshold in (("5XXError", 1), ("4XXError", 50)):
+            out[f"AlarmApi{code[:3]}"] = _alarm(
+                f"The REST API answered {code[0]}xx at least {threshold} times in 5 minutes",
+                _metric(code, "AWS/ApiGateway", ApiName=APP_NAME, Stage=cfg["stage"]),
+                threshold=threshold,
+                period=300,
+            )
+    return out
+
+
 # -- the dependency layer ---------------------------------------------------------------------
 def _deterministic_zip(src: Path, dest: Path, prefix: str = "") -> None:
     tmp = dest.with_suffix(".tmp")
@@ -416,7 +555,9 @@ def _deterministic_zip(src: Path, dest: Path, prefix: str = "") -> None:
 def build_deps_layer(cfg: Json, out: Path) -> Path:
     """``pip install`` the runtime requirements as wheels for Lambda's platform into python/."""
     reqs = ROOT / "requirements.txt"
-    key = inputs_hash([reqs], cfg["architecture"], cfg["python"])
+    key = inputs_hash(
+        [reqs], cfg["architecture"], cfg["python"], *platform_tags(cfg["python"], cfg["architecture"])
+    )
     cache = BUILD / "layers" / f"{cfg['architecture']}-{key[:16]}.zip"
     if not cache.exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -425,7 +566,7 @@ def build_deps_layer(cfg: Json, out: Path) -> Path:
         cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         cmd += ["--target", str(target / "python"), "--only-binary=:all:", "--implementation", "cp"]
         cmd += ["--python-version", cfg["python"].removeprefix("python"), "--no-compile"]
-        for plat in PLATFORMS[cfg["architecture"]]:
+        for plat in platform_tags(cfg["python"], cfg["architecture"]):
             cmd += ["--platform", plat]
         cmd += ["-r", str(reqs)]
         logger.info("building the dependency layer: %s", " ".join(cmd))

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
+from functions import layout
 from functions.classify.curated_views import RESULTS_TABLE
 from functions.classify.curated_views import curated_table as glue_table_name
 from functions.layout import PROVINCES
@@ -28,7 +29,7 @@ TEMPLATE_PATH = Path(__file__).with_name("platform.yaml")
 APP = "creditrisk"
 # Prefixes of the lake bucket the roles and lifecycle rules talk about (functions/layout.py).
 ATHENA_RESULTS = "athena-results"
-PLATFORM_RESULTS = f"{ATHENA_RESULTS}/platform"
+PLATFORM_RESULTS = layout.ATHENA_PLATFORM_RESULTS
 AUDIT_RESULTS = f"{ATHENA_RESULTS}/audit"
 CLASSIFICATIONS_TABLE = RESULTS_TABLE  # the names the classification SQL uses
 Json = dict[str, Any]
@@ -224,6 +225,12 @@ def data_bucket(kind: str, lifecycle: list[Json], *, eventbridge: bool = False, 
     }
 
 
+# Lake prefixes whose replaced (noncurrent) versions expire, and after how many days.
+NONCURRENT_EXPIRY_DAYS = {"curated/": 30, "reports/": 30, "_state/": 7, "_auth/": 30}
+# Lake prefixes that keep every version (no noncurrent expiry): the audit trail.
+VERSIONS_KEPT = ("archive/", "quarantine/", "results/", "plans/")
+
+
 def storage() -> Json:
     retained = (
         "archive/ and quarantine/ have no expiry on purpose: they are the byte-for-byte record of "
@@ -246,6 +253,19 @@ def storage() -> Json:
             "ExpirationInDays": ref("AthenaResultsExpiryDays"),
             "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
         },
+        # Noncurrent versions (docs/adr/0073): areas that are re-derivable or operational state
+        # expire replaced versions; archive/, quarantine/, results/ and plans/ keep every version
+        # (the providers' bytes, what was published to inspectors, and the drawn plans are the
+        # audit trail).
+        *(
+            {
+                "Id": f"expire-replaced-{area.strip('_/').replace('/', '-')}",
+                "Status": "Enabled",
+                "Prefix": area,
+                "NoncurrentVersionExpiration": {"NoncurrentDays": days},
+            }
+            for area, days in NONCURRENT_EXPIRY_DAYS.items()
+        ),
         {
             "Id": "archive-to-infrequent-access",
             "Status": "Enabled",
@@ -272,6 +292,14 @@ def storage() -> Json:
                             "Resource": "*",
                         },
                         {
+                            "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                            "Resource": "*",
+                            "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}},
+                        },
+                        {
                             "Sid": "CloudWatchLogsEncryptsPlatformLogGroups",
                             "Effect": "Allow",
                             "Principal": {"Service": sub("logs.${AWS::Region}.${AWS::URLSuffix}")},
@@ -280,11 +308,12 @@ def storage() -> Json:
                                 "kms:Decrypt*",
                                 "kms:ReEncrypt*",
                                 "kms:GenerateDataKey*",
-                                "kms:Describe*",
                             ],
                             "Resource": "*",
+                            # kms:Describe* carries no encryption context: under this condition it
+                            # could never be allowed (parliament, UNKNOWN_CONDITION_FOR_ACTION).
                             "Condition": {
-                                "ArnLike": {
+                                "StringLike": {
                                     "kms:EncryptionContext:aws:logs:arn": sub(
                                         "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
                                     )
@@ -574,11 +603,19 @@ def auditor_role() -> Json:
                             {
                                 "Sid": "ListResultsAndOwnQueryOutput",
                                 "Effect": "Allow",
-                                "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                                "Action": ["s3:ListBucket"],
                                 "Resource": getatt("LakeBucket", "Arn"),
                                 "Condition": {
                                     "StringLike": {"s3:prefix": ["results/*", f"{AUDIT_RESULTS}/*"]}
                                 },
+                            },
+                            {
+                                # GetBucketLocation never carries s3:prefix: under that condition
+                                # it would never be allowed and Athena's bucket lookups would fail.
+                                "Sid": "LocateLakeBucket",
+                                "Effect": "Allow",
+                                "Action": ["s3:GetBucketLocation"],
+                                "Resource": getatt("LakeBucket", "Arn"),
                             },
                             {
                                 "Sid": "AthenaWritesQueryOutputAsCaller",
@@ -650,6 +687,49 @@ def notifications() -> Json:
     }
 
 
+def alarm_topic() -> Json:
+    """Where the application stack's alarms page (issue 12): subscribe the on-call address.
+
+    Encrypted with the data key; CloudWatch may use the key only to publish to this topic."""
+    return {
+        "AlarmTopic": {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {
+                "TopicName": sub(f"{APP}-${{Stage}}-alarms"),
+                "DisplayName": "creditrisk alarms",
+                "KmsMasterKeyId": getatt("DataKey", "Arn"),
+            },
+        },
+        "AlarmTopicPolicy": {
+            "Type": "AWS::SNS::TopicPolicy",
+            "Properties": {
+                "Topics": [ref("AlarmTopic")],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "CloudWatchAlarmsPublish",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                            "Action": "sns:Publish",
+                            "Resource": ref("AlarmTopic"),
+                            "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}},
+                        },
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "sns:Publish",
+                            "Resource": ref("AlarmTopic"),
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        },
+                    ],
+                },
+            },
+        },
+    }
+
+
 def people() -> Json:
     out: Json = {f"Uploader{p}": uploader_role(p) for p in sorted(PROVINCES)}
     out["AuditorRole"] = auditor_role()
@@ -698,6 +778,9 @@ def outputs() -> Json:
         "AuditorRoleArn": out(getatt("AuditorRole", "Arn"), "AuditorRoleArn", "Auditor role"),
         "LogRetentionDays": out(ref("LogRetentionDays"), "LogRetentionDays", "Function log retention"),
         "WarningsTopicArn": out(ref("WarningsTopic"), "WarningsTopicArn", "SNS topic for inspection tasks"),
+        "AlarmTopicArn": out(
+            ref("AlarmTopic"), "AlarmTopicArn", "SNS topic the alarms page (subscribe on-call)"
+        ),
     }
 
 
@@ -707,7 +790,14 @@ def build_template() -> Json:
         "Description": "creditrisk platform: storage, key, catalog, Athena, uploader and auditor roles "
         "(generated by `python -m infra.platform`; do not edit by hand)",
         "Parameters": PARAMETERS,
-        "Resources": {**storage(), **catalog(), **notifications(), **people(), **uploads_notify.resources()},
+        "Resources": {
+            **storage(),
+            **catalog(),
+            **notifications(),
+            **alarm_topic(),
+            **people(),
+            **uploads_notify.resources(),
+        },
         "Outputs": {**outputs(), **uploads_notify.outputs()},
     }
 

@@ -1,11 +1,14 @@
 """Run the compiled Trino statement on Athena (ADR 0034): the data never passes through Lambda.
 
-The statement is wrapped in a CTAS whose external location is the run's own prefix, with
-``bucketed_by = ARRAY['uscc'], bucket_count = 1`` so Athena writes exactly one Parquet object
-(UNLOAD writes several files in parallel with no global order). The run then copies that object
-to ``classifications.parquet`` (an S3 server-side copy) and drops the temporary Glue table (its
-data stays: the table is external). The runner is injected: production uses awswrangler, tests
-use a fake that records statements and answers with chosen query states.
+The statement is wrapped in a CTAS with ``bucketed_by = ARRAY['uscc'], bucket_count = 1`` so
+Athena writes exactly one Parquet object (UNLOAD writes several files in parallel with no global
+order). The CTAS names no ``external_location``: the platform workgroup enforces its
+configuration, and Athena fails such a CTAS there; it writes the table under
+``<workgroup output location>/tables/<query id>/`` instead (docs/adr/0070). The run then copies
+that object to its own ``classifications.parquet`` (an S3 server-side copy) and drops the
+temporary Glue table (its data stays until the scratch lifecycle rule expires it). The runner is
+injected: production uses awswrangler, tests use a fake that records statements and answers
+with chosen query states.
 """
 
 from __future__ import annotations
@@ -74,18 +77,30 @@ def ctas_table_name(run_id: str) -> str:
     return "classify_run_" + re.sub(r"[^a-z0-9]", "_", run_id.lower())
 
 
-def output_prefix(run_id: str) -> str:
-    return f"{layout.run_prefix(run_id)}/athena"
+def workgroup_output_key(lake: Lake, settings: Settings) -> str:
+    """The lake key of the workgroup's query-result location (where an enforced workgroup puts
+    CTAS tables). Defaults to the platform result area the template configures."""
+    uri = (settings.athena_output_uri or lake.display(layout.ATHENA_PLATFORM_RESULTS)).rstrip("/")
+    if not uri.startswith(lake.uri.rstrip("/") + "/"):
+        raise EngineError(
+            f"the Athena output location {uri} is outside the lake {lake.uri}: the run copies the "
+            "CTAS output from there, so CREDITRISK_ATHENA_OUTPUT_URI must be inside the lake"
+        )
+    return uri[len(lake.uri.rstrip("/")) + 1 :]
 
 
-def athena_statements(lake: Lake, compiled: Compiled, database: str) -> list[str]:
+def ctas_output_prefix(lake: Lake, settings: Settings, query_id: str) -> str:
+    """Where Athena writes a CTAS table in a workgroup that enforces its result location."""
+    return f"{workgroup_output_key(lake, settings)}/tables/{query_id}"
+
+
+def athena_statements(compiled: Compiled, database: str) -> list[str]:
     """What the Athena path submits, in order: the CTAS around the compiled SELECT, then the
-    drop of the temporary (external) table."""
+    drop of the temporary table. No ``external_location`` (see the module docstring)."""
     table = f"{database}.{ctas_table_name(compiled.run_id)}"
-    location = lake.display(output_prefix(compiled.run_id)) + "/"
     ctas = (
         f"CREATE TABLE {table} WITH (format = 'PARQUET', write_compression = 'ZSTD', "
-        f"external_location = '{location}', bucketed_by = ARRAY['uscc'], bucket_count = 1) AS\n"
+        f"bucketed_by = ARRAY['uscc'], bucket_count = 1) AS\n"
         f"{compiled.sql}"
     )
     return [ctas, f"DROP TABLE IF EXISTS {table}"]
@@ -128,14 +143,16 @@ def run_athena(
     runner = runner or WranglerRunner(
         settings.athena_database, settings.athena_workgroup, settings.athena_output_uri, boto3_session
     )
-    ctas, drop = athena_statements(lake, compiled, settings.athena_database)
-    execute(runner, ctas)
+    ctas, drop = athena_statements(compiled, settings.athena_database)
+    query_id = execute(runner, ctas)
     execute(runner, drop)
-    files = [f for f in lake.list_files(output_prefix(compiled.run_id)) if f.size > 0]
+    prefix = ctas_output_prefix(lake, settings, query_id)
+    files = [f for f in lake.list_files(prefix) if f.size > 0]
     if len(files) != 1:
         raise EngineError(
-            f"Athena wrote {len(files)} data files under {lake.display(output_prefix(compiled.run_id))}; "
-            "expected exactly one (bucket_count = 1)"
+            f"Athena wrote {len(files)} data files under {lake.display(prefix)}; "
+            "expected exactly one (bucket_count = 1)",
+            query_id=query_id,
         )
     lake.copy(files[0].key, layout.run_classifications_key(compiled.run_id))
     # Only the class column is read back (a few MB even for 10M entities) to count the classes.

@@ -272,6 +272,8 @@ def test_auditor_can_query_results_through_athena(platform: dict[str, Any]) -> N
     assert decide(aud, platform, "s3:GetObject", obj(LAKE, part)) == "allow"
     assert decide(aud, platform, "s3:GetObject", obj(LAKE, "results/runs/r1/manifest.json")) == "allow"
     assert decide(aud, platform, "s3:ListBucket", bucket_arn(LAKE), **{"s3:prefix": "results/x"}) == "allow"
+    # GetBucketLocation carries no s3:prefix: it must be allowed without that condition.
+    assert decide(aud, platform, "s3:GetBucketLocation", bucket_arn(LAKE)) == "allow"
     assert decide(aud, platform, "s3:PutObject", obj(LAKE, "athena-results/audit/q1.csv")) == "allow"
     assert decide(aud, platform, "kms:Decrypt", KEY, **S3_VIA) == "allow"
 
@@ -336,6 +338,20 @@ def test_ingest_reads_uploads_and_writes_only_ingest_areas(platform: dict[str, A
     assert decide(ing, platform, "s3:PutObject", obj(LAKE, "results/runs/r/c.parquet")) != "allow"
     assert decide(ing, platform, "s3:PutObject", obj(LAKE, "results/reports/month=x/report.html")) != "allow"
     assert decide(ing, platform, "athena:StartQueryExecution", AUDIT_WG) != "allow"
+    # Nothing ingested or derived is ever deleted (direct writes; docs/adr/0073).
+    for key in ("archive/42/p/i/x.csv", CURATED, "quarantine/42/x", "reports/ingest/42/x.json"):
+        assert decide(ing, platform, "s3:DeleteObject", obj(LAKE, key)) != "allow", key
+
+
+def test_ingest_gets_404_not_403_for_a_missing_upload(platform: dict[str, Any]) -> None:
+    """S3 answers NoSuchKey (404) for a missing key only to a caller that may ListBucket; it checks
+    that with the requested key as ``s3:prefix``. Without it a vanished upload answered 403 and
+    the event ended in the dead-letter queue instead of the "object gone" path of app.py."""
+    ing = function_policy("ingest")
+    key = "incoming/42/penalties/gone.csv"
+    assert decide(ing, platform, "s3:ListBucket", bucket_arn(LANDING), **{"s3:prefix": key}) == "allow"
+    assert decide(ing, platform, "s3:ListBucket", bucket_arn(LANDING), **{"s3:prefix": "other/x"}) != "allow"
+    assert decide(ing, platform, "s3:GetBucketLocation", bucket_arn(LANDING)) == "allow"
 
 
 def test_ingest_raises_warnings_for_what_it_touched(platform: dict[str, Any]) -> None:
@@ -445,7 +461,8 @@ def test_api_stores_plans_but_cannot_delete_them(platform: dict[str, Any]) -> No
     api = function_policy("api")
     assert decide(api, platform, "s3:PutObject", obj(LAKE, "plans/42/42-abc.json")) == "allow"
     assert decide(api, platform, "s3:DeleteObject", obj(LAKE, "plans/42/42-abc.json")) != "allow"
-    assert decide(api, platform, "s3:DeleteObject", obj(LAKE, "plans/42/_tmp-1-42-abc.json")) == "allow"
+    # Plans are written by one PUT (no temporary object to clean up): no delete at all.
+    assert decide(api, platform, "s3:DeleteObject", obj(LAKE, "plans/42/_tmp-1-42-abc.json")) != "allow"
     assert decide(api, platform, "s3:GetObject", obj(LAKE, "results/classifications/x")) == "allow"
     assert decide(api, platform, "s3:PutObject", obj(LAKE, "results/classifications/x")) != "allow"
     assert decide(api, platform, "s3:PutObject", obj(LAKE, "_auth/tokens/abc.json")) != "allow"

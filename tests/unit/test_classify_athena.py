@@ -14,7 +14,13 @@ import pytest
 
 from functions import layout
 from functions.classify.compile import compile_system, to_duckdb
-from functions.classify.engine_athena import athena_statements, ctas_table_name, execute, output_prefix
+from functions.classify.engine_athena import (
+    athena_statements,
+    ctas_output_prefix,
+    ctas_table_name,
+    execute,
+    workgroup_output_key,
+)
 from functions.classify.engine_duckdb import conform, connect, register_lake_tables
 from functions.classify.load import load_system
 from functions.classify.run import classify_month
@@ -29,10 +35,13 @@ CUT = dt.datetime(2026, 7, 5, tzinfo=dt.UTC)
 @dataclass
 class FakeAthena:
     """Records submitted SQL; answers each wait with the next state; on a successful CTAS writes
-    one Parquet object at its external location, computed by DuckDB from the submitted SELECT."""
+    one Parquet object where a workgroup that enforces its configuration puts it
+    (``<output location>/tables/<query id>/``), computed by DuckDB from the submitted SELECT.
+    Like Athena in such a workgroup, it fails a CTAS that names an ``external_location``."""
 
     lake: Lake
     states: list[str] = field(default_factory=lambda: ["SUCCEEDED", "SUCCEEDED"])
+    output_key: str = layout.ATHENA_PLATFORM_RESULTS
     submitted: list[str] = field(default_factory=list)
     waited: list[str] = field(default_factory=list)
 
@@ -44,19 +53,20 @@ class FakeAthena:
         self.waited.append(query_id)
         state = self.states[len(self.waited) - 1]
         sql = self.submitted[int(query_id[1:]) - 1]
+        if sql.startswith("CREATE TABLE") and "external_location" in sql:
+            return {"State": "FAILED", "StateChangeReason": "external_location in an enforced workgroup"}
         if state == "SUCCEEDED" and sql.startswith("CREATE TABLE"):
-            self._play_ctas(sql)
+            self._play_ctas(sql, query_id)
         return {"State": state, "StateChangeReason": "SYNTAX_ERROR: line 1:8" if state == "FAILED" else ""}
 
-    def _play_ctas(self, sql: str) -> None:
-        location = sql.split("external_location = '")[1].split("'")[0]
+    def _play_ctas(self, sql: str, query_id: str) -> None:
         select = sql.split(") AS\n", 1)[1]
         con = connect()
         register_lake_tables(con, self.lake)
         table = conform(con.sql(to_duckdb(select)).to_arrow_table())
         buf = io.BytesIO()
         pq.write_table(table, buf)
-        key = self.lake.rel(location.removeprefix("s3://")).rstrip("/")
+        key = f"{self.output_key}/tables/{query_id}"
         self.lake.write_bytes(f"{key}/20260705_000000_00001_bucket-00000", buf.getvalue())
 
 
@@ -64,10 +74,10 @@ def test_statements_wrap_the_compiled_select(s3_lake: Lake) -> None:
     compiled = compile_system(
         load_system("samr-general"), month="2026-06", province="13", cutoff=CUT, run_id="run-x"
     )
-    ctas, drop = athena_statements(s3_lake, compiled, "creditrisk")
+    ctas, drop = athena_statements(compiled, "creditrisk")
     assert ctas.endswith(compiled.sql)
     assert "bucketed_by = ARRAY['uscc'], bucket_count = 1" in ctas
-    assert f"external_location = '{s3_lake.display(output_prefix('run-x'))}/'" in ctas
+    assert "external_location" not in ctas  # the platform workgroup enforces its location
     assert drop == f"DROP TABLE IF EXISTS creditrisk.{ctas_table_name('run-x')}"
 
 
@@ -140,7 +150,7 @@ def test_missing_output_file_is_an_error(s3_lake: Lake, s3_settings: Settings) -
     write_curated(s3_lake, "entities", [entity(1)])
 
     class NoOutput(FakeAthena):
-        def _play_ctas(self, sql: str) -> None:
+        def _play_ctas(self, sql: str, query_id: str) -> None:
             """Athena reports success but wrote nothing."""
 
     with pytest.raises(EngineError, match="wrote 0 data files"):
@@ -152,6 +162,16 @@ def test_missing_output_file_is_an_error(s3_lake: Lake, s3_settings: Settings) -
             settings=s3_settings,
             athena_runner=NoOutput(s3_lake),
         )
+
+
+def test_ctas_output_is_read_from_the_workgroup_location(s3_lake: Lake, s3_settings: Settings) -> None:
+    assert workgroup_output_key(s3_lake, s3_settings) == "athena-results/platform"
+    assert ctas_output_prefix(s3_lake, s3_settings, "q7") == "athena-results/platform/tables/q7"
+    custom = s3_settings.model_copy(update={"athena_output_uri": s3_lake.display("scratch/wg") + "/"})
+    assert ctas_output_prefix(s3_lake, custom, "q7") == "scratch/wg/tables/q7"
+    outside = s3_settings.model_copy(update={"athena_output_uri": "s3://elsewhere/athena/"})
+    with pytest.raises(EngineError, match="outside the lake"):
+        workgroup_output_key(s3_lake, outside)
 
 
 def test_local_lake_cannot_use_athena(local_lake: Lake, local_settings: Settings) -> None:

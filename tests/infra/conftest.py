@@ -1,0 +1,34 @@
+"""Shared set-up for the infra tests: the built application templates (template only, cached by
+input hash in build/package/, so a second run is instant)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra import package
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.fixture(scope="session")
+def app_templates() -> dict[str, dict[str, Any]]:
+    """``{stage: app template}`` for every stage, as ``make package`` writes it."""
+    out = {}
+    for cfg in sorted((ROOT / "infra" / "stages").glob("*.json")):
+        art = package.build(cfg.stem, with_layer=False)
+        out[cfg.stem] = load_template(art.template)
+    return out
+
+
+@pytest.fixture(scope="session")
+def platform_template() -> dict[str, Any]:
+    return load_template(ROOT / "infra" / "platform.yaml")

@@ -1,0 +1,249 @@
+"""AWS service rules no linter sees (issue 12), checked on the generated templates and on the
+statements the code really produces. Each test names the rule; each failed on the old code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions import layout
+from functions.classify.compile import compile_system
+from functions.classify.engine_athena import athena_statements, ctas_output_prefix
+from functions.classify.load import load_system
+from functions.lake import Lake
+from functions.layout import PROVINCES
+from functions.settings import Settings
+from functions.warnings.compile import Period, compile_rule
+from functions.warnings.config import load_rules
+from functions.warnings.engine_athena import AthenaSource
+from functions.warnings.query import Scope, class_scope
+from infra import package
+
+ROOT = Path(__file__).resolve().parents[2]
+Json = dict[str, Any]
+
+
+def functions_of(template: Json) -> dict[str, Json]:
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+
+
+# -- 1. CTAS vs an enforced workgroup -----------------------------------------------------------
+def _import_name(value: Any) -> str:
+    """``creditrisk-${Stage}-X`` from the ``Fn::ImportValue`` inside a resolved placeholder."""
+    (_, variables) = value["Fn::Sub"]
+    (var,) = variables.values()
+    name: str = var["Fn::ImportValue"]["Fn::Sub"]
+    return name
+
+
+def _exported(platform: Json, export: str) -> str:
+    """The logical id of the platform resource behind an export name."""
+    for out in platform["Outputs"].values():
+        if out.get("Export", {}).get("Name", {}).get("Fn::Sub") == export:
+            logical: str = out["Value"]["Ref"]
+            return logical
+    raise AssertionError(f"the platform stack exports no {export}")
+
+
+class _Done:
+    """An Athena that accepts every statement and writes nothing."""
+
+    def __init__(self) -> None:
+        self.submitted: list[str] = []
+
+    def start(self, sql: str) -> str:
+        self.submitted.append(sql)
+        return f"q{len(self.submitted)}"
+
+    def wait(self, query_id: str) -> dict[str, Any]:
+        return {"State": "SUCCEEDED"}
+
+
+def produced_statements(lake: Lake, settings: Settings) -> list[str]:
+    """What the Lambda code submits to Athena: the classification CTAS and DROP, and every
+    warning rule's UNLOAD (built by the same functions the runs call)."""
+    cut = dt.datetime(2026, 7, 5, tzinfo=dt.UTC)
+    compiled = compile_system(
+        load_system("samr-general"), month="2026-06", province="42", cutoff=cut, run_id="r"
+    )
+    out = athena_statements(compiled, settings.athena_database)
+    runner = _Done()
+    scope = Scope("42", cut, Period.of("2026-06").end, class_scope(None, None), None)
+    src = AthenaSource(lake, scope, settings=settings, job="rules", runner=runner)
+    for rule in load_rules().rules:
+        src.query(compile_rule(rule, Period.of("2026-06")), label=rule.id)
+    return out + runner.submitted
+
+
+def test_no_ctas_names_a_location_in_a_workgroup_that_enforces_its_own(
+    app_templates: dict[str, Json], platform_template: Json, s3_lake: Lake, s3_settings: Settings
+) -> None:
+    """Athena fails a CTAS with ``external_location`` in an enforced workgroup (ADR 0070)."""
+    for stage, app in app_templates.items():
+        for logical, fn in functions_of(app).items():
+            wg_import = _import_name(
+                fn["Properties"]["Environment"]["Variables"]["CREDITRISK_ATHENA_WORKGROUP"]
+            )
+            workgroup = platform_template["Resources"][_exported(platform_template, wg_import)]
+            config = workgroup["Properties"]["WorkGroupConfiguration"]
+            if not config.get("EnforceWorkGroupConfiguration"):
+                continue
+            statements = produced_statements(s3_lake, s3_settings)
+            assert any(s.startswith("CREATE TABLE") for s in statements)
+            assert any(s.startswith("UNLOAD") for s in statements)
+            for sql in statements:
+                if re.match(r"\s*CREATE\s+TABLE\b.*\bAS\b", sql, re.S | re.I):
+                    assert "external_location" not in sql.lower(), (
+                        f"{stage}/{logical}: CTAS with external_location in enforced workgroup"
+                    )
+
+
+def test_the_ctas_output_lies_where_the_workgroup_writes_and_the_monthly_role_reads(
+    app_templates: dict[str, Json], platform_template: Json, s3_lake: Lake, s3_settings: Settings
+) -> None:
+    wg = platform_template["Resources"]["PlatformWorkGroup"]["Properties"]["WorkGroupConfiguration"]
+    location = wg["ResultConfiguration"]["OutputLocation"]["Fn::Sub"]
+    assert location == f"s3://${{LakeBucket}}/{layout.ATHENA_PLATFORM_RESULTS}/"
+    env = functions_of(app_templates["dev"])
+    for fn in env.values():
+        uri = fn["Properties"]["Environment"]["Variables"]["CREDITRISK_ATHENA_OUTPUT_URI"]["Fn::Sub"][0]
+        assert uri == f"s3://${{LakeBucket}}/{layout.ATHENA_PLATFORM_RESULTS}/"
+    key = ctas_output_prefix(s3_lake, s3_settings, "q1")
+    assert key == f"{layout.ATHENA_PLATFORM_RESULTS}/tables/q1"
+    policy = json.loads((ROOT / ".chalice" / "policy-classify.json").read_text())
+    readable = [
+        r
+        for s in policy["Statement"]
+        if s["Effect"] == "Allow" and "s3:GetObject" in s["Action"]
+        for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+    ]
+    assert f"arn:${{AWS::Partition}}:s3:::${{LakeBucket}}/{layout.ATHENA_PLATFORM_RESULTS}/*" in readable
+
+
+# -- 2. X-Ray ---------------------------------------------------------------------------------
+def _role_actions(template: Json, role_ref: Any) -> set[str]:
+    logical = role_ref["Fn::GetAtt"][0]
+    role = template["Resources"][logical]
+    actions: set[str] = set()
+    for pol in role["Properties"]["Policies"]:
+        for st in pol["PolicyDocument"]["Statement"]:
+            if st["Effect"] == "Allow" and st.get("Resource") in ("*", ["*"]) and "Condition" not in st:
+                actions.update([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    return actions
+
+
+def test_every_traced_function_may_send_traces(app_templates: dict[str, Json]) -> None:
+    """Lambda refuses to create a function with Tracing Active whose role cannot write X-Ray."""
+    for stage, app in app_templates.items():
+        traced = {k: f for k, f in functions_of(app).items() if f["Properties"].get("Tracing") == "Active"}
+        assert traced, stage
+        for logical, fn in traced.items():
+            granted = _role_actions(app, fn["Properties"]["Role"])
+            assert {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} <= granted, f"{stage}/{logical}"
+
+
+# -- 6. logs ----------------------------------------------------------------------------------
+def test_every_function_logs_json_at_info(app_templates: dict[str, Json]) -> None:
+    for stage, app in app_templates.items():
+        for logical, fn in functions_of(app).items():
+            assert fn["Properties"]["LoggingConfig"] == {
+                "LogFormat": "JSON",
+                "ApplicationLogLevel": "INFO",
+                "SystemLogLevel": "WARN",
+            }, f"{stage}/{logical}"
+
+
+# -- 9. reserved concurrency ------------------------------------------------------------------
+UNRESERVED_MINIMUM = 100  # Lambda keeps at least this much of the account's concurrency free
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_reservations_leave_the_unreserved_minimum(stage: str, app_templates: dict[str, Json]) -> None:
+    cfg = package.load_stage(stage)
+    quota = int(cfg["account_concurrency"])
+    reserved = sum(
+        int(f["Properties"].get("ReservedConcurrentExecutions", 0))
+        for f in functions_of(app_templates[stage]).values()
+    )
+    assert reserved > 0
+    assert quota - reserved >= UNRESERVED_MINIMUM, (
+        f"{stage} reserves {reserved} of {quota}: Lambda needs {UNRESERVED_MINIMUM} unreserved "
+        "(raise the quota in Service Quotas first, then account_concurrency in the stage file)"
+    )
+
+
+# -- Operating it: alarms ---------------------------------------------------------------------
+def _alarms(app: Json) -> dict[str, Json]:
+    return {k: r["Properties"] for k, r in app["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def test_a_failed_monthly_run_pages_for_every_province(app_templates: dict[str, Json]) -> None:
+    alarms = _alarms(app_templates["prod"])
+    failed = {
+        d["Value"]
+        for a in alarms.values()
+        if (a["Namespace"], a["MetricName"]) == ("creditrisk", "MonthlyRunFailed")
+        for d in a["Dimensions"]
+        if d["Name"] == "Province" and a["Threshold"] == 1 and a["AlarmActions"]
+    }
+    assert failed == set(PROVINCES)
+    for a in alarms.values():
+        topic = a["AlarmActions"][0]["Fn::Sub"][1]["AlarmTopicArn"]["Fn::ImportValue"]["Fn::Sub"]
+        assert topic == "creditrisk-${Stage}-AlarmTopicArn"
+
+
+def test_operators_have_alarms_on_every_signal(
+    app_templates: dict[str, Json], platform_template: Json
+) -> None:
+    alarms = _alarms(app_templates["prod"]).values()
+    seen = {(a["Namespace"], a["MetricName"], tuple(d["Name"] for d in a["Dimensions"])) for a in alarms}
+    for expected in [
+        ("creditrisk", "FilesRejected", ("Province",)),
+        ("creditrisk", "RowsQuarantined", ()),
+        ("creditrisk", "MonthlyRunSeconds", ("Province",)),
+        ("AWS/Lambda", "Errors", ("FunctionName",)),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", ("QueueName",)),
+        ("AWS/ApiGateway", "4XXError", ("ApiName", "Stage")),
+        ("AWS/ApiGateway", "5XXError", ("ApiName", "Stage")),
+    ]:
+        assert expected in seen, expected
+    topic = platform_template["Resources"]["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    key_sids = [
+        s["Sid"] for s in platform_template["Resources"]["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    ]
+    assert "CloudWatchAlarmsPublishToEncryptedTopic" in key_sids
+
+
+# -- 5. deletes and versions ------------------------------------------------------------------
+def test_functions_delete_only_the_unload_scratch() -> None:
+    """With direct S3 writes nothing but the warnings' read-back scratch is ever deleted."""
+    for path in sorted((ROOT / ".chalice").glob("policy-*.json")):
+        for st in json.loads(path.read_text())["Statement"]:
+            actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+            if st["Effect"] == "Allow" and any(a.startswith("s3:Delete") or a == "s3:*" for a in actions):
+                resources = [st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"]
+                assert resources == [
+                    f"arn:${{AWS::Partition}}:s3:::${{LakeBucket}}/{layout.ATHENA_PLATFORM_RESULTS}/unload/*"
+                ], path.name
+
+
+def test_replaced_versions_expire_except_the_audit_trail(platform_template: Json) -> None:
+    from infra.platform import NONCURRENT_EXPIRY_DAYS, VERSIONS_KEPT
+
+    rules = platform_template["Resources"]["LakeBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiring = {
+        r.get("Prefix", ""): r["NoncurrentVersionExpiration"]["NoncurrentDays"]
+        for r in rules
+        if "NoncurrentVersionExpiration" in r
+    }
+    assert expiring == {**NONCURRENT_EXPIRY_DAYS, "athena-results/": 1}
+    for kept in VERSIONS_KEPT:
+        assert not any(kept.startswith(p) or p.startswith(kept) for p in expiring), kept
+    assert "" not in expiring  # no bucket-wide rule that would reach the audit trail
