@@ -167,6 +167,8 @@ class Lake:
 
     # -- reads -----------------------------------------------------------------------------
     def _read_error(self, key: str, exc: OSError) -> StorageError:
+        if is_access_denied(exc) and self.is_local:
+            return StorageAccessDenied(f"permission denied reading {self.display(key)}", field="key")
         if is_access_denied(exc):
             return StorageAccessDenied(
                 f"access denied reading {self.display(key)}: the role lacks s3:GetObject on the "
