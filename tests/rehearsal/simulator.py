@@ -75,7 +75,7 @@ class Simulator:
             if done.returncode != 0:
                 raise SimulatorMissing(f"npm ci in {self.tool} failed: {done.stderr[-2000:]}")
 
-    def _resource_policy(self, case: Case) -> dict[str, Any] | None:
+    def resource_policy(self, case: Case) -> dict[str, Any] | None:
         if case.action.startswith("s3:"):
             bucket = self.stack.bucket_named(case.resource.split(":::", 1)[1].split("/", 1)[0])
             return bucket.policy if bucket else None
@@ -106,7 +106,7 @@ class Simulator:
                         {"name": name, "policy": doc}
                         for name, doc in self.stack.roles[c.role].policies.items()
                     ],
-                    "resourcePolicy": self._resource_policy(c),
+                    "resourcePolicy": self.resource_policy(c),
                 }
                 for i, c in enumerate(unique)
             ]
