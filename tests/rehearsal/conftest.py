@@ -12,6 +12,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.rehearsal.moto_stack import Call, Credentials, Recorder, deploy
+from tests.rehearsal.moto_stack import ADMIN, Call, Credentials, Recorder, deploy
 from tests.rehearsal.stack import REGION, Stack, load_stack
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -54,6 +55,10 @@ class Rehearsal:
     gone: dict[str, Any] = field(default_factory=dict)
     monthly: dict[str, Any] = field(default_factory=dict)
     audit_counts: dict[str, int] = field(default_factory=dict)
+    authorized: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
+    plan_status: list[int] = field(default_factory=list)
+    token_id: str = ""
     attempts: list[Attempt] = field(default_factory=list)
 
     @property
@@ -66,8 +71,15 @@ class Rehearsal:
 
 
 def _invoke(r: Rehearsal, handler: str, event: dict[str, Any]) -> Any:
-    """Run a Chalice handler as Lambda would: the function's environment from the template and
-    its role's credentials in AWS_*; DuckDB instead of Athena, S3 at the moto endpoint."""
+    """Run a Chalice handler as Lambda would (``as_function``)."""
+    with as_function(r, handler) as client:
+        return client.lambda_.invoke(handler, event).payload
+
+
+@contextmanager
+def as_function(r: Rehearsal, handler: str) -> Iterator[Any]:
+    """A Chalice test client in the function's environment from the template, with its role's
+    credentials in AWS_*; DuckDB instead of Athena, S3 at the moto endpoint."""
     from chalice.test import Client
 
     import app as app_module
@@ -88,7 +100,7 @@ def _invoke(r: Rehearsal, handler: str, event: dict[str, Any]) -> Any:
         app_module.reset()
         try:
             with Client(app_module.app) as client:
-                return client.lambda_.invoke(handler, event).payload
+                yield client
         finally:
             app_module.reset()
 
@@ -158,11 +170,40 @@ def _audit(r: Rehearsal) -> dict[str, int]:
     return {c: classes.count(c) for c in sorted(set(classes))}
 
 
+def _issue_token(r: Rehearsal) -> str:
+    """An operator's job (``creditrisk token issue``), done with set-up credentials."""
+    import boto3
+
+    from functions.auth import tokens
+    from functions.lake import Lake
+
+    admin = boto3.Session(aws_access_key_id=ADMIN, aws_secret_access_key=ADMIN, region_name=REGION)
+    lake = Lake.from_uri(f"s3://{r.lake}", region=REGION, endpoint_url=r.endpoint, boto3_session=admin)
+    token, record = tokens.issue_token(lake, name=f"platform-{PROVINCE}", provinces=[PROVINCE])
+    r.token_id = record["token_id"]
+    return token
+
+
+def _sampling(r: Rehearsal, token: str) -> None:
+    """The inspection platform's calls: the authorizer Lambda, then the API Lambda (whose local
+    gateway runs the authorizer again in-process, under the API role)."""
+    event = {"type": "TOKEN", "authorizationToken": f"Bearer {token}", "methodArn": "arn:rehearsal"}
+    r.authorized = _invoke(r, "bearer_auth", event)
+    with as_function(r, "app") as client:
+        auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        body = {"month": MONTH, "province": PROVINCE, "ratios": {"A": 1.0, "B": 1.0, "C": 1.0, "D": 1.0}}
+        created = client.http.post("/v1/sampling/plans", headers=auth, body=json.dumps(body).encode())
+        r.plan = json.loads(created.body)
+        fetched = client.http.get(f"/v1/sampling/plans/{r.plan.get('plan_id')}/targets", headers=auth)
+        r.plan_status = [created.status_code, fetched.status_code]
+
+
 def run_rehearsal(endpoint: str) -> Rehearsal:
     from functions import layout
 
     stack = load_stack("dev")
     r = Rehearsal(stack, endpoint, deploy(stack, endpoint))
+    token = _issue_token(r)
     recorder = Recorder()
     with recorder.active():
         recorder.step = "upload"
@@ -181,6 +222,8 @@ def run_rehearsal(endpoint: str) -> Rehearsal:
         r.monthly = _invoke(r, "classify_monthly", event)
         recorder.step = "audit"
         r.audit_counts = _audit(r)
+        recorder.step = "sampling"
+        _sampling(r, token)
         recorder.step = "forbidden"
         curated = next(
             c.resource

@@ -22,6 +22,7 @@ STEP_ROLES = {
     "ingest": {"OnUploadEventRole"},
     "monthly": {"ClassifyMonthlyRole"},
     "audit": {"AuditorRole"},
+    "sampling": {"BearerAuthRole", "ApiHandlerRole"},
 }
 
 
@@ -136,6 +137,14 @@ def test_upload_ingest_monthly_and_audit_ran_with_their_own_roles(rehearsal: Reh
         by_step.setdefault(c.step, set()).add(_logical(rehearsal, c.role))
     for step, roles in STEP_ROLES.items():
         assert by_step.get(step) == roles, step
+
+
+def test_the_inspection_platform_draws_a_plan_through_authorizer_and_api(rehearsal: Rehearsal) -> None:
+    assert rehearsal.authorized["principalId"] == rehearsal.token_id
+    assert rehearsal.authorized["context"]["provinces"] == PROVINCE
+    assert rehearsal.plan_status == [201, 200], rehearsal.plan
+    assert rehearsal.plan["province"] == PROVINCE and rehearsal.plan["month"] == MONTH
+    assert len(rehearsal.plan["targets"]) == 2  # ratio 1.0: both classified entities are drawn
 
 
 def test_a_vanished_upload_is_reported_as_missing(rehearsal: Rehearsal) -> None:
