@@ -86,6 +86,22 @@ def athena_query_cases(r: Rehearsal, role: str, workgroup: str, table: str, data
     return cases
 
 
+def function_athena_cases(r: Rehearsal) -> list[Case]:
+    """The functions' Athena engine (production, ADR 0034/0068) reads curated data through the
+    platform workgroup; the DuckDB run cannot make those calls on moto, so they are simulated on
+    a curated file the ingest really wrote."""
+    written = [
+        c.resource for c in r.calls if c.action == "s3:PutObject" and "/curated/entities/" in c.resource
+    ]
+    key = written[-1].split(":::", 1)[1].split("/", 1)[1]
+    return [
+        c
+        for role in ("ClassifyMonthlyRole", "OnUploadEventRole")
+        for c in athena_query_cases(r, role, "PlatformWorkGroup", "TableEntities", key)
+        if c.action != "athena:GetQueryResults"  # the engines read results from S3 (UNLOAD/CTAS)
+    ]
+
+
 def auditor_cases(r: Rehearsal) -> list[Case]:
     from functions import layout
 
@@ -113,7 +129,8 @@ KNOWN: dict[str, Predicate] = {
 
 @pytest.fixture(scope="session")
 def decisions(rehearsal: Rehearsal) -> list[Decision]:
-    return Simulator(rehearsal.stack).run([*recorded_cases(rehearsal), *auditor_cases(rehearsal)])
+    cases = [*recorded_cases(rehearsal), *auditor_cases(rehearsal), *function_athena_cases(rehearsal)]
+    return Simulator(rehearsal.stack).run(cases)
 
 
 def _describe(ds: list[Decision]) -> list[str]:
