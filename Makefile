@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+IAM_SIM := tools/iam-simulate/node_modules/.installed
 LAKE   ?= ./demo-lake
 DEMO_PROVINCE ?= 42
 DEMO_ENTITIES ?= 20000
@@ -17,6 +18,7 @@ help:
 	@echo "make bench     run the benchmarks under bench/"
 	@echo "make package  build the deployment artifacts (STAGE=dev|prod) under build/package/"
 	@echo "make checks   cfn-lint + checkov + parliament (IAM) on the CloudFormation templates"
+	@echo "make rehearse the stacks on a moto server, per-role credentials, IAM simulator (docs/rehearsal.md)"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,7 +52,7 @@ $(CHROMIUM): | $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-test: lint typecheck checks $(CHROMIUM)
+test: lint typecheck checks $(CHROMIUM) $(IAM_SIM)
 	$(BIN)/pytest
 
 serve: $(STAMP)
@@ -92,3 +94,15 @@ checks: $(STAMP) $(IAC_STAMP) infra-templates
 	$(IAC_BIN)/checkov --quiet --compact --skip-download --framework cloudformation \
 		$(addprefix -f ,$(TEMPLATES))
 	$(IAC_BIN)/python -m infra.iam_lint $(TEMPLATES)
+
+# -- rehearsal (issue 12, docs/rehearsal.md) ------------------------------------------------------
+# The IAM simulator is an npm package pinned by tools/iam-simulate/package-lock.json.
+$(IAM_SIM): tools/iam-simulate/package.json tools/iam-simulate/package-lock.json
+	cd tools/iam-simulate && npm ci --no-audit --no-fund --loglevel=error
+	touch $(IAM_SIM)
+
+.PHONY: rehearse rehearse-tools
+rehearse-tools: $(IAM_SIM)
+
+rehearse: $(STAMP) $(IAM_SIM)
+	$(BIN)/pytest tests/rehearsal -p no:cacheprovider

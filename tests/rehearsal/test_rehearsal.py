@@ -1,0 +1,296 @@
+"""The rehearsal's verdicts (issue 12 "Rehearsal", docs/rehearsal.md).
+
+moto answers what it can (actions on S3 keys, per role); the simulator judges every request the
+code made, with the condition keys and resource policies moto ignores. A request the code makes
+and the simulator denies is a deployment bug: the known ones are marked xfail(strict=True) with
+their finding number in issue 12, so the test turns red (XPASS) once the policy is fixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.rehearsal.conftest import MONTH, PROVINCE, UPLOADS, Rehearsal
+from tests.rehearsal.simulator import Case, Decision, Simulator, implied
+from tests.rehearsal.stack import ACCOUNT, PARTITION, REGION
+
+STEP_ROLES = {
+    "upload": {f"Uploader{PROVINCE}"},
+    "ingest": {"OnUploadEventRole"},
+    "monthly": {"ClassifyMonthlyRole"},
+    "audit": {"AuditorRole"},
+    "sampling": {"BearerAuthRole", "ApiHandlerRole"},
+}
+
+
+def _logical(r: Rehearsal, role_name: str) -> str:
+    return next(k for k, v in r.stack.roles.items() if v.name == role_name)
+
+
+def recorded_cases(r: Rehearsal) -> list[Case]:
+    """Every request the code made (and what AWS checks behind it), as simulator cases."""
+    cases: list[Case] = []
+    for c in r.calls:
+        if c.step == "forbidden":
+            continue
+        role = _logical(r, c.role)
+        context = tuple(sorted((k, str(v)) for k, v in c.context.items()))
+        cases.append(Case(role, c.action, c.resource, context, f"{c.step}: {c.request}"))
+        cases.extend(implied(r.stack, role, c.action, c.resource, missing=c.missing))
+    return cases
+
+
+def athena_query_cases(r: Rehearsal, role: str, workgroup: str, table: str, data_key: str) -> list[Case]:
+    """What Athena checks as the caller for one query (AWS: "Access to Amazon S3" in the Athena
+    guide): the workgroup, the catalog, the table's S3 data, the workgroup's output location.
+    Locations and names come from the platform template; ``data_key`` is a file the run wrote."""
+    wg_name = r.stack.values[workgroup]
+    wg = f"arn:{PARTITION}:athena:{REGION}:{ACCOUNT}:workgroup/{wg_name}"
+    out = urlparse(
+        r.stack.platform_value(workgroup, "WorkGroupConfiguration", "ResultConfiguration", "OutputLocation")
+    )
+    loc = urlparse(r.stack.platform_value(table, "TableInput", "StorageDescriptor", "Location"))
+    db = r.stack.platform_value(table, "DatabaseName")
+    name = r.stack.platform_value(table, "TableInput", "Name")
+    glue = f"arn:{PARTITION}:glue:{REGION}:{ACCOUNT}"
+    bucket = f"arn:{PARTITION}:s3:::{out.netloc}"
+    result = f"{bucket}/{out.path.lstrip('/')}rehearsal-query.csv"
+    why = f"Athena query in {wg_name}"
+    cases = [
+        Case(role, a, wg, (), why)
+        for a in ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults")
+    ]
+    catalog = (f"{glue}:catalog", f"{glue}:database/{db}")
+    cases += [Case(role, "glue:GetDatabase", res, (), why) for res in catalog]
+    for action in ("glue:GetTable", "glue:GetPartitions"):  # Glue checks the table's parents too
+        cases += [Case(role, action, res, (), why) for res in (*catalog, f"{glue}:table/{db}/{name}")]
+    cases += [
+        Case(role, "s3:GetBucketLocation", f"arn:{PARTITION}:s3:::{loc.netloc}", (), why),
+        Case(
+            role,
+            "s3:ListBucket",
+            f"arn:{PARTITION}:s3:::{loc.netloc}",
+            (("s3:prefix", loc.path.lstrip("/")),),
+            why,
+        ),
+        Case(role, "s3:GetObject", f"arn:{PARTITION}:s3:::{loc.netloc}/{data_key}", (), why),
+        Case(role, "s3:GetBucketLocation", bucket, (), why),
+        Case(role, "s3:PutObject", result, (), why),
+        Case(role, "s3:GetObject", result, (), why),
+    ]
+    for c in list(cases):
+        cases.extend(implied(r.stack, role, c.action, c.resource))
+    return cases
+
+
+def function_athena_cases(r: Rehearsal) -> list[Case]:
+    """The functions' Athena engine (production, ADR 0034/0068) reads curated data through the
+    platform workgroup; the DuckDB run cannot make those calls on moto, so they are simulated on
+    a curated file the ingest really wrote."""
+    written = [
+        c.resource for c in r.calls if c.action == "s3:PutObject" and "/curated/entities/" in c.resource
+    ]
+    key = written[-1].split(":::", 1)[1].split("/", 1)[1]
+    return [
+        c
+        for role in ("ClassifyMonthlyRole", "OnUploadEventRole")
+        for c in athena_query_cases(r, role, "PlatformWorkGroup", "TableEntities", key)
+        if c.action != "athena:GetQueryResults"  # the engines read results from S3 (UNLOAD/CTAS)
+    ]
+
+
+def auditor_cases(r: Rehearsal) -> list[Case]:
+    from functions import layout
+
+    return athena_query_cases(
+        r, "AuditorRole", "AuditWorkGroup", "TableClassifications", layout.classification_key(MONTH, PROVINCE)
+    )
+
+
+# -- known findings of issue 12 (the infra helper owns the fixes) --------------------------------
+Predicate = Callable[[Rehearsal, Decision], bool]
+KNOWN: dict[str, Predicate] = {
+    # 12.4: GetBucketLocation never carries s3:prefix; the auditor's Athena queries fail.
+    "12.4-auditor-GetBucketLocation": lambda r, d: (
+        d.case.role == "AuditorRole" and d.case.action == "s3:GetBucketLocation"
+    ),
+    # 12.4: ingest may list the landing bucket only under an s3:prefix condition, so a missing
+    # upload answers 403, not 404, and the "object gone" path ends in the DLQ.
+    "12.4-ingest-ListBucket-landing": lambda r, d: (
+        d.case.role == "OnUploadEventRole"
+        and d.case.action == "s3:ListBucket"
+        and d.case.resource.endswith(f":::{r.landing}")
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def decisions(rehearsal: Rehearsal) -> list[Decision]:
+    cases = [*recorded_cases(rehearsal), *auditor_cases(rehearsal), *function_athena_cases(rehearsal)]
+    return Simulator(rehearsal.stack).run(cases)
+
+
+def _describe(ds: list[Decision]) -> list[str]:
+    return [
+        f"{d.case.role} {d.case.action} {d.case.resource} {dict(d.case.context)}: {d.decision} ({d.case.why})"
+        for d in ds
+    ]
+
+
+# -- the run itself ----------------------------------------------------------------------------
+def test_upload_ingest_monthly_and_audit_ran_with_their_own_roles(rehearsal: Rehearsal) -> None:
+    assert rehearsal.failures == {}
+    assert [i["status"] for i in rehearsal.ingests] == ["accepted"] * len(UPLOADS)
+    assert [(i["rows_read"], i["rows_rejected"]) for i in rehearsal.ingests] == [(2, 0), (2, 0)]
+    published = rehearsal.monthly["provinces"][PROVINCE]
+    assert rehearsal.monthly["month"] == MONTH and published["status"] == "published"
+    assert published["follow_up"]["status"] == "done"
+    counts = {k: v for k, v in published["counts"].items() if v}
+    assert rehearsal.audit_counts == counts and sum(counts.values()) == 2
+    by_step: dict[str, set[str]] = {}
+    for c in rehearsal.calls:
+        by_step.setdefault(c.step, set()).add(_logical(rehearsal, c.role))
+    for step, roles in STEP_ROLES.items():
+        assert by_step.get(step) == roles, step
+
+
+def test_the_inspection_platform_draws_a_plan_through_authorizer_and_api(rehearsal: Rehearsal) -> None:
+    assert rehearsal.authorized["principalId"] == rehearsal.token_id
+    assert rehearsal.authorized["context"]["provinces"] == PROVINCE
+    assert rehearsal.plan_status == [201, 200], rehearsal.plan
+    assert rehearsal.plan["province"] == PROVINCE and rehearsal.plan["month"] == MONTH
+    assert len(rehearsal.plan["targets"]) == 2  # ratio 1.0: both classified entities are drawn
+
+
+def test_a_vanished_upload_is_reported_as_missing(rehearsal: Rehearsal) -> None:
+    assert rehearsal.gone["status"] == "missing"
+    assert any(c.missing and c.step == "ingest" for c in rehearsal.calls)
+
+
+def test_moto_refused_nothing_the_code_asked_for(rehearsal: Rehearsal) -> None:
+    refused = [
+        f"{c.role} {c.action} {c.resource}"
+        for c in rehearsal.calls
+        if c.step != "forbidden" and c.moto_allowed is False
+    ]
+    assert refused == []
+
+
+def test_forbidden_requests_get_403_from_moto(rehearsal: Rehearsal) -> None:
+    """Except where moto is known to be blind (then the simulator's verdict below is the check)."""
+    wrong = [
+        (a.role, a.action, a.key, a.status)
+        for a in rehearsal.attempts
+        if a.status != 403 and not a.moto_blind
+    ]
+    assert wrong == []
+    assert len(rehearsal.attempts) >= 10
+
+
+def test_moto_blind_spots_are_still_blind(rehearsal: Rehearsal) -> None:
+    """If moto learns a rule, its attempt gets a 403 and the note in docs/rehearsal.md is stale."""
+    assert [(a.role, a.key, a.status) for a in rehearsal.attempts if a.moto_blind and a.status == 403] == []
+
+
+def test_notifications_reach_the_simulator(rehearsal: Rehearsal) -> None:
+    """sns:Publish is the one non-S3 call the DuckDB path makes; moto cannot scope it."""
+    published = [c for c in rehearsal.calls if c.action == "sns:Publish"]
+    assert published and all(c.moto_allowed is None for c in published)
+    assert {c.resource for c in published} == set(rehearsal.stack.topics)
+
+
+# -- the simulator's verdicts ------------------------------------------------------------------
+def test_simulator_allows_every_request_the_code_made(
+    rehearsal: Rehearsal, decisions: list[Decision]
+) -> None:
+    errors = [d for d in decisions if d.decision == "error"]
+    assert errors == [], [f"{d.case}: {d.errors}" for d in errors]
+    denied = [d for d in decisions if not d.allowed and not any(k(rehearsal, d) for k in KNOWN.values())]
+    assert _describe(denied) == []
+    assert len(decisions) > 100  # the recording is not empty
+
+
+@pytest.mark.parametrize(
+    "finding",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=f"issue 12 finding {name}"))
+        for name in KNOWN
+    ],
+)
+def test_known_finding_is_fixed(rehearsal: Rehearsal, decisions: list[Decision], finding: str) -> None:
+    hits = [d for d in decisions if KNOWN[finding](rehearsal, d)]
+    assert _describe([d for d in hits if not d.allowed]) == []
+
+
+@pytest.mark.parametrize("finding", list(KNOWN))
+def test_known_findings_are_still_exercised(
+    rehearsal: Rehearsal, decisions: list[Decision], finding: str
+) -> None:
+    """Each known finding's request is still made, so its xfail above means something."""
+    assert [d for d in decisions if KNOWN[finding](rehearsal, d)], (
+        f"{finding}: request no longer made; update KNOWN"
+    )
+
+
+def test_simulator_denies_every_forbidden_request(rehearsal: Rehearsal) -> None:
+    cases = [
+        Case(a.role, a.action, f"arn:{PARTITION}:s3:::{a.bucket}/{a.key}", (), "forbidden")
+        for a in rehearsal.attempts
+    ]
+    allowed = [d for d in Simulator(rehearsal.stack).run(cases) if d.allowed]
+    assert _describe(allowed) == []
+
+
+def test_no_uploader_reaches_another_province_and_tls_is_required(rehearsal: Rehearsal) -> None:
+    puts = [
+        c for c in recorded_cases(rehearsal) if c.role.startswith("Uploader") and c.action == "s3:PutObject"
+    ]
+    assert puts
+    uploaders = [k for k in rehearsal.stack.roles if k.startswith("Uploader")]
+    assert len(uploaders) == 31
+    cases = [
+        Case(u, p.action, p.resource, p.context, "other province")
+        for p in puts
+        for u in uploaders
+        if u != p.role
+    ]
+    cases += [Case(p.role, p.action, p.resource, (("aws:SecureTransport", "false"),), "no TLS") for p in puts]
+    allowed = [d for d in Simulator(rehearsal.stack).run(cases) if d.allowed]
+    assert _describe(allowed) == []
+
+
+def test_auditor_lists_results_only(rehearsal: Rehearsal) -> None:
+    lake = f"arn:{PARTITION}:s3:::{rehearsal.lake}"
+    cases = [
+        Case("AuditorRole", "s3:ListBucket", lake, (("s3:prefix", p),), "listing outside results")
+        for p in ("curated/", "archive/42/", "_auth/", "")
+    ]
+    allowed = [d for d in Simulator(rehearsal.stack).run(cases) if d.allowed]
+    assert _describe(allowed) == []
+
+
+def test_home_made_evaluator_agrees_with_the_simulator(
+    rehearsal: Rehearsal, decisions: list[Decision]
+) -> None:
+    """tests/infra/iam_eval.py (docs/adr/0055) cross-checked on every recorded request: where the
+    two disagree, one of them is wrong about AWS, and the simulator is the maintained one."""
+    from tests.infra.iam_eval import Request, evaluate
+
+    sim = Simulator(rehearsal.stack)
+    disagree = []
+    for d in decisions:
+        c = d.case
+        resource_policy = sim.resource_policy(c)
+        home = evaluate(
+            list(rehearsal.stack.roles[c.role].policies.values()),
+            Request(c.action, c.resource, dict(c.context)),
+            resource_policies=[resource_policy] if resource_policy else [],
+        )
+        if (home == "allow") != d.allowed:
+            disagree.append(
+                f"{c.role} {c.action} {c.resource} {dict(c.context)}: simulator {d.decision}, iam_eval {home}"
+            )
+    assert disagree == []
