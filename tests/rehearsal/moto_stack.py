@@ -132,6 +132,9 @@ class Recorder:
         headers = {k.lower(): v for k, v in dict(req._headers).items()}
         action: str = req._action
         context: dict[str, Any] = _s3_context(action, query, headers) if action.startswith("s3:") else {}
+        if action == "events:PutEvents":
+            sources = sorted({str(e.get("Source")) for e in _event_entries(req)})
+            context = {"events:source": sources[0] if len(sources) == 1 else sources}
         missing = action in ("s3:GetObject", "s3:GetObjectVersion") and not _exists(resource, req)
         calls = [
             Call(
@@ -165,7 +168,20 @@ def _scoped_resource(req: Any) -> str | None:
         data = req._data or {}
         arn = data.get("TopicArn") or data.get("TargetArn")
         return str(arn[0] if isinstance(arn, list) else arn) if arn else None
+    if req._action == "events:PutEvents":
+        buses = {e.get("EventBusName") or "default" for e in _event_entries(req)} or {"default"}
+        bus = buses.pop()
+        if bus.startswith("arn:"):
+            return str(bus)
+        return f"arn:aws-cn:events:{REGION}:{req.account_id}:event-bus/{bus}"
     return None
+
+
+def _event_entries(req: Any) -> list[dict[str, Any]]:
+    """The entries of a PutEvents request (a JSON-protocol body: moto's ``_data`` is empty)."""
+    body = getattr(req, "_body", None) or b"{}"
+    data = json.loads(body)
+    return list(data.get("Entries") or []) if isinstance(data, dict) else []
 
 
 def _exists(resource: str, req: Any) -> bool:

@@ -110,7 +110,7 @@ def auditor_cases(r: Rehearsal) -> list[Case]:
     )
 
 
-# -- known findings of issue 12 (the infra helper owns the fixes) --------------------------------
+# -- findings of issue 12, fixed: their requests must keep being made and allowed ---------------
 Predicate = Callable[[Rehearsal, Decision], bool]
 KNOWN: dict[str, Predicate] = {
     # 12.4: GetBucketLocation never carries s3:prefix; the auditor's Athena queries fail.
@@ -208,18 +208,12 @@ def test_simulator_allows_every_request_the_code_made(
 ) -> None:
     errors = [d for d in decisions if d.decision == "error"]
     assert errors == [], [f"{d.case}: {d.errors}" for d in errors]
-    denied = [d for d in decisions if not d.allowed and not any(k(rehearsal, d) for k in KNOWN.values())]
+    denied = [d for d in decisions if not d.allowed]
     assert _describe(denied) == []
     assert len(decisions) > 100  # the recording is not empty
 
 
-@pytest.mark.parametrize(
-    "finding",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=f"issue 12 finding {name}"))
-        for name in KNOWN
-    ],
-)
+@pytest.mark.parametrize("finding", list(KNOWN))
 def test_known_finding_is_fixed(rehearsal: Rehearsal, decisions: list[Decision], finding: str) -> None:
     hits = [d for d in decisions if KNOWN[finding](rehearsal, d)]
     assert _describe([d for d in hits if not d.allowed]) == []
