@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from functions.obs.context import bind
+from functions.obs.context import bind, scoped
 from functions.sampling import draw as drawing
 from functions.sampling import encode
 from functions.sampling import frame as frames
@@ -119,6 +119,7 @@ class CreatedPlan:
     targets: int
 
 
+@scoped
 def make_plan(
     lake: Lake,
     req: PlanRequest,
@@ -132,7 +133,7 @@ def make_plan(
     seed = req.seed if req.seed is not None else drawing.new_seed()
     drawn = draw_plan(req, frame, seed)
     plan_id = new_plan_id(req.province)
-    bind(plan_id=plan_id)  # on every log line of this request (docs/adr/0076)
+    bind(plan_id=plan_id)  # on every log line of the plan's making (docs/adr/0076)
     head: dict[str, Any] = {
         "plan_id": plan_id,
         "created_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="milliseconds"),
