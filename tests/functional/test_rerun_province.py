@@ -52,9 +52,9 @@ def test_rerun_of_one_province_touches_nothing_else(local_lake: Lake, run_cli: R
     assert local_lake.exists(f"{layout.run_prefix(first)}/manifest.json")
 
 
-def test_rerun_of_a_province_without_data_exits_2_and_writes_nothing(local_lake: Lake, run_cli: Run) -> None:
+def test_rerun_of_a_province_without_data_exits_1_and_writes_nothing(local_lake: Lake, run_cli: Run) -> None:
     write_curated(local_lake, "entities", [entity(1)])
     before = _snapshot(local_lake)
     code_, _, err = run_cli("--lake", local_lake.uri, "classify", "--month", MONTH, "--province", "44")
-    assert code_ == 2 and "no curated entities for province 44" in err
+    assert code_ == 1 and "no curated entities for province 44" in err  # a domain failure (ADR 0089)
     assert _snapshot(local_lake) == before
