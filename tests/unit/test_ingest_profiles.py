@@ -15,7 +15,8 @@ PENALTIES = DATASETS["penalties"]
 
 
 def test_header_matching_normalises_brackets_spaces_separators_and_case() -> None:
-    assert norm_header("行政相对人代码_1（统一社会信用代码）") == norm_header("行政相对人代码1(统一社会信用代码)")
+    full_width, half_width = "行政相对人代码_1（统一社会信用代码）", "行政相对人代码1(统一社会信用代码)"
+    assert norm_header(full_width) == norm_header(half_width)
     assert norm_header(" CF_XDR_SHXYM ") == norm_header("cf-xdr/shxym") == "cfxdrshxym"
     assert norm_header("罚款金额（万元）") == "罚款金额(万元)"
 
@@ -100,11 +101,12 @@ def test_province_overlay_adds_synonyms_and_versions_the_profile(
         assert p42.name == "national/42"
         assert p42.version.endswith("+42.3")
         assert p42.sources[-1] == "schemas/profiles/provinces/42.yaml"
-        plan = resolve_headers(["决定文书号", "CF_XDR_SHXYM", "CF_JDRQ", "CF_CFJG", "CF_CFLB", "CF_WFXW"], PENALTIES, p42)
+        headers = ["决定文书号", "CF_XDR_SHXYM", "CF_JDRQ", "CF_CFJG", "CF_CFLB", "CF_WFXW"]
+        plan = resolve_headers(headers, PENALTIES, p42)
         assert plan.header_mapping["决定文书号"] == "decision_no"
         assert load_profile("11").name == "national"  # no overlay: the national profile
         with pytest.raises(FileRejected):
-            resolve_headers(["决定文书号", "CF_XDR_SHXYM", "CF_JDRQ", "CF_CFJG", "CF_CFLB"], PENALTIES, load_profile())
+            resolve_headers(headers, PENALTIES, load_profile())
     finally:
         load_profile.cache_clear()
 
