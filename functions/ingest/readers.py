@@ -27,6 +27,7 @@ from functions.errors import FileRejected
 from functions.ingest.normalise import normalise
 from functions.ingest.personal_data import mask_text
 from functions.ingest.profiles import ColumnPlan, Profile, load_profile, resolve_headers
+from functions.ingest.spreadsheets import read_sheet
 from schemas.datasets import DatasetSpec
 
 BOM = b"\xef\xbb\xbf"
@@ -290,6 +291,15 @@ def read_parquet(data: bytes, spec: DatasetSpec, profile: Profile | None = None)
     return _finish(table, table.column_names, spec, 1, None, profile=profile)
 
 
+def read_spreadsheet(data: bytes, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
+    """xlsx/xls: the dataset's sheet, header row found below any title rows (docs/adr/0081)."""
+    profile = profile or load_profile()
+    sheet = read_sheet(data, spec, profile)
+    result = _finish(sheet.table, sheet.headers, spec, sheet.header_row + 1, None, profile=profile)
+    result.lines = sheet.lines  # blank layout rows are skipped: the rows' own numbers
+    return result
+
+
 def read(data: bytes, fmt: str, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
     """Dispatch on the format named by the file extension; ``profile`` maps the headers
     (default: the national profile)."""
@@ -304,4 +314,6 @@ def read(data: bytes, fmt: str, spec: DatasetSpec, profile: Profile | None = Non
         return read_jsonl(data, spec, profile)
     if fmt == "parquet":
         return read_parquet(data, spec, profile)
+    if fmt in ("xlsx", "xls"):
+        return read_spreadsheet(data, spec, profile)
     raise _reject("unsupported_format", f"unsupported format {fmt!r}")
