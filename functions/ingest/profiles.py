@@ -18,11 +18,12 @@ from typing import Any, Literal
 
 import yaml
 
+import schemas
 from functions.errors import ConfigError, FileRejected
 from functions.ingest.personal_data import mask_text
 from schemas.datasets import DatasetSpec
 
-PROFILE_DIR = Path(__file__).resolve().parents[2] / "schemas" / "profiles"
+PROFILE_DIR = Path(schemas.__file__).resolve().parent / "profiles"
 _STRIP = re.compile(r"[\s_\-/]+")
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
