@@ -112,15 +112,20 @@ def read_sheet(data: bytes, spec: DatasetSpec, profile: Profile) -> Sheet:
         dup = next(h for h in headers if headers.count(h) > 1)
         raise _reject("duplicate_column", f"header {dup!r} appears twice in sheet {name!r}")
     width = len(headers)
-    body: list[list[str | None]] = []
+    body: list[list[Any]] = []
     lines: list[int] = []
     for j, r in enumerate(rows[row + 1 :], start=row + 2):
-        cells = [cell_text(c) for c in r[:width]]
-        cells += [None] * (width - len(cells))
-        if any(c is not None and c.strip() for c in cells):  # blank rows are layout, not data
-            body.append(cells)
+        cells = r[:width]
+        if any(c is not None and c != "" for c in cells):  # blank rows are layout, not data
+            body.append(cells if len(cells) == width else [*cells, *([None] * (width - len(cells)))])
             lines.append(j)
-    columns = list(zip(*body, strict=True)) if body else [() for _ in headers]
-    table = pa.table({h: pa.array(list(col), pa.string()) for h, col in zip(headers, columns, strict=True)})
+    arrays = []
+    for col in zip(*body, strict=True) if body else [() for _ in headers]:
+        kinds = set(map(type, col))
+        if kinds <= {str, type(None)}:  # text cells: no per-cell conversion
+            arrays.append(pa.array(col, pa.string()))
+        else:
+            arrays.append(pa.array([cell_text(v) for v in col], pa.string()))
+    table = pa.Table.from_arrays(arrays, names=headers)
     logger.info("sheet %r: header on row %d, %d data rows", name, row + 1, len(body))
     return Sheet(name, headers, table, pa.array(lines, pa.int64()), row + 1)
