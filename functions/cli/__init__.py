@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "functions.cli.warnings_cmd",
     "functions.cli.report_cmd",
     "functions.cli.dlq_cmd",
+    "functions.cli.contract_cmd",
 )
 
 

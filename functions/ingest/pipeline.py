@@ -19,11 +19,14 @@ from fractions import Fraction
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import pyarrow.compute as pc
+
 from functions import layout
 from functions.errors import FileRejected, NotFound
 from functions.ingest import ledger
 from functions.ingest.curate import curated_table, parquet_bytes
 from functions.ingest.paths import LandingKey, parse_landing_key
+from functions.ingest.profiles import load_profile
 from functions.ingest.quarantine import first_errors, quarantine_jsonl
 from functions.ingest.readers import ReadResult, read
 from functions.ingest.validate import validate
@@ -93,7 +96,7 @@ def ingest_bytes(
                 raise lk.problem
             assert lk.fmt is not None
             progress(f"parse {lk.filename}", 0, None)
-            read_result = read(data, lk.fmt, DATASETS[lk.dataset])
+            read_result = read(data, lk.fmt, DATASETS[lk.dataset], load_profile(lk.province))
         except FileRejected as exc:
             read_result = exc
         timings["read"] = _lap(t)
@@ -132,11 +135,11 @@ def ingest_bytes(
             report.status = "rejected_file"
             report.file_reason = str(exc.details.get("reason", "rejected"))
             report.file_message = exc.message
-            report.rows_accepted, report.rows_rejected = 0, report.rows_read
+            report.rows_accepted, report.rows_rejected = 0, report.rows_read - report.rows_out_of_scope
             report.curated_key = report.quarantine_key = None
             logger.info("ingest %s of %s rejected: %s", ingest_id, lk.key, report.file_reason)
     report.timings = timings
-    assert report.rows_read == report.rows_accepted + report.rows_rejected
+    assert report.rows_read == report.rows_accepted + report.rows_rejected + report.rows_out_of_scope
     lake.write_json(report_key, report.model_dump(mode="json"))  # the commit marker
     return report
 
@@ -179,7 +182,19 @@ def _process(
     spec = DATASETS[lk.dataset]
     report.encoding, report.header_mapping = rr.encoding, rr.header_mapping
     report.ignored_columns = rr.ignored_columns
+    if rr.plan is not None:
+        report.profile, report.profile_version = rr.plan.profile, rr.plan.profile_version
+        report.dropped_columns, report.derived_columns = list(rr.plan.dropped_personal), dict(rr.plan.derived)
     report.rows_read = rr.table.num_rows
+    if rr.out_of_scope is not None and rr.out_of_scope_reason is not None:
+        # Out-of-scope rows (natural persons) are counted apart, before validation: they never
+        # count towards the reject threshold (rows_read = accepted + rejected + out_of_scope).
+        out = int(pc.sum(rr.out_of_scope).as_py() or 0)
+        if out:
+            keep = pc.invert(rr.out_of_scope)
+            rr.table, rr.lines = rr.table.filter(keep), rr.lines.filter(keep)
+            report.rows_out_of_scope = out
+            report.out_of_scope_reasons = {rr.out_of_scope_reason: out}
     t = time.perf_counter()
     progress(f"validate {lk.filename}", 0, report.rows_read)
     v = validate(
@@ -191,14 +206,15 @@ def _process(
         display_names=rr.original_names,
     )
     failed = v.rows_failed
+    in_scope = report.rows_read - report.rows_out_of_scope
     report.reasons = v.counts()
     report.errors = first_errors(v, rr.lines)
     timings["validate"] = _lap(t)
     progress(f"validate {lk.filename}", report.rows_read, report.rows_read)
-    if report.rows_read and Fraction(failed, report.rows_read) > Fraction(str(settings.max_reject_share)):
-        share = failed / report.rows_read
+    if in_scope and Fraction(failed, in_scope) > Fraction(str(settings.max_reject_share)):
+        share = failed / in_scope
         raise FileRejected(
-            f"{failed} of {report.rows_read} rows ({share:.1%}) fail validation; "
+            f"{failed} of {in_scope} rows ({share:.1%}) fail validation; "
             f"more than the allowed {settings.max_reject_share:.1%}",
             reason="too_many_rejects",
         )
@@ -223,7 +239,7 @@ def _process(
     # recorded once here, so a monthly run need not read the province's files again to name
     # them in its manifest (ADR 0039)
     report.curated_sha256, report.curated_bytes = _sha256(curated_bytes), len(curated_bytes)
-    report.rows_accepted = report.rows_read - failed
+    report.rows_accepted = in_scope - failed
     report.rows_rejected = failed
     timings["write"] = _lap(t)
 
@@ -269,7 +285,9 @@ def summarise(reports: Iterable[IngestReport], *, per_file: bool = True) -> str:
         if per_file or r.status == "rejected_file":
             lines.append(
                 f"{r.source_key}: {what}; rows read {r.rows_read:,}, accepted {r.rows_accepted:,}, "
-                f"rejected {r.rows_rejected:,}" + (f" [{reasons}]" if reasons else "")
+                f"rejected {r.rows_rejected:,}"
+                + (f", out of scope {r.rows_out_of_scope:,}" if r.rows_out_of_scope else "")
+                + (f" [{reasons}]" if reasons else "")
             )
         if r.status != "duplicate":
             totals.update(r.reasons)
@@ -292,6 +310,9 @@ def summarise(reports: Iterable[IngestReport], *, per_file: bool = True) -> str:
         f"{len(reports)} file(s) ({files_rejected} rejected whole, {dup} duplicate): rows read {read:,}, "
         f"accepted {accepted:,}, rejected {rejected:,}"
     )
+    out_of_scope = sum(r.rows_out_of_scope for r in reports if r.status != "duplicate")
+    if out_of_scope:
+        lines.append(f"rows out of scope (natural persons, neither accepted nor rejected): {out_of_scope:,}")
     if totals:
         lines.append("rejected rows by reason: " + ", ".join(f"{k} {v:,}" for k, v in sorted(totals.items())))
     return "\n".join(lines)

@@ -24,7 +24,10 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from functions.errors import FileRejected
+from functions.ingest.normalise import normalise
 from functions.ingest.personal_data import mask_text
+from functions.ingest.profiles import ColumnPlan, Profile, load_profile, resolve_headers
+from functions.ingest.spreadsheets import read_sheet
 from schemas.datasets import DatasetSpec
 
 BOM = b"\xef\xbb\xbf"
@@ -38,6 +41,9 @@ class ReadResult:
     header_mapping: dict[str, str]  # uploaded header → contract column
     ignored_columns: list[str] = field(default_factory=list)
     original_names: dict[str, str] = field(default_factory=dict)  # table column → uploaded header
+    plan: ColumnPlan | None = None  # the mapping profile's plan for this file (docs/adr/0080)
+    out_of_scope: pa.Array | None = None  # bool per row: outside the platform's scope
+    out_of_scope_reason: str | None = None
 
 
 def _reject(reason: str, message: str, **details: Any) -> FileRejected:
@@ -73,39 +79,6 @@ def decode_text(data: bytes) -> tuple[bytes, str]:
         ) from None
 
 
-def map_header(headers: list[str], spec: DatasetSpec) -> tuple[dict[str, str], list[str], list[str]]:
-    """(uploaded → contract name, ignored extra headers, table column names in upload order)."""
-    aliases = spec.aliases
-    mapping: dict[str, str] = {}
-    ignored: list[str] = []
-    names: list[str] = []
-    seen: dict[str, str] = {}
-    for raw in headers:
-        h = raw.strip()
-        target = aliases.get(h) or aliases.get(h.lower())
-        if target is None:
-            ignored.append(raw)
-            names.append(f"__extra__{len(names)}")
-            continue
-        if target in seen:
-            raise _reject(
-                "duplicate_column",
-                f"columns {seen[target]!r} and {raw!r} both map to {target!r}",
-                column=target,
-            )
-        seen[target] = raw
-        mapping[raw] = target
-        names.append(target)
-    missing = [f.name for f in spec.fields if f.required and f.name not in seen]
-    if missing:
-        raise _reject(
-            "missing_column",
-            "missing required column(s): " + ", ".join(f"{m} ({spec.column(m).zh})" for m in missing),
-            columns=missing,
-        )
-    return mapping, ignored, names
-
-
 def _finish(
     table: pa.Table,
     headers: list[str],
@@ -114,17 +87,37 @@ def _finish(
     enc: str | None,
     *,
     empties_are_null: bool = False,
+    profile: Profile | None = None,
 ) -> ReadResult:
-    mapping, ignored, names = map_header(headers, spec)
-    table = table.rename_columns(names)
-    # Kernels release the GIL: columns are cleaned on both cores.
+    profile = profile or load_profile()
+    plan = resolve_headers(headers, spec, profile)
+    dropped = set(plan.dropped_personal)
+    # Kernels release the GIL: columns are cleaned on both cores. Personal-data columns are not
+    # cleaned: normalise reads only whether they hold a value, then drops them.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        cols = list(pool.map(lambda c: _clean(c, empties_are_null), table.columns))
-    table = pa.Table.from_arrays(cols, names=names) if names else table
+        cols = list(
+            pool.map(
+                lambda i: (
+                    table.column(i) if headers[i] in dropped else _clean(table.column(i), empties_are_null)
+                ),
+                range(len(headers)),
+            )
+        )
+    batch = pa.Table.from_arrays(cols, names=list(headers)) if headers else table
+    norm = normalise(batch, plan, profile)
     n = table.num_rows
     lines = pa.array(range(first_line, first_line + n), pa.int64()) if n < 4096 else _arange(first_line, n)
-    original = dict(zip(names, headers, strict=True))
-    return ReadResult(table, lines, enc, mapping, ignored, original)
+    return ReadResult(
+        norm.table,
+        lines,
+        enc,
+        plan.header_mapping,
+        list(plan.ignored),
+        norm.original_names,
+        plan,
+        norm.out_of_scope,
+        norm.out_of_scope_reason,
+    )
 
 
 _NULL_TEXT = pa.scalar(None, pa.string())
@@ -215,7 +208,7 @@ def _parse_csv(body: bytes, headers: list[str]) -> pa.Table:
     )
 
 
-def read_csv(data: bytes, spec: DatasetSpec) -> ReadResult:
+def read_csv(data: bytes, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
     if data.startswith(BOM) or not _sniff_utf8(data):
         body, enc = decode_text(data)
     else:
@@ -242,10 +235,10 @@ def read_csv(data: bytes, spec: DatasetSpec) -> ReadResult:
             table = _parse_csv(body, headers)
         except pa.ArrowInvalid as exc2:
             raise _reject("bad_format", f"not a valid CSV file: {exc2}") from None
-    return _finish(table, headers, spec, 2, enc, empties_are_null=True)
+    return _finish(table, headers, spec, 2, enc, empties_are_null=True, profile=profile)
 
 
-def read_jsonl(data: bytes, spec: DatasetSpec) -> ReadResult:
+def read_jsonl(data: bytes, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
     body, enc = decode_text(data)
     if not body.strip():
         raise _reject("empty_file", "the file is empty")
@@ -255,7 +248,7 @@ def read_jsonl(data: bytes, spec: DatasetSpec) -> ReadResult:
         table = _jsonl_fallback(body)
     lines = [i + 1 for i, ln in enumerate(body.split(b"\n")) if ln.strip()]
     headers = table.column_names
-    result = _finish(table, headers, spec, 1, enc)
+    result = _finish(table, headers, spec, 1, enc, profile=profile)
     if len(lines) == result.table.num_rows:
         result.lines = pa.array(lines, pa.int64())
     return result
@@ -288,27 +281,39 @@ def _json_text(v: object) -> str:
     return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
 
 
-def read_parquet(data: bytes, spec: DatasetSpec) -> ReadResult:
+def read_parquet(data: bytes, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
     try:
         table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowInvalid, OSError) as exc:
         raise _reject("bad_format", f"not a valid Parquet file: {exc}") from None
     if table.num_columns == 0:
         raise _reject("empty_file", "the Parquet file has no columns")
-    return _finish(table, table.column_names, spec, 1, None)
+    return _finish(table, table.column_names, spec, 1, None, profile=profile)
 
 
-def read(data: bytes, fmt: str, spec: DatasetSpec) -> ReadResult:
-    """Dispatch on the format named by the file extension."""
+def read_spreadsheet(data: bytes, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
+    """xlsx/xls: the dataset's sheet, header row found below any title rows (docs/adr/0081)."""
+    profile = profile or load_profile()
+    sheet = read_sheet(data, spec, profile)
+    result = _finish(sheet.table, sheet.headers, spec, sheet.header_row + 1, None, profile=profile)
+    result.lines = sheet.lines  # blank layout rows are skipped: the rows' own numbers
+    return result
+
+
+def read(data: bytes, fmt: str, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
+    """Dispatch on the format named by the file extension; ``profile`` maps the headers
+    (default: the national profile)."""
     if not data:
         raise _reject("empty_file", "the file is empty (0 bytes)")
     if fmt.endswith(".gz"):
         data = decompress(data)
         fmt = fmt[: -len(".gz")]
     if fmt == "csv":
-        return read_csv(data, spec)
+        return read_csv(data, spec, profile)
     if fmt == "jsonl":
-        return read_jsonl(data, spec)
+        return read_jsonl(data, spec, profile)
     if fmt == "parquet":
-        return read_parquet(data, spec)
+        return read_parquet(data, spec, profile)
+    if fmt in ("xlsx", "xls"):
+        return read_spreadsheet(data, spec, profile)
     raise _reject("unsupported_format", f"unsupported format {fmt!r}")
