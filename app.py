@@ -272,6 +272,7 @@ _SUMMARY_FIELDS = {
     "rows_read",
     "rows_accepted",
     "rows_rejected",
+    "rows_out_of_scope",
     "file_reason",
     "file_message",
 }

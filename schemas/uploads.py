@@ -63,10 +63,21 @@ class UploadOut(BaseModel):
     rows_read: int
     rows_accepted: int
     rows_rejected: int
+    rows_out_of_scope: int = Field(
+        description="rows outside the platform's scope (natural persons): neither accepted nor rejected; "
+        "rows_read = rows_accepted + rows_rejected + rows_out_of_scope"
+    )
+    out_of_scope_reasons: dict[str, int] = Field(description="out-of-scope rows per reason")
     reasons: dict[str, int] = Field(description="rejected rows per reason code")
     errors: list[UploadError] = Field(description="the first row errors (at most 100), in file order")
     header_mapping: dict[str, str] = Field(description="uploaded header → contract column")
     ignored_columns: list[str] = Field(description="uploaded columns the contract does not use")
+    profile: str | None = Field(description="the mapping profile that read the file (schemas/profiles/)")
+    profile_version: str | None
+    dropped_columns: list[str] = Field(
+        description="personal-data columns dropped before anything was stored or scanned"
+    )
+    derived_columns: dict[str, str] = Field(description="contract column derived from the file → how")
 
 
 class UploadEvent(UploadOut):

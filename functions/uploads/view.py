@@ -39,6 +39,8 @@ def public_view(report: IngestReport) -> UploadOut:
         rows_read=report.rows_read,
         rows_accepted=report.rows_accepted,
         rows_rejected=report.rows_rejected,
+        rows_out_of_scope=report.rows_out_of_scope,
+        out_of_scope_reasons=dict(report.out_of_scope_reasons),
         reasons=dict(report.reasons),
         errors=[
             UploadError(
@@ -51,6 +53,10 @@ def public_view(report: IngestReport) -> UploadOut:
         ],
         header_mapping={mask_text(k): v for k, v in report.header_mapping.items()},
         ignored_columns=[mask_text(c) for c in report.ignored_columns],
+        profile=report.profile,
+        profile_version=report.profile_version,
+        dropped_columns=[mask_text(c) for c in report.dropped_columns],
+        derived_columns=dict(report.derived_columns),
     )
 
 
