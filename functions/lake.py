@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import posixpath
+import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -286,6 +287,37 @@ class Lake:
         try:
             with self.fs.open_output_stream(tmp, compression=None) as out:
                 out.write(data)
+            self.fs.move(tmp, final)
+        except OSError as exc:
+            self._silent_delete(tmp)
+            raise StorageError(f"cannot write {self.display(key)}: {exc}") from exc
+
+    def write_file(self, key: str, source: str | Path, *, metadata: dict[str, str] | None = None) -> None:
+        """Upload the local file ``source`` to ``key``, as atomically as ``write_bytes``.
+
+        On S3 boto3's managed transfer: one PutObject, or a multipart upload for a large file that
+        S3 shows only once complete and that is aborted on failure (never a temporary object, a
+        copy or a delete; memory stays at a few parts whatever the size). In a folder: a temporary
+        file renamed in place."""
+        final = self.path(key)
+        if not self.is_local:
+            bucket, _, object_key = final.partition("/")
+            try:
+                self.s3_client.upload_file(
+                    str(source), bucket, object_key, ExtraArgs={"Metadata": metadata or {}}
+                )
+            except Exception as exc:  # boto3 S3UploadFailedError wraps the ClientError
+                if is_access_denied(exc):
+                    raise StorageAccessDenied(
+                        f"access denied writing {self.display(key)}: the role lacks s3:PutObject there",
+                        field="key",
+                    ) from exc
+                raise StorageError(f"cannot write {self.display(key)}: {exc}") from exc
+            return
+        tmp = self._tmp_path(key)
+        self._ensure_parent(final)
+        try:
+            shutil.copyfile(source, tmp)
             self.fs.move(tmp, final)
         except OSError as exc:
             self._silent_delete(tmp)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 
 from functions.classify.compile import Compiled, to_duckdb
 from functions.classify.curated_views import RESULTS_TABLE, curated_table
@@ -362,10 +363,11 @@ def ranged(sql: str, low: str | None, high: str | None) -> str:
 def run_duckdb_to_lake(
     lake: Lake, compiled: Compiled, key: str, *, con: Any = None, settings: Settings | None = None
 ) -> DuckRun:
-    """Execute and stream the result into one Parquet object at ``key`` (atomic: hidden temp
-    object, then move), batch by batch, so the whole result never sits in memory twice. A
-    province larger than the memory limit holds runs range by range, in uscc order, into the
-    same object (ADR 0038)."""
+    """Execute and stream the result into one Parquet object at ``key``, batch by batch, so the
+    whole result never sits in memory twice. A province larger than the memory limit runs range
+    by range, in uscc order, into the same object (ADR 0038). Atomic: in a folder a hidden temp
+    file moved in place; on S3 a local temp file uploaded by ``Lake.write_file`` (no temporary
+    object, copy or delete on S3: ADR 0075)."""
     import posixpath
     import uuid
 
@@ -381,7 +383,9 @@ def run_duckdb_to_lake(
     con = con or connect_for(settings, spill.name if spill else None)
     final = lake.path(key)
     directory, name = posixpath.split(final)
-    tmp = f"{directory}/_tmp-{uuid.uuid4().hex}-{name}"
+    staging = None if lake.is_local else tempfile.TemporaryDirectory(prefix="creditrisk-result-")
+    tmp = f"{directory}/_tmp-{uuid.uuid4().hex}-{name}" if staging is None else f"{staging.name}/{name}"
+    out_fs = lake.fs if staging is None else pafs.LocalFileSystem()
     counts = {c: 0 for c in RISK_CLASSES}
     rows = 0
     last: str | None = None
@@ -398,7 +402,7 @@ def run_duckdb_to_lake(
         try:
             ranges = uscc_ranges(con, compiled.province, entities_per_range(settings))
             with (
-                lake.fs.open_output_stream(tmp) as out,
+                out_fs.open_output_stream(tmp) as out,
                 pq.ParquetWriter(
                     out,
                     WIRE_SCHEMA,
@@ -425,16 +429,22 @@ def run_duckdb_to_lake(
             raise EngineError(
                 f"DuckDB failed to run the compiled {compiled.system.model_ref} query: {exc}"
             ) from exc
-        lake.fs.move(tmp, final)
+        if staging is None:
+            lake.fs.move(tmp, final)
+        else:
+            lake.write_file(key, tmp)
     except BaseException:
-        try:
-            lake.fs.delete_file(tmp)
-        except OSError:
-            logger.debug("temporary object %s not written", tmp)
+        if staging is None:
+            try:
+                lake.fs.delete_file(tmp)
+            except OSError:
+                logger.debug("temporary object %s not written", tmp)
         raise
     finally:
         if own:
             con.close()
         if spill is not None:
             spill.cleanup()
+        if staging is not None:
+            staging.cleanup()
     return DuckRun(counts, rows, ranges)

@@ -41,12 +41,14 @@ def _condition_ok(cond: Mapping[str, Mapping[str, Any]], ctx: Mapping[str, Any])
     for op, tests in cond.items():
         for key, expected in tests.items():
             if key.lower() not in lowered:
-                if op in _NEGATED:  # AWS: a negated operator on a missing key matches
-                    continue
+                if op in _NEGATED or op == "ForAllValues:StringEquals":
+                    continue  # AWS: a negated operator, or "for all values" of nothing, matches
                 return False
             actual = [str(a) for a in _as_list(lowered[key.lower()])]
             wanted = [str(e) for e in _as_list(expected)]
-            if op in _NEGATED:
+            if op == "ForAllValues:StringEquals":  # every value of a multivalued key is listed
+                ok = all(a in wanted for a in actual)
+            elif op in _NEGATED:
                 ok = not any(a == w for a in actual for w in wanted)
             elif op in ("StringEquals", "ArnEquals"):
                 ok = any(a == w for a in actual for w in wanted)

@@ -399,6 +399,9 @@ def test_ingest_announces_outcomes_on_the_default_bus_only(platform: dict[str, A
     mine = {"events:source": "creditrisk.ingest"}
     assert decide(ing, platform, "events:PutEvents", DEFAULT_BUS, **mine) == "allow"
     assert decide(ing, platform, "events:PutEvents", DEFAULT_BUS, **{"events:source": "aws.s3"}) != "allow"
+    # events:source is multivalued (one per entry): a batch must not smuggle in another source
+    mixed = {"events:source": ["creditrisk.ingest", "aws.s3"]}
+    assert decide(ing, platform, "events:PutEvents", DEFAULT_BUS, **mixed) != "allow"
     assert (
         decide(ing, platform, "events:PutEvents", DEFAULT_BUS.replace("default", "other"), **mine) != "allow"
     )
