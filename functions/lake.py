@@ -9,9 +9,11 @@ place, so a crash never leaves a half-written object visible.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
+import os
 import posixpath
 import uuid
 from dataclasses import dataclass
@@ -41,6 +43,7 @@ else:
 logger = logging.getLogger(__name__)
 
 HIDDEN_PREFIXES = ("_", ".")
+COPY_BLOCK = 8 << 20  # bytes per read/write when streaming an object to or from a local file
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,28 @@ class Lake:
                 raise FileNotFoundError(self.display(key)) from exc
             raise StorageError(f"cannot read {self.display(key)}: {exc}") from exc
 
+    def open_input_stream(self, key: str) -> Any:
+        """A sequential stream of the object's bytes (no decompression): read it in blocks."""
+        return self.fs.open_input_stream(self.path(key), compression=None)
+
+    def download(self, key: str, dest: str | Path | None, *, block: int = COPY_BLOCK) -> str:
+        """Copy the object to the local file ``dest`` (None: nowhere) block by block; its SHA-256.
+
+        Hashing happens on the way (hashlib releases the GIL), so a large upload is read once and
+        never held in memory (docs/adr/0084)."""
+        digest = hashlib.sha256()
+        try:
+            with self.open_input_stream(key) as src, open(dest or os.devnull, "wb") as out:
+                while chunk := src.read(block):
+                    digest.update(chunk)
+                    if dest is not None:
+                        out.write(chunk)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.display(key)} into {dest}: {exc}") from exc
+        return digest.hexdigest()
+
     def read_json(self, key: str) -> Any:
         return json.loads(self.read_bytes(key))
 
@@ -196,6 +221,26 @@ class Lake:
         try:
             with self.fs.open_output_stream(tmp, compression=None, metadata=metadata) as out:
                 out.write(data)
+            self.fs.move(tmp, final)
+        except OSError as exc:
+            self._silent_delete(tmp)
+            raise StorageError(f"cannot write {self.display(key)}: {exc}") from exc
+
+    def write_file(self, key: str, source: str | Path, *, metadata: dict[str, str] | None = None) -> None:
+        """Upload the local file ``source`` block by block, atomically like ``write_bytes``.
+
+        On S3 the output stream sends parts as they fill (a multipart upload), so memory stays at a
+        few parts whatever the file size; the temporary object is moved in place only once complete."""
+        final = self.path(key)
+        tmp = self._tmp_path(key)
+        self._ensure_parent(final)
+        try:
+            with (
+                open(source, "rb") as src,
+                self.fs.open_output_stream(tmp, compression=None, metadata=metadata) as out,
+            ):
+                while chunk := src.read(COPY_BLOCK):
+                    out.write(chunk)
             self.fs.move(tmp, final)
         except OSError as exc:
             self._silent_delete(tmp)

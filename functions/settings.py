@@ -71,6 +71,22 @@ class Settings(BaseSettings):
     landing_bucket: str | None = Field(
         None, description="bucket whose incoming/ uploads trigger ingestion; default: from landing_uri"
     )
+    # streamed ingest (issue 13, docs/adr/0084): the landed object is copied to a local work
+    # folder (Lambda: /tmp, sized by the ingest function's EphemeralStorage) and read in chunks
+    ingest_work_dir: str | None = Field(
+        None, description="folder for ingest temp files; default: the OS temp dir"
+    )
+    ingest_max_bytes: int = Field(
+        3 * 10**9,
+        ge=1,
+        description="largest landed object ingested; a larger one is rejected whole (too_large)",
+    )
+    ingest_max_rows: int = Field(
+        100_000_000,
+        ge=1,
+        description="most rows in one file (the duplicate-key check holds 16 bytes per row)",
+    )
+    ingest_chunk_bytes: int = Field(32 << 20, ge=1024, description="text read and validated per batch")
 
     @property
     def effective_landing_uri(self) -> str:
