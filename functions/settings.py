@@ -86,7 +86,7 @@ class Settings(BaseSettings):
         ge=1,
         description="most rows in one file (the duplicate-key check holds 16 bytes per row)",
     )
-    ingest_chunk_bytes: int = Field(32 << 20, ge=1024, description="text read and validated per batch")
+    ingest_chunk_bytes: int = Field(8 << 20, ge=1024, description="text read and validated per batch")
 
     @property
     def effective_landing_uri(self) -> str:

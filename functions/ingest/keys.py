@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _NO_KEY = np.uint64(0)  # hash of a row whose key has a null component
-_CHUNK_ROWS = 1 << 16  # rows hashed at once: the per-byte temporaries stay a few MB
+_CHUNK_ROWS = 1 << 18  # rows per step (the per-byte temporaries are bounded by _SPAN_BYTES)
 _P = np.uint64(0x100000001B3)  # FNV prime: odd, so the polynomial is a bijection per position
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -32,40 +32,61 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return out
 
 
-_powers = np.ones(1, dtype=np.uint64)
+_SPAN_BYTES = 1 << 20  # value bytes hashed at once: the power tables hold this many words
 
 
-def _pow_table(n: int) -> np.ndarray:
-    """``_P ** i`` (mod 2**64) for i < n, grown on demand and kept."""
-    global _powers
-    if len(_powers) < n:
-        size = max(n, 2 * len(_powers))
-        table = np.empty(size, dtype=np.uint64)
-        table[0] = 1
+def _inverse(p: np.uint64) -> np.uint64:
+    """``p``⁻¹ mod 2**64 (``p`` odd), by Newton's iteration."""
+    inv = p
+    with np.errstate(over="ignore"):
+        for _ in range(6):
+            inv = inv * (np.uint64(2) - p * inv)
+    return inv
+
+
+_POW = np.empty(0, dtype=np.uint64)
+_INV = np.empty(0, dtype=np.uint64)
+
+
+def _tables(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_P**i`` and ``_P**-i`` (mod 2**64) for i < n, grown on demand and kept."""
+    global _POW, _INV
+    if len(_POW) < n:
+        size = max(n, _SPAN_BYTES)
         with np.errstate(over="ignore"):
-            for i in range(1, size):  # one-off, size ≈ the longest key in bytes
-                table[i] = table[i - 1] * _P
-        _powers = table
-    return _powers
+            _POW = np.cumprod(np.full(size, _P, dtype=np.uint64)) * _inverse(_P)  # P**0 … P**(n-1)
+            _INV = np.cumprod(np.full(size, _inverse(_P), dtype=np.uint64)) * _P
+    return _POW, _INV
 
 
 def _text_hash(arr: pa.Array) -> np.ndarray:
-    """A 64-bit hash of each value's UTF-8 bytes (null slots: arbitrary, masked by the caller)."""
+    """A 64-bit hash of each value's UTF-8 bytes (null slots: arbitrary, masked by the caller).
+
+    Σ bᵢ·Pⁱ over the value's bytes, computed for a whole span of values at once: the bytes are
+    weighted by their position in the span, summed per value (``reduceat``) and shifted back to
+    the value's own start by P⁻ˢᵗᵃʳᵗ, so equal values hash equally wherever they sit."""
     n = len(arr)
     off = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + n + 1].astype(np.int64)
     data_buf = arr.buffers()[2]
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
     lengths = np.diff(off)
     out = np.zeros(n, dtype=np.uint64)
-    nonempty = lengths > 0
-    if nonempty.any():
-        starts = off[:-1][nonempty]
-        lens = lengths[nonempty]
-        span = data[off[0] : off[-1]].astype(np.uint64)
-        pos = np.arange(len(span), dtype=np.int64) - np.repeat(starts - off[0], lens)
-        with np.errstate(over="ignore"):
-            weighted = span * _pow_table(int(lens.max()))[pos]
-            out[nonempty] = np.add.reduceat(weighted, starts - off[0])
+    row = 0
+    while row < n:
+        # rows [row, stop) whose bytes fit one span (at least one row)
+        stop = max(row + 1, int(np.searchsorted(off, off[row] + _SPAN_BYTES, side="right")) - 1)
+        stop = min(stop, n)
+        base = off[row]
+        lens = lengths[row:stop]
+        nonempty = lens > 0
+        if nonempty.any():
+            span = data[base : off[stop]]
+            pow_, inv = _tables(len(span))
+            starts = off[row:stop][nonempty] - base
+            with np.errstate(over="ignore"):
+                weighted = span.astype(np.uint64) * pow_[: len(span)]
+                out[row:stop][nonempty] = np.add.reduceat(weighted, starts) * inv[starts]
+        row = stop
     with np.errstate(over="ignore"):
         return _mix(out ^ (lengths.astype(np.uint64) * _GOLD))
 
