@@ -44,8 +44,8 @@ def _inverse(p: np.uint64) -> np.uint64:
     return inv
 
 
-_POW = np.empty(0, dtype=np.uint64)
-_INV = np.empty(0, dtype=np.uint64)
+_POW: np.ndarray = np.empty(0, dtype=np.uint64)
+_INV: np.ndarray = np.empty(0, dtype=np.uint64)
 
 
 def _tables(n: int) -> tuple[np.ndarray, np.ndarray]:
