@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.ingest import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -77,12 +79,12 @@ class Settings(BaseSettings):
         None, description="folder for ingest temp files; default: the OS temp dir"
     )
     ingest_max_bytes: int = Field(
-        3 * 10**9,
+        MAX_UPLOAD_BYTES,
         ge=1,
         description="largest landed object ingested; a larger one is rejected whole (too_large)",
     )
     ingest_max_rows: int = Field(
-        100_000_000,
+        MAX_UPLOAD_ROWS,
         ge=1,
         description="most rows in one file (the duplicate-key check holds 16 bytes per row)",
     )

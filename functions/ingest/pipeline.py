@@ -219,6 +219,12 @@ class _Pass:
     reasons: Counter[str] = field(default_factory=Counter)
     errors: list[RowError] = field(default_factory=list)
     keys: KeyIndex = field(default_factory=KeyIndex)
+    quarantine_bytes: int = 0
+
+    def discard(self) -> None:
+        """Free the work folder's space for the next pass."""
+        self.curated_path.unlink(missing_ok=True)
+        self.quarantine_path.unlink(missing_ok=True)
 
 
 def _process(
@@ -246,6 +252,7 @@ def _process(
         duplicates = run.confirm(candidates)
         passes += 1
         if len(duplicates):
+            result.discard()
             result = run.full_pass(duplicates, hash_keys=False)
             passes += 1
     timings["passes"] = passes
@@ -309,6 +316,8 @@ class _Runner:
             try:
                 return self.full_pass(np.zeros(0, np.int64), hash_keys=True)
             except RestartAsGB18030:
+                for name in (f"curated-{self.pass_no}.parquet", f"quarantine-{self.pass_no}.jsonl"):
+                    (self.work / name).unlink(missing_ok=True)
                 logger.info(
                     "ingest %s: not UTF-8 after the sniffed prefix; reading as GB18030", self.ingest_id
                 )
@@ -369,6 +378,15 @@ class _Runner:
                     # Parquet encoding releases the GIL: it overlaps the next batch's parse.
                     pending = bg.submit(_write, writer, curated, quarantine, q)
                     out.rows += batch.table.num_rows
+                    out.quarantine_bytes += len(q)
+                    if out.quarantine_bytes > self.settings.ingest_max_bytes:
+                        # only a file failing far beyond any sensible reject share gets here: stop
+                        # before the work folder fills up (docs/adr/0084)
+                        raise FileRejected(
+                            f"{out.failed:,} of the first {out.rows:,} rows fail validation; their "
+                            f"quarantine alone exceeds {self.settings.ingest_max_bytes:,} bytes",
+                            reason="too_many_rejects",
+                        )
                     self.progress(label, out.rows, None)
                 if pending is not None:
                     pending.result()

@@ -253,3 +253,15 @@ def test_report_and_archive_paths_unchanged(tmp_path: Path) -> None:
     lake, r = _ingest(tmp_path, "lake", to_csv(penalty_rows(3)).encode(), ingest_chunk_bytes=SMALL)
     assert r.report_key == layout.ingest_report_key("42", "penalties", r.ingest_id)
     assert lake.exists(r.archive_key or "") and lake.exists(r.curated_key or "")
+
+
+def test_quarantine_bounded_by_the_size_limit(tmp_path: Path) -> None:
+    rows = penalty_rows(300)
+    for r in rows:
+        r["domain"] = "nowhere"
+    lake, r = _ingest(
+        tmp_path, "lake", to_csv(rows).encode(), ingest_max_bytes=5000, ingest_chunk_bytes=SMALL
+    )
+    assert (r.status, r.file_reason) == ("rejected_file", "too_many_rejects")
+    assert "quarantine alone exceeds 5,000 bytes" in (r.file_message or "")
+    assert lake.list_files("quarantine") == [] and lake.list_files("curated") == []
