@@ -39,7 +39,7 @@ FILE_REASONS = (
 # either the file is rejected whole with ``too_large`` and stays in the landing area. Sized for
 # the ingest Lambda's ephemeral storage and memory (docs/adr/0084).
 MAX_UPLOAD_BYTES = 3_000_000_000
-MAX_UPLOAD_ROWS = 100_000_000
+MAX_UPLOAD_ROWS = 60_000_000
 
 
 class RowError(BaseModel):

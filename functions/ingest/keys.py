@@ -130,11 +130,18 @@ class KeyIndex:
             return np.zeros(0, dtype=np.int64)
         allh = np.concatenate(self._parts) if len(self._parts) > 1 else self._parts[0]
         self._parts = [allh]
-        s = np.sort(allh)
+        s = np.sort(allh)  # with ``allh``: the check's peak, 16 bytes per row
         same = s[1:] == s[:-1]
         repeated = np.unique(s[1:][same])
         del s, same
         repeated = repeated[repeated != _NO_KEY]
         if not len(repeated):
             return np.zeros(0, dtype=np.int64)
-        return np.flatnonzero(np.isin(allh, repeated)).astype(np.int64)
+        # membership by binary search, a slice at a time (``np.isin`` may sort everything again)
+        found = []
+        for start in range(0, len(allh), _CHUNK_ROWS):
+            part = allh[start : start + _CHUNK_ROWS]
+            pos = np.searchsorted(repeated, part)
+            pos[pos == len(repeated)] = 0
+            found.append(np.flatnonzero(repeated[pos] == part) + start)
+        return np.concatenate(found).astype(np.int64)

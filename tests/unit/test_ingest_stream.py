@@ -265,3 +265,17 @@ def test_quarantine_bounded_by_the_size_limit(tmp_path: Path) -> None:
     assert (r.status, r.file_reason) == ("rejected_file", "too_many_rejects")
     assert "quarantine alone exceeds 5,000 bytes" in (r.file_message or "")
     assert lake.list_files("quarantine") == [] and lake.list_files("curated") == []
+
+
+def test_key_hashes_and_candidates_across_batches() -> None:
+    from functions.ingest.keys import KeyIndex, key_hashes
+
+    a = pa.array(["甲", "乙", None, "甲", "", ""])
+    b = pa.array(["1", "1", "1", "1", None, "x"])
+    h = key_hashes([a, b])
+    assert h[0] == h[3] and h[0] != h[1] and h[2] == 0 and h[4] == 0 and h[5] != 0
+    assert key_hashes([a.slice(3, 1), b.slice(3, 1)])[0] == h[0]  # where a value sits does not matter
+    index = KeyIndex()
+    index.add(h[:2])
+    index.add(h[2:])
+    assert index.candidates().tolist() == [0, 3]  # null keys never match
