@@ -151,6 +151,13 @@ class Penalty(_Contract):
         "信用修复日期", "Date of credit repair; repaired records stop counting", default=None
     )
     withdrawn: bool | None = col("是否撤销", "Decision withdrawn", default=None)
+    kinds: str | None = col(
+        "全部处罚种类",
+        "Every kind of the decision in contract values, ';'-joined in rising severity; "
+        "``kind`` holds the most severe of them (the one the classification counts)",
+        kind="text",
+        default=None,
+    )
 
 
 class AbnormalListEntry(_Contract):

@@ -66,9 +66,23 @@ class IngestReport(BaseModel):
     encoding: str | None = None
     header_mapping: dict[str, str] = Field(default_factory=dict, description="uploaded header → column")
     ignored_columns: list[str] = Field(default_factory=list)
+    profile: str | None = Field(default=None, description="mapping profile used (schemas/profiles/)")
+    profile_version: str | None = None
+    dropped_columns: list[str] = Field(
+        default_factory=list,
+        description="personal-data columns dropped before anything was stored or scanned",
+    )
+    derived_columns: dict[str, str] = Field(default_factory=dict, description="derived column → how")
     rows_read: int = 0
     rows_accepted: int = 0
     rows_rejected: int = 0
+    rows_out_of_scope: int = Field(
+        default=0,
+        description="rows outside the platform's scope (natural persons): neither accepted nor rejected",
+    )
+    out_of_scope_reasons: dict[str, int] = Field(
+        default_factory=dict, description="out-of-scope rows per reason"
+    )
     reasons: dict[str, int] = Field(default_factory=dict, description="rejected rows per reason code")
     errors: list[RowError] = Field(default_factory=list, description="the first 100 row errors")
     status: IngestStatus

@@ -163,6 +163,7 @@ def penalty_table(
             "amount": money(amount, ~fined),
             "repaired_on": day_str(repaired, ~repair_ok),
             "withdrawn": bool_str(withdrawn, withdrawn_null),
+            "kinds": kinds,  # one kind per generated decision
         }
     )
 
@@ -201,6 +202,7 @@ def penalties(
             "amount": pa.nulls(n, pa.string()),
             "repaired_on": pa.nulls(n, pa.string()),
             "withdrawn": const("false", n),
+            "kinds": const("revoke_business_license", n),
         }
     )
     t = pa.concat_tables([t, r])

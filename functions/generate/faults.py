@@ -123,7 +123,8 @@ def _bad_value(
     if reason == "bad_enum":
         return "unknown_value"
     if reason == "bad_number":
-        return "2O24" if column == "year" else "12.5万元"
+        # "12.5万元" is a valid capital since the mapping profiles read units (ADR 0080)
+        return "2O24" if column == "year" else "十二点五万"
     if reason == "region_outside_province":
         return other_province_region
     if reason == "entity_type_mismatch":

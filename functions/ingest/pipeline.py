@@ -39,8 +39,9 @@ from functions.ingest import ledger
 from functions.ingest.curate import CuratedWriter, curated_table
 from functions.ingest.keys import KeyIndex, key_hashes
 from functions.ingest.paths import LandingKey, parse_landing_key
+from functions.ingest.profiles import load_profile
 from functions.ingest.quarantine import MAX_REPORT_ERRORS, first_errors, quarantine_jsonl
-from functions.ingest.readers import Batch, RestartAsGB18030, Source, StreamReader
+from functions.ingest.readers import RestartAsGB18030, Source, StreamReader
 from functions.ingest.validate import duplicate_mask, key_columns, validate
 from functions.lake import Lake, LakeFile
 from functions.progress import ProgressFn, no_progress
@@ -173,18 +174,24 @@ def _ingest(
             raise lk.problem
         assert lk.fmt is not None
         progress(f"parse {lk.filename}", 0, None)
-        reader = StreamReader(source, lk.fmt, DATASETS[lk.dataset], chunk_bytes=settings.ingest_chunk_bytes)
+        reader = StreamReader(
+            source,
+            lk.fmt,
+            DATASETS[lk.dataset],
+            chunk_bytes=settings.ingest_chunk_bytes,
+            profile=load_profile(lk.province),
+        )
         _process(lake, lk, reader, report, archive, settings, today, now, timings, progress, work)
     except FileRejected as exc:
         archive.write()
         report.status = "rejected_file"
         report.file_reason = str(exc.details.get("reason", "rejected"))
         report.file_message = exc.message
-        report.rows_accepted, report.rows_rejected = 0, report.rows_read
+        report.rows_accepted, report.rows_rejected = 0, report.rows_read - report.rows_out_of_scope
         report.curated_key = report.quarantine_key = None
         logger.info("ingest %s of %s rejected: %s", ingest_id, lk.key, report.file_reason)
     report.timings = timings
-    assert report.rows_read == report.rows_accepted + report.rows_rejected
+    assert report.rows_read == report.rows_accepted + report.rows_rejected + report.rows_out_of_scope
     lake.write_json(report_key, report.model_dump(mode="json"))  # the commit marker
     return report
 
@@ -214,7 +221,8 @@ class _Pass:
     work: Path
     curated_path: Path
     quarantine_path: Path
-    rows: int = 0
+    rows: int = 0  # in scope (validated)
+    out_of_scope: Counter[str] = field(default_factory=Counter)  # rows outside scope, per reason
     failed: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     errors: list[RowError] = field(default_factory=list)
@@ -259,14 +267,25 @@ def _process(
     timings["stream"] = _lap(t)
     report.encoding, report.header_mapping = reader.encoding, reader.mapping
     report.ignored_columns = reader.ignored
-    report.rows_read = result.rows
+    if reader.plan is not None:
+        report.profile, report.profile_version = reader.plan.profile, reader.plan.profile_version
+        report.dropped_columns, report.derived_columns = (
+            list(reader.plan.dropped_personal),
+            dict(reader.plan.derived),
+        )
+    # Out-of-scope rows (natural persons) are counted apart, before validation: they never
+    # count towards the reject threshold (rows_read = accepted + rejected + out_of_scope).
+    in_scope = result.rows
+    report.rows_out_of_scope = sum(result.out_of_scope.values())
+    report.out_of_scope_reasons = dict(sorted(result.out_of_scope.items()))
+    report.rows_read = in_scope + report.rows_out_of_scope
     report.reasons = dict(sorted(result.reasons.items()))
     report.errors = result.errors
     failed = result.failed
-    if report.rows_read and Fraction(failed, report.rows_read) > Fraction(str(settings.max_reject_share)):
-        share = failed / report.rows_read
+    if in_scope and Fraction(failed, in_scope) > Fraction(str(settings.max_reject_share)):
+        share = failed / in_scope
         raise FileRejected(
-            f"{failed} of {report.rows_read} rows ({share:.1%}) fail validation; "
+            f"{failed} of {in_scope} rows ({share:.1%}) fail validation; "
             f"more than the allowed {settings.max_reject_share:.1%}",
             reason="too_many_rejects",
         )
@@ -284,7 +303,7 @@ def _process(
     # them in its manifest (ADR 0039)
     report.curated_sha256 = _file_sha256(result.curated_path)
     report.curated_bytes = result.curated_path.stat().st_size
-    report.rows_accepted = report.rows_read - failed
+    report.rows_accepted = in_scope - failed
     report.rows_rejected = failed
     timings["write"] = _lap(t)
 
@@ -337,39 +356,36 @@ class _Runner:
             with open(out.quarantine_path, "wb") as quarantine, ThreadPoolExecutor(max_workers=1) as bg:
                 pending: Future[None] | None = None
                 for batch in self.reader.batches():
-                    if out.rows + batch.table.num_rows > self.settings.ingest_max_rows:
+                    table, lines, outside = batch.in_scope()
+                    if outside:
+                        out.out_of_scope[batch.out_of_scope_reason or "out_of_scope"] += outside
+                    n = table.num_rows
+                    if out.rows + n + sum(out.out_of_scope.values()) > self.settings.ingest_max_rows:
                         raise FileRejected(
                             f"the file has more than {self.settings.ingest_max_rows:,} rows: "
                             "split it into several files (docs/upload-contract.md)",
                             reason="too_large",
                         )
-                    hashed = bg.submit(self._hash, batch) if hash_keys else None
-                    dup = _batch_mask(duplicates, out.rows, batch.table.num_rows)
+                    hashed = bg.submit(self._hash, table) if hash_keys else None
                     t = time.perf_counter()
                     v = validate(
-                        batch.table,
+                        table,
                         self.spec,
                         province=self.lk.province,
                         today=self.today,
                         legacy_uscc=self.settings.legacy_uscc_allowlist,
-                        display_names=self.reader.original_names,
-                        duplicates=dup,
+                        display_names=batch.original_names,
+                        duplicates=_batch_mask(duplicates, out.rows, n),
                     )
                     failed = v.rows_failed
                     out.failed += failed
                     out.reasons.update(v.counts())
                     if len(out.errors) < MAX_REPORT_ERRORS:
-                        out.errors.extend(
-                            first_errors(v, batch.lines, limit=MAX_REPORT_ERRORS - len(out.errors))
-                        )
+                        out.errors.extend(first_errors(v, lines, limit=MAX_REPORT_ERRORS - len(out.errors)))
                     curated = curated_table(
-                        self.spec, v, batch.lines, ingest_id=self.ingest_id, ingested_at=self.now
+                        self.spec, v, lines, ingest_id=self.ingest_id, ingested_at=self.now
                     )
-                    q = (
-                        quarantine_jsonl(batch.table, v, batch.lines, self.reader.original_names)
-                        if failed
-                        else b""
-                    )
+                    q = quarantine_jsonl(table, v, lines, batch.original_names) if failed else b""
                     self.timings["validate"] = round(self.timings.get("validate", 0.0) + _lap(t), 4)
                     if pending is not None:
                         pending.result()
@@ -377,7 +393,7 @@ class _Runner:
                         out.keys.add(hashed.result())
                     # Parquet encoding releases the GIL: it overlaps the next batch's parse.
                     pending = bg.submit(_write, writer, curated, quarantine, q)
-                    out.rows += batch.table.num_rows
+                    out.rows += n
                     out.quarantine_bytes += len(q)
                     if out.quarantine_bytes > self.settings.ingest_max_bytes:
                         # only a file failing far beyond any sensible reject share gets here: stop
@@ -396,19 +412,20 @@ class _Runner:
             raise
         return out
 
-    def _hash(self, batch: Batch) -> np.ndarray:
-        return key_hashes(key_columns(batch.table, self.spec))
+    def _hash(self, table: pa.Table) -> np.ndarray:
+        return key_hashes(key_columns(table, self.spec))
 
     def confirm(self, candidates: np.ndarray) -> np.ndarray:
         """Sorted file row numbers among ``candidates`` whose key really repeats (exact compare)."""
         parts: list[pa.Table] = []
         rows = 0
         for batch in self.reader.batches():
-            n = batch.table.num_rows
+            table = batch.in_scope()[0]
+            n = table.num_rows
             lo, hi = np.searchsorted(candidates, [rows, rows + n])
             if hi > lo:
                 local = pa.array(candidates[lo:hi] - rows)
-                keys = key_columns(batch.table, self.spec)
+                keys = key_columns(table, self.spec)
                 parts.append(
                     pa.table([k.take(local) for k in keys], names=[f"k{i}" for i in range(len(keys))])
                 )

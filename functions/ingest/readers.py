@@ -25,7 +25,9 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from functions.errors import FileRejected
+from functions.ingest.normalise import normalise
 from functions.ingest.personal_data import mask_text
+from functions.ingest.profiles import ColumnPlan, Profile, load_profile, resolve_headers
 from schemas.datasets import DatasetSpec
 
 BOM = b"\xef\xbb\xbf"
@@ -39,43 +41,13 @@ class ReadResult:
     header_mapping: dict[str, str]  # uploaded header → contract column
     ignored_columns: list[str] = field(default_factory=list)
     original_names: dict[str, str] = field(default_factory=dict)  # table column → uploaded header
+    plan: ColumnPlan | None = None  # the mapping profile's plan for this file (docs/adr/0080)
+    out_of_scope: pa.Array | None = None  # bool per row: outside the platform's scope
+    out_of_scope_reason: str | None = None
 
 
 def _reject(reason: str, message: str, **details: Any) -> FileRejected:
     return FileRejected(mask_text(message), reason=reason, **details)
-
-
-def map_header(headers: list[str], spec: DatasetSpec) -> tuple[dict[str, str], list[str], list[str]]:
-    """(uploaded → contract name, ignored extra headers, table column names in upload order)."""
-    aliases = spec.aliases
-    mapping: dict[str, str] = {}
-    ignored: list[str] = []
-    names: list[str] = []
-    seen: dict[str, str] = {}
-    for raw in headers:
-        h = raw.strip()
-        target = aliases.get(h) or aliases.get(h.lower())
-        if target is None:
-            ignored.append(raw)
-            names.append(f"__extra__{len(names)}")
-            continue
-        if target in seen:
-            raise _reject(
-                "duplicate_column",
-                f"columns {seen[target]!r} and {raw!r} both map to {target!r}",
-                column=target,
-            )
-        seen[target] = raw
-        mapping[raw] = target
-        names.append(target)
-    missing = [f.name for f in spec.fields if f.required and f.name not in seen]
-    if missing:
-        raise _reject(
-            "missing_column",
-            "missing required column(s): " + ", ".join(f"{m} ({spec.column(m).zh})" for m in missing),
-            columns=missing,
-        )
-    return mapping, ignored, names
 
 
 _NULL_TEXT = pa.scalar(None, pa.string())
@@ -173,16 +145,27 @@ class RestartAsGB18030(Exception):
 
 @dataclass
 class Batch:
-    table: pa.Table  # cleaned string columns, named as in ``StreamReader.names``
+    table: pa.Table  # normalised string columns: contract names, then extras (``__extra__<i>``)
     lines: pa.Array  # int64 source line/row numbers
+    out_of_scope: pa.Array  # bool, no nulls: rows outside the platform's scope (natural persons)
+    out_of_scope_reason: str | None
+    original_names: dict[str, str]  # table column → uploaded header
+
+    def in_scope(self) -> tuple[pa.Table, pa.Array, int]:
+        """(table, lines) of the rows in scope, and how many rows were not."""
+        out = int(pc.sum(self.out_of_scope).as_py() or 0)
+        if not out:
+            return self.table, self.lines, 0
+        keep = pc.invert(self.out_of_scope)
+        return self.table.filter(keep), self.lines.filter(keep), out
 
 
 class StreamReader:
     """An uploaded file as a sequence of cleaned, contract-named batches.
 
-    The header is resolved once (``mapping`` / ``ignored`` / ``names`` / ``original_names``)
-    before the first batch; ``batches()`` may be called again to read the file a second time
-    (the duplicate-key confirmation, an encoding restart)."""
+    The header is resolved once by the mapping profile (``plan``, docs/adr/0080) before the
+    first batch, and each batch is normalised by that plan; ``batches()`` may be called again
+    to read the file a second time (the duplicate-key confirmation, an encoding restart)."""
 
     def __init__(
         self,
@@ -192,8 +175,12 @@ class StreamReader:
         *,
         chunk_bytes: int = CHUNK_BYTES,
         parquet_rows: int = PARQUET_BATCH_ROWS,
+        profile: Profile | None = None,
     ) -> None:
         self.source, self.spec = source, spec
+        self.profile = profile or load_profile()
+        self.plan: ColumnPlan | None = None
+        self.original_names: dict[str, str] = {}
         self.gz = fmt.endswith(".gz")
         self.fmt = fmt[: -len(".gz")] if self.gz else fmt
         self.chunk_bytes, self.parquet_rows = chunk_bytes, parquet_rows
@@ -201,7 +188,6 @@ class StreamReader:
         self.headers: list[str] = []
         self.mapping: dict[str, str] = {}
         self.ignored: list[str] = []
-        self.names: list[str] = []
         if (len(source) if isinstance(source, bytes) else os.path.getsize(source)) == 0:
             raise _reject("empty_file", "the file is empty (0 bytes)")
         if self.fmt not in ("csv", "jsonl", "parquet") or (self.gz and self.fmt == "parquet"):
@@ -211,13 +197,10 @@ class StreamReader:
         else:
             self._sniff()
 
-    @property
-    def original_names(self) -> dict[str, str]:
-        return dict(zip(self.names, self.headers, strict=True))
-
     def _resolve(self, headers: list[str]) -> None:
-        """Header → contract names, once per file (a later JSON key extends it)."""
-        self.mapping, self.ignored, self.names = map_header(headers, self.spec)
+        """Header → contract columns by the profile, once per file (a later JSON key extends it)."""
+        self.plan = resolve_headers(headers, self.spec, self.profile)
+        self.mapping, self.ignored = self.plan.header_mapping, list(self.plan.ignored)
         self.headers = headers
 
     # -- raw bytes -------------------------------------------------------------------------
@@ -403,17 +386,30 @@ class StreamReader:
             raise _reject("bad_format", f"not a valid Parquet file: {exc}") from None
 
     def _batch(self, table: pa.Table, first_line: int, *, empties_are_null: bool = False) -> Batch:
-        names = self.names
-        table = table.rename_columns(names)
-        # Kernels release the GIL: columns are cleaned on both cores.
+        assert self.plan is not None
+        headers = self.headers
+        dropped = set(self.plan.dropped_personal)
+        # Kernels release the GIL: columns are cleaned on both cores. Personal-data columns are
+        # not cleaned: normalise reads only whether they hold a value, then drops them.
         with ThreadPoolExecutor(max_workers=2) as pool:
-            cols = list(pool.map(lambda c: _clean(c, empties_are_null), table.columns))
-        table = pa.Table.from_arrays(cols, names=names) if names else table
+            cols = list(
+                pool.map(
+                    lambda i: (
+                        table.column(i)
+                        if headers[i] in dropped
+                        else _clean(table.column(i), empties_are_null)
+                    ),
+                    range(len(headers)),
+                )
+            )
+        raw = pa.Table.from_arrays(cols, names=list(headers)) if headers else table
+        norm = normalise(raw, self.plan, self.profile)
+        self.original_names = norm.original_names
         n = table.num_rows
         lines = (
             pa.array(range(first_line, first_line + n), pa.int64()) if n < 4096 else _arange(first_line, n)
         )
-        return Batch(table, lines)
+        return Batch(norm.table, lines, norm.out_of_scope, norm.out_of_scope_reason, norm.original_names)
 
 
 def _parse_csv(body: bytes, headers: list[str], *, header_row: bool = True) -> pa.Table:
@@ -437,27 +433,50 @@ def read_stream(reader: StreamReader) -> ReadResult:
             break
         except RestartAsGB18030:
             continue
-    names = reader.names
     if batches:
-        table = pa.concat_tables([b.table for b in batches])
+        names = batches[-1].table.column_names
+        table = pa.concat_tables([_with_columns(b.table, names) for b in batches])
         table = pa.Table.from_arrays([_contiguous_text(c) for c in table.columns], names=names)
         lines = pa.concat_arrays([b.lines for b in batches])
+        out_of_scope = pa.concat_arrays([b.out_of_scope for b in batches])
+        reason = next((b.out_of_scope_reason for b in batches if b.out_of_scope_reason), None)
     else:
-        table = pa.table({n: pa.array([], pa.string()) for n in names})
-        lines = pa.array([], pa.int64())
-    return ReadResult(table, lines, reader.encoding, reader.mapping, reader.ignored, reader.original_names)
+        assert reader.plan is not None
+        empty = pa.table({h: pa.array([], pa.string()) for h in reader.headers})
+        norm = normalise(empty, reader.plan, reader.profile)
+        table, lines, out_of_scope, reason = norm.table, pa.array([], pa.int64()), norm.out_of_scope, None
+        reader.original_names = norm.original_names
+    return ReadResult(
+        table,
+        lines,
+        reader.encoding,
+        reader.mapping,
+        reader.ignored,
+        reader.original_names,
+        reader.plan,
+        out_of_scope,
+        reason,
+    )
+
+
+def _with_columns(table: pa.Table, names: list[str]) -> pa.Table:
+    """``table`` with exactly ``names`` (a JSON key first seen in a later batch: null before)."""
+    n = table.num_rows
+    have = set(table.column_names)
+    cols = [table.column(c) if c in have else pa.nulls(n, pa.string()) for c in names]
+    return pa.Table.from_arrays(cols, names=names)
 
 
 def _contiguous_text(col: pa.ChunkedArray) -> pa.Array:
     return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
-def read_csv(data: bytes, spec: DatasetSpec) -> ReadResult:
-    return read_stream(StreamReader(data, "csv", spec))
+def read_csv(data: bytes, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
+    return read_stream(StreamReader(data, "csv", spec, profile=profile))
 
 
-def read_jsonl(data: bytes, spec: DatasetSpec) -> ReadResult:
-    return read_stream(StreamReader(data, "jsonl", spec))
+def read_jsonl(data: bytes, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
+    return read_stream(StreamReader(data, "jsonl", spec, profile=profile))
 
 
 def _jsonl_fallback(body: bytes, first_line: int = 1) -> pa.Table:
@@ -487,10 +506,11 @@ def _json_text(v: object) -> str:
     return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
 
 
-def read_parquet(data: bytes, spec: DatasetSpec) -> ReadResult:
-    return read_stream(StreamReader(data, "parquet", spec))
+def read_parquet(data: bytes, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
+    return read_stream(StreamReader(data, "parquet", spec, profile=profile))
 
 
-def read(data: bytes, fmt: str, spec: DatasetSpec) -> ReadResult:
-    """The whole file at once (dispatch on the format named by the file extension)."""
-    return read_stream(StreamReader(data, fmt, spec))
+def read(data: bytes, fmt: str, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
+    """The whole file at once (dispatch on the format named by the file extension); ``profile``
+    maps the headers (default: the national profile)."""
+    return read_stream(StreamReader(data, fmt, spec, profile=profile))

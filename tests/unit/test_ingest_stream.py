@@ -279,3 +279,26 @@ def test_key_hashes_and_candidates_across_batches() -> None:
     index.add(h[:2])
     index.add(h[2:])
     assert index.candidates().tolist() == [0, 3]  # null keys never match
+
+
+@pytest.mark.parametrize("name", ["penalties_2021.csv", "penalties_2016.csv", "abnormal_list.csv"])
+def test_national_layouts_streamed_like_whole(tmp_path: Path, name: str) -> None:
+    """Mapping profiles apply per batch: a national export read a row or two at a time gives the
+    same report and curated file as one read (out-of-scope rows included)."""
+    data = (ROOT / "tests" / "fixtures" / "national" / name).read_bytes()
+    dataset = "abnormal_list" if name.startswith("abnormal") else "penalties"
+    key = f"incoming/42/{dataset}/{name}"
+    _, small = _ingest(tmp_path, "small", data, key=key, ingest_chunk_bytes=1024)
+    _, whole = _ingest(tmp_path, "whole", data, key=key, ingest_chunk_bytes=1 << 24)
+    fields = (
+        "status",
+        "rows_read",
+        "rows_accepted",
+        "rows_rejected",
+        "rows_out_of_scope",
+        "reasons",
+        "errors",
+    )
+    assert [getattr(small, f) for f in fields] == [getattr(whole, f) for f in fields]
+    assert small.curated_sha256 == whole.curated_sha256 and small.profile == whole.profile
+    assert small.rows_read == len(data.decode("utf-8-sig", errors="replace").strip().splitlines()) - 1
