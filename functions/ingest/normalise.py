@@ -29,6 +29,8 @@ from functions.ingest.profiles import ColumnPlan, KeywordTable, Profile, load_pr
 from schemas.datasets import DATASETS, FieldSpec
 
 _WAN = Decimal(10000)
+ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _DATE_SEP = re.compile(
     r"^(\d{4})\s*[年/.\-]\s*(\d{1,2})\s*[月/.\-]\s*(\d{1,2})\s*日?"
@@ -57,7 +59,10 @@ def _false(n: int) -> pa.Array:
 
 
 def _text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    a = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    if isinstance(arr, pa.ChunkedArray):
+        a = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()  # one chunk: no copy
+    else:
+        a = arr
     return a if a.type == pa.string() else pc.cast(a, pa.string())
 
 
@@ -194,40 +199,64 @@ class _Ctx:
 
 
 def _convert(ctx: _Ctx, f: FieldSpec, values: pa.Array, unit: str | None) -> pa.Array:
+    """The column in contract text. Only values that are not already contract text are rewritten
+    (a mask, then ``replace_with_mask``), so a few bad values in a clean 1M-row column cost a
+    few conversions, not a million."""
     ph = ctx.placeholders
     if f.type == "date":
         if _all_iso_shaped(values) and not _has_any(values, ctx.profile.date_placeholders):
             return values
         dph = ctx.date_placeholders
-        return map_distinct(values, lambda v: iso_date(v, dph))
+        bad = pc.invert(pc.match_substring_regex(values, ISO_DATE))
+        bad = pc.or_(bad, pc.is_in(values, value_set=pa.array(ctx.profile.date_placeholders)))
+        return _patch(values, bad, lambda v: iso_date(v, dph))
     if f.enum is not None:
         if _all_in(values, f.enum):
             return values
         vname = ctx.dp.vocabulary.get(f.name)
         vocab = ctx.profile.vocabulary(vname) if vname else {}
         table = ctx.profile.keywords.get(vname) if vname else None
-        return map_distinct(
-            values, lambda v: None if norm_value(v) in ph else vocab_value(v, vocab, table, f.enum or ())
+        allowed = f.enum
+        bad = pc.invert(pc.is_in(values, value_set=pa.array(allowed)))
+        return _patch(
+            values, bad, lambda v: None if norm_value(v) in ph else vocab_value(v, vocab, table, allowed)
         )
     if f.kind == "region_code":
         if _all_of_length(values, 6):
             return values
-        return map_distinct(
-            values, lambda v: v[:6] if len(v) in (9, 12) and v.isdigit() else (None if v in ph else v)
+        bad = pc.not_equal(pc.utf8_length(values), 6)
+        return _patch(
+            values, bad, lambda v: v[:6] if len(v) in (9, 12) and v.isdigit() else (None if v in ph else v)
         )
     if f.kind == "industry_code":
-        if not bool(pc.any(pc.match_substring_regex(values, r"^[0-9]")).as_py()):
+        digit_first = pc.match_substring_regex(values, r"^[0-9]")
+        if not bool(pc.any(digit_first).as_py()):
             return values
-        return map_distinct(values, lambda v: _industry(v, ctx.profile))
-    if f.name == "registered_capital":
-        if unit != "yuan" and _castable_float(values):
-            return values
-        return map_distinct(values, lambda v: None if v in ph else capital_wan(v, unit))
+        return _patch(values, digit_first, lambda v: _industry(v, ctx.profile))
     if f.type == "float":
-        if unit in (None, "yuan") and _castable_float(values):
+        scale = (f.name != "registered_capital" and unit == "wan") or (
+            f.name == "registered_capital" and unit == "yuan"
+        )
+        if not scale and _castable_float(values):
             return values
-        return map_distinct(values, lambda v: None if v in ph else amount_yuan(v, unit))
+        if f.name == "registered_capital":
+            fn: Callable[[str], str | None] = lambda v: None if v in ph else capital_wan(v, unit)  # noqa: E731
+        else:
+            fn = lambda v: None if v in ph else amount_yuan(v, unit)  # noqa: E731
+        bad = pc.is_valid(values) if scale else pc.invert(pc.match_substring_regex(values, NUMBER))
+        return _patch(values, bad, fn)
     return values
+
+
+def _patch(values: pa.Array, bad: pa.Array, fn: Callable[[str], str | None]) -> pa.Array:
+    """``values`` with the ``bad`` ones replaced by ``fn`` of them (once per distinct value)."""
+    bad = pc.fill_null(bad, False)
+    if isinstance(bad, pa.ChunkedArray):
+        bad = bad.combine_chunks()
+    if not pc.any(bad).as_py():
+        return values
+    fixed = map_distinct(values.filter(bad), fn)
+    return pc.replace_with_mask(values, bad, fixed)
 
 
 def _castable_float(values: pa.Array) -> bool:
@@ -323,28 +352,31 @@ def _known(v: str, allowed: tuple[str, ...]) -> str | None:
 def _penalty_derivations(ctx: _Ctx, cols: dict[str, pa.Array], roles: dict[str, pa.Array], n: int) -> None:
     enum = ctx.spec.column("kind").enum or ()
     rewrite = any(r in roles for r in ("kind2", "license", "content"))
-    if rewrite or ("kind" in cols and not _all_in(cols["kind"], enum)):
-        kind = cols.get("kind", pa.nulls(n, pa.string()))
-        kind2 = roles.get("kind2", pa.nulls(n, pa.string()))
-        lic = [
-            " ".join(x for x in t if x) or None
-            for t in zip(
-                roles.get("license", pa.nulls(n, pa.string())).to_pylist(),
-                roles.get("content", pa.nulls(n, pa.string())).to_pylist(),
-                strict=True,
-            )
-        ]
-        memo: dict[tuple[str | None, str | None, bool], tuple[str | None, str | None]] = {}
-        ks: list[str | None] = []
-        alls: list[str | None] = []
-        for a, b, c in zip(kind.to_pylist(), kind2.to_pylist(), lic, strict=True):
-            key = (a, b, bool(c and "营业执照" in c))
-            if key not in memo:
-                memo[key] = _kinds([a, b], "营业执照" if key[2] else None, ctx)
-            ks.append(memo[key][0])
-            alls.append(memo[key][1])
-        cols["kind"] = pa.array(ks, pa.string())
-        cols["kinds"] = pa.array(alls, pa.string())
+    verbatim = "kind" in ctx.plan.targets and ctx.plan.targets["kind"].matched == "contract"
+    if rewrite or ("kind" in cols and not verbatim and not _all_in(cols["kind"], enum)):
+        # One key per distinct (处罚类别, 处罚类别2, names a 营业执照) combination, converted once.
+        empty = pa.scalar("", pa.string())
+        lic = pc.binary_join_element_wise(
+            pc.fill_null(roles.get("license", pa.nulls(n, pa.string())), empty),
+            pc.fill_null(roles.get("content", pa.nulls(n, pa.string())), empty),
+            " ",
+        )
+        flag = pc.if_else(pc.match_substring(lic, "营业执照"), "1", "0")
+        key = pc.binary_join_element_wise(
+            pc.fill_null(cols.get("kind", pa.nulls(n, pa.string())), empty),
+            pc.fill_null(roles.get("kind2", pa.nulls(n, pa.string())), empty),
+            flag,
+            "\x1f",
+        )
+
+        def convert(k: str) -> tuple[str | None, str | None]:
+            a, b, f = k.split("\x1f")
+            return _kinds([a or None, b or None], "营业执照" if f == "1" else None, ctx)
+
+        enc = pc.dictionary_encode(key)
+        pairs = [convert(k) for k in enc.dictionary.to_pylist()]
+        cols["kind"] = pc.take(pa.array([p[0] for p in pairs], pa.string()), enc.indices)
+        cols["kinds"] = pc.take(pa.array([p[1] for p in pairs], pa.string()), enc.indices)
     if "domain" not in cols and "violation_type" in roles:
         table = ctx.profile.keywords.get("domain")
         cols["domain"] = map_distinct(roles["violation_type"], lambda v: keyword_value(norm_value(v), table))
@@ -395,8 +427,8 @@ def normalise(batch: pa.Table, plan: ColumnPlan, profile: Profile | None = None)
     for i, header in enumerate(batch.column_names):
         if header in dropped:
             if oos is not None and norm_header(header) in oos.person_id_keys:
-                raw = _text(batch.column(i))
-                person_ids.append(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(raw)), 0))
+                pid = _text(batch.column(i))
+                person_ids.append(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(pid)), 0))
             changed = True
             continue
         values = _text(batch.column(i))
@@ -410,7 +442,8 @@ def normalise(batch: pa.Table, plan: ColumnPlan, profile: Profile | None = None)
             continue
         f = ctx.spec.column(pcol.target)
         raw[f.name] = values
-        cols[f.name] = _convert(ctx, f, values, pcol.unit)
+        # English contract names are the machine layout: taken as written (validation judges).
+        cols[f.name] = values if pcol.matched == "contract" else _convert(ctx, f, values, pcol.unit)
         changed = changed or cols[f.name] is not values
         originals[f.name] = header
         slots.append((f.name, None))

@@ -106,7 +106,10 @@ class PlannedColumn:
     header: str  # as uploaded
     target: str  # contract column or role
     role: bool  # True: an input role (kept as an extra column after use)
-    matched: Literal["contract", "synonym"]  # by the contract's own name/alias, or a profile synonym
+    # "contract": the contract's English name — the machine layout, values taken as written;
+    # "alias": the contract's Chinese alias; "synonym": a profile synonym. Values under an alias
+    # or a synonym are rewritten by the profile's vocabularies (docs/adr/0080).
+    matched: Literal["contract", "alias", "synonym"]
     unit: str | None = None  # wan | yuan, for amounts
 
 
@@ -138,7 +141,7 @@ class ColumnPlan:
         return (
             not self.dropped_personal
             and not self.derived
-            and all(not c.role and c.matched == "contract" for c in self.columns)
+            and all(not c.role and c.matched != "synonym" for c in self.columns)
         )
 
 
@@ -160,10 +163,10 @@ def resolve_headers(headers: list[str], spec: DatasetSpec, profile: Profile) -> 
 
     Raises ``FileRejected`` (``duplicate_column``, ``missing_column``) like the contract reader."""
     dp = profile.dataset(spec.name)
-    own: dict[str, str] = {}
+    own: dict[str, tuple[str, str]] = {}
     for f in spec.fields:
-        own[norm_header(f.name)] = f.name
-        own[norm_header(f.zh)] = f.name
+        own[norm_header(f.zh)] = (f.name, "alias")
+        own[norm_header(f.name)] = (f.name, "contract")
     syn: dict[str, str] = {}
     for colname, hs in dp.columns.items():
         for h in hs:
@@ -182,7 +185,7 @@ def resolve_headers(headers: list[str], spec: DatasetSpec, profile: Profile) -> 
         if key in profile.personal_keys:
             dropped.append(raw)
             continue
-        target, matched = (own[key], "contract") if key in own else (syn.get(key), "synonym")
+        target, matched = own[key] if key in own else (syn.get(key), "synonym")
         if target is not None:
             if target in seen:
                 raise _reject(
@@ -212,13 +215,15 @@ def resolve_headers(headers: list[str], spec: DatasetSpec, profile: Profile) -> 
     planned.sort(key=lambda c: headers.index(c.header))
     ignored.sort(key=headers.index)
     present = set(seen)
+    # Derivations apply to exports only (some header matched a profile synonym or role): a file
+    # in the contract's own layout is taken as it is, and a missing column there stays missing.
     derived: dict[str, str] = {}
-    for colname, d in dp.derive.items():
-        have_sources = any(s in present or f"role:{s}" in present for s in d.sources if s != colname)
-        if colname not in present and have_sources:
-            derived[colname] = d.how
-        elif colname in present and any(f"role:{s}" in present for s in d.sources):
-            derived[colname] = d.how  # the column is present but refined from roles (kind from 处罚类别2)
+    if any(c.role or c.matched == "synonym" for c in planned):
+        for colname, d in dp.derive.items():
+            if any(s in present or f"role:{s}" in present for s in d.sources if s != colname) or (
+                colname in present and any(f"role:{s}" in present for s in d.sources)
+            ):
+                derived[colname] = d.how
     missing = [f.name for f in spec.fields if f.required and f.name not in present and f.name not in derived]
     if missing:
         raise _reject(
@@ -226,11 +231,6 @@ def resolve_headers(headers: list[str], spec: DatasetSpec, profile: Profile) -> 
             "missing required column(s): " + ", ".join(f"{m} ({spec.column(m).zh})" for m in missing),
             columns=missing,
         )
-    for f in spec.fields:  # optional contract columns derivable from roles (penalties.kinds, amount)
-        if f.name not in present and f.name in dp.derive and f.name not in derived:
-            d = dp.derive[f.name]
-            if any(f"role:{s}" in present or s in present for s in d.sources):
-                derived[f.name] = d.how
     return ColumnPlan(
         dataset=spec.name,
         profile=profile.name,
