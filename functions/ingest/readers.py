@@ -188,6 +188,8 @@ class StreamReader:
         self.headers: list[str] = []
         self.mapping: dict[str, str] = {}
         self.ignored: list[str] = []
+        self.table_first_line = 1
+        self._table: pa.Table | None = None
         if (len(source) if isinstance(source, bytes) else os.path.getsize(source)) == 0:
             raise _reject("empty_file", "the file is empty (0 bytes)")
         if self.fmt not in ("csv", "jsonl", "parquet") or (self.gz and self.fmt == "parquet"):
@@ -311,7 +313,31 @@ class StreamReader:
         self._resolve(headers)
 
     # -- batches -------------------------------------------------------------------------------
+    @classmethod
+    def from_table(
+        cls,
+        table: pa.Table,
+        spec: DatasetSpec,
+        *,
+        first_line: int,
+        encoding: str | None = None,
+        batch_rows: int = PARQUET_BATCH_ROWS,
+        profile: Profile | None = None,
+    ) -> StreamReader:
+        """A file only readable whole (a spreadsheet sheet, already text, columns named by its
+        header row) served in batches like the others; ``first_line``: its first data row's line."""
+        self = cls.__new__(cls)
+        self.source, self.spec, self.gz, self.fmt = b"", spec, False, "table"
+        self.chunk_bytes, self.parquet_rows = 0, batch_rows
+        self.profile, self.plan, self.original_names = profile or load_profile(), None, {}
+        self.encoding, self.mapping, self.ignored, self.headers = encoding, {}, [], []
+        self._table, self.table_first_line = table, first_line
+        self._resolve(list(table.column_names))
+        return self
+
     def batches(self) -> Iterator[Batch]:
+        if self.fmt == "table":
+            return self._table_batches()
         if self.fmt == "csv":
             return self._csv_batches()
         if self.fmt == "jsonl":
@@ -384,6 +410,13 @@ class StreamReader:
                 line += table.num_rows
         except (pa.ArrowInvalid, OSError) as exc:
             raise _reject("bad_format", f"not a valid Parquet file: {exc}") from None
+
+    def _table_batches(self) -> Iterator[Batch]:
+        table = self._table
+        assert table is not None
+        for start in range(0, table.num_rows, self.parquet_rows):
+            part = table.slice(start, self.parquet_rows)
+            yield self._batch(part, self.table_first_line + start, empties_are_null=False)
 
     def _batch(self, table: pa.Table, first_line: int, *, empties_are_null: bool = False) -> Batch:
         assert self.plan is not None

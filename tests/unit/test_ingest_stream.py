@@ -302,3 +302,14 @@ def test_national_layouts_streamed_like_whole(tmp_path: Path, name: str) -> None
     assert [getattr(small, f) for f in fields] == [getattr(whole, f) for f in fields]
     assert small.curated_sha256 == whole.curated_sha256 and small.profile == whole.profile
     assert small.rows_read == len(data.decode("utf-8-sig", errors="replace").strip().splitlines()) - 1
+
+
+def test_a_whole_table_served_in_batches() -> None:
+    """The extension point for readers that cannot stream (spreadsheets): same batches, lines."""
+    rows = penalty_rows(10)
+    t = pa.table({k: [r[k] or None for r in rows] for k in PENALTY_HEADER})
+    reader = StreamReader.from_table(t, SPEC, first_line=4, batch_rows=4)
+    batches = list(reader.batches())
+    assert [b.table.num_rows for b in batches] == [4, 4, 2]
+    assert pa.concat_arrays([b.lines for b in batches]).to_pylist() == list(range(4, 14))
+    assert read_stream(reader).table.column("uscc").to_pylist() == [r["uscc"] for r in rows]
