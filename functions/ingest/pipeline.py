@@ -112,6 +112,24 @@ def ingest_bytes(
         return _ingest(lake, key, data, len(data), sha, etag, version_id, settings, now, progress, Path(tmp))
 
 
+def ingest_file(
+    lake: Lake,
+    key: str,
+    path: str | Path,
+    *,
+    settings: Settings,
+    now: dt.datetime | None = None,
+    progress: ProgressFn = no_progress,
+) -> IngestReport:
+    """Ingest the local file ``path`` as if uploaded at landing ``key`` (read in place, streamed)."""
+    path = Path(path)
+    sha = _file_sha256(path)
+    with _work_dir(settings) as tmp:
+        return _ingest(
+            lake, key, path, path.stat().st_size, sha, None, None, settings, now, progress, Path(tmp)
+        )
+
+
 def _work_dir(settings: Settings) -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="ingest-", dir=settings.ingest_work_dir)
 
