@@ -16,6 +16,7 @@ BENCHES: dict[str, str] = {
     # name: module
     "classify": "bench.classify",
     "sampling": "bench.sampling",
+    "xlsx": "bench.xlsx",
 }
 
 

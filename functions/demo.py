@@ -48,6 +48,9 @@ def run_demo(lake_uri: str, *, province: str, entities: int, months: int, seed: 
         )  # fmt: skip
         end_month = summary.months[-1]
         print(summary.describe())
+    _national_province(
+        lake, "23" if province != "23" else "42", months=months, seed=seed, end_month=end_month
+    )
 
     _section("2. ingest every pending upload under incoming/")
     reports = ingest_tree(lake, lake, settings=settings, progress=progress)
@@ -69,6 +72,28 @@ def run_demo(lake_uri: str, *, province: str, entities: int, months: int, seed: 
     _draw_plan(lake, end_month, province, seed)
     print(f"\nlake: {lake.root}   (creditrisk --lake {lake.root} --help for more)")
     return 0
+
+
+def _national_province(lake: Lake, province: str, *, months: int, seed: int, end_month: str) -> None:
+    """A second, small province uploaded as government systems export it (registration export,
+    双公示 penalties in 万元, list files with Chinese reasons; GB18030): ingest maps it through
+    the national profile (docs/adr/0082)."""
+    import shutil
+    import tempfile
+
+    from functions.generate.generate import generate_province
+
+    target = Path(lake.root) / "incoming" / province
+    if target.exists():
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = generate_province(
+            Path(tmp), province=province, entities=2_000, months=months, seed=seed,
+            end_month=end_month, layout="national",
+        )  # fmt: skip
+        shutil.copytree(Path(tmp) / "incoming" / province, target)
+    print(f"province {province} in the national export layouts: {summary.entities:,} entities, "
+          f"{sum(summary.rows.values()):,} rows")  # fmt: skip
 
 
 def _published_key(month: str, province: str) -> str:

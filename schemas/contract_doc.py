@@ -1,5 +1,9 @@
 """Generate ``docs/upload-contract.md`` (English and Chinese) and one JSON Schema per dataset
-from the contract models: ``python -m schemas.contract_doc`` (``--check`` fails when stale)."""
+from the contract models and the mapping profiles (``schemas/profiles/``):
+``python -m schemas.contract_doc`` (``--check`` fails when stale).
+
+The profiles are read here as plain YAML (they are data beside the contract), so the contract
+package does not import the ingest code that applies them."""
 
 from __future__ import annotations
 
@@ -8,12 +12,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from schemas.datasets import DATASETS, DatasetSpec, FieldSpec
 from schemas.ingest import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_PATH = ROOT / "docs" / "upload-contract.md"
 JSON_DIR = ROOT / "schemas" / "json"
+PROFILE_DIR = ROOT / "schemas" / "profiles"
+OUT_OF_SCOPE_REASONS: dict[str, tuple[str, str]] = {
+    "natural_person": (
+        "the row is about a natural person (行政相对人类别 自然人, or an identity number and no USCC):"
+        " outside the platform's scope, counted apart, never a reject",
+        "行政相对人为自然人（类别为自然人，或无统一社会信用代码而有身份证号）：不在本平台范围，单独计数，不计入拒收",
+    ),
+}
 
 ROW_REASONS: dict[str, tuple[str, str]] = {
     "missing_required": ("a required value is empty", "必填项为空"),
@@ -57,7 +71,10 @@ FILE_REASONS: dict[str, tuple[str, str]] = {
     "bad_path": ("not at incoming/<province>/<dataset>/<file>", "路径不是 incoming/<省>/<数据集>/<文件>"),
     "bad_province": ("not a GB/T 2260 province code", "不是GB/T 2260省级代码"),
     "unknown_dataset": ("unknown dataset name", "未知数据集"),
-    "unsupported_format": ("extension not .csv .csv.gz .jsonl .jsonl.gz .parquet", "不支持的文件类型"),
+    "unsupported_format": (
+        "extension not .csv .csv.gz .jsonl .jsonl.gz .parquet .xlsx .xls",
+        "不支持的文件类型",
+    ),
     "bad_encoding": (
         "neither UTF-8 (with or without BOM) nor GB18030/GBK",
         "编码既不是UTF-8也不是GB18030/GBK",
@@ -123,10 +140,22 @@ def render_doc() -> str:
         "",
         "- **Where.** Upload to `incoming/<PP>/<dataset>/<file>` in the landing area; `<PP>` is the"
         " 2-digit GB/T 2260 province code, `<dataset>` one of the names below. Each upload is one ingest.",
-        "- **Formats** (by extension): `.csv`, `.csv.gz`, `.jsonl`, `.jsonl.gz`, `.parquet`."
-        " CSV/JSON Lines encodings are detected: UTF-8, UTF-8 with BOM, GB18030/GBK.",
-        "- **Header.** CSV needs a header row. Each column may be named in English or by its Chinese"
-        " alias. Unknown extra columns are ignored and listed in the report. Column order is free.",
+        "- **Formats** (by extension): `.csv`, `.csv.gz`, `.jsonl`, `.jsonl.gz`, `.parquet`, `.xlsx`, `.xls`."
+        " CSV/JSON Lines encodings are detected: UTF-8, UTF-8 with BOM, GB18030/GBK. Spreadsheets:"
+        " title and 说明 rows above the header are skipped (the header row is the top row matching the"
+        " most known headers), the sheet named after the dataset (`penalties` or `行政处罚` …) is"
+        " taken, else the best-matching sheet; cells are read as text, blank rows skipped.",
+        "- **Header.** CSV needs a header row. Each column may be named in English, by its Chinese"
+        " alias, or by any synonym of the mapping profile (the national export layouts below;"
+        " provinces may add `schemas/profiles/provinces/<PP>.yaml`). Matching ignores full-/half-width"
+        " brackets, spaces, `_ - /` and case. Unknown extra columns are ignored and listed in the"
+        " report. Column order is free.",
+        "- **Export layouts.** Headers under a Chinese name (alias or synonym) get the profile's value"
+        " rewriting: Chinese vocabularies → contract values, dates `2024年3月5日`, `2024/3/5`,"
+        " `2024-3-5`, `2024-03-05 00:00:00`, `20240305` → ISO, placeholders (below) → empty, a header"
+        " naming 万元 → ×10,000 exactly (decimal), registered capital such as `800万人民币` → 万元,"
+        " 9/12-digit region codes → 6, 4-digit industry codes → section letter + digits, derived"
+        " columns (below). Under the English names values are taken as written.",
         "- **Values.** Leading/trailing whitespace is trimmed; an empty value is missing."
         " Dates: `YYYY-MM-DD`, also `YYYY/MM/DD` and `YYYYMMDD`. Yes/no columns: `true/false`,"
         " `1/0`, `yes/no`, `是/否` (also `t/f`, `y/n`; case-insensitive). Numbers: plain decimal"
@@ -136,12 +165,19 @@ def render_doc() -> str:
         "- **File checks.** A file is rejected whole (nothing curated, the upload still archived) for"
         " the file-level reasons below, or when more than `CREDITRISK_MAX_REJECT_SHARE` of its rows"
         " (default 5%; exactly 5% is still accepted) fail.",
-        "- **Personal data.** No column may carry resident ID numbers (18 characters: area, birth date,"
+        "- **Out of scope.** Rows about natural persons (reasons below) are not market entities: they"
+        " are counted as `rows_out_of_scope`, neither accepted nor rejected, and never push a file over"
+        " the reject threshold.",
+        "- **Dry run.** `creditrisk contract check FILE [--dataset D] [--province PP]` shows the mapping,"
+        " the first problems per column and the outcome without a lake; exit status 0 accepted, 1 rejected.",
+        "- **Personal data.** Identity-number columns known by name (list below) are dropped before"
+        " anything is stored or scanned; the report lists them. No other column may carry resident ID numbers (18 characters: area, birth date,"  # noqa: E501
         " sequence, ISO 7064 MOD 11-2 check). Such a row is rejected with `personal_data`; the value is"
         " masked in the quarantine and the report and never reaches the curated lake. Valid USCCs are"
         " never mistaken for IDs.",
         "- **Accounting.** Every file gets a JSON report (`reports/ingest/<PP>/<dataset>/<ingest_id>.json`)"
-        " with `rows_read = rows_accepted + rows_rejected`, counts per reason, the first 100 errors"
+        " with `rows_read = rows_accepted + rows_rejected + rows_out_of_scope`, counts per reason,"
+        " the profile and version, the header mapping, dropped and derived columns, the first 100 errors"
         " (line, column, code, message), the SHA-256 of the upload, the header mapping, and the curated"
         " file's key, SHA-256 and size (`curated_key`, `curated_sha256`, `curated_bytes`: monthly runs"
         " name their inputs by this digest, ADR 0039). Rejected rows are in"
@@ -172,15 +208,26 @@ def render_doc() -> str:
         "## 中文",
         "",
         "- **上传位置**：落地区 `incoming/<省级代码>/<数据集>/<文件名>`，省级代码为GB/T 2260两位代码。",
-        "- **文件格式**（按扩展名）：`.csv`、`.csv.gz`、`.jsonl`、`.jsonl.gz`、`.parquet`。"
-        "编码自动识别：UTF-8、带BOM的UTF-8、GB18030/GBK。",
-        "- **表头**：CSV必须有表头；列名可用英文名或下表中的中文列名；多余的列忽略并在报告中列出；列顺序不限。",  # noqa: E501
+        "- **文件格式**（按扩展名）：`.csv`、`.csv.gz`、`.jsonl`、`.jsonl.gz`、`.parquet`、`.xlsx`、`.xls`。"
+        "编码自动识别：UTF-8、带BOM的UTF-8、GB18030/GBK。电子表格：表头上方的标题行、说明行自动跳过；"
+        "优先取以数据集命名的工作表，否则取表头最匹配的工作表；单元格按文本读取，空行跳过。",
+        "- **表头**：CSV必须有表头；列名可用英文名、下表中的中文列名或映射配置（下文各导出格式，"
+        "各省可增加 `schemas/profiles/provinces/<省级代码>.yaml`）中的同义表头；匹配时不区分全角/半角括号、"
+        "空格、`_ - /` 和大小写；多余的列忽略并在报告中列出；列顺序不限。",
+        "- **现有导出格式**：中文表头（中文列名或同义表头）下的取值按映射配置转换：中文取值→规范取值；"
+        "日期 `2024年3月5日`、`2024/3/5`、`2024-3-5`、`2024-03-05 00:00:00`、`20240305` → ISO；"
+        "占位值（见下）→ 空；表头注明万元的金额精确乘以10000；注册资本如 `800万人民币` → 万元；"
+        "9位/12位区划代码 → 6位；4位行业代码 → 门类字母加代码；可推导的列按下文推导。英文列名下的取值原样读取。",  # noqa: E501
+        "- **不在范围**：关于自然人的行（原因见下）计为 `rows_out_of_scope`，既不接收也不拒收，不计入拒收比例。",  # noqa: E501
+        "- **预检**：`creditrisk contract check 文件 [--dataset 数据集] [--province 省级代码]` 不需要数据湖，"
+        "显示表头映射、各列前几个问题和结论；接收时退出码0，拒收时1。",
         "- **取值**：去除首尾空白，空值视为缺失。日期为 `YYYY-MM-DD`，也接受 `YYYY/MM/DD`、`YYYYMMDD`。"
         "是/否字段接受 `true/false`、`1/0`、`yes/no`、`是/否`（不区分大小写）。数字不得含千分位。枚举值须与下表完全一致（小写）。",  # noqa: E501
         "- **逐行校验**：不合格行列出全部原因代码及所在列，进入隔离区；合格行入库。",
         "- **整文件拒收**：出现下列文件级原因，或不合格行占比超过上限（默认5%，恰好5%仍接收）时整文件拒收，原文件仍归档。",  # noqa: E501
-        "- **个人信息**：任何列不得包含居民身份证号；含身份证号的行以 `personal_data` 拒收，隔离区和报告中打码，绝不进入入库数据。",  # noqa: E501
-        "- **核对**：每个文件生成JSON报告：读入行数 = 接收行数 + 拒收行数，各原因计数，前100条错误（行号、列、代码、说明）、SHA-256。",  # noqa: E501
+        "- **个人信息**：下文所列证件号码列在存储和扫描之前即删除，报告中列出；其他任何列不得包含居民身份证号；含身份证号的行以 `personal_data` 拒收，隔离区和报告中打码，绝不进入入库数据。",  # noqa: E501
+        "- **核对**：每个文件生成JSON报告：读入行数 = 接收行数 + 拒收行数 + 不在范围行数，各原因计数，"
+        "所用映射配置及版本、表头映射、删除及推导的列，前100条错误（行号、列、代码、说明）、SHA-256。",
         "- **更正**：以相同主键重新上传即可更正；入库数据只追加不改写，读取时按主键取最近一次入库的记录，旧版本保留以便复现历史分类结果。",  # noqa: E501
         "- **幂等**：同一对象（相同路径和内容）重复投递不产生任何变化。",
         "",
@@ -204,12 +251,123 @@ def render_doc() -> str:
         "| --- | --- | --- |",
         *[f"| `{c}` | {en} | {zh} |" for c, (en, zh) in FILE_REASONS.items()],
         "",
+        "## Out-of-scope reasons / 不在范围原因",
+        "",
+        "| code 代码 | meaning | 含义 |",
+        "| --- | --- | --- |",
+        *[f"| `{c}` | {en} | {zh} |" for c, (en, zh) in OUT_OF_SCOPE_REASONS.items()],
+        "",
         "## Datasets / 数据集",
         "",
     ]
     for spec in DATASETS.values():
         lines.extend(_dataset_section(spec))
+    lines.extend(profile_sections())
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _load_profile_yaml(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def _codes(values: list[Any]) -> str:
+    return ", ".join(f"`{v}`" for v in values)
+
+
+def profile_sections() -> list[str]:
+    """Every synonym, vocabulary and derivation of the profiles, as tables (EN + ZH)."""
+    p = _load_profile_yaml(PROFILE_DIR / "national.yaml")
+    out = [
+        f"## Mapping profile `{p['name']}` {p['version']} / 映射配置",
+        "",
+        "Generated from `schemas/profiles/national.yaml` (ADR 0080). 由映射配置生成。",
+        "",
+        "### Personal-data columns (dropped) / 证件号码列（删除，不存储）",
+        "",
+        _codes(p.get("personal_data_columns", [])),
+        "",
+        "### Placeholders meaning empty / 视为空值的占位值",
+        "",
+        _codes([*p.get("placeholders", []), *p.get("date_placeholders", [])]),
+        "",
+    ]
+    oos = p.get("out_of_scope") or {}
+    if oos:
+        out += [
+            "### Natural persons / 自然人",
+            "",
+            f"`{oos['reason']}`: no USCC and role `{oos['role']}` is one of {_codes(oos['values'])}, or one"
+            f" of {_codes(oos.get('person_id_columns', []))} has a value."
+            f" 无统一社会信用代码，且行政相对人类别为上述取值或上述证件号码列有值。",
+            "",
+        ]
+    for ds, body in (p.get("datasets") or {}).items():
+        out += [
+            f"### `{ds}` — headers / 表头",
+            "",
+            "| column 列 | accepted headers 可用表头 |",
+            "| --- | --- |",
+        ]
+        spec = DATASETS[ds]
+        for f in spec.fields:
+            syn = (body.get("columns") or {}).get(f.name, [])
+            out.append(f"| `{f.name}` | {_codes([f.name, f.zh, *[s for s in syn if s != f.zh]])} |")
+        for role, hs in (body.get("roles") or {}).items():
+            out.append(f"| role `{role}` (input only 仅用于推导) | {_codes(hs)} |")
+        if body.get("vocabulary"):
+            out += [
+                "",
+                "Vocabularies 取值表: " + ", ".join(f"`{c}` ← `{v}`" for c, v in body["vocabulary"].items()),
+            ]
+        if body.get("units"):
+            out += ["", "Units when the header names none 表头未注明单位时: "
+                    + ", ".join(f"`{c}` {u}" for c, u in body["units"].items())]  # fmt: skip
+        if body.get("derive"):
+            out += ["", "| derived column 推导列 | from 来源 | how 方法 |", "| --- | --- | --- |"]
+            out += [
+                f"| `{c}` | {_codes(d.get('from', []))} | {d.get('how', '')} |"
+                for c, d in body["derive"].items()
+            ]
+        out.append("")
+    for name, vocab in (p.get("vocabularies") or {}).items():
+        out += [f"### Vocabulary `{name}` / 取值表", "", "| written 原文 | value 规范值 |", "| --- | --- |"]
+        out += [f"| {k} | `{v}` |" for k, v in vocab.items()]
+        out.append("")
+    for name, table in (p.get("keywords") or {}).items():
+        out += [
+            f"### Keywords `{name}` (first match wins) / 关键词（按顺序，先匹配者优先）",
+            "",
+            " → ".join(f"{k}: `{v}`" for k, v in table.get("rules", []))
+            + (f"; otherwise 其他: `{table['default']}`" if table.get("default") else ""),
+            "",
+        ]
+    for name, order in (p.get("severity") or {}).items():
+        out += [
+            f"### Severity `{name}` (rising) / 严重程度（由轻到重）",
+            "",
+            " < ".join(f"`{v}`" for v in order),
+            "",
+            "`kind` keeps the most severe of a cell's categories; `kinds` keeps all of them."
+            " `kind` 取单元格中最重的处罚类别，`kinds` 保留全部。",
+            "",
+        ]
+    sections = p.get("industry_sections") or {}
+    if sections:
+        out += [
+            "### GB/T 4754-2017 division → section / 行业大类 → 门类",
+            "",
+            ", ".join(f"`{k}` {lo:02d}–{hi:02d}" for k, (lo, hi) in sections.items()),
+            "",
+        ]
+    overlays = sorted((PROFILE_DIR / "provinces").glob("*.yaml"))
+    out += [
+        "### Province overlays / 省级配置",
+        "",
+        ", ".join(f"`{o.relative_to(ROOT)}`" for o in overlays) if overlays else "None yet. 暂无。",
+        "",
+    ]
+    return out
 
 
 def json_schema(spec: DatasetSpec) -> dict[str, Any]:

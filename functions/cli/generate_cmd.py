@@ -38,6 +38,13 @@ from functions.progress import StderrProgress
     help="mixed: also GB18030 with Chinese headers, .csv.gz, .jsonl and one .parquet file.",
 )
 @click.option(
+    "--layout",
+    type=click.Choice(["contract", "national"]),
+    default="contract",
+    show_default=True,
+    help="national: registration, penalty (双公示) and list files as government systems export them.",
+)
+@click.option(
     "--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK, show_default=True, hidden=True
 )
 def command(
@@ -49,6 +56,7 @@ def command(
     end_month: str | None,
     faults: float,
     formats: str,
+    layout: str,
     chunk_size: int,
 ) -> None:
     """Generate a synthetic province: OUT/incoming/<PP>/<dataset>/<file> plus OUT/_generator.json.
@@ -66,5 +74,6 @@ def command(
         formats=formats,
         progress=StderrProgress(),
         chunk_size=chunk_size,
+        layout=layout,
     )
     click.echo(summary.describe())

@@ -24,6 +24,7 @@ from functions.generate import faults as faults_mod
 from functions.generate.arrowutil import days_of
 from functions.generate.events import block_tables, decision_numbers, penalty_table
 from functions.generate.formats import FORMATS, convert, csv_bytes, plan_formats, read_strings
+from functions.generate.national import LAYOUTS, NATIONAL_DATASETS, rewrite_national
 from functions.generate.population import BLOCK, Window, entity_block, make_usccs
 from functions.generate.regions import regions_for
 from functions.generate.writer import CsvSink
@@ -107,6 +108,7 @@ def generate_province(
     formats: str = "plain",
     progress: ProgressFn = no_progress,
     chunk_size: int = DEFAULT_CHUNK,
+    layout: str = "contract",
 ) -> GenerateSummary:
     """Write ``out_dir/incoming/<PP>/<dataset>/<file>`` and ``out_dir/_generator.json``."""
     t0 = time.monotonic()
@@ -116,6 +118,8 @@ def generate_province(
         raise InvalidInput("faults must be a share in [0, 1)", field="faults")
     if formats not in FORMATS:
         raise InvalidInput(f"formats must be one of {', '.join(FORMATS)}", field="formats")
+    if layout not in LAYOUTS:
+        raise InvalidInput(f"layout must be one of {', '.join(LAYOUTS)}", field="layout")
     regions = regions_for(province)
     end_month = end_month or default_end_month()
     window = make_window(end_month, months)
@@ -140,7 +144,7 @@ def generate_province(
             progress("generate entities", min((first + per_chunk) * BLOCK, entities), entities)
     finally:
         sink.close()
-    files = _post_process(out_dir, sink, seed, faults, formats, regions.codes, province, progress)
+    files = _post_process(out_dir, sink, seed, faults, formats, regions.codes, province, progress, layout)
     rows: dict[str, int] = {}
     totals: dict[str, int] = {}
     for f in files:
@@ -151,7 +155,7 @@ def generate_province(
         out_dir, province, entities, window.months, seed, rows, tuple(files), dict(sorted(totals.items())),
         time.monotonic() - t0,
     )  # fmt: skip
-    _write_manifest(out_dir, summary, end_month, faults, formats, chunk_size)
+    _write_manifest(out_dir, summary, end_month, faults, formats, chunk_size, layout)
     log.info("generated %s entities for province %s in %.1f s", entities, province, summary.seconds)
     return summary
 
@@ -165,6 +169,7 @@ def _post_process(
     county_codes: tuple[str, ...],
     province: str,
     progress: ProgressFn,
+    layout: str = "contract",
 ) -> list[GeneratedFile]:
     rels = sorted(sink.rows)
     by_ds: dict[str, list[str]] = {}
@@ -182,15 +187,25 @@ def _post_process(
                 (out_dir / rel).write_bytes(csv_bytes(table))
             rows = table.num_rows
         fmt = fmt_of.get(rel, "csv")
-        new_rel, encoding = convert(out_dir, rel, ds, fmt)
+        if layout == "national" and ds in NATIONAL_DATASETS:
+            rewrite_national(out_dir, rel, ds)  # the export layout, in GB18030 (ADR 0082)
+            new_rel, encoding, fmt = rel, "gb18030", "csv"
+        else:
+            new_rel, encoding = convert(out_dir, rel, ds, fmt)
         out.append(GeneratedFile(new_rel, ds, rows, "csv" if fmt == "gb18030" else fmt, encoding, counts))
-        if rate > 0 or formats == "mixed":
+        if rate > 0 or formats == "mixed" or layout == "national":
             progress("post-process files", i + 1, len(rels))
     return out
 
 
 def _write_manifest(
-    out_dir: Path, s: GenerateSummary, end_month: str, rate: float, formats: str, chunk_size: int
+    out_dir: Path,
+    s: GenerateSummary,
+    end_month: str,
+    rate: float,
+    formats: str,
+    chunk_size: int,
+    layout: str = "contract",
 ) -> None:
     doc = {
         "generator": "creditrisk generate",
@@ -202,6 +217,7 @@ def _write_manifest(
         "seed": s.seed,
         "faults": rate,
         "formats": formats,
+        "layout": layout,
         "block": BLOCK,
         "rows": dict(sorted(s.rows.items())),
         "faults_by_reason": s.faults,

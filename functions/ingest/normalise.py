@@ -382,30 +382,45 @@ def _penalty_derivations(ctx: _Ctx, cols: dict[str, pa.Array], roles: dict[str, 
         cols["domain"] = map_distinct(roles["violation_type"], lambda v: keyword_value(norm_value(v), table))
         cols["domain"] = pc.fill_null(cols["domain"], (table.default if table else None) or "other")
     if "amount" not in cols and ("fine" in roles or "confiscation" in roles):
-        plan = ctx.plan.targets
-        parts = []
-        for role in ("fine", "confiscation"):
-            if role in roles:
-                unit = plan[role].unit
-                parts.append([None if v is None else _dec_or_text(v, unit) for v in roles[role].to_pylist()])
-        total: list[str | None] = []
-        for vals in zip(*parts, strict=True):
-            if any(isinstance(v, str) for v in vals):
-                total.append(next(v for v in vals if isinstance(v, str)))  # unparseable: bad_number
-            elif all(v is None for v in vals):
-                total.append(None)
-            else:
-                total.append(dec_text(sum((v for v in vals if isinstance(v, Decimal)), Decimal(0))))
-        cols["amount"] = pa.array(total, pa.string())
+        cols["amount"] = _amount_from_parts(ctx, roles, n)
 
 
-def _dec_or_text(v: str, unit: str | None) -> Decimal | str | None:
-    if norm_value(v) in ("无", "暂无", "\\N", "-", "/"):
-        return None
-    d = to_decimal(v)
-    if d is None:
-        return v
-    return d * _WAN if unit == "wan" else d
+def _amount_from_parts(ctx: _Ctx, roles: dict[str, pa.Array], n: int) -> pa.Array:
+    """罚款金额 + 没收违法所得、没收非法财物的金额 in yuan, each by its header's unit, exactly.
+
+    Each part is converted per distinct value; only rows with both parts are summed in Python."""
+    ph = ctx.placeholders
+    parts = []
+    for role in ("fine", "confiscation"):
+        if role in roles:
+            unit = ctx.plan.targets[role].unit
+            parts.append(map_distinct(roles[role], _yuan_of(ph, unit)))
+    if len(parts) == 1:
+        return parts[0]
+    fine, conf = parts
+    amount = pc.coalesce(fine, conf)
+    both = pc.and_(pc.is_valid(fine), pc.is_valid(conf))
+    if not pc.any(both).as_py():
+        return amount
+    summed = [
+        _sum_text(a, b)
+        for a, b in zip(fine.filter(both).to_pylist(), conf.filter(both).to_pylist(), strict=True)
+    ]
+    return pc.replace_with_mask(amount, both, pa.array(summed, pa.string()))
+
+
+def _yuan_of(ph: frozenset[str], unit: str | None) -> Callable[[str], str | None]:
+    return lambda v: None if norm_value(v) in ph else amount_yuan(v, unit)
+
+
+def _sum_text(a: str, b: str) -> str:
+    """Two yuan amounts as text → their exact sum; an unparseable part is kept (bad_number)."""
+    da, db = to_decimal(a), to_decimal(b)
+    if da is None:
+        return a
+    if db is None:
+        return b
+    return dec_text(da + db)
 
 
 def normalise(batch: pa.Table, plan: ColumnPlan, profile: Profile | None = None) -> Normalised:

@@ -18,6 +18,8 @@ FORMATS: tuple[tuple[str, str], ...] = (
     (".csv", "csv"),
     (".jsonl", "jsonl"),
     (".parquet", "parquet"),
+    (".xlsx", "xlsx"),
+    (".xls", "xls"),
 )
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 

@@ -516,7 +516,9 @@ def summarise(reports: Iterable[IngestReport], *, per_file: bool = True) -> str:
         if per_file or r.status == "rejected_file":
             lines.append(
                 f"{r.source_key}: {what}; rows read {r.rows_read:,}, accepted {r.rows_accepted:,}, "
-                f"rejected {r.rows_rejected:,}" + (f" [{reasons}]" if reasons else "")
+                f"rejected {r.rows_rejected:,}"
+                + (f", out of scope {r.rows_out_of_scope:,}" if r.rows_out_of_scope else "")
+                + (f" [{reasons}]" if reasons else "")
             )
         if r.status != "duplicate":
             totals.update(r.reasons)
@@ -539,6 +541,9 @@ def summarise(reports: Iterable[IngestReport], *, per_file: bool = True) -> str:
         f"{len(reports)} file(s) ({files_rejected} rejected whole, {dup} duplicate): rows read {read:,}, "
         f"accepted {accepted:,}, rejected {rejected:,}"
     )
+    out_of_scope = sum(r.rows_out_of_scope for r in reports if r.status != "duplicate")
+    if out_of_scope:
+        lines.append(f"rows out of scope (natural persons, neither accepted nor rejected): {out_of_scope:,}")
     if totals:
         lines.append("rejected rows by reason: " + ", ".join(f"{k} {v:,}" for k, v in sorted(totals.items())))
     return "\n".join(lines)

@@ -18,11 +18,12 @@ from typing import Any, Literal
 
 import yaml
 
-from functions.errors import ConfigError, FileRejected
+import schemas
+from functions.errors import ConfigError, FileRejected, InvalidInput
 from functions.ingest.personal_data import mask_text
 from schemas.datasets import DatasetSpec
 
-PROFILE_DIR = Path(__file__).resolve().parents[2] / "schemas" / "profiles"
+PROFILE_DIR = Path(schemas.__file__).resolve().parent / "profiles"
 _STRIP = re.compile(r"[\s_\-/]+")
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -336,6 +337,10 @@ def _build(data: dict[str, Any], sources: tuple[str, ...]) -> Profile:
 @functools.lru_cache(maxsize=64)
 def load_profile(province: str | None = None, name: str = "national") -> Profile:
     """The named profile, with the province's overlay when ``provinces/<PP>.yaml`` exists."""
+    if province is not None and not re.fullmatch(r"[0-9]{2}", province):
+        raise InvalidInput(f"province must be a 2-digit code, not {province!r}", field="province")
+    if not re.fullmatch(r"[a-z0-9_-]{1,40}", name):
+        raise InvalidInput(f"not a profile name: {name!r}", field="name")
     base_path = PROFILE_DIR / f"{name}.yaml"
     if not base_path.is_file():
         raise ConfigError(f"no mapping profile {name!r} (looked for {base_path.name})")

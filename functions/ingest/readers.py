@@ -28,6 +28,7 @@ from functions.errors import FileRejected
 from functions.ingest.normalise import normalise
 from functions.ingest.personal_data import mask_text
 from functions.ingest.profiles import ColumnPlan, Profile, load_profile, resolve_headers
+from functions.ingest.spreadsheets import read_sheet
 from schemas.datasets import DatasetSpec
 
 BOM = b"\xef\xbb\xbf"
@@ -134,6 +135,7 @@ def _sniff_utf8(data: bytes) -> bool:
 
 CHUNK_BYTES = 8 << 20  # raw text per batch: ~60k penalty rows, 8 of Arrow's parallel 1 MB blocks
 PARQUET_BATCH_ROWS = 1 << 18
+SPREADSHEETS = ("xlsx", "xls")
 
 Source = str | Path | bytes  # a local file, or bytes already in hand
 
@@ -190,11 +192,19 @@ class StreamReader:
         self.ignored: list[str] = []
         self.table_first_line = 1
         self._table: pa.Table | None = None
+        self._table_lines: pa.Array | None = None
         if (len(source) if isinstance(source, bytes) else os.path.getsize(source)) == 0:
             raise _reject("empty_file", "the file is empty (0 bytes)")
-        if self.fmt not in ("csv", "jsonl", "parquet") or (self.gz and self.fmt == "parquet"):
+        if self.fmt not in ("csv", "jsonl", "parquet", *SPREADSHEETS) or (
+            self.gz and self.fmt in ("parquet", *SPREADSHEETS)
+        ):
             raise _reject("unsupported_format", f"unsupported format {fmt!r}")
-        if self.fmt == "parquet":
+        if self.fmt in SPREADSHEETS:
+            # xlsx/xls are read whole (docs/adr/0081), then served in batches
+            data = self.source if isinstance(self.source, bytes) else Path(self.source).read_bytes()
+            sheet = read_sheet(data, spec, self.profile)
+            self._use_table(sheet.table, list(sheet.headers), sheet.lines, sheet.header_row + 1)
+        elif self.fmt == "parquet":
             self._open_parquet()
         else:
             self._sniff()
@@ -331,9 +341,17 @@ class StreamReader:
         self.chunk_bytes, self.parquet_rows = 0, batch_rows
         self.profile, self.plan, self.original_names = profile or load_profile(), None, {}
         self.encoding, self.mapping, self.ignored, self.headers = encoding, {}, [], []
-        self._table, self.table_first_line = table, first_line
-        self._resolve(list(table.column_names))
+        self._use_table(table, list(table.column_names), None, first_line)
         return self
+
+    def _use_table(
+        self, table: pa.Table, headers: list[str], lines: pa.Array | None, first_line: int
+    ) -> None:
+        """Serve ``table`` (text, one column per header) in batches; ``lines``: each row's own
+        line number (default: consecutive from ``first_line``)."""
+        self.fmt = "table"
+        self._table, self._table_lines, self.table_first_line = table, lines, first_line
+        self._resolve(headers)
 
     def batches(self) -> Iterator[Batch]:
         if self.fmt == "table":
@@ -416,7 +434,10 @@ class StreamReader:
         assert table is not None
         for start in range(0, table.num_rows, self.parquet_rows):
             part = table.slice(start, self.parquet_rows)
-            yield self._batch(part, self.table_first_line + start, empties_are_null=False)
+            batch = self._batch(part, self.table_first_line + start, empties_are_null=False)
+            if self._table_lines is not None:
+                batch.lines = self._table_lines.slice(start, self.parquet_rows)
+            yield batch
 
     def _batch(self, table: pa.Table, first_line: int, *, empties_are_null: bool = False) -> Batch:
         assert self.plan is not None

@@ -120,7 +120,7 @@ def test_rejected_file_still_accounts_for_every_row_and_masks_messages(
     [
         ("incoming/99/penalties/a.csv", "bad_province", "reports/ingest/99/penalties/"),
         ("incoming/42/fines/a.csv", "unknown_dataset", "reports/ingest/42/fines/"),
-        ("incoming/42/penalties/a.xlsx", "unsupported_format", "reports/ingest/42/penalties/"),
+        ("incoming/42/penalties/a.ods", "unsupported_format", "reports/ingest/42/penalties/"),
         ("incoming/42/a.csv", "bad_path", "reports/ingest/"),
         ("incoming/4 2/../penalties/a.csv", "bad_path", "reports/ingest/"),
     ],

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.errors import ConfigError, FileRejected
+from functions.errors import ConfigError, FileRejected, InvalidInput
 from functions.ingest import profiles
 from functions.ingest.profiles import load_profile, norm_header, resolve_headers
 from schemas.datasets import DATASETS
@@ -122,3 +122,10 @@ def test_a_broken_profile_is_a_config_error(tmp_path: Path, monkeypatch: pytest.
             load_profile(name="nope")
     finally:
         load_profile.cache_clear()
+
+
+def test_profile_names_and_provinces_are_checked() -> None:
+    with pytest.raises(InvalidInput):
+        load_profile("../national")
+    with pytest.raises(InvalidInput):
+        load_profile(name="../../etc/x")
