@@ -12,7 +12,6 @@ classification's ranked dedup (ADR 0036) without reading the column.
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from functions.ingest import workers
 from functions.ingest.validate import Validated
 from schemas.datasets import DatasetSpec
 
@@ -41,8 +41,8 @@ def curated_table(
     def accepted(name: str) -> pa.Array:
         return pc.filter(v.typed[name], keep).cast(schema.field(name).type)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:  # filter kernels release the GIL
-        cols: list[pa.Array] = list(pool.map(accepted, [f.name for f in spec.fields]))
+    # filter kernels release the GIL
+    cols: list[pa.Array] = list(workers.pool().map(accepted, [f.name for f in spec.fields]))
     n = len(cols[0]) if cols else 0
     cols.append(pa.repeat(pa.scalar(ingest_id, pa.string()), n))
     cols.append(pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), n))

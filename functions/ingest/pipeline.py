@@ -21,7 +21,7 @@ import logging
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -41,7 +41,7 @@ from functions.ingest.keys import KeyIndex, key_hashes
 from functions.ingest.paths import LandingKey, parse_landing_key
 from functions.ingest.profiles import load_profile
 from functions.ingest.quarantine import MAX_REPORT_ERRORS, first_errors, quarantine_jsonl
-from functions.ingest.readers import RestartAsGB18030, Source, StreamReader
+from functions.ingest.readers import Batch, RestartAsGB18030, Source, StreamReader
 from functions.ingest.validate import duplicate_mask, key_columns, validate
 from functions.lake import Lake, LakeFile
 from functions.progress import ProgressFn, no_progress
@@ -181,25 +181,11 @@ def _ingest(
         archive_key=archive_key if source is not None else None,
         report_key=report_key,
     )
+    archive.start()  # beside the reading; always completes before any other output
     try:
-        if source is None:
-            raise FileRejected(
-                f"the file is {size:,} bytes; the largest upload ingested is {settings.ingest_max_bytes:,} "
-                "bytes: split it into several files (docs/upload-contract.md)",
-                reason="too_large",
-            )
-        if lk.problem is not None:
-            raise lk.problem
-        assert lk.fmt is not None
-        progress(f"parse {lk.filename}", 0, None)
-        reader = StreamReader(
-            source,
-            lk.fmt,
-            DATASETS[lk.dataset],
-            chunk_bytes=settings.ingest_chunk_bytes,
-            profile=load_profile(lk.province),
+        _read_validate_publish(
+            lake, lk, source, size, report, archive, settings, today, now, timings, progress, work
         )
-        _process(lake, lk, reader, report, archive, settings, today, now, timings, progress, work)
     except FileRejected as exc:
         archive.write()
         report.status = "rejected_file"
@@ -208,28 +194,97 @@ def _ingest(
         report.rows_accepted, report.rows_rejected = 0, report.rows_read - report.rows_out_of_scope
         report.curated_key = report.quarantine_key = None
         logger.info("ingest %s of %s rejected: %s", ingest_id, lk.key, report.file_reason)
+    finally:
+        archive.abandon()  # an unexpected error: let the upload end before the work folder goes
     report.timings = timings
     assert report.rows_read == report.rows_accepted + report.rows_rejected + report.rows_out_of_scope
     lake.write_json(report_key, report.model_dump(mode="json"))  # the commit marker
     return report
 
 
+def _read_validate_publish(
+    lake: Lake,
+    lk: LandingKey,
+    source: Source | None,
+    size: int,
+    report: IngestReport,
+    archive: _Archive,
+    settings: Settings,
+    today: dt.date,
+    now: dt.datetime,
+    timings: dict[str, float],
+    progress: ProgressFn,
+    work: Path,
+) -> None:
+    """Everything between the report check and the report: read, validate, publish."""
+    if source is None:
+        raise FileRejected(
+            f"the file is {size:,} bytes; the largest upload ingested is {settings.ingest_max_bytes:,} "
+            "bytes: split it into several files (docs/upload-contract.md)",
+            reason="too_large",
+        )
+    if lk.problem is not None:
+        raise lk.problem
+    assert lk.fmt is not None
+    progress(f"parse {lk.filename}", 0, None)
+    reader = StreamReader(
+        source,
+        lk.fmt,
+        DATASETS[lk.dataset],
+        chunk_bytes=settings.ingest_chunk_bytes,
+        profile=load_profile(lk.province),
+    )
+    _process(lake, lk, reader, report, archive, settings, today, now, timings, progress, work)
+
+
 class _Archive:
-    """The byte-for-byte archive, written once and before any other output (docs/adr/0010)."""
+    """The byte-for-byte archive, written once and before any other output (docs/adr/0010).
+
+    Its upload starts as the reading starts (``start``) and runs beside it; ``write`` waits for
+    it, so it still completes before the quarantine, the curated file and the report."""
 
     def __init__(self, lake: Lake, key: str, source: Source | None, metadata: dict[str, str]) -> None:
         self.lake, self.key, self.source, self.metadata = lake, key, source, metadata
         self.done = source is None  # too large to copy: it stays in the landing area
+        self._upload: Future[None] | None = None
+        self._thread: ThreadPoolExecutor | None = None
 
-    def write(self) -> None:
-        if self.done:
-            return
+    def _put(self) -> None:
         if isinstance(self.source, bytes):
             self.lake.write_bytes(self.key, self.source, metadata=self.metadata)
         else:
             assert self.source is not None
             self.lake.write_file(self.key, self.source, metadata=self.metadata)
+
+    def start(self) -> None:
+        if not self.done and self._upload is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-archive")
+            self._upload = self._thread.submit(self._put)
+
+    def write(self) -> None:
+        if self.done:
+            return
+        if self._upload is None:
+            self._put()
+        else:
+            self.finish()
         self.done = True
+
+    def abandon(self) -> None:
+        """Wait for a started upload and keep quiet about it (another error is on its way)."""
+        try:
+            self.finish()
+        except Exception:  # the caller's error is the one to report
+            logger.debug("archive upload of %s failed while another error unwound", self.key)
+
+    def finish(self) -> None:
+        """Wait for a started upload (its error, if any, is raised)."""
+        if self._upload is not None and self._thread is not None:
+            try:
+                self._upload.result()
+            finally:
+                self._thread.shutdown()
+                self._upload = self._thread = None
 
 
 @dataclass
@@ -373,7 +428,7 @@ class _Runner:
         try:
             with open(out.quarantine_path, "wb") as quarantine, ThreadPoolExecutor(max_workers=1) as bg:
                 pending: Future[None] | None = None
-                for batch in self.reader.batches():
+                for batch in _prefetched(self.reader.batches()):
                     table, lines, outside = batch.in_scope()
                     if outside:
                         out.out_of_scope[batch.out_of_scope_reason or "out_of_scope"] += outside
@@ -460,6 +515,22 @@ class _Runner:
             len(exact),
         )
         return exact
+
+
+_END = object()
+
+
+def _prefetched(batches: Iterator[Batch]) -> Iterator[Batch]:
+    """``batches`` read one ahead in a thread: the next chunk's parse and clean-up (GIL-free
+    kernels, mostly) overlap this batch's validation. Errors surface in order."""
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        nxt = ahead.submit(next, batches, _END)
+        while True:
+            item = nxt.result()
+            if item is _END:
+                return
+            nxt = ahead.submit(next, batches, _END)
+            yield item  # type: ignore[misc]
 
 
 def _write(writer: CuratedWriter, curated: pa.Table, quarantine: BinaryIO, q: bytes) -> None:

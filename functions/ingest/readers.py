@@ -12,7 +12,6 @@ import io
 import json
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from functions.errors import FileRejected
+from functions.ingest import workers
 from functions.ingest.normalise import normalise
 from functions.ingest.personal_data import mask_text
 from functions.ingest.profiles import ColumnPlan, Profile, load_profile, resolve_headers
@@ -445,17 +445,15 @@ class StreamReader:
         dropped = set(self.plan.dropped_personal)
         # Kernels release the GIL: columns are cleaned on both cores. Personal-data columns are
         # not cleaned: normalise reads only whether they hold a value, then drops them.
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            cols = list(
-                pool.map(
-                    lambda i: (
-                        table.column(i)
-                        if headers[i] in dropped
-                        else _clean(table.column(i), empties_are_null)
-                    ),
-                    range(len(headers)),
-                )
+        pool = workers.pool()
+        cols = list(
+            pool.map(
+                lambda i: (
+                    table.column(i) if headers[i] in dropped else _clean(table.column(i), empties_are_null)
+                ),
+                range(len(headers)),
             )
+        )
         raw = pa.Table.from_arrays(cols, names=list(headers)) if headers else table
         norm = normalise(raw, self.plan, self.profile)
         self.original_names = norm.original_names
