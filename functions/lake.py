@@ -15,9 +15,11 @@ must reach the operator as a permission problem, not as "object gone".
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
+import os
 import posixpath
 import shutil
 import uuid
@@ -72,6 +74,9 @@ def _is_missing(exc: BaseException) -> bool:
         return True
     code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", "")).lower()
     return code in ("404", "nosuchkey", "notfound") or any(m in str(exc).lower() for m in _MISSING)
+
+
+COPY_BLOCK = 8 << 20  # bytes per read/write when streaming an object to or from a local file
 
 
 @dataclass(frozen=True)
@@ -203,6 +208,30 @@ class Lake:
             if not is_access_denied(exc) and _is_missing(exc):
                 raise FileNotFoundError(self.display(key)) from exc
             raise self._read_error(key, exc) from exc
+
+    def open_input_stream(self, key: str) -> Any:
+        """A sequential stream of the object's bytes (no decompression): read it in blocks."""
+        return self.fs.open_input_stream(self.path(key), compression=None)
+
+    def download(self, key: str, dest: str | Path | None, *, block: int = COPY_BLOCK) -> str:
+        """Copy the object to the local file ``dest`` (None: nowhere) block by block; its SHA-256.
+
+        Hashing happens on the way (hashlib releases the GIL), so a large upload is read once and
+        never held in memory (docs/adr/0084)."""
+        digest = hashlib.sha256()
+        try:
+            with self.open_input_stream(key) as src, open(dest or os.devnull, "wb") as out:
+                while chunk := src.read(block):
+                    digest.update(chunk)
+                    if dest is not None:
+                        out.write(chunk)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            if not is_access_denied(exc) and _is_missing(exc):
+                raise FileNotFoundError(self.display(key)) from exc
+            raise self._read_error(key, exc) from exc
+        return digest.hexdigest()
 
     def read_json(self, key: str) -> Any:
         return json.loads(self.read_bytes(key))

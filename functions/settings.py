@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.ingest import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -80,6 +82,22 @@ class Settings(BaseSettings):
         None, description="EventBridge bus told about every ingest outcome (in AWS: default)"
     )
     upload_events_file: str | None = Field(None, description="local JSON-lines file told the same")
+    # streamed ingest (issue 13, docs/adr/0084): the landed object is copied to a local work
+    # folder (Lambda: /tmp, sized by the ingest function's EphemeralStorage) and read in chunks
+    ingest_work_dir: str | None = Field(
+        None, description="folder for ingest temp files; default: the OS temp dir"
+    )
+    ingest_max_bytes: int = Field(
+        MAX_UPLOAD_BYTES,
+        ge=1,
+        description="largest landed object ingested; a larger one is rejected whole (too_large)",
+    )
+    ingest_max_rows: int = Field(
+        MAX_UPLOAD_ROWS,
+        ge=1,
+        description="most rows in one file (the duplicate-key check holds 16 bytes per row)",
+    )
+    ingest_chunk_bytes: int = Field(8 << 20, ge=1024, description="text read and validated per batch")
 
     @property
     def effective_landing_uri(self) -> str:

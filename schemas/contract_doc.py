@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from schemas.datasets import DATASETS, DatasetSpec, FieldSpec
+from schemas.ingest import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_PATH = ROOT / "docs" / "upload-contract.md"
@@ -85,6 +86,10 @@ FILE_REASONS: dict[str, tuple[str, str]] = {
     "too_many_rejects": (
         "more than the allowed share of rows (default 5%) fail",
         "不合格行占比超过上限（默认5%）",
+    ),
+    "too_large": (
+        f"more than {MAX_UPLOAD_BYTES / 1e9:g} GB as uploaded, or more than {MAX_UPLOAD_ROWS:,} rows",
+        f"上传文件超过 {MAX_UPLOAD_BYTES / 1e9:g} GB，或超过 {MAX_UPLOAD_ROWS:,} 行",
     ),
 }
 TYPE_ZH = {"string": "文本", "date": "日期", "bool": "是/否", "float": "数字", "int": "整数"}
@@ -186,6 +191,20 @@ def render_doc() -> str:
         "- **Idempotency.** Delivering the same object twice (same key and bytes) is a no-op;"
         " `ingest_id` is a digest of the key and the content's SHA-256.",
         "",
+        "### Largest upload",
+        "",
+        f"- One upload may be up to **{MAX_UPLOAD_BYTES / 1e9:g} GB as stored** (a `.gz` file counts"
+        f" compressed) and hold up to **{MAX_UPLOAD_ROWS:,} rows**. Files are read in batches,"
+        " so a full dump of every registered entity of a province fits in one file.",
+        "- Above either limit the file is rejected whole with `too_large`: the report says so"
+        " (`status: rejected_file`, `file_reason: too_large`, the size in the message), nothing is"
+        " curated, and the upload is not archived but stays in `incoming/` until the landing"
+        " area's lifecycle expires it (14 days in dev, 30 in prod), so nothing is lost: split it into"
+        " several files (each its own ingest; one key per row across them, the latest ingest wins)"
+        " or compress it with gzip, and upload again.",
+        "- A file whose rejected rows alone would exceed the size limit in the quarantine is rejected"
+        " whole with `too_many_rejects` as soon as that is certain.",
+        "",
         "## 中文",
         "",
         "- **上传位置**：落地区 `incoming/<省级代码>/<数据集>/<文件名>`，省级代码为GB/T 2260两位代码。",
@@ -211,6 +230,14 @@ def render_doc() -> str:
         "所用映射配置及版本、表头映射、删除及推导的列，前100条错误（行号、列、代码、说明）、SHA-256。",
         "- **更正**：以相同主键重新上传即可更正；入库数据只追加不改写，读取时按主键取最近一次入库的记录，旧版本保留以便复现历史分类结果。",  # noqa: E501
         "- **幂等**：同一对象（相同路径和内容）重复投递不产生任何变化。",
+        "",
+        "### 最大上传",
+        "",
+        f"- 单个文件最大 **{MAX_UPLOAD_BYTES / 1e9:g} GB**（按上传后的大小计，`.gz` 按压缩后计），"
+        f"最多 **{MAX_UPLOAD_ROWS:,} 行**；文件分批读取，一个省的全量主体可放在一个文件中。",
+        "- 超过任一上限的文件以 `too_large` 整文件拒收：报告注明原因和大小，不入库、不归档，"
+        "原文件保留在 `incoming/` 直至落地区生命周期到期（开发环境14天，生产环境30天），数据不会丢失；"
+        "请拆分为多个文件（每个文件单独入库，按主键取最近一次入库的记录）或用gzip压缩后重新上传。",
         "",
         "## Row reason codes / 行级原因代码",
         "",

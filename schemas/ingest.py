@@ -33,7 +33,13 @@ FILE_REASONS = (
     "missing_column",
     "duplicate_column",
     "too_many_rejects",
+    "too_large",
 )
+# The largest upload ingested (landed bytes, as stored) and the most rows in one file: above
+# either the file is rejected whole with ``too_large`` and stays in the landing area. Sized for
+# the ingest Lambda's ephemeral storage and memory (docs/adr/0084).
+MAX_UPLOAD_BYTES = 3_000_000_000
+MAX_UPLOAD_ROWS = 60_000_000
 
 
 class RowError(BaseModel):

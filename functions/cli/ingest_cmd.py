@@ -8,7 +8,7 @@ import click
 
 from functions import layout
 from functions.cli.common import lake_from, settings_from
-from functions.ingest import IngestReport, ingest_bytes, ingest_object, ingest_tree, summarise
+from functions.ingest import IngestReport, ingest_file, ingest_object, ingest_tree, summarise
 from functions.lake import Lake, open_lake
 from functions.progress import StderrProgress
 
@@ -33,7 +33,7 @@ def _local_reports(lake: Lake, path: Path, settings: object, progress: StderrPro
         if len(parts) < 4:
             raise click.BadParameter(f"{path}: expected …/<province>/<dataset>/<file>", param_hint="PATH")
         key = layout.incoming_key(parts[-3], parts[-2], parts[-1])
-        return [ingest_bytes(lake, key, path.read_bytes(), settings=settings, progress=progress)]
+        return [ingest_file(lake, key, path, settings=settings, progress=progress)]
     root = _landing_root(path)
     if root is None:
         raise click.BadParameter(f"{path}: no incoming/<province>/<dataset>/ folders here", param_hint="PATH")

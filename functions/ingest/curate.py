@@ -12,12 +12,14 @@ classification's ranked dedup (ADR 0036) without reading the column.
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from functions.ingest import workers
 from functions.ingest.validate import Validated
 from schemas.datasets import DatasetSpec
 
@@ -39,8 +41,8 @@ def curated_table(
     def accepted(name: str) -> pa.Array:
         return pc.filter(v.typed[name], keep).cast(schema.field(name).type)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:  # filter kernels release the GIL
-        cols: list[pa.Array] = list(pool.map(accepted, [f.name for f in spec.fields]))
+    # filter kernels release the GIL
+    cols: list[pa.Array] = list(workers.pool().map(accepted, [f.name for f in spec.fields]))
     n = len(cols[0]) if cols else 0
     cols.append(pa.repeat(pa.scalar(ingest_id, pa.string()), n))
     cols.append(pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), n))
@@ -48,19 +50,53 @@ def curated_table(
     return pa.Table.from_arrays(cols, schema=schema)
 
 
-def parquet_bytes(spec: DatasetSpec, table: pa.Table) -> bytes:
-    """The curated file's bytes (encoded in memory, then written atomically by the lake)."""
+def _options(spec: DatasetSpec, schema: pa.Schema) -> dict[str, Any]:
     plain = {LINE_COLUMN} | (set(spec.key) if len(spec.key) == 1 else set())
-    plain |= {f.name for f in table.schema if pa.types.is_floating(f.type)}
+    plain |= {f.name for f in schema if pa.types.is_floating(f.type)}
+    return {
+        "compression": CODEC,
+        "use_dictionary": [c for c in schema.names if c not in plain],
+        "write_statistics": [f.name for f in schema if not _is_text(f.type) or f.name == INGEST_COLUMN],
+    }
+
+
+class CuratedWriter:
+    """The curated Parquet file written batch by batch, with the row groups one ``write_table``
+    of the whole table would make (``ROW_GROUP_ROWS`` each, the last one shorter): accepted rows
+    wait in memory until a full row group is there (docs/adr/0084)."""
+
+    def __init__(self, spec: DatasetSpec, where: str | Path | pa.NativeFile) -> None:
+        self.schema: pa.Schema = spec.curated_schema
+        self._writer = pq.ParquetWriter(where, self.schema, **_options(spec, self.schema))
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        self.rows += table.num_rows
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            whole = pa.concat_tables(self._pending)
+            full = (whole.num_rows // ROW_GROUP_ROWS) * ROW_GROUP_ROWS
+            self._writer.write_table(whole.slice(0, full), row_group_size=ROW_GROUP_ROWS)
+            rest = whole.slice(full)
+            self._pending, self._pending_rows = [rest], rest.num_rows
+
+    def close(self) -> None:
+        if self._pending_rows or not self.rows:
+            whole = pa.concat_tables(self._pending) if self._pending else self.schema.empty_table()
+            self._writer.write_table(whole, row_group_size=ROW_GROUP_ROWS)
+        self._pending, self._pending_rows = [], 0
+        self._writer.close()
+
+
+def parquet_bytes(spec: DatasetSpec, table: pa.Table) -> bytes:
+    """The curated file's bytes of a table in hand (encoded in memory)."""
     sink = pa.BufferOutputStream()
-    pq.write_table(
-        table,
-        sink,
-        compression=CODEC,
-        row_group_size=ROW_GROUP_ROWS,
-        use_dictionary=[c for c in table.column_names if c not in plain],
-        write_statistics=[f.name for f in table.schema if not _is_text(f.type) or f.name == INGEST_COLUMN],
-    )
+    writer = CuratedWriter(spec, sink)
+    writer.write(table)
+    writer.close()
     encoded: bytes = sink.getvalue().to_pybytes()
     return encoded
 

@@ -1,9 +1,16 @@
-"""Orchestration: one landed object → archive, curated Parquet, quarantine, report (in that order).
+"""Orchestration: one landed object → archive, quarantine, curated Parquet, report (in that order).
 
 The report is the commit marker: it is written last, so a crash before it leaves at most an
 unreferenced archive/curated object at a deterministic path that the re-delivery overwrites
 (docs/adr/0010). ``ingest_id`` = digest(landing key, SHA-256 of content): the same object
 delivered twice finds its report and writes nothing.
+
+The file is streamed (docs/adr/0084): the landed object is copied to a local work folder while
+it is hashed, then read, validated and written in batches to local temp files (curated Parquet,
+quarantine lines); duplicate keys across batches are found from 64-bit key hashes
+(``keys.KeyIndex``) and confirmed exactly in a second read. The reject threshold is decided once
+the whole file is known, before anything is published; then the outputs are uploaded in the
+order above.
 """
 
 from __future__ import annotations
@@ -11,31 +18,37 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import pyarrow.compute as pc
+import numpy as np
+import pyarrow as pa
 
 from functions import layout
 from functions.errors import FileRejected, NotFound
 from functions.ingest import ledger
-from functions.ingest.curate import curated_table, parquet_bytes
+from functions.ingest.curate import CuratedWriter, curated_table
+from functions.ingest.keys import KeyIndex, key_hashes
 from functions.ingest.paths import LandingKey, parse_landing_key
 from functions.ingest.profiles import load_profile
-from functions.ingest.quarantine import first_errors, quarantine_jsonl
-from functions.ingest.readers import ReadResult, read
-from functions.ingest.validate import validate
+from functions.ingest.quarantine import MAX_REPORT_ERRORS, first_errors, quarantine_jsonl
+from functions.ingest.readers import Batch, RestartAsGB18030, Source, StreamReader
+from functions.ingest.validate import duplicate_mask, key_columns, validate
 from functions.lake import Lake, LakeFile
 from functions.obs.context import bind, scoped
 from functions.progress import ProgressFn, no_progress
 from functions.settings import Settings
-from schemas.datasets import DATASETS
-from schemas.ingest import IngestReport
+from schemas.datasets import DATASETS, DatasetSpec
+from schemas.ingest import IngestReport, RowError
 
 logger = logging.getLogger(__name__)
 
@@ -55,20 +68,34 @@ def ingest_object(
     now: dt.datetime | None = None,
     progress: ProgressFn = no_progress,
 ) -> IngestReport:
-    """Ingest the landed object ``key`` (decoded, relative to the landing root)."""
+    """Ingest the landed object ``key`` (decoded, relative to the landing root).
+
+    A local landing folder is read in place; an S3 object is first copied to the work folder
+    (hashed on the way). Above ``settings.ingest_max_bytes`` the object is only hashed (a stream,
+    nothing stored) and rejected whole as ``too_large``; it stays where it was landed."""
     info = landing.info(key)
     if info is None:
         raise NotFound(f"no landed object at {landing.display(key)}", field="key")
     progress("read object", 0, info.size)
-    data = landing.read_bytes(key)
-    report = ingest_bytes(
-        lake, key, data, etag=etag, version_id=version_id, settings=settings, now=now, progress=progress
-    )
+    with _work_dir(settings) as tmp:
+        work = Path(tmp)
+        if info.size > settings.ingest_max_bytes:
+            sha = landing.download(key, None)
+            report = _ingest(lake, key, None, info.size, sha, etag, version_id, settings, now, progress, work)
+        else:
+            if landing.is_local:
+                source: Path = Path(landing.path(key))
+                sha = _file_sha256(source)
+            else:
+                source = work / "source"
+                sha = landing.download(key, source)
+            report = _ingest(
+                lake, key, source, info.size, sha, etag, version_id, settings, now, progress, work
+            )
     ledger.record(lake, landing, info, ingest_id=report.ingest_id, status=report.status)
     return report
 
 
-@scoped
 def ingest_bytes(
     lake: Lake,
     key: str,
@@ -81,92 +108,108 @@ def ingest_bytes(
     progress: ProgressFn = no_progress,
 ) -> IngestReport:
     """Ingest ``data`` uploaded at landing ``key``; every row ends up accepted or rejected."""
+    sha = hashlib.sha256(data).hexdigest()
+    with _work_dir(settings) as tmp:
+        return _ingest(lake, key, data, len(data), sha, etag, version_id, settings, now, progress, Path(tmp))
+
+
+def ingest_file(
+    lake: Lake,
+    key: str,
+    path: str | Path,
+    *,
+    settings: Settings,
+    now: dt.datetime | None = None,
+    progress: ProgressFn = no_progress,
+) -> IngestReport:
+    """Ingest the local file ``path`` as if uploaded at landing ``key`` (read in place, streamed)."""
+    path = Path(path)
+    sha = _file_sha256(path)
+    with _work_dir(settings) as tmp:
+        return _ingest(
+            lake, key, path, path.stat().st_size, sha, None, None, settings, now, progress, Path(tmp)
+        )
+
+
+def _work_dir(settings: Settings) -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="ingest-", dir=settings.ingest_work_dir)
+
+
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+@scoped
+def _ingest(
+    lake: Lake,
+    key: str,
+    source: Source | None,
+    size: int,
+    sha: str,
+    etag: str | None,
+    version_id: str | None,
+    settings: Settings,
+    now: dt.datetime | None,
+    progress: ProgressFn,
+    work: Path,
+) -> IngestReport:
+    """The ingest of one landed file (``source`` None: too large to read)."""
     timings: dict[str, float] = {}
-    t = time.perf_counter()
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     today = now.astimezone(ZoneInfo(settings.tz)).date()
     lk = parse_landing_key(key)
-    # Hashing releases the GIL: it runs beside the parse. Reading writes nothing, so a
-    # duplicate delivery found below still changes nothing (it only parsed in vain).
-    with ThreadPoolExecutor(max_workers=1) as background:
-        sha_future = background.submit(_sha256, data)
-        read_result: ReadResult | FileRejected
-        try:
-            if lk.problem is not None:
-                raise lk.problem
-            assert lk.fmt is not None
-            progress(f"parse {lk.filename}", 0, None)
-            read_result = read(data, lk.fmt, DATASETS[lk.dataset], load_profile(lk.province))
-        except FileRejected as exc:
-            read_result = exc
-        timings["read"] = _lap(t)
-        sha = sha_future.result()
-        ingest_id = make_ingest_id(lk.key, sha)
-        bind(ingest_id=ingest_id)  # on every log line from here (docs/adr/0076)
-        pp, ds = lk.area_province, lk.area_dataset
-        report_key = layout.ingest_report_key(pp, ds, ingest_id)
-        if lake.exists(report_key):
-            previous = IngestReport.model_validate(lake.read_json(report_key))
-            logger.info(
-                "ingest %s of %s already done (%s); nothing to do", ingest_id, lk.key, previous.status
-            )
-            return previous.model_copy(update={"status": "duplicate"})
-        archive_key = layout.archive_key(pp, ds, ingest_id, lk.area_filename)
-        archive = _Archive(lake, archive_key, data, {"sha256": sha, "source-key": quote(lk.key)})
-        report = IngestReport(
-            ingest_id=ingest_id,
-            source_key=lk.key,
-            province=lk.province,
-            dataset=lk.dataset,
-            size=len(data),
-            sha256=sha,
-            etag=etag,
-            version_id=version_id,
-            format=lk.fmt,
-            status="accepted",
-            ingested_at=now.isoformat().replace("+00:00", "Z"),
-            archive_key=archive_key,
-            report_key=report_key,
+    ingest_id = make_ingest_id(lk.key, sha)
+    bind(ingest_id=ingest_id)  # on every log line from here (docs/adr/0076)
+    pp, ds = lk.area_province, lk.area_dataset
+    report_key = layout.ingest_report_key(pp, ds, ingest_id)
+    if lake.exists(report_key):
+        previous = IngestReport.model_validate(lake.read_json(report_key))
+        logger.info("ingest %s of %s already done (%s); nothing to do", ingest_id, lk.key, previous.status)
+        return previous.model_copy(update={"status": "duplicate"})
+    archive_key = layout.archive_key(pp, ds, ingest_id, lk.area_filename)
+    archive = _Archive(lake, archive_key, source, {"sha256": sha, "source-key": quote(lk.key)})
+    report = IngestReport(
+        ingest_id=ingest_id,
+        source_key=lk.key,
+        province=lk.province,
+        dataset=lk.dataset,
+        size=size,
+        sha256=sha,
+        etag=etag,
+        version_id=version_id,
+        format=lk.fmt,
+        status="accepted",
+        ingested_at=now.isoformat().replace("+00:00", "Z"),
+        archive_key=archive_key if source is not None else None,
+        report_key=report_key,
+    )
+    archive.start()  # beside the reading; always completes before any other output
+    try:
+        _read_validate_publish(
+            lake, lk, source, size, report, archive, settings, today, now, timings, progress, work
         )
-        try:
-            _process(lake, lk, read_result, report, archive, settings, today, now, timings, progress)
-        except FileRejected as exc:
-            archive.write()
-            report.status = "rejected_file"
-            report.file_reason = str(exc.details.get("reason", "rejected"))
-            report.file_message = exc.message
-            report.rows_accepted, report.rows_rejected = 0, report.rows_read - report.rows_out_of_scope
-            report.curated_key = report.quarantine_key = None
-            logger.info("ingest %s of %s rejected: %s", ingest_id, lk.key, report.file_reason)
+    except FileRejected as exc:
+        archive.write()
+        report.status = "rejected_file"
+        report.file_reason = str(exc.details.get("reason", "rejected"))
+        report.file_message = exc.message
+        report.rows_accepted, report.rows_rejected = 0, report.rows_read - report.rows_out_of_scope
+        report.curated_key = report.quarantine_key = None
+        logger.info("ingest %s of %s rejected: %s", ingest_id, lk.key, report.file_reason)
+    finally:
+        archive.abandon()  # an unexpected error: let the upload end before the work folder goes
     report.timings = timings
     assert report.rows_read == report.rows_accepted + report.rows_rejected + report.rows_out_of_scope
     lake.write_json(report_key, report.model_dump(mode="json"))  # the commit marker
     return report
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-class _Archive:
-    """The byte-for-byte archive, written once and before any other output (docs/adr/0010).
-
-    Deferred to the write phase, where it overlaps the single-threaded Parquet encoding."""
-
-    def __init__(self, lake: Lake, key: str, data: bytes, metadata: dict[str, str]) -> None:
-        self.lake, self.key, self.data, self.metadata = lake, key, data, metadata
-        self.done = False
-
-    def write(self) -> None:
-        if not self.done:
-            self.lake.write_bytes(self.key, self.data, metadata=self.metadata)
-            self.done = True
-
-
-def _process(
+def _read_validate_publish(
     lake: Lake,
     lk: LandingKey,
-    read_result: ReadResult | FileRejected,
+    source: Source | None,
+    size: int,
     report: IngestReport,
     archive: _Archive,
     settings: Settings,
@@ -174,43 +217,147 @@ def _process(
     now: dt.datetime,
     timings: dict[str, float],
     progress: ProgressFn,
+    work: Path,
 ) -> None:
-    """Validate, then write the quarantine and the curated file; fills ``report``."""
-    if isinstance(read_result, FileRejected):
-        raise read_result
-    rr = read_result
-    spec = DATASETS[lk.dataset]
-    report.encoding, report.header_mapping = rr.encoding, rr.header_mapping
-    report.ignored_columns = rr.ignored_columns
-    if rr.plan is not None:
-        report.profile, report.profile_version = rr.plan.profile, rr.plan.profile_version
-        report.dropped_columns, report.derived_columns = list(rr.plan.dropped_personal), dict(rr.plan.derived)
-    report.rows_read = rr.table.num_rows
-    if rr.out_of_scope is not None and rr.out_of_scope_reason is not None:
-        # Out-of-scope rows (natural persons) are counted apart, before validation: they never
-        # count towards the reject threshold (rows_read = accepted + rejected + out_of_scope).
-        out = int(pc.sum(rr.out_of_scope).as_py() or 0)
-        if out:
-            keep = pc.invert(rr.out_of_scope)
-            rr.table, rr.lines = rr.table.filter(keep), rr.lines.filter(keep)
-            report.rows_out_of_scope = out
-            report.out_of_scope_reasons = {rr.out_of_scope_reason: out}
-    t = time.perf_counter()
-    progress(f"validate {lk.filename}", 0, report.rows_read)
-    v = validate(
-        rr.table,
-        spec,
-        province=lk.province,
-        today=today,
-        legacy_uscc=settings.legacy_uscc_allowlist,
-        display_names=rr.original_names,
+    """Everything between the report check and the report: read, validate, publish."""
+    if source is None:
+        raise FileRejected(
+            f"the file is {size:,} bytes; the largest upload ingested is {settings.ingest_max_bytes:,} "
+            "bytes: split it into several files (docs/upload-contract.md)",
+            reason="too_large",
+        )
+    if lk.problem is not None:
+        raise lk.problem
+    assert lk.fmt is not None
+    progress(f"parse {lk.filename}", 0, None)
+    reader = StreamReader(
+        source,
+        lk.fmt,
+        DATASETS[lk.dataset],
+        chunk_bytes=settings.ingest_chunk_bytes,
+        profile=load_profile(lk.province),
     )
-    failed = v.rows_failed
-    in_scope = report.rows_read - report.rows_out_of_scope
-    report.reasons = v.counts()
-    report.errors = first_errors(v, rr.lines)
-    timings["validate"] = _lap(t)
-    progress(f"validate {lk.filename}", report.rows_read, report.rows_read)
+    _process(lake, lk, reader, report, archive, settings, today, now, timings, progress, work)
+
+
+class _Archive:
+    """The byte-for-byte archive, written once and before any other output (docs/adr/0010).
+
+    Its upload starts as the reading starts (``start``) and runs beside it; ``write`` waits for
+    it, so it still completes before the quarantine, the curated file and the report."""
+
+    def __init__(self, lake: Lake, key: str, source: Source | None, metadata: dict[str, str]) -> None:
+        self.lake, self.key, self.source, self.metadata = lake, key, source, metadata
+        self.done = source is None  # too large to copy: it stays in the landing area
+        self._upload: Future[None] | None = None
+        self._thread: ThreadPoolExecutor | None = None
+
+    def _put(self) -> None:
+        if isinstance(self.source, bytes):
+            self.lake.write_bytes(self.key, self.source, metadata=self.metadata)
+        else:
+            assert self.source is not None
+            self.lake.write_file(self.key, self.source, metadata=self.metadata)
+
+    def start(self) -> None:
+        if not self.done and self._upload is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-archive")
+            self._upload = self._thread.submit(self._put)
+
+    def write(self) -> None:
+        if self.done:
+            return
+        if self._upload is None:
+            self._put()
+        else:
+            self.finish()
+        self.done = True
+
+    def abandon(self) -> None:
+        """Wait for a started upload and keep quiet about it (another error is on its way)."""
+        try:
+            self.finish()
+        except Exception:  # the caller's error is the one to report
+            logger.debug("archive upload of %s failed while another error unwound", self.key)
+
+    def finish(self) -> None:
+        """Wait for a started upload (its error, if any, is raised)."""
+        if self._upload is not None and self._thread is not None:
+            try:
+                self._upload.result()
+            finally:
+                self._thread.shutdown()
+                self._upload = self._thread = None
+
+
+@dataclass
+class _Pass:
+    """What one read of the file produced: local outputs and the running totals."""
+
+    work: Path
+    curated_path: Path
+    quarantine_path: Path
+    rows: int = 0  # in scope (validated)
+    out_of_scope: Counter[str] = field(default_factory=Counter)  # rows outside scope, per reason
+    failed: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    errors: list[RowError] = field(default_factory=list)
+    keys: KeyIndex = field(default_factory=KeyIndex)
+    quarantine_bytes: int = 0
+
+    def discard(self) -> None:
+        """Free the work folder's space for the next pass."""
+        self.curated_path.unlink(missing_ok=True)
+        self.quarantine_path.unlink(missing_ok=True)
+
+
+def _process(
+    lake: Lake,
+    lk: LandingKey,
+    reader: StreamReader,
+    report: IngestReport,
+    archive: _Archive,
+    settings: Settings,
+    today: dt.date,
+    now: dt.datetime,
+    timings: dict[str, float],
+    progress: ProgressFn,
+    work: Path,
+) -> None:
+    """Validate and write every batch locally, decide, then publish; fills ``report``."""
+    spec = DATASETS[lk.dataset]
+    run = _Runner(lk, reader, report.ingest_id, spec, settings, today, now, timings, progress, work)
+    t = time.perf_counter()
+    result = run.first_pass()
+    passes = 1
+    candidates = result.keys.candidates()
+    result.keys = KeyIndex()  # the hashes are no longer needed
+    if len(candidates):
+        duplicates = run.confirm(candidates)
+        passes += 1
+        if len(duplicates):
+            result.discard()
+            result = run.full_pass(duplicates, hash_keys=False)
+            passes += 1
+    timings["passes"] = passes
+    timings["stream"] = _lap(t)
+    report.encoding, report.header_mapping = reader.encoding, reader.mapping
+    report.ignored_columns = reader.ignored
+    if reader.plan is not None:
+        report.profile, report.profile_version = reader.plan.profile, reader.plan.profile_version
+        report.dropped_columns, report.derived_columns = (
+            list(reader.plan.dropped_personal),
+            dict(reader.plan.derived),
+        )
+    # Out-of-scope rows (natural persons) are counted apart, before validation: they never
+    # count towards the reject threshold (rows_read = accepted + rejected + out_of_scope).
+    in_scope = result.rows
+    report.rows_out_of_scope = sum(result.out_of_scope.values())
+    report.out_of_scope_reasons = dict(sorted(result.out_of_scope.items()))
+    report.rows_read = in_scope + report.rows_out_of_scope
+    report.reasons = dict(sorted(result.reasons.items()))
+    report.errors = result.errors
+    failed = result.failed
     if in_scope and Fraction(failed, in_scope) > Fraction(str(settings.max_reject_share)):
         share = failed / in_scope
         raise FileRejected(
@@ -220,28 +367,186 @@ def _process(
         )
     t = time.perf_counter()
     ingest_id = report.ingest_id
+    archive.write()  # the archive first, always
+    if failed:
+        q_key = layout.quarantine_key(lk.area_province, lk.area_dataset, ingest_id)
+        lake.write_file(q_key, result.quarantine_path)
+        report.quarantine_key = q_key
     c_key = layout.curated_key(lk.dataset, lk.province, ingest_id)
-    curated = curated_table(spec, v, rr.lines, ingest_id=ingest_id, ingested_at=now)
-    # Parquet encoding is one GIL-free call: the archive write and the quarantine's JSON (Python)
-    # overlap it. The curated table is built first, so its many short kernel calls do not queue
-    # for the GIL behind the JSON loop.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        encoded = pool.submit(parquet_bytes, spec, curated)
-        archive.write()  # the archive first, always
-        quarantined = quarantine_jsonl(rr.table, v, rr.lines, rr.original_names) if failed else b""
-        if failed:
-            q_key = layout.quarantine_key(lk.area_province, lk.area_dataset, ingest_id)
-            lake.write_bytes(q_key, quarantined)
-            report.quarantine_key = q_key
-        curated_bytes = encoded.result()
-        lake.write_bytes(c_key, curated_bytes)
+    lake.write_file(c_key, result.curated_path)
     report.curated_key = c_key
     # recorded once here, so a monthly run need not read the province's files again to name
     # them in its manifest (ADR 0039)
-    report.curated_sha256, report.curated_bytes = _sha256(curated_bytes), len(curated_bytes)
+    report.curated_sha256 = _file_sha256(result.curated_path)
+    report.curated_bytes = result.curated_path.stat().st_size
     report.rows_accepted = in_scope - failed
     report.rows_rejected = failed
     timings["write"] = _lap(t)
+
+
+class _Runner:
+    """Reads of one file: the first (validating, hashing keys), the confirmation of duplicate
+    candidates, and a full pass again when duplicates are confirmed."""
+
+    def __init__(
+        self,
+        lk: LandingKey,
+        reader: StreamReader,
+        ingest_id: str,
+        spec: DatasetSpec,
+        settings: Settings,
+        today: dt.date,
+        now: dt.datetime,
+        timings: dict[str, float],
+        progress: ProgressFn,
+        work: Path,
+    ) -> None:
+        self.lk, self.reader, self.ingest_id, self.spec = lk, reader, ingest_id, spec
+        self.settings, self.today, self.now = settings, today, now
+        self.timings, self.progress, self.work = timings, progress, work
+        self.pass_no = 0
+
+    def first_pass(self) -> _Pass:
+        while True:  # a UTF-8 prefix over a GB18030 file: start again, nothing was published
+            try:
+                return self.full_pass(np.zeros(0, np.int64), hash_keys=True)
+            except RestartAsGB18030:
+                for name in (f"curated-{self.pass_no}.parquet", f"quarantine-{self.pass_no}.jsonl"):
+                    (self.work / name).unlink(missing_ok=True)
+                logger.info(
+                    "ingest %s: not UTF-8 after the sniffed prefix; reading as GB18030", self.ingest_id
+                )
+
+    def full_pass(self, duplicates: np.ndarray, *, hash_keys: bool) -> _Pass:
+        """Every batch validated (``duplicates``: sorted file row numbers with a repeated key),
+        accepted rows appended to a local Parquet file, rejected ones to local JSON lines."""
+        self.pass_no += 1
+        out = _Pass(
+            self.work,
+            self.work / f"curated-{self.pass_no}.parquet",
+            self.work / f"quarantine-{self.pass_no}.jsonl",
+        )
+        writer = CuratedWriter(self.spec, out.curated_path)
+        label = f"validate {self.lk.filename}"
+        try:
+            with open(out.quarantine_path, "wb") as quarantine, ThreadPoolExecutor(max_workers=1) as bg:
+                pending: Future[None] | None = None
+                for batch in _prefetched(self.reader.batches()):
+                    table, lines, outside = batch.in_scope()
+                    if outside:
+                        out.out_of_scope[batch.out_of_scope_reason or "out_of_scope"] += outside
+                    n = table.num_rows
+                    if out.rows + n + sum(out.out_of_scope.values()) > self.settings.ingest_max_rows:
+                        raise FileRejected(
+                            f"the file has more than {self.settings.ingest_max_rows:,} rows: "
+                            "split it into several files (docs/upload-contract.md)",
+                            reason="too_large",
+                        )
+                    hashed = bg.submit(self._hash, table) if hash_keys else None
+                    t = time.perf_counter()
+                    v = validate(
+                        table,
+                        self.spec,
+                        province=self.lk.province,
+                        today=self.today,
+                        legacy_uscc=self.settings.legacy_uscc_allowlist,
+                        display_names=batch.original_names,
+                        duplicates=_batch_mask(duplicates, out.rows, n),
+                    )
+                    failed = v.rows_failed
+                    out.failed += failed
+                    out.reasons.update(v.counts())
+                    if len(out.errors) < MAX_REPORT_ERRORS:
+                        out.errors.extend(first_errors(v, lines, limit=MAX_REPORT_ERRORS - len(out.errors)))
+                    curated = curated_table(
+                        self.spec, v, lines, ingest_id=self.ingest_id, ingested_at=self.now
+                    )
+                    q = quarantine_jsonl(table, v, lines, batch.original_names) if failed else b""
+                    self.timings["validate"] = round(self.timings.get("validate", 0.0) + _lap(t), 4)
+                    if pending is not None:
+                        pending.result()
+                    if hashed is not None:
+                        out.keys.add(hashed.result())
+                    # Parquet encoding releases the GIL: it overlaps the next batch's parse.
+                    pending = bg.submit(_write, writer, curated, quarantine, q)
+                    out.rows += n
+                    out.quarantine_bytes += len(q)
+                    if out.quarantine_bytes > self.settings.ingest_max_bytes:
+                        # only a file failing far beyond any sensible reject share gets here: stop
+                        # before the work folder fills up (docs/adr/0084)
+                        raise FileRejected(
+                            f"{out.failed:,} of the first {out.rows:,} rows fail validation; their "
+                            f"quarantine alone exceeds {self.settings.ingest_max_bytes:,} bytes",
+                            reason="too_many_rejects",
+                        )
+                    self.progress(label, out.rows, None)
+                if pending is not None:
+                    pending.result()
+            writer.close()
+        except BaseException:
+            writer.close()
+            raise
+        return out
+
+    def _hash(self, table: pa.Table) -> np.ndarray:
+        return key_hashes(key_columns(table, self.spec))
+
+    def confirm(self, candidates: np.ndarray) -> np.ndarray:
+        """Sorted file row numbers among ``candidates`` whose key really repeats (exact compare)."""
+        parts: list[pa.Table] = []
+        rows = 0
+        for batch in self.reader.batches():
+            table = batch.in_scope()[0]
+            n = table.num_rows
+            lo, hi = np.searchsorted(candidates, [rows, rows + n])
+            if hi > lo:
+                local = pa.array(candidates[lo:hi] - rows)
+                keys = key_columns(table, self.spec)
+                parts.append(
+                    pa.table([k.take(local) for k in keys], names=[f"k{i}" for i in range(len(keys))])
+                )
+            rows += n
+        if not parts:
+            return np.zeros(0, np.int64)
+        table = pa.concat_tables(parts)
+        mask = duplicate_mask([c.combine_chunks() for c in table.columns])
+        exact: np.ndarray = candidates[np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)]
+        logger.info(
+            "ingest %s: %d key hash candidates, %d duplicate rows",
+            self.ingest_id,
+            len(candidates),
+            len(exact),
+        )
+        return exact
+
+
+_END = object()
+
+
+def _prefetched(batches: Iterator[Batch]) -> Iterator[Batch]:
+    """``batches`` read one ahead in a thread: the next chunk's parse and clean-up (GIL-free
+    kernels, mostly) overlap this batch's validation. Errors surface in order."""
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        nxt = ahead.submit(next, batches, _END)
+        while True:
+            item = nxt.result()
+            if item is _END:
+                return
+            nxt = ahead.submit(next, batches, _END)
+            yield item  # type: ignore[misc]
+
+
+def _write(writer: CuratedWriter, curated: pa.Table, quarantine: BinaryIO, q: bytes) -> None:
+    writer.write(curated)
+    if q:
+        quarantine.write(q)
+
+
+def _batch_mask(duplicates: np.ndarray, start: int, n: int) -> pa.Array:
+    mask = np.zeros(n, dtype=bool)
+    lo, hi = np.searchsorted(duplicates, [start, start + n])
+    mask[duplicates[lo:hi] - start] = True
+    return pa.array(mask)
 
 
 def _lap(t: float) -> float:

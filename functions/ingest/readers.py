@@ -8,12 +8,12 @@ path. CSV encodings are detected, not configured: a UTF-8 BOM, else strict UTF-8
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
-import zlib
-from concurrent.futures import ThreadPoolExecutor
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from functions.errors import FileRejected
+from functions.ingest import workers
 from functions.ingest.normalise import normalise
 from functions.ingest.personal_data import mask_text
 from functions.ingest.profiles import ColumnPlan, Profile, load_profile, resolve_headers
@@ -48,76 +49,6 @@ class ReadResult:
 
 def _reject(reason: str, message: str, **details: Any) -> FileRejected:
     return FileRejected(mask_text(message), reason=reason, **details)
-
-
-def decompress(data: bytes) -> bytes:
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise _reject("bad_format", f"not a gzip file: {exc}") from None
-
-
-def decode_text(data: bytes) -> tuple[bytes, str]:
-    """UTF-8 bytes without BOM and the detected encoding name."""
-    if data.startswith(BOM):
-        body = data[len(BOM) :]
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _reject("bad_encoding", f"BOM says UTF-8 but byte {exc.start + 3} is not UTF-8") from None
-        return body, "utf-8-sig"
-    try:
-        data.decode("utf-8")
-        return data, "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030").encode("utf-8"), "gb18030"
-    except UnicodeDecodeError as exc:
-        raise _reject(
-            "bad_encoding", f"neither UTF-8 nor GB18030/GBK (undecodable byte at offset {exc.start})"
-        ) from None
-
-
-def _finish(
-    table: pa.Table,
-    headers: list[str],
-    spec: DatasetSpec,
-    first_line: int,
-    enc: str | None,
-    *,
-    empties_are_null: bool = False,
-    profile: Profile | None = None,
-) -> ReadResult:
-    profile = profile or load_profile()
-    plan = resolve_headers(headers, spec, profile)
-    dropped = set(plan.dropped_personal)
-    # Kernels release the GIL: columns are cleaned on both cores. Personal-data columns are not
-    # cleaned: normalise reads only whether they hold a value, then drops them.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        cols = list(
-            pool.map(
-                lambda i: (
-                    table.column(i) if headers[i] in dropped else _clean(table.column(i), empties_are_null)
-                ),
-                range(len(headers)),
-            )
-        )
-    batch = pa.Table.from_arrays(cols, names=list(headers)) if headers else table
-    norm = normalise(batch, plan, profile)
-    n = table.num_rows
-    lines = pa.array(range(first_line, first_line + n), pa.int64()) if n < 4096 else _arange(first_line, n)
-    return ReadResult(
-        norm.table,
-        lines,
-        enc,
-        plan.header_mapping,
-        list(plan.ignored),
-        norm.original_names,
-        plan,
-        norm.out_of_scope,
-        norm.out_of_scope_reason,
-    )
 
 
 _NULL_TEXT = pa.scalar(None, pa.string())
@@ -196,9 +127,347 @@ def _sniff_utf8(data: bytes) -> bool:
         return exc.start >= (1 << 16) - 4 and len(data) > 1 << 16
 
 
-def _parse_csv(body: bytes, headers: list[str]) -> pa.Table:
+# -- streaming (docs/adr/0084) -----------------------------------------------------------------
+# A file is read in chunks of whole lines (CSV and JSON Lines hold one row per line: quoted
+# newlines are not supported, ADR 0011), each parsed by Arrow on every core, cleaned and handed
+# on as one batch; memory is a few chunks whatever the file size. A newline byte never occurs
+# inside a UTF-8 or GB18030 character, so a chunk boundary never splits one.
+
+CHUNK_BYTES = 8 << 20  # raw text per batch: ~60k penalty rows, 8 of Arrow's parallel 1 MB blocks
+PARQUET_BATCH_ROWS = 1 << 18
+SPREADSHEETS = ("xlsx", "xls")
+
+Source = str | Path | bytes  # a local file, or bytes already in hand
+
+
+class RestartAsGB18030(Exception):
+    """The sniffed prefix was UTF-8 but a later chunk is not: the caller drops what it has done
+    with this file and iterates ``batches()`` again (now decoding GB18030 from the start)."""
+
+
+@dataclass
+class Batch:
+    table: pa.Table  # normalised string columns: contract names, then extras (``__extra__<i>``)
+    lines: pa.Array  # int64 source line/row numbers
+    out_of_scope: pa.Array  # bool, no nulls: rows outside the platform's scope (natural persons)
+    out_of_scope_reason: str | None
+    original_names: dict[str, str]  # table column → uploaded header
+
+    def in_scope(self) -> tuple[pa.Table, pa.Array, int]:
+        """(table, lines) of the rows in scope, and how many rows were not."""
+        out = int(pc.sum(self.out_of_scope).as_py() or 0)
+        if not out:
+            return self.table, self.lines, 0
+        keep = pc.invert(self.out_of_scope)
+        return self.table.filter(keep), self.lines.filter(keep), out
+
+
+class StreamReader:
+    """An uploaded file as a sequence of cleaned, contract-named batches.
+
+    The header is resolved once by the mapping profile (``plan``, docs/adr/0080) before the
+    first batch, and each batch is normalised by that plan; ``batches()`` may be called again
+    to read the file a second time (the duplicate-key confirmation, an encoding restart)."""
+
+    def __init__(
+        self,
+        source: Source,
+        fmt: str,
+        spec: DatasetSpec,
+        *,
+        chunk_bytes: int = CHUNK_BYTES,
+        parquet_rows: int = PARQUET_BATCH_ROWS,
+        profile: Profile | None = None,
+    ) -> None:
+        self.source, self.spec = source, spec
+        self.profile = profile or load_profile()
+        self.plan: ColumnPlan | None = None
+        self.original_names: dict[str, str] = {}
+        self.gz = fmt.endswith(".gz")
+        self.fmt = fmt[: -len(".gz")] if self.gz else fmt
+        self.chunk_bytes, self.parquet_rows = chunk_bytes, parquet_rows
+        self.encoding: str | None = None
+        self.headers: list[str] = []
+        self.mapping: dict[str, str] = {}
+        self.ignored: list[str] = []
+        self.table_first_line = 1
+        self._table: pa.Table | None = None
+        self._table_lines: pa.Array | None = None
+        if (len(source) if isinstance(source, bytes) else os.path.getsize(source)) == 0:
+            raise _reject("empty_file", "the file is empty (0 bytes)")
+        if self.fmt not in ("csv", "jsonl", "parquet", *SPREADSHEETS) or (
+            self.gz and self.fmt in ("parquet", *SPREADSHEETS)
+        ):
+            raise _reject("unsupported_format", f"unsupported format {fmt!r}")
+        if self.fmt in SPREADSHEETS:
+            # xlsx/xls are read whole (docs/adr/0081), then served in batches
+            data = self.source if isinstance(self.source, bytes) else Path(self.source).read_bytes()
+            sheet = read_sheet(data, spec, self.profile)
+            self._use_table(sheet.table, list(sheet.headers), sheet.lines, sheet.header_row + 1)
+        elif self.fmt == "parquet":
+            self._open_parquet()
+        else:
+            self._sniff()
+
+    def _resolve(self, headers: list[str]) -> None:
+        """Header → contract columns by the profile, once per file (a later JSON key extends it)."""
+        self.plan = resolve_headers(headers, self.spec, self.profile)
+        self.mapping, self.ignored = self.plan.header_mapping, list(self.plan.ignored)
+        self.headers = headers
+
+    # -- raw bytes -------------------------------------------------------------------------
+    def _open(self) -> pa.NativeFile:
+        raw = pa.BufferReader(self.source) if isinstance(self.source, bytes) else pa.OSFile(str(self.source))
+        return pa.CompressedInputStream(raw, "gzip") if self.gz else raw
+
+    def _read(self, stream: pa.NativeFile, n: int) -> bytes:
+        try:
+            return bytes(stream.read(n))
+        except (OSError, pa.ArrowInvalid) as exc:
+            if self.gz:
+                raise _reject("bad_format", f"not a gzip file: {exc}") from None
+            raise
+
+    def _chunks(self) -> Iterator[bytes]:
+        """Whole lines, about ``chunk_bytes`` at a time, UTF-8 (BOM removed; GB18030 transcoded)."""
+        with self._open() as stream:
+            rest = b""
+            first = True
+            while True:
+                block = self._read(stream, self.chunk_bytes)
+                if first and self.encoding == "utf-8-sig":
+                    block = block[len(BOM) :]
+                first = False
+                if not block:
+                    if rest:
+                        yield self._decode(rest)
+                    return
+                cut = block.rfind(b"\n")
+                if cut < 0:
+                    rest += block
+                    continue
+                chunk, rest = rest + block[: cut + 1], block[cut + 1 :]
+                yield self._decode(chunk)
+
+    def _decode(self, chunk: bytes) -> bytes:
+        if self.encoding == "gb18030":
+            try:
+                return chunk.decode("gb18030").encode("utf-8")
+            except UnicodeDecodeError:
+                raise _reject(
+                    "bad_encoding",
+                    "neither UTF-8 nor GB18030/GBK (an undecodable byte after the first 64 KiB)",
+                ) from None
+        if self.fmt == "jsonl":  # Arrow's JSON reader does not check UTF-8 strictly
+            self._check_utf8(chunk)
+        return chunk
+
+    def _check_utf8(self, chunk: bytes) -> None:
+        try:
+            chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            self._not_utf8()
+
+    def _not_utf8(self) -> None:
+        if self.encoding == "utf-8-sig":
+            raise _reject("bad_encoding", "the BOM says UTF-8 but the file is not UTF-8") from None
+        self._sniff(force_gb18030=True)  # the header too is read again, as GB18030
+        raise RestartAsGB18030
+
+    def _sniff(self, *, force_gb18030: bool = False) -> None:
+        with self._open() as stream:
+            head = self._read(stream, 1 << 16)
+            more = len(head) == 1 << 16 and bool(self._read(stream, 1))
+        if force_gb18030:
+            body = head
+            self.encoding = "gb18030"
+        elif head.startswith(BOM):
+            body = head[len(BOM) :]
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if not (more and exc.start >= len(body) - 4):
+                    raise _reject(
+                        "bad_encoding", f"BOM says UTF-8 but byte {exc.start + 3} is not UTF-8"
+                    ) from None
+            self.encoding = "utf-8-sig"
+        else:
+            body = head
+            self.encoding = "utf-8" if _sniff_utf8(head + (b"\0" if more else b"")) else "gb18030"
+        if self.encoding == "gb18030":
+            try:
+                text = body.decode("gb18030", errors="strict" if not more else "ignore")
+            except UnicodeDecodeError as exc:
+                raise _reject(
+                    "bad_encoding", f"neither UTF-8 nor GB18030/GBK (undecodable byte at offset {exc.start})"
+                ) from None
+        else:
+            text = body.decode("utf-8", errors="ignore")
+        if self.fmt == "csv":
+            self._csv_header(text)
+        elif not text.strip():
+            raise _reject("empty_file", "the file is empty")
+
+    def _csv_header(self, head: str) -> None:
+        if not head.strip():
+            raise _reject("empty_file", "the file is empty (a header row is required)")
+        try:
+            headers = next(csv.reader(io.StringIO(head)))
+        except (StopIteration, csv.Error):
+            raise _reject("empty_file", "no header row") from None
+        if not any(h.strip() for h in headers):
+            raise _reject("empty_file", "the header row is empty")
+        if len(set(headers)) != len(headers):
+            dup = next(h for h in headers if headers.count(h) > 1)
+            raise _reject("duplicate_column", f"header {dup!r} appears twice")
+        self._resolve(headers)
+
+    # -- batches -------------------------------------------------------------------------------
+    @classmethod
+    def from_table(
+        cls,
+        table: pa.Table,
+        spec: DatasetSpec,
+        *,
+        first_line: int,
+        encoding: str | None = None,
+        batch_rows: int = PARQUET_BATCH_ROWS,
+        profile: Profile | None = None,
+    ) -> StreamReader:
+        """A file only readable whole (a spreadsheet sheet, already text, columns named by its
+        header row) served in batches like the others; ``first_line``: its first data row's line."""
+        self = cls.__new__(cls)
+        self.source, self.spec, self.gz, self.fmt = b"", spec, False, "table"
+        self.chunk_bytes, self.parquet_rows = 0, batch_rows
+        self.profile, self.plan, self.original_names = profile or load_profile(), None, {}
+        self.encoding, self.mapping, self.ignored, self.headers = encoding, {}, [], []
+        self._use_table(table, list(table.column_names), None, first_line)
+        return self
+
+    def _use_table(
+        self, table: pa.Table, headers: list[str], lines: pa.Array | None, first_line: int
+    ) -> None:
+        """Serve ``table`` (text, one column per header) in batches; ``lines``: each row's own
+        line number (default: consecutive from ``first_line``)."""
+        self.fmt = "table"
+        self._table, self._table_lines, self.table_first_line = table, lines, first_line
+        self._resolve(headers)
+
+    def batches(self) -> Iterator[Batch]:
+        if self.fmt == "table":
+            return self._table_batches()
+        if self.fmt == "csv":
+            return self._csv_batches()
+        if self.fmt == "jsonl":
+            return self._jsonl_batches()
+        return self._parquet_batches()
+
+    def _csv_batches(self) -> Iterator[Batch]:
+        line = 2
+        first = True
+        for chunk in self._chunks():
+            try:
+                table = _parse_csv(chunk, self.headers, header_row=first)
+            except pa.ArrowInvalid as exc:
+                text = str(exc).lower().replace("-", "")
+                if "utf8" in text and self.encoding != "gb18030":
+                    self._not_utf8()
+                raise _reject("bad_format", f"not a valid CSV file: {exc}") from None
+            first = False
+            if table.num_rows:
+                yield self._batch(table, line, empties_are_null=True)
+                line += table.num_rows
+
+    def _jsonl_batches(self) -> Iterator[Batch]:
+        line = 1  # physical line number of the chunk's first line
+        for chunk in self._chunks():
+            parts = chunk.split(b"\n")
+            if chunk.endswith(b"\n"):
+                parts.pop()
+            if any(p.strip() for p in parts):
+                try:
+                    table = pajson.read_json(io.BytesIO(chunk))
+                except pa.ArrowInvalid:
+                    table = _jsonl_fallback(chunk, line)
+                headers = self.headers + [h for h in table.column_names if h not in self.headers]
+                if headers != self.headers:
+                    self._resolve(headers)
+                table = pa.table(
+                    [
+                        table.column(h) if h in table.column_names else pa.nulls(table.num_rows)
+                        for h in headers
+                    ],
+                    names=headers,
+                )
+                lines = [line + i for i, ln in enumerate(parts) if ln.strip()]
+                batch = self._batch(table, line, empties_are_null=False)
+                if len(lines) == batch.table.num_rows:
+                    batch.lines = pa.array(lines, pa.int64())
+                yield batch
+            line += len(parts)
+        if not self.headers:
+            raise _reject("empty_file", "the file is empty")
+
+    def _open_parquet(self) -> None:
+        try:
+            src = pa.BufferReader(self.source) if isinstance(self.source, bytes) else str(self.source)
+            self._pq = pq.ParquetFile(src)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise _reject("bad_format", f"not a valid Parquet file: {exc}") from None
+        names = self._pq.schema_arrow.names
+        if not names:
+            raise _reject("empty_file", "the Parquet file has no columns")
+        self._resolve(list(names))
+
+    def _parquet_batches(self) -> Iterator[Batch]:
+        line = 1
+        try:
+            for rb in self._pq.iter_batches(batch_size=self.parquet_rows):
+                table = pa.Table.from_batches([rb])
+                yield self._batch(table, line)
+                line += table.num_rows
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise _reject("bad_format", f"not a valid Parquet file: {exc}") from None
+
+    def _table_batches(self) -> Iterator[Batch]:
+        table = self._table
+        assert table is not None
+        for start in range(0, table.num_rows, self.parquet_rows):
+            part = table.slice(start, self.parquet_rows)
+            batch = self._batch(part, self.table_first_line + start, empties_are_null=False)
+            if self._table_lines is not None:
+                batch.lines = self._table_lines.slice(start, self.parquet_rows)
+            yield batch
+
+    def _batch(self, table: pa.Table, first_line: int, *, empties_are_null: bool = False) -> Batch:
+        assert self.plan is not None
+        headers = self.headers
+        dropped = set(self.plan.dropped_personal)
+        # Kernels release the GIL: columns are cleaned on both cores. Personal-data columns are
+        # not cleaned: normalise reads only whether they hold a value, then drops them.
+        pool = workers.pool()
+        cols = list(
+            pool.map(
+                lambda i: (
+                    table.column(i) if headers[i] in dropped else _clean(table.column(i), empties_are_null)
+                ),
+                range(len(headers)),
+            )
+        )
+        raw = pa.Table.from_arrays(cols, names=list(headers)) if headers else table
+        norm = normalise(raw, self.plan, self.profile)
+        self.original_names = norm.original_names
+        n = table.num_rows
+        lines = (
+            pa.array(range(first_line, first_line + n), pa.int64()) if n < 4096 else _arange(first_line, n)
+        )
+        return Batch(norm.table, lines, norm.out_of_scope, norm.out_of_scope_reason, norm.original_names)
+
+
+def _parse_csv(body: bytes, headers: list[str], *, header_row: bool = True) -> pa.Table:
     return pacsv.read_csv(
         pa.BufferReader(body),  # zero-copy; a Python file object would copy every block
+        read_options=pacsv.ReadOptions(column_names=None if header_row else headers),
         parse_options=pacsv.ParseOptions(newlines_in_values=False),
         convert_options=pacsv.ConvertOptions(
             column_types={h: pa.string() for h in headers},
@@ -208,56 +477,64 @@ def _parse_csv(body: bytes, headers: list[str]) -> pa.Table:
     )
 
 
-def read_csv(data: bytes, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
-    if data.startswith(BOM) or not _sniff_utf8(data):
-        body, enc = decode_text(data)
-    else:
-        body, enc = data, "utf-8"
-    head = body[: 1 << 16].decode("utf-8", errors="ignore")
-    if not head.strip():
-        raise _reject("empty_file", "the file is empty (a header row is required)")
-    try:
-        headers = next(csv.reader(io.StringIO(head)))
-    except (StopIteration, csv.Error):
-        raise _reject("empty_file", "no header row") from None
-    if not any(h.strip() for h in headers):
-        raise _reject("empty_file", "the header row is empty")
-    if len(set(headers)) != len(headers):
-        dup = next(h for h in headers if headers.count(h) > 1)
-        raise _reject("duplicate_column", f"header {dup!r} appears twice")
-    try:
-        table = _parse_csv(body, headers)
-    except pa.ArrowInvalid as exc:
-        if enc != "utf-8" or "utf8" not in str(exc).lower().replace("-", ""):
-            raise _reject("bad_format", f"not a valid CSV file: {exc}") from None
-        body, enc = decode_text(data)  # invalid UTF-8 past the sniffed prefix: GB18030?
+def read_stream(reader: StreamReader) -> ReadResult:
+    """Every batch of ``reader`` in one table (small files, tests, the CLI's dry runs)."""
+    while True:
         try:
-            table = _parse_csv(body, headers)
-        except pa.ArrowInvalid as exc2:
-            raise _reject("bad_format", f"not a valid CSV file: {exc2}") from None
-    return _finish(table, headers, spec, 2, enc, empties_are_null=True, profile=profile)
+            batches = list(reader.batches())
+            break
+        except RestartAsGB18030:
+            continue
+    if batches:
+        names = batches[-1].table.column_names
+        table = pa.concat_tables([_with_columns(b.table, names) for b in batches])
+        table = pa.Table.from_arrays([_contiguous_text(c) for c in table.columns], names=names)
+        lines = pa.concat_arrays([b.lines for b in batches])
+        out_of_scope = pa.concat_arrays([b.out_of_scope for b in batches])
+        reason = next((b.out_of_scope_reason for b in batches if b.out_of_scope_reason), None)
+    else:
+        assert reader.plan is not None
+        empty = pa.table({h: pa.array([], pa.string()) for h in reader.headers})
+        norm = normalise(empty, reader.plan, reader.profile)
+        table, lines, out_of_scope, reason = norm.table, pa.array([], pa.int64()), norm.out_of_scope, None
+        reader.original_names = norm.original_names
+    return ReadResult(
+        table,
+        lines,
+        reader.encoding,
+        reader.mapping,
+        reader.ignored,
+        reader.original_names,
+        reader.plan,
+        out_of_scope,
+        reason,
+    )
+
+
+def _with_columns(table: pa.Table, names: list[str]) -> pa.Table:
+    """``table`` with exactly ``names`` (a JSON key first seen in a later batch: null before)."""
+    n = table.num_rows
+    have = set(table.column_names)
+    cols = [table.column(c) if c in have else pa.nulls(n, pa.string()) for c in names]
+    return pa.Table.from_arrays(cols, names=names)
+
+
+def _contiguous_text(col: pa.ChunkedArray) -> pa.Array:
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
+def read_csv(data: bytes, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
+    return read_stream(StreamReader(data, "csv", spec, profile=profile))
 
 
 def read_jsonl(data: bytes, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
-    body, enc = decode_text(data)
-    if not body.strip():
-        raise _reject("empty_file", "the file is empty")
-    try:
-        table = pajson.read_json(io.BytesIO(body))
-    except pa.ArrowInvalid:
-        table = _jsonl_fallback(body)
-    lines = [i + 1 for i, ln in enumerate(body.split(b"\n")) if ln.strip()]
-    headers = table.column_names
-    result = _finish(table, headers, spec, 1, enc, profile=profile)
-    if len(lines) == result.table.num_rows:
-        result.lines = pa.array(lines, pa.int64())
-    return result
+    return read_stream(StreamReader(data, "jsonl", spec, profile=profile))
 
 
-def _jsonl_fallback(body: bytes) -> pa.Table:
+def _jsonl_fallback(body: bytes, first_line: int = 1) -> pa.Table:
     """Mixed value types in one column (``2024`` and ``"2024"``): parse per line, all as text."""
     rows: list[dict[str, object]] = []
-    for i, line in enumerate(body.split(b"\n"), start=1):
+    for i, line in enumerate(body.split(b"\n"), start=first_line):
         if not line.strip():
             continue
         try:
@@ -282,38 +559,10 @@ def _json_text(v: object) -> str:
 
 
 def read_parquet(data: bytes, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
-    try:
-        table = pq.read_table(pa.BufferReader(data))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise _reject("bad_format", f"not a valid Parquet file: {exc}") from None
-    if table.num_columns == 0:
-        raise _reject("empty_file", "the Parquet file has no columns")
-    return _finish(table, table.column_names, spec, 1, None, profile=profile)
-
-
-def read_spreadsheet(data: bytes, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
-    """xlsx/xls: the dataset's sheet, header row found below any title rows (docs/adr/0081)."""
-    profile = profile or load_profile()
-    sheet = read_sheet(data, spec, profile)
-    result = _finish(sheet.table, sheet.headers, spec, sheet.header_row + 1, None, profile=profile)
-    result.lines = sheet.lines  # blank layout rows are skipped: the rows' own numbers
-    return result
+    return read_stream(StreamReader(data, "parquet", spec, profile=profile))
 
 
 def read(data: bytes, fmt: str, spec: DatasetSpec, profile: Profile | None = None) -> ReadResult:
-    """Dispatch on the format named by the file extension; ``profile`` maps the headers
-    (default: the national profile)."""
-    if not data:
-        raise _reject("empty_file", "the file is empty (0 bytes)")
-    if fmt.endswith(".gz"):
-        data = decompress(data)
-        fmt = fmt[: -len(".gz")]
-    if fmt == "csv":
-        return read_csv(data, spec, profile)
-    if fmt == "jsonl":
-        return read_jsonl(data, spec, profile)
-    if fmt == "parquet":
-        return read_parquet(data, spec, profile)
-    if fmt in ("xlsx", "xls"):
-        return read_spreadsheet(data, spec, profile)
-    raise _reject("unsupported_format", f"unsupported format {fmt!r}")
+    """The whole file at once (dispatch on the format named by the file extension); ``profile``
+    maps the headers (default: the national profile)."""
+    return read_stream(StreamReader(data, fmt, spec, profile=profile))

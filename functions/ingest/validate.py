@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from functions import uscc
-from functions.ingest import personal_data
+from functions.ingest import personal_data, workers
 from functions.ingest.fastcodes import uscc_check
 from schemas.datasets import DatasetSpec, FieldSpec
 
@@ -154,8 +153,12 @@ def validate(
     today: dt.date,
     legacy_uscc: Iterable[str] = (),
     display_names: dict[str, str] | None = None,
+    duplicates: pa.Array | None = None,
 ) -> Validated:
-    """Check every row of ``table`` (text columns named by the contract) against ``spec``."""
+    """Check every row of ``table`` (text columns named by the contract) against ``spec``.
+
+    ``duplicates`` (bool per row) replaces the in-table duplicate-key pass when the caller knows
+    the keys of the whole file and ``table`` is one batch of it (``keys.KeyIndex``)."""
     n = table.num_rows
     none = _false(n)
     checks: list[Check] = []
@@ -241,19 +244,16 @@ def validate(
     # hash pass (duplicate keys) starts first; checks are assembled in a fixed order.
     names = table.column_names  # every column, the ignored extras too
     field_names = {f.name for f in spec.fields}
-    key_cols = [_contiguous(table.column(k)) if k in names else pa.nulls(n, pa.string()) for k in spec.key]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        dup_future = pool.submit(duplicate_mask, key_cols)
-        field_futures = [pool.submit(field_checks, f) for f in spec.fields]
-        pii_futures = {
-            name: pool.submit(personal_data.find, table.column(name))
-            for name in names
-            if name not in field_names
-        }
-        for fut in field_futures:
-            checks.extend(fut.result())
-        dup = dup_future.result()
-        pii_extra = {name: fut.result() for name, fut in pii_futures.items()}
+    pool = workers.pool()
+    dup_future = pool.submit(duplicate_mask, key_columns(table, spec)) if duplicates is None else None
+    field_futures = [pool.submit(field_checks, f) for f in spec.fields]
+    pii_futures = {
+        name: pool.submit(personal_data.find, table.column(name)) for name in names if name not in field_names
+    }
+    for fut in field_futures:
+        checks.extend(fut.result())
+    dup = _fails(duplicates) if dup_future is None else dup_future.result()
+    pii_extra = {name: fut.result() for name, fut in pii_futures.items()}
 
     def add(code: str, column: str | None, fails: pa.Array, message: str) -> None:
         if pc.any(fails).as_py():
@@ -293,6 +293,13 @@ def validate(
     for c in checks:
         failed = pc.or_(failed, c.fails)
     return Validated(typed, checks, failed)
+
+
+def key_columns(table: pa.Table, spec: DatasetSpec) -> list[pa.Array]:
+    """The dataset key's columns of ``table`` (all null when the file lacks one)."""
+    n = table.num_rows
+    names = table.column_names
+    return [_contiguous(table.column(k)) if k in names else pa.nulls(n, pa.string()) for k in spec.key]
 
 
 def _contiguous(col: pa.ChunkedArray | pa.Array) -> pa.Array:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +148,42 @@ _PYARROW_HEAD = (
 )
 def test_is_access_denied_reads_the_real_error_shapes(error: Exception, denied: bool) -> None:
     assert is_access_denied(error) is denied
+
+
+def test_download_hashes_and_write_file_uploads_in_parts(any_lake: Lake, tmp_path: Path) -> None:
+    """Big enough for several blocks and S3 parts; content and digest survive the round trip."""
+    data = os.urandom(3 << 20) * 4  # 12 MiB
+    src = tmp_path / "src.bin"
+    src.write_bytes(data)
+    any_lake.write_file("big/obj.bin", src, metadata={"sha256": "x"})
+    assert [f.key for f in any_lake.list_files("big", include_hidden=True)] == ["big/obj.bin"]
+    dest = tmp_path / "dest.bin"
+    assert any_lake.download("big/obj.bin", dest) == hashlib.sha256(data).hexdigest()
+    assert dest.read_bytes() == data
+    assert any_lake.download("big/obj.bin", None) == hashlib.sha256(data).hexdigest()  # hash only
+
+
+def test_download_of_a_missing_object_fails_clearly(any_lake: Lake, tmp_path: Path) -> None:
+    with pytest.raises((FileNotFoundError, StorageError)):
+        any_lake.download("nope/missing.bin", tmp_path / "x")
+
+
+def test_write_file_keeps_object_metadata_on_s3_and_neither_copies_nor_deletes(
+    s3_lake: Lake,
+    s3_bucket: str,
+    boto3_session: boto3.Session,
+    moto_endpoint: str,
+    moto_requests: Any,
+    tmp_path: Path,
+) -> None:
+    """The archive's ``sha256`` metadata travels with an uploaded file as with bytes (boto3's
+    transfer, not pyarrow's stream, which drops user metadata: apache/arrow#45857), and the
+    upload is one PUT: no temporary object, copy or delete (docs/adr/0075)."""
+    src = tmp_path / "a.csv"
+    src.write_bytes(b"x,y\n1,2\n")
+    s3_lake.write_file("archive/a.csv", src, metadata={"sha256": "abc", "source-key": "incoming%2Fa.csv"})
+    assert moto_requests() == [("PUT", f"/{s3_bucket}/lake/archive/a.csv")]
+    head = boto3_session.client("s3", endpoint_url=moto_endpoint).head_object(
+        Bucket=s3_bucket, Key="lake/archive/a.csv"
+    )
+    assert head["Metadata"] == {"sha256": "abc", "source-key": "incoming%2Fa.csv"}
