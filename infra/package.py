@@ -376,6 +376,9 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
         props["Environment"] = {"Variables": {k: resolve(v) for k, v in env.items()}}
         props["Tracing"] = "Active"
         props["LoggingConfig"] = dict(LOGGING_CONFIG)  # to /aws/lambda/<name>: the group below
+        # /tmp: the streamed ingest's local copy, quarantine and curated file (docs/adr/0084); the
+        # classification's result file and DuckDB spill. Lambda's default is 512 MB.
+        props["EphemeralStorage"] = {"Size": int(cfg["functions"][kind].get("ephemeral_storage", 512))}
         skips = [NO_VPC]
         if kind in ASYNC_KINDS:
             props["DeadLetterQueue"] = {

@@ -159,6 +159,20 @@ def test_every_function_logs_json_at_info(app_templates: dict[str, Json]) -> Non
             }, f"{stage}/{logical}"
 
 
+# -- /tmp for the streamed ingest (issue 13, docs/adr/0084) -------------------------------------
+def test_ingest_has_the_local_disk_its_largest_upload_needs(app_templates: dict[str, Json]) -> None:
+    """The largest accepted upload is copied to /tmp, and its quarantine (at most as large again)
+    and curated file are written there before upload; Lambda's /tmp is 512 MB unless sized."""
+    from schemas.ingest import MAX_UPLOAD_BYTES
+
+    for stage, app in app_templates.items():
+        for logical, fn in functions_of(app).items():
+            if fn["Properties"]["Handler"].endswith(("on_upload", "on_upload_event")):
+                size_mb = fn["Properties"]["EphemeralStorage"]["Size"]
+                assert size_mb << 20 >= 2.5 * MAX_UPLOAD_BYTES, f"{stage}/{logical}"
+                assert 512 <= size_mb <= 10240, f"{stage}/{logical}"  # Lambda's range
+
+
 # -- 9. reserved concurrency ------------------------------------------------------------------
 UNRESERVED_MINIMUM = 100  # Lambda keeps at least this much of the account's concurrency free
 
