@@ -292,6 +292,14 @@ class Lake:
             self._s3_client = self._s3_client_factory()
         return self._s3_client
 
+    def _write_error(self, key: str, exc: Exception) -> StorageError:
+        if is_access_denied(exc):
+            return StorageAccessDenied(
+                f"access denied writing {self.display(key)}: the role lacks s3:PutObject there",
+                field="key",
+            )
+        return StorageError(f"cannot write {self.display(key)}: {exc}")
+
     def write_bytes(self, key: str, data: bytes, *, metadata: dict[str, str] | None = None) -> None:
         """Write atomically: readers see the old object or the whole new one, never a part.
 
@@ -304,12 +312,7 @@ class Lake:
             try:
                 self.s3_client.put_object(Bucket=bucket, Key=object_key, Body=data, Metadata=metadata or {})
             except Exception as exc:  # botocore ClientError / EndpointConnectionError
-                if is_access_denied(exc):
-                    raise StorageAccessDenied(
-                        f"access denied writing {self.display(key)}: the role lacks s3:PutObject there",
-                        field="key",
-                    ) from exc
-                raise StorageError(f"cannot write {self.display(key)}: {exc}") from exc
+                raise self._write_error(key, exc) from exc
             return
         tmp = self._tmp_path(key)
         self._ensure_parent(final)
@@ -336,12 +339,7 @@ class Lake:
                     str(source), bucket, object_key, ExtraArgs={"Metadata": metadata or {}}
                 )
             except Exception as exc:  # boto3 S3UploadFailedError wraps the ClientError
-                if is_access_denied(exc):
-                    raise StorageAccessDenied(
-                        f"access denied writing {self.display(key)}: the role lacks s3:PutObject there",
-                        field="key",
-                    ) from exc
-                raise StorageError(f"cannot write {self.display(key)}: {exc}") from exc
+                raise self._write_error(key, exc) from exc
             return
         tmp = self._tmp_path(key)
         self._ensure_parent(final)

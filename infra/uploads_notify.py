@@ -14,23 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from functions.layout import PROVINCES
+from infra.cfn import getatt, ref, sub
 from schemas.uploads import EVENT_DETAIL_TYPE, EVENT_SOURCE
 
 APP = "creditrisk"
 Json = dict[str, Any]
 SUBSCRIBE_PROTOCOLS = ["https", "sqs"]  # machine-to-machine only: no e-mail to any address
-
-
-def _sub(text: str) -> Json:
-    return {"Fn::Sub": text}
-
-
-def _ref(name: str) -> Json:
-    return {"Ref": name}
-
-
-def _getatt(name: str, attr: str) -> Json:
-    return {"Fn::GetAtt": [name, attr]}
 
 
 def topic_logical(province: str) -> str:
@@ -43,7 +32,7 @@ def event_pattern(province: str) -> Json:
 
 
 def notify_key() -> Json:
-    account_root = _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
+    account_root = sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
     return {
         "Type": "AWS::KMS::Key",
         "Properties": {
@@ -65,7 +54,7 @@ def notify_key() -> Json:
                         "Principal": {"Service": "events.amazonaws.com"},
                         "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
                         "Resource": "*",
-                        "Condition": {"StringEquals": {"aws:SourceAccount": _sub("${AWS::AccountId}")}},
+                        "Condition": {"StringEquals": {"aws:SourceAccount": sub("${AWS::AccountId}")}},
                     },
                 ],
             },
@@ -76,14 +65,14 @@ def notify_key() -> Json:
 def province_resources(province: str) -> Json:
     topic = topic_logical(province)
     rule = f"{topic}Rule"
-    uploader_arn = _getatt(f"Uploader{province}", "Arn")
+    uploader_arn = getatt(f"Uploader{province}", "Arn")
     return {
         topic: {
             "Type": "AWS::SNS::Topic",
             "Properties": {
-                "TopicName": _sub(f"{APP}-${{Stage}}-uploads-{province}"),
+                "TopicName": sub(f"{APP}-${{Stage}}-uploads-{province}"),
                 "DisplayName": f"creditrisk upload outcomes {province}",
-                "KmsMasterKeyId": _getatt("UploadOutcomesKey", "Arn"),
+                "KmsMasterKeyId": getatt("UploadOutcomesKey", "Arn"),
             },
         },
         rule: {
@@ -93,13 +82,13 @@ def province_resources(province: str) -> Json:
                 "EventBusName": "default",
                 "EventPattern": event_pattern(province),
                 "State": "ENABLED",
-                "Targets": [{"Id": "province-topic", "Arn": _ref(topic)}],
+                "Targets": [{"Id": "province-topic", "Arn": ref(topic)}],
             },
         },
         f"{topic}Policy": {
             "Type": "AWS::SNS::TopicPolicy",
             "Properties": {
-                "Topics": [_ref(topic)],
+                "Topics": [ref(topic)],
                 "PolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [
@@ -108,22 +97,22 @@ def province_resources(province: str) -> Json:
                             "Effect": "Allow",
                             "Principal": {"Service": "events.amazonaws.com"},
                             "Action": "sns:Publish",
-                            "Resource": _ref(topic),
-                            "Condition": {"ArnEquals": {"aws:SourceArn": _getatt(rule, "Arn")}},
+                            "Resource": ref(topic),
+                            "Condition": {"ArnEquals": {"aws:SourceArn": getatt(rule, "Arn")}},
                         },
                         {
                             "Sid": "TheProvinceUploaderSubscribes",
                             "Effect": "Allow",
                             "Principal": {"AWS": uploader_arn},
                             "Action": ["sns:Subscribe", "sns:GetTopicAttributes"],
-                            "Resource": _ref(topic),
+                            "Resource": ref(topic),
                         },
                         {
                             "Sid": "NoOneElseSubscribes",
                             "Effect": "Deny",
                             "Principal": "*",
                             "Action": "sns:Subscribe",
-                            "Resource": _ref(topic),
+                            "Resource": ref(topic),
                             "Condition": {"ArnNotEquals": {"aws:PrincipalArn": uploader_arn}},
                         },
                         {
@@ -131,15 +120,15 @@ def province_resources(province: str) -> Json:
                             "Effect": "Deny",
                             "Principal": "*",
                             "Action": "sns:Publish",
-                            "Resource": _ref(topic),
-                            "Condition": {"ArnNotEquals": {"aws:SourceArn": _getatt(rule, "Arn")}},
+                            "Resource": ref(topic),
+                            "Condition": {"ArnNotEquals": {"aws:SourceArn": getatt(rule, "Arn")}},
                         },
                         {
                             "Sid": "DenyInsecureTransport",
                             "Effect": "Deny",
                             "Principal": "*",
                             "Action": ["sns:Publish", "sns:Subscribe"],
-                            "Resource": _ref(topic),
+                            "Resource": ref(topic),
                             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
                         },
                     ],
@@ -150,7 +139,7 @@ def province_resources(province: str) -> Json:
             "Type": "AWS::IAM::Policy",
             "Properties": {
                 "PolicyName": "subscribe-own-province-outcomes",
-                "Roles": [_ref(f"Uploader{province}")],
+                "Roles": [ref(f"Uploader{province}")],
                 "PolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [
@@ -158,7 +147,7 @@ def province_resources(province: str) -> Json:
                             "Sid": "SubscribeOwnProvinceOutcomes",
                             "Effect": "Allow",
                             "Action": ["sns:Subscribe", "sns:GetTopicAttributes"],
-                            "Resource": _ref(topic),
+                            "Resource": ref(topic),
                             "Condition": {"StringEquals": {"sns:Protocol": SUBSCRIBE_PROTOCOLS}},
                         }
                     ],
@@ -180,8 +169,8 @@ def outputs() -> Json:
     return {
         f"{topic_logical(p)}TopicArn": {
             "Description": f"SNS topic of province {p}'s ingest outcomes (only its uploader role subscribes)",
-            "Value": _ref(topic_logical(p)),
-            "Export": {"Name": _sub(f"{APP}-${{Stage}}-UploadOutcomes{p}TopicArn")},
+            "Value": ref(topic_logical(p)),
+            "Export": {"Name": sub(f"{APP}-${{Stage}}-UploadOutcomes{p}TopicArn")},
         }
         for p in sorted(PROVINCES)
     }

@@ -1,0 +1,54 @@
+"""What every generated CloudFormation template shares: intrinsic functions, a YAML dump without
+anchors, and the ``python -m infra.<template> [--check]`` entry point that keeps the committed
+file equal to what the generator makes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Json = dict[str, Any]
+
+
+def sub(text: str) -> Json:
+    return {"Fn::Sub": text}
+
+
+def ref(name: str) -> Json:
+    return {"Ref": name}
+
+
+def getatt(name: str, attr: str) -> Json:
+    return {"Fn::GetAtt": [name, attr]}
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """CloudFormation rejects YAML anchors/aliases; repeat shared fragments instead."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump(template: Json) -> str:
+    return yaml.dump(template, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+def main(path: Path, render: Callable[[], str], module: str, doc: str | None, argv: list[str] | None) -> int:
+    """Write ``path`` from ``render()``; with ``--check``, exit 1 when the committed file differs."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--check", action="store_true", help=f"fail if {path.name} is stale")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            print(f"{path} is stale: run `python -m {module}`", file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
