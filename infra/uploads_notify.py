@@ -146,10 +146,17 @@ def province_resources(province: str) -> Json:
                         {
                             "Sid": "SubscribeOwnProvinceOutcomes",
                             "Effect": "Allow",
-                            "Action": ["sns:Subscribe", "sns:GetTopicAttributes"],
+                            "Action": "sns:Subscribe",
                             "Resource": ref(topic),
                             "Condition": {"StringEquals": {"sns:Protocol": SUBSCRIBE_PROTOCOLS}},
-                        }
+                        },
+                        {
+                            # sns:Protocol is only present on Subscribe (parliament checks)
+                            "Sid": "ReadOwnProvinceTopic",
+                            "Effect": "Allow",
+                            "Action": "sns:GetTopicAttributes",
+                            "Resource": ref(topic),
+                        },
                     ],
                 },
             },
