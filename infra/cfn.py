@@ -27,6 +27,29 @@ def getatt(name: str, attr: str) -> Json:
     return {"Fn::GetAtt": [name, attr]}
 
 
+def account_administers_key() -> Json:
+    """The key-policy statement that lets the account's IAM policies govern the key (AWS default)."""
+    return {
+        "Sid": "AccountAdministersKeyThroughIam",
+        "Effect": "Allow",
+        "Principal": {"AWS": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+
+def service_uses_key(sid: str, service: str, actions: list[str]) -> Json:
+    """A key-policy statement for an AWS service acting for this account only (confused deputy)."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": actions,
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}},
+    }
+
+
 class _NoAliasDumper(yaml.SafeDumper):
     """CloudFormation rejects YAML anchors/aliases; repeat shared fragments instead."""
 

@@ -270,21 +270,12 @@ def storage() -> Json:
                 "KeyPolicy": {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {
-                            "Sid": "AccountAdministersKeyThroughIam",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
-                            "Action": "kms:*",
-                            "Resource": "*",
-                        },
-                        {
-                            "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                            "Resource": "*",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}},
-                        },
+                        cfn.account_administers_key(),
+                        cfn.service_uses_key(
+                            "CloudWatchAlarmsPublishToEncryptedTopic",
+                            "cloudwatch.amazonaws.com",
+                            ["kms:Decrypt", "kms:GenerateDataKey*"],
+                        ),
                         {
                             "Sid": "CloudWatchLogsEncryptsPlatformLogGroups",
                             "Effect": "Allow",

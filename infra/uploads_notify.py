@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.layout import PROVINCES
-from infra.cfn import getatt, ref, sub
+from infra.cfn import account_administers_key, getatt, ref, service_uses_key, sub
 from schemas.uploads import EVENT_DETAIL_TYPE, EVENT_SOURCE
 
 APP = "creditrisk"
@@ -32,7 +32,6 @@ def event_pattern(province: str) -> Json:
 
 
 def notify_key() -> Json:
-    account_root = sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
     return {
         "Type": "AWS::KMS::Key",
         "Properties": {
@@ -41,21 +40,12 @@ def notify_key() -> Json:
             "KeyPolicy": {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {
-                        "Sid": "AccountAdministersKeyThroughIam",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": account_root},
-                        "Action": "kms:*",
-                        "Resource": "*",
-                    },
-                    {
-                        "Sid": "EventBridgePublishesToEncryptedTopics",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "events.amazonaws.com"},
-                        "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
-                        "Resource": "*",
-                        "Condition": {"StringEquals": {"aws:SourceAccount": sub("${AWS::AccountId}")}},
-                    },
+                    account_administers_key(),
+                    service_uses_key(
+                        "EventBridgePublishesToEncryptedTopics",
+                        "events.amazonaws.com",
+                        ["kms:GenerateDataKey*", "kms:Decrypt"],
+                    ),
                 ],
             },
         },
