@@ -251,7 +251,7 @@ def test_outcome_topics_are_encrypted_with_a_key_eventbridge_may_use(platform: d
         s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "events.amazonaws.com"}
     )
     assert sorted(events["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
-    assert events["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Fn::Sub": "${AWS::AccountId}"}}}
+    assert events["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 
 
 # -- auditor ----------------------------------------------------------------------------------
