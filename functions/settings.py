@@ -7,7 +7,7 @@ Precedence is explicit argument > environment (``CREDITRISK_*``) > default: call
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -119,6 +119,15 @@ class Settings(BaseSettings):
             return ""
         rest = uri[len("s3://") :].split("/", 1)
         return rest[1].strip("/") + "/" if len(rest) > 1 and rest[1].strip("/") else ""
+
+    def aws_client(self, service: str, session: Any = None) -> Any:
+        """A boto3 client for ``service`` in the configured region and endpoint (moto in tests);
+        made on call, never at import time."""
+        if session is None:
+            import boto3
+
+            session = boto3.Session()
+        return session.client(service, region_name=self.region, endpoint_url=self.aws_endpoint_url)
 
 
 @lru_cache(maxsize=1)

@@ -31,13 +31,11 @@ def command() -> None:
 @click.pass_context
 def redrive_cmd(ctx: click.Context, queue_url: str | None, dry_run: bool, include_monthly: bool) -> None:
     """Ingest every failed upload again (idempotent), deleting each message only after success."""
-    import boto3
-
     settings = settings_from(ctx)
     url = queue_url or settings.dlq_url
     if not url:
         raise InvalidInput("no queue: give --queue-url or set CREDITRISK_DLQ_URL", field="queue_url")
-    sqs = boto3.Session().client("sqs", region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
+    sqs = settings.aws_client("sqs")
     lake = lake_from(ctx)
     landing = open_lake(settings.effective_landing_uri, settings=settings)
 

@@ -87,11 +87,7 @@ def detail_json(event: UploadEvent) -> dict[str, Any]:
 def publisher_from_settings(settings: Settings, *, boto3_session: boto3.Session | None = None) -> Publisher:
     """EventBridge when a bus is configured, else a local file when one is, else nothing."""
     if settings.upload_events_bus:
-        import boto3 as _boto3
-
-        session = boto3_session or _boto3.Session()
-        client = session.client("events", region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
-        return EventBridgePublisher(client, settings.upload_events_bus)
+        return EventBridgePublisher(settings.aws_client("events", boto3_session), settings.upload_events_bus)
     if settings.upload_events_file:
         return LocalFilePublisher(settings.upload_events_file)
     return NoopPublisher()

@@ -81,11 +81,7 @@ class SnsNotifier:
 def notifier_from_settings(settings: Settings, *, boto3_session: boto3.Session | None = None) -> Notifier:
     """SNS when a topic is configured, else a local file when one is, else nothing."""
     if settings.warnings_sns_topic_arn:
-        import boto3 as _boto3
-
-        session = boto3_session or _boto3.Session()
-        client = session.client("sns", region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
-        return SnsNotifier(client, settings.warnings_sns_topic_arn)
+        return SnsNotifier(settings.aws_client("sns", boto3_session), settings.warnings_sns_topic_arn)
     if settings.warnings_notify_file:
         return LocalFileNotifier(settings.warnings_notify_file)
     return NoopNotifier()
