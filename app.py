@@ -106,6 +106,7 @@ def reset() -> None:
 
     for mod, fn in (
         ("functions.sampling.frame", "clear_cache"),
+        ("functions.sampling.cells", "clear_cache"),
         ("functions.sampling.plans", "clear_cache"),
         ("functions.auth.tokens", "clear_cache"),
     ):

@@ -7,6 +7,8 @@ lake:     archive/<PP>/<dataset>/<ingest_id>/<file>            byte-for-byte upl
           reports/ingest/<PP>/<dataset>/<ingest_id>.json
           results/classifications/month=<YYYY-MM>/province=<PP>/part-0.parquet   (published)
           results/runs/<run_id>/...                                               (every run, kept)
+          results/classifications/month=<M>/province=<PP>/_sampling/<run_id>/frame.parquet, cells.parquet
+                                                     (sampling copy by class and region, hidden)
           plans/<PP>/<plan_id>.json                                 (sampling plans, immutable)
           _auth/tokens/<token_id>.json                              (API tokens, salted hashes only)
 """
@@ -92,6 +94,20 @@ def classification_pointer_key(month: str, province: str) -> str:
 def run_classifications_key(run_id: str) -> str:
     """Every run's classification output, kept for audit (plan verification re-reads it)."""
     return f"{run_prefix(run_id)}/classifications.parquet"
+
+
+def sampling_prefix(month: str, province: str, run_id: str) -> str:
+    """A run's sampling copy and its cell index (hidden: Athena and ``list_files`` skip ``_``
+    names; per run, so it is immutable and plans stay verifiable after a re-run, ADR 0100)."""
+    return f"{classification_prefix(month, province)}/_sampling/{run_id}"
+
+
+def sampling_frame_key(month: str, province: str, run_id: str) -> str:
+    return f"{sampling_prefix(month, province, run_id)}/frame.parquet"
+
+
+def sampling_cells_key(month: str, province: str, run_id: str) -> str:
+    return f"{sampling_prefix(month, province, run_id)}/cells.parquet"
 
 
 def plan_key(province: str, plan_id: str) -> str:

@@ -72,14 +72,29 @@ def results_table(
 
 
 def publish(
-    lake: Lake, table: pa.Table, month: str, province: str, *, row_group_size: int | None = None
+    lake: Lake,
+    table: pa.Table,
+    month: str,
+    province: str,
+    *,
+    row_group_size: int | None = None,
+    sampling_copy: bool = True,
 ) -> str:
-    """Publish like the classification does: run copy, partition, pointer. Returns the run id."""
+    """Publish like the classification does: run copy, sampling copy (unless ``sampling_copy``
+    is off: a run published before ADR 0100), partition, pointer. Returns the run id."""
     import io
+    import tempfile
 
     import pyarrow.parquet as pq
 
+    from functions.sampling import cells
+
     run_id = str(table["run_id"][0].as_py())
+    if sampling_copy:
+        with tempfile.TemporaryDirectory(prefix="sampling-copy-") as tmp:
+            path = f"{tmp}/frame.parquet"
+            cells.write_copy(path, cells.sort_for_copy(table))
+            cells.store(lake, month, province, run_id, str(table["model"][0].as_py()), path)
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd", row_group_size=row_group_size)
     lake.write_bytes(layout.run_classifications_key(run_id), buf.getvalue())

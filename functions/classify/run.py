@@ -365,7 +365,7 @@ def classify_month(
     }
     timings["total_s"] = time.perf_counter() - t0
     lake.write_json(f"{layout.run_prefix(run_id)}/manifest.json", manifest)
-    publish(lake, manifest)
+    publish(lake, manifest, settings=settings)
     logger.info("classified %s %s with %s: %s rows, %s", province, month, system.model_ref, rows, counts)
     return RunResult(run_id, month, province, manifest, counts)
 
@@ -379,9 +379,13 @@ def published_run_id(lake: Lake, month: str, province: str) -> str | None:
     return str(run_id) if run_id else None
 
 
-def publish(lake: Lake, manifest: dict[str, Any]) -> None:
-    """Copy the run's Parquet over the published key (atomic), then move the pointer."""
+def publish(lake: Lake, manifest: dict[str, Any], *, settings: Settings | None = None) -> None:
+    """Write the run's sampling copy (ADR 0100), copy the run's Parquet over the published key
+    (atomic), then move the pointer: readers find the copy through the pointer only."""
+    from functions.classify.sampling_copy import write_sampling_copy
+
     month, province, run_id = manifest["month"], manifest["province"], manifest["run_id"]
+    write_sampling_copy(lake, month, province, run_id, manifest["model"], settings=settings)
     lake.copy(layout.run_classifications_key(run_id), layout.classification_key(month, province))
     lake.write_json(
         layout.classification_pointer_key(month, province),

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from functions.obs.context import bind, scoped
+from functions.sampling import cells, encode
 from functions.sampling import draw as drawing
-from functions.sampling import encode
 from functions.sampling import frame as frames
 from functions.sampling.inspectors import Inspector, assign
 from functions.sampling.plans import MAX_ANSWER_BYTES, PlanText, dumps, new_plan_id, store_plan_bytes
@@ -69,18 +69,15 @@ class Drawn:
         }
 
 
-def draw_plan(req: PlanRequest, frame: frames.Frame, seed: str) -> Drawn:
+def draw_plan(req: PlanRequest, frame: frames.Frame | cells.CellFrame, seed: str) -> Drawn:
     """The reproducible part of a plan: a pure function of (request, seed, frame)."""
-    prepared = frames.scoped_frame(frame, scope_of(req), RISK_CLASSES)
-    table, indices = prepared.table, prepared.indices
-    populations = {c: len(indices[c]) for c in RISK_CLASSES}
     ratios: dict[str, float] = {str(k): v for k, v in req.ratios.items()}
-    positions = drawing.draw_positions(seed, populations, ratios)
-    picked: list[pa.Array] = [
-        indices[c].take(frames.int64_numpy(positions[c])) for c in RISK_CLASSES if len(positions[c])
-    ]
-    rows = table.select(TARGET_COLUMNS)
-    targets = rows.take(pa.concat_arrays(picked)) if picked else rows.slice(0, 0)
+    if isinstance(frame, cells.CellFrame):
+        digest, size, populations, positions, targets = _draw_cells(req, frame, seed, ratios)
+        plain = frames.json_plain_columns(targets, TARGET_COLUMNS)
+    else:
+        digest, size, populations, positions, targets = _draw_in_memory(req, frame, seed, ratios)
+        plain = frames.json_plain_columns(frame.table, TARGET_COLUMNS)
     staffing: list[list[str]] | None = None
     loads: dict[str, int] | None = None
     if req.inspectors is not None:
@@ -101,11 +98,36 @@ def draw_plan(req: PlanRequest, frame: frames.Frame, seed: str) -> Drawn:
         }
         for c in RISK_CLASSES
     ]
-    plain = frames.json_plain_columns(frame.table, TARGET_COLUMNS)
-    return Drawn(prepared.digest, table.num_rows, strata, targets, staffing, loads, plain)
+    return Drawn(digest, size, strata, targets, staffing, loads, plain)
 
 
-def compute(req: PlanRequest, frame: frames.Frame, seed: str) -> dict[str, Any]:
+_Draw = tuple[str, int, dict[str, int], dict[str, Any], pa.Table]
+
+
+def _draw_in_memory(req: PlanRequest, frame: frames.Frame, seed: str, ratios: dict[str, float]) -> _Draw:
+    """A partition read whole (runs published before the sampling copy; frame digest v1)."""
+    prepared = frames.scoped_frame(frame, scope_of(req), RISK_CLASSES)
+    table, indices = prepared.table, prepared.indices
+    populations = {c: len(indices[c]) for c in RISK_CLASSES}
+    positions = drawing.draw_positions(seed, populations, ratios)
+    picked: list[pa.Array] = [
+        indices[c].take(frames.int64_numpy(positions[c])) for c in RISK_CLASSES if len(positions[c])
+    ]
+    rows = table.select(TARGET_COLUMNS)
+    targets = rows.take(pa.concat_arrays(picked)) if picked else rows.slice(0, 0)
+    return prepared.digest, table.num_rows, populations, positions, targets
+
+
+def _draw_cells(req: PlanRequest, frame: cells.CellFrame, seed: str, ratios: dict[str, float]) -> _Draw:
+    """The run's sampling copy (ADR 0100): counts from the cell index, only drawn rows read."""
+    sel = cells.selection(frame, scope_of(req), RISK_CLASSES)
+    positions = drawing.draw_positions(seed, sel.populations, ratios)
+    rows = cells.rows_of(frame, sel, positions, RISK_CLASSES)
+    targets = cells.fetch(frame, rows, TARGET_COLUMNS)
+    return sel.digest, sel.size, dict(sel.populations), positions, targets
+
+
+def compute(req: PlanRequest, frame: frames.Frame | cells.CellFrame, seed: str) -> dict[str, Any]:
     """:func:`draw_plan` as the plan's members (``targets`` as dicts): what verify compares."""
     drawn = draw_plan(req, frame, seed)
     return {**drawn.head(), "targets": drawn.rows(), "inspector_loads": drawn.inspector_loads}
@@ -129,7 +151,7 @@ def make_plan(
     max_answer_bytes: int = MAX_ANSWER_BYTES,
 ) -> CreatedPlan:
     """Draw and store a plan, serialised once (docs/adr/0045). Scope is the caller's job."""
-    frame = frames.load_published(lake, req.month, req.province)
+    frame = cells.load_published(lake, req.month, req.province)
     seed = req.seed if req.seed is not None else drawing.new_seed()
     drawn = draw_plan(req, frame, seed)
     plan_id = new_plan_id(req.province)

@@ -56,7 +56,8 @@ def test_stored_plan_records_request_caller_time_and_frame(lake: Lake) -> None:
     assert plan["seed_generated"] is True and len(plan["seed"]) == 32
     assert plan["run_id"] == "run-1" and plan["model"] == "samr-general@1"
     assert plan["model_hash"].startswith("sha256:")
-    assert plan["frame_size"] == 1500 and len(plan["frame_digest"]) == 64
+    assert plan["frame_size"] == 1500 and plan["frame_digest"].startswith("cells-v2:")
+    assert len(plan["frame_digest"]) == len("cells-v2:") + 64
     assert plan["request"]["ratios"] == {"A": 0.02, "B": 0.05, "C": 0.2, "D": 0.5}
     assert plan["created_at"].endswith("+00:00")
     assert sum(s["sampled"] for s in plan["strata"]) == len(plan["targets"])

@@ -1,0 +1,453 @@
+"""The sampling copy: a run's classification laid out by stratum cell, plus a cell index (ADR 0100).
+
+A *cell* is one ``(risk_class, region_code, section, entity_type)``. The copy
+(``_sampling/<run_id>/frame.parquet`` beside the published partition) holds the columns a plan
+needs, sorted by cell then ``uscc``, in row groups of :data:`ROW_GROUP_SIZE` rows; the index
+(``cells.parquet``, one row per cell) holds each cell's key, first row, row count and the SHA-256
+of its ``uscc`` lines. A plan request reads the pointer, the index and the copy's footer, picks
+positions per class from the cell counts, and reads only the row groups that hold the drawn rows:
+its cost follows the scope and the sample, never the province (the index is kilobytes).
+
+Same object on S3: ``pq.ParquetFile`` over ``Lake.open_input_file`` issues range reads of the
+chosen row groups' column chunks. Nothing here imports pandas, awswrangler, duckdb or sqlglot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from functions import layout
+from functions.errors import NotFound, StorageError
+from functions.sampling import frame as frames
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from functions.lake import Lake
+
+logger = logging.getLogger(__name__)
+
+LAYOUT = "cells-v2"
+DIGEST_PREFIX = f"{LAYOUT}:"  # a v2 frame digest names its definition; a bare hex digest is v1
+CELL_KEY = ("risk_class", "region_code", "section", "entity_type")
+COPY_COLUMNS = (*CELL_KEY, "uscc", "name", "industry_code")
+ROW_GROUP_SIZE = 16_384
+_FETCH_GROUPS = 32  # row groups decoded at a time when fetching drawn rows (bounds memory)
+_CACHE_SIZE = 8
+INDEX_SCHEMA = pa.schema(
+    [
+        pa.field("risk_class", pa.string(), nullable=False),
+        pa.field("region_code", pa.string(), nullable=False),
+        pa.field("section", pa.string(), nullable=False),
+        pa.field("entity_type", pa.string(), nullable=False),
+        pa.field("start", pa.int64(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+        pa.field("digest", pa.string(), nullable=False),
+    ]
+)
+
+
+def _ints(col: Any) -> Any:
+    """An int64 column without nulls as numpy (``to_numpy`` probes for pandas and imports it)."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if not len(arr):
+        return np.zeros(0, dtype=np.int64)
+    return np.frombuffer(arr.buffers()[1], dtype=np.int64, count=len(arr), offset=arr.offset * 8)
+
+
+def _bools(col: Any) -> Any:
+    """A boolean column as numpy (nulls are false), see :func:`_ints`."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if not len(arr):
+        return np.zeros(0, dtype=bool)
+    arr = pc.fill_null(arr, frames._FALSE)
+    bits = np.unpackbits(np.frombuffer(arr.buffers()[1], dtype=np.uint8), bitorder="little")
+    return bits[arr.offset : arr.offset + len(arr)].astype(bool)
+
+
+# -- building the index (publish time, verification) -------------------------------------------
+def build_index(pf: pq.ParquetFile, *, run_id: str, model: str) -> pa.Table:
+    """The cell index of a sampling copy, streamed one row group at a time (bounded memory).
+
+    Checks the copy's order as it goes: cells strictly ascending, ``uscc`` strictly ascending
+    inside a cell, no nulls in the key. A cell's digest is SHA-256 over ``uscc LF`` per row."""
+    keys: list[tuple[str, ...]] = []
+    starts: list[int] = []
+    counts: list[int] = []
+    hashers: list[Any] = []
+    pos = 0
+    last_uscc = ""
+    for rg in range(pf.num_row_groups):
+        t = pf.read_row_group(rg, columns=[*CELL_KEY, "uscc"])
+        n = t.num_rows
+        if n == 0:
+            continue
+        cols = [t[c].combine_chunks() for c in CELL_KEY]
+        uscc = t["uscc"].combine_chunks()
+        if any(a.null_count for a in cols) or uscc.null_count:
+            raise StorageError(f"sampling copy row group {rg} has nulls in its cell key or uscc")
+        change = np.zeros(n, dtype=bool)
+        change[0] = True
+        if n > 1:
+            for a in cols:
+                change[1:] |= _bools(pc.not_equal(a.slice(1), a.slice(0, n - 1)))
+            rising = _bools(pc.less(uscc.slice(0, n - 1), uscc.slice(1)))
+            if not bool(np.all(rising | change[1:])):
+                raise StorageError(f"sampling copy row group {rg} is not sorted by uscc inside a cell")
+        lines = pc.binary_join_element_wise(uscc, frames.string_scalar("\n"), frames.string_scalar(""))
+        lines = lines.cast(pa.large_string())
+        _, offsets, data = lines.buffers()
+        offs = memoryview(offsets).cast("q")
+        view = memoryview(data)
+        bounds = [*np.flatnonzero(change).tolist(), n]
+        for s, e in itertools.pairwise(bounds):
+            key = tuple(str(a[s].as_py()) for a in cols)
+            first = str(uscc[s].as_py())
+            if keys and key == keys[-1]:
+                if not last_uscc < first:
+                    raise StorageError(f"sampling copy is not sorted by uscc inside cell {key}")
+                counts[-1] += e - s
+            else:
+                if keys and not key > keys[-1]:
+                    raise StorageError(f"sampling copy is not sorted by cell at {key}")
+                keys.append(key)
+                starts.append(pos + s)
+                counts.append(e - s)
+                hashers.append(hashlib.sha256())
+            hashers[-1].update(view[offs[lines.offset + s] : offs[lines.offset + e]])
+            last_uscc = str(uscc[e - 1].as_py())
+        pos += n
+    columns: list[pa.Array] = [frames.string_array([k[i] for k in keys]) for i in range(len(CELL_KEY))]
+    columns += [
+        frames.int64_array(starts),
+        frames.int64_array(counts),
+        frames.string_array([h.hexdigest() for h in hashers]),
+    ]
+    meta = {"layout": LAYOUT, "run_id": run_id, "model": model, "rows": str(pos)}
+    return pa.Table.from_arrays(columns, schema=INDEX_SCHEMA.with_metadata(meta))
+
+
+def sort_for_copy(table: pa.Table) -> pa.Table:
+    """A results table (or its frame columns) as the sampling copy's rows (pure; tests, bench)."""
+    section = pc.utf8_slice_codeunits(table["industry_code"], 0, 1)
+    t = table.select(["uscc", "name", "entity_type", "region_code", "industry_code", "risk_class"])
+    t = t.append_column("section", section).select(list(COPY_COLUMNS))
+    order = pc.sort_indices(t, sort_keys=[(c, "ascending") for c in (*CELL_KEY, "uscc")])
+    return t.take(order)
+
+
+def write_copy(path: str, table: pa.Table) -> None:
+    """Write sorted copy rows (:func:`sort_for_copy`) to a local Parquet file."""
+    pq.write_table(table, path, compression="zstd", row_group_size=ROW_GROUP_SIZE)
+
+
+def store(lake: Lake, month: str, province: str, run_id: str, model: str, copy_path: str) -> pa.Table:
+    """Index the local copy at ``copy_path`` and put both in the lake (copy first, index last:
+    a reader finds the index only once the copy it describes is there)."""
+    with open(copy_path, "rb") as f:
+        index = build_index(pq.ParquetFile(f), run_id=run_id, model=model)
+    lake.write_file(layout.sampling_frame_key(month, province, run_id), copy_path)
+    lake.write_parquet(layout.sampling_cells_key(month, province, run_id), index)
+    return index
+
+
+# -- reading (plan requests, verification) ------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class CellFrame:
+    """A run's sampling copy as a plan sees it: the index in memory, the rows left in the lake."""
+
+    lake: Lake
+    month: str
+    province: str
+    run_id: str
+    model: str
+    index: pa.Table
+    metadata: Any  # the copy's pq.FileMetaData (its footer, read once)
+    rg_starts: Any  # int64 numpy: first row of each row group, plus the total
+    lines: list[bytes]  # each cell's line in the frame digest
+    cell_of: dict[tuple[str, ...], int]
+    pointer: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def copy_key(self) -> str:
+        return layout.sampling_frame_key(self.month, self.province, self.run_id)
+
+    @property
+    def size(self) -> int:
+        return int(self.rg_starts[-1])
+
+    @property
+    def source_key(self) -> str:
+        return layout.run_classifications_key(self.run_id)
+
+
+_cache: OrderedDict[tuple[Any, ...], CellFrame] = OrderedDict()
+_selections: OrderedDict[tuple[int, frames.Scope], tuple[CellFrame, Selection]] = OrderedDict()
+_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
+        _selections.clear()
+
+
+def load_published(lake: Lake, month: str, province: str) -> CellFrame | frames.Frame:
+    """The published classification as a plan reads it: the run's sampling copy when the run
+    has one, else (runs published before ADR 0100) the whole partition in memory."""
+    pointer: Any = None
+    try:
+        pointer = lake.read_json(layout.classification_pointer_key(month, province))
+    except FileNotFoundError:
+        pointer = None
+    except ValueError:
+        logger.warning("unreadable pointer for %s %s", month, province)
+    if isinstance(pointer, dict) and isinstance(pointer.get("run_id"), str):
+        found = load_run(lake, month, province, pointer["run_id"], pointer=pointer)
+        if found is not None:
+            return found
+    return frames.load_published(lake, month, province)
+
+
+def load_run(
+    lake: Lake, month: str, province: str, run_id: str, *, pointer: dict[str, Any] | None = None
+) -> CellFrame | None:
+    """A run's sampling copy (cached by the index object's identity); ``None`` if it has none."""
+    ckey = layout.sampling_cells_key(month, province, run_id)
+    info = lake.info(ckey)
+    if info is None:
+        return None
+    ident = (lake.uri, ckey, info.size, info.mtime_ns)
+    with _lock:
+        hit = _cache.get(ident)
+        if hit is not None:
+            _cache.move_to_end(ident)
+    if hit is None:
+        try:
+            with lake.open_input_file(ckey) as f:
+                index = pq.ParquetFile(f).read()
+            with lake.open_input_file(layout.sampling_frame_key(month, province, run_id)) as f:
+                metadata = pq.ParquetFile(f).metadata
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise StorageError(f"cannot read the sampling copy of run {run_id}: {exc}") from exc
+        hit = with_index(lake, month, province, run_id, index, metadata)
+        with _lock:
+            _cache[ident] = hit
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    if pointer:
+        return CellFrame(**{**hit.__dict__, "pointer": pointer})
+    return hit
+
+
+def with_index(
+    lake: Lake, month: str, province: str, run_id: str, index: pa.Table, metadata: Any
+) -> CellFrame:
+    """A frame over the copy described by ``metadata`` with ``index`` (stored or rebuilt)."""
+    meta = {k.decode(): v.decode() for k, v in (index.schema.metadata or {}).items()}
+    if meta.get("layout") != LAYOUT or meta.get("run_id") != run_id:
+        raise StorageError(
+            f"the sampling index of run {run_id} is of {meta.get('layout')}/{meta.get('run_id')}"
+        )
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    rg_starts = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(np.array(sizes, dtype=np.int64))])
+    count = _ints(index["count"])
+    if int(count.sum()) != int(rg_starts[-1]):
+        raise StorageError(f"the sampling index of run {run_id} does not describe its copy")
+    keys = list(zip(*(index[c].to_pylist() for c in CELL_KEY), strict=True))
+    lines = [
+        "\t".join((*k, str(n), d)).encode() + b"\n"
+        for k, n, d in zip(keys, count.tolist(), index["digest"].to_pylist(), strict=True)
+    ]
+    cell_of = {k: i for i, k in enumerate(keys)}
+    return CellFrame(
+        lake, month, province, run_id, meta.get("model", ""), index, metadata, rg_starts, lines, cell_of
+    )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The cells of a scope, per class, with what a draw over them needs (cached per scope)."""
+
+    cells: dict[str, Any]  # class -> index rows (int64 numpy, index order)
+    cum: dict[str, Any]  # class -> cumulative counts of those cells (len + 1)
+    excluded: dict[str, Any]  # class -> sorted positions (before exclusion) of excluded entities
+    populations: dict[str, int]
+    digest: str
+
+    @property
+    def size(self) -> int:
+        return sum(self.populations.values())
+
+
+def selection(frame: CellFrame, scope: frames.Scope, classes: Sequence[str]) -> Selection:
+    key = (id(frame.index), scope)
+    with _lock:
+        hit = _selections.get(key)
+        if hit is not None and hit[0].index is frame.index:
+            _selections.move_to_end(key)
+            return hit[1]
+    out = _select(frame, scope, classes)
+    with _lock:
+        _selections[key] = (frame, out)
+        while len(_selections) > 4 * _CACHE_SIZE:
+            _selections.popitem(last=False)
+    return out
+
+
+def _select(frame: CellFrame, scope: frames.Scope, classes: Sequence[str]) -> Selection:
+    ix = frame.index
+    mask = np.ones(ix.num_rows, dtype=bool)
+    if scope.region_prefix:
+        mask &= _bools(pc.starts_with(ix["region_code"], pattern=scope.region_prefix))
+    if scope.industries:
+        vs = frames.string_array(sorted(scope.industries))
+        mask &= _bools(pc.is_in(ix["section"], value_set=vs))
+    if scope.entity_types:
+        vs = frames.string_array(sorted(scope.entity_types))
+        mask &= _bools(pc.is_in(ix["entity_type"], value_set=vs))
+    cls = np.asarray(ix["risk_class"].to_pylist(), dtype=object)
+    count = _ints(ix["count"])
+    cells: dict[str, Any] = {}
+    cum: dict[str, Any] = {}
+    for c in classes:
+        rows = np.flatnonzero(mask & (cls == c)).astype(np.int64)
+        cells[c] = rows
+        cum[c] = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(count[rows])])
+    gone = _locate_excluded(frame, sorted(set(scope.exclude)), mask) if scope.exclude else []
+    excluded: dict[str, Any] = {}
+    for c in classes:
+        pos = []
+        for cell, rank, _ in gone:
+            if str(ix["risk_class"][cell].as_py()) == c:
+                j = int(np.searchsorted(cells[c], cell))
+                pos.append(int(cum[c][j]) + rank)
+        excluded[c] = np.array(sorted(pos), dtype=np.int64)
+    populations = {c: int(cum[c][-1]) - len(excluded[c]) for c in classes}
+    h = hashlib.sha256(f"creditrisk-frame/{LAYOUT}\n".encode())
+    h.update(b"".join(frame.lines[i] for c in sorted(classes) for i in cells[c].tolist()))
+    lines = sorted(f"-\t{ix['risk_class'][cell].as_py()!s}\t{code}\n" for cell, _, code in gone)
+    h.update("".join(lines).encode())
+    return Selection(cells, cum, excluded, populations, DIGEST_PREFIX + h.hexdigest())
+
+
+def _locate_excluded(frame: CellFrame, codes: list[str], in_scope: Any) -> list[tuple[int, int, str]]:
+    """``(cell, rank in cell, uscc)`` of each excluded code inside the scope.
+
+    The run's uscc-sorted classification tells each code's cell (only the row groups whose uscc
+    statistics bracket a code are read); the copy's rows of that cell tell its rank. The cost
+    follows the number of exclusions, not the province."""
+    lake = frame.lake
+    found: list[tuple[int, str]] = []
+    wanted = frames.string_array(codes)
+    cols = ["uscc", "risk_class", "region_code", "industry_code", "entity_type"]
+    try:
+        with lake.open_input_file(frame.source_key) as f:
+            pf = pq.ParquetFile(f)
+            col = pf.schema_arrow.get_field_index("uscc")
+            for rg in range(pf.metadata.num_row_groups):
+                stats = pf.metadata.row_group(rg).column(col).statistics
+                if stats is not None and stats.has_min_max:
+                    lo = int(np.searchsorted(np.asarray(codes, dtype=object), stats.min, side="left"))
+                    if lo >= len(codes) or codes[lo] > stats.max:
+                        continue
+                t = pf.read_row_group(rg, columns=cols)
+                t = t.filter(pc.is_in(t["uscc"], value_set=wanted))
+                for r in t.to_pylist():
+                    key = (r["risk_class"], r["region_code"], r["industry_code"][:1], r["entity_type"])
+                    cell = frame.cell_of.get(key)
+                    if cell is None:
+                        raise StorageError(
+                            f"run {frame.run_id}: a row's cell is missing from the sampling index"
+                        )
+                    if in_scope[cell]:
+                        found.append((cell, r["uscc"]))
+    except FileNotFoundError as exc:
+        raise NotFound(f"run {frame.run_id} is no longer in the lake", field="run_id") from exc
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise StorageError(f"cannot read {lake.display(frame.source_key)}: {exc}") from exc
+    out: list[tuple[int, int, str]] = []
+    by_cell: dict[int, list[str]] = {}
+    for cell, code in found:
+        by_cell.setdefault(cell, []).append(code)
+    start, count = _ints(frame.index["start"]), _ints(frame.index["count"])
+    for cell, members in sorted(by_cell.items()):
+        rows = np.arange(start[cell], start[cell] + count[cell], dtype=np.int64)
+        uscc = fetch(frame, rows, ["uscc"])["uscc"].combine_chunks()
+        for code in members:
+            rank = int(pc.index(uscc, frames.string_scalar(code)).as_py())
+            if rank < 0:
+                raise StorageError(f"run {frame.run_id}: the sampling copy lacks an entity of its source")
+            out.append((cell, rank, code))
+    return out
+
+
+def rows_of(frame: CellFrame, sel: Selection, positions: dict[str, Any], classes: Sequence[str]) -> Any:
+    """Copy row numbers of the drawn positions (class by class, in position order)."""
+    start = _ints(frame.index["start"])
+    parts = []
+    for c in classes:
+        p = np.asarray(positions.get(c, np.zeros(0, dtype=np.int64)), dtype=np.int64)
+        if not len(p):
+            continue
+        e = sel.excluded[c]
+        if len(e):  # the p-th entity that is not excluded
+            p = p + np.searchsorted(e - np.arange(len(e), dtype=np.int64), p, side="right")
+        j = np.searchsorted(sel.cum[c], p, side="right") - 1
+        cell = sel.cells[c][j]
+        parts.append(start[cell] + (p - sel.cum[c][j]))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def fetch(frame: CellFrame, rows: Any, columns: Sequence[str]) -> pa.Table:
+    """The copy's ``rows`` (any order, returned in that order), reading only their row groups,
+    :data:`_FETCH_GROUPS` at a time."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(rows):  # the copy's columns are all strings
+        return pa.Table.from_arrays([frames.string_array([]) for _ in columns], names=list(columns))
+    order = np.argsort(rows, kind="stable")
+    srt = rows[order]
+    g = np.searchsorted(frame.rg_starts, srt, side="right") - 1
+    groups = np.unique(g)
+    parts: list[pa.Table] = []
+    try:
+        with frame.lake.open_input_file(frame.copy_key) as f:
+            pf = pq.ParquetFile(f, metadata=frame.metadata)
+            for k in range(0, len(groups), _FETCH_GROUPS):
+                chunk = groups[k : k + _FETCH_GROUPS]
+                t = pf.read_row_groups(chunk.tolist(), columns=list(columns))
+                sizes = frame.rg_starts[chunk + 1] - frame.rg_starts[chunk]
+                base = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(sizes)[:-1]])
+                lo, hi = np.searchsorted(g, chunk[0], "left"), np.searchsorted(g, chunk[-1], "right")
+                gi = g[lo:hi]
+                local = srt[lo:hi] - frame.rg_starts[gi] + base[np.searchsorted(chunk, gi)]
+                parts.append(t.take(frames.int64_numpy(np.ascontiguousarray(local, dtype=np.int64))))
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise StorageError(f"cannot read {frame.lake.display(frame.copy_key)}: {exc}") from exc
+    got = pa.concat_tables(parts).combine_chunks()
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order), dtype=np.int64)
+    return got.take(frames.int64_numpy(back))
+
+
+def rebuilt(frame: CellFrame) -> CellFrame:
+    """The frame with its index rebuilt from the copy's rows (verification trusts no index)."""
+    try:
+        with frame.lake.open_input_file(frame.copy_key) as f:
+            index = build_index(
+                pq.ParquetFile(f, metadata=frame.metadata), run_id=frame.run_id, model=frame.model
+            )
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise StorageError(f"cannot read {frame.lake.display(frame.copy_key)}: {exc}") from exc
+    return with_index(frame.lake, frame.month, frame.province, frame.run_id, index, frame.metadata)
