@@ -180,6 +180,11 @@ class CellFrame:
     pointer: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def starts(self) -> Any:
+        """Each cell's first row (int64 numpy, ascending)."""
+        return _ints(self.index["start"])
+
+    @property
     def copy_key(self) -> str:
         return layout.sampling_frame_key(self.month, self.province, self.run_id)
 
@@ -412,10 +417,21 @@ def rows_of(frame: CellFrame, sel: Selection, positions: dict[str, Any], classes
 
 def fetch(frame: CellFrame, rows: Any, columns: Sequence[str]) -> pa.Table:
     """The copy's ``rows`` (any order, returned in that order), reading only their row groups,
-    :data:`_FETCH_GROUPS` at a time."""
+    :data:`_FETCH_GROUPS` at a time. Cell-key columns are not read: every row of a cell has the
+    cell's values, so they come from the index."""
     rows = np.asarray(rows, dtype=np.int64)
-    if not len(rows):  # the copy's columns are all strings
-        return pa.Table.from_arrays([frames.string_array([]) for _ in columns], names=list(columns))
+    read = [c for c in columns if c not in CELL_KEY]
+    got = _read_rows(frame, rows, read)
+    if len(read) == len(columns):
+        return got
+    cell = frames.int64_numpy(np.ascontiguousarray(np.searchsorted(frame.starts, rows, side="right") - 1))
+    out = [got[c] if c in read else frame.index[c].take(cell) for c in columns]
+    return pa.Table.from_arrays(out, names=list(columns))
+
+
+def _read_rows(frame: CellFrame, rows: Any, columns: list[str]) -> pa.Table:
+    if not len(rows) or not columns:  # the copy's columns are all strings
+        return pa.Table.from_arrays([frames.string_array([]) for _ in columns], names=columns)
     order = np.argsort(rows, kind="stable")
     srt = rows[order]
     g = np.searchsorted(frame.rg_starts, srt, side="right") - 1
@@ -423,10 +439,12 @@ def fetch(frame: CellFrame, rows: Any, columns: Sequence[str]) -> pa.Table:
     parts: list[pa.Table] = []
     try:
         with frame.lake.open_input_file(frame.copy_key) as f:
-            pf = pq.ParquetFile(f, metadata=frame.metadata)
+            # pre_buffer: on S3 the chosen column chunks of a batch of row groups are fetched as
+            # coalesced concurrent range reads; no threads: a Lambda has about one core
+            pf = pq.ParquetFile(f, metadata=frame.metadata, pre_buffer=True)
             for k in range(0, len(groups), _FETCH_GROUPS):
                 chunk = groups[k : k + _FETCH_GROUPS]
-                t = pf.read_row_groups(chunk.tolist(), columns=list(columns))
+                t = pf.read_row_groups(chunk.tolist(), columns=columns, use_threads=False)
                 sizes = frame.rg_starts[chunk + 1] - frame.rg_starts[chunk]
                 base = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(sizes)[:-1]])
                 lo, hi = np.searchsorted(g, chunk[0], "left"), np.searchsorted(g, chunk[-1], "right")
