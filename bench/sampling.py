@@ -38,7 +38,7 @@ ETYPES = ("cooperative", "enterprise", "individual")  # string order: the copy's
 ETYPE_P = (0.02, 0.38, 0.60)
 CATEGORY = {"cooperative": "3", "enterprise": "1", "individual": "2"}
 CLASS_P = (0.55, 0.30, 0.10, 0.05)
-CACHE_VERSION = "cells-v2-1"
+CACHE_VERSION = "cells-v2-rg4096"
 
 _SCENARIO = """
 import json, os, resource, sys, time
@@ -118,7 +118,7 @@ def build_lake(entities: int, directory: Path) -> dict[str, Any]:
             "industry_code": pc.binary_join_element_wise(sec, ind, s("")),
         }
 
-    chunk = 64 * cells.ROW_GROUP_SIZE
+    chunk = 256 * cells.ROW_GROUP_SIZE
     t = time.perf_counter()
     copy_key = layout.sampling_frame_key(MONTH, PROVINCE, RUN_ID)
     copy_path = lake.path(copy_key)

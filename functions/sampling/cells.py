@@ -42,8 +42,8 @@ LAYOUT = "cells-v2"
 DIGEST_PREFIX = f"{LAYOUT}:"  # a v2 frame digest names its definition; a bare hex digest is v1
 CELL_KEY = ("risk_class", "region_code", "section", "entity_type")
 COPY_COLUMNS = (*CELL_KEY, "uscc", "name", "industry_code")
-ROW_GROUP_SIZE = 16_384
-_FETCH_GROUPS = 32  # row groups decoded at a time when fetching drawn rows (bounds memory)
+ROW_GROUP_SIZE = 4_096
+_FETCH_GROUPS = 128  # row groups decoded at a time when fetching drawn rows (bounds memory)
 _CACHE_SIZE = 8
 INDEX_SCHEMA = pa.schema(
     [
@@ -177,12 +177,8 @@ class CellFrame:
     rg_starts: Any  # int64 numpy: first row of each row group, plus the total
     lines: list[bytes]  # each cell's line in the frame digest
     cell_of: dict[tuple[str, ...], int]
+    starts: Any  # int64 numpy: each cell's first row (ascending)
     pointer: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def starts(self) -> Any:
-        """Each cell's first row (int64 numpy, ascending)."""
-        return _ints(self.index["start"])
 
     @property
     def copy_key(self) -> str:
@@ -276,8 +272,19 @@ def with_index(
         for k, n, d in zip(keys, count.tolist(), index["digest"].to_pylist(), strict=True)
     ]
     cell_of = {k: i for i, k in enumerate(keys)}
+    starts = _ints(index["start"]).copy()
     return CellFrame(
-        lake, month, province, run_id, meta.get("model", ""), index, metadata, rg_starts, lines, cell_of
+        lake,
+        month,
+        province,
+        run_id,
+        meta.get("model", ""),
+        index,
+        metadata,
+        rg_starts,
+        lines,
+        cell_of,
+        starts,
     )
 
 
@@ -386,7 +393,7 @@ def _locate_excluded(frame: CellFrame, codes: list[str], in_scope: Any) -> list[
     by_cell: dict[int, list[str]] = {}
     for cell, code in found:
         by_cell.setdefault(cell, []).append(code)
-    start, count = _ints(frame.index["start"]), _ints(frame.index["count"])
+    start, count = frame.starts, _ints(frame.index["count"])
     for cell, members in sorted(by_cell.items()):
         rows = np.arange(start[cell], start[cell] + count[cell], dtype=np.int64)
         uscc = fetch(frame, rows, ["uscc"])["uscc"].combine_chunks()
@@ -400,7 +407,7 @@ def _locate_excluded(frame: CellFrame, codes: list[str], in_scope: Any) -> list[
 
 def rows_of(frame: CellFrame, sel: Selection, positions: dict[str, Any], classes: Sequence[str]) -> Any:
     """Copy row numbers of the drawn positions (class by class, in position order)."""
-    start = _ints(frame.index["start"])
+    start = frame.starts
     parts = []
     for c in classes:
         p = np.asarray(positions.get(c, np.zeros(0, dtype=np.int64)), dtype=np.int64)
