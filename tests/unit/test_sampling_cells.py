@@ -72,6 +72,7 @@ def test_index_holds_each_cell_its_rows_and_the_documented_digest(lake: Lake, ta
         start += len(codes)
     meta = index.schema.metadata
     assert meta[b"layout"] == b"cells-v2" and meta[b"run_id"] == b"run-1" and meta[b"rows"] == b"3000"
+    assert _frame(lake).rg_starts.tolist() == [0, 3000]  # recorded row group sizes
 
 
 def test_an_unsorted_copy_is_refused(tmp_path: Any, table: pa.Table) -> None:
@@ -138,7 +139,7 @@ def test_exclusions_shift_positions_and_enter_the_digest(lake: Lake, table: pa.T
     assert drawn.frame_size == plain.frame_size - len(inside)  # outside codes change nothing
     assert drawn.frame_digest != plain.frame_digest and drawn.frame_digest.startswith("cells-v2:")
     sel = cells.selection(frame, frames.Scope(region_prefix="420102"), "ABCD")
-    body = b"".join(frame.lines[i] for c in "ABCD" for i in sel.cells[c].tolist())
+    body = b"".join(frame.lines[int(i)].as_py().encode() for c in "ABCD" for i in sel.cells[c])
     assert (
         plain.frame_digest == "cells-v2:" + hashlib.sha256(b"creditrisk-frame/cells-v2\n" + body).hexdigest()
     )
