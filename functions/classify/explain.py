@@ -53,9 +53,8 @@ def explain(lake: Lake, uscc: str, month: str) -> dict[str, Any]:
         or manifest.get("model_hash")
         or pointer.get("model_hash"),
     }
-    system_id = str(row["model"]).split("@", 1)[0]
-    try:
-        system = load_system(system_id)
+    try:  # the exact version the row was classified with (docs/adr/0107)
+        system = load_system(str(row["model"]))
     except ConfigError:
         return out
     if system.model_ref == row["model"]:
