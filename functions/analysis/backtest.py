@@ -428,8 +428,10 @@ def evaluate_source(
     reference: str | None,
     seed: int,
     replicates: int,
+    keep_cells: bool = False,
 ) -> dict[str, Any]:
-    """The backtest of the classifications in ``table`` (published, or a challenger's)."""
+    """The backtest of the classifications in ``table`` (published, or a challenger's);
+    ``keep_cells`` adds the pooled (score, inspections, problems) cells (cut-off suggestions)."""
     agg = query_aggregates(source, province, months, table)
     out = summarise(agg, seed=seed, replicates=replicates)
     psi_months = sorted(set(months) | {previous_month(months[0])} | ({reference} if reference else set()))
@@ -438,6 +440,8 @@ def evaluate_source(
     ).to_pylist()
     out["psi"] = psi_table(bands, list(months), reference)
     out["model"] = system.model_ref if system is not None else None
+    if keep_cells:
+        out["score_cells"] = [list(c) for c in _cells(agg.score_cells)]
     return out
 
 
@@ -454,6 +458,7 @@ def backtest(
     engine: str | None = None,
     seed: int = stats.DEFAULT_SEED,
     replicates: int = stats.BOOTSTRAP_REPLICATES,
+    keep_cells: bool = False,
     athena_runner: Any = None,
     boto3_session: Any = None,
 ) -> dict[str, Any]:
@@ -489,7 +494,7 @@ def backtest(
         ref = reference or reference_month(source, province, model)
         out = evaluate_source(
             source, province=province, months=months, system=system, reference=ref,
-            seed=seed, replicates=replicates,
+            seed=seed, replicates=replicates, keep_cells=keep_cells,
         )  # fmt: skip
     finally:
         source.close()
