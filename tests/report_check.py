@@ -100,8 +100,13 @@ def check_against_partitions(lake: Lake, values: dict[str, tuple[str, str]]) -> 
     for key, v in (
         ("eff.inspections", eff["inspections"]),
         ("eff.problems", eff["problems"]),
-        ("eff.lift_d_over_a", eff["lift_d_over_a"]),
-        ("eff.auc", eff["auc"]),
+        ("eff.lift_d_over_a", eff["figures"]["lift_d_over_a"]["value"]),
+        ("eff.lift_d_over_a.n", eff["figures"]["lift_d_over_a"]["n"]),
+        ("eff.auc", eff["figures"]["auc"]["value"]),
+        ("eff.auc.n", eff["figures"]["auc"]["n"]),
+        ("eff.days", eff["figures"]["replay"]["days_earlier"]["value"]),
+        ("eff.unclassified.inspections", eff["figures"]["unclassified"]["inspections"]),
+        ("eff.psi_bands.previous", eff["psi_cutoff_bands"]["psi_previous"]),
         ("eff.psi", eff["psi"]),
         ("replay.by_score", eff["replay"]["share_first_half_by_score"]),
     ):

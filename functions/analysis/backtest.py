@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from functions import layout
 from functions.analysis import stats
-from functions.analysis.effectiveness import PROBLEM_RESULTS
 from functions.errors import InvalidInput, NotFound
 from functions.months import add_months, month_end, previous_month
 from functions.warnings.query import QuerySource, Scope, open_source
@@ -36,6 +35,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Outcomes that count as "a problem was found": a corrected-on-the-spot problem is still a
+# problem, and an entity not at its address or refusing inspection is itself a violation.
+PROBLEM_RESULTS = ("problem_found", "corrected", "not_at_address", "refused")
 MAX_MONTHS = 36
 TOP_SHARES = (0.05, 0.10, 0.20)
 NO_CLASS = "-"
@@ -363,6 +365,50 @@ def summarise(
     return out
 
 
+def aggregates_from_rows(rows: Sequence[dict[str, Any]], month: str) -> Aggregates:
+    """The same aggregates from one month's class-annotated inspections already in memory
+    (the monthly report's effectiveness): ``risk_class``/``risk_score`` may be None,
+    ``problem`` is a bool; the class month is the month before ``month``."""
+    cm = previous_month(month)
+    classes: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    cells: dict[float, list[int]] = defaultdict(lambda: [0, 0])
+    dates: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0])
+    for r in rows:
+        c = classes[r["risk_class"] or NO_CLASS]
+        c[0], c[1] = c[0] + 1, c[1] + int(bool(r["problem"]))
+    scored = [r for r in rows if r["risk_score"] is not None]
+    for r in scored:
+        cell, day = cells[float(r["risk_score"])], dates[_day(r["inspected_on"])]
+        cell[0], cell[1] = cell[0] + 1, cell[1] + int(bool(r["problem"]))
+        day[0], day[1] = day[0] + 1, day[1] + int(bool(r["problem"]))
+    by_date = sorted(scored, key=lambda r: (_day(r["inspected_on"]), str(r["inspection_id"])))
+    by_score = sorted(
+        scored, key=lambda r: (-float(r["risk_score"]), _day(r["inspected_on"]), str(r["inspection_id"]))
+    )
+    pairs: dict[tuple[dt.date, dt.date], int] = defaultdict(int)
+    for k, r in enumerate(by_score):
+        if r["problem"]:
+            pairs[(_day(r["inspected_on"]), _day(by_date[k]["inspected_on"]))] += 1
+    return Aggregates(
+        (cm,),
+        [{"class_month": cm, "risk_class": c, "n": n, "problems": k} for c, (n, k) in classes.items()],
+        [{"class_month": cm, "risk_score": s, "n": n, "problems": k} for s, (n, k) in cells.items()],
+        [{"class_month": cm, "inspected_on": d, "n": n, "problems": k} for d, (n, k) in dates.items()],
+        [{"class_month": cm, "actual_on": a, "replay_on": b, "problems": p} for (a, b), p in pairs.items()],
+    )
+
+
+def month_figures(
+    rows: Sequence[dict[str, Any]],
+    month: str,
+    *,
+    seed: int = stats.DEFAULT_SEED,
+    replicates: int = stats.BOOTSTRAP_REPLICATES,
+) -> dict[str, Any]:
+    """Every effectiveness figure of one month with ``n`` and its interval (the report's)."""
+    return summarise(aggregates_from_rows(rows, month), seed=seed, replicates=replicates)
+
+
 # -- running it --------------------------------------------------------------------------------
 def query_aggregates(source: QuerySource, province: str, months: Sequence[str], table: str) -> Aggregates:
     def run(sql: str, label: str) -> list[dict[str, Any]]:
@@ -508,6 +554,40 @@ def backtest(
         problem_results=list(PROBLEM_RESULTS),
     )
     return out
+
+
+def band_psi(
+    lake: Lake,
+    *,
+    month: str,
+    province: str,
+    cutoff: dt.datetime,
+    settings: Settings | None = None,
+    engine: str | None = None,
+    athena_runner: Any = None,
+    boto3_session: Any = None,
+) -> dict[str, Any] | None:
+    """PSI of ``month``'s cut-off bands against the month before and against the first month
+    published with the same model (the fixed reference), counted on the engine; None when the
+    month is not published."""
+    source = open_backtest_source(
+        lake, province, [month], cutoff, settings=settings, engine=engine,
+        athena_runner=athena_runner, boto3_session=boto3_session,
+    )  # fmt: skip
+    try:
+        rows = source.query(models_sql(province), label="psi models").to_pylist()
+        models = [str(r["model"]) for r in rows if r["month"] == month]
+        if not models:
+            return None
+        model = max(models)
+        system = _load_quietly(model)
+        ref = min(str(r["month"]) for r in rows if r["model"] == model)
+        wanted = sorted({previous_month(month), month, ref})
+        bands = source.query(band_counts_sql(province, wanted, system), label="psi bands").to_pylist()
+    finally:
+        source.close()
+    table = psi_table(bands, [month], ref)
+    return {**table["months"][0], "reference": ref, "model": model, "bands": table["bands"]}
 
 
 def _main_model(models: dict[str, dict[str, int]]) -> str | None:

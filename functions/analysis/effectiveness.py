@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions import layout
 from functions.analysis import metrics
+from functions.analysis.backtest import PROBLEM_RESULTS, band_psi, month_figures
 from functions.errors import StorageError
 from functions.months import previous_month
 from functions.warnings import sources
@@ -31,9 +32,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Outcomes that count as "a problem was found": a corrected-on-the-spot problem is still a
-# problem, and an entity not at its address or refusing inspection is itself a violation.
-PROBLEM_RESULTS = ("problem_found", "corrected", "not_at_address", "refused")
 SOURCE_PLAN, SOURCE_PREVIOUS, SOURCE_NONE = "plan", "previous_month_classification", "none"
 
 
@@ -166,7 +164,10 @@ def replay(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def evaluate(
-    rows: list[dict[str, Any]], current_scores: list[float], previous_scores: list[float]
+    rows: list[dict[str, Any]],
+    current_scores: list[float],
+    previous_scores: list[float],
+    month: str | None = None,
 ) -> dict[str, Any]:
     """All effectiveness numbers from class-annotated inspections (pure)."""
     per_class: dict[str, dict[str, Any]] = {}
@@ -196,6 +197,8 @@ def evaluate(
         "score_histogram": metrics.histogram(current_scores) if current_scores else None,
         "previous_score_histogram": metrics.histogram(previous_scores) if previous_scores else None,
         "replay": replay(rows),
+        # the same figures with n, a 95 % interval, or "insufficient data" (ADR 0106)
+        "figures": month_figures(rows, month) if month else None,
     }
 
 
@@ -232,7 +235,12 @@ def effectiveness(
         rows,
         [] if cur is None else [float(s) for s in cur["risk_score"].to_pylist()],
         [] if prev is None else [float(s) for s in prev["risk_score"].to_pylist()],
+        month,
     )
+    out["psi_cutoff_bands"] = band_psi(
+        lake, month=month, province=province, cutoff=cut, settings=settings, engine=engine,
+        athena_runner=athena_runner, boto3_session=boto3_session,
+    )  # fmt: skip
     out.update(month=month, province=province, cutoff=cut.isoformat())
     json.dumps(out, default=str)  # fail here, not in a writer, if something is not serialisable
     return out

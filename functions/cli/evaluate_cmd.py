@@ -30,7 +30,7 @@ def _province(lake: Any, given: str | None) -> str:
         raise InvalidInput(
             "--province is needed: published provinces are " + (", ".join(found) or "none"), field="province"
         )
-    return found[0]
+    return str(found[0])
 
 
 @click.command("evaluate")
@@ -155,7 +155,7 @@ def _suggest(
     system = load_system(system_id or str(model))
     if system.classes.method != "cutoffs" or not system.classes.cutoffs:
         raise InvalidInput(f"{system.model_ref} has no cut-offs to suggest", field="system")
-    current = dict(system.classes.cutoffs)
+    current: dict[str, float] = {str(c): float(v) for c, v in system.classes.cutoffs.items()}
     source = bt.open_backtest_source(
         lake, result["province"], [result["last"]], dt.datetime.now(dt.UTC), settings=settings, engine=engine
     )

@@ -255,13 +255,36 @@ def _warnings(w: pa.Table, tasks: int) -> str:
     )
 
 
+def _figure(key: str, f: dict[str, Any], kind: str, tag: str = "b") -> str:
+    """A figure with n and its 95 % interval, or "insufficient data" (functions.analysis.stats)."""
+    if not f["sufficient"]:
+        shown = f'<{tag} data-k="{escape(key)}" data-v="">数据不足 insufficient data</{tag}>'
+    else:
+        shown = num(key, f["value"], kind, tag=tag)
+    low, high = num(key + ".low", f["low"], kind, tag="span"), num(key + ".high", f["high"], kind, tag="span")
+    interval = f" · 95% {low}–{high}" if f["sufficient"] and f["low"] is not None else ""
+    return f'{shown}<span class="meta">n = {num(key + ".n", f["n"], tag="span")}{interval}</span>'
+
+
 def _effectiveness(e: dict[str, Any]) -> str:
     pc = e["per_class"]
+    fg = e.get("figures")
+    # with figures: n, 95 % interval, or "insufficient data" for every figure (ADR 0106)
     rows = "".join(
         f"<tr><th>{c}</th>{num(f'eff.{c}.inspections', pc[c]['inspections'])}"
-        f"{num(f'eff.{c}.problems', pc[c]['problems'])}{num(f'eff.{c}.rate', pc[c]['rate'], 'pct')}</tr>"
+        f"{num(f'eff.{c}.problems', pc[c]['problems'])}{num(f'eff.{c}.rate', pc[c]['rate'], 'pct')}"
+        + (f"<td>{_figure(f'eff.{c}.fig', fg['per_class'][c], 'pct', tag='span')}</td>" if fg else "")
+        + "</tr>"
         for c in RISK_CLASSES
     )
+    if fg is not None:
+        un = fg["unclassified"]
+        rows += (
+            f"<tr><th>无类别 no class</th>{num('eff.unclassified.inspections', un['inspections'])}"
+            f"{num('eff.unclassified.problems', un['problems'])}"
+            f'<td>—</td><td class="l">占检查 {num("eff.unclassified.share", un["share"], "pct", tag="span")}'
+            "，不计入各类 not in any class</td></tr>"
+        )
     rp = e["replay"]
     chart = bar_chart(
         [(f"{c} 类", float(pc[c]["rate"] or 0.0) * 100, CLASS_COLOURS[c]) for c in RISK_CLASSES],
@@ -283,16 +306,23 @@ def _effectiveness(e: dict[str, Any]) -> str:
         "<h2>六、抽查效果评估 Inspection effectiveness</h2>"
         f'<div class="kpi">检查 inspections{num("eff.inspections", e["inspections"], tag="b")}</div>'
         f'<div class="kpi">发现问题 problems{num("eff.problems", e["problems"], tag="b")}</div>'
-        f'<div class="kpi">D/A 提升 lift{num("eff.lift_d_over_a", e["lift_d_over_a"], "ratio", tag="b")}'
-        "</div>"
-        f'<div class="kpi">AUC{num("eff.auc", e["auc"], "ratio", tag="b")}</div>'
-        f'<div class="kpi">PSI{num("eff.psi", e["psi"], "float", tag="b")}'
+        + (
+            f'<div class="kpi">D/A 提升 lift{_figure("eff.lift_d_over_a", fg["lift_d_over_a"], "ratio")}'
+            f'</div><div class="kpi">AUC{_figure("eff.auc", fg["auc"], "ratio")}</div>'
+            if fg is not None
+            else '<div class="kpi">D/A 提升 lift'
+            f"{num('eff.lift_d_over_a', e['lift_d_over_a'], 'ratio', tag='b')}"
+            f'</div><div class="kpi">AUC{num("eff.auc", e["auc"], "ratio", tag="b")}</div>'
+        )
+        + f'<div class="kpi">PSI{num("eff.psi", e["psi"], "float", tag="b")}'
         f'<span class="meta">{escape(e["psi_band"] or "—")}</span></div>'
-        f'<p class="meta">类别来源 class taken from: {sources}（plan = 抽查计划抽取时的类别；'
+        + _band_psi(e.get("psi_cutoff_bands"))
+        + (_days(fg["replay"]) if fg is not None else "")
+        + f'<p class="meta">类别来源 class taken from: {sources}（plan = 抽查计划抽取时的类别；'
         "previous_month_classification = 检查前一月的分类结果）。问题 = "
         f"{escape(', '.join(e['problem_results']))}.</p>"
         f"{chart}<table><tr><th>类别</th><th>检查 inspected</th><th>问题 problems</th>"
-        f"<th>发现率 rate</th></tr>{rows}</table>"
+        f"<th>发现率 rate</th>{'<th>95% Wilson · n</th>' if fg else ''}</tr>{rows}</table>"
         "<h3>按风险分排序回放 Replay in risk-score order (Chicago-style)</h3><table>"
         + "".join(
             f'<tr><td class="l">{escape(label)}</td>{num(key, value, kind)}</tr>'
@@ -309,9 +339,39 @@ def _effectiveness(e: dict[str, Any]) -> str:
                 ("随机期望 random expectation", "replay.random", rp["share_first_half_random"], "pct"),
                 ("问题平均提前天数 mean days earlier", "replay.days", rp["mean_days_earlier"], "ratio"),
             )
+            if not (fg and key == "replay.days")  # shown above with n and the random range
         )
         + f"</table>{hist}"
     )
+
+
+def _band_psi(b: dict[str, Any] | None) -> str:
+    """PSI on the class cut-off bands against last month and the fixed reference month."""
+    if not b:
+        return ""
+    return (
+        '<div class="kpi">PSI 分类切分 cut-off bands'
+        f"{num('eff.psi_bands.previous', b['psi_previous'], 'float', tag='b')}"
+        f'<span class="meta">vs 上月 last month · vs {escape(str(b["reference"]))} '
+        f"{num('eff.psi_bands.reference', b['psi_reference'], 'float', tag='span')}"
+        f" ({escape(b['psi_reference_band'] or '—')})</span></div>"
+    )
+
+
+def _days(rp: dict[str, Any]) -> str:
+    """Days earlier in risk-score order, with the range a random order gives."""
+    rnd = rp.get("random_order")
+    band = (
+        '<span class="meta">随机顺序 random order '
+        f"{num('eff.days.random.low', rnd['low'], 'ratio', tag='span')}"
+        f"–{num('eff.days.random.high', rnd['high'], 'ratio', tag='span')}"
+        + ("，超出随机范围 beyond random" if rp.get("beyond_random") else "，在随机范围内 within random")
+        + "</span>"
+        if rnd
+        else ""
+    )
+    days = _figure("eff.days", rp["days_earlier"], "ratio")
+    return f'<div class="kpi">提前天数 days earlier{days}{band}</div>'
 
 
 def render(

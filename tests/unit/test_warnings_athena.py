@@ -210,7 +210,8 @@ def test_monthly_follow_up_on_athena_writes_warnings_analysis_and_report(
     duck = after_classification(
         local_lake, month=M, province=P, settings=local_settings, now=NOW, notifier=Recorder()
     )
-    assert len(fake.unloads) == len(load_rules().rules) + 1  # the rules, then the inspections
+    # the rules, the inspections, then the models and cut-off bands of the PSI (ADR 0106)
+    assert len(fake.unloads) == len(load_rules().rules) + 3
     assert s3_lake.exists(out["report_key"]) and out["report_key"] == layout.report_key(M, P)
     assert _rows(s3_lake) == _rows(local_lake)
     for name in ("summary.json", "effectiveness.json"):
