@@ -668,13 +668,13 @@ def render_text(result: dict[str, Any], title: str | None = None) -> str:
     for m in psi["months"]:
         shares = " ".join(f"{b} {v:.1%}" if v is not None else f"{b} —" for b, v in m["shares"].items())
         lines.append(
-            f"  {m['month']}  n={m['entities']:<9} {shares}  vs previous {_psi(m['psi_previous'])}"
-            f"  vs reference {_psi(m['psi_reference'])}"
+            f"  {m['month']}  n={m['entities']:<9} {shares}  vs previous {fmt_psi(m['psi_previous'])}"
+            f"  vs reference {fmt_psi(m['psi_reference'])}"
         )
     if result.get("missing_months"):
         lines.append(f"months without a published classification: {', '.join(result['missing_months'])}")
     return "\n".join(lines)
 
 
-def _psi(v: float | None) -> str:
+def fmt_psi(v: float | None) -> str:
     return "—" if v is None else f"{v:.3f} ({stats.psi_band(v)})"

@@ -208,20 +208,51 @@ def compare(
     }
 
 
+def _rows(side: dict[str, Any]) -> list[tuple[str, str]]:
+    fmt = bt.fmt_figure
+    rp = side["replay"]
+    rnd = rp["random_order"]
+    last = side["psi"]["months"][-1] if side["psi"]["months"] else {}
+    out = [
+        ("model", str(side.get("model"))),
+        ("inspections (without a class)", f"{side['inspections']} ({side['unclassified']['inspections']})"),
+    ]
+    out += [(f"rate {c} [95% Wilson]", fmt(side["per_class"][c])) for c in RISK_CLASSES]
+    out += [
+        ("rates rise A<B<C<D", "yes" if side["calibration"]["monotone"] else "no"),
+        ("lift D/A", fmt(side["lift_d_over_a"], "ratio")),
+        ("AUC [bootstrap]", fmt(side["auc"], "ratio")),
+        ("precision top 10%", fmt(side["precision_top"]["10%"])),
+        ("days earlier", fmt(rp["days_earlier"], "ratio")),
+        ("random order", "—" if rnd is None else f"{rnd['low']:.2f}–{rnd['high']:.2f}"),
+        ("PSI last month vs reference", bt.fmt_psi(last.get("psi_reference"))),
+    ]
+    out += [
+        (f"share {c} (last month)", f"{(last.get('shares') or {}).get(c) or 0:.1%}") for c in RISK_CLASSES
+    ]
+    return out
+
+
 def render_text(result: dict[str, Any]) -> str:
-    """The two backtests one after the other, then the class changes."""
-    head = f"{result['province']} {result['first']}..{result['last']}"
-    parts = []
-    for role in ("champion", "challenger"):
-        side = {**result[role], **{k: result[k] for k in ("province", "first", "last")}}
-        parts.append(bt.render_text(side, title=f"== {role}: {side['model']} ({head})"))
+    """Both backtests side by side, then the class changes between them."""
+    a, b = _rows(result["champion"]), _rows(result["challenger"])
+    width = max(len(v) for _, v in a) + 2
+    lines = [
+        f"champion / challenger {result['province']} {result['first']}..{result['last']} "
+        f"(PSI reference {result['reference']})",
+        f"{'':<32}{'champion':<{width}}challenger",
+        *(f"{label:<32}{va:<{width}}{vb}" for (label, va), (_, vb) in zip(a, b, strict=True)),
+    ]
     ch = result["class_changes"]
     labels = [*RISK_CLASSES, "-"]
-    lines = [
-        "== class changes (rows: champion, columns: challenger; '-' = not classified)",
-        "      " + "".join(f"{b:>8}" for b in labels),
-        *(f"{a:<6}" + "".join(f"{ch['matrix'][a][b]:>8}" for b in labels) for a in labels),
+    lines += [
+        "",
+        "class changes (rows: champion, columns: challenger; '-' = not classified)",
+        "      " + "".join(f"{x:>8}" for x in labels),
+        *(f"{r:<6}" + "".join(f"{ch['matrix'][r][c]:>8}" for c in labels) for r in labels),
         f"changed: {ch['changed']} entity-months ({ch['up']} to a higher class, {ch['down']} to a lower); "
         "per month: " + (", ".join(f"{m} {n}" for m, n in ch["changed_per_month"].items()) or "none"),
     ]
-    return "\n\n".join([*parts, "\n".join(lines)])
+    for role, info in result["reclassified"].items():
+        lines.append(f"{role} re-classified into {info['scratch']} (not published)")
+    return "\n".join(lines)
