@@ -175,7 +175,7 @@ def compare(
             }
             tables[role] = f"bt_{role}"
             register_scratch(source, lake, sub, tables[role])
-        ref = reference or class_months[0]
+        ref = reference or months[0]  # present on both sides, published or re-classified
         sides = {
             role: bt.evaluate_source(
                 source,
