@@ -322,7 +322,6 @@ def replay(agg: Aggregates, *, seed: int, replicates: int) -> dict[str, Any]:
         else {"mean": rnd[0], "low": rnd[1], "high": rnd[2], "replicates": replicates, "seed": seed},
         "beyond_random": beyond,
         "share_first_half_by_score": sum(first_half) / problems if problems else None,
-        "share_first_half_random": None,  # ≈ ½ by construction; kept for the report's layout
     }
 
 

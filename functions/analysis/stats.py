@@ -225,12 +225,11 @@ def replay_random(
 ) -> tuple[float, float, float] | None:
     """Mean "days earlier" a uniformly random inspection order gives: (mean, 2.5 %, 97.5 %).
 
-    Each month is (inspections per distinct date as day numbers → given as a count vector over
-    the month's dates, problems, Σ of the problems' actual day numbers minus …) — precisely:
-    ``(date_counts, problems, gain_if_zero)`` where a random order gives each problem the date
-    of a random position; the month's total gain is Σ actual days of its problems − Σ days of
-    ``problems`` positions drawn without replacement. ``date_counts`` pairs with day offsets
-    0..len-1 from the month's first day, and ``gain_if_zero`` = Σ problems' actual offsets."""
+    One entry per month: ``(date_counts, problems, actual_sum)``: inspections per day of the
+    month (index = day offset from its first day), the month's problems and the sum of their
+    actual day offsets. A random order puts the problems on ``problems`` positions drawn without
+    replacement (a multivariate hypergeometric draw over the days), so a month's total gain is
+    ``actual_sum`` minus the drawn offsets; the mean is over all problems of the window."""
     total_problems = sum(p for _, p, _ in months)
     if total_problems == 0:
         return None
