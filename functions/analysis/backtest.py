@@ -527,6 +527,8 @@ def backtest(
             )
         if system is not None:
             other = sorted({m for per in models.values() for m in per} - {system.model_ref})
+            if not other and not published_with(lake, province, months, system):
+                other = [f"another {system.model_ref} (a different content hash)"]
             if other:
                 raise InvalidInput(
                     f"the published months were classified with {', '.join(other)}, not "
@@ -587,6 +589,17 @@ def band_psi(
         source.close()
     table = psi_table(bands, [month], ref)
     return {**table["months"][0], "reference": ref, "model": model, "bands": table["bands"]}
+
+
+def published_with(lake: Lake, province: str, months: Sequence[str], system: System) -> bool:
+    """Whether every month's published run used exactly ``system`` (same content hash: a file
+    that reuses a version number with other content is not the published system)."""
+    for m in months:
+        key = layout.classification_pointer_key(m, province)
+        pointer = lake.read_json(key) if lake.exists(key) else {}
+        if pointer.get("model") == system.model_ref and pointer.get("model_hash") != system.content_hash():
+            return False
+    return True
 
 
 def _main_model(models: dict[str, dict[str, int]]) -> str | None:

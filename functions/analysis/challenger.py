@@ -156,7 +156,9 @@ def compare(
         tables: dict[str, str] = {}
         reclassified: dict[str, Any] = {}
         for role, system in (("champion", champion), ("challenger", challenger)):
-            published = all(set(stored.get(m, {})) == {system.model_ref} for m in months)
+            published = all(
+                set(stored.get(m, {})) == {system.model_ref} for m in months
+            ) and bt.published_with(lake, province, months, system)
             if published:
                 tables[role] = bt.PUBLISHED
                 continue

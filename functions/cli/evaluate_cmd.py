@@ -11,6 +11,7 @@ import click
 from functions.analysis import stats
 from functions.cli.common import lake_from, settings_from
 from functions.errors import InvalidInput
+from functions.layout import MONTH_RE
 
 
 def _province(lake: Any, given: str | None) -> str:
@@ -96,8 +97,8 @@ def command(
         raise click.UsageError("a cut-off suggestion needs --out FILE for the new system version")
     if out_file is not None and out_file.exists():
         raise click.UsageError(f"{out_file} exists: a new version is never written over a file")
-    if reference is not None:
-        bt.month_range(reference, reference)
+    if reference is not None and not MONTH_RE.match(reference):
+        raise InvalidInput(f"--reference must be YYYY-MM, got {reference!r}", field="reference")
     settings = settings_from(ctx)
     lake = lake_from(ctx)
     prov = _province(lake, province)

@@ -133,3 +133,15 @@ def test_summary_is_deterministic_for_a_seed_and_renders() -> None:
              psi={"reference": None, "months": []})  # fmt: skip
     text = bt.render_text(a)
     assert "without a class: 1" in text and "insufficient data (n=1)" in text
+
+
+def test_a_system_counts_as_published_only_with_the_same_content(local_lake: Any) -> None:
+    from functions import layout
+    from functions.classify.load import load_system
+
+    system = load_system("samr-general@1.1")
+    key = layout.classification_pointer_key("2026-06", "42")
+    local_lake.write_json(key, {"model": system.model_ref, "model_hash": system.content_hash()})
+    assert bt.published_with(local_lake, "42", ["2026-06"], system)
+    local_lake.write_json(key, {"model": system.model_ref, "model_hash": "0" * 64})  # edited, same version
+    assert not bt.published_with(local_lake, "42", ["2026-06"], system)
