@@ -228,8 +228,15 @@ def _bulk(changes_only: bool) -> Response:
     principal = _principal()
     query = ClassificationsQuery.model_validate(_query_params())
     require_province(principal, query.province)
-    body = page(lake(), month=query.month, province=query.province, cursor=query.cursor, limit=query.limit,
-                changes_only=changes_only, max_bytes=get_settings().api_max_answer_bytes)  # fmt: skip
+    body = page(
+        lake(),
+        month=query.month,
+        province=query.province,
+        cursor=query.cursor,
+        limit=query.limit,
+        changes_only=changes_only,
+        max_bytes=get_settings().api_max_answer_bytes,
+    )
     return Response(body=body, status_code=200, headers={**_JSON})
 
 
@@ -265,23 +272,31 @@ def register_objection() -> Response:
     req = ObjectionIn.model_validate_json(raw or b"null")
     require_province(principal, req.uscc[2:4])
     out = register(lake(), req, _actor(principal))
-    return Response(body=out.model_dump_json(), status_code=201,
-                    headers={**_JSON, "Location": f"/v1/objections/{out.objection_id}"})  # fmt: skip
+    return Response(
+        body=out.model_dump_json(),
+        status_code=201,
+        headers={**_JSON, "Location": f"/v1/objections/{out.objection_id}"},
+    )
 
 
 @app.route("/v1/objections", methods=["GET"], authorizer=bearer_auth)
 @_api
 def list_objections() -> Response:
     from functions.auth.guard import require_province
-    from functions.objections.service import list_objections as listed, today_in_china
+    from functions.objections.service import list_objections as listed
+    from functions.objections.service import today_in_china
     from schemas.objections import ObjectionsPage, ObjectionsQuery
 
     principal = _principal()
     query = ObjectionsQuery.model_validate(_query_params())
     require_province(principal, query.province)
     found = listed(lake(), query.province, month=query.month, overdue_only=query.overdue == "true")
-    out = ObjectionsPage(province=query.province, overdue_only=query.overdue == "true",
-                         as_of=today_in_china().isoformat(), objections=found)  # fmt: skip
+    out = ObjectionsPage(
+        province=query.province,
+        overdue_only=query.overdue == "true",
+        as_of=today_in_china().isoformat(),
+        objections=found,
+    )
     return Response(body=out.model_dump_json(), status_code=200, headers={**_JSON})
 
 
@@ -295,7 +310,9 @@ def get_objection(objection_id: str) -> Response:
     principal = _principal()
     query = ObjectionQuery.model_validate({"objection_id": objection_id})
     require_province(principal, query.objection_id[:2])
-    return Response(body=get(lake(), query.objection_id).model_dump_json(), status_code=200, headers={**_JSON})
+    return Response(
+        body=get(lake(), query.objection_id).model_dump_json(), status_code=200, headers={**_JSON}
+    )
 
 
 # -- early warnings (issue 6, docs/warnings.md) -------------------------------------------------

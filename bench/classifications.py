@@ -88,18 +88,28 @@ def generate(lake_dir: Path, entities: int) -> None:
             name = pc.binary_join_element_wise("湖北测试", pc.utf8_lpad(seq, 9, "0"), "商贸有限公司", "")
             cls = classes[rng.choice(4, n, p=[0.55, 0.3, 0.1, 0.05])]
             prev = np.where(rng.random(n) < 0.05, classes[rng.integers(0, 4, n)], cls)
-            empty = pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], reason_type.value_type))
+            empty = pa.ListArray.from_arrays(
+                pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], reason_type.value_type)
+            )
             cols = {
-                "uscc": uscc, "name": name,
-                "entity_type": pa.array(["enterprise"] * n), "region_code": pa.array(["420100"] * n),
-                "industry_code": pa.array(["F51"] * n), "risk_score": pa.array(rng.random(n) * 100),
-                "risk_class": pa.array(cls), "previous_class": pa.array(prev),
+                "uscc": uscc,
+                "name": name,
+                "entity_type": pa.array(["enterprise"] * n),
+                "region_code": pa.array(["420100"] * n),
+                "industry_code": pa.array(["F51"] * n),
+                "risk_score": pa.array(rng.random(n) * 100),
+                "risk_class": pa.array(cls),
+                "previous_class": pa.array(prev),
                 "dimension_scores": pa.StructArray.from_arrays(
-                    [pa.array(np.zeros(n)) for _ in DIMENSIONS], names=list(DIMENSIONS)),
+                    [pa.array(np.zeros(n)) for _ in DIMENSIONS], names=list(DIMENSIONS)
+                ),
                 "reasons": empty.cast(reason_type),
-                "rules": pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], pa.string())),
-                "model": pa.array(["samr-general@1.1"] * n), "run_id": pa.array([RUN] * n),
-            }  # fmt: skip
+                "rules": pa.ListArray.from_arrays(
+                    pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], pa.string())
+                ),
+                "model": pa.array(["samr-general@1.1"] * n),
+                "run_id": pa.array([RUN] * n),
+            }
             w.write_table(pa.table(cols).cast(CLASSIFICATION_SCHEMA), row_group_size=ROW_GROUP)
     lake.write_json(layout.classification_pointer_key(MONTH, PROVINCE), {"run_id": RUN, "rows": entities})
 
@@ -120,8 +130,17 @@ def main(argv: list[str]) -> dict[str, Any]:
         gen_s = time.perf_counter() - t
         size = sum(p.stat().st_size for p in (lake_dir / "results").rglob("*.parquet"))
         token, _ = tokens.issue_token(Lake.from_uri(str(lake_dir)), name="bench", provinces=[PROVINCE])
-        code = _CHILD.format(root=str(ROOT), lake=str(lake_dir), token=token, pages=pages, limit=limit,
-                             month=MONTH, province=PROVINCE, run=RUN, entities=entities)  # fmt: skip
+        code = _CHILD.format(
+            root=str(ROOT),
+            lake=str(lake_dir),
+            token=token,
+            pages=pages,
+            limit=limit,
+            month=MONTH,
+            province=PROVINCE,
+            run=RUN,
+            entities=entities,
+        )
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
         if proc.returncode:
             raise SystemExit(proc.stderr[-2000:])
@@ -129,13 +148,23 @@ def main(argv: list[str]) -> dict[str, Any]:
     finally:
         if not keep:
             shutil.rmtree(lake_dir, ignore_errors=True)
-    result = {"entities": entities, "pages": pages, "limit": limit, "file_mb": round(size / 2**20, 1),
-              "generate_s": round(gen_s, 1), **measured}  # fmt: skip
+    result = {
+        "entities": entities,
+        "pages": pages,
+        "limit": limit,
+        "file_mb": round(size / 2**20, 1),
+        "generate_s": round(gen_s, 1),
+        **measured,
+    }
     for feed in ("all", "changes"):
         m = measured[feed]
-        print(f"{feed:8s} first {m['first_s'] * 1000:.0f} ms, p50 {m['p50_s'] * 1000:.0f} ms, "
-              f"p95 {m['p95_s'] * 1000:.0f} ms (target <= 200), max {m['max_s'] * 1000:.0f} ms, "
-              f"largest answer {m['max_answer_bytes'] / 2**20:.2f} MB, >= {m['rows_per_page_min']} rows/page")  # fmt: skip
-    print(f"peak memory {measured['peak_mb']:.0f} MB (target <= 1024); {entities:,} entities, "
-          f"file {result['file_mb']} MB")
+        print(
+            f"{feed:8s} first {m['first_s'] * 1000:.0f} ms, p50 {m['p50_s'] * 1000:.0f} ms, "
+            f"p95 {m['p95_s'] * 1000:.0f} ms (target <= 200), max {m['max_s'] * 1000:.0f} ms, "
+            f"largest answer {m['max_answer_bytes'] / 2**20:.2f} MB, >= {m['rows_per_page_min']} rows/page"
+        )
+    print(
+        f"peak memory {measured['peak_mb']:.0f} MB (target <= 1024); {entities:,} entities, "
+        f"file {result['file_mb']} MB"
+    )
     return result

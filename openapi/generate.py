@@ -26,6 +26,11 @@ from schemas.api import (
     PlanRequest,
     TargetsPage,
 )
+from schemas.delivery import MAX_CURSOR as BULK_CURSOR
+from schemas.delivery import PAGE_DEFAULT as BULK_DEFAULT
+from schemas.delivery import PAGE_MAX as BULK_MAX
+from schemas.delivery import ClassificationsPage
+from schemas.objections import OBJECTION_ID_PATTERN, ObjectionIn, ObjectionOut, ObjectionsPage
 from schemas.uploads import (
     INGEST_ID_PATTERN,
     MAX_CURSOR,
@@ -34,11 +39,6 @@ from schemas.uploads import (
     UploadOut,
     UploadsPage,
 )
-from schemas.delivery import MAX_CURSOR as BULK_CURSOR
-from schemas.delivery import PAGE_DEFAULT as BULK_DEFAULT
-from schemas.delivery import PAGE_MAX as BULK_MAX
-from schemas.delivery import ClassificationsPage
-from schemas.objections import OBJECTION_ID_PATTERN, ObjectionIn, ObjectionOut, ObjectionsPage
 from schemas.warnings import RULE_ID_PATTERN, WarningsOut
 
 OUT = Path(__file__).with_name("openapi.yaml")
@@ -355,7 +355,9 @@ def build() -> dict[str, Any]:
     }
 
 
-def _query(name: str, schema: dict[str, Any], required: bool = False, description: str = "") -> dict[str, Any]:
+def _query(
+    name: str, schema: dict[str, Any], required: bool = False, description: str = ""
+) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name, "in": "query", "required": required, "schema": schema}
     if description:
         out["description"] = description
@@ -363,7 +365,12 @@ def _query(name: str, schema: dict[str, Any], required: bool = False, descriptio
 
 
 def _ok(description: str, model: str, status: str = "200") -> dict[str, Any]:
-    return {status: {"description": description, "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}}}}
+    return {
+        status: {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}},
+        }
+    }
 
 
 def _issue14_paths() -> dict[str, Any]:
@@ -371,20 +378,32 @@ def _issue14_paths() -> dict[str, Any]:
     bulk = [
         _query("month", {"type": "string", "pattern": MONTH_PATTERN}, True),
         _query("province", {"type": "string", "pattern": r"^[1-9][0-9]$"}, True),
-        _query("cursor", {"type": "string", "minLength": 1, "maxLength": BULK_CURSOR}, False,
-               "`next_cursor` of the previous page of the same listing, unchanged (signed)"),
+        _query(
+            "cursor",
+            {"type": "string", "minLength": 1, "maxLength": BULK_CURSOR},
+            False,
+            "`next_cursor` of the previous page of the same listing, unchanged (signed)",
+        ),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": BULK_MAX, "default": BULK_DEFAULT}),
-    ]  # fmt: skip
-    oid = {"name": "objection_id", "in": "path", "required": True,
-           "schema": {"type": "string", "pattern": OBJECTION_ID_PATTERN}}  # fmt: skip
+    ]
+    oid = {
+        "name": "objection_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": OBJECTION_ID_PATTERN},
+    }
     return {
         "/v1/classifications": {
             "get": {
                 "operationId": "listClassifications",
                 "summary": "A province's month, paged in uscc order (bulk read for inspection platforms)",
                 "parameters": bulk,
-                "responses": {**_ok("one page (fewer rows than `limit` when more would not fit)",
-                                    "ClassificationsPage"), **_errors(400, 401, 403, 404, 409)},  # fmt: skip
+                "responses": {
+                    **_ok(
+                        "one page (fewer rows than `limit` when more would not fit)", "ClassificationsPage"
+                    ),
+                    **_errors(400, 401, 403, 404, 409),
+                },
             }
         },
         "/v1/classifications/changes": {
@@ -392,21 +411,27 @@ def _issue14_paths() -> dict[str, Any]:
                 "operationId": "listClassificationChanges",
                 "summary": "Entities whose class changed since the previous month (or new), paged",
                 "parameters": bulk,
-                "responses": {**_ok("one page; may be short or empty with has_more true", "ClassificationsPage"),
-                              **_errors(400, 401, 403, 404, 409)},  # fmt: skip
+                "responses": {
+                    **_ok("one page; may be short or empty with has_more true", "ClassificationsPage"),
+                    **_errors(400, 401, 403, 404, 409),
+                },
             }
         },
         "/v1/objections": {
             "post": {
                 "operationId": "registerObjection",
                 "summary": "Record a received objection; the answer carries its 5-working-day deadline",
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": REF.format(model="ObjectionIn")}}}},  # fmt: skip
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": REF.format(model="ObjectionIn")}}},
+                },
                 "responses": {
                     "201": {
                         "description": "the registered objection",
                         "headers": {"Location": {"schema": {"type": "string"}}},
-                        "content": {"application/json": {"schema": {"$ref": REF.format(model="ObjectionOut")}}},
+                        "content": {
+                            "application/json": {"schema": {"$ref": REF.format(model="ObjectionOut")}}
+                        },
                     },
                     **_errors(400, 401, 403, 404),
                 },
@@ -419,8 +444,10 @@ def _issue14_paths() -> dict[str, Any]:
                     _query("month", {"type": "string", "pattern": MONTH_PATTERN}),
                     _query("overdue", {"type": "string", "enum": ["true", "false"], "default": "false"}),
                 ],
-                "responses": {**_ok("the objections, oldest receipt first", "ObjectionsPage"),
-                              **_errors(400, 401, 403)},  # fmt: skip
+                "responses": {
+                    **_ok("the objections, oldest receipt first", "ObjectionsPage"),
+                    **_errors(400, 401, 403),
+                },
             },
         },
         "/v1/objections/{objection_id}": {

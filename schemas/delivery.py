@@ -28,11 +28,15 @@ class ClassificationRow(BaseModel):
     uscc: str
     name: str
     # "class" is a Python keyword: the field is named class_ and serialised as "class"
-    class_: RiskClass = Field(alias="class", description="the class to use: the adjusted one where a manual adjustment was approved")
+    class_: RiskClass = Field(
+        alias="class", description="the class to use: the adjusted one where a manual adjustment was approved"
+    )
     model_class: RiskClass = Field(description="the model's class (always shown)")
     adjusted: bool = Field(description="a manual adjustment, approved by a second person, applies")
     previous_class: RiskClass | None = Field(description="the model's class published for the previous month")
-    changed: bool = Field(description="model_class differs from previous_class, or the entity is new this month")
+    changed: bool = Field(
+        description="model_class differs from previous_class, or the entity is new this month"
+    )
 
 
 class ClassificationsPage(BaseModel):
@@ -44,5 +48,7 @@ class ClassificationsPage(BaseModel):
     total: int = Field(ge=0, description="rows in the month's partition (all feeds)")
     limit: int
     has_more: bool
-    next_cursor: str | None = Field(description="opaque and signed; pass it back unchanged; null on the last page")
+    next_cursor: str | None = Field(
+        description="opaque and signed; pass it back unchanged; null on the last page"
+    )
     rows: list[ClassificationRow]

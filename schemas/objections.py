@@ -128,7 +128,9 @@ class ObjectionOut(_Strict):
     month: str
     received_on: str
     due_on: str = Field(description="the 5th working day after receipt (official Chinese calendar)")
-    calendar_official: bool = Field(description="false: a year without an official calendar counted weekends only")
+    calendar_official: bool = Field(
+        description="false: a year without an official calendar counted weekends only"
+    )
     status: Status
     overdue: bool = Field(description="undecided after due_on, or decided after it")
     decided_on: str | None

@@ -51,8 +51,16 @@ def command() -> None:
 @BY
 @AS_JSON
 @click.pass_context
-def register_cmd(ctx: click.Context, uscc: str, month: str, received_on: str, reasons: tuple[str, ...],
-                 records: tuple[str, ...], by: str, as_json: bool) -> None:  # fmt: skip
+def register_cmd(
+    ctx: click.Context,
+    uscc: str,
+    month: str,
+    received_on: str,
+    reasons: tuple[str, ...],
+    records: tuple[str, ...],
+    by: str,
+    as_json: bool,
+) -> None:
     """Record a received objection; prints its id and deadline."""
     from functions.errors import InvalidInput
     from functions.objections.service import register
@@ -65,7 +73,13 @@ def register_cmd(ctx: click.Context, uscc: str, month: str, received_on: str, re
             raise InvalidInput("--record is DATASET:RECORD_ID", field="record")
         recs.append({"dataset": dataset, "record_id": record_id})
     req = ObjectionIn.model_validate(
-        {"uscc": uscc.upper(), "month": month, "received_on": received_on, "reasons": list(reasons), "records": recs},
+        {
+            "uscc": uscc.upper(),
+            "month": month,
+            "received_on": received_on,
+            "reasons": list(reasons),
+            "records": recs,
+        },
         strict=False,
     )
     _show(register(lake_from(ctx), req, _by(by)), as_json)
@@ -96,22 +110,34 @@ command.add_command(_step("checked", "check"))
 @click.option("--rejected", "outcome", flag_value="rejected", help="The records stand (give --reason).")
 @click.option("--reason", default=None, help="Why (required when rejected).")
 @click.option("--correction-upload", default=None, help="Upheld: the ingest id of the corrected upload.")
-@click.option("--correction-record", default=None, help="Upheld: DATASET:RECORD_ID corrected (with --reason).")
+@click.option(
+    "--correction-record", default=None, help="Upheld: DATASET:RECORD_ID corrected (with --reason)."
+)
 @click.option("--reclassify/--no-reclassify", default=True, help="Upheld: run the correction run now.")
 @click.option("--engine", type=click.Choice(["duckdb", "athena"]), default=None)
 @BY
 @AS_JSON
 @click.pass_context
-def decide_cmd(ctx: click.Context, objection_id: str, outcome: str | None, reason: str | None,
-               correction_upload: str | None, correction_record: str | None, reclassify: bool,
-               engine: str | None, by: str, as_json: bool) -> None:  # fmt: skip
+def decide_cmd(
+    ctx: click.Context,
+    objection_id: str,
+    outcome: str | None,
+    reason: str | None,
+    correction_upload: str | None,
+    correction_record: str | None,
+    reclassify: bool,
+    engine: str | None,
+    by: str,
+    as_json: bool,
+) -> None:
     """Decide: upheld (with the correction; then the month is re-classified as a correction run)
     or rejected with a reason."""
     import functools
 
     from functions.classify.run import classify_month
     from functions.errors import InvalidInput
-    from functions.objections.service import advance, reclassify as run_correction
+    from functions.objections.service import advance
+    from functions.objections.service import reclassify as run_correction
     from schemas.objections import Correction
 
     if outcome is None:
@@ -126,12 +152,18 @@ def decide_cmd(ctx: click.Context, objection_id: str, outcome: str | None, reaso
                 {"kind": "record", "dataset": dataset, "record_id": record_id, "note": reason}, strict=False
             )
         else:
-            raise InvalidInput("an upheld objection needs --correction-upload or --correction-record", field="correction")
+            raise InvalidInput(
+                "an upheld objection needs --correction-upload or --correction-record", field="correction"
+            )
     lake = lake_from(ctx)
-    out = advance(lake, objection_id, "decided", _by(by), outcome=outcome, reason=reason, correction=correction)
+    out = advance(
+        lake, objection_id, "decided", _by(by), outcome=outcome, reason=reason, correction=correction
+    )
     if outcome == "upheld" and reclassify:
         settings = settings_from(ctx)
-        classify = functools.partial(classify_month, lake, settings=settings, engine=engine or settings.engine)
+        classify = functools.partial(
+            classify_month, lake, settings=settings, engine=engine or settings.engine
+        )
         out = run_correction(lake, objection_id, _by(by), classify=classify)
     _show(out, as_json)
 

@@ -73,7 +73,11 @@ def page(
     except OSError as exc:
         raise StorageError(f"cannot read {lake.display(key)}: {exc}") from exc
     has_more = next_row < total
-    nxt = sign(secret, {"v": 1, "p": province, "m": month, "f": feed, "r": run_id, "o": next_row}) if has_more else None
+    nxt = (
+        sign(secret, {"v": 1, "p": province, "m": month, "f": feed, "r": run_id, "o": next_row})
+        if has_more
+        else None
+    )
     body = {
         "month": month,
         "province": province,

@@ -45,21 +45,38 @@ def propose(lake: Lake, uscc: str, month: str, to_class: str, reason: str, by: A
         raise InvalidInput(f"the model already put {code} in class {to_class}", field="to_class")
     province = code[2:4]
     adjustment_id = f"{province}-{secrets.token_hex(8)}"
-    data = {"uscc": code, "month": month, "model_class": row["risk_class"], "adjusted_class": to_class,
-            "run_id": row["run_id"]}  # fmt: skip
-    event = {"step": "proposed", "at": now_utc(), "by": by.model_dump(), "reason": reason.strip(), "data": data}
+    data = {
+        "uscc": code,
+        "month": month,
+        "model_class": row["risk_class"],
+        "adjusted_class": to_class,
+        "run_id": row["run_id"],
+    }
+    event = {
+        "step": "proposed",
+        "at": now_utc(),
+        "by": by.model_dump(),
+        "reason": reason.strip(),
+        "data": data,
+    }
     append(lake, layout.adjustment_prefix(province, month, adjustment_id), event, expected_seq=1)
     return get(lake, month, adjustment_id)
 
 
-def decide(lake: Lake, month: str, adjustment_id: str, by: Actor, *, approve: bool, reason: str | None = None) -> AdjustmentOut:
+def decide(
+    lake: Lake, month: str, adjustment_id: str, by: Actor, *, approve: bool, reason: str | None = None
+) -> AdjustmentOut:
     """The second person's approval (or refusal); the proposer cannot approve their own."""
     state = get(lake, month, adjustment_id)
     if state.status != "proposed":
         raise Conflict(f"adjustment {adjustment_id} is already {state.status}", field="adjustment_id")
     if (by.kind, by.id) == (state.proposed_by.kind, state.proposed_by.id):
         raise Forbidden("the approver must be a different person from the proposer", field="by")
-    event: dict[str, Any] = {"step": "approved" if approve else "refused", "at": now_utc(), "by": by.model_dump()}
+    event: dict[str, Any] = {
+        "step": "approved" if approve else "refused",
+        "at": now_utc(),
+        "by": by.model_dump(),
+    }
     if reason:
         event["reason"] = reason
     prefix = layout.adjustment_prefix(state.province, month, adjustment_id)
@@ -95,12 +112,22 @@ def fold(adjustment_id: str, trail: list[dict[str, Any]]) -> AdjustmentOut:
         approver = e["by"] if e["step"] == "approved" else None
     d = first["data"]
     return AdjustmentOut.model_validate(
-        {"adjustment_id": adjustment_id, "province": adjustment_id[:2], "uscc": d["uscc"], "month": d["month"],
-         "model_class": d["model_class"], "adjusted_class": d["adjusted_class"], "reason": first["reason"],
-         "status": status, "proposed_by": first["by"], "approved_by": approver, "run_id": d["run_id"],
-         "trail": trail},
+        {
+            "adjustment_id": adjustment_id,
+            "province": adjustment_id[:2],
+            "uscc": d["uscc"],
+            "month": d["month"],
+            "model_class": d["model_class"],
+            "adjusted_class": d["adjusted_class"],
+            "reason": first["reason"],
+            "status": status,
+            "proposed_by": first["by"],
+            "approved_by": approver,
+            "run_id": d["run_id"],
+            "trail": trail,
+        },
         strict=False,
-    )  # fmt: skip
+    )
 
 
 def rebuild_index(lake: Lake, province: str, month: str) -> dict[str, dict[str, Any]]:
@@ -117,8 +144,10 @@ def rebuild_index(lake: Lake, province: str, month: str) -> dict[str, dict[str, 
                 "approved_by": a.approved_by.name,
                 "approved_at": a.trail[-1].at,
             }
-    lake.write_json(layout.adjustments_index_key(month, province), {"month": month, "province": province,
-                                                                     "adjustments": approved})  # fmt: skip
+    lake.write_json(
+        layout.adjustments_index_key(month, province),
+        {"month": month, "province": province, "adjustments": approved},
+    )
     return approved
 
 

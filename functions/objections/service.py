@@ -80,7 +80,10 @@ def advance(
     if step not in NEXT.values():
         raise InvalidInput(f"step must be one of {', '.join(NEXT.values())}", field="step")
     if NEXT.get(last) != step:
-        raise Conflict(f"objection {objection_id} is at step {last}; the next step is {NEXT.get(last, 'none')}", field="step")
+        raise Conflict(
+            f"objection {objection_id} is at step {last}; the next step is {NEXT.get(last, 'none')}",
+            field="step",
+        )
     event: dict[str, Any] = {"step": step, "at": _at(now), "by": by.model_dump()}
     if reason is not None:
         event["reason"] = reason
@@ -173,7 +176,9 @@ def list_objections(
     out.sort(key=lambda o: (o.received_on, o.objection_id))
     overdue = [o.objection_id for o in out if o.overdue and o.status not in ("upheld", "rejected")]
     if overdue:
-        logger.warning("province %s: %s objection(s) past their 5-working-day deadline", province, len(overdue))
+        logger.warning(
+            "province %s: %s objection(s) past their 5-working-day deadline", province, len(overdue)
+        )
     return out
 
 
@@ -196,7 +201,9 @@ def fold(objection_id: str, trail: list[dict[str, Any]], today: dt.date) -> Obje
         else:
             status = e["step"]
     due = dt.date.fromisoformat(data["due_on"])
-    overdue = (decided_on is None and today > due) or (decided_on is not None and dt.date.fromisoformat(decided_on) > due)
+    overdue = (decided_on is None and today > due) or (
+        decided_on is not None and dt.date.fromisoformat(decided_on) > due
+    )
     return ObjectionOut.model_validate(
         {
             "objection_id": objection_id,

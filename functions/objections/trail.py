@@ -34,7 +34,11 @@ def append(lake: Lake, prefix: str, event: dict[str, Any], *, expected_seq: int)
     stored = {**event, "seq": expected_seq}
     key = f"{prefix}/{expected_seq:04d}-{event['step']}.json"
     lake.write_json(key, stored)
-    mine = [posixpath.basename(f.key) for f in lake.list_files(prefix) if f.key.startswith(f"{prefix}/{expected_seq:04d}-")]
+    mine = [
+        posixpath.basename(f.key)
+        for f in lake.list_files(prefix)
+        if f.key.startswith(f"{prefix}/{expected_seq:04d}-")
+    ]
     if len(mine) > 1:  # another writer appended the same step number at the same time
         logger.warning("two steps numbered %s under %s", expected_seq, prefix)
         raise Conflict("another step was recorded at the same time; read the record again", field="seq")

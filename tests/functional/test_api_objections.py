@@ -56,8 +56,13 @@ def _code(lake: Lake, province: str = "42") -> str:
 
 
 def test_register_then_read_and_list_an_objection(api: Api) -> None:
-    body = {"uscc": _code(api.lake), "month": MONTH, "received_on": "2026-11-02", "reasons": ["R1"],
-            "records": [{"dataset": "penalties", "record_id": "PEN-1"}]}  # fmt: skip
+    body = {
+        "uscc": _code(api.lake),
+        "month": MONTH,
+        "received_on": "2026-11-02",
+        "reasons": ["R1"],
+        "records": [{"dataset": "penalties", "record_id": "PEN-1"}],
+    }
     r = api.post("/v1/objections", body)
     assert r.status_code == 201, r.body
     made = ObjectionOut.model_validate_json(r.body)
@@ -76,8 +81,13 @@ def test_register_then_read_and_list_an_objection(api: Api) -> None:
 def test_objections_refuse_bad_input_and_other_provinces(api: Api) -> None:
     good = {"uscc": _code(api.lake), "month": MONTH, "received_on": "2026-11-02", "reasons": ["R1"]}
     assert api.post("/v1/objections", good, api.other).status_code == 403
-    for bad in ({**good, "reasons": []}, {**good, "received_on": "2026-02-30"}, {**good, "extra": 1},
-                {**good, "uscc": "x"}, {**good, "received_on": "2999-01-01"}):  # fmt: skip
+    for bad in (
+        {**good, "reasons": []},
+        {**good, "received_on": "2026-02-30"},
+        {**good, "extra": 1},
+        {**good, "uscc": "x"},
+        {**good, "received_on": "2999-01-01"},
+    ):
         r = api.post("/v1/objections", bad)
         assert r.status_code == 400, (bad, r.body)
     assert api.get("/v1/objections/42-zz").status_code == 400
@@ -88,7 +98,9 @@ def test_bulk_read_pages_through_the_province(api: Api) -> None:
     seen: list[str] = []
     cursor = None
     while True:
-        q = f"/v1/classifications?month={MONTH}&province=42&limit=50" + (f"&cursor={cursor}" if cursor else "")
+        q = f"/v1/classifications?month={MONTH}&province=42&limit=50" + (
+            f"&cursor={cursor}" if cursor else ""
+        )
         r = api.get(q)
         assert r.status_code == 200, r.body
         page = ClassificationsPage.model_validate_json(r.body)
@@ -108,7 +120,7 @@ def test_bulk_read_is_province_scoped_and_validated(api: Api) -> None:
     assert api.get(f"/v1/classifications/changes?month={MONTH}&province=23").status_code == 403
     assert api.get(f"/v1/classifications?month={MONTH}&province=42&limit=0").status_code == 400
     assert api.get(f"/v1/classifications?month={MONTH}&province=42&cursor=abc").status_code == 400
-    assert api.get(f"/v1/classifications?month=2026-09&province=42").status_code == 404
+    assert api.get("/v1/classifications?month=2026-09&province=42").status_code == 404
     first = ClassificationsPage.model_validate_json(
         api.get(f"/v1/classifications?month={MONTH}&province=23&limit=5", api.other).body
     )

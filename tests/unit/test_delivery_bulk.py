@@ -21,8 +21,12 @@ MONTH = "2026-10"
 @pytest.fixture
 def table() -> pa.Table:
     t = results_table("42", 503, run_id="run-1")
-    prev = [None if i % 7 == 0 else ("A" if i % 3 == 0 else c) for i, c in enumerate(t["risk_class"].to_pylist())]
-    return t.set_column(t.schema.get_field_index("previous_class"), "previous_class", pa.array(prev, pa.string()))
+    prev = [
+        None if i % 7 == 0 else ("A" if i % 3 == 0 else c) for i, c in enumerate(t["risk_class"].to_pylist())
+    ]
+    return t.set_column(
+        t.schema.get_field_index("previous_class"), "previous_class", pa.array(prev, pa.string())
+    )
 
 
 @pytest.fixture
@@ -62,7 +66,9 @@ def test_pages_return_every_row_once_in_order(lake: Lake, table: pa.Table) -> No
 
 def test_the_change_feed_holds_exactly_the_changed_and_new_entities(lake: Lake, table: pa.Table) -> None:
     want = [
-        r["uscc"] for r in table.to_pylist() if r["previous_class"] is None or r["previous_class"] != r["risk_class"]
+        r["uscc"]
+        for r in table.to_pylist()
+        if r["previous_class"] is None or r["previous_class"] != r["risk_class"]
     ]
     rows, _ = _all(lake, changes_only=True)
     assert [r["uscc"] for r in rows] == want and 0 < len(want) < 503
@@ -83,7 +89,11 @@ def test_a_tampered_or_foreign_cursor_is_refused(lake: Lake, local_lake: Lake, t
 
     raw = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     raw["o"] = 0
-    tampered = base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":"), sort_keys=True).encode()).decode().rstrip("=")
+    tampered = (
+        base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":"), sort_keys=True).encode())
+        .decode()
+        .rstrip("=")
+    )
     for bad in (f"{tampered}.{mac}", cursor[:-2], "garbage", cursor + "x"):
         with pytest.raises(InvalidInput, match="cursor"):
             _page(lake, bad)
@@ -96,7 +106,9 @@ def test_a_tampered_or_foreign_cursor_is_refused(lake: Lake, local_lake: Lake, t
 
 def test_a_month_republished_while_paging_is_a_conflict(lake: Lake, table: pa.Table) -> None:
     cursor = _page(lake)["next_cursor"]
-    republished = table.set_column(table.schema.get_field_index("run_id"), "run_id", pa.array(["run-2"] * 503))
+    republished = table.set_column(
+        table.schema.get_field_index("run_id"), "run_id", pa.array(["run-2"] * 503)
+    )
     publish(lake, republished, MONTH, "42")
     with pytest.raises(Conflict, match="re-published"):
         _page(lake, cursor)

@@ -40,7 +40,12 @@ def _register(lake: Lake, received: str = "2026-09-30", now: dt.datetime = T_REG
 def test_registration_fixes_the_deadline_across_national_day(lake: Lake) -> None:
     oid = _register(lake)
     got = service.get(lake, oid, now=T_REG)
-    assert (got.status, got.due_on, got.calendar_official, got.overdue) == ("received", "2026-10-13", True, False)
+    assert (got.status, got.due_on, got.calendar_official, got.overdue) == (
+        "received",
+        "2026-10-13",
+        True,
+        False,
+    )
     assert got.province == "42" and got.trail[0].by == API and got.trail[0].at == "2026-09-30T02:00:00+00:00"
     assert got.trail[0].data is not None and got.trail[0].data["reasons"] == ["R1"]
 
@@ -51,11 +56,16 @@ def test_rejected_with_reason_after_accept_and_check(lake: Lake) -> None:
     service.advance(lake, oid, "checked", CLERK, now=T_REG)
     with pytest.raises(InvalidInput, match="reason"):
         service.advance(lake, oid, "decided", CHIEF, outcome="rejected", now=T_REG)
-    out = service.advance(lake, oid, "decided", CHIEF, outcome="rejected", reason="records verified", now=T_REG)
+    out = service.advance(
+        lake, oid, "decided", CHIEF, outcome="rejected", reason="records verified", now=T_REG
+    )
     assert out.status == "rejected" and out.decided_on == "2026-09-30"
     assert [(e.seq, e.step, e.by.name) for e in out.trail] == [
-        (1, "received", "hubei-platform"), (2, "accepted", "li"), (3, "checked", "li"), (4, "decided", "wang"),
-    ]  # fmt: skip
+        (1, "received", "hubei-platform"),
+        (2, "accepted", "li"),
+        (3, "checked", "li"),
+        (4, "decided", "wang"),
+    ]
     assert out.trail[-1].reason == "records verified" and out.trail[-1].outcome == "rejected"
 
 
@@ -82,7 +92,9 @@ def test_upheld_records_the_correction_and_the_correction_run(lake: Lake) -> Non
     service.advance(lake, oid, "checked", CLERK)
     with pytest.raises(InvalidInput, match="correction"):
         service.advance(lake, oid, "decided", CHIEF, outcome="upheld")
-    fix = Correction(kind="record", dataset="penalties", record_id="PEN-1", note="penalty was revoked on appeal")
+    fix = Correction(
+        kind="record", dataset="penalties", record_id="PEN-1", note="penalty was revoked on appeal"
+    )
     service.advance(lake, oid, "decided", CHIEF, outcome="upheld", correction=fix)
     calls: list[dict[str, Any]] = []
 
@@ -94,7 +106,9 @@ def test_upheld_records_the_correction_and_the_correction_run(lake: Lake) -> Non
         return Done()
 
     out = service.reclassify(lake, oid, CHIEF, classify=classify)
-    assert calls == [{"month": MONTH, "province": "42", "correction": {"objection_id": oid, "uscc": _uscc(lake)}}]
+    assert calls == [
+        {"month": MONTH, "province": "42", "correction": {"objection_id": oid, "uscc": _uscc(lake)}}
+    ]
     assert out.status == "upheld" and out.correction_run_id == "2026-09-42-corr"
     assert out.trail[3].correction == fix and out.trail[4].step == "corrected"
     with pytest.raises(Conflict):
@@ -106,8 +120,14 @@ def test_upheld_by_an_upload_that_does_not_exist_is_refused(lake: Lake) -> None:
     service.advance(lake, oid, "accepted", CLERK)
     service.advance(lake, oid, "checked", CLERK)
     with pytest.raises(NotFound, match="no upload"):
-        service.advance(lake, oid, "decided", CHIEF, outcome="upheld",
-                        correction=Correction(kind="upload", ingest_id="0" * 20))  # fmt: skip
+        service.advance(
+            lake,
+            oid,
+            "decided",
+            CHIEF,
+            outcome="upheld",
+            correction=Correction(kind="upload", ingest_id="0" * 20),
+        )
 
 
 def test_overdue_after_the_fifth_working_day(lake: Lake, caplog: pytest.LogCaptureFixture) -> None:
