@@ -109,6 +109,7 @@ def reset() -> None:
         ("functions.sampling.plans", "clear_cache"),
         ("functions.auth.tokens", "clear_cache"),
         ("functions.delivery.cursor", "clear_cache"),
+        ("functions.delivery.bulk", "clear_cache"),
     ):
         if mod in sys.modules:
             getattr(sys.modules[mod], fn)()
