@@ -122,6 +122,6 @@ def test_an_unpublished_month_is_not_found(lake: Lake) -> None:
 @pytest.mark.parametrize("odd", ['引号"与\\反斜杠', "控制\x01字符\n", "emoji 🏭 厂"])
 def test_names_are_escaped_as_json(local_lake: Lake, odd: str) -> None:
     t = results_table("42", 5, run_id="run-1")
-    names = [odd] + t["name"].to_pylist()[1:]
+    names = [odd, *t["name"].to_pylist()[1:]]
     publish(local_lake, t.set_column(t.schema.get_field_index("name"), "name", pa.array(names)), MONTH, "42")
     assert [r["name"] for r in _page(local_lake)["rows"]] == names
