@@ -5,12 +5,12 @@ latency and the function's peak memory on a 20M-entity province (issue 14, docs/
 [--limit=5000] [--keep=DIR --reuse]``. The partition is generated straight into Parquet in the
 published layout (sorted by uscc, 200k-row row groups as the DuckDB engine writes them, zstd;
 reasons empty: the bulk read never decodes them). The requests then run in a fresh interpreter
-through the Chalice handler (token check, cursor verification, JSON) the way a platform reads: ``walks`` times, from a
-random position (a valid signed cursor), ``walk-pages`` consecutive pages following
-``next_cursor``. The very first request (cold imports) is reported apart, and so is the first
-page of each walk (its row group is not decoded yet: the warm function keeps the last row groups
-it decoded, ADR 0114). Peak memory is that
-process's ``VmHWM``. Targets: p95 <= 200 ms per page, peak <= 1 GB.
+through the Chalice handler (token check, cursor verification, JSON) the way a platform reads:
+``walks`` times, from a random position (a valid signed cursor), ``walk-pages`` consecutive
+pages following ``next_cursor``. The very first request (cold imports) is reported apart, and so
+is the first page of each walk (its row group is not decoded yet: the warm function keeps the
+last row groups it decoded, ADR 0114). Peak memory is that process's ``VmHWM``. Targets: p95 <=
+200 ms per page, peak <= 1 GB.
 """
 
 from __future__ import annotations
