@@ -108,6 +108,8 @@ def reset() -> None:
         ("functions.sampling.frame", "clear_cache"),
         ("functions.sampling.plans", "clear_cache"),
         ("functions.auth.tokens", "clear_cache"),
+        ("functions.delivery.cursor", "clear_cache"),
+        ("functions.delivery.bulk", "clear_cache"),
     ):
         if mod in sys.modules:
             getattr(sys.modules[mod], fn)()
@@ -216,6 +218,102 @@ def get_classification(uscc: str) -> Response:
     query = ClassificationQuery.model_validate({**_query_params(), "uscc": uscc})
     require_province(principal, query.uscc[2:4])
     return Response(body=lookup(lake(), query.uscc, query.month), status_code=200, headers={**_JSON})
+
+
+# -- bulk read, change feed and objections (issue 14, docs/api.md, docs/adr/0112-0114) ----------
+def _bulk(changes_only: bool) -> Response:
+    from functions.auth.guard import require_province
+    from functions.delivery.bulk import page
+    from schemas.delivery import ClassificationsQuery
+
+    principal = _principal()
+    query = ClassificationsQuery.model_validate(_query_params())
+    require_province(principal, query.province)
+    body = page(
+        lake(),
+        month=query.month,
+        province=query.province,
+        cursor=query.cursor,
+        limit=query.limit,
+        changes_only=changes_only,
+        max_bytes=get_settings().api_max_answer_bytes,
+    )
+    return Response(body=body, status_code=200, headers={**_JSON})
+
+
+@app.route("/v1/classifications", methods=["GET"], authorizer=bearer_auth)
+@_api
+def list_classifications() -> Response:
+    return _bulk(changes_only=False)
+
+
+@app.route("/v1/classifications/changes", methods=["GET"], authorizer=bearer_auth)
+@_api
+def list_classification_changes() -> Response:
+    return _bulk(changes_only=True)
+
+
+def _actor(principal: Any) -> Any:
+    from schemas.objections import Actor
+
+    return Actor(kind="token", id=principal.token_id, name=principal.name or principal.token_id)
+
+
+@app.route("/v1/objections", methods=["POST"], authorizer=bearer_auth, content_types=["application/json"])
+@_api
+def register_objection() -> Response:
+    from functions.auth.guard import require_province
+    from functions.objections.service import register
+    from schemas.objections import ObjectionIn
+
+    principal = _principal()
+    raw = app.current_request.raw_body if app.current_request is not None else b""
+    if len(raw or b"") > 64 * 1024:
+        raise InvalidInput("the request body exceeds 65536 bytes", field="body")
+    req = ObjectionIn.model_validate_json(raw or b"null")
+    require_province(principal, req.uscc[2:4])
+    out = register(lake(), req, _actor(principal))
+    return Response(
+        body=out.model_dump_json(),
+        status_code=201,
+        headers={**_JSON, "Location": f"/v1/objections/{out.objection_id}"},
+    )
+
+
+@app.route("/v1/objections", methods=["GET"], authorizer=bearer_auth)
+@_api
+def list_objections() -> Response:
+    from functions.auth.guard import require_province
+    from functions.objections.service import list_objections as listed
+    from functions.objections.service import today_in_china
+    from schemas.objections import ObjectionsPage, ObjectionsQuery
+
+    principal = _principal()
+    query = ObjectionsQuery.model_validate(_query_params())
+    require_province(principal, query.province)
+    found = listed(lake(), query.province, month=query.month, overdue_only=query.overdue == "true")
+    out = ObjectionsPage(
+        province=query.province,
+        overdue_only=query.overdue == "true",
+        as_of=today_in_china().isoformat(),
+        objections=found,
+    )
+    return Response(body=out.model_dump_json(), status_code=200, headers={**_JSON})
+
+
+@app.route("/v1/objections/{objection_id}", methods=["GET"], authorizer=bearer_auth)
+@_api
+def get_objection(objection_id: str) -> Response:
+    from functions.auth.guard import require_province
+    from functions.objections.service import get
+    from schemas.objections import ObjectionQuery
+
+    principal = _principal()
+    query = ObjectionQuery.model_validate({"objection_id": objection_id})
+    require_province(principal, query.objection_id[:2])
+    return Response(
+        body=get(lake(), query.objection_id).model_dump_json(), status_code=200, headers={**_JSON}
+    )
 
 
 # -- early warnings (issue 6, docs/warnings.md) -------------------------------------------------

@@ -18,6 +18,7 @@ BENCHES: dict[str, str] = {
     "sampling": "bench.sampling",
     "xlsx": "bench.xlsx",
     "evaluate": "bench.evaluate",
+    "classifications": "bench.classifications",
 }
 
 

@@ -161,3 +161,33 @@ INGEST_LEDGER_PREFIX = "_state/ingest/ledger"  # hidden: never read as data
 def ingest_ledger_key(token: str) -> str:
     """One empty-ish marker per (landing root, key, size, mtime) already ingested."""
     return f"{INGEST_LEDGER_PREFIX}/{token}.json"
+
+
+# -- objections and manual adjustments (issue 14, docs/adr/0112, docs/adr/0113) -----------------
+# Append-only trails: one object per step, ``<seq>-<step>.json``, never overwritten.
+OBJECTION_ID_RE = re.compile(r"^([1-9][0-9])-[0-9a-f]{16}$")
+
+
+def objections_prefix(province: str) -> str:
+    return f"audit/objections/{province}"
+
+
+def objection_prefix(objection_id: str) -> str:
+    return f"{objections_prefix(objection_id[:2])}/{objection_id}"
+
+
+def adjustments_prefix(province: str, month: str) -> str:
+    return f"audit/adjustments/{province}/{month}"
+
+
+def adjustment_prefix(province: str, month: str, adjustment_id: str) -> str:
+    return f"{adjustments_prefix(province, month)}/{adjustment_id}"
+
+
+def adjustments_index_key(month: str, province: str) -> str:
+    """The approved adjustments of a published month (derived from the trails; the bulk read,
+    ``explain`` and the report read this one object)."""
+    return f"{classification_prefix(month, province)}/_adjustments.json"
+
+
+SIGNING_KEY = "_auth/signing/cursor.key"  # HMAC key of the bulk-read cursors (hidden)

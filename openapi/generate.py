@@ -26,6 +26,11 @@ from schemas.api import (
     PlanRequest,
     TargetsPage,
 )
+from schemas.delivery import MAX_CURSOR as BULK_CURSOR
+from schemas.delivery import PAGE_DEFAULT as BULK_DEFAULT
+from schemas.delivery import PAGE_MAX as BULK_MAX
+from schemas.delivery import ClassificationsPage
+from schemas.objections import OBJECTION_ID_PATTERN, ObjectionIn, ObjectionOut, ObjectionsPage
 from schemas.uploads import (
     INGEST_ID_PATTERN,
     MAX_CURSOR,
@@ -53,6 +58,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: ("no, malformed, unknown or revoked bearer token", True),
         403: ("the token is not allowed for this province (nothing else is said about it)", True),
         404: ("no published classification for the month, or no such entity/plan/upload", False),
+        409: ("the month was re-published since the cursor was issued: start again without it", False),
         422: ("no valid inspector assignment: `details.targets` names the targets", False),
     }
     return {str(c): _err(*text[c]) for c in codes}
@@ -69,6 +75,10 @@ def build() -> dict[str, Any]:
             (WarningsOut, "serialization"),
             (UploadsPage, "serialization"),
             (UploadOut, "serialization"),
+            (ClassificationsPage, "serialization"),
+            (ObjectionIn, "validation"),
+            (ObjectionOut, "serialization"),
+            (ObjectionsPage, "serialization"),
         ],
         ref_template=REF,
     )
@@ -334,12 +344,119 @@ def build() -> dict[str, Any]:
                     },
                 }
             },
+            **_issue14_paths(),
         },
         "components": {
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "crk_<id>_<secret>"}
             },
             "schemas": schemas,
+        },
+    }
+
+
+def _query(
+    name: str, schema: dict[str, Any], required: bool = False, description: str = ""
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "in": "query", "required": required, "schema": schema}
+    if description:
+        out["description"] = description
+    return out
+
+
+def _ok(description: str, model: str, status: str = "200") -> dict[str, Any]:
+    return {
+        status: {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}},
+        }
+    }
+
+
+def _issue14_paths() -> dict[str, Any]:
+    """Bulk read, change feed and objections (issue 14, docs/adr/0112-0114)."""
+    bulk = [
+        _query("month", {"type": "string", "pattern": MONTH_PATTERN}, True),
+        _query("province", {"type": "string", "pattern": r"^[1-9][0-9]$"}, True),
+        _query(
+            "cursor",
+            {"type": "string", "minLength": 1, "maxLength": BULK_CURSOR},
+            False,
+            "`next_cursor` of the previous page of the same listing, unchanged (signed)",
+        ),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": BULK_MAX, "default": BULK_DEFAULT}),
+    ]
+    oid = {
+        "name": "objection_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": OBJECTION_ID_PATTERN},
+    }
+    return {
+        "/v1/classifications": {
+            "get": {
+                "operationId": "listClassifications",
+                "summary": "A province's month, paged in uscc order (bulk read for inspection platforms)",
+                "parameters": bulk,
+                "responses": {
+                    **_ok(
+                        "one page (fewer rows than `limit` when more would not fit)", "ClassificationsPage"
+                    ),
+                    **_errors(400, 401, 403, 404, 409),
+                },
+            }
+        },
+        "/v1/classifications/changes": {
+            "get": {
+                "operationId": "listClassificationChanges",
+                "summary": "Entities whose class changed since the previous month (or new), paged",
+                "parameters": bulk,
+                "responses": {
+                    **_ok("one page; may be short or empty with has_more true", "ClassificationsPage"),
+                    **_errors(400, 401, 403, 404, 409),
+                },
+            }
+        },
+        "/v1/objections": {
+            "post": {
+                "operationId": "registerObjection",
+                "summary": "Record a received objection; the answer carries its 5-working-day deadline",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": REF.format(model="ObjectionIn")}}},
+                },
+                "responses": {
+                    "201": {
+                        "description": "the registered objection",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        "content": {
+                            "application/json": {"schema": {"$ref": REF.format(model="ObjectionOut")}}
+                        },
+                    },
+                    **_errors(400, 401, 403, 404),
+                },
+            },
+            "get": {
+                "operationId": "listObjections",
+                "summary": "A province's objections (overdue=true: past their deadline)",
+                "parameters": [
+                    _query("province", {"type": "string", "pattern": r"^[1-9][0-9]$"}, True),
+                    _query("month", {"type": "string", "pattern": MONTH_PATTERN}),
+                    _query("overdue", {"type": "string", "enum": ["true", "false"], "default": "false"}),
+                ],
+                "responses": {
+                    **_ok("the objections, oldest receipt first", "ObjectionsPage"),
+                    **_errors(400, 401, 403),
+                },
+            },
+        },
+        "/v1/objections/{objection_id}": {
+            "get": {
+                "operationId": "getObjection",
+                "summary": "One objection's state and audit trail",
+                "parameters": [oid],
+                "responses": {**_ok("the objection", "ObjectionOut"), **_errors(400, 401, 403, 404)},
+            }
         },
     }
 

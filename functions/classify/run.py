@@ -285,8 +285,12 @@ def classify_month(
     progress: ProgressFn = no_progress,
     athena_runner: Any = None,
     systems: Mapping[str, str] | None = None,
+    correction: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Classify every entity of ``province`` for ``month`` and publish the result.
+
+    ``correction``: this run re-classifies the month after an upheld objection (its id and
+    entity); the manifest and the pointer keep it, beside ``supersedes`` (docs/adr/0112).
 
     ``systems``: entity type -> system id, for types classified with another system than the
     run's (over ``settings.class_systems``); all types land in the one published partition and
@@ -345,6 +349,7 @@ def classify_month(
         "run_id": run_id,
         # the run this one replaces as the published one (a re-run), recorded for audit
         "supersedes": published_run_id(lake, month, province),
+        "correction": dict(correction) if correction else None,
         "month": month,
         "province": province,
         "period_end": month_end(month).isoformat(),
@@ -388,6 +393,7 @@ def publish(lake: Lake, manifest: dict[str, Any]) -> None:
         {
             "run_id": run_id,
             "supersedes": manifest.get("supersedes"),
+            "correction": manifest.get("correction"),
             "model": manifest["model"],
             "model_hash": manifest["model_hash"],
             "cutoff": manifest["cutoff"],

@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "functions.cli.evaluate_cmd",
     "functions.cli.dlq_cmd",
     "functions.cli.contract_cmd",
+    "functions.cli.objection_cmd",
+    "functions.cli.adjust_cmd",
 )
 
 

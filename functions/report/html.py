@@ -19,6 +19,7 @@ import pyarrow as pa
 from functions import layout
 from functions.analysis.analyse import analyse
 from functions.analysis.effectiveness import effectiveness
+from functions.objections.report import section
 from functions.report.svg import CLASS_COLOURS, bar_chart, paired_histogram
 from functions.warnings.store import load_tasks, load_warnings
 from schemas.results import RISK_CLASSES
@@ -383,8 +384,10 @@ def render(
     tasks: int,
     eff: dict[str, Any],
     generated_at: dt.datetime,
+    objections: str = "",
 ) -> str:
-    """The whole document (pure: same inputs, same bytes)."""
+    """The whole document (pure: same inputs, same bytes). ``objections``: the section of
+    ``functions.objections.report`` (already HTML)."""
     title = f"{summary['province_name']}（{summary['province']}）企业信用风险分类月报 {summary['month']}"
     return (
         '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
@@ -402,6 +405,7 @@ def render(
         + _migration(migration)
         + _warnings(warnings, tasks)
         + _effectiveness(eff)
+        + objections
         + f'<script type="application/json" id="report-data">{_embedded(summary, eff)}</script>'
         + "</body></html>\n"
     )
@@ -460,6 +464,7 @@ def write_report(
         load_tasks(lake, month, province).num_rows,
         eff,
         when,
+        objections=section(lake, month, province, when),
     )
     out = layout.report_key(month, province)
     lake.write_bytes(out, html.encode("utf-8"), metadata={"Content-Type": "text/html; charset=utf-8"})

@@ -474,6 +474,20 @@ def test_api_stores_plans_but_cannot_delete_them(platform: dict[str, Any]) -> No
     assert decide(api, platform, "s3:GetObject", obj(LAKE, "curated/penalties/province=42/x")) != "allow"
 
 
+def test_api_appends_objection_steps_and_reads_the_cursor_key_only(platform: dict[str, Any]) -> None:
+    api = function_policy("api")
+    step = obj(LAKE, "audit/objections/42/42-0123456789abcdef/0001-received.json")
+    assert decide(api, platform, "s3:PutObject", step) == "allow"
+    assert decide(api, platform, "s3:GetObject", step) == "allow"
+    assert decide(api, platform, "s3:DeleteObject", step) != "allow"
+    assert (
+        decide(api, platform, "s3:PutObject", obj(LAKE, "audit/adjustments/42/2026-10/x/0001-proposed.json"))
+        != "allow"
+    )
+    assert decide(api, platform, "s3:GetObject", obj(LAKE, "_auth/signing/cursor.key")) == "allow"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, "_auth/signing/other.key")) != "allow"
+
+
 def test_authorizer_reads_only_credential_hashes(platform: dict[str, Any]) -> None:
     auth = function_policy("authorizer")
     assert decide(auth, platform, "s3:GetObject", obj(LAKE, "_auth/tokens/abc.json")) == "allow"
