@@ -161,3 +161,13 @@ INGEST_LEDGER_PREFIX = "_state/ingest/ledger"  # hidden: never read as data
 def ingest_ledger_key(token: str) -> str:
     """One empty-ish marker per (landing root, key, size, mtime) already ingested."""
     return f"{INGEST_LEDGER_PREFIX}/{token}.json"
+
+
+# -- data coverage (issue 16, docs/adr/0104) -----------------------------------------------------
+def coverage_prefix(province: str | None = None) -> str:
+    """``results/coverage/province=P``: one small file per accepted ingest (what it delivered)."""
+    return "results/coverage" + (f"/province={province}" if province else "")
+
+
+def coverage_key(province: str, dataset: str, ingest_id: str) -> str:
+    return f"{coverage_prefix(province)}/part-{dataset}-{ingest_id}.parquet"

@@ -6,6 +6,10 @@ time zone; the rules read the whole province as of now (clusters and relationshi
 entity) but only warnings about the upload's entities are kept. A warnings failure never fails
 the ingest: the curated data is already committed, the failure is logged and reported, and the
 monthly run raises whatever was missed (warnings are deduplicated by key, docs/adr/0063).
+
+Before the rules run, the ingest's coverage (what it delivered: datasets, dates, report years)
+is appended to ``results/coverage`` from the ingest's own curated file (docs/adr/0104), so the
+rules see the inputs that just arrived.
 """
 
 from __future__ import annotations
@@ -32,6 +36,28 @@ def touched_usccs(lake: Lake, curated_key: str) -> list[str]:
     column = lake.read_parquet(curated_key, columns=["uscc"])["uscc"]
     values = pc.unique(column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column)
     return sorted(str(v) for v in values.drop_null().to_pylist())
+
+
+def record_coverage(lake: Lake, reports: list[IngestReport]) -> list[str]:
+    """Append the coverage of each accepted ingest; failures are logged, never raised (the
+    ingest is committed; ``creditrisk coverage --rebuild`` recomputes coverage from curated)."""
+    from functions.coverage.store import record_curated
+
+    keys = []
+    for r in reports:
+        if r.status != "accepted" or not r.curated_key or not r.rows_accepted:
+            continue
+        try:
+            at = dt.datetime.fromisoformat(r.ingested_at.replace("Z", "+00:00"))
+            key = record_curated(
+                lake, r.dataset, r.province, r.curated_key, ingest_id=r.ingest_id, ingested_at=at
+            )
+        except Exception as exc:
+            logger.error("coverage of ingest %s failed: %s", r.ingest_id, type(exc).__name__, exc_info=exc)
+            continue
+        if key:
+            keys.append(key)
+    return keys
 
 
 def warn_after_ingest(
@@ -79,6 +105,7 @@ def warn_after_ingests(
     for r in reports:
         if r.status in WARN_STATUSES and r.curated_key and r.rows_accepted:
             by_province.setdefault(r.province, []).append(r)
+    record_coverage(lake, reports)
     out: dict[str, dict[str, Any]] = {}
     for province, group in sorted(by_province.items()):
         ids = ",".join(r.ingest_id for r in group)
@@ -121,5 +148,8 @@ def warn_after_ingests(
             "tasks": result.tasks,
             "warnings_key": result.warnings_key,
             "notify_error": result.notify_error,
+            "resolved": result.resolved,
+            "retracted": result.retracted,
+            "data_gaps": list(result.data_gaps),
         }
     return out
