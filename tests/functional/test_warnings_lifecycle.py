@@ -97,7 +97,7 @@ def province(local_lake: Lake, local_settings: Settings) -> Lake:
                 "kind": "fine",
                 "amount": 500.0,
             },
-        ],  # fmt: skip
+        ],
         "p1",
         T0 + dt.timedelta(minutes=5),
     )
