@@ -140,3 +140,20 @@ class Requirement:
         if self.through_back is not None:
             return Need(self.dataset, through=_months_back(period_start, self.through_back))
         return Need(self.dataset)
+
+
+def inputs_incomplete(
+    coverage: Coverage, readers: dict[str, list[str]], period_start: dt.date, period_end: dt.date
+) -> list[dict[str, object]]:
+    """The inputs a run reading ``readers`` (dataset → the indicator codes or rule ids reading
+    it) needs for the month and the province has not delivered: every dataset at least once,
+    annual reports for the report year due. One entry per missing input, with who reads it."""
+    out: list[dict[str, object]] = []
+    for dataset, who in sorted(readers.items()):
+        needs = [Need(dataset)]
+        if dataset == "annual_reports":
+            needs = [Need(dataset, report_year=report_year_due(period_end))]
+        for n in needs:
+            if not n.met(coverage):
+                out.append({"requirement": n.text, "missing": n.missing(coverage), "read_by": sorted(who)})
+    return out
