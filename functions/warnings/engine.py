@@ -317,7 +317,7 @@ def run_warnings(
         if old is not None and old["state"] == "open":
             continue
         need = g["need"]
-        evidence = {
+        gap_evidence = {
             "dataset": need.dataset,
             "requirement": text,
             "missing": need.missing(coverage),
@@ -332,7 +332,7 @@ def run_warnings(
             "severity": DATA_GAP_SEVERITY,
             "fact": text,
             "event_on": None,
-            "evidence": json.dumps(evidence, ensure_ascii=False, sort_keys=True),
+            "evidence": json.dumps(gap_evidence, ensure_ascii=False, sort_keys=True),
             "detected_at": old["detected_at"] if old else at,
             "trigger": old["trigger"] if old else trigger,
             "run_id": run_id,
@@ -341,7 +341,7 @@ def run_warnings(
         add(
             old["month"] if old else month,
             _transition(
-                row, "open", at=at, by=by, trigger=trigger, run_id=run_id, reason=evidence["missing"]
+                row, "open", at=at, by=by, trigger=trigger, run_id=run_id, reason=gap_evidence["missing"]
             ),
         )
 
