@@ -24,6 +24,7 @@ from schemas.warnings import COVERAGE_SCHEMA
 
 if TYPE_CHECKING:
     from functions.lake import Lake
+    from schemas.ingest import IngestReport
 
 logger = logging.getLogger(__name__)
 ANNUAL = "annual_reports"
@@ -73,6 +74,46 @@ def record_curated(
     key = layout.coverage_key(province, dataset, ingest_id)
     lake.write_parquet(key, pa.Table.from_pylist(rows, schema=COVERAGE_SCHEMA))
     return key
+
+
+def record_reports(lake: Lake, reports: list[IngestReport]) -> list[str]:
+    """Record the coverage of each accepted ingest not yet recorded (the pipeline does it at
+    commit; the upload follow-up catches any committed without it). Failures are logged, never
+    raised: the ingest is committed, and ``rebuild`` recomputes coverage from curated files."""
+    keys = []
+    for r in reports:
+        if r.status != "accepted" or not r.curated_key or not r.rows_accepted:
+            continue
+        if lake.exists(layout.coverage_key(r.province, r.dataset, r.ingest_id)):
+            continue
+        try:
+            at = dt.datetime.fromisoformat(r.ingested_at.replace("Z", "+00:00"))
+            key = record_curated(
+                lake, r.dataset, r.province, r.curated_key, ingest_id=r.ingest_id, ingested_at=at
+            )
+        except Exception as exc:
+            logger.error("coverage of ingest %s failed: %s", r.ingest_id, type(exc).__name__, exc_info=exc)
+            continue
+        if key:
+            keys.append(key)
+    return keys
+
+
+def rebuild(lake: Lake, province: str) -> list[str]:
+    """Coverage for every curated file of the province that has none (lakes ingested before
+    coverage existed): a one-off read of two columns per curated file."""
+    keys = []
+    for dataset in DATASETS:
+        for f in lake.list_files(layout.curated_prefix(dataset, province)):
+            ingest_id = layout.curated_ingest_id(f.key)
+            if ingest_id is None or lake.exists(layout.coverage_key(province, dataset, ingest_id)):
+                continue
+            at = lake.read_parquet(f.key, columns=["_ingested_at"])["_ingested_at"]
+            when = pc.min(at).as_py() or dt.datetime.now(dt.UTC)
+            key = record_curated(lake, dataset, province, f.key, ingest_id=ingest_id, ingested_at=when)
+            if key:
+                keys.append(key)
+    return keys
 
 
 def load_coverage(lake: Lake, province: str) -> pa.Table:

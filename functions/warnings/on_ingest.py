@@ -38,28 +38,6 @@ def touched_usccs(lake: Lake, curated_key: str) -> list[str]:
     return sorted(str(v) for v in values.drop_null().to_pylist())
 
 
-def record_coverage(lake: Lake, reports: list[IngestReport]) -> list[str]:
-    """Append the coverage of each accepted ingest; failures are logged, never raised (the
-    ingest is committed; ``creditrisk coverage --rebuild`` recomputes coverage from curated)."""
-    from functions.coverage.store import record_curated
-
-    keys = []
-    for r in reports:
-        if r.status != "accepted" or not r.curated_key or not r.rows_accepted:
-            continue
-        try:
-            at = dt.datetime.fromisoformat(r.ingested_at.replace("Z", "+00:00"))
-            key = record_curated(
-                lake, r.dataset, r.province, r.curated_key, ingest_id=r.ingest_id, ingested_at=at
-            )
-        except Exception as exc:
-            logger.error("coverage of ingest %s failed: %s", r.ingest_id, type(exc).__name__, exc_info=exc)
-            continue
-        if key:
-            keys.append(key)
-    return keys
-
-
 def warn_after_ingest(
     lake: Lake,
     report: IngestReport,
@@ -105,7 +83,9 @@ def warn_after_ingests(
     for r in reports:
         if r.status in WARN_STATUSES and r.curated_key and r.rows_accepted:
             by_province.setdefault(r.province, []).append(r)
-    record_coverage(lake, reports)
+    from functions.coverage.store import record_reports
+
+    record_reports(lake, reports)
     out: dict[str, dict[str, Any]] = {}
     for province, group in sorted(by_province.items()):
         ids = ",".join(r.ingest_id for r in group)

@@ -4,6 +4,10 @@ manifest's list of incomplete inputs."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -105,3 +109,22 @@ def test_manifest_names_the_inputs_the_province_has_not_delivered(local_lake: La
         inputs_incomplete(summary(local_lake, "42"), {"penalties": ["x"]}, D(2026, 10, 1), D(2026, 10, 31))
         == []
     )
+
+
+def test_cli_rebuilds_and_shows_coverage(tmp_path: Path) -> None:
+    """Through a real subprocess: exit statuses and the rebuilt coverage."""
+    lake = Lake.from_uri(str(tmp_path / "lake"))
+    write_curated(lake, "entities", "42", [entity(1)], coverage=False)
+    write_curated(
+        lake, "annual_reports", "42", [{"uscc": code(1), "year": 2025, "filed_on": D(2026, 5, 1)}],
+        ingest_id="r1", coverage=False,
+    )  # fmt: skip
+    assert summary(lake, "42").datasets == {}
+    cmd = [sys.executable, "-m", "functions.cli", "--lake", str(tmp_path / "lake"), "coverage", "--province"]
+    done = subprocess.run([*cmd, "42", "--rebuild", "--json"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["recorded"] == 2 and out["datasets"]["annual_reports"]["report_years"] == [2025]
+    assert summary(lake, "42").datasets["entities"].rows == 1
+    bad = subprocess.run([*cmd, "4x"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "province" in bad.stderr
