@@ -233,6 +233,38 @@ def merge_tasks(
     return out
 
 
+class Current:
+    """The latest row of every warning of the province, kept in Arrow: a run looks up keys
+    (a dict of key → row index) and turns into Python rows only the open warnings of the rules
+    it re-evaluates and the warnings it changes."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.index = {k: i for i, k in enumerate(table["warning_key"].to_pylist())}
+        self.states = table["state"].to_pylist()
+
+    def is_open(self, key: str) -> bool:
+        i = self.index.get(key)
+        return i is not None and self.states[i] == "open"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        i = self.index.get(key)
+        if i is None:
+            return None
+        row: dict[str, Any] = self.table.slice(i, 1).to_pylist()[0]
+        return row
+
+    def open_rows(self, rule_ids: set[str]) -> list[dict[str, Any]]:
+        if not self.table.num_rows or not rule_ids:
+            return []
+        t = self.table
+        mask = pc.and_(
+            pc.equal(t["state"], "open"), pc.is_in(t["rule_id"], pa.array(sorted(rule_ids), pa.string()))
+        )
+        rows: list[dict[str, Any]] = t.filter(mask).to_pylist()
+        return rows
+
+
 def run_warnings(
     lake: Lake,
     *,
@@ -290,7 +322,7 @@ def run_warnings(
             runnable.append(rule)
     blocked = tuple(sorted({rid for g in gaps.values() for rid in g["rules"]}))
 
-    current = {r["warning_key"]: r for r in store.current_warnings(lake, province).to_pylist()}
+    current = Current(store.current_warnings(lake, province))
     out_rows: dict[str, list[dict[str, Any]]] = {}  # month → rows to append
 
     def add(m: str, row: dict[str, Any]) -> None:
@@ -299,8 +331,8 @@ def run_warnings(
     # 2. Open data-gap alerts whose input has arrived are resolved; their rules run province-wide.
     unscoped: set[str] = set()
     gaps_resolved = 0
-    for w in current.values():
-        if w["rule_id"] != DATA_GAP_RULE or w["state"] != "open" or w["fact"] in gaps:
+    for w in current.open_rows({DATA_GAP_RULE}):
+        if w["fact"] in gaps:
             continue
         need = Need.parse(w["fact"])
         if need.met(coverage):
@@ -313,9 +345,9 @@ def run_warnings(
             gaps_resolved += 1
     for text, g in sorted(gaps.items()):
         key = warning_key(DATA_GAP_RULE, "", text)
-        old = current.get(key)
-        if old is not None and old["state"] == "open":
+        if current.is_open(key):
             continue
+        old = current.get(key)
         need = g["need"]
         gap_evidence = {
             "dataset": need.dataset,
@@ -386,10 +418,10 @@ def run_warnings(
                     duplicates += 1
                     continue
                 found.add(key)
-                old = current.get(key)
-                if old is not None and old["state"] == "open":
+                if current.is_open(key):
                     duplicates += 1
                     continue
+                old = current.get(key)
                 evidence = json.dumps(
                     {c[3:]: _jsonable(row[c]) for c in ev_cols}, ensure_ascii=False, sort_keys=True
                 )
@@ -424,9 +456,9 @@ def run_warnings(
                     )
         # 4. Open warnings the run looked at and did not find again leave the open state.
         evaluated = {rule.id: rule for rule, _ in results}
-        for w in current.values():
-            rule_ = evaluated.get(w["rule_id"])
-            if rule_ is None or w["state"] != "open" or w["warning_key"] in found:
+        for w in current.open_rows(set(evaluated)):
+            rule_ = evaluated[w["rule_id"]]
+            if w["warning_key"] in found:
                 continue
             in_scope = scope_set is None or rule_.id in unscoped or w["uscc"] in scope_set
             if not in_scope or w["state_at"] > at or not fact_in_period(rule_, period, w["fact"], w["month"]):
