@@ -191,3 +191,13 @@ def adjustments_index_key(month: str, province: str) -> str:
 
 
 SIGNING_KEY = "_auth/signing/cursor.key"  # HMAC key of the bulk-read cursors (hidden)
+
+
+# -- data coverage (issue 16, docs/adr/0104) -----------------------------------------------------
+def coverage_prefix(province: str | None = None) -> str:
+    """``results/coverage/province=P``: one small file per accepted ingest (what it delivered)."""
+    return "results/coverage" + (f"/province={province}" if province else "")
+
+
+def coverage_key(province: str, dataset: str, ingest_id: str) -> str:
+    return f"{coverage_prefix(province)}/part-{dataset}-{ingest_id}.parquet"

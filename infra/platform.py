@@ -22,6 +22,7 @@ from infra import cfn, uploads_notify
 from infra.cfn import getatt, ref, sub
 from schemas.datasets import DATASETS
 from schemas.results import CLASSIFICATION_SCHEMA
+from schemas.tables import RESULTS_TABLES, ResultsTable
 
 TEMPLATE_PATH = Path(__file__).with_name("platform.yaml")
 APP = "creditrisk"
@@ -57,6 +58,8 @@ def glue_type(t: pa.DataType) -> str:
         return "timestamp"
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         return f"array<{glue_type(t.value_type)}>"
+    if pa.types.is_map(t):
+        return f"map<{glue_type(t.key_type)},{glue_type(t.item_type)}>"
     if pa.types.is_struct(t):
         inner = ",".join(f"{t.field(i).name}:{glue_type(t.field(i).type)}" for i in range(t.num_fields))
         return f"struct<{inner}>"
@@ -140,6 +143,55 @@ def classifications_table() -> Json:
                 "StorageDescriptor": _parquet_storage(
                     sub(base + "/"), glue_columns(CLASSIFICATION_SCHEMA, skip_names=("month", "province"))
                 ),
+            },
+        },
+    }
+
+
+def results_glue_table(t: ResultsTable) -> Json:
+    """A results dataset of ``schemas/tables.py`` (warnings, tasks, coverage, ingest reports):
+    hive partitions projected like the classifications', JSON read with the OpenX SerDe."""
+    base = f"s3://${{LakeBucket}}/{t.prefix}"
+    params: Json = {"classification": t.format}
+    if t.partitions:
+        params["projection.enabled"] = "true"
+        if "month" in t.partitions:
+            params.update(
+                {
+                    "projection.month.type": "date",
+                    "projection.month.format": "yyyy-MM",
+                    "projection.month.interval": "1",
+                    "projection.month.interval.unit": "MONTHS",
+                    "projection.month.range": sub("${ProjectionStartMonth},NOW"),
+                }
+            )
+        if "province" in t.partitions:
+            params.update(_province_projection())
+        path = "/".join(f"{p}=${{!{p}}}" for p in t.partitions)
+        params["storage.location.template"] = sub(f"{base}/{path}/")
+    columns = glue_columns(t.schema, skip_names=t.partitions)
+    if t.format == "parquet":
+        storage = _parquet_storage(sub(base + "/"), columns)
+    else:
+        storage = {
+            "Columns": columns,
+            "Location": sub(base + "/"),
+            "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+            "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+            "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+        }
+    return {
+        "Type": "AWS::Glue::Table",
+        "Properties": {
+            "CatalogId": ref("AWS::AccountId"),
+            "DatabaseName": ref("GlueDatabase"),
+            "TableInput": {
+                "Name": t.name,
+                "Description": f"{t.description} (generated from schemas/tables.py)",
+                "TableType": "EXTERNAL_TABLE",
+                "PartitionKeys": [{"Name": p, "Type": "string"} for p in t.partitions],
+                "Parameters": params,
+                "StorageDescriptor": storage,
             },
         },
     }
@@ -419,6 +471,8 @@ def catalog() -> Json:
     for name in DATASETS:
         out[f"Table{_camel(name)}"] = curated_glue_table(name)
     out["TableClassifications"] = classifications_table()
+    for t in RESULTS_TABLES:
+        out[f"Table{_camel(t.name)}"] = results_glue_table(t)
     return out
 
 

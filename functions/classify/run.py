@@ -367,6 +367,8 @@ def classify_month(
         "counts": counts,
         "statements": compiled.statements,
         "timings": timings,
+        # inputs the indicators read that the province has not delivered (docs/adr/0104)
+        "inputs_incomplete": _inputs_incomplete(lake, month, province, [s for s, _ in assignments]),
     }
     timings["total_s"] = time.perf_counter() - t0
     lake.write_json(f"{layout.run_prefix(run_id)}/manifest.json", manifest)
@@ -382,6 +384,24 @@ def published_run_id(lake: Lake, month: str, province: str) -> str | None:
         return None
     run_id = lake.read_json(key).get("run_id")
     return str(run_id) if run_id else None
+
+
+def _inputs_incomplete(
+    lake: Lake, month: str, province: str, systems: list[System]
+) -> list[dict[str, object]]:
+    """Which inputs of the systems' indicators are missing from the province's coverage."""
+    from functions.coverage.requires import inputs_incomplete
+    from functions.coverage.store import summary
+
+    readers: dict[str, set[str]] = {"entities": {"(every entity)"}}
+    for system in systems:
+        for ind, _, _ in system.leaves():
+            if ind.definition:
+                readers.setdefault(ind.definition.dataset, set()).add(f"{system.model_ref}:{ind.code}")
+    end = month_end(month)
+    return inputs_incomplete(
+        summary(lake, province), {k: sorted(v) for k, v in readers.items()}, end.replace(day=1), end
+    )
 
 
 def publish(lake: Lake, manifest: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "functions.cli.classify_cmd",
     "functions.cli.explain_cmd",
     "functions.cli.warnings_cmd",
+    "functions.cli.coverage_cmd",
     "functions.cli.report_cmd",
     "functions.cli.evaluate_cmd",
     "functions.cli.dlq_cmd",

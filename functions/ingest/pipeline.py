@@ -202,6 +202,10 @@ def _ingest(
     report.timings = timings
     assert report.rows_read == report.rows_accepted + report.rows_rejected + report.rows_out_of_scope
     lake.write_json(report_key, report.model_dump(mode="json"))  # the commit marker
+    # What the ingest delivered, for the rules' input checks (docs/adr/0104); never fails it.
+    from functions.coverage.store import record_reports
+
+    record_reports(lake, [report])
     return report
 
 

@@ -23,6 +23,7 @@ from functions.objections.report import section
 from functions.report.svg import CLASS_COLOURS, bar_chart, paired_histogram
 from functions.warnings.store import load_tasks, load_warnings
 from schemas.results import RISK_CLASSES
+from schemas.warnings import DATA_GAP_RULE
 
 if TYPE_CHECKING:
     from functions.lake import Lake
@@ -206,8 +207,26 @@ def _migration(migration: list[dict[str, Any]]) -> str:
     )
 
 
+def _data_gaps(gaps: list[dict[str, Any]]) -> str:
+    """Inputs the province has not delivered: the rules held back are listed, not silently
+    missing from the figures (docs/adr/0104)."""
+    if not gaps:
+        return ""
+    items = "".join(
+        f"<tr>{txt(g['fact'])}{txt(ev.get('missing', ''))}{txt(', '.join(ev.get('rules', [])))}</tr>"
+        for g in gaps
+        for ev in [json.loads(g["evidence"])]
+    )
+    return (
+        '<h3>数据缺失 inputs incomplete</h3><table><tr><th class="l">输入 input</th>'
+        f'<th class="l">缺失 missing</th><th class="l">未运行的规则 rules held back</th></tr>{items}</table>'
+    )
+
+
 def _warnings(w: pa.Table, tasks: int) -> str:
-    rows = w.to_pylist()
+    everything = w.to_pylist()
+    gaps = [r for r in everything if r["rule_id"] == DATA_GAP_RULE and r["state"] == "open"]
+    rows = [r for r in everything if r["rule_id"] != DATA_GAP_RULE]
     by_rule: dict[str, dict[str, Any]] = {}
     for r in rows:
         e = by_rule.setdefault(
@@ -253,6 +272,7 @@ def _warnings(w: pa.Table, tasks: int) -> str:
             if latest
             else ""
         )
+        + _data_gaps(gaps)
     )
 
 
