@@ -65,14 +65,17 @@ class InspectorsIn(_Strict):
 
 
 def region_rule() -> list[dict[str, Any]]:
-    """``region_prefix`` starts with ``province``, stated in the JSON Schema (one ``if``/``then`` per
-    province code) so that a schema-valid request never fails that check (docs/adr/0096)."""
+    """``region_prefix`` starts with ``province``, stated in the JSON Schema so that a schema-valid
+    request never fails that check (docs/adr/0096): one ``if``/``then`` per digit value of each of
+    the province's two digits (the region's digit in the same place must be equal)."""
     return [
         {
-            "if": {"properties": {"province": {"const": str(p)}}, "required": ["province", "region_prefix"]},
-            "then": {"properties": {"region_prefix": {"pattern": f"^{p}"}}},
-        }
-        for p in range(10, 100)
+            "if": {"properties": {"province": {"pattern": f"^{'.' * place}{d}"}},
+                   "required": ["province", "region_prefix"]},
+            "then": {"properties": {"region_prefix": {"pattern": f"^{'.' * place}{d}"}}},
+        }  # fmt: skip
+        for place in (0, 1)
+        for d in range(1 if place == 0 else 0, 10)
     ]
 
 
@@ -190,7 +193,9 @@ class Plan(_Strict):
     )
     inspector_loads: dict[str, int] | None
     request: PlanRequest
-    mode: Literal["official", "test"] = Field(description="`official`: drawn from a task (docs/adr/0093)")
+    mode: Literal["official", "test"] = Field(
+        "test", description="`official`: drawn from a task (docs/adr/0093); `test`: never official"
+    )
     task_id: str | None = Field(None, description="official plans: the task drawn")
     draw_no: int | None = Field(None, ge=1, description="1 = the task's first draw; later draws supersede")
     commitment: str | None = Field(None, description="the task's commitment, published at registration")

@@ -165,7 +165,8 @@ def official_differences(
     for mine, theirs in _FIXED:
         if _norm(plan.get(mine)) != _norm(task.get(theirs)):
             diffs.append(mine)
-    request = plan.get("request") if isinstance(plan.get("request"), dict) else {}
+    raw_request = plan.get("request")
+    request: dict[str, Any] = raw_request if isinstance(raw_request, dict) else {}
     for name in _FIXED_REQUEST:
         if _norm(request.get(name)) != _norm(task.get(name)):
             diffs.append(f"request.{name}")
@@ -181,6 +182,4 @@ def official_differences(
 
 def _norm(v: Any) -> Any:
     """Compare as JSON would (tuples vs lists, int vs float ratios)."""
-    import json
-
     return json.loads(json.dumps(v, sort_keys=True, default=str))
