@@ -70,10 +70,12 @@ def region_rule() -> list[dict[str, Any]]:
     the province's two digits (the region's digit in the same place must be equal)."""
     return [
         {
-            "if": {"properties": {"province": {"pattern": f"^{'.' * place}{d}"}},
-                   "required": ["province", "region_prefix"]},
+            "if": {
+                "properties": {"province": {"pattern": f"^{'.' * place}{d}"}},
+                "required": ["province", "region_prefix"],
+            },
             "then": {"properties": {"region_prefix": {"pattern": f"^{'.' * place}{d}"}}},
-        }  # fmt: skip
+        }
         for place in (0, 1)
         for d in range(1 if place == 0 else 0, 10)
     ]
