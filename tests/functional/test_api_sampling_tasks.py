@@ -198,3 +198,30 @@ def test_schema_states_the_region_prefix_rule(model: Any) -> None:
         jsonschema.validate({**ok, "region_prefix": "4301"}, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**ok, "province": "11", "region_prefix": "1"}, schema)
+
+
+def test_answers_stay_within_the_limit_whatever_the_request_echo(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long exclusion list is echoed in the stored plan's request; an answer that could not hold
+    it leaves it out (``request_omitted``) and still fits (docs/adr/0096)."""
+    import app as app_module
+    from functions.sampling.plans import wire_size
+
+    limit = 16_384
+    monkeypatch.setenv("CREDITRISK_API_MAX_ANSWER_BYTES", str(limit))
+    app_module.reset()
+    codes = api.table["uscc"].to_pylist()
+    exclude = [{"uscc": c, "reason": "inspected_recently"} for c in codes[:1500]]
+    task = _register(api, ratios={"A": 1.0, "B": 1.0, "C": 1.0, "D": 1.0}, exclude=exclude)
+    test_plan = api.post({"month": MONTH, "province": "42", "ratios": {"D": 1.0}, "mode": "test",
+                          "exclude": codes[:1500]})  # fmt: skip
+    for r in (_draw(api, task["task_id"]), test_plan):
+        assert r.status_code == 201, r.body[:300]
+        assert wire_size(r.body, limit) <= limit
+        plan = json.loads(r.body)
+        assert plan["request"] is None and plan["request_omitted"] is True and plan["targets"]
+        got = api.get(f"/v1/sampling/plans/{plan['plan_id']}")
+        assert got.status_code == 200 and wire_size(got.body, limit) <= limit
+        stored = json.loads(api.lake.read_bytes(f"plans/42/{plan['plan_id']}.json"))
+        assert len(stored["request"]["exclude"]) == 1500 and "request_omitted" not in stored
