@@ -160,25 +160,88 @@ def bearer_auth(auth_request: Any) -> Any:
     )
 
 
-@app.route("/v1/sampling/plans", methods=["POST"], authorizer=bearer_auth, content_types=["application/json"])
-@_api
-def create_sampling_plan() -> Response:
-    from functions.auth.guard import require_province
-    from functions.sampling.service import make_plan
-    from schemas.api import MAX_BODY_BYTES, PlanRequest
+def _json_body() -> Any:
+    """The request body parsed strictly: size, duplicate keys, out-of-range numbers (ADR 0096)."""
+    from functions.strict_json import loads
+    from schemas.api import MAX_BODY_BYTES
 
-    principal = _principal()
     raw = app.current_request.raw_body if app.current_request is not None else b""
     if len(raw or b"") > MAX_BODY_BYTES:
         raise InvalidInput(f"the request body exceeds {MAX_BODY_BYTES} bytes", field="body")
-    req = PlanRequest.model_validate_json(raw or b"null")
-    require_province(principal, req.province)
-    made = make_plan(lake(), req, principal, max_answer_bytes=get_settings().api_max_answer_bytes)
+    return loads(raw)
+
+
+def _plan_created(made: Any) -> Response:
     return Response(
         body=made.answer.decode("utf-8"),
         status_code=201,
         headers={**_JSON, "Location": f"/v1/sampling/plans/{made.plan_id}"},
     )
+
+
+@app.route("/v1/sampling/plans", methods=["POST"], authorizer=bearer_auth, content_types=["application/json"])
+@_api
+def create_sampling_plan() -> Response:
+    from functions.auth.guard import require_province
+    from functions.sampling.service import make_plan
+    from schemas.api import PlanRequest
+
+    principal = _principal()
+    req = PlanRequest.model_validate(_json_body())
+    require_province(principal, req.province)
+    if req.mode != "test":
+        raise Unprocessable("official plans are drawn from a registered task: POST /v1/sampling/tasks, "
+                            "then POST /v1/sampling/tasks/{task_id}/plans", field="mode")  # fmt: skip
+    if not get_settings().sampling_test_mode:
+        raise Forbidden("test draws are disabled in this deployment (production)", field="mode")
+    made = make_plan(lake(), req, principal, max_answer_bytes=get_settings().api_max_answer_bytes)
+    return _plan_created(made)
+
+
+@app.route("/v1/sampling/tasks", methods=["POST"], authorizer=bearer_auth, content_types=["application/json"])
+@_api
+def create_sampling_task() -> Response:
+    from functions.auth.guard import require_province
+    from functions.sampling.signing import signer_from_settings
+    from functions.sampling.tasks import register_task
+    from schemas.api import TaskRequest
+
+    principal = _principal()
+    req = TaskRequest.model_validate(_json_body())
+    require_province(principal, req.province)
+    task = register_task(lake(), req, principal, signer_from_settings(get_settings(), lake()))
+    location = f"/v1/sampling/tasks/{task['task_id']}"
+    return Response(body=task, status_code=201, headers={**_JSON, "Location": location})
+
+
+@app.route("/v1/sampling/tasks/{task_id}", methods=["GET"], authorizer=bearer_auth)
+@_api
+def get_sampling_task(task_id: str) -> Response:
+    from functions.auth.guard import require_province
+    from functions.sampling.tasks import province_of_task, task_view
+
+    principal = _principal()
+    require_province(principal, province_of_task(task_id))
+    return Response(body=task_view(lake(), task_id), status_code=200, headers={**_JSON})
+
+
+@app.route("/v1/sampling/tasks/{task_id}/plans", methods=["POST"], authorizer=bearer_auth,
+           content_types=["application/json"])  # fmt: skip
+@_api
+def draw_sampling_task(task_id: str) -> Response:
+    from functions.auth.guard import require_province
+    from functions.sampling.signing import signer_from_settings
+    from functions.sampling.tasks import draw_task, province_of_task
+    from schemas.api import DrawRequest
+
+    principal = _principal()
+    require_province(principal, province_of_task(task_id))
+    body = _json_body()
+    dreq = DrawRequest.model_validate({} if body is None else body)
+    settings = get_settings()
+    made = draw_task(lake(), task_id, dreq, principal, signer_from_settings(settings, lake()),
+                     max_answer_bytes=settings.api_max_answer_bytes)  # fmt: skip
+    return _plan_created(made)
 
 
 @app.route("/v1/sampling/plans/{plan_id}", methods=["GET"], authorizer=bearer_auth)

@@ -201,3 +201,43 @@ def coverage_prefix(province: str | None = None) -> str:
 
 def coverage_key(province: str, dataset: str, ingest_id: str) -> str:
     return f"{coverage_prefix(province)}/part-{dataset}-{ingest_id}.parquet"
+
+
+# -- sampling tasks, their committed secrets and the audit chain (issue 15, docs/adr/0093-0095) --
+TASK_ID_RE = re.compile(r"^([1-9][0-9])-t[0-9a-f]{20}$")
+SECRETS_PREFIX = "_sampling/secrets"  # hidden: the committed secrets until each key is revealed
+
+
+def task_key(province: str, task_id: str) -> str:
+    """A sampling task's registration: written once."""
+    return f"tasks/{province}/{task_id}/task.json"
+
+
+def task_draw_key(province: str, task_id: str, draw_no: int) -> str:
+    """Draw ``draw_no`` of a task (1 = the official draw; later ones supersede): written once."""
+    return f"tasks/{province}/{task_id}/draws/{draw_no:02d}.json"
+
+
+def task_draws_prefix(province: str, task_id: str) -> str:
+    return f"tasks/{province}/{task_id}/draws"
+
+
+def task_secret_key(province: str, task_id: str) -> str:
+    return f"{SECRETS_PREFIX}/{province}/{task_id}.json"
+
+
+def task_index_key(province: str, slot: str) -> str:
+    """One task per (province, month, field, region): the slot's marker names its task."""
+    return f"tasks/{province}/_slots/{slot}.json"
+
+
+def audit_record_key(province: str, seq: int) -> str:
+    return f"audit/{province}/chain/{seq:010d}.json"
+
+
+def audit_chain_prefix(province: str) -> str:
+    return f"audit/{province}/chain"
+
+
+def audit_head_key(province: str) -> str:
+    return f"audit/{province}/head.json"

@@ -69,6 +69,16 @@ class Settings(BaseSettings):
         description="largest sampling API answer as sent by Lambda (JSON-escaped); larger plans are paged",
     )
 
+    # -- sampling tasks and the audit chain (issue 15, docs/adr/0093-0095) --
+    sampling_test_mode: bool = Field(
+        True,
+        description="accept test draws (a caller seed, never official); false in production",
+    )
+    audit_kms_key_id: str | None = Field(None, description="KMS HMAC key signing the audit chain (AWS)")
+    audit_key_file: str | None = Field(
+        None, description="local HMAC key file (hex) signing the audit chain when there is no KMS key"
+    )
+
     dlq_url: str | None = Field(
         None, description="SQS dead-letter queue of the asynchronous functions (docs/operations.md)"
     )

@@ -266,7 +266,7 @@ def data_bucket(kind: str, lifecycle: list[Json], *, eventbridge: bool = False, 
 # Lake prefixes whose replaced (noncurrent) versions expire, and after how many days.
 NONCURRENT_EXPIRY_DAYS = {"curated/": 30, "reports/": 30, "_state/": 7, "_auth/": 30}
 # Lake prefixes that keep every version (no noncurrent expiry): the audit trail.
-VERSIONS_KEPT = ("archive/", "quarantine/", "results/", "plans/")
+VERSIONS_KEPT = ("archive/", "quarantine/", "results/", "plans/", "audit/", "tasks/")
 
 
 def storage() -> Json:
@@ -356,6 +356,26 @@ def storage() -> Json:
         "DataKeyAlias": {
             "Type": "AWS::KMS::Alias",
             "Properties": {"AliasName": sub(f"alias/{APP}-${{Stage}}"), "TargetKeyId": ref("DataKey")},
+        },
+        # Signs the head of each province's sampling audit chain (docs/adr/0095): an HMAC key that
+        # never leaves KMS, so write access to the lake is not enough to re-sign a rewritten chain.
+        "AuditKey": {
+            "Type": "AWS::KMS::Key",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Metadata": skip(
+                (
+                    "CKV_AWS_7",
+                    "HMAC keys cannot be rotated by KMS (EnableKeyRotation is "
+                    "for symmetric encryption keys only).",
+                )
+            ),
+            "Properties": {
+                "Description": sub(f"{APP} ${{Stage}}: signs the sampling audit chain heads (HMAC)"),
+                "KeySpec": "HMAC_256",
+                "KeyUsage": "GENERATE_VERIFY_MAC",
+                "KeyPolicy": {"Version": "2012-10-17", "Statement": [cfn.account_administers_key()]},
+            },
         },
         "AccessLogBucket": {
             "Type": "AWS::S3::Bucket",
@@ -803,6 +823,9 @@ def outputs() -> Json:
         "LandingBucket": out(ref("LandingBucket"), "LandingBucket", "Upload bucket (incoming/<PP>/…)"),
         "LakeBucket": out(ref("LakeBucket"), "LakeBucket", "Lake bucket"),
         "DataKeyArn": out(getatt("DataKey", "Arn"), "DataKeyArn", "Customer-managed KMS key"),
+        "AuditKeyArn": out(
+            getatt("AuditKey", "Arn"), "AuditKeyArn", "KMS HMAC key of the sampling audit chain"
+        ),
         "GlueDatabase": out(ref("GlueDatabase"), "GlueDatabase", "Glue database"),
         "PlatformWorkGroup": out(ref("PlatformWorkGroup"), "PlatformWorkGroup", "Athena workgroup (runs)"),
         "AuditWorkGroup": out(ref("AuditWorkGroup"), "AuditWorkGroup", "Athena workgroup (auditors)"),

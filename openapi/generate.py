@@ -19,12 +19,16 @@ from schemas.api import (
     MONTH_PATTERN,
     PLAN_ID_PATTERN,
     TARGETS_PAGE,
+    TASK_ID_PATTERN,
     USCC_PATTERN,
     ClassificationOut,
+    DrawRequest,
     ErrorOut,
     Plan,
     PlanRequest,
     TargetsPage,
+    TaskOut,
+    TaskRequest,
 )
 from schemas.delivery import MAX_CURSOR as BULK_CURSOR
 from schemas.delivery import PAGE_DEFAULT as BULK_DEFAULT
@@ -43,6 +47,12 @@ from schemas.warnings import RULE_ID_PATTERN, WarningsOut
 
 OUT = Path(__file__).with_name("openapi.yaml")
 REF = "#/components/schemas/{model}"
+TASK_PARAM = {
+    "name": "task_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": TASK_ID_PATTERN},
+}
 
 
 def _err(description: str, gateway: bool = False) -> dict[str, Any]:
@@ -58,8 +68,17 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: ("no, malformed, unknown or revoked bearer token", True),
         403: ("the token is not allowed for this province (nothing else is said about it)", True),
         404: ("no published classification for the month, or no such entity/plan/upload", False),
-        409: ("the month was re-published since the cursor was issued: start again without it", False),
-        422: ("no valid inspector assignment: `details.targets` names the targets", False),
+        409: (
+            "the task's month/field/region already has a task, or the task its official plan "
+            "(a redraw needs `reason`); `details` names the task or plan; or the month was "
+            "re-published since a bulk-read cursor was issued (start again without it)",
+            False,
+        ),
+        422: (
+            "well-formed but impossible: no valid inspector assignment (`details.targets`), an "
+            "exclusion without a reason, or `mode: official` on a test draw",
+            False,
+        ),
     }
     return {str(c): _err(*text[c]) for c in codes}
 
@@ -70,6 +89,9 @@ def build() -> dict[str, Any]:
             (PlanRequest, "validation"),
             (Plan, "serialization"),
             (TargetsPage, "serialization"),
+            (TaskRequest, "validation"),
+            (DrawRequest, "validation"),
+            (TaskOut, "serialization"),
             (ClassificationOut, "serialization"),
             (ErrorOut, "serialization"),
             (WarningsOut, "serialization"),
@@ -104,7 +126,7 @@ def build() -> dict[str, Any]:
             "/v1/sampling/plans": {
                 "post": {
                     "operationId": "createSamplingPlan",
-                    "summary": "Draw and store a sampling plan",
+                    "summary": "Draw and store a test plan (`mode: test`, never official)",
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -120,6 +142,68 @@ def build() -> dict[str, Any]:
                             },
                         },
                         **_errors(400, 401, 403, 404, 422),
+                    },
+                }
+            },
+            "/v1/sampling/tasks": {
+                "post": {
+                    "operationId": "createSamplingTask",
+                    "summary": "Register a sampling task: scope, ratios, window, exclusions with reasons; "
+                    "the server commits to the randomness of its draws (docs/adr/0093)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/TaskRequest"}}
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "the registered task (its commitment; no plan yet)",
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/TaskOut"}}
+                            },
+                        },
+                        **_errors(400, 401, 403, 404, 409, 422),
+                    },
+                }
+            },
+            "/v1/sampling/tasks/{task_id}": {
+                "get": {
+                    "operationId": "getSamplingTask",
+                    "summary": "A task, its official plan and the plans it superseded",
+                    "parameters": [TASK_PARAM],
+                    "responses": {
+                        "200": {
+                            "description": "the task",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/TaskOut"}}
+                            },
+                        },
+                        **_errors(400, 401, 403, 404),
+                    },
+                }
+            },
+            "/v1/sampling/tasks/{task_id}/plans": {
+                "post": {
+                    "operationId": "drawSamplingTask",
+                    "summary": "The task's official draw; a redraw (with a reason) supersedes it",
+                    "parameters": [TASK_PARAM],
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/DrawRequest"}}
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "the official plan (first page of targets when large)",
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Plan"}}
+                            },
+                        },
+                        **_errors(400, 401, 403, 404, 409, 422),
                     },
                 }
             },

@@ -127,10 +127,18 @@ def make_plan(
     *,
     now: dt.datetime | None = None,
     max_answer_bytes: int = MAX_ANSWER_BYTES,
+    seed: str | None = None,
+    frame: frames.Frame | None = None,
+    official: dict[str, Any] | None = None,
 ) -> CreatedPlan:
-    """Draw and store a plan, serialised once (docs/adr/0045). Scope is the caller's job."""
-    frame = frames.load_published(lake, req.month, req.province)
-    seed = req.seed if req.seed is not None else drawing.new_seed()
+    """Draw and store a plan, serialised once (docs/adr/0045). Scope is the caller's job.
+
+    A task's draw (:mod:`functions.sampling.tasks`) passes its committed ``seed``, the ``frame``
+    fixed at registration and the ``official`` members (task, commitment, reveal…); otherwise
+    the plan is a test draw, labelled ``"mode": "test"`` (docs/adr/0093)."""
+    frame = frame if frame is not None else frames.load_published(lake, req.month, req.province)
+    if seed is None:
+        seed = req.seed if req.seed is not None else drawing.new_seed()
     drawn = draw_plan(req, frame, seed)
     plan_id = new_plan_id(req.province)
     bind(plan_id=plan_id)  # on every log line of the plan's making (docs/adr/0076)
@@ -142,6 +150,7 @@ def make_plan(
         "province": req.province,
         "seed": seed,
         "seed_generated": req.seed is None,
+        **(official or {"mode": "test"}),
         "run_id": frame.run_id,
         "model": frame.model,
         "model_hash": frame.pointer.get("model_hash"),

@@ -70,7 +70,7 @@ def any_api(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def _body(**extra: Any) -> dict[str, Any]:
-    return {"month": MONTH, "province": "42", "ratios": RATIOS, **extra}
+    return {"month": MONTH, "province": "42", "ratios": RATIOS, "mode": "test", **extra}
 
 
 def test_plan_round_trip(any_api: Api) -> None:

@@ -25,6 +25,7 @@ REGION = "cn-north-1"
 LANDING = "creditrisk-dev-landing-111122223333-cn-north-1"
 LAKE = "creditrisk-dev-lake-111122223333-cn-north-1"
 KEY = f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/0000-test"
+AUDIT_KEY = f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/0000-audit"
 VALUES: dict[str, str] = {
     "AWS::Partition": PARTITION,
     "AWS::Region": REGION,
@@ -66,6 +67,7 @@ VALUES: dict[str, str] = {
             "PlatformWorkGroup": "creditrisk-dev",
             "LogRetentionDays": "30",
             "WarningsTopicArn": f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:creditrisk-dev-inspection-tasks",
+            "AuditKeyArn": AUDIT_KEY,
         }.items()
     },
 }
@@ -486,6 +488,26 @@ def test_api_appends_objection_steps_and_reads_the_cursor_key_only(platform: dic
     )
     assert decide(api, platform, "s3:GetObject", obj(LAKE, "_auth/signing/cursor.key")) == "allow"
     assert decide(api, platform, "s3:PutObject", obj(LAKE, "_auth/signing/other.key")) != "allow"
+
+
+def test_api_keeps_tasks_secrets_and_the_audit_chain_and_signs_with_the_audit_key(
+    platform: dict[str, Any],
+) -> None:
+    """Sampling tasks (docs/adr/0093-0095): written once, never deleted; the chain head is signed
+    with the KMS HMAC key, which the API can use but not administer."""
+    api = function_policy("api")
+    for key in ("tasks/42/42-t0/task.json", "_sampling/secrets/42/42-t0.json", "audit/42/head.json"):
+        assert decide(api, platform, "s3:PutObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:GetObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:DeleteObject", obj(LAKE, key)) != "allow"
+    for action in ("kms:GenerateMac", "kms:VerifyMac"):
+        assert decide(api, platform, action, AUDIT_KEY) == "allow"
+        assert decide(api, platform, action, KEY) != "allow"
+    for action in ("kms:ScheduleKeyDeletion", "kms:PutKeyPolicy", "kms:Decrypt"):
+        assert decide(api, platform, action, AUDIT_KEY) != "allow"
+    for kind in ("authorizer", "ingest", "classify"):
+        assert decide(function_policy(kind), platform, "kms:GenerateMac", AUDIT_KEY) != "allow"
+    assert platform["AuditKey"]["Properties"]["KeySpec"] == "HMAC_256"
 
 
 def test_authorizer_reads_only_credential_hashes(platform: dict[str, Any]) -> None:

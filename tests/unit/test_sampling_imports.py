@@ -29,7 +29,8 @@ def test_app_and_a_plan_request_import_no_engines(local_lake: Lake) -> None:
         from chalice.test import Client
         pool = [{{"id": "a", "region_code": "42"}}, {{"id": "b", "region_code": "42"}}]
         ratios = {{"A": 0.1, "D": 1}}
-        body = {{"month": "2026-10", "province": "42", "ratios": ratios, "inspectors": {{"pool": pool}}}}
+        body = {{"month": "2026-10", "province": "42", "ratios": ratios, "inspectors": {{"pool": pool}},
+                "mode": "test"}}
         with Client(app.app) as c:
             h = {{"Authorization": "Bearer {token}", "Content-Type": "application/json"}}
             r = c.http.post("/v1/sampling/plans", headers=h, body=json.dumps(body))
