@@ -71,10 +71,27 @@ def results_table(
     return pa.table(data, schema=CLASSIFICATION_SCHEMA)
 
 
+def roster(lake: Lake, province: str, n: int = 40, *, conflict_codes: list[str] | None = None) -> str:
+    """Write ``n`` inspectors of ``province`` as one curated roster ingest (the generator's
+    synthetic roster over the regions above); returns the curated key."""
+    from functions.roster.synthetic import roster_table, write_curated
+
+    counties = REGIONS.get(province, (province + "0100",))
+    table = roster_table(province, n, counties=counties, conflict_codes=conflict_codes or [])
+    return write_curated(lake, province, table)
+
+
 def publish(
-    lake: Lake, table: pa.Table, month: str, province: str, *, row_group_size: int | None = None
+    lake: Lake,
+    table: pa.Table,
+    month: str,
+    province: str,
+    *,
+    row_group_size: int | None = None,
+    with_roster: bool = True,
 ) -> str:
-    """Publish like the classification does: run copy, partition, pointer. Returns the run id."""
+    """Publish like the classification does: run copy, partition, pointer. Returns the run id.
+    ``with_roster``: also give the province an inspector roster when it has none (plans need one)."""
     import io
 
     import pyarrow.parquet as pq
@@ -95,4 +112,6 @@ def publish(
             "rows": table.num_rows,
         },
     )
+    if with_roster and not lake.list_files(layout.curated_prefix("inspectors", province)):
+        roster(lake, province)
     return run_id

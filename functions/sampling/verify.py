@@ -7,11 +7,14 @@ classification the plan used has since been replaced.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from functions import layout
-from functions.errors import NotFound
+from functions.errors import NotFound, Unprocessable
+from functions.roster.load import load_roster
+from functions.roster.staff import Rules
 from functions.sampling import frame as frames
 from functions.sampling.plans import load_plan
 from functions.sampling.service import compute
@@ -20,7 +23,7 @@ from schemas.api import PlanRequest
 if TYPE_CHECKING:
     from functions.lake import Lake
 
-COMPARED = ("frame_digest", "frame_size", "strata", "targets", "inspector_loads")
+COMPARED = ("frame_digest", "frame_size", "strata", "roster", "targets", "inspector_loads")
 
 
 @dataclass
@@ -61,7 +64,16 @@ def verify_plan(lake: Lake, plan_id: str) -> Verification:
                     f"{current_run or 'nothing'} and is no longer at {layout.run_classifications_key(run_id)}"
                 ),
             )  # fmt: skip
-    again = compute(req, frame, plan["seed"])
+    used = plan.get("roster") or {}
+    try:
+        roster = load_roster(lake, province, dt.datetime.fromisoformat(used["as_of"]))
+        rules = Rules(used["field"], int(used["per_target"]), int(used["min_pool"]))
+        again = compute(req, frame, plan["seed"], roster, rules)
+    except (KeyError, TypeError, ValueError, Unprocessable) as exc:
+        return Verification(
+            plan_id, "mismatch", run_id, current_run, ["roster"],
+            message=f"the plan's staffing cannot be replayed from the roster ({type(exc).__name__})",
+        )  # fmt: skip
     diffs = [k for k in COMPARED if _norm(again[k]) != _norm(plan.get(k))]
     if replaced:
         status = "replaced" if not diffs else "replaced-mismatch"
