@@ -100,7 +100,9 @@ def _rule(f: FieldSpec) -> str:
     if f.enum:
         parts.append(" \\| ".join(f"`{v}`" for v in f.enum))
     if f.items:
-        parts.append("`;`-separated, each one of 以分号分隔，每项取 " + " \\| ".join(f"`{v}`" for v in f.items))
+        parts.append(
+            "`;`-separated, each one of 以分号分隔，每项取 " + " \\| ".join(f"`{v}`" for v in f.items)
+        )
     if f.kind == "uscc_list":
         parts.append("`;`-separated valid USCCs 以分号分隔的有效统一社会信用代码")
     if f.future_ok:
@@ -145,7 +147,8 @@ DATASET_NOTES: dict[str, tuple[str, ...]] = {
         " draw day (`active_from` ≤ day ≤ `active_to`); to retire one, upload the row again with"
         " `active_to` (docs/api.md).",
         "",
-        "个人信息：`name` 仅填化名，不得上传真实姓名或身份证号（含身份证号形态值的行被拒收，`personal_data`）。"
+        "个人信息：`name` 仅填化名，不得上传真实姓名或身份证号"
+        "（含身份证号形态值的行被拒收，`personal_data`）。"
         "`conflicts`（回避主体）仅供内部回避使用，不出现在任何抽查计划、错误信息或日志中。检查人员只抽派至其"
         "所属机关辖区（420000 省、420100 市、420102 县区）内、且抽取当日在岗（`active_from` ≤ 当日 ≤"
         " `active_to`）的检查对象；人员离岗时重新上传该行并填写 `active_to`。",
