@@ -161,3 +161,9 @@ INGEST_LEDGER_PREFIX = "_state/ingest/ledger"  # hidden: never read as data
 def ingest_ledger_key(token: str) -> str:
     """One empty-ish marker per (landing root, key, size, mtime) already ingested."""
     return f"{INGEST_LEDGER_PREFIX}/{token}.json"
+
+
+# -- public disclosure of inspection results (issue 15, docs/adr/0098) ---------------------------
+def disclosure_key(province: str, plan_id: str, ext: str) -> str:
+    """``json`` or ``csv``: the published disclosure of a plan, replaced as results come in."""
+    return f"results/disclosures/province={province}/{plan_id}.{ext}"

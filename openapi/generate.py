@@ -26,6 +26,7 @@ from schemas.api import (
     PlanRequest,
     TargetsPage,
 )
+from schemas.disclosure import Disclosure
 from schemas.uploads import (
     INGEST_ID_PATTERN,
     MAX_CURSOR,
@@ -53,7 +54,11 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: ("no, malformed, unknown or revoked bearer token", True),
         403: ("the token is not allowed for this province (nothing else is said about it)", True),
         404: ("no published classification for the month, or no such entity/plan/upload", False),
-        422: ("no valid inspector assignment: `details.targets` names the targets", False),
+        422: (
+            "the plan cannot be staffed from the province's inspector roster (none uploaded, or too few "
+            "qualified, active, conflict-free inspectors): `details.regions` gives counts per region",
+            False,
+        ),
     }
     return {str(c): _err(*text[c]) for c in codes}
 
@@ -69,6 +74,7 @@ def build() -> dict[str, Any]:
             (WarningsOut, "serialization"),
             (UploadsPage, "serialization"),
             (UploadOut, "serialization"),
+            (Disclosure, "serialization"),
         ],
         ref_template=REF,
     )
@@ -331,6 +337,37 @@ def build() -> dict[str, Any]:
                             },
                         },
                         **_errors(400, 401, 403, 404),
+                    },
+                }
+            },
+            "/v1/public/disclosures/{plan_id}": {
+                "get": {
+                    "operationId": "getPublicDisclosure",
+                    "summary": "A plan's published inspection results (一公开): public, no credential",
+                    "security": [],
+                    "parameters": [
+                        {
+                            "name": "plan_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": PLAN_ID_PATTERN},
+                        },
+                        {
+                            "name": "format",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the disclosure (JSON), or the CSV export with Chinese headers",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Disclosure"}},
+                                "text/csv": {"schema": {"type": "string"}},
+                            },
+                        },
+                        **_errors(400, 404),
                     },
                 }
             },

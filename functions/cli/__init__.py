@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "functions.cli.report_cmd",
     "functions.cli.dlq_cmd",
     "functions.cli.contract_cmd",
+    "functions.cli.disclose_cmd",
 )
 
 
