@@ -113,7 +113,8 @@ def _versions(lake: Lake, province: str) -> list[_Version]:
     out: list[_Version] = []
     for f in files:
         with lake.open_input_file(f.key) as fh:
-            t = pq.read_table(fh, columns=[*COLUMNS, "_ingest_id", "_ingested_at"])
+            # ParquetFile, not read_table: the dataset reader imports pandas (cold start)
+            t = pq.ParquetFile(fh).read(columns=[*COLUMNS, "_ingest_id", "_ingested_at"])
         cols = {c: t.column(c).to_pylist() for c in t.column_names}
         for k in range(t.num_rows):
             out.append(
