@@ -149,3 +149,27 @@ def plan_ids_in(lake: Lake, curated_key: str) -> list[str]:
     with lake.open_input_file(curated_key) as fh:
         ids = pq.read_table(fh, columns=["plan_id"]).column("plan_id").unique().to_pylist()
     return sorted(i for i in ids if i and layout.PLAN_ID_RE.match(i))
+
+
+def after_ingests(lake: Lake, reports: list[Any], *, now: dt.datetime | None = None) -> dict[str, int]:
+    """Publish again the disclosure of every plan an accepted ``inspections`` upload names;
+    ``{plan_id: entities published}``. Never raises: the ingest is committed whatever happens."""
+    out: dict[str, int] = {}
+    for r in reports:
+        if r.dataset != "inspections" or not r.curated_key or not r.rows_accepted:
+            continue
+        try:
+            plan_ids = plan_ids_in(lake, r.curated_key)
+        except Exception as exc:  # reported, never fails the ingest
+            logger.warning("disclosure after ingest %s: %s", r.ingest_id, type(exc).__name__)
+            continue
+        for plan_id in plan_ids:
+            if not plan_id.startswith(f"{r.province}-") or plan_id in out:
+                continue  # a plan of another province is not this upload's to publish
+            try:
+                out[plan_id] = publish(lake, plan_id, now=now).entities
+            except NotFound:
+                continue  # unknown plan, or none of its targets among the results
+            except Exception as exc:
+                logger.warning("disclosure of plan %s failed: %s", plan_id, type(exc).__name__)
+    return out

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from chalice.test import Client
@@ -86,3 +87,37 @@ def test_bad_requests_and_exit_statuses(
     assert status == 1 and "no plan" in err  # unknown plan: ran and failed
     status, _, err = run_cli("--lake", local_settings.lake_uri, "disclose", "nope")
     assert status == 2  # malformed plan id: a usage error
+
+
+def test_ingesting_results_publishes_the_disclosure(
+    client: Client,
+    local_lake: Lake,
+    local_settings: Settings,
+    tmp_path: Path,
+    run_cli: Callable[..., tuple[int, str, str]],
+) -> None:
+    publish(local_lake, results_table("42", 600, run_id="run-1"), "2026-10", "42")
+    req = PlanRequest.model_validate(
+        {"month": "2026-10", "province": "42", "ratios": {"D": 1.0}, "seed": "i"}, strict=False
+    )
+    _, text = create_plan(local_lake, req, Principal("t", "platform", frozenset({"42"})))
+    plan = json.loads(text)
+    code = plan["targets"][0]["uscc"]
+    upload = tmp_path / "landing" / "incoming" / "42" / "inspections" / "results.csv"
+    upload.parent.mkdir(parents=True)
+    upload.write_text(
+        "检查编号,统一社会信用代码,检查日期,抽查计划编号,检查领域,检查结果,检查机关\n"
+        f"R1,{code},2026-11-03,{plan['plan_id']},food,corrected,武汉市江岸区市场监督管理局\n",
+        encoding="utf-8",
+    )
+    status, _, err = run_cli("--lake", local_settings.lake_uri, "ingest", str(upload))
+    assert status == 0, err
+    assert f"disclosure {plan['plan_id']}: 1 entities published" in err
+    r = client.http.get(f"/v1/public/disclosures/{plan['plan_id']}")
+    assert r.status_code == 200
+    row = json.loads(r.body)["rows"][0]
+    assert row == {
+        "plan_id": plan["plan_id"], "task_id": plan["plan_id"], "check_type": "不定向抽查",
+        "authority": "武汉市江岸区市场监督管理局", "completed_on": "2026-11-03",
+        "name": plan["targets"][0]["name"], "uscc": code, "result": "发现问题已责令改正",
+    }  # fmt: skip

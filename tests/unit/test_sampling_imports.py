@@ -28,7 +28,7 @@ def test_app_and_a_plan_request_import_no_engines(local_lake: Lake) -> None:
         import app
         from chalice.test import Client
         ratios = {{"A": 0.1, "D": 1}}  # staffed from the roster publish() wrote
-        body = {{"month": "2026-10", "province": "42", "ratios": ratios, "inspectors": {{"field": "general"}}}}
+        body = {{"month": "2026-10", "province": "42", "ratios": ratios, "inspectors": {{"field": "food"}}}}
         with Client(app.app) as c:
             h = {{"Authorization": "Bearer {token}", "Content-Type": "application/json"}}
             r = c.http.post("/v1/sampling/plans", headers=h, body=json.dumps(body))
