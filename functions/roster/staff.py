@@ -46,8 +46,11 @@ class Staffing:
 
 def covers(inspector: RosterInspector, area: str) -> bool:
     """The inspector's office lies in ``area`` or covers all of it."""
-    p = inspector.prefix
-    return p.startswith(area) or area.startswith(p)
+    return _covers(inspector.prefix, area)
+
+
+def _covers(prefix: str, area: str) -> bool:
+    return prefix.startswith(area) or area.startswith(prefix)
 
 
 def draw_day(as_of: dt.datetime) -> dt.date:
@@ -66,16 +69,28 @@ def staff(seed: str, targets: Sequence[tuple[str, str]], roster: Roster, rules: 
     for ins in qualified:
         for code in ins.conflicts:
             conflicted.setdefault(code, set()).add(ins.id)
+    prefixes = [(i.prefix, i.id) for i in qualified]
+    pools: dict[str, tuple[str, ...]] = {}  # area → ids of the inspectors covering it
+
+    def pool_of(area: str) -> tuple[str, ...]:
+        hit = pools.get(area)
+        if hit is None:
+            hit = pools[area] = tuple(i for p, i in prefixes if _covers(p, area))
+        return hit
+
     chosen: dict[tuple[str, ...], list[str]] = {}  # pool (ids) → regions
     levels = dict.fromkeys(LEVELS, 0)
     failed: list[dict[str, Any]] = []
     for region in sorted(regions):
         codes = regions[region]
+        recusing = [c for c in codes if c in conflicted]
         for level in LEVELS:
-            area = region[: _AREA_LENGTH[level]]
-            pool = tuple(i.id for i in qualified if covers(i, area))
-            ids = set(pool)
-            short = sum(1 for c in codes if len(ids - conflicted.get(c, set())) < rules.per_target)
+            pool = pool_of(region[: _AREA_LENGTH[level]])
+            if len(pool) < rules.per_target:
+                short = len(codes)
+            else:
+                ids = set(pool)
+                short = sum(1 for c in recusing if len(ids - conflicted[c]) < rules.per_target)
             big_enough = len(pool) >= rules.min_pool or level == LEVELS[-1]
             if big_enough and not short:
                 chosen.setdefault(pool, []).append(region)
