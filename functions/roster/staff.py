@@ -19,8 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from functions.errors import Unprocessable
 from functions.roster.load import Roster, RosterInspector
+from functions.sampling.draw import stream
 from functions.sampling.inspectors import Inspector, assign
 
 LEVELS = ("county", "city", "province")
@@ -42,6 +45,42 @@ class Staffing:
     loads: dict[str, int]  # every inspector of the pools used, 0 included
     levels: dict[str, int]  # regions staffed per level (county / city / province)
     qualified: int  # inspectors active on the day and qualified for the field
+
+
+def rounds(seed: str, targets: Sequence[str], pool: Sequence[str], per_target: int) -> dict[str, list[str]]:
+    """Even assignment without recusal in a pool of at least ``2 × per_target``, vectorised.
+
+    Targets in a seeded random order take ``per_target`` consecutive slots of a stream made of
+    seeded random permutations of the pool: every complete permutation adds one to every load, so
+    loads differ by at most one, and a target's set is a uniformly random one. A window that
+    straddles two permutations could name an inspector twice; the repeat in the later permutation
+    is swapped with a later position of the same permutation (its counts unchanged). A pure
+    function of its arguments (numpy's legacy MT19937 is stable across versions)."""
+    m, p, n = len(pool), per_target, len(targets)
+    if n == 0:
+        return {}
+    words = np.frombuffer(stream(seed, "inspector-rounds").getrandbits(256).to_bytes(32, "big"), dtype=">u4")
+    rng = np.random.RandomState(words.astype(np.uint32))
+    order = rng.permutation(n)
+    perms = [rng.permutation(m) for _ in range(-(-n * p // m))]
+    for r in range(1, len(perms)):
+        start = r * m  # first slot of perms[r]; the window holding it begins at a multiple of p
+        head = start - start % p
+        if head == start:
+            continue
+        before = set(perms[r - 1][head - (r - 1) * m :].tolist())
+        cur = perms[r]
+        end = min(p - start % p, m)  # positions of perms[r] inside the straddling window
+        spare = end
+        for k in range(end):
+            if int(cur[k]) in before:
+                while int(cur[spare]) in before:
+                    spare += 1
+                cur[k], cur[spare] = cur[spare], cur[k]
+                spare += 1
+    slots = np.sort(np.concatenate(perms)[: n * p].reshape(n, p), axis=1)
+    picked: list[list[str]] = np.array(sorted(pool), dtype=object)[slots].tolist()
+    return dict(zip((targets[j] for j in order.tolist()), picked, strict=True))
 
 
 def covers(inspector: RosterInspector, area: str) -> bool:
@@ -120,9 +159,14 @@ def staff(seed: str, targets: Sequence[tuple[str, str]], roster: Roster, rules: 
     staffed: dict[str, list[str]] = {}
     loads: dict[str, int] = {}
     for pool, pool_regions in sorted(chosen.items(), key=lambda kv: kv[1][0]):
-        members = [Inspector(i, by_id[i].region_code, by_id[i].conflicts) for i in pool]
         codes = [c for r in pool_regions for c in regions[r]]
-        staffed.update(assign(f"{seed}/{pool_regions[0]}", codes, members, rules.per_target))
+        pool_seed = f"{seed}/{pool_regions[0]}"
+        ids = set(pool)
+        if len(pool) >= 2 * rules.per_target and not any(conflicted.get(c, set()) & ids for c in codes):
+            staffed.update(rounds(pool_seed, codes, pool, rules.per_target))
+        else:
+            members = [Inspector(i, by_id[i].region_code, by_id[i].conflicts) for i in pool]
+            staffed.update(assign(pool_seed, codes, members, rules.per_target))
         for i in pool:
             loads.setdefault(i, 0)
     for picked in staffed.values():

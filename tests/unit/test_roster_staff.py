@@ -10,7 +10,7 @@ import pytest
 
 from functions.errors import Unprocessable
 from functions.roster.load import Roster, RosterInspector, region_prefix
-from functions.roster.staff import Rules, covers, draw_day, staff
+from functions.roster.staff import Rules, covers, draw_day, rounds, staff
 
 AS_OF = dt.datetime(2026, 11, 5, 2, 0, tzinfo=dt.UTC)
 DAY = dt.date(2026, 11, 5)
@@ -126,3 +126,41 @@ def test_loads_even_with_many_regions_sharing_a_pool() -> None:
     assert out.levels == {"county": 3, "city": 0, "province": 0}
     counts = Counter(i for ids in out.inspectors for i in ids)
     assert max(counts.values()) - min(counts.values()) <= 1
+
+
+@pytest.mark.parametrize(
+    ("m", "p", "n"), [(4, 2, 1), (4, 2, 7), (5, 2, 11), (7, 3, 50), (6, 3, 13), (30, 2, 471)]
+)
+def test_rounds_distinct_even_and_seeded(m: int, p: int, n: int) -> None:
+    pool = [f"i{k:02d}" for k in range(m)]
+    ts = [f"T{k}" for k in range(n)]
+    out = rounds("s", ts, pool, p)
+    assert set(out) == set(ts) and all(len(set(ids)) == p and len(ids) == p for ids in out.values())
+    counts = Counter(i for ids in out.values() for i in ids)
+    loads = [counts.get(i, 0) for i in pool]
+    assert max(loads) - min(loads) <= 1 and sum(loads) == n * p
+    assert out == rounds("s", ts, pool, p) and (n < 3 or out != rounds("t", ts, pool, p))
+
+
+def test_pairs_vary_over_the_pool() -> None:
+    """Every pair of a 6-inspector pool turns up over enough targets (not a fixed pairing)."""
+    pool = [f"i{k}" for k in range(6)]
+    out = rounds("s", [f"T{k}" for k in range(600)], pool, 2)
+    assert len({tuple(ids) for ids in out.values()}) == 15
+
+
+def test_conflicts_take_the_repairing_assignment() -> None:
+    """A pool with a recusing inspector goes through assign() (recusal and repair), else rounds()."""
+    ts = targets("420102", 20)
+    clean = roster(*(ins(f"c{k}", "420102") for k in range(5)))
+    assert staff("s", ts, clean, RULES).inspectors == [
+        rounds("s/420102", [c for c, _ in ts], [f"c{k}" for k in range(5)], 2)[c] for c, _ in ts
+    ]
+    recusing = roster(
+        *(
+            ins(f"c{k}", "420102", conflicts=frozenset({ts[0][0]}) if k == 0 else frozenset())
+            for k in range(5)
+        )
+    )
+    out = staff("s", ts, recusing, RULES)
+    assert "c0" not in out.inspectors[0]
