@@ -107,6 +107,7 @@ def reset() -> None:
     for mod, fn in (
         ("functions.sampling.frame", "clear_cache"),
         ("functions.sampling.plans", "clear_cache"),
+        ("functions.roster.load", "clear_cache"),
         ("functions.auth.tokens", "clear_cache"),
     ):
         if mod in sys.modules:

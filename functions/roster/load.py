@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
@@ -73,14 +74,20 @@ class Roster:
     def digest(self) -> str:
         """SHA-256 over the whole resolved roster (conflicts included, so a changed recusal
         changes the digest; the digest reveals nothing of them)."""
-        h = hashlib.sha256(DIGEST_VERSION.encode())
-        for i in self.inspectors:
-            row = [
-                i.id, i.name, i.region_code, sorted(i.fields), i.active_from.isoformat(),
-                i.active_to.isoformat() if i.active_to else None, sorted(i.conflicts),
-            ]  # fmt: skip
-            h.update(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
-        return "sha256:" + h.hexdigest()
+        return _digest(self.inspectors)
+
+
+@lru_cache(maxsize=16)
+def _digest(inspectors: tuple[RosterInspector, ...]) -> str:
+    """Memoised: warm plan requests of an unchanged roster do not hash it again."""
+    h = hashlib.sha256(DIGEST_VERSION.encode())
+    for i in inspectors:
+        row = [
+            i.id, i.name, i.region_code, sorted(i.fields), i.active_from.isoformat(),
+            i.active_to.isoformat() if i.active_to else None, sorted(i.conflicts),
+        ]  # fmt: skip
+        h.update(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
+    return "sha256:" + h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ _lock = threading.Lock()
 def clear_cache() -> None:
     with _lock:
         _cache.clear()
+    _digest.cache_clear()
 
 
 def _versions(lake: Lake, province: str) -> list[_Version]:
