@@ -107,6 +107,7 @@ def reset() -> None:
     for mod, fn in (
         ("functions.sampling.frame", "clear_cache"),
         ("functions.sampling.plans", "clear_cache"),
+        ("functions.roster.load", "clear_cache"),
         ("functions.auth.tokens", "clear_cache"),
         ("functions.delivery.cursor", "clear_cache"),
         ("functions.delivery.bulk", "clear_cache"),
@@ -377,6 +378,19 @@ def get_objection(objection_id: str) -> Response:
     return Response(
         body=get(lake(), query.objection_id).model_dump_json(), status_code=200, headers={**_JSON}
     )
+
+
+# -- public disclosure (一公开, issue 15, docs/adr/0098): public by law, so no credential -------------
+@app.route("/v1/public/disclosures/{plan_id}", methods=["GET"])
+@_api
+def get_public_disclosure(plan_id: str) -> Response:
+    from functions.disclosure.build import published
+    from schemas.disclosure import DisclosureQuery
+
+    query = DisclosureQuery.model_validate({**_query_params(), "plan_id": plan_id})
+    body = published(lake(), query.plan_id, query.format).decode("utf-8")
+    kind = "text/csv; charset=utf-8" if query.format == "csv" else "application/json"
+    return Response(body=body, status_code=200, headers={"Content-Type": kind})
 
 
 # -- early warnings (issue 6, docs/warnings.md) -------------------------------------------------

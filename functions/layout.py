@@ -241,3 +241,9 @@ def audit_chain_prefix(province: str) -> str:
 
 def audit_head_key(province: str) -> str:
     return f"audit/{province}/head.json"
+
+
+# -- public disclosure of inspection results (issue 15, docs/adr/0098) ---------------------------
+def disclosure_key(province: str, plan_id: str, ext: str) -> str:
+    """``json`` or ``csv``: the published disclosure of a plan, replaced as results come in."""
+    return f"results/disclosures/province={province}/{plan_id}.{ext}"

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         le=6 * 2**20,
         description="largest sampling API answer as sent by Lambda (JSON-escaped); larger plans are paged",
     )
+    # -- inspector roster (issue 15, docs/adr/0097) --
+    inspectors_per_target: int = Field(
+        2, ge=2, le=10, description="inspectors per target, the least a plan may ask (never below 2)"
+    )
+    roster_min_pool: int = Field(
+        3, ge=2, description="a county with fewer eligible inspectors draws from its city, then the province"
+    )
 
     # -- sampling tasks and the audit chain (issue 15, docs/adr/0093-0095) --
     sampling_test_mode: bool = Field(

@@ -34,6 +34,7 @@ from schemas.delivery import MAX_CURSOR as BULK_CURSOR
 from schemas.delivery import PAGE_DEFAULT as BULK_DEFAULT
 from schemas.delivery import PAGE_MAX as BULK_MAX
 from schemas.delivery import ClassificationsPage
+from schemas.disclosure import Disclosure
 from schemas.objections import OBJECTION_ID_PATTERN, ObjectionIn, ObjectionOut, ObjectionsPage
 from schemas.uploads import (
     INGEST_ID_PATTERN,
@@ -75,8 +76,10 @@ def _errors(*codes: int) -> dict[str, Any]:
             False,
         ),
         422: (
-            "well-formed but impossible: no valid inspector assignment (`details.targets`), an "
-            "exclusion without a reason, or `mode: official` on a test draw",
+            "well-formed but impossible: the plan cannot be staffed from the province's inspector "
+            "roster (none uploaded, or too few qualified, active, conflict-free inspectors: "
+            "`details.regions` gives counts per region), an exclusion without a reason, or "
+            "`mode: official` on a test draw",
             False,
         ),
     }
@@ -101,6 +104,7 @@ def build() -> dict[str, Any]:
             (ObjectionIn, "validation"),
             (ObjectionOut, "serialization"),
             (ObjectionsPage, "serialization"),
+            (Disclosure, "serialization"),
         ],
         ref_template=REF,
     )
@@ -429,6 +433,37 @@ def build() -> dict[str, Any]:
                 }
             },
             **_issue14_paths(),
+            "/v1/public/disclosures/{plan_id}": {
+                "get": {
+                    "operationId": "getPublicDisclosure",
+                    "summary": "A plan's published inspection results (一公开): public, no credential",
+                    "security": [],
+                    "parameters": [
+                        {
+                            "name": "plan_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": PLAN_ID_PATTERN},
+                        },
+                        {
+                            "name": "format",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the disclosure (JSON), or the CSV export with Chinese headers",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Disclosure"}},
+                                "text/csv": {"schema": {"type": "string"}},
+                            },
+                        },
+                        **_errors(400, 404),
+                    },
+                }
+            },
         },
         "components": {
             "securitySchemes": {

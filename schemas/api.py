@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from schemas.datasets import InspectorField
 from schemas.results import DimensionScores, Reason
 
 MONTH_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
@@ -15,8 +16,6 @@ PROVINCE_PATTERN = r"^[1-9][0-9]$"
 USCC_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"
 PLAN_ID_PATTERN = r"^[1-9][0-9]-[0-9a-f]{20}$"
 MAX_EXCLUDE = 100_000
-MAX_POOL = 1_000
-MAX_CONFLICTS = 1_000
 MAX_BODY_BYTES = 6 * 2**20  # AWS Lambda's synchronous request limit
 TARGETS_PAGE = 10_000  # largest (and default) page of GET /v1/sampling/plans/{plan_id}/targets
 TASK_ID_PATTERN = r"^[1-9][0-9]-t[0-9a-f]{20}$"
@@ -41,27 +40,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class InspectorIn(_Strict):
-    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
-    region_code: Annotated[str, Field(pattern=r"^[0-9]{2,6}$", description="the inspector's region")]
-    conflicts: Annotated[list[Uscc], Field(max_length=MAX_CONFLICTS)] = Field(
-        default_factory=list, description="entities the inspector must not inspect (recusal)"
-    )
-
-
 class InspectorsIn(_Strict):
-    pool: Annotated[list[InspectorIn], Field(min_length=2, max_length=MAX_POOL)]
-    per_target: Annotated[int, Field(ge=2, le=10)] = 2
+    """How the plan is staffed; the inspectors themselves come from the province's roster (the
+    ``inspectors`` upload dataset), never from the request (docs/adr/0097)."""
 
-    @model_validator(mode="after")
-    def _check(self) -> InspectorsIn:
-        ids = [i.id for i in self.pool]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"inspector ids must be unique; repeated: {', '.join(dupes[:5])}")
-        if self.per_target > len(self.pool):
-            raise ValueError(f"per_target {self.per_target} exceeds the pool of {len(self.pool)} inspectors")
-        return self
+    field: InspectorField = Field("general", description="the field inspectors must be qualified for")
+    per_target: Annotated[int | None, Field(ge=2, le=10)] = Field(
+        None, description="inspectors per target; default and least allowed: the configured minimum (≥ 2)"
+    )
 
 
 def region_rule() -> list[dict[str, Any]]:
@@ -93,14 +79,7 @@ class PlanRequest(_Strict):
                     "province": "42",
                     "mode": "test",
                     "ratios": {"A": 0.01, "B": 0.03, "C": 0.1, "D": 0.3},
-                    "inspectors": {
-                        "pool": [
-                            {"id": "insp-1", "region_code": "420100", "conflicts": []},
-                            {"id": "insp-2", "region_code": "420100", "conflicts": []},
-                            {"id": "insp-3", "region_code": "420500", "conflicts": []},
-                        ],
-                        "per_target": 2,
-                    },
+                    "inspectors": {"field": "food", "per_target": 2},
                 }
             ],
         },
@@ -124,7 +103,7 @@ class PlanRequest(_Strict):
     seed: Annotated[str | None, Field(min_length=1, max_length=128)] = Field(
         None, description="generated (and returned) when absent"
     )
-    inspectors: InspectorsIn | None = None
+    inspectors: InspectorsIn = Field(default_factory=InspectorsIn)
     mode: Literal["test", "official"] = Field(
         "official",
         description=(
@@ -148,6 +127,18 @@ class Stratum(_Strict):
     population: int = Field(ge=0)
     ratio: float | None = Field(description="null when the class was not requested")
     sampled: int = Field(ge=0)
+
+
+class RosterUsed(_Strict):
+    """Which roster staffed the plan (enough for ``plan verify`` to replay it; no conflicts)."""
+
+    as_of: str = Field(description="the roster as ingested up to this moment (the draw's time)")
+    digest: str = Field(description="SHA-256 over the resolved roster")
+    field: InspectorField
+    per_target: int = Field(ge=2)
+    min_pool: int = Field(ge=2, description="a smaller county pool widens to its city, then the province")
+    qualified: int = Field(ge=0, description="inspectors active on the draw day and qualified for the field")
+    levels: dict[str, int] = Field(description="target regions staffed from county, city and province pools")
 
 
 class Target(_Strict):
@@ -181,6 +172,7 @@ class Plan(_Strict):
     frame_size: int
     algorithm: str
     strata: list[Stratum]
+    roster: RosterUsed
     targets: list[Target]
     targets_next: str | None = Field(
         None,
@@ -271,7 +263,6 @@ class ErrorOut(BaseModel):
 ExclusionReason = Annotated[str, Field(json_schema_extra={"enum": list(EXCLUSION_REASONS)})]
 RedrawReason = Annotated[str, Field(json_schema_extra={"enum": list(REDRAW_REASONS)})]
 IsoDate = Annotated[str, Field(pattern=r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
-FIELD_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 
 
 def _known(value: str | None, vocabulary: dict[str, str]) -> str | None:
@@ -334,8 +325,10 @@ class TaskRequest(_Strict):
 
     month: Month
     province: Province
-    field: Annotated[str | None, Field(pattern=FIELD_PATTERN)] = Field(
-        None, description="inspection field (e.g. food); one task per month, field and region"
+    field: InspectorField | None = Field(
+        None,
+        description="inspection field (e.g. food): one task per month, field and region; the plan's "
+        "inspectors must be qualified for it (general when absent)",
     )
     region_prefix: Annotated[str | None, Field(pattern=r"^[0-9]{2,6}$")] = Field(
         None, description="city or county code prefix (starts with the province)"

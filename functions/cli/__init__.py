@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "functions.cli.contract_cmd",
     "functions.cli.objection_cmd",
     "functions.cli.adjust_cmd",
+    "functions.cli.disclose_cmd",
 )
 
 

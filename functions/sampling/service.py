@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from functions.errors import InvalidInput
 from functions.obs.context import bind, scoped
+from functions.roster.load import Roster, load_roster
+from functions.roster.staff import Rules, staff
 from functions.sampling import draw as drawing
 from functions.sampling import encode
 from functions.sampling import frame as frames
-from functions.sampling.inspectors import Inspector, assign
 from functions.sampling.plans import MAX_ANSWER_BYTES, PlanText, dumps, new_plan_id, store_plan_bytes
+from functions.settings import Settings, get_settings
 from schemas.results import RISK_CLASSES
 
 if TYPE_CHECKING:
@@ -46,6 +49,7 @@ class Drawn:
     staffing: list[list[str]] | None  # inspectors per target (same order), None without a pool
     inspector_loads: dict[str, int] | None
     plain: frozenset[str] = frozenset()  # target columns that need no JSON escaping
+    roster: dict[str, Any] | None = None  # which roster staffed the plan (schemas.api.RosterUsed)
 
     def rows(self) -> list[dict[str, Any]]:
         """The targets as dicts (verification, tests); the API path uses :meth:`target_objects`."""
@@ -66,11 +70,24 @@ class Drawn:
             "frame_size": self.frame_size,
             "algorithm": drawing.ALGORITHM,
             "strata": self.strata,
+            "roster": self.roster,
         }
 
 
-def draw_plan(req: PlanRequest, frame: frames.Frame, seed: str) -> Drawn:
-    """The reproducible part of a plan: a pure function of (request, seed, frame)."""
+def staffing_rules(req: PlanRequest, settings: Settings) -> Rules:
+    """The request's staffing within the configured floor (never below 2 per target)."""
+    least = settings.inspectors_per_target
+    asked = req.inspectors.per_target
+    if asked is not None and asked < least:
+        raise InvalidInput(
+            f"inspectors.per_target must be at least {least} (the configured minimum)",
+            field="inspectors.per_target",
+        )
+    return Rules(req.inspectors.field, asked or least, max(settings.roster_min_pool, asked or least))
+
+
+def draw_plan(req: PlanRequest, frame: frames.Frame, seed: str, roster: Roster, rules: Rules) -> Drawn:
+    """The reproducible part of a plan: a pure function of (request, seed, frame, roster, rules)."""
     prepared = frames.scoped_frame(frame, scope_of(req), RISK_CLASSES)
     table, indices = prepared.table, prepared.indices
     populations = {c: len(indices[c]) for c in RISK_CLASSES}
@@ -81,17 +98,17 @@ def draw_plan(req: PlanRequest, frame: frames.Frame, seed: str) -> Drawn:
     ]
     rows = table.select(TARGET_COLUMNS)
     targets = rows.take(pa.concat_arrays(picked)) if picked else rows.slice(0, 0)
-    staffing: list[list[str]] | None = None
-    loads: dict[str, int] | None = None
-    if req.inspectors is not None:
-        pool = [Inspector(i.id, i.region_code, frozenset(i.conflicts)) for i in req.inspectors.pool]
-        codes = targets.column("uscc").to_pylist()
-        by_code = assign(seed, codes, pool, req.inspectors.per_target)
-        staffing = [by_code[c] for c in codes]
-        loads = {i.id: 0 for i in pool}
-        for ids in staffing:
-            for i in ids:
-                loads[i] += 1
+    pairs = zip(targets.column("uscc").to_pylist(), targets.column("region_code").to_pylist(), strict=True)
+    staffed = staff(seed, list(pairs), roster, rules)
+    used = {
+        "as_of": roster.as_of.isoformat(timespec="milliseconds"),
+        "digest": roster.digest(),
+        "field": rules.field,
+        "per_target": rules.per_target,
+        "min_pool": rules.min_pool,
+        "qualified": staffed.qualified,
+        "levels": staffed.levels,
+    }
     strata = [
         {
             "risk_class": c,
@@ -102,12 +119,14 @@ def draw_plan(req: PlanRequest, frame: frames.Frame, seed: str) -> Drawn:
         for c in RISK_CLASSES
     ]
     plain = frames.json_plain_columns(frame.table, TARGET_COLUMNS)
-    return Drawn(prepared.digest, table.num_rows, strata, targets, staffing, loads, plain)
+    return Drawn(
+        prepared.digest, table.num_rows, strata, targets, staffed.inspectors, staffed.loads, plain, used
+    )
 
 
-def compute(req: PlanRequest, frame: frames.Frame, seed: str) -> dict[str, Any]:
+def compute(req: PlanRequest, frame: frames.Frame, seed: str, roster: Roster, rules: Rules) -> dict[str, Any]:
     """:func:`draw_plan` as the plan's members (``targets`` as dicts): what verify compares."""
-    drawn = draw_plan(req, frame, seed)
+    drawn = draw_plan(req, frame, seed, roster, rules)
     return {**drawn.head(), "targets": drawn.rows(), "inspector_loads": drawn.inspector_loads}
 
 
@@ -135,16 +154,20 @@ def make_plan(
 
     A task's draw (:mod:`functions.sampling.tasks`) passes its committed ``seed``, the ``frame``
     fixed at registration and the ``official`` members (task, commitment, reveal…); otherwise
-    the plan is a test draw, labelled ``"mode": "test"`` (docs/adr/0093)."""
+    the plan is a test draw, labelled ``"mode": "test"`` (docs/adr/0093). Inspectors come from
+    the province's roster as it stands at ``now`` (docs/adr/0097)."""
     frame = frame if frame is not None else frames.load_published(lake, req.month, req.province)
     if seed is None:
         seed = req.seed if req.seed is not None else drawing.new_seed()
-    drawn = draw_plan(req, frame, seed)
+    at = now or dt.datetime.now(dt.UTC)
+    at = at.replace(microsecond=at.microsecond // 1000 * 1000)  # as stored (milliseconds)
+    rules = staffing_rules(req, get_settings())
+    drawn = draw_plan(req, frame, seed, load_roster(lake, req.province, at), rules)
     plan_id = new_plan_id(req.province)
     bind(plan_id=plan_id)  # on every log line of the plan's making (docs/adr/0076)
     head: dict[str, Any] = {
         "plan_id": plan_id,
-        "created_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="milliseconds"),
+        "created_at": at.isoformat(timespec="milliseconds"),
         "caller": principal.caller(),
         "month": req.month,
         "province": req.province,

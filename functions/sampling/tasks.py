@@ -207,8 +207,17 @@ def plan_request_of(task: dict[str, Any], dreq: DrawRequest | None = None) -> Pl
         "exclude": [e["uscc"] for e in task["exclude"]],
         "mode": "official",
     }
+    inspectors: dict[str, Any] = {"field": task.get("field") or "general"}
     if dreq is not None and dreq.inspectors is not None:
-        body["inspectors"] = dreq.inspectors.model_dump(mode="json")
+        asked = dreq.inspectors.model_dump(mode="json")
+        if "field" not in dreq.inspectors.model_fields_set:
+            asked["field"] = inspectors["field"]
+        elif task.get("field") and asked["field"] != task["field"]:
+            raise InvalidInput(
+                f"the task is for field {task['field']!r}; inspectors.field must match", field="inspectors"
+            )
+        inspectors = asked
+    body["inspectors"] = inspectors
     return PlanRequest.model_validate(body, strict=False)
 
 

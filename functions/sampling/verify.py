@@ -12,12 +12,15 @@ the seed against the reveal, and every member the task fixes (month, scope, rati
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from functions import layout
-from functions.errors import CreditRiskError, NotFound
+from functions.errors import CreditRiskError, NotFound, Unprocessable
+from functions.roster.load import load_roster
+from functions.roster.staff import Rules
 from functions.sampling import audit, commit
 from functions.sampling import frame as frames
 from functions.sampling.plans import load_plan_text
@@ -26,9 +29,10 @@ from schemas.api import PlanRequest
 
 if TYPE_CHECKING:
     from functions.lake import Lake
+    from functions.roster.load import Roster
     from functions.sampling.signing import Signer
 
-COMPARED = ("frame_digest", "frame_size", "strata", "targets", "inspector_loads")
+COMPARED = ("frame_digest", "frame_size", "strata", "roster", "targets", "inspector_loads")
 
 
 @dataclass
@@ -100,7 +104,13 @@ def _redraw(lake: Lake, plan_id: str, plan: dict[str, Any]) -> Verification:
                     f"{current_run or 'nothing'} and is no longer at {layout.run_classifications_key(run_id)}"
                 ),
             )  # fmt: skip
-    again = compute(req, frame, plan["seed"])
+    try:
+        again = compute(req, frame, plan["seed"], *staffing_of(lake, plan))
+    except (KeyError, TypeError, ValueError, Unprocessable) as exc:
+        return Verification(
+            plan_id, "mismatch", run_id, current_run, ["roster"],
+            message=f"the plan's staffing cannot be replayed from the roster ({type(exc).__name__})",
+        )  # fmt: skip
     diffs = [k for k in COMPARED if _norm(again[k]) != _norm(plan.get(k))]
     if replaced:
         status = "replaced" if not diffs else "replaced-mismatch"
@@ -113,6 +123,13 @@ def _redraw(lake: Lake, plan_id: str, plan: dict[str, Any]) -> Verification:
     if diffs:
         msg += f" (different: {', '.join(diffs)})"
     return Verification(plan_id, status, run_id, current_run, diffs, msg)
+
+
+def staffing_of(lake: Lake, plan: dict[str, Any]) -> tuple[Roster, Rules]:
+    """The roster as it stood when the plan was drawn and the staffing rules it used."""
+    used = plan.get("roster") or {}
+    roster = load_roster(lake, str(plan["province"]), dt.datetime.fromisoformat(used["as_of"]))
+    return roster, Rules(used["field"], int(used["per_target"]), int(used["min_pool"]))
 
 
 def _on_chain(lake: Lake, signer: Signer, plan_id: str) -> bool:

@@ -67,6 +67,14 @@ def warn_after_ingest(
     }
 
 
+def _about_entities(dataset: str) -> bool:
+    """Reference data (the inspector roster) raises no warnings."""
+    from schemas.datasets import DATASETS
+
+    spec = DATASETS.get(dataset)
+    return spec is None or spec.entity_data
+
+
 def warn_after_ingests(
     lake: Lake,
     reports: list[IngestReport],
@@ -81,7 +89,7 @@ def warn_after_ingests(
     union of the entities they touched; {province: outcome} for provinces with curated rows."""
     by_province: dict[str, list[IngestReport]] = {}
     for r in reports:
-        if r.status in WARN_STATUSES and r.curated_key and r.rows_accepted:
+        if r.status in WARN_STATUSES and r.curated_key and r.rows_accepted and _about_entities(r.dataset):
             by_province.setdefault(r.province, []).append(r)
     from functions.coverage.store import record_reports
 

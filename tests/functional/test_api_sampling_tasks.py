@@ -15,6 +15,7 @@ from functions.lake import Lake
 from functions.sampling import commit
 from functions.sampling import frame as frames
 from functions.sampling.service import compute
+from functions.sampling.verify import staffing_of
 from functions.settings import Settings
 from schemas.api import PlanRequest, TaskRequest
 from tests.functional.test_api_sampling import MONTH, Api, _api
@@ -68,7 +69,8 @@ def test_register_commits_before_the_draw_and_reveals_after(api: Api) -> None:
     assert hashlib.sha256(bytes.fromhex(plan["reveal"])).hexdigest() == task["commitment"]
     assert plan["seed"] == commit.seed_of(plan["reveal"], task["task_id"], task["frame_digest"], 1)
     again = compute(PlanRequest.model_validate(plan["request"], strict=False),
-                    frames.load_published(api.lake, MONTH, "42"), plan["seed"])  # fmt: skip
+                    frames.load_published(api.lake, MONTH, "42"), plan["seed"],
+                    *staffing_of(api.lake, plan))  # fmt: skip
     assert again["targets"] == plan["targets"] and plan["frame_digest"] == task["frame_digest"]
     got = json.loads(api.get(f"/v1/sampling/tasks/{task['task_id']}").body)
     assert got["official_plan_id"] == plan["plan_id"] and got["supersessions"] == 0

@@ -22,6 +22,7 @@ from functions.sampling import frame as frames
 from functions.sampling.service import compute
 from functions.sampling.signing import HmacSigner
 from functions.sampling.tasks import draw_task, register_task
+from functions.sampling.verify import staffing_of
 from schemas.api import DrawRequest, PlanRequest, TaskRequest
 from tests.sampling_data import publish, results_table
 
@@ -137,7 +138,8 @@ def test_a_consistent_forgery_exits_1(world: World) -> None:
     original = path.read_bytes()
     plan = json.loads(original)
     again = compute(PlanRequest.model_validate(plan["request"], strict=False),
-                    frames.load_run(world.lake, "run-1"), "forged-seed")  # fmt: skip
+                    frames.load_run(world.lake, "run-1"), "forged-seed",
+                    *staffing_of(world.lake, plan))  # fmt: skip
     plan.update(seed="forged-seed", targets=again["targets"], strata=again["strata"])
     forged = json.dumps(plan, ensure_ascii=False, separators=(",", ":")).encode()
     chain_dir = world.root / "audit" / "42" / "chain"

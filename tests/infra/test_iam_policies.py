@@ -431,6 +431,18 @@ def test_api_reads_ingest_reports_but_not_what_was_uploaded(platform: dict[str, 
     assert decide(api, platform, "s3:GetObject", obj(LANDING, "incoming/42/penalties/x.csv")) != "allow"
 
 
+def test_api_reads_the_inspector_roster_and_disclosures_only(platform: dict[str, Any]) -> None:
+    """Plans are staffed from the curated roster; no other curated dataset is in reach (ADR 0097)."""
+    api = function_policy("api")
+    roster = "curated/inspectors/province=42/ingest=abc/part-0.parquet"
+    assert decide(api, platform, "s3:GetObject", obj(LAKE, roster)) == "allow"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, roster)) != "allow"
+    assert decide(api, platform, "s3:GetObject", obj(LAKE, CURATED)) != "allow"
+    disclosure = "results/disclosures/province=42/42-0123456789abcdef0123.json"
+    assert decide(api, platform, "s3:GetObject", obj(LAKE, disclosure)) == "allow"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, disclosure)) != "allow"
+
+
 @pytest.mark.parametrize("kind", ["api", "authorizer"])
 def test_request_paths_cannot_publish_tasks(kind: str, platform: dict[str, Any]) -> None:
     assert decide(function_policy(kind), platform, "sns:Publish", TOPIC) != "allow"
