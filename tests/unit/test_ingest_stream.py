@@ -313,3 +313,41 @@ def test_a_whole_table_served_in_batches() -> None:
     assert [b.table.num_rows for b in batches] == [4, 4, 2]
     assert pa.concat_arrays([b.lines for b in batches]).to_pylist() == list(range(4, 14))
     assert read_stream(reader).table.column("uscc").to_pylist() == [r["uscc"] for r in rows]
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_cr_only_line_ends_streamed_in_bounded_chunks(tmp_path: Path, gz: bool) -> None:
+    """Old Mac exports end lines with \\r alone: read in chunks of whole lines like any other
+    file (not as one chunk), with the values and line numbers of the \\n version."""
+    rows = _rows_with_faults()
+    lf = to_csv(rows).encode("gb18030")
+    cr = lf.replace(b"\n", b"\r")
+    key = KEY + (".gz" if gz else "")
+    lake_lf, want = _ingest(
+        tmp_path, "lf", gzip.compress(lf) if gz else lf, key=key, ingest_chunk_bytes=SMALL
+    )
+    lake_cr, got = _ingest(tmp_path, "cr", gzip.compress(cr) if gz else cr, key=key, ingest_chunk_bytes=SMALL)
+    for field in ("rows_read", "rows_accepted", "reasons", "errors", "encoding"):
+        assert getattr(got, field) == getattr(want, field), field
+    curated = [
+        lk.read_parquet(r.curated_key or "").drop_columns(["_ingest_id"])
+        for lk, r in ((lake_lf, want), (lake_cr, got))
+    ]
+    assert curated[0].equals(curated[1]) and curated[1].num_rows == 295
+    path = tmp_path / ("cr.csv.gz" if gz else "cr.csv")
+    path.write_bytes(gzip.compress(cr) if gz else cr)
+    reader = StreamReader(path, "csv.gz" if gz else "csv", SPEC, chunk_bytes=SMALL)
+    sizes = [b.size for b in reader._chunks()]
+    assert len(sizes) > 10 and max(sizes) <= 2 * SMALL  # bounded: a block (GB18030 → UTF-8 grows it)
+
+
+def test_a_line_longer_than_a_chunk_is_read_whole(tmp_path: Path) -> None:
+    rows = penalty_rows(40)
+    rows[20]["authority"] = "局" * 3000  # ~9 kB: longer than four chunks
+    data = to_csv(rows).encode()
+    path = tmp_path / "long.csv"
+    path.write_bytes(data)
+    for source in (path, data):
+        got = read_stream(StreamReader(source, "csv", SPEC, chunk_bytes=SMALL))
+        assert got.table.column("authority").to_pylist()[20] == "局" * 3000
+        assert got.lines.to_pylist() == list(range(2, 42))
