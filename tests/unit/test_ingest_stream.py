@@ -351,3 +351,27 @@ def test_a_line_longer_than_a_chunk_is_read_whole(tmp_path: Path) -> None:
         got = read_stream(StreamReader(source, "csv", SPEC, chunk_bytes=SMALL))
         assert got.table.column("authority").to_pylist()[20] == "局" * 3000
         assert got.lines.to_pylist() == list(range(2, 42))
+
+
+def test_jsonl_key_first_seen_late_listed_in_earlier_quarantine_lines(tmp_path: Path) -> None:
+    """A JSON Lines key seen first in a later batch (an extra column and a contract column):
+    earlier rejected rows list it as null, as one read of the whole file does."""
+    rows: list[dict[str, str | None]] = [dict(r) for r in penalty_rows(300)]
+    for r in rows:
+        del r["repaired_on"]
+    rows[5]["domain"] = "nowhere"  # rejected in the first batch
+    rows[280]["备注"] = "late extra"
+    rows[290]["repaired_on"] = "2025-04-01"
+    rows[295]["domain"] = "nowhere"  # rejected after both keys appeared
+    body = ("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n").encode()
+    key = KEY.replace(".csv", ".jsonl")
+    lake, r = _ingest(tmp_path, "lake", body, key=key, ingest_chunk_bytes=SMALL)
+    rr = read(body, "jsonl", SPEC)
+    v = validate(rr.table, SPEC, province="42", today=TODAY, display_names=rr.original_names)
+    oracle = quarantine_jsonl(rr.table, v, rr.lines, rr.original_names)
+    got = _quarantine(lake, r)
+    assert got == oracle
+    first, last = (json.loads(x) for x in got.splitlines())
+    assert list(first["values"]) == list(last["values"])
+    assert first["values"]["备注"] is None and first["values"]["repaired_on"] is None
+    assert last["values"]["domain"] == "nowhere" and first["line"] == 6
