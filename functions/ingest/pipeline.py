@@ -343,6 +343,7 @@ def _process(
     timings["passes"] = passes
     timings["stream"] = _lap(t)
     report.encoding, report.header_mapping = reader.encoding, reader.mapping
+    report.sheet = reader.sheet
     report.ignored_columns = reader.ignored
     if reader.plan is not None:
         report.profile, report.profile_version = reader.plan.profile, reader.plan.profile_version

@@ -77,7 +77,8 @@ def quarantine_jsonl(raw: pa.Table, v: Validated, lines: pa.Array, original_name
     )
     offsets = np.frombuffer(out.buffers()[1], dtype=np.int32)[out.offset : out.offset + len(out) + 1]
     data = out.buffers()[2]
-    return data.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+    text: bytes = data.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+    return text
 
 
 _NULL_TEXT = pa.scalar(None, pa.string())

@@ -45,6 +45,7 @@ class ReadResult:
     plan: ColumnPlan | None = None  # the mapping profile's plan for this file (docs/adr/0080)
     out_of_scope: pa.Array | None = None  # bool per row: outside the platform's scope
     out_of_scope_reason: str | None = None
+    sheet: str | None = None  # the spreadsheet's sheet that was read
 
 
 def _reject(reason: str, message: str, **details: Any) -> FileRejected:
@@ -195,6 +196,7 @@ class StreamReader:
         self.fmt = fmt[: -len(".gz")] if self.gz else fmt
         self.chunk_bytes, self.parquet_rows = chunk_bytes, parquet_rows
         self.encoding: str | None = None
+        self.sheet: str | None = None  # a spreadsheet: the sheet read (chosen by name or header)
         self.newline = b"\n"
         self.headers: list[str] = []
         self.mapping: dict[str, str] = {}
@@ -212,6 +214,7 @@ class StreamReader:
             # xlsx/xls are read whole (docs/adr/0081), then served in batches
             data = self.source if isinstance(self.source, bytes) else Path(self.source).read_bytes()
             sheet = read_sheet(data, spec, self.profile)
+            self.sheet = sheet.name
             self._use_table(sheet.table, list(sheet.headers), sheet.lines, sheet.header_row + 1)
         elif self.fmt == "parquet":
             self._open_parquet()
@@ -378,7 +381,7 @@ class StreamReader:
         self.chunk_bytes, self.parquet_rows = 0, batch_rows
         self.profile, self.plan, self.original_names = profile or load_profile(), None, {}
         self.encoding, self.mapping, self.ignored, self.headers = encoding, {}, [], []
-        self.newline = b"\n"
+        self.newline, self.sheet = b"\n", None
         self._use_table(table, list(table.column_names), None, first_line)
         return self
 
@@ -506,7 +509,8 @@ class StreamReader:
 def _last_line_end(buf: pa.Buffer, newline: bytes) -> int:
     """Offset of the last ``newline`` byte in ``buf`` (-1: none), looking back from the end."""
     view = memoryview(buf)
-    end, step = buf.size, 1 << 12
+    end: int = buf.size
+    step = 1 << 12
     while end > 0:
         start = max(0, end - step)
         i = bytes(view[start:end]).rfind(newline)
@@ -565,6 +569,7 @@ def read_stream(reader: StreamReader) -> ReadResult:
         reader.plan,
         out_of_scope,
         reason,
+        reader.sheet,
     )
 
 
