@@ -129,3 +129,29 @@ def test_profile_names_and_provinces_are_checked() -> None:
         load_profile("../national")
     with pytest.raises(InvalidInput):
         load_profile(name="../../etc/x")
+
+
+def test_inspection_results_and_complaint_kinds_in_national_words() -> None:
+    """双随机 spot-check results and complaint kinds as the national platforms write them."""
+    from functions.ingest.readers import read
+    from schemas.datasets import DATASETS
+    from tests.ingest_data import code
+
+    results = {
+        "未发现问题": "no_problem",
+        "未发现开展本次抽查涉及的经营活动": "no_problem",
+        "发现问题已责令改正": "corrected",
+        "未按规定公示应当公示的信息": "problem_found",
+        "通过登记的住所(经营场所)无法联系": "not_at_address",  # half-width brackets too
+        "通过登记的住所（经营场所）无法联系": "not_at_address",
+        "不配合检查情节严重": "refused",
+    }
+    lines = ["检查编号,统一社会信用代码,检查日期,检查领域,抽查结果"]
+    lines += [f"J{i},{code(i)},2024年3月{i + 1}日,food,{text}" for i, text in enumerate(results)]
+    rr = read("\n".join(lines).encode(), "csv", DATASETS["inspections"])
+    assert rr.table.column("result").to_pylist() == list(results.values())
+    assert rr.table.column("inspected_on").to_pylist()[:2] == ["2024-03-01", "2024-03-02"]
+    body = "投诉举报编号,被投诉举报对象统一社会信用代码,受理日期,诉求类型\n"
+    body += f"T1,{code(1)},2024-03-05,投诉\nT2,{code(2)},2024-03-06,举报\n"
+    kinds = read(body.encode(), "csv", DATASETS["complaints"]).table.column("kind").to_pylist()
+    assert kinds == ["complaint", "report"]
