@@ -155,3 +155,29 @@ def test_inspection_results_and_complaint_kinds_in_national_words() -> None:
     body += f"T1,{code(1)},2024-03-05,投诉\nT2,{code(2)},2024-03-06,举报\n"
     kinds = read(body.encode(), "csv", DATASETS["complaints"]).table.column("kind").to_pylist()
     assert kinds == ["complaint", "report"]
+
+
+def test_the_documented_overlay_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """schemas/profiles/provinces/README.md's example overlay merges onto the national profile."""
+    readme = (profiles.PROFILE_DIR / "provinces" / "README.md").read_text("utf-8")
+    block = readme.split("<!-- overlay-example -->")[1].split("<!-- /overlay-example -->")[0]
+    example = block.split("```yaml\n")[1].split("```")[0]
+    (tmp_path / "provinces").mkdir()
+    (tmp_path / "national.yaml").write_text(
+        (profiles.PROFILE_DIR / "national.yaml").read_text("utf-8"), encoding="utf-8"
+    )
+    (tmp_path / "provinces" / "42.yaml").write_text(example, encoding="utf-8")
+    monkeypatch.setattr(profiles, "PROFILE_DIR", tmp_path)
+    load_profile.cache_clear()
+    try:
+        p = load_profile("42")
+        assert (p.name, p.version.endswith("+42.1")) == ("national/42", True)
+        assert p.vocabulary("inspection_result")["检查未发现问题"] == "no_problem"
+        assert p.vocabulary("inspection_result")["未发现问题"] == "no_problem"  # national kept
+        assert "未填写" in p.placeholders and "无" in p.placeholders
+        headers = ["处罚决定文书号", "CF_XDR_SHXYM", "处罚作出日期", "CF_CFJG", "CF_CFLB", "违法行为类别"]
+        plan = resolve_headers(headers, PENALTIES, p)
+        assert plan.header_mapping["处罚决定文书号"] == "decision_no"
+        assert plan.header_mapping["处罚作出日期"] == "decided_on"
+    finally:
+        load_profile.cache_clear()
