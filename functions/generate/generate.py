@@ -47,6 +47,7 @@ class GeneratedFile:
     format: str  # csv | csv.gz | jsonl | parquet
     encoding: str
     faults: dict[str, int] = field(default_factory=dict)
+    out_of_scope: int = 0  # rows ingest counts apart (natural persons in national penalties)
 
 
 @dataclass(frozen=True)
@@ -220,12 +221,14 @@ def _post_process(
                 (out_dir / rel).write_bytes(csv_bytes(table))
             rows = table.num_rows
         fmt = fmt_of.get(rel, "csv")
+        persons = 0
         if layout == "national" and ds in NATIONAL_DATASETS:
-            rewrite_national(out_dir, rel, ds)  # the export layout, in GB18030 (ADR 0082)
+            persons = rewrite_national(out_dir, rel, ds)  # the export layout, in GB18030 (ADR 0082)
             new_rel, encoding, fmt = rel, "gb18030", "csv"
         else:
             new_rel, encoding = convert(out_dir, rel, ds, fmt)
-        out.append(GeneratedFile(new_rel, ds, rows, "csv" if fmt == "gb18030" else fmt, encoding, counts))
+        fmt = "csv" if fmt == "gb18030" else fmt
+        out.append(GeneratedFile(new_rel, ds, rows + persons, fmt, encoding, counts, persons))
         if rate > 0 or formats == "mixed" or layout == "national":
             progress("post-process files", i + 1, len(rels))
     return out
