@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "functions.cli.explain_cmd",
     "functions.cli.warnings_cmd",
     "functions.cli.report_cmd",
+    "functions.cli.county_cmd",
     "functions.cli.dlq_cmd",
     "functions.cli.contract_cmd",
 )
