@@ -17,6 +17,7 @@ BENCHES: dict[str, str] = {
     "classify": "bench.classify",
     "sampling": "bench.sampling",
     "xlsx": "bench.xlsx",
+    "report": "bench.report",
 }
 
 

@@ -15,6 +15,8 @@ import pyarrow.dataset as pads
 from functions import layout
 from functions.errors import StorageError
 
+BATCH_ROWS = 65_536
+
 if TYPE_CHECKING:
     from functions.lake import Lake
 
@@ -29,7 +31,17 @@ def entity_rows(
     wanted = sorted({str(u) for u in usccs})
     try:
         ds = pads.dataset(lake.path(key), filesystem=lake.fs, format="parquet")
-        return ds.to_table(columns=columns, filter=pads.field("uscc").isin(wanted))
+        # One batch at a time: the default read-ahead decodes many row groups (names, reasons)
+        # at once, which at 20M entities is most of a gigabyte (bench/report.py).
+        scanner = ds.scanner(
+            columns=columns,
+            filter=pads.field("uscc").isin(wanted),
+            batch_size=BATCH_ROWS,
+            batch_readahead=0,
+            fragment_readahead=0,
+            use_threads=False,
+        )
+        return scanner.to_table()
     except (OSError, pa.ArrowInvalid) as exc:
         raise StorageError(f"cannot read the classification at {lake.display(key)}: {exc}") from exc
 
