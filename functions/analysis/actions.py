@@ -192,8 +192,11 @@ def action_lists(
     for c in counties or []:
         validate_county(c, province)
     cfg = load_config()
-    tasks = load_tasks(lake, month, province).to_pylist()
-    warnings = load_warnings(lake, month, province).to_pylist()
+    # Only the columns the list shows: a large province has hundreds of thousands of warnings.
+    tasks = load_tasks(lake, month, province).select(["uscc", "rule"]).to_pylist()
+    warnings = (
+        load_warnings(lake, month, province).select(["uscc", "rule_id", "rule_name", "severity"]).to_pylist()
+    )
     tasks_of: dict[str, list[dict[str, Any]]] = {}
     for t in tasks:
         tasks_of.setdefault(t["uscc"], []).append(t)

@@ -37,9 +37,10 @@ def entity_rows(
             columns=columns,
             filter=pads.field("uscc").isin(wanted),
             batch_size=BATCH_ROWS,
-            batch_readahead=0,
-            fragment_readahead=0,
-            use_threads=False,
+            batch_readahead=1,
+            fragment_readahead=1,
+            use_threads=True,
+            fragment_scan_options=pads.ParquetFragmentScanOptions(pre_buffer=False),
         )
         return scanner.to_table()
     except (OSError, pa.ArrowInvalid) as exc:

@@ -15,6 +15,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from functions import layout
 from functions.analysis.analyse import analyse
@@ -319,19 +320,34 @@ def _trends(t: dict[str, Any] | None) -> str:
     )
 
 
-def latest_warnings(rows: list[dict[str, Any]], k: int = 50) -> list[dict[str, Any]]:
-    return sorted(rows, key=lambda r: (r["event_on"] or dt.date.min, r["uscc"]), reverse=True)[:k]
+def latest_warnings(w: pa.Table, k: int = 50) -> list[dict[str, Any]]:
+    """The ``k`` latest warnings (by event date, then code; undated last), as rows."""
+    if w.num_rows == 0:
+        return []
+    order = pc.sort_indices(
+        w.select(["event_on", "uscc"]),
+        sort_keys=[("event_on", "descending"), ("uscc", "descending")],
+        null_placement="at_end",
+    )
+    return w.take(order[:k]).to_pylist()
 
 
 def _warnings(w: pa.Table, tasks: int, entity_names: dict[str, str] | None = None) -> str:
-    rows = w.to_pylist()
+    # Counts per rule in Arrow, rows only for the 50 shown (a month can hold 300k warnings).
+    counted = (
+        w.select(["rule_id", "rule_name", "severity", "dispatched"])
+        .append_column("d", pc.cast(w["dispatched"], pa.int64()))
+        .group_by(["rule_id", "rule_name", "severity"])
+        .aggregate([([], "count_all"), ("d", "sum")])
+    )
     by_rule: dict[str, dict[str, Any]] = {}
-    for r in rows:
+    for r in counted.to_pylist():
         e = by_rule.setdefault(
             r["rule_id"], {"name": r["rule_name"], "severity": r["severity"], "n": 0, "d": 0}
         )
-        e["n"] += 1
-        e["d"] += int(r["dispatched"])
+        e["n"] += int(r["count_all"])
+        e["d"] += int(r["d_sum"] or 0)
+    total = w.num_rows
     table = "".join(
         f"<tr>{txt(rid)}{txt(e['name'])}{txt(e['severity'])}{num(f'warnings.rule.{rid}', e['n'])}"
         f"{num(f'warnings.rule.{rid}.dispatched', e['d'])}</tr>"
@@ -345,7 +361,7 @@ def _warnings(w: pa.Table, tasks: int, entity_names: dict[str, str] | None = Non
         if by_rule
         else ""
     )
-    latest = latest_warnings(rows)
+    latest = latest_warnings(w)
     detail = "".join(
         f"<tr>{txt(r['event_on'])}{txt(r['rule_name'])}{txt(r['severity'])}"
         f"{txt((entity_names or {}).get(r['uscc'], ''))}{txt(r['uscc'])}"
@@ -354,7 +370,7 @@ def _warnings(w: pa.Table, tasks: int, entity_names: dict[str, str] | None = Non
     )
     return (
         "<h2>五、监测预警 Early warnings</h2>"
-        f'<div class="kpi">预警 warnings{num("warnings.total", len(rows), tag="b")}</div>'
+        f'<div class="kpi">预警 warnings{num("warnings.total", total, tag="b")}</div>'
         f'<div class="kpi">派发任务 inspection tasks{num("tasks.total", tasks, tag="b")}</div>'
         + chart
         + (
@@ -534,7 +550,7 @@ def write_report(
         lake, month, province, settings, when, refresh, on
     )
     warnings = load_warnings(lake, month, province)
-    shown = {str(r["uscc"]) for r in latest_warnings(warnings.select(["event_on", "uscc"]).to_pylist())}
+    shown = {str(r["uscc"]) for r in latest_warnings(warnings.select(["event_on", "uscc"]))}
     html = render(
         summary,
         regions,
