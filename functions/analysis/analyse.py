@@ -169,10 +169,6 @@ def analyse(
 
 def _splits(moves: pa.Table, column: str, digits: int, label: trends.Key | Any) -> list[dict[str, Any]]:
     """Per group: the change split of each class and its sentences (largest change first)."""
-    out = []
-    for k, split in trends.decompose(moves, _prefix(digits), column).items():
-        if k is None:
-            continue
-        out.append({"code": k, "name": label(k), "split": split, "text": trends.describe(split)})
-    out.sort(key=lambda r: (-sum(abs(s["net"]) for s in r["split"].values()), str(r["code"])))
-    return out
+    found = [(k, s) for k, s in trends.decompose(moves, _prefix(digits), column).items() if k is not None]
+    found.sort(key=lambda p: (-sum(abs(c["net"]) for c in p[1].values()), str(p[0])))
+    return [{"code": k, "name": label(k), "split": s, "text": trends.describe(s)} for k, s in found]

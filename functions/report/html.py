@@ -329,7 +329,8 @@ def latest_warnings(w: pa.Table, k: int = 50) -> list[dict[str, Any]]:
         sort_keys=[("event_on", "descending"), ("uscc", "descending")],
         null_placement="at_end",
     )
-    return w.take(order[:k]).to_pylist()
+    rows: list[dict[str, Any]] = w.take(order[:k]).to_pylist()
+    return rows
 
 
 def _warnings(w: pa.Table, tasks: int, entity_names: dict[str, str] | None = None) -> str:
