@@ -210,7 +210,10 @@ def test_monthly_follow_up_on_athena_writes_warnings_analysis_and_report(
     duck = after_classification(
         local_lake, month=M, province=P, settings=local_settings, now=NOW, notifier=Recorder()
     )
-    assert len(fake.unloads) == len(load_rules().rules) + 1  # the rules, then the inspections
+    # the rules, the inspections, the analysis aggregates (regions, sections, migration,
+    # provenance) and the score histograms: every report figure ran on "Athena" (ADR 0109)
+    assert len(fake.unloads) == len(load_rules().rules) + 1 + 5
+    assert any("FULL OUTER JOIN" in u and "FROM classifications" in u for u in fake.unloads)
     assert s3_lake.exists(out["report_key"]) and out["report_key"] == layout.report_key(M, P)
     assert _rows(s3_lake) == _rows(local_lake)
     for name in ("summary.json", "effectiveness.json"):
