@@ -16,6 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -154,6 +156,13 @@ def counties_sql(province: str, month: str) -> str:
     )
 
 
+def _by_uscc(table: pa.Table) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in table.to_pylist():
+        out.setdefault(r["uscc"], []).append(r)
+    return out
+
+
 def validate_county(county: str, province: str) -> str:
     if not COUNTY_RE.match(county or ""):
         raise InvalidInput(f"county must be a 6-digit GB/T 2260 code, got {county!r}", field="county")
@@ -192,20 +201,12 @@ def action_lists(
     for c in counties or []:
         validate_county(c, province)
     cfg = load_config()
-    # Only the columns the list shows: a large province has hundreds of thousands of warnings.
-    tasks = load_tasks(lake, month, province).select(["uscc", "rule"]).to_pylist()
-    warnings = (
-        load_warnings(lake, month, province).select(["uscc", "rule_id", "rule_name", "severity"]).to_pylist()
-    )
-    tasks_of: dict[str, list[dict[str, Any]]] = {}
-    for t in tasks:
-        tasks_of.setdefault(t["uscc"], []).append(t)
-    warnings_of: dict[str, list[dict[str, Any]]] = {}
-    for w in warnings:
-        warnings_of.setdefault(w["uscc"], []).append(w)
-    flagged = set(tasks_of) | set(warnings_of)
+    # Arrow until a county is chosen: a large province has hundreds of thousands of warnings,
+    # and only one county's rows become Python objects at a time (bench/report.py).
+    tasks = load_tasks(lake, month, province).select(["uscc", "rule"])
+    warnings = load_warnings(lake, month, province).select(["uscc", "rule_id", "rule_name", "severity"])
+    flagged = set(tasks["uscc"].to_pylist()) | set(warnings["uscc"].to_pylist())
     found = entity_rows(lake, month, province, flagged, ENTITY_COLUMNS)
-    signalled = [] if found is None else found.to_pylist()
     source = open_engine(
         lake,
         province,
@@ -232,9 +233,13 @@ def action_lists(
                 d_class_sql(province, month, county), label=f"D class of {county}"
             ).to_pylist()
             entities = {r["uscc"]: r for r in d_rows}
-            for r in signalled:
-                if str(r["region_code"] or "").startswith(county):
+            if found is not None and found.num_rows:
+                mine = found.filter(pc.starts_with(pc.fill_null(found["region_code"], ""), county))
+                for r in mine.to_pylist():
                     entities.setdefault(r["uscc"], r)
+            codes = pa.array(list(entities), pa.string())
+            tasks_of = _by_uscc(tasks.filter(pc.is_in(tasks["uscc"], value_set=codes)))
+            warnings_of = _by_uscc(warnings.filter(pc.is_in(warnings["uscc"], value_set=codes)))
             rows = rank(
                 [suggest(e, tasks_of.get(u, []), warnings_of.get(u, []), cfg) for u, e in entities.items()]
             )
@@ -250,7 +255,7 @@ def action_lists(
                     "d_class": len(d_rows),
                     "with_task": sum(1 for r in rows if r["tasks"]),
                     "with_warning": sum(1 for r in rows if r["warnings"]),
-                    "unclassified_signals": len(flagged) - len(signalled),
+                    "unclassified_signals": len(flagged) - (0 if found is None else found.num_rows),
                     "names_source": names.source(),
                 }
             )
