@@ -91,7 +91,8 @@ def test_the_probe_sees_clipped_and_outside_labels(tmp_path: Path) -> None:
     exe = chromium()
     bad = (
         '<!DOCTYPE html><html><body><table style="table-layout: fixed; width: 200px"><tr>'
-        '<td style="width: 40px; white-space: nowrap; overflow: hidden">湖北省武汉市武昌区某某某某有限公司</td>'
+        '<td style="width: 40px; white-space: nowrap; overflow: hidden">'
+        "湖北省武汉市武昌区某某某某有限公司</td>"
         "<td>b</td></tr></table>"
         '<svg width="200" height="30"><text x="190" y="20" text-anchor="end">'
         + "很长的行业名称" * 5
