@@ -19,6 +19,7 @@ BENCHES: dict[str, str] = {
     "xlsx": "bench.xlsx",
     "evaluate": "bench.evaluate",
     "classifications": "bench.classifications",
+    "report": "bench.report",
 }
 
 

@@ -123,6 +123,24 @@ def _follow_ups(lake: Lake, settings: Settings, month: str, province: str) -> No
         print(f"  {line}")
     if "report_key" in out:
         print(f"  report: {lake.display(out['report_key'])}")
+    _county_page(lake, settings, month, province)
+
+
+def _county_page(lake: Lake, settings: Settings, month: str, province: str) -> None:
+    """One county's action list: the county with the most D-class entities."""
+    from functions import layout
+    from functions.report.county import write_county_pages
+
+    regions = lake.read_parquet(layout.analysis_key(month, province, "regions.parquet")).to_pylist()
+    counties = [r for r in regions if r["level"] == "county" and r["code"]]
+    if not counties:
+        return
+    top = max(counties, key=lambda r: (r["d"], r["entities"]))
+    page = write_county_pages(
+        lake, month=month, province=province, counties=[top["code"]], settings=settings
+    )[0]
+    print(f"  county page {top['code']} {top['name']}: {page['rows']:,} entities to act on")
+    print(f"    {lake.display(page['html'])}  (CSV beside it)")
 
 
 def _draw_plan(lake: Lake, month: str, province: str, seed: int) -> None:

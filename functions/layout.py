@@ -139,6 +139,11 @@ def report_key(month: str, province: str) -> str:
     return f"results/reports/month={month}/province={province}/report.html"
 
 
+def county_page_key(month: str, province: str, county: str, ext: str) -> str:
+    """A county's action list: ``html`` (printable page) or ``csv`` (for the county's systems)."""
+    return f"results/reports/month={month}/province={province}/county={county}/actions.{ext}"
+
+
 # The platform workgroup's query-result location (infra/platform.py configures the same prefix):
 # enforced by the workgroup, so CTAS tables land under ``tables/<query id>/`` in it (ADR 0070).
 ATHENA_PLATFORM_RESULTS = "athena-results/platform"

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     analysis_min_entities: int = Field(30, ge=1, description="smallest region/industry that can be flagged")
     analysis_share_ratio: float = Field(1.5, ge=1.0, description="flag: C+D share >= ratio x province share")
     analysis_z: float = Field(2.326, ge=0.0, description="one-sided binomial z threshold (2.326 = 1%)")
+    analysis_memory_limit: str = Field(
+        "512MB",
+        pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB memory_limit of the report's aggregates (they spill beyond it, ADR 0109)",
+    )
+    analysis_trend_months: int = Field(
+        24, ge=2, le=60, description="months of class-share trends in the report"
+    )
     api_max_answer_bytes: int = Field(
         5 * 2**20,
         ge=16_384,

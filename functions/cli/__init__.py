@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "functions.cli.coverage_cmd",
     "functions.cli.report_cmd",
     "functions.cli.evaluate_cmd",
+    "functions.cli.county_cmd",
     "functions.cli.dlq_cmd",
     "functions.cli.contract_cmd",
     "functions.cli.objection_cmd",

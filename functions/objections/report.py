@@ -32,7 +32,7 @@ def section(lake: Lake, month: str, province: str, now: dt.datetime) -> str:
         for code, a in sorted(adjusted.items())
     )
     return (
-        '<section id="objections"><h2>七、异议处理与人工调整 Objections and manual adjustments</h2>'
+        '<section id="objections"><h2>八、异议处理与人工调整 Objections and manual adjustments</h2>'
         f'<p id="objections-overdue">逾期异议 overdue objections (past 5 working days): {len(overdue)}</p>'
         + (
             "<table><tr><th>objection</th><th>uscc</th><th>month</th><th>received</th><th>due</th>"

@@ -50,6 +50,7 @@ def test_effectiveness_shows_n_and_intervals_or_insufficient_data() -> None:
     import datetime as dt
 
     from functions.analysis.effectiveness import evaluate
+    from functions.analysis.metrics import histogram
     from functions.report.html import _effectiveness
 
     day = dt.date(2026, 10, 1)
@@ -63,7 +64,8 @@ def test_effectiveness_shows_n_and_intervals_or_insufficient_data() -> None:
         *({"inspection_id": f"n{i}", "inspected_on": day, "risk_class": None, "risk_score": None,
            "problem": False, "class_source": "none"} for i in range(2)),
     ]  # fmt: skip
-    eff = evaluate(rows, [1.0, 2.0], [1.0, 2.0], "2026-10")
+    hist = histogram([1.0, 2.0])
+    eff = evaluate(rows, hist, hist, "2026-10")
     assert eff["lift_d_over_a"] == 10.0  # the raw ratio rests on one D inspection …
     fg = eff["figures"]
     assert fg["lift_d_over_a"]["value"] is None and fg["lift_d_over_a"]["n"] == 1  # … and is not shown

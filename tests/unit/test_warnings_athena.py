@@ -213,9 +213,11 @@ def test_monthly_follow_up_on_athena_writes_warnings_analysis_and_report(
     duck = after_classification(
         local_lake, month=M, province=P, settings=local_settings, now=NOW, notifier=Recorder()
     )
-    # the rules, the tasked entities' classes, the inspections, then the models and cut-off
-    # bands of the PSI (ADR 0106)
-    assert len(fake.unloads) == len(load_rules().rules) + 4
+    # the rules, the tasked entities' classes, the inspections, the models and cut-off bands of
+    # the PSI (ADR 0106), the analysis aggregates (regions, sections, migration, provenance) and
+    # the score histograms: every report figure ran on "Athena" (ADR 0109)
+    assert len(fake.unloads) == len(load_rules().rules) + 4 + 5
+    assert any("FULL OUTER JOIN" in u and "FROM classifications" in u for u in fake.unloads)
     assert s3_lake.exists(out["report_key"]) and out["report_key"] == layout.report_key(M, P)
     assert _rows(s3_lake) == _rows(local_lake)
     for name in ("summary.json", "effectiveness.json"):
