@@ -108,7 +108,10 @@ def reset() -> None:
         ("functions.sampling.frame", "clear_cache"),
         ("functions.sampling.cells", "clear_cache"),
         ("functions.sampling.plans", "clear_cache"),
+        ("functions.roster.load", "clear_cache"),
         ("functions.auth.tokens", "clear_cache"),
+        ("functions.delivery.cursor", "clear_cache"),
+        ("functions.delivery.bulk", "clear_cache"),
     ):
         if mod in sys.modules:
             getattr(sys.modules[mod], fn)()
@@ -159,25 +162,88 @@ def bearer_auth(auth_request: Any) -> Any:
     )
 
 
-@app.route("/v1/sampling/plans", methods=["POST"], authorizer=bearer_auth, content_types=["application/json"])
-@_api
-def create_sampling_plan() -> Response:
-    from functions.auth.guard import require_province
-    from functions.sampling.service import make_plan
-    from schemas.api import MAX_BODY_BYTES, PlanRequest
+def _json_body() -> Any:
+    """The request body parsed strictly: size, duplicate keys, out-of-range numbers (ADR 0096)."""
+    from functions.strict_json import loads
+    from schemas.api import MAX_BODY_BYTES
 
-    principal = _principal()
     raw = app.current_request.raw_body if app.current_request is not None else b""
     if len(raw or b"") > MAX_BODY_BYTES:
         raise InvalidInput(f"the request body exceeds {MAX_BODY_BYTES} bytes", field="body")
-    req = PlanRequest.model_validate_json(raw or b"null")
-    require_province(principal, req.province)
-    made = make_plan(lake(), req, principal, max_answer_bytes=get_settings().api_max_answer_bytes)
+    return loads(raw)
+
+
+def _plan_created(made: Any) -> Response:
     return Response(
         body=made.answer.decode("utf-8"),
         status_code=201,
         headers={**_JSON, "Location": f"/v1/sampling/plans/{made.plan_id}"},
     )
+
+
+@app.route("/v1/sampling/plans", methods=["POST"], authorizer=bearer_auth, content_types=["application/json"])
+@_api
+def create_sampling_plan() -> Response:
+    from functions.auth.guard import require_province
+    from functions.sampling.service import make_plan
+    from schemas.api import PlanRequest
+
+    principal = _principal()
+    req = PlanRequest.model_validate(_json_body())
+    require_province(principal, req.province)
+    if req.mode != "test":
+        raise Unprocessable("official plans are drawn from a registered task: POST /v1/sampling/tasks, "
+                            "then POST /v1/sampling/tasks/{task_id}/plans", field="mode")  # fmt: skip
+    if not get_settings().sampling_test_mode:
+        raise Forbidden("test draws are disabled in this deployment (production)", field="mode")
+    made = make_plan(lake(), req, principal, max_answer_bytes=get_settings().api_max_answer_bytes)
+    return _plan_created(made)
+
+
+@app.route("/v1/sampling/tasks", methods=["POST"], authorizer=bearer_auth, content_types=["application/json"])
+@_api
+def create_sampling_task() -> Response:
+    from functions.auth.guard import require_province
+    from functions.sampling.signing import signer_from_settings
+    from functions.sampling.tasks import register_task
+    from schemas.api import TaskRequest
+
+    principal = _principal()
+    req = TaskRequest.model_validate(_json_body())
+    require_province(principal, req.province)
+    task = register_task(lake(), req, principal, signer_from_settings(get_settings(), lake()))
+    location = f"/v1/sampling/tasks/{task['task_id']}"
+    return Response(body=task, status_code=201, headers={**_JSON, "Location": location})
+
+
+@app.route("/v1/sampling/tasks/{task_id}", methods=["GET"], authorizer=bearer_auth)
+@_api
+def get_sampling_task(task_id: str) -> Response:
+    from functions.auth.guard import require_province
+    from functions.sampling.tasks import province_of_task, task_view
+
+    principal = _principal()
+    require_province(principal, province_of_task(task_id))
+    return Response(body=task_view(lake(), task_id), status_code=200, headers={**_JSON})
+
+
+@app.route("/v1/sampling/tasks/{task_id}/plans", methods=["POST"], authorizer=bearer_auth,
+           content_types=["application/json"])  # fmt: skip
+@_api
+def draw_sampling_task(task_id: str) -> Response:
+    from functions.auth.guard import require_province
+    from functions.sampling.signing import signer_from_settings
+    from functions.sampling.tasks import draw_task, province_of_task
+    from schemas.api import DrawRequest
+
+    principal = _principal()
+    require_province(principal, province_of_task(task_id))
+    body = _json_body()
+    dreq = DrawRequest.model_validate({} if body is None else body)
+    settings = get_settings()
+    made = draw_task(lake(), task_id, dreq, principal, signer_from_settings(settings, lake()),
+                     max_answer_bytes=settings.api_max_answer_bytes)  # fmt: skip
+    return _plan_created(made)
 
 
 @app.route("/v1/sampling/plans/{plan_id}", methods=["GET"], authorizer=bearer_auth)
@@ -217,6 +283,115 @@ def get_classification(uscc: str) -> Response:
     query = ClassificationQuery.model_validate({**_query_params(), "uscc": uscc})
     require_province(principal, query.uscc[2:4])
     return Response(body=lookup(lake(), query.uscc, query.month), status_code=200, headers={**_JSON})
+
+
+# -- bulk read, change feed and objections (issue 14, docs/api.md, docs/adr/0112-0114) ----------
+def _bulk(changes_only: bool) -> Response:
+    from functions.auth.guard import require_province
+    from functions.delivery.bulk import page
+    from schemas.delivery import ClassificationsQuery
+
+    principal = _principal()
+    query = ClassificationsQuery.model_validate(_query_params())
+    require_province(principal, query.province)
+    body = page(
+        lake(),
+        month=query.month,
+        province=query.province,
+        cursor=query.cursor,
+        limit=query.limit,
+        changes_only=changes_only,
+        max_bytes=get_settings().api_max_answer_bytes,
+    )
+    return Response(body=body, status_code=200, headers={**_JSON})
+
+
+@app.route("/v1/classifications", methods=["GET"], authorizer=bearer_auth)
+@_api
+def list_classifications() -> Response:
+    return _bulk(changes_only=False)
+
+
+@app.route("/v1/classifications/changes", methods=["GET"], authorizer=bearer_auth)
+@_api
+def list_classification_changes() -> Response:
+    return _bulk(changes_only=True)
+
+
+def _actor(principal: Any) -> Any:
+    from schemas.objections import Actor
+
+    return Actor(kind="token", id=principal.token_id, name=principal.name or principal.token_id)
+
+
+@app.route("/v1/objections", methods=["POST"], authorizer=bearer_auth, content_types=["application/json"])
+@_api
+def register_objection() -> Response:
+    from functions.auth.guard import require_province
+    from functions.objections.service import register
+    from schemas.objections import ObjectionIn
+
+    principal = _principal()
+    raw = app.current_request.raw_body if app.current_request is not None else b""
+    if len(raw or b"") > 64 * 1024:
+        raise InvalidInput("the request body exceeds 65536 bytes", field="body")
+    req = ObjectionIn.model_validate_json(raw or b"null")
+    require_province(principal, req.uscc[2:4])
+    out = register(lake(), req, _actor(principal))
+    return Response(
+        body=out.model_dump_json(),
+        status_code=201,
+        headers={**_JSON, "Location": f"/v1/objections/{out.objection_id}"},
+    )
+
+
+@app.route("/v1/objections", methods=["GET"], authorizer=bearer_auth)
+@_api
+def list_objections() -> Response:
+    from functions.auth.guard import require_province
+    from functions.objections.service import list_objections as listed
+    from functions.objections.service import today_in_china
+    from schemas.objections import ObjectionsPage, ObjectionsQuery
+
+    principal = _principal()
+    query = ObjectionsQuery.model_validate(_query_params())
+    require_province(principal, query.province)
+    found = listed(lake(), query.province, month=query.month, overdue_only=query.overdue == "true")
+    out = ObjectionsPage(
+        province=query.province,
+        overdue_only=query.overdue == "true",
+        as_of=today_in_china().isoformat(),
+        objections=found,
+    )
+    return Response(body=out.model_dump_json(), status_code=200, headers={**_JSON})
+
+
+@app.route("/v1/objections/{objection_id}", methods=["GET"], authorizer=bearer_auth)
+@_api
+def get_objection(objection_id: str) -> Response:
+    from functions.auth.guard import require_province
+    from functions.objections.service import get
+    from schemas.objections import ObjectionQuery
+
+    principal = _principal()
+    query = ObjectionQuery.model_validate({"objection_id": objection_id})
+    require_province(principal, query.objection_id[:2])
+    return Response(
+        body=get(lake(), query.objection_id).model_dump_json(), status_code=200, headers={**_JSON}
+    )
+
+
+# -- public disclosure (一公开, issue 15, docs/adr/0098): public by law, so no credential -------------
+@app.route("/v1/public/disclosures/{plan_id}", methods=["GET"])
+@_api
+def get_public_disclosure(plan_id: str) -> Response:
+    from functions.disclosure.build import published
+    from schemas.disclosure import DisclosureQuery
+
+    query = DisclosureQuery.model_validate({**_query_params(), "plan_id": plan_id})
+    body = published(lake(), query.plan_id, query.format).decode("utf-8")
+    kind = "text/csv; charset=utf-8" if query.format == "csv" else "application/json"
+    return Response(body=body, status_code=200, headers={"Content-Type": kind})
 
 
 # -- early warnings (issue 6, docs/warnings.md) -------------------------------------------------

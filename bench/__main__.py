@@ -17,6 +17,9 @@ BENCHES: dict[str, str] = {
     "classify": "bench.classify",
     "sampling": "bench.sampling",
     "xlsx": "bench.xlsx",
+    "evaluate": "bench.evaluate",
+    "classifications": "bench.classifications",
+    "report": "bench.report",
 }
 
 

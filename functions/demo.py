@@ -1,7 +1,8 @@
 """``make demo``: the platform's main job end to end on a local lake, no AWS account needed.
 
-Generates a sample province into the lake's landing area, ingests it, classifies the latest
-month, runs the monthly follow-ups (warnings, analysis, report) and draws an inspection plan.
+Generates a sample province into the lake's landing area, ingests it, classifies the last four
+months, runs the monthly follow-ups (warnings, analysis, report), draws an inspection plan, then
+backtests the classifications and compares samr-general 1.1 with 1.2 (``creditrisk evaluate``).
 Re-running reuses the generated province: ingestion and publication are idempotent.
 """
 
@@ -19,6 +20,7 @@ from functions.settings import Settings
 
 logger = logging.getLogger(__name__)
 DEMO_RATIOS = {"A": 0.01, "B": 0.03, "C": 0.1, "D": 0.3}
+BACKTEST_MONTHS = 3  # classified months before the last one, backtested against what followed
 
 
 def _section(title: str) -> None:
@@ -58,8 +60,12 @@ def run_demo(lake_uri: str, *, province: str, entities: int, months: int, seed: 
         summarise(reports, per_file=False) if reports else "nothing pending: every upload was ingested before"
     )
 
-    # The previous month too, so that migration, PSI and effectiveness have something to compare.
-    for month in (previous_month(end_month), end_month):
+    # Earlier months too: migration, PSI and effectiveness compare months, and the backtest
+    # (step 6) judges each month by the inspections of the month after it.
+    history = [end_month]
+    for _ in range(BACKTEST_MONTHS):
+        history.insert(0, previous_month(history[0]))
+    for month in history:
         _section(f"3. classify {month} (system {settings.default_system}, engine {settings.engine})")
         result = classify_month(lake, month=month, province=province, settings=settings, progress=progress)
         total = sum(result.counts.values()) or 1
@@ -70,6 +76,7 @@ def run_demo(lake_uri: str, *, province: str, entities: int, months: int, seed: 
 
     _follow_ups(lake, settings, end_month, province)
     _draw_plan(lake, end_month, province, seed)
+    _backtest(lake, settings, history[0], history[-2], province)
     print(f"\nlake: {lake.root}   (creditrisk --lake {lake.root} --help for more)")
     return 0
 
@@ -116,6 +123,24 @@ def _follow_ups(lake: Lake, settings: Settings, month: str, province: str) -> No
         print(f"  {line}")
     if "report_key" in out:
         print(f"  report: {lake.display(out['report_key'])}")
+    _county_page(lake, settings, month, province)
+
+
+def _county_page(lake: Lake, settings: Settings, month: str, province: str) -> None:
+    """One county's action list: the county with the most D-class entities."""
+    from functions import layout
+    from functions.report.county import write_county_pages
+
+    regions = lake.read_parquet(layout.analysis_key(month, province, "regions.parquet")).to_pylist()
+    counties = [r for r in regions if r["level"] == "county" and r["code"]]
+    if not counties:
+        return
+    top = max(counties, key=lambda r: (r["d"], r["entities"]))
+    page = write_county_pages(
+        lake, month=month, province=province, counties=[top["code"]], settings=settings
+    )[0]
+    print(f"  county page {top['code']} {top['name']}: {page['rows']:,} entities to act on")
+    print(f"    {lake.display(page['html'])}  (CSV beside it)")
 
 
 def _draw_plan(lake: Lake, month: str, province: str, seed: int) -> None:
@@ -134,6 +159,22 @@ def _draw_plan(lake: Lake, month: str, province: str, seed: int) -> None:
         ratio = "-" if stratum["ratio"] is None else stratum["ratio"]
         print(f"  class {stratum['risk_class']}: population {stratum['population']:>9,}  ratio {ratio!s:<5}  "
               f"sampled {stratum['sampled']:>6,}")  # fmt: skip
+
+
+def _backtest(lake: Lake, settings: Settings, first: str, last: str, province: str) -> None:
+    """``creditrisk evaluate``: the backtest, then samr-general 1.1 against 1.2 on the same history."""
+    from functions.analysis import backtest, challenger
+    from functions.classify.load import load_system
+
+    _section(f"6. backtest {first}..{last} against the inspections that followed (creditrisk evaluate)")
+    result = backtest.backtest(lake, first=first, last=last, province=province, settings=settings)
+    print("\n".join(f"  {line}" for line in backtest.render_text(result).splitlines()))
+    _section("7. champion / challenger: samr-general 1.1 vs 1.2 over the same months")
+    both = challenger.compare(
+        lake, first=first, last=last, province=province, champion=load_system("samr-general@1.1"),
+        challenger=load_system("samr-general@1.2"), settings=settings,
+    )  # fmt: skip
+    print("\n".join(f"  {line}" for line in challenger.render_text(both).splitlines()))
 
 
 def main(argv: list[str] | None = None) -> int:

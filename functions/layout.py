@@ -155,6 +155,11 @@ def report_key(month: str, province: str) -> str:
     return f"results/reports/month={month}/province={province}/report.html"
 
 
+def county_page_key(month: str, province: str, county: str, ext: str) -> str:
+    """A county's action list: ``html`` (printable page) or ``csv`` (for the county's systems)."""
+    return f"results/reports/month={month}/province={province}/county={county}/actions.{ext}"
+
+
 # The platform workgroup's query-result location (infra/platform.py configures the same prefix):
 # enforced by the workgroup, so CTAS tables land under ``tables/<query id>/`` in it (ADR 0070).
 ATHENA_PLATFORM_RESULTS = "athena-results/platform"
@@ -177,3 +182,89 @@ INGEST_LEDGER_PREFIX = "_state/ingest/ledger"  # hidden: never read as data
 def ingest_ledger_key(token: str) -> str:
     """One empty-ish marker per (landing root, key, size, mtime) already ingested."""
     return f"{INGEST_LEDGER_PREFIX}/{token}.json"
+
+
+# -- objections and manual adjustments (issue 14, docs/adr/0112, docs/adr/0113) -----------------
+# Append-only trails: one object per step, ``<seq>-<step>.json``, never overwritten.
+OBJECTION_ID_RE = re.compile(r"^([1-9][0-9])-[0-9a-f]{16}$")
+
+
+def objections_prefix(province: str) -> str:
+    return f"audit/objections/{province}"
+
+
+def objection_prefix(objection_id: str) -> str:
+    return f"{objections_prefix(objection_id[:2])}/{objection_id}"
+
+
+def adjustments_prefix(province: str, month: str) -> str:
+    return f"audit/adjustments/{province}/{month}"
+
+
+def adjustment_prefix(province: str, month: str, adjustment_id: str) -> str:
+    return f"{adjustments_prefix(province, month)}/{adjustment_id}"
+
+
+def adjustments_index_key(month: str, province: str) -> str:
+    """The approved adjustments of a published month (derived from the trails; the bulk read,
+    ``explain`` and the report read this one object)."""
+    return f"{classification_prefix(month, province)}/_adjustments.json"
+
+
+SIGNING_KEY = "_auth/signing/cursor.key"  # HMAC key of the bulk-read cursors (hidden)
+
+
+# -- data coverage (issue 16, docs/adr/0104) -----------------------------------------------------
+def coverage_prefix(province: str | None = None) -> str:
+    """``results/coverage/province=P``: one small file per accepted ingest (what it delivered)."""
+    return "results/coverage" + (f"/province={province}" if province else "")
+
+
+def coverage_key(province: str, dataset: str, ingest_id: str) -> str:
+    return f"{coverage_prefix(province)}/part-{dataset}-{ingest_id}.parquet"
+
+
+# -- sampling tasks, their committed secrets and the audit chain (issue 15, docs/adr/0093-0095) --
+TASK_ID_RE = re.compile(r"^([1-9][0-9])-t[0-9a-f]{20}$")
+SECRETS_PREFIX = "_sampling/secrets"  # hidden: the committed secrets until each key is revealed
+
+
+def task_key(province: str, task_id: str) -> str:
+    """A sampling task's registration: written once."""
+    return f"tasks/{province}/{task_id}/task.json"
+
+
+def task_draw_key(province: str, task_id: str, draw_no: int) -> str:
+    """Draw ``draw_no`` of a task (1 = the official draw; later ones supersede): written once."""
+    return f"tasks/{province}/{task_id}/draws/{draw_no:02d}.json"
+
+
+def task_draws_prefix(province: str, task_id: str) -> str:
+    return f"tasks/{province}/{task_id}/draws"
+
+
+def task_secret_key(province: str, task_id: str) -> str:
+    return f"{SECRETS_PREFIX}/{province}/{task_id}.json"
+
+
+def task_index_key(province: str, slot: str) -> str:
+    """One task per (province, month, field, region): the slot's marker names its task."""
+    return f"tasks/{province}/_slots/{slot}.json"
+
+
+def audit_record_key(province: str, seq: int) -> str:
+    return f"audit/{province}/chain/{seq:010d}.json"
+
+
+def audit_chain_prefix(province: str) -> str:
+    return f"audit/{province}/chain"
+
+
+def audit_head_key(province: str) -> str:
+    return f"audit/{province}/head.json"
+
+
+# -- public disclosure of inspection results (issue 15, docs/adr/0098) ---------------------------
+def disclosure_key(province: str, plan_id: str, ext: str) -> str:
+    """``json`` or ``csv``: the published disclosure of a plan, replaced as results come in."""
+    return f"results/disclosures/province={province}/{plan_id}.{ext}"

@@ -62,11 +62,36 @@ class Settings(BaseSettings):
     analysis_min_entities: int = Field(30, ge=1, description="smallest region/industry that can be flagged")
     analysis_share_ratio: float = Field(1.5, ge=1.0, description="flag: C+D share >= ratio x province share")
     analysis_z: float = Field(2.326, ge=0.0, description="one-sided binomial z threshold (2.326 = 1%)")
+    analysis_memory_limit: str = Field(
+        "512MB",
+        pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB memory_limit of the report's aggregates (they spill beyond it, ADR 0109)",
+    )
+    analysis_trend_months: int = Field(
+        24, ge=2, le=60, description="months of class-share trends in the report"
+    )
     api_max_answer_bytes: int = Field(
         5 * 2**20,
         ge=16_384,
         le=6 * 2**20,
         description="largest sampling API answer as sent by Lambda (JSON-escaped); larger plans are paged",
+    )
+    # -- inspector roster (issue 15, docs/adr/0097) --
+    inspectors_per_target: int = Field(
+        2, ge=2, le=10, description="inspectors per target, the least a plan may ask (never below 2)"
+    )
+    roster_min_pool: int = Field(
+        3, ge=2, description="a county with fewer eligible inspectors draws from its city, then the province"
+    )
+
+    # -- sampling tasks and the audit chain (issue 15, docs/adr/0093-0095) --
+    sampling_test_mode: bool = Field(
+        True,
+        description="accept test draws (a caller seed, never official); false in production",
+    )
+    audit_kms_key_id: str | None = Field(None, description="KMS HMAC key signing the audit chain (AWS)")
+    audit_key_file: str | None = Field(
+        None, description="local HMAC key file (hex) signing the audit chain when there is no KMS key"
     )
 
     dlq_url: str | None = Field(

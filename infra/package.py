@@ -55,6 +55,7 @@ IMPORTS = (
     "LogRetentionDays",
     "WarningsTopicArn",
     "AlarmTopicArn",
+    "AuditKeyArn",
 )
 LOCAL_REFS = {"DeadLetterQueueArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
 ASYNC_KINDS = ("ingest", "classify")  # invoked asynchronously: failures go to the DLQ
@@ -354,6 +355,7 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
         "CREDITRISK_ATHENA_OUTPUT_URI": "s3://${LakeBucket}/athena-results/platform/",
         "CREDITRISK_WARNINGS_SNS_TOPIC_ARN": "${WarningsTopicArn}",
         "CREDITRISK_UPLOAD_EVENTS_BUS": "default",  # ingest outcomes, infra/uploads_notify.py
+        "CREDITRISK_AUDIT_KMS_KEY_ID": "${AuditKeyArn}",  # signs the sampling audit chain (ADR 0095)
         **cfg.get("environment", {}),
     }
     for logical, r in list(res.items()):

@@ -22,6 +22,7 @@ from infra import cfn, uploads_notify
 from infra.cfn import getatt, ref, sub
 from schemas.datasets import DATASETS
 from schemas.results import CLASSIFICATION_SCHEMA
+from schemas.tables import RESULTS_TABLES, ResultsTable
 
 TEMPLATE_PATH = Path(__file__).with_name("platform.yaml")
 APP = "creditrisk"
@@ -57,6 +58,8 @@ def glue_type(t: pa.DataType) -> str:
         return "timestamp"
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         return f"array<{glue_type(t.value_type)}>"
+    if pa.types.is_map(t):
+        return f"map<{glue_type(t.key_type)},{glue_type(t.item_type)}>"
     if pa.types.is_struct(t):
         inner = ",".join(f"{t.field(i).name}:{glue_type(t.field(i).type)}" for i in range(t.num_fields))
         return f"struct<{inner}>"
@@ -145,6 +148,55 @@ def classifications_table() -> Json:
     }
 
 
+def results_glue_table(t: ResultsTable) -> Json:
+    """A results dataset of ``schemas/tables.py`` (warnings, tasks, coverage, ingest reports):
+    hive partitions projected like the classifications', JSON read with the OpenX SerDe."""
+    base = f"s3://${{LakeBucket}}/{t.prefix}"
+    params: Json = {"classification": t.format}
+    if t.partitions:
+        params["projection.enabled"] = "true"
+        if "month" in t.partitions:
+            params.update(
+                {
+                    "projection.month.type": "date",
+                    "projection.month.format": "yyyy-MM",
+                    "projection.month.interval": "1",
+                    "projection.month.interval.unit": "MONTHS",
+                    "projection.month.range": sub("${ProjectionStartMonth},NOW"),
+                }
+            )
+        if "province" in t.partitions:
+            params.update(_province_projection())
+        path = "/".join(f"{p}=${{!{p}}}" for p in t.partitions)
+        params["storage.location.template"] = sub(f"{base}/{path}/")
+    columns = glue_columns(t.schema, skip_names=t.partitions)
+    if t.format == "parquet":
+        storage = _parquet_storage(sub(base + "/"), columns)
+    else:
+        storage = {
+            "Columns": columns,
+            "Location": sub(base + "/"),
+            "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+            "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+            "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+        }
+    return {
+        "Type": "AWS::Glue::Table",
+        "Properties": {
+            "CatalogId": ref("AWS::AccountId"),
+            "DatabaseName": ref("GlueDatabase"),
+            "TableInput": {
+                "Name": t.name,
+                "Description": f"{t.description} (generated from schemas/tables.py)",
+                "TableType": "EXTERNAL_TABLE",
+                "PartitionKeys": [{"Name": p, "Type": "string"} for p in t.partitions],
+                "Parameters": params,
+                "StorageDescriptor": storage,
+            },
+        },
+    }
+
+
 # -- storage ----------------------------------------------------------------------------------
 def _tls_only(bucket: str) -> Json:
     return {
@@ -214,7 +266,7 @@ def data_bucket(kind: str, lifecycle: list[Json], *, eventbridge: bool = False, 
 # Lake prefixes whose replaced (noncurrent) versions expire, and after how many days.
 NONCURRENT_EXPIRY_DAYS = {"curated/": 30, "reports/": 30, "_state/": 7, "_auth/": 30}
 # Lake prefixes that keep every version (no noncurrent expiry): the audit trail.
-VERSIONS_KEPT = ("archive/", "quarantine/", "results/", "plans/")
+VERSIONS_KEPT = ("archive/", "quarantine/", "results/", "plans/", "audit/", "tasks/")
 
 
 def storage() -> Json:
@@ -304,6 +356,26 @@ def storage() -> Json:
         "DataKeyAlias": {
             "Type": "AWS::KMS::Alias",
             "Properties": {"AliasName": sub(f"alias/{APP}-${{Stage}}"), "TargetKeyId": ref("DataKey")},
+        },
+        # Signs the head of each province's sampling audit chain (docs/adr/0095): an HMAC key that
+        # never leaves KMS, so write access to the lake is not enough to re-sign a rewritten chain.
+        "AuditKey": {
+            "Type": "AWS::KMS::Key",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Metadata": skip(
+                (
+                    "CKV_AWS_7",
+                    "HMAC keys cannot be rotated by KMS (EnableKeyRotation is "
+                    "for symmetric encryption keys only).",
+                )
+            ),
+            "Properties": {
+                "Description": sub(f"{APP} ${{Stage}}: signs the sampling audit chain heads (HMAC)"),
+                "KeySpec": "HMAC_256",
+                "KeyUsage": "GENERATE_VERIFY_MAC",
+                "KeyPolicy": {"Version": "2012-10-17", "Statement": [cfn.account_administers_key()]},
+            },
         },
         "AccessLogBucket": {
             "Type": "AWS::S3::Bucket",
@@ -419,6 +491,8 @@ def catalog() -> Json:
     for name in DATASETS:
         out[f"Table{_camel(name)}"] = curated_glue_table(name)
     out["TableClassifications"] = classifications_table()
+    for t in RESULTS_TABLES:
+        out[f"Table{_camel(t.name)}"] = results_glue_table(t)
     return out
 
 
@@ -749,6 +823,9 @@ def outputs() -> Json:
         "LandingBucket": out(ref("LandingBucket"), "LandingBucket", "Upload bucket (incoming/<PP>/…)"),
         "LakeBucket": out(ref("LakeBucket"), "LakeBucket", "Lake bucket"),
         "DataKeyArn": out(getatt("DataKey", "Arn"), "DataKeyArn", "Customer-managed KMS key"),
+        "AuditKeyArn": out(
+            getatt("AuditKey", "Arn"), "AuditKeyArn", "KMS HMAC key of the sampling audit chain"
+        ),
         "GlueDatabase": out(ref("GlueDatabase"), "GlueDatabase", "Glue database"),
         "PlatformWorkGroup": out(ref("PlatformWorkGroup"), "PlatformWorkGroup", "Athena workgroup (runs)"),
         "AuditWorkGroup": out(ref("AuditWorkGroup"), "AuditWorkGroup", "Athena workgroup (auditors)"),

@@ -19,13 +19,23 @@ from schemas.api import (
     MONTH_PATTERN,
     PLAN_ID_PATTERN,
     TARGETS_PAGE,
+    TASK_ID_PATTERN,
     USCC_PATTERN,
     ClassificationOut,
+    DrawRequest,
     ErrorOut,
     Plan,
     PlanRequest,
     TargetsPage,
+    TaskOut,
+    TaskRequest,
 )
+from schemas.delivery import MAX_CURSOR as BULK_CURSOR
+from schemas.delivery import PAGE_DEFAULT as BULK_DEFAULT
+from schemas.delivery import PAGE_MAX as BULK_MAX
+from schemas.delivery import ClassificationsPage
+from schemas.disclosure import Disclosure
+from schemas.objections import OBJECTION_ID_PATTERN, ObjectionIn, ObjectionOut, ObjectionsPage
 from schemas.uploads import (
     INGEST_ID_PATTERN,
     MAX_CURSOR,
@@ -38,6 +48,12 @@ from schemas.warnings import RULE_ID_PATTERN, WarningsOut
 
 OUT = Path(__file__).with_name("openapi.yaml")
 REF = "#/components/schemas/{model}"
+TASK_PARAM = {
+    "name": "task_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": TASK_ID_PATTERN},
+}
 
 
 def _err(description: str, gateway: bool = False) -> dict[str, Any]:
@@ -53,7 +69,19 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: ("no, malformed, unknown or revoked bearer token", True),
         403: ("the token is not allowed for this province (nothing else is said about it)", True),
         404: ("no published classification for the month, or no such entity/plan/upload", False),
-        422: ("no valid inspector assignment: `details.targets` names the targets", False),
+        409: (
+            "the task's month/field/region already has a task, or the task its official plan "
+            "(a redraw needs `reason`); `details` names the task or plan; or the month was "
+            "re-published since a bulk-read cursor was issued (start again without it)",
+            False,
+        ),
+        422: (
+            "well-formed but impossible: the plan cannot be staffed from the province's inspector "
+            "roster (none uploaded, or too few qualified, active, conflict-free inspectors: "
+            "`details.regions` gives counts per region), an exclusion without a reason, or "
+            "`mode: official` on a test draw",
+            False,
+        ),
     }
     return {str(c): _err(*text[c]) for c in codes}
 
@@ -64,11 +92,19 @@ def build() -> dict[str, Any]:
             (PlanRequest, "validation"),
             (Plan, "serialization"),
             (TargetsPage, "serialization"),
+            (TaskRequest, "validation"),
+            (DrawRequest, "validation"),
+            (TaskOut, "serialization"),
             (ClassificationOut, "serialization"),
             (ErrorOut, "serialization"),
             (WarningsOut, "serialization"),
             (UploadsPage, "serialization"),
             (UploadOut, "serialization"),
+            (ClassificationsPage, "serialization"),
+            (ObjectionIn, "validation"),
+            (ObjectionOut, "serialization"),
+            (ObjectionsPage, "serialization"),
+            (Disclosure, "serialization"),
         ],
         ref_template=REF,
     )
@@ -94,7 +130,7 @@ def build() -> dict[str, Any]:
             "/v1/sampling/plans": {
                 "post": {
                     "operationId": "createSamplingPlan",
-                    "summary": "Draw and store a sampling plan",
+                    "summary": "Draw and store a test plan (`mode: test`, never official)",
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -110,6 +146,68 @@ def build() -> dict[str, Any]:
                             },
                         },
                         **_errors(400, 401, 403, 404, 422),
+                    },
+                }
+            },
+            "/v1/sampling/tasks": {
+                "post": {
+                    "operationId": "createSamplingTask",
+                    "summary": "Register a sampling task: scope, ratios, window, exclusions with reasons; "
+                    "the server commits to the randomness of its draws (docs/adr/0093)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/TaskRequest"}}
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "the registered task (its commitment; no plan yet)",
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/TaskOut"}}
+                            },
+                        },
+                        **_errors(400, 401, 403, 404, 409, 422),
+                    },
+                }
+            },
+            "/v1/sampling/tasks/{task_id}": {
+                "get": {
+                    "operationId": "getSamplingTask",
+                    "summary": "A task, its official plan and the plans it superseded",
+                    "parameters": [TASK_PARAM],
+                    "responses": {
+                        "200": {
+                            "description": "the task",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/TaskOut"}}
+                            },
+                        },
+                        **_errors(400, 401, 403, 404),
+                    },
+                }
+            },
+            "/v1/sampling/tasks/{task_id}/plans": {
+                "post": {
+                    "operationId": "drawSamplingTask",
+                    "summary": "The task's official draw; a redraw (with a reason) supersedes it",
+                    "parameters": [TASK_PARAM],
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/DrawRequest"}}
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "the official plan (first page of targets when large)",
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Plan"}}
+                            },
+                        },
+                        **_errors(400, 401, 403, 404, 409, 422),
                     },
                 }
             },
@@ -334,12 +432,150 @@ def build() -> dict[str, Any]:
                     },
                 }
             },
+            **_issue14_paths(),
+            "/v1/public/disclosures/{plan_id}": {
+                "get": {
+                    "operationId": "getPublicDisclosure",
+                    "summary": "A plan's published inspection results (一公开): public, no credential",
+                    "security": [],
+                    "parameters": [
+                        {
+                            "name": "plan_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": PLAN_ID_PATTERN},
+                        },
+                        {
+                            "name": "format",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the disclosure (JSON), or the CSV export with Chinese headers",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Disclosure"}},
+                                "text/csv": {"schema": {"type": "string"}},
+                            },
+                        },
+                        **_errors(400, 404),
+                    },
+                }
+            },
         },
         "components": {
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "crk_<id>_<secret>"}
             },
             "schemas": schemas,
+        },
+    }
+
+
+def _query(
+    name: str, schema: dict[str, Any], required: bool = False, description: str = ""
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "in": "query", "required": required, "schema": schema}
+    if description:
+        out["description"] = description
+    return out
+
+
+def _ok(description: str, model: str, status: str = "200") -> dict[str, Any]:
+    return {
+        status: {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}},
+        }
+    }
+
+
+def _issue14_paths() -> dict[str, Any]:
+    """Bulk read, change feed and objections (issue 14, docs/adr/0112-0114)."""
+    bulk = [
+        _query("month", {"type": "string", "pattern": MONTH_PATTERN}, True),
+        _query("province", {"type": "string", "pattern": r"^[1-9][0-9]$"}, True),
+        _query(
+            "cursor",
+            {"type": "string", "minLength": 1, "maxLength": BULK_CURSOR},
+            False,
+            "`next_cursor` of the previous page of the same listing, unchanged (signed)",
+        ),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": BULK_MAX, "default": BULK_DEFAULT}),
+    ]
+    oid = {
+        "name": "objection_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": OBJECTION_ID_PATTERN},
+    }
+    return {
+        "/v1/classifications": {
+            "get": {
+                "operationId": "listClassifications",
+                "summary": "A province's month, paged in uscc order (bulk read for inspection platforms)",
+                "parameters": bulk,
+                "responses": {
+                    **_ok(
+                        "one page (fewer rows than `limit` when more would not fit)", "ClassificationsPage"
+                    ),
+                    **_errors(400, 401, 403, 404, 409),
+                },
+            }
+        },
+        "/v1/classifications/changes": {
+            "get": {
+                "operationId": "listClassificationChanges",
+                "summary": "Entities whose class changed since the previous month (or new), paged",
+                "parameters": bulk,
+                "responses": {
+                    **_ok("one page; may be short or empty with has_more true", "ClassificationsPage"),
+                    **_errors(400, 401, 403, 404, 409),
+                },
+            }
+        },
+        "/v1/objections": {
+            "post": {
+                "operationId": "registerObjection",
+                "summary": "Record a received objection; the answer carries its 5-working-day deadline",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": REF.format(model="ObjectionIn")}}},
+                },
+                "responses": {
+                    "201": {
+                        "description": "the registered objection",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        "content": {
+                            "application/json": {"schema": {"$ref": REF.format(model="ObjectionOut")}}
+                        },
+                    },
+                    **_errors(400, 401, 403, 404),
+                },
+            },
+            "get": {
+                "operationId": "listObjections",
+                "summary": "A province's objections (overdue=true: past their deadline)",
+                "parameters": [
+                    _query("province", {"type": "string", "pattern": r"^[1-9][0-9]$"}, True),
+                    _query("month", {"type": "string", "pattern": MONTH_PATTERN}),
+                    _query("overdue", {"type": "string", "enum": ["true", "false"], "default": "false"}),
+                ],
+                "responses": {
+                    **_ok("the objections, oldest receipt first", "ObjectionsPage"),
+                    **_errors(400, 401, 403),
+                },
+            },
+        },
+        "/v1/objections/{objection_id}": {
+            "get": {
+                "operationId": "getObjection",
+                "summary": "One objection's state and audit trail",
+                "parameters": [oid],
+                "responses": {**_ok("the objection", "ObjectionOut"), **_errors(400, 401, 403, 404)},
+            }
         },
     }
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from schemas.datasets import InspectorField
 from schemas.results import DimensionScores, Reason
 
 MONTH_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
@@ -13,10 +16,14 @@ PROVINCE_PATTERN = r"^[1-9][0-9]$"
 USCC_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"
 PLAN_ID_PATTERN = r"^[1-9][0-9]-[0-9a-f]{20}$"
 MAX_EXCLUDE = 100_000
-MAX_POOL = 1_000
-MAX_CONFLICTS = 1_000
 MAX_BODY_BYTES = 6 * 2**20  # AWS Lambda's synchronous request limit
 TARGETS_PAGE = 10_000  # largest (and default) page of GET /v1/sampling/plans/{plan_id}/targets
+TASK_ID_PATTERN = r"^[1-9][0-9]-t[0-9a-f]{20}$"
+_REASONS: dict[str, dict[str, str]] = yaml.safe_load(
+    Path(__file__).with_name("sampling_reasons.yaml").read_text(encoding="utf-8")
+)
+EXCLUSION_REASONS: dict[str, str] = _REASONS["exclusion_reasons"]  # docs/adr/0094
+REDRAW_REASONS: dict[str, str] = _REASONS["redraw_reasons"]
 
 Month = Annotated[str, Field(pattern=MONTH_PATTERN, description="YYYY-MM", examples=["2026-10"])]
 Province = Annotated[str, Field(pattern=PROVINCE_PATTERN, description="GB/T 2260 province code")]
@@ -33,52 +40,48 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class InspectorIn(_Strict):
-    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
-    region_code: Annotated[str, Field(pattern=r"^[0-9]{2,6}$", description="the inspector's region")]
-    conflicts: Annotated[list[Uscc], Field(max_length=MAX_CONFLICTS)] = Field(
-        default_factory=list, description="entities the inspector must not inspect (recusal)"
+class InspectorsIn(_Strict):
+    """How the plan is staffed; the inspectors themselves come from the province's roster (the
+    ``inspectors`` upload dataset), never from the request (docs/adr/0097)."""
+
+    field: InspectorField = Field("general", description="the field inspectors must be qualified for")
+    per_target: Annotated[int | None, Field(ge=2, le=10)] = Field(
+        None, description="inspectors per target; default and least allowed: the configured minimum (≥ 2)"
     )
 
 
-class InspectorsIn(_Strict):
-    pool: Annotated[list[InspectorIn], Field(min_length=2, max_length=MAX_POOL)]
-    per_target: Annotated[int, Field(ge=2, le=10)] = 2
-
-    @model_validator(mode="after")
-    def _check(self) -> InspectorsIn:
-        ids = [i.id for i in self.pool]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"inspector ids must be unique; repeated: {', '.join(dupes[:5])}")
-        if self.per_target > len(self.pool):
-            raise ValueError(f"per_target {self.per_target} exceeds the pool of {len(self.pool)} inspectors")
-        return self
+def region_rule() -> list[dict[str, Any]]:
+    """``region_prefix`` starts with ``province``, stated in the JSON Schema so that a schema-valid
+    request never fails that check (docs/adr/0096): one ``anyOf`` branch per province code (a
+    form the fuzzer can generate from; ``if``/``then`` and digit-wise patterns it cannot)."""
+    return [
+        {
+            "anyOf": [
+                {"properties": {"province": {"const": str(p)}, "region_prefix": {"pattern": f"^{p}"}}}
+                for p in range(10, 100)
+            ]
+        }
+    ]
 
 
 class PlanRequest(_Strict):
-    """``POST /v1/sampling/plans``."""
+    """``POST /v1/sampling/plans``: a test draw (``mode: "test"``); official plans come from tasks."""
 
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
         frozen=True,
         json_schema_extra={
+            "allOf": region_rule(),  # type: ignore[dict-item]
             "examples": [
                 {
                     "month": "2026-10",
                     "province": "42",
+                    "mode": "test",
                     "ratios": {"A": 0.01, "B": 0.03, "C": 0.1, "D": 0.3},
-                    "inspectors": {
-                        "pool": [
-                            {"id": "insp-1", "region_code": "420100", "conflicts": []},
-                            {"id": "insp-2", "region_code": "420100", "conflicts": []},
-                            {"id": "insp-3", "region_code": "420500", "conflicts": []},
-                        ],
-                        "per_target": 2,
-                    },
+                    "inspectors": {"field": "food", "per_target": 2},
                 }
-            ]
+            ],
         },
     )
 
@@ -100,7 +103,15 @@ class PlanRequest(_Strict):
     seed: Annotated[str | None, Field(min_length=1, max_length=128)] = Field(
         None, description="generated (and returned) when absent"
     )
-    inspectors: InspectorsIn | None = None
+    inspectors: InspectorsIn = Field(default_factory=InspectorsIn)
+    mode: Literal["test", "official"] = Field(
+        "official",
+        description=(
+            "`test`: a test draw, never official (the caller may pick the seed; 403 where the deployment "
+            "is production). `official` is refused here with 422: official plans are drawn from a "
+            "registered task (`POST /v1/sampling/tasks/{task_id}/plans`, docs/adr/0093)"
+        ),
+    )
 
     @field_validator("region_prefix")
     @classmethod
@@ -116,6 +127,18 @@ class Stratum(_Strict):
     population: int = Field(ge=0)
     ratio: float | None = Field(description="null when the class was not requested")
     sampled: int = Field(ge=0)
+
+
+class RosterUsed(_Strict):
+    """Which roster staffed the plan (enough for ``plan verify`` to replay it; no conflicts)."""
+
+    as_of: str = Field(description="the roster as ingested up to this moment (the draw's time)")
+    digest: str = Field(description="SHA-256 over the resolved roster")
+    field: InspectorField
+    per_target: int = Field(ge=2)
+    min_pool: int = Field(ge=2, description="a smaller county pool widens to its city, then the province")
+    qualified: int = Field(ge=0, description="inspectors active on the draw day and qualified for the field")
+    levels: dict[str, int] = Field(description="target regions staffed from county, city and province pools")
 
 
 class Target(_Strict):
@@ -145,10 +168,14 @@ class Plan(_Strict):
     run_id: str
     model: str
     model_hash: str | None
-    frame_digest: str = Field(description="SHA-256 over the scoped frame (uscc, class), see docs/api.md")
+    frame_digest: str = Field(
+        description="the scoped frame's digest: `cells-v2:<hex>` over the cells of the sampling copy "
+        "(ADR 0100), or a bare 64-hex digest (v1) for runs published before it; see docs/api.md"
+    )
     frame_size: int
     algorithm: str
     strata: list[Stratum]
+    roster: RosterUsed
     targets: list[Target]
     targets_next: str | None = Field(
         None,
@@ -159,7 +186,25 @@ class Plan(_Strict):
         ),
     )
     inspector_loads: dict[str, int] | None
-    request: PlanRequest
+    request: PlanRequest | None = Field(
+        description="the request drawn; null only in an answer where it would not fit (`request_omitted`)"
+    )
+    request_omitted: bool = Field(
+        False, description="true when `request` was left out of this answer; the stored plan has it"
+    )
+    mode: Literal["official", "test"] = Field(
+        "test", description="`official`: drawn from a task (docs/adr/0093); `test`: never official"
+    )
+    task_id: str | None = Field(None, description="official plans: the task drawn")
+    draw_no: int | None = Field(None, ge=1, description="1 = the task's first draw; later draws supersede")
+    commitment: str | None = Field(None, description="the task's commitment, published at registration")
+    reveal: str | None = Field(
+        None, description="key `draw_no` of the committed chain; the seed derives from it"
+    )
+    supersedes: str | None = Field(None, description="the plan this redraw replaces")
+    redraw_reason: str | None = None
+    redraw_note: str | None = None
+    exclusions: dict[str, int] | None = Field(None, description="excluded entities per reason")
 
 
 class TargetsQuery(BaseModel):
@@ -215,3 +260,145 @@ class ErrorOut(BaseModel):
     message: str
     field: str | None = None
     details: dict[str, object] | None = None
+
+
+# -- sampling tasks: official plans from committed server randomness (issue 15, docs/adr/0093-0094)
+ExclusionReason = Annotated[str, Field(json_schema_extra={"enum": list(EXCLUSION_REASONS)})]
+RedrawReason = Annotated[str, Field(json_schema_extra={"enum": list(REDRAW_REASONS)})]
+IsoDate = Annotated[str, Field(pattern=r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+
+
+def _known(value: str | None, vocabulary: dict[str, str]) -> str | None:
+    if value is not None and value not in vocabulary:
+        raise ValueError(f"unknown reason {value[:40]!r}; one of: {', '.join(vocabulary)}")
+    return value
+
+
+class Exclusion(_Strict):
+    uscc: Uscc
+    reason: ExclusionReason | None = Field(
+        None, description="why the entity is left out (required: an exclusion without one is 422)"
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, v: str | None) -> str | None:
+        return _known(v, EXCLUSION_REASONS)
+
+
+class Window(_Strict):
+    start: IsoDate
+    end: IsoDate
+
+    @model_validator(mode="after")
+    def _order(self) -> Window:
+        import datetime as dt
+
+        for name in ("start", "end"):
+            try:
+                dt.date.fromisoformat(getattr(self, name))
+            except ValueError:
+                raise ValueError(f"{name} {getattr(self, name)} is not a calendar date") from None
+        if self.end < self.start:
+            raise ValueError("the inspection window ends before it starts")
+        return self
+
+
+class TaskRequest(_Strict):
+    """``POST /v1/sampling/tasks``: what will be drawn, fixed before anyone sees the randomness."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        json_schema_extra={
+            "allOf": region_rule(),  # type: ignore[dict-item]
+            "examples": [
+                {
+                    "month": "2026-10",
+                    "province": "42",
+                    "field": "food",
+                    "ratios": {"A": 0.01, "B": 0.03, "C": 0.1, "D": 0.3},
+                    "window": {"start": "2026-11-01", "end": "2026-12-15"},
+                    "exclude": [{"uscc": "91420100MA4KXXXX1C", "reason": "under_investigation"}],
+                }
+            ],
+        },
+    )
+
+    month: Month
+    province: Province
+    field: InspectorField | None = Field(
+        None,
+        description="inspection field (e.g. food): one task per month, field and region; the plan's "
+        "inspectors must be qualified for it (general when absent)",
+    )
+    region_prefix: Annotated[str | None, Field(pattern=r"^[0-9]{2,6}$")] = Field(
+        None, description="city or county code prefix (starts with the province)"
+    )
+    industries: Annotated[list[Section], Field(max_length=20)] = Field(default_factory=list)
+    entity_types: Annotated[list[EntityType], Field(max_length=3)] = Field(default_factory=list)
+    ratios: Annotated[dict[RiskClass, Ratio], Field(min_length=1)]
+    window: Window = Field(description="the inspection window")
+    exclude: Annotated[list[Exclusion], Field(max_length=MAX_EXCLUDE)] = Field(
+        default_factory=list, description="entities left out, each with its reason"
+    )
+
+    @field_validator("region_prefix")
+    @classmethod
+    def _region_in_province(cls, v: str | None, info: ValidationInfo) -> str | None:
+        province = info.data.get("province")
+        if v is not None and province is not None and not v.startswith(province):
+            raise ValueError("must start with the province code")
+        return v
+
+
+class DrawRequest(_Strict):
+    """``POST /v1/sampling/tasks/{task_id}/plans``: the task's official draw, or a redraw."""
+
+    inspectors: InspectorsIn | None = None
+    reason: RedrawReason | None = Field(
+        None, description="required for a redraw (the task has a plan already; 409 without)"
+    )
+    note: Annotated[str | None, Field(max_length=500)] = None
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, v: str | None) -> str | None:
+        return _known(v, REDRAW_REASONS)
+
+
+class DrawOut(_Strict):
+    draw_no: int
+    plan_id: str
+    at: str
+    caller: Caller
+    reason: str | None
+    note: str | None
+    supersedes: str | None
+
+
+class TaskOut(_Strict):
+    """A task as registered, with its official plan and the plans it superseded."""
+
+    task_id: str
+    created_at: str
+    caller: Caller
+    month: str
+    province: str
+    field: str | None
+    region_prefix: str | None
+    industries: list[str]
+    entity_types: list[str]
+    ratios: dict[str, float]
+    window: Window
+    exclusions: dict[str, int] = Field(description="excluded entities per reason")
+    run_id: str
+    model: str
+    frame_digest: str = Field(description="the scoped frame fixed at registration")
+    frame_size: int
+    commitment: str = Field(description="sha256 chain head of the server secret (docs/adr/0093)")
+    max_draws: int
+    official_plan_id: str | None
+    supersessions: int
+    draws: list[DrawOut]

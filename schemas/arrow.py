@@ -36,6 +36,9 @@ def arrow_type(tp: Any) -> pa.DataType:
         return pa.string()
     if get_origin(tp) in (list, tuple):
         return pa.list_(arrow_type(get_args(tp)[0]))
+    if get_origin(tp) is dict:
+        key, value = get_args(tp)
+        return pa.map_(arrow_type(key), arrow_type(value))
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return pa.struct(_fields(tp))
     mapping: dict[Any, pa.DataType] = {

@@ -99,6 +99,14 @@ def _rule(f: FieldSpec) -> str:
     parts = []
     if f.enum:
         parts.append(" \\| ".join(f"`{v}`" for v in f.enum))
+    if f.items:
+        parts.append(
+            "`;`-separated, each one of 以分号分隔，每项取 " + " \\| ".join(f"`{v}`" for v in f.items)
+        )
+    if f.kind == "uscc_list":
+        parts.append("`;`-separated valid USCCs 以分号分隔的有效统一社会信用代码")
+    if f.future_ok:
+        parts.append("may be after the ingest day 可晚于入库日")
     if f.kind == "uscc":
         parts.append("valid USCC 有效统一社会信用代码")
     elif f.pattern:
@@ -127,7 +135,26 @@ def _dataset_section(spec: DatasetSpec) -> list[str]:
             f"| `{f.name}` | {f.zh} | {f.type} {TYPE_ZH[f.type]} | {'yes 是' if f.required else 'no 否'} "
             f"| {_rule(f)} | {f.description} |"
         )
-    return [*out, ""]
+    return [*out, "", *DATASET_NOTES.get(spec.name, ())]
+
+
+DATASET_NOTES: dict[str, tuple[str, ...]] = {
+    "inspectors": (
+        "Personal data: `name` is a pseudonym; real names and identity numbers are never uploaded (a row"
+        " holding an ID-shaped value is rejected, `personal_data`). `conflicts` stay internal: they steer"
+        " recusal and never appear in a plan, an error or a log. An inspector staffs targets in the area"
+        " of its office (420000 the province, 420100 the city, 420102 the county) while active on the"
+        " draw day (`active_from` ≤ day ≤ `active_to`); to retire one, upload the row again with"
+        " `active_to` (docs/api.md).",
+        "",
+        "个人信息：`name` 仅填化名，不得上传真实姓名或身份证号"
+        "（含身份证号形态值的行被拒收，`personal_data`）。"
+        "`conflicts`（回避主体）仅供内部回避使用，不出现在任何抽查计划、错误信息或日志中。检查人员只抽派至其"
+        "所属机关辖区（420000 省、420100 市、420102 县区）内、且抽取当日在岗（`active_from` ≤ 当日 ≤"
+        " `active_to`）的检查对象；人员离岗时重新上传该行并填写 `active_to`。",
+        "",
+    ),
+}
 
 
 def render_doc() -> str:

@@ -1,4 +1,5 @@
-"""The ten upload datasets (v1 of the upload contract, see docs/upload-contract.md).
+"""The upload datasets: ten about market entities and the inspector roster (v1 of the upload
+contract, see docs/upload-contract.md).
 
 Each dataset is one pydantic model. Field metadata (``json_schema_extra``) carries what the
 vectorised validator and the contract document need: the Chinese column alias (``zh``), a
@@ -81,13 +82,48 @@ DishonestyCategory = Literal[
     "other",
 ]
 Severity = Literal["general", "serious"]
+# Fields an inspector may be qualified for (执法检查人员名录库: 检查领域). ``general`` is the
+# market-regulation generalist (登记、年报、公示信息) that every plan without a field draws.
+InspectorField = Literal[
+    "general",
+    "food",
+    "drug",
+    "medical_device",
+    "cosmetics",
+    "special_equipment",
+    "industrial_product",
+    "metrology",
+    "standards",
+    "certification",
+    "advertising",
+    "price",
+    "competition",
+    "consumer",
+    "ip",
+]
+LIST_SEPARATOR = ";"
 
 
-def col(zh: str, description: str, *, kind: str | None = None, **kwargs: Any) -> Any:
-    """A contract column: Chinese alias, description and semantic kind live with the type."""
+def col(
+    zh: str,
+    description: str,
+    *,
+    kind: str | None = None,
+    items: tuple[str, ...] | None = None,
+    future: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """A contract column: Chinese alias, description and semantic kind live with the type.
+
+    ``items``: the vocabulary of an ``enum_list`` column; ``future``: a date that may lie after
+    the ingest day (a roster's planned start or end)."""
     extra: dict[str, Any] = {"zh": zh}
     if kind:
         extra["kind"] = kind
+    if items:
+        extra["items"] = list(items)
+    if future:
+        extra["future"] = True
     return Field(description=description, json_schema_extra=extra, **kwargs)
 
 
@@ -185,6 +221,43 @@ class Inspection(_Contract):
     )
     domain: Domain = col("检查领域", "Regulatory field")
     result: InspectionResult = col("检查结果", "Outcome")
+    authority: str | None = col(
+        "检查机关", "Inspecting authority, as published (抽查机关)", kind="text", default=None
+    )
+
+
+class InspectorRecord(_Contract):
+    """One inspector of the roster (执法检查人员名录库). Personal data rule: a pseudonym, never a
+    real name or an identity number (rows holding an ID-shaped value are rejected)."""
+
+    inspector_id: str = col("检查人员编号", "Provider's stable id of the inspector", kind="id")
+    name: str = col(
+        "检查人员化名", "Pseudonym shown on plans (never the real name or an ID number)", kind="pseudonym"
+    )
+    region_code: str = col(
+        "所属行政区划代码",
+        "GB/T 2260 code of the inspector's office: county 420102, city 420100 or province 420000; "
+        "the inspector covers every target whose region starts with the code less its trailing 00 pairs",
+        kind="region_code",
+        pattern=REGION_PATTERN,
+    )
+    fields: str = col(
+        "执法检查领域",
+        "Fields the inspector is qualified for, ';'-separated (e.g. general;food)",
+        kind="enum_list",
+        items=get_args(InspectorField),
+    )
+    active_from: dt.date = col("在岗起始日期", "First day on the roster", future=True)
+    active_to: dt.date | None = col(
+        "在岗截止日期", "Last day on the roster; empty = open-ended", default=None, future=True
+    )
+    conflicts: str | None = col(
+        "回避主体",
+        "USCCs of entities the inspector must recuse from (利害关系回避), ';'-separated; "
+        "internal, never shown in any answer",
+        kind="uscc_list",
+        default=None,
+    )
 
 
 class Complaint(_Contract):
@@ -229,6 +302,8 @@ class FieldSpec:
     ge: float | None
     le: float | None
     description: str
+    items: tuple[str, ...] | None = None  # vocabulary of an ``enum_list`` column
+    future_ok: bool = False  # a date after the ingest day is allowed
 
 
 @dataclass(frozen=True)
@@ -244,6 +319,9 @@ class DatasetSpec:
     # dated after the period end is still in force then, unmet, so the as-of view keeps it with
     # the date read as NULL instead of dropping it.
     date_is_fulfilment: bool = False
+    # Rows are about market entities (a ``uscc`` column): classification and warnings read them.
+    # The inspector roster is reference data of the regulator instead.
+    entity_data: bool = True
 
     @property
     def arrow_schema(self) -> Any:
@@ -271,6 +349,10 @@ class DatasetSpec:
 _TYPE_NAMES = {str: "string", dt.date: "date", bool: "bool", float: "float", int: "int"}
 
 
+def _items(value: object) -> tuple[str, ...] | None:
+    return tuple(str(v) for v in value) if isinstance(value, list) else None
+
+
 def _field_specs(model: type[BaseModel]) -> tuple[FieldSpec, ...]:
     specs = []
     for name, info in model.model_fields.items():
@@ -294,6 +376,8 @@ def _field_specs(model: type[BaseModel]) -> tuple[FieldSpec, ...]:
                 ge=ge,
                 le=le,
                 description=info.description or "",
+                items=_items(extra.get("items")),
+                future_ok=bool(extra.get("future", False)),
             )
         )
     return tuple(specs)
@@ -308,8 +392,11 @@ def _spec(
     desc: str,
     *,
     date_is_fulfilment: bool = False,
+    entity_data: bool = True,
 ) -> DatasetSpec:
-    return DatasetSpec(name, zh, model, key, event_date, desc, _field_specs(model), date_is_fulfilment)
+    return DatasetSpec(
+        name, zh, model, key, event_date, desc, _field_specs(model), date_is_fulfilment, entity_data
+    )
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -379,8 +466,19 @@ DATASETS: dict[str, DatasetSpec] = {
             "recorded_on",
             "Dishonest records from courts, tax, utilities and others",
         ),
+        _spec(
+            "inspectors",
+            "执法检查人员名录库",
+            InspectorRecord,
+            ("inspector_id",),
+            "active_from",
+            "The inspector roster the double-random draw staffs plans from (reference data, not "
+            "about entities); the latest upload of an inspector_id replaces the earlier one",
+            entity_data=False,
+        ),
     )
 }
+ENTITY_DATASETS: tuple[str, ...] = tuple(n for n, s in DATASETS.items() if s.entity_data)
 
 
 def dataset(name: str) -> DatasetSpec:

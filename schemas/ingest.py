@@ -64,6 +64,7 @@ class IngestReport(BaseModel):
     version_id: str | None = None
     format: str | None = None
     encoding: str | None = None
+    sheet: str | None = Field(default=None, description="the sheet read from a spreadsheet (xlsx/xls)")
     header_mapping: dict[str, str] = Field(default_factory=dict, description="uploaded header → column")
     ignored_columns: list[str] = Field(default_factory=list)
     profile: str | None = Field(default=None, description="mapping profile used (schemas/profiles/)")

@@ -70,6 +70,7 @@ class UploadOut(BaseModel):
     out_of_scope_reasons: dict[str, int] = Field(description="out-of-scope rows per reason")
     reasons: dict[str, int] = Field(description="rejected rows per reason code")
     errors: list[UploadError] = Field(description="the first row errors (at most 100), in file order")
+    sheet: str | None = Field(None, description="the sheet read from a spreadsheet upload (xlsx/xls)")
     header_mapping: dict[str, str] = Field(description="uploaded header → contract column")
     ignored_columns: list[str] = Field(description="uploaded columns the contract does not use")
     profile: str | None = Field(description="the mapping profile that read the file (schemas/profiles/)")

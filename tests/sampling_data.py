@@ -71,6 +71,16 @@ def results_table(
     return pa.table(data, schema=CLASSIFICATION_SCHEMA)
 
 
+def roster(lake: Lake, province: str, n: int = 40, *, conflict_codes: list[str] | None = None) -> str:
+    """Write ``n`` inspectors of ``province`` as one curated roster ingest (the generator's
+    synthetic roster over the regions above); returns the curated key."""
+    from functions.roster.synthetic import roster_table, write_curated
+
+    counties = REGIONS.get(province, (province + "0100",))
+    table = roster_table(province, n, counties=counties, conflict_codes=conflict_codes or [])
+    return write_curated(lake, province, table)
+
+
 def publish(
     lake: Lake,
     table: pa.Table,
@@ -79,9 +89,11 @@ def publish(
     *,
     row_group_size: int | None = None,
     sampling_copy: bool = True,
+    with_roster: bool = True,
 ) -> str:
     """Publish like the classification does: run copy, sampling copy (unless ``sampling_copy``
-    is off: a run published before ADR 0100), partition, pointer. Returns the run id."""
+    is off: a run published before ADR 0100), partition, pointer. Returns the run id.
+    ``with_roster``: also give the province an inspector roster when it has none (plans need one)."""
     import io
     import tempfile
 
@@ -110,4 +122,31 @@ def publish(
             "rows": table.num_rows,
         },
     )
+    if with_roster and not lake.list_files(layout.curated_prefix("inspectors", province)):
+        roster(lake, province)
     return run_id
+
+
+def inspections(
+    lake: Lake,
+    province: str,
+    rows: list[dict[str, str | None]],
+    *,
+    ingest_id: str = "insp-0001",
+    ingested_at: dt.datetime | None = None,
+) -> str:
+    """Curate ``inspections`` rows (contract text values) as one ingest; returns the curated key."""
+    from functions.ingest.curate import curated_table, parquet_bytes
+    from functions.ingest.validate import validate
+    from schemas.datasets import DATASETS
+
+    spec = DATASETS["inspections"]
+    table = pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in spec.columns})
+    at = ingested_at or dt.datetime.now(dt.UTC)
+    v = validate(table, spec, province=province, today=at.date())
+    assert not v.checks, v.counts()
+    lines = pa.array(range(2, table.num_rows + 2), pa.int64())
+    curated = curated_table(spec, v, lines, ingest_id=ingest_id, ingested_at=at)
+    key = layout.curated_key("inspections", province, ingest_id)
+    lake.write_bytes(key, parquet_bytes(spec, curated))
+    return key

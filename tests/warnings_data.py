@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from functions import layout, uscc
+from functions.coverage.store import record_curated
 from functions.lake import Lake
 from schemas.datasets import DATASETS
 from schemas.results import CLASSIFICATION_SCHEMA, DIMENSIONS
@@ -32,6 +33,7 @@ def write_curated(
     *,
     ingest_id: str = "ing-1",
     ingested_at: dt.datetime = INGESTED,
+    coverage: bool = True,
 ) -> str:
     schema = DATASETS[dataset].curated_schema
     full = [
@@ -46,6 +48,8 @@ def write_curated(
     ]
     key = layout.curated_key(dataset, province, ingest_id)
     lake.write_parquet(key, pa.Table.from_pylist(full, schema=schema))
+    if coverage:  # as an accepted ingest records it (functions.warnings.on_ingest)
+        record_curated(lake, dataset, province, key, ingest_id=ingest_id, ingested_at=ingested_at)
     return key
 
 

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from functions import layout
 from functions.analysis import metrics
+from functions.analysis.backtest import PROBLEM_RESULTS, band_psi, month_figures
+from functions.analysis.engine import histograms, open_engine
+from functions.analysis.lookup import entity_rows
 from functions.errors import StorageError
 from functions.months import previous_month
-from functions.warnings import sources
 from functions.warnings.compile import Period
 from functions.warnings.query import Scope, open_source
 from schemas.results import RISK_CLASSES
@@ -31,9 +33,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Outcomes that count as "a problem was found": a corrected-on-the-spot problem is still a
-# problem, and an entity not at its address or refusing inspection is itself a violation.
-PROBLEM_RESULTS = ("problem_found", "corrected", "not_at_address", "refused")
 SOURCE_PLAN, SOURCE_PREVIOUS, SOURCE_NONE = "plan", "previous_month_classification", "none"
 
 
@@ -52,10 +51,16 @@ def _plan(
 
 
 def _scores(
-    lake: Lake, month: str, province: str, cache: dict[str, dict[str, tuple[str, float]]]
+    lake: Lake,
+    month: str,
+    province: str,
+    cache: dict[str, dict[str, tuple[str, float]]],
+    usccs: set[str] | None = None,
 ) -> dict[str, tuple[str, float]]:
+    """(class, score) of the inspected entities only: a filtered, streamed Parquet scan, never
+    the whole province in memory (ADR 0109)."""
     if month not in cache:
-        t = sources.read_classification(lake, month, province)
+        t = entity_rows(lake, month, province, usccs or (), ["uscc", "risk_class", "risk_score"])
         cache[month] = (
             {}
             if t is None
@@ -111,6 +116,7 @@ def attach_classes(lake: Lake, rows: list[dict[str, Any]], month: str, province:
     plans: dict[str, dict[str, Any] | None] = {}
     scores: dict[str, dict[str, tuple[str, float]]] = {}
     fallback = previous_month(month)
+    inspected = {str(r["uscc"]) for r in rows}
     for r in rows:
         cls, score, source = None, None, SOURCE_NONE
         plan = _plan(lake, province, r["plan_id"], plans) if r.get("plan_id") else None
@@ -118,10 +124,10 @@ def attach_classes(lake: Lake, rows: list[dict[str, Any]], month: str, province:
             target = next((t for t in plan.get("targets", []) if t.get("uscc") == r["uscc"]), None)
             if target is not None:
                 cls, source = target.get("risk_class"), SOURCE_PLAN
-                hit = _scores(lake, str(plan.get("month")), province, scores).get(r["uscc"])
+                hit = _scores(lake, str(plan.get("month")), province, scores, inspected).get(r["uscc"])
                 score = hit[1] if hit and hit[0] == cls else None
         if cls is None:
-            hit = _scores(lake, fallback, province, scores).get(r["uscc"])
+            hit = _scores(lake, fallback, province, scores, inspected).get(r["uscc"])
             if hit is not None:
                 cls, score, source = hit[0], hit[1], SOURCE_PREVIOUS
         r.update(
@@ -166,9 +172,13 @@ def replay(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def evaluate(
-    rows: list[dict[str, Any]], current_scores: list[float], previous_scores: list[float]
+    rows: list[dict[str, Any]],
+    current_hist: list[float] | None,
+    previous_hist: list[float] | None,
+    month: str | None = None,
 ) -> dict[str, Any]:
-    """All effectiveness numbers from class-annotated inspections (pure)."""
+    """All effectiveness numbers from class-annotated inspections and the score histograms of
+    this month and last (shares per band, computed on the engine) (pure)."""
     per_class: dict[str, dict[str, Any]] = {}
     for c in RISK_CLASSES:
         sel = [r for r in rows if r["risk_class"] == c]
@@ -177,7 +187,7 @@ def evaluate(
     ra, rd = per_class["A"]["rate"], per_class["D"]["rate"]
     scored = [r for r in rows if r["risk_score"] is not None]
     auc = metrics.auc([r["risk_score"] for r in scored], [r["problem"] for r in scored])
-    psi = metrics.psi(previous_scores, current_scores)
+    psi = metrics.psi_of_shares(previous_hist, current_hist)
     sources_used: dict[str, int] = {}
     for r in rows:
         sources_used[r["class_source"]] = sources_used.get(r["class_source"], 0) + 1
@@ -193,9 +203,11 @@ def evaluate(
         "psi": psi,
         "psi_band": metrics.psi_band(psi),
         "psi_bins": list(metrics.PSI_BINS),
-        "score_histogram": metrics.histogram(current_scores) if current_scores else None,
-        "previous_score_histogram": metrics.histogram(previous_scores) if previous_scores else None,
+        "score_histogram": current_hist,
+        "previous_score_histogram": previous_hist,
         "replay": replay(rows),
+        # the same figures with n, a 95 % interval, or "insufficient data" (ADR 0106)
+        "figures": month_figures(rows, month) if month else None,
     }
 
 
@@ -226,13 +238,24 @@ def effectiveness(
         boto3_session=boto3_session,
     )
     rows = attach_classes(lake, found, month, province)
-    cur = sources.read_classification(lake, month, province)
-    prev = sources.read_classification(lake, previous_month(month), province)
-    out = evaluate(
-        rows,
-        [] if cur is None else [float(s) for s in cur["risk_score"].to_pylist()],
-        [] if prev is None else [float(s) for s in prev["risk_score"].to_pylist()],
+    prev_month = previous_month(month)
+    source = open_engine(
+        lake,
+        province,
+        settings=settings,
+        engine=engine,
+        athena_runner=athena_runner,
+        boto3_session=boto3_session,
     )
+    try:
+        hists = histograms(source, province, (month, prev_month))
+    finally:
+        source.close()
+    out = evaluate(rows, hists[month], hists[prev_month], month)
+    out["psi_cutoff_bands"] = band_psi(
+        lake, month=month, province=province, cutoff=cut, settings=settings, engine=engine,
+        athena_runner=athena_runner, boto3_session=boto3_session,
+    )  # fmt: skip
     out.update(month=month, province=province, cutoff=cut.isoformat())
     json.dumps(out, default=str)  # fail here, not in a writer, if something is not serialisable
     return out

@@ -43,7 +43,13 @@ def psi(expected: Sequence[float], actual: Sequence[float]) -> float | None:
     """Population stability index of ``actual`` (this month) against ``expected`` (last month)."""
     if not expected or not actual:
         return None
-    e, a = histogram(expected), histogram(actual)
+    return psi_of_shares(histogram(expected), histogram(actual))
+
+
+def psi_of_shares(e: Sequence[float] | None, a: Sequence[float] | None) -> float | None:
+    """PSI of two band-share vectors (histograms the engine computed, ADR 0109)."""
+    if not e or not a:
+        return None
     return sum(
         (max(ai, PSI_EPS) - max(ei, PSI_EPS)) * math.log(max(ai, PSI_EPS) / max(ei, PSI_EPS))
         for ei, ai in zip(e, a, strict=True)

@@ -4,6 +4,7 @@ the documents in sync with the YAML)."""
 from __future__ import annotations
 
 from functions.classify.system import Indicator, System
+from schemas.datasets import DATASETS
 from schemas.results import DIMENSION_LABELS
 
 BEGIN = "<!-- indicator-table:begin (generated from the YAML; do not edit by hand) -->"
@@ -70,7 +71,42 @@ def indicator_table(system: System) -> str:
         mapping = "by hard rules only: A unless a rule fires"
     rows.append("")
     rows.append(f"Class mapping: {mapping}. Model: `{system.model_ref}`.")
+    rows.append("")
+    rows.extend(conventions(system))
     return "\n".join([BEGIN, *rows, END])
+
+
+def conventions(system: System) -> list[str]:
+    """What the compiler does that the table cannot show: the order of reasons and how a record
+    without a date counts (generated, so it cannot go stale)."""
+    from functions.classify.compile import MAX_REASONS
+
+    undated: list[str] = []
+    dated: list[str] = []
+    for ind, _, _ in system.leaves():
+        d = ind.definition
+        if d is None or d.dataset not in DATASETS:
+            continue
+        spec = DATASETS[d.dataset]
+        column = d.date_column or spec.event_date
+        if spec.column(column).required or spec.date_is_fulfilment:
+            continue
+        (undated if d.window_months else dated).append(f"`{ind.code}` (`{d.dataset}.{column}`)")
+    lines = [
+        f"Reasons: the {MAX_REASONS} leaves with the most weighted points (zero points never "
+        "show); equal points are ordered by indicator code, A to Z.",
+        "Undated records: a record whose date is empty is kept at every period end (the as-of "
+        "view reads it as on or before the period end).",
+    ]
+    if undated:
+        lines.append(
+            "It never counts for a windowed indicator, whose window needs a date inside it: "
+            + ", ".join(undated)
+            + "."
+        )
+    if dated:
+        lines.append("It counts for an indicator without a window: " + ", ".join(dated) + ".")
+    return [f"- {line}" for line in lines]
 
 
 def sync(text: str, system: System) -> str:

@@ -11,6 +11,7 @@ from functions import uscc as uscc_mod
 from functions.classify.load import load_system
 from functions.errors import ConfigError, InvalidInput, NotFound
 from functions.lake import Lake
+from functions.objections.adjust import approved_adjustments
 
 
 def explain(lake: Lake, uscc: str, month: str) -> dict[str, Any]:
@@ -53,9 +54,13 @@ def explain(lake: Lake, uscc: str, month: str) -> dict[str, Any]:
         or manifest.get("model_hash")
         or pointer.get("model_hash"),
     }
-    system_id = str(row["model"]).split("@", 1)[0]
-    try:
-        system = load_system(system_id)
+    adjustment = approved_adjustments(lake, month, province).get(code)
+    if adjustment is not None:  # a manual adjustment approved by a second person (ADR 0113)
+        out["adjustment"] = adjustment
+    if pointer.get("correction"):
+        out["correction"] = pointer["correction"]
+    try:  # the exact version the row was classified with (docs/adr/0107)
+        system = load_system(str(row["model"]))
     except ConfigError:
         return out
     if system.model_ref == row["model"]:
@@ -81,6 +86,15 @@ def render(info: dict[str, Any]) -> str:
         f"  risk score {info['risk_score']:.2f} / 100 under {info['model']} "
         f"(run {info['run_id']}, cutoff {info.get('cutoff')})",
     ]
+    adj = info.get("adjustment")
+    if adj:
+        lines.append(
+            f"  MANUALLY ADJUSTED to class {adj['adjusted_class']} (model class {adj['model_class']}): "
+            f"{adj['reason']} — proposed by {adj['proposed_by']}, approved by {adj['approved_by']} "
+            f"({adj['adjustment_id']})"
+        )
+    if info.get("correction"):
+        lines.append(f"  correction run after objection {info['correction'].get('objection_id')}")
     if info.get("class_mapping"):
         lines.append(f"  class mapping: {info['class_mapping']}")
     lines.append(

@@ -301,24 +301,58 @@ def load_system_file(path: str | Path) -> System:
 
 
 def shipped_system_ids() -> list[str]:
+    """Ids of the shipped systems (each may ship several versions)."""
     return sorted(
         f.name[: -len(".yaml")]
         for f in resources.files(SHIPPED_PACKAGE).iterdir()
-        if f.name.endswith(".yaml")
+        if f.name.endswith(".yaml") and "@" not in f.name
     )
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def _shipped(name: str) -> System:
+    res = resources.files(SHIPPED_PACKAGE).joinpath(name)
+    return parse_system(res.read_text(encoding="utf-8"), name)
+
+
+def shipped_versions(system_id: str) -> dict[str, str]:
+    """version → file of every shipped version of ``system_id``, oldest first.
+
+    ``<id>.yaml`` holds the version first published under the bare id; later versions are
+    published beside it as ``<id>@<version>.yaml`` and never edited (docs/adr/0107)."""
+    found: dict[str, str] = {}
+    for f in resources.files(SHIPPED_PACKAGE).iterdir():
+        if f.name == f"{system_id}.yaml":
+            found[_shipped(f.name).version] = f.name
+        elif f.name.startswith(f"{system_id}@") and f.name.endswith(".yaml"):
+            found[f.name[len(system_id) + 1 : -len(".yaml")]] = f.name
+    return dict(sorted(found.items(), key=lambda kv: _version_key(kv[0])))
+
+
 def load_system(system_id: str) -> System:
-    """A shipped system by id, or a path to a YAML file."""
+    """A shipped system by ``id`` (its newest version: what the monthly run uses by default,
+    docs/adr/0107) or ``id@version``, or a path to a YAML file."""
     if system_id.endswith((".yaml", ".yml")) or "/" in system_id:
         return load_system_file(system_id)
-    if system_id not in shipped_system_ids():
+    base, _, version = system_id.partition("@")
+    if base not in shipped_system_ids():
         raise ConfigError(
-            f"unknown indicator system {system_id!r}; shipped: {', '.join(shipped_system_ids())}",
+            f"unknown indicator system {base!r}; shipped: {', '.join(shipped_system_ids())}",
             field="system",
         )
-    res = resources.files(SHIPPED_PACKAGE).joinpath(f"{system_id}.yaml")
-    system = parse_system(res.read_text(encoding="utf-8"), f"{system_id}.yaml")
-    if system.id != system_id:
-        raise ConfigError(f"{system_id}.yaml declares id {system.id!r}", field="system")
+    versions = shipped_versions(base)
+    if version and version not in versions:
+        raise ConfigError(
+            f"indicator system {base} has no version {version!r}; shipped: {', '.join(versions)}",
+            field="system",
+        )
+    chosen = version or list(versions)[-1]
+    system = _shipped(versions[chosen])
+    if system.id != base or system.version != chosen:
+        raise ConfigError(
+            f"{versions[chosen]} declares {system.model_ref}, not {base}@{chosen}", field="system"
+        )
     return system

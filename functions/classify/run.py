@@ -285,8 +285,12 @@ def classify_month(
     progress: ProgressFn = no_progress,
     athena_runner: Any = None,
     systems: Mapping[str, str] | None = None,
+    correction: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Classify every entity of ``province`` for ``month`` and publish the result.
+
+    ``correction``: this run re-classifies the month after an upheld objection (its id and
+    entity); the manifest and the pointer keep it, beside ``supersedes`` (docs/adr/0112).
 
     ``systems``: entity type -> system id, for types classified with another system than the
     run's (over ``settings.class_systems``); all types land in the one published partition and
@@ -345,6 +349,7 @@ def classify_month(
         "run_id": run_id,
         # the run this one replaces as the published one (a re-run), recorded for audit
         "supersedes": published_run_id(lake, month, province),
+        "correction": dict(correction) if correction else None,
         "month": month,
         "province": province,
         "period_end": month_end(month).isoformat(),
@@ -362,6 +367,8 @@ def classify_month(
         "counts": counts,
         "statements": compiled.statements,
         "timings": timings,
+        # inputs the indicators read that the province has not delivered (docs/adr/0104)
+        "inputs_incomplete": _inputs_incomplete(lake, month, province, [s for s, _ in assignments]),
     }
     timings["total_s"] = time.perf_counter() - t0
     lake.write_json(f"{layout.run_prefix(run_id)}/manifest.json", manifest)
@@ -379,6 +386,24 @@ def published_run_id(lake: Lake, month: str, province: str) -> str | None:
     return str(run_id) if run_id else None
 
 
+def _inputs_incomplete(
+    lake: Lake, month: str, province: str, systems: list[System]
+) -> list[dict[str, object]]:
+    """Which inputs of the systems' indicators are missing from the province's coverage."""
+    from functions.coverage.requires import inputs_incomplete
+    from functions.coverage.store import summary
+
+    readers: dict[str, set[str]] = {"entities": {"(every entity)"}}
+    for system in systems:
+        for ind, _, _ in system.leaves():
+            if ind.definition:
+                readers.setdefault(ind.definition.dataset, set()).add(f"{system.model_ref}:{ind.code}")
+    end = month_end(month)
+    return inputs_incomplete(
+        summary(lake, province), {k: sorted(v) for k, v in readers.items()}, end.replace(day=1), end
+    )
+
+
 def publish(lake: Lake, manifest: dict[str, Any], *, settings: Settings | None = None) -> None:
     """Write the run's sampling copy (ADR 0100), copy the run's Parquet over the published key
     (atomic), then move the pointer: readers find the copy through the pointer only."""
@@ -392,6 +417,7 @@ def publish(lake: Lake, manifest: dict[str, Any], *, settings: Settings | None =
         {
             "run_id": run_id,
             "supersedes": manifest.get("supersedes"),
+            "correction": manifest.get("correction"),
             "model": manifest["model"],
             "model_hash": manifest["model_hash"],
             "cutoff": manifest["cutoff"],

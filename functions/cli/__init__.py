@@ -21,9 +21,15 @@ COMMAND_MODULES = (
     "functions.cli.classify_cmd",
     "functions.cli.explain_cmd",
     "functions.cli.warnings_cmd",
+    "functions.cli.coverage_cmd",
     "functions.cli.report_cmd",
+    "functions.cli.evaluate_cmd",
+    "functions.cli.county_cmd",
     "functions.cli.dlq_cmd",
     "functions.cli.contract_cmd",
+    "functions.cli.objection_cmd",
+    "functions.cli.adjust_cmd",
+    "functions.cli.disclose_cmd",
 )
 
 

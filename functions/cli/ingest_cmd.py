@@ -69,6 +69,14 @@ def _warn(lake: Lake, reports: list[IngestReport], settings: object) -> None:
             click.echo(f"warnings {province}: FAILED ({w['error']}: {w['message']}); ingest kept", err=True)
 
 
+def _disclose(lake: Lake, reports: list[IngestReport]) -> None:
+    """Inspection results naming a plan publish its disclosure again (一公开, ADR 0098)."""
+    from functions.disclosure.build import after_ingests
+
+    for plan_id, n in after_ingests(lake, reports).items():
+        click.echo(f"disclosure {plan_id}: {n} entities published", err=True)
+
+
 def _notify(reports: list[IngestReport], settings: object) -> None:
     """Tell each province what became of its uploads, as the upload trigger does (docs/adr/0088);
     a failure is said on stderr and never changes the exit status (the reports are committed)."""
@@ -116,6 +124,7 @@ def command(ctx: click.Context, paths: tuple[Path, ...], pending: bool, as_json:
     else:
         click.echo(summarise(reports) if reports else "nothing to ingest")
     _warn(lake, reports, settings)
+    _disclose(lake, reports)
     _notify(reports, settings)
     if any(r.status == "rejected_file" for r in reports):
         ctx.exit(1)

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from functions.cli.common import lake_from
+from functions.cli.common import lake_from, settings_from
 
 
 @click.group("plan")
@@ -45,12 +45,22 @@ def draw_cmd(
     seed: str | None,
     as_json: bool,
 ) -> None:
-    """Draw and store a plan as the operator (no token; the caller is recorded as cli:<user>)."""
+    """Draw and store a TEST plan as the operator (never official: official plans are drawn from a
+    registered task through the API; the caller is recorded as cli:<user>)."""
     from functions.auth.tokens import Principal
+    from functions.errors import Forbidden
     from functions.sampling.service import create_plan
     from schemas.api import PlanRequest
 
-    body = {"month": month, "province": province, "ratios": _parse_ratios(ratios), "seed": seed}
+    if not settings_from(ctx).sampling_test_mode:
+        raise Forbidden("test draws are disabled in this deployment (production)", field="mode")
+    body = {
+        "month": month,
+        "province": province,
+        "ratios": _parse_ratios(ratios),
+        "seed": seed,
+        "mode": "test",
+    }
     if region_prefix:
         body["region_prefix"] = region_prefix
     req = PlanRequest.model_validate(body, strict=False)
@@ -90,10 +100,18 @@ def show_cmd(ctx: click.Context, plan_id: str, as_json: bool) -> None:
 @click.argument("plan_id")
 @click.pass_context
 def verify_cmd(ctx: click.Context, plan_id: str) -> None:
-    """Re-draw a plan from its stored seed and frame; exit 1 if it does not match."""
+    """Re-draw a plan from its stored seed and frame; an official plan is also checked against its
+    task, its commitment and the signed audit chain. Exit 1 on any failure."""
+    from functions.errors import ConfigError
+    from functions.sampling.signing import Signer, signer_from_settings
     from functions.sampling.verify import verify_plan
 
-    result = verify_plan(lake_from(ctx), plan_id)
+    lake = lake_from(ctx)
+    try:
+        signer: Signer | None = signer_from_settings(settings_from(ctx), lake)
+    except ConfigError:
+        signer = None  # test plans still verify; an official plan is then "unverifiable" (exit 1)
+    result = verify_plan(lake, plan_id, signer)
     click.echo(f"{plan_id}: {result.status} — {result.message}")
     if not result.ok:
         ctx.exit(1)

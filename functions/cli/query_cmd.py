@@ -3,7 +3,8 @@
 The SQL is written for Athena (Trino dialect) against the Glue tables of infra/platform.yaml;
 sqlglot translates it to DuckDB, and the same table names are registered over the lake by the
 classification engine's ``register_lake_tables``: ``curated_<dataset>`` (partition column
-``province``) and ``classifications`` (partition columns ``month`` and ``province``). Database
+``province``), ``classifications`` (partition columns ``month`` and ``province``) and the results
+tables of ``schemas/tables.py`` (``warnings``, ``tasks``, ``coverage``, ``ingest_reports``). Database
 qualifiers such as ``creditrisk_prod.`` are dropped, so a query pastes from Athena unchanged.
 """
 
@@ -61,6 +62,9 @@ def run_query(lake: Lake, sql: str) -> pa.Table:
         from functions.classify.engine_duckdb import register_lake_tables
 
         register_lake_tables(con, lake)
+        from functions.results_tables import register_results_tables
+
+        register_results_tables(con, lake)
         try:
             result: pa.Table = con.sql(translated).to_arrow_table()
         except duckdb.Error as exc:
@@ -106,8 +110,9 @@ def _render(table: pa.Table, fmt: str, max_rows: int) -> str:
 def command(ctx: click.Context, sql: str, fmt: str, max_rows: int) -> None:
     """Run Athena SQL (as auditors write it against the Glue tables) on the lake with DuckDB.
 
-    Tables: the ten curated datasets (e.g. curated_penalties, partition column province) and
-    classifications (partition columns month, province). Example:
+    Tables: the ten curated datasets (e.g. curated_penalties, partition column province),
+    classifications, warnings and tasks (partition columns month, province), coverage
+    (province) and ingest_reports. Example:
 
         creditrisk query "SELECT risk_class, count(*) FROM classifications
         WHERE month = '2026-10' AND province = '42' GROUP BY 1 ORDER BY 1"

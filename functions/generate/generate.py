@@ -30,7 +30,7 @@ from functions.generate.regions import regions_for
 from functions.generate.writer import CsvSink
 from functions.layout import MONTH_RE
 from functions.progress import ProgressFn, no_progress
-from schemas.datasets import DATASETS
+from schemas.datasets import DATASETS, ENTITY_DATASETS
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class GeneratedFile:
     format: str  # csv | csv.gz | jsonl | parquet
     encoding: str
     faults: dict[str, int] = field(default_factory=dict)
+    out_of_scope: int = 0  # rows ingest counts apart (natural persons in national penalties)
 
 
 @dataclass(frozen=True)
@@ -131,17 +132,21 @@ def generate_province(
     sink = CsvSink(out_dir, province)
     n_blocks = -(-entities // BLOCK)
     per_chunk = max(1, -(-chunk_size // BLOCK))
+    conflict_codes: list[str] = []
     try:
         for first in range(0, n_blocks, per_chunk):
-            parts: dict[str, list[pa.Table]] = {ds: [] for ds in DATASETS}
+            parts: dict[str, list[pa.Table]] = {ds: [] for ds in ENTITY_DATASETS}
             for b in range(first, min(first + per_chunk, n_blocks)):
                 n = min(BLOCK, entities - b * BLOCK)
                 eb = entity_block(b, n, seed, regions, window)
                 for ds, t in block_tables(eb, b, seed, regions, window).items():
                     parts[ds].append(t)
-            for ds in DATASETS:
+            for ds in ENTITY_DATASETS:
                 sink.write(ds, pa.concat_tables(parts[ds]))
+            if not conflict_codes:
+                conflict_codes = parts["entities"][0].column("uscc").slice(0, 200).to_pylist()
             progress("generate entities", min((first + per_chunk) * BLOCK, entities), entities)
+        sink.write("inspectors", _roster(province, entities, seed, regions.codes, conflict_codes, window))
     finally:
         sink.close()
     files = _post_process(out_dir, sink, seed, faults, formats, regions.codes, province, progress, layout)
@@ -160,6 +165,34 @@ def generate_province(
     return summary
 
 
+def roster_size(entities: int) -> int:
+    """About one inspector per 5,000 entities, 50 to 2,000 (200 for a 1M-entity province)."""
+    return max(50, min(2000, entities // 5000))
+
+
+def _roster(
+    province: str,
+    entities: int,
+    seed: int,
+    counties: tuple[str, ...],
+    conflict_codes: list[str],
+    window: Window,
+) -> pa.Table:
+    """The province's inspector roster (``inspectors``), one file ``roster``."""
+    from functions.roster.synthetic import roster_table
+
+    end = dt.date(1970, 1, 1) + dt.timedelta(days=int(window.end))
+    t = roster_table(
+        province,
+        roster_size(entities),
+        counties=counties,
+        seed=seed,
+        conflict_codes=conflict_codes,
+        today=end,
+    )
+    return t.append_column("_file", pa.repeat(pa.scalar("roster"), t.num_rows))
+
+
 def _post_process(
     out_dir: Path,
     sink: CsvSink,
@@ -175,24 +208,27 @@ def _post_process(
     by_ds: dict[str, list[str]] = {}
     for rel in rels:
         by_ds.setdefault(sink.dataset_of[rel], []).append(rel)
-    fmt_of = plan_formats(by_ds) if formats == "mixed" else {}
+    entity_files = {ds: r for ds, r in by_ds.items() if DATASETS[ds].entity_data}  # the roster stays CSV
+    fmt_of = plan_formats(entity_files) if formats == "mixed" else {}
     out = []
     for i, rel in enumerate(rels):
         ds = sink.dataset_of[rel]
         rows, counts = sink.rows[rel], dict[str, int]()
-        if rate > 0:
+        if rate > 0 and DATASETS[ds].entity_data:
             table = read_strings(out_dir / rel, list(DATASETS[ds].columns))
             table, counts = faults_mod.inject(table, ds, rate, seed, rel, list(county_codes), province)
             if counts:
                 (out_dir / rel).write_bytes(csv_bytes(table))
             rows = table.num_rows
         fmt = fmt_of.get(rel, "csv")
+        persons = 0
         if layout == "national" and ds in NATIONAL_DATASETS:
-            rewrite_national(out_dir, rel, ds)  # the export layout, in GB18030 (ADR 0082)
+            persons = rewrite_national(out_dir, rel, ds)  # the export layout, in GB18030 (ADR 0082)
             new_rel, encoding, fmt = rel, "gb18030", "csv"
         else:
             new_rel, encoding = convert(out_dir, rel, ds, fmt)
-        out.append(GeneratedFile(new_rel, ds, rows, "csv" if fmt == "gb18030" else fmt, encoding, counts))
+        fmt = "csv" if fmt == "gb18030" else fmt
+        out.append(GeneratedFile(new_rel, ds, rows + persons, fmt, encoding, counts, persons))
         if rate > 0 or formats == "mixed" or layout == "national":
             progress("post-process files", i + 1, len(rels))
     return out

@@ -43,6 +43,8 @@ VIOLATION_TYPE = {
 }
 TYPE_TEXT = {"enterprise": "有限责任公司", "individual": "个体工商户", "cooperative": "农民专业合作社"}
 PARTY_CATEGORY = {"1": "法人及非法人组织", "2": "个体工商户", "3": "法人及非法人组织"}
+NATURAL_PERSON = "自然人"  # 行政相对人类别 of a penalty on a person: out of the platform's scope
+NATURAL_PERSON_EVERY = 50  # one natural-person decision per this many penalties (2%)
 
 
 def written_forms(profile: Profile, vocabulary: str) -> dict[str, str]:
@@ -84,6 +86,17 @@ def _map(col: pa.ChunkedArray, fn: Callable[[str | None], str | None]) -> pa.Arr
 
 def _lookup(table: dict[str, str]) -> Callable[[str | None], str | None]:
     return lambda v: None if v is None else table.get(v, v)
+
+
+def natural_persons(t: pa.Table) -> pa.Table:
+    """Penalty decisions on natural persons (no USCC), one per ``NATURAL_PERSON_EVERY`` rows:
+    real 双公示 exports mix them in, and ingest counts them apart (out of scope, not rejected).
+    Each copies a generated row (deterministic) with its own decision number."""
+    picked = t.take(pa.array(range(0, t.num_rows, NATURAL_PERSON_EVERY), pa.int64()))
+    decision = [None if v is None else f"{v}-个人" for v in picked["decision_no"].to_pylist()]
+    return picked.set_column(
+        picked.schema.get_field_index("decision_no"), "decision_no", pa.array(decision, pa.string())
+    ).set_column(picked.schema.get_field_index("uscc"), "uscc", pa.nulls(picked.num_rows, pa.string()))
 
 
 def national_table(t: pa.Table, dataset: str, profile: Profile) -> pa.Table:
@@ -142,11 +155,20 @@ def national_table(t: pa.Table, dataset: str, profile: Profile) -> pa.Table:
     return pa.table(cols)
 
 
-def rewrite_national(root: Path, rel: str, dataset: str, profile: Profile | None = None) -> None:
-    """Rewrite the generated CSV ``root/rel`` in its national layout (GB18030, as such exports are)."""
+def rewrite_national(root: Path, rel: str, dataset: str, profile: Profile | None = None) -> int:
+    """Rewrite the generated CSV ``root/rel`` in its national layout (GB18030, as such exports
+    are); returns the rows added out of scope (natural persons, in penalties)."""
     if dataset not in NATIONAL_DATASETS:
-        return
+        return 0
     src = root / rel
     t = read_strings(src, list(DATASETS[dataset].columns))
-    out = national_table(t, dataset, profile or load_profile())
+    profile = profile or load_profile()
+    out = national_table(t, dataset, profile)
+    added = 0
+    if dataset == "penalties" and t.num_rows:
+        persons = national_table(natural_persons(t), dataset, profile)
+        category = pa.array([NATURAL_PERSON] * persons.num_rows, pa.string())
+        persons = persons.set_column(0, "行政相对人类别", category)
+        out, added = pa.concat_tables([out, persons]), persons.num_rows
     src.write_bytes(csv_bytes(out).decode("utf-8").encode("gb18030"))
+    return added

@@ -40,6 +40,7 @@ class CheckResult:
     format: str
     accepted: bool
     encoding: str | None = None
+    sheet: str | None = None  # a spreadsheet: the sheet that was read
     plan: ColumnPlan | None = None
     rows_read: int = 0
     rows_accepted: int = 0
@@ -60,6 +61,7 @@ class CheckResult:
             "province_from": self.province_from,
             "format": self.format,
             "encoding": self.encoding,
+            "sheet": self.sheet,
             "outcome": "accepted" if self.accepted else "rejected",
             "file_reason": self.file_reason,
             "file_message": self.file_message,
@@ -134,7 +136,7 @@ def check_bytes(
     result = CheckResult(str(path), dataset, prov or "", prov_from, fmt, accepted=False)
     try:
         rr = read(data, fmt, spec, load_profile(prov))
-        result.plan, result.encoding = rr.plan, rr.encoding
+        result.plan, result.encoding, result.sheet = rr.plan, rr.encoding, rr.sheet
         table, lines = rr.table, rr.lines
         result.rows_read = table.num_rows
         if rr.out_of_scope is not None and rr.out_of_scope_reason is not None:
@@ -182,6 +184,8 @@ def render(r: CheckResult) -> str:
     """The check as text for a terminal."""
     out = [f"file:     {r.file}", f"dataset:  {r.dataset} ({DATASETS[r.dataset].zh})"]
     out.append(f"format:   {r.format}" + (f", encoding {r.encoding}" if r.encoding else ""))
+    if r.sheet is not None:
+        out.append(f"sheet:    {r.sheet}")
     out.append(f"province: {r.province or '?'} (from {r.province_from})")
     if r.plan is not None:
         p = r.plan

@@ -127,7 +127,20 @@ def mask_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Replace every ID-shaped substring (checksummed or not) by ``MASK``: quarantine and reports
     mask conservatively, so a near-miss typo of an ID is not leaked either."""
     arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    return pc.replace_substring_regex(arr.cast(pa.string()), ID_PATTERN, MASK)
+    arr = arr.cast(pa.string())
+    n = len(arr)
+    if n == arr.null_count:
+        return arr
+    # An ID shape starts with 17 digits: only values with such a run meet the regex.
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    cand = _rows_with_digit_run(data, offsets - offsets[0], 17)
+    if not cand.any():
+        return arr
+    if cand.all():
+        return pc.replace_substring_regex(arr, ID_PATTERN, MASK)
+    fixed = pc.replace_substring_regex(pc.take(arr, pa.array(np.flatnonzero(cand))), ID_PATTERN, MASK)
+    return pc.replace_with_mask(arr, pa.array(cand), fixed)
 
 
 _LOOSE = re.compile(ID_PATTERN)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import tempfile
 import time
@@ -202,6 +203,10 @@ def _ingest(
     report.timings = timings
     assert report.rows_read == report.rows_accepted + report.rows_rejected + report.rows_out_of_scope
     lake.write_json(report_key, report.model_dump(mode="json"))  # the commit marker
+    # What the ingest delivered, for the rules' input checks (docs/adr/0104); never fails it.
+    from functions.coverage.store import record_reports
+
+    record_reports(lake, [report])
     return report
 
 
@@ -342,6 +347,7 @@ def _process(
     timings["passes"] = passes
     timings["stream"] = _lap(t)
     report.encoding, report.header_mapping = reader.encoding, reader.mapping
+    report.sheet = reader.sheet
     report.ignored_columns = reader.ignored
     if reader.plan is not None:
         report.profile, report.profile_version = reader.plan.profile, reader.plan.profile_version
@@ -431,6 +437,8 @@ class _Runner:
         try:
             with open(out.quarantine_path, "wb") as quarantine, ThreadPoolExecutor(max_workers=1) as bg:
                 pending: Future[None] | None = None
+                columns: list[str] = []  # the uploaded names of the columns so far, in order
+                quarantined: list[str] | None = None  # the columns when a row was first rejected
                 for batch in _prefetched(self.reader.batches()):
                     table, lines, outside = batch.in_scope()
                     if outside:
@@ -462,6 +470,9 @@ class _Runner:
                         self.spec, v, lines, ingest_id=self.ingest_id, ingested_at=self.now
                     )
                     q = quarantine_jsonl(table, v, lines, batch.original_names) if failed else b""
+                    columns = [batch.original_names.get(c, c) for c in table.column_names]
+                    if failed and quarantined is None:
+                        quarantined = columns  # columns only grow (JSON Lines keys): see below
                     self.timings["validate"] = round(self.timings.get("validate", 0.0) + _lap(t), 4)
                     if pending is not None:
                         pending.result()
@@ -483,6 +494,8 @@ class _Runner:
                 if pending is not None:
                     pending.result()
             writer.close()
+            if quarantined is not None and quarantined != columns:
+                _complete_quarantine(out.quarantine_path, columns)
         except BaseException:
             writer.close()
             raise
@@ -534,6 +547,22 @@ def _prefetched(batches: Iterator[Batch]) -> Iterator[Batch]:
                 return
             nxt = ahead.submit(next, batches, _END)
             yield item  # type: ignore[misc]
+
+
+def _complete_quarantine(path: Path, columns: list[str]) -> None:
+    """Every quarantine line lists every column of the file, as one read of the whole file
+    would (a key missing from a row is null there): lines written before a JSON Lines key first
+    appeared get it as null, in the file's column order. Only a JSON Lines file whose keys grow
+    after a rejected row gets here; the quarantine is read and written again line by line."""
+    done = path.with_suffix(".complete")
+    with open(path, "rb") as old, open(done, "wb") as new:
+        for line in old:
+            row = json.loads(line)
+            if list(row["values"]) != columns:
+                row["values"] = {c: row["values"].get(c) for c in columns}
+                line = (json.dumps(row, ensure_ascii=False) + "\n").encode()
+            new.write(line)
+    done.replace(path)
 
 
 def _write(writer: CuratedWriter, curated: pa.Table, quarantine: BinaryIO, q: bytes) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -45,32 +46,51 @@ def first_errors(v: Validated, lines: pa.Array, limit: int = MAX_REPORT_ERRORS) 
 def quarantine_jsonl(raw: pa.Table, v: Validated, lines: pa.Array, original_names: dict[str, str]) -> bytes:
     """One JSON object per rejected row: line, the uploaded values (masked), reasons.
 
-    Byte-identical to ``json.dumps(row, ensure_ascii=False)`` per row, but assembled from
-    pieces encoded once: each header and each (code, column, message) once per file, each
-    value by the C string escaper. Values are text or null (the readers' contract)."""
-    rows = row_errors(v, lines)
-    if not rows:
+    Byte-identical to ``json.dumps(row, ensure_ascii=False)`` per row, but assembled column by
+    column with Arrow's string kernels, without a Python step per row (docs/adr/0090): each
+    header and each (code, column, message) is encoded once, a value is quoted as it is unless
+    it holds a character JSON escapes (then the C string escaper encodes that value alone).
+    Values are text or null (the readers' contract)."""
+    idx = pc.indices_nonzero(v.failed)
+    if len(idx) == 0:
         return b""
-    idx = pa.array([i for i, _ in rows], pa.int64())
-    columns = []
+    values = []
     for name in raw.column_names:
         key = _text(original_names.get(name, name)) + ": "
-        values = mask_array(pc.take(raw.column(name), idx)).to_pylist()
-        columns.append([key + ("null" if x is None else _text(x)) for x in values])
-    reasons: dict[tuple[str | None, str, str], str] = {}
-    out = []
-    for (_, errs), parts in zip(rows, zip(*columns, strict=True), strict=True):
-        why = []
-        for _line, col, code, msg in errs:
-            piece = reasons.get((col, code, msg))
-            if piece is None:
-                piece = json.dumps({"code": code, "column": col, "message": msg}, ensure_ascii=False)
-                reasons[(col, code, msg)] = piece
-            why.append(piece)
-        out.append(
-            f'{{"line": {errs[0][0]}, "values": {{{", ".join(parts)}}}, "reasons": [{", ".join(why)}]}}'
-        )
-    return ("\n".join(out) + "\n").encode("utf-8")
+        col = mask_array(pc.take(raw.column(name), idx))
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
+        values.append(pc.binary_join_element_wise(key, pc.fill_null(_quoted(col), "null"), ""))
+    reasons = []
+    for c in v.checks:
+        piece = json.dumps({"code": c.code, "column": c.column, "message": c.message}, ensure_ascii=False)
+        reasons.append(pc.if_else(pc.take(c.fails, idx), piece, _NULL_TEXT))
+    out = pc.binary_join_element_wise(
+        '{"line": ',
+        pc.cast(pc.take(lines, idx), pa.string()),
+        ', "values": {',
+        pc.binary_join_element_wise(*values, ", "),
+        '}, "reasons": [',
+        pc.binary_join_element_wise(*reasons, ", ", null_handling="skip"),
+        "]}\n",
+        "",
+    )
+    offsets = np.frombuffer(out.buffers()[1], dtype=np.int32)[out.offset : out.offset + len(out) + 1]
+    data = out.buffers()[2]
+    text: bytes = data.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+    return text
 
 
+_NULL_TEXT = pa.scalar(None, pa.string())
+_ESCAPED = r'[\x00-\x1f"\\]'  # what the JSON encoder escapes (ensure_ascii=False)
 _text = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) uses for str
+
+
+def _quoted(col: pa.Array) -> pa.Array:
+    """Each value as a JSON string (null stays null)."""
+    plain = pc.binary_join_element_wise('"', col, '"', "")
+    special = pc.fill_null(pc.match_substring_regex(col, _ESCAPED), False)
+    if not pc.any(special).as_py():
+        return plain
+    escaped = [_text(x) for x in col.filter(special).to_pylist()]
+    return pc.replace_with_mask(plain, special, pa.array(escaped, pa.string()))

@@ -45,6 +45,7 @@ class ReadResult:
     plan: ColumnPlan | None = None  # the mapping profile's plan for this file (docs/adr/0080)
     out_of_scope: pa.Array | None = None  # bool per row: outside the platform's scope
     out_of_scope_reason: str | None = None
+    sheet: str | None = None  # the spreadsheet's sheet that was read
 
 
 def _reject(reason: str, message: str, **details: Any) -> FileRejected:
@@ -54,18 +55,18 @@ def _reject(reason: str, message: str, **details: Any) -> FileRejected:
 _NULL_TEXT = pa.scalar(None, pa.string())
 
 
-def _clean(col: pa.ChunkedArray, empties_are_null: bool) -> pa.Array:
+def _clean(col: pa.ChunkedArray) -> pa.Array:
     """One contiguous text array, trimmed (Unicode whitespace), empty → null.
 
     The trim kernel is its own change detector: when it removes no byte, the column is kept
-    as is, so clean columns cost one trim pass and no copy (docs/adr/0014)."""
-    c = (_to_text(col) if col.type != pa.string() else col).combine_chunks()
-    trimmed = _trim(c)
-    if _value_bytes(trimmed) != _value_bytes(c):
-        c, empties_are_null = trimmed, False  # a value of blanks is now empty
-    if not empties_are_null and _has_empty(c):
-        c = pc.if_else(pc.equal(c, ""), _NULL_TEXT, c)
-    return c
+    as is, so clean columns cost one trim pass and no copy (docs/adr/0014); empty values become
+    null through a new validity bitmap over the same buffers (docs/adr/0090)."""
+    c = _to_text(col) if col.type != pa.string() else col
+    arr = c.chunk(0) if c.num_chunks == 1 else c.combine_chunks()
+    trimmed = _trim(arr)
+    if _value_bytes(trimmed) != _value_bytes(arr):
+        arr = trimmed
+    return _empty_to_null(arr)
 
 
 def _trim(arr: pa.Array) -> pa.Array:
@@ -79,6 +80,26 @@ def _trim(arr: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(arr)
 
 
+def _empty_to_null(arr: pa.Array) -> pa.Array:
+    """Empty values → null: a validity bitmap over the same offsets and data (no copy)."""
+    n = len(arr)
+    if n == arr.null_count:
+        return arr
+    off = _offsets(arr)
+    valid = off[1:] > off[:-1]
+    if valid.all():
+        return arr
+    if arr.null_count:
+        valid &= np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False))
+    if not valid.any():
+        return pa.nulls(n, pa.string())
+    if arr.offset:
+        return pc.if_else(pc.equal(arr, ""), _NULL_TEXT, arr)
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    nulls = n - int(np.count_nonzero(valid))
+    return pa.Array.from_buffers(pa.string(), n, [bitmap, *arr.buffers()[1:]], null_count=nulls)
+
+
 def _offsets(arr: pa.Array) -> np.ndarray:
     return np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
 
@@ -88,18 +109,6 @@ def _value_bytes(arr: pa.Array) -> int:
         return 0
     off = _offsets(arr)
     return int(off[-1] - off[0])
-
-
-def _has_empty(arr: pa.Array) -> bool:
-    """Some non-null value is the empty string (nulls also have zero length: excluded)."""
-    if len(arr) == arr.null_count:
-        return False
-    empty = np.diff(_offsets(arr)) == 0
-    if not empty.any():
-        return False
-    if arr.null_count:
-        empty &= np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False))
-    return bool(empty.any())
 
 
 def _arange(start: int, n: int) -> pa.Array:
@@ -187,6 +196,8 @@ class StreamReader:
         self.fmt = fmt[: -len(".gz")] if self.gz else fmt
         self.chunk_bytes, self.parquet_rows = chunk_bytes, parquet_rows
         self.encoding: str | None = None
+        self.sheet: str | None = None  # a spreadsheet: the sheet read (chosen by name or header)
+        self.newline = b"\n"
         self.headers: list[str] = []
         self.mapping: dict[str, str] = {}
         self.ignored: list[str] = []
@@ -203,6 +214,7 @@ class StreamReader:
             # xlsx/xls are read whole (docs/adr/0081), then served in batches
             data = self.source if isinstance(self.source, bytes) else Path(self.source).read_bytes()
             sheet = read_sheet(data, spec, self.profile)
+            self.sheet = sheet.name
             self._use_table(sheet.table, list(sheet.headers), sheet.lines, sheet.header_row + 1)
         elif self.fmt == "parquet":
             self._open_parquet()
@@ -220,51 +232,77 @@ class StreamReader:
         raw = pa.BufferReader(self.source) if isinstance(self.source, bytes) else pa.OSFile(str(self.source))
         return pa.CompressedInputStream(raw, "gzip") if self.gz else raw
 
-    def _read(self, stream: pa.NativeFile, n: int) -> bytes:
+    def _read(self, stream: pa.NativeFile, n: int) -> pa.Buffer:
         try:
-            return bytes(stream.read(n))
+            return stream.read_buffer(n)
         except (OSError, pa.ArrowInvalid) as exc:
             if self.gz:
                 raise _reject("bad_format", f"not a gzip file: {exc}") from None
             raise
 
-    def _chunks(self) -> Iterator[bytes]:
-        """Whole lines, about ``chunk_bytes`` at a time, UTF-8 (BOM removed; GB18030 transcoded)."""
+    def _chunks(self) -> Iterator[pa.Buffer]:
+        """Whole lines, about ``chunk_bytes`` at a time, UTF-8 (BOM removed; GB18030 transcoded).
+
+        Lines end at ``\\n`` or, in a file without any (old Mac exports), at ``\\r``."""
         with self._open() as stream:
-            rest = b""
-            first = True
-            while True:
-                block = self._read(stream, self.chunk_bytes)
-                if first and self.encoding == "utf-8-sig":
-                    block = block[len(BOM) :]
-                first = False
-                if not block:
-                    if rest:
-                        yield self._decode(rest)
-                    return
-                cut = block.rfind(b"\n")
-                if cut < 0:
-                    rest += block
-                    continue
-                chunk, rest = rest + block[: cut + 1], block[cut + 1 :]
+            skip = len(BOM) if self.encoding == "utf-8-sig" else 0
+            chunks = self._gzip_chunks(stream, skip) if self.gz else self._file_chunks(stream, skip)
+            for chunk in chunks:
                 yield self._decode(chunk)
 
-    def _decode(self, chunk: bytes) -> bytes:
+    def _file_chunks(self, stream: pa.NativeFile, pos: int) -> Iterator[pa.Buffer]:
+        """An uncompressed file cut without copying (docs/adr/0090): a block is read into a buffer
+        of Arrow's pool (which keeps its pages: no fresh page faults per block), cut after its
+        last line end, and the stream moves back to the cut, so the partial last line is read
+        again at the start of the next block rather than glued to it."""
+        size = stream.size()
+        while pos < size:
+            stream.seek(pos)
+            want = self.chunk_bytes
+            block = self._read(stream, want)
+            cut = block.size - 1 if pos + block.size >= size else _last_line_end(block, self.newline)
+            while cut < 0:  # one line longer than a block: read on until it ends
+                want *= 2
+                stream.seek(pos)
+                block = self._read(stream, want)
+                cut = block.size - 1 if pos + block.size >= size else _last_line_end(block, self.newline)
+            pos += cut + 1
+            yield block.slice(0, cut + 1)
+
+    def _gzip_chunks(self, stream: pa.NativeFile, skip: int) -> Iterator[pa.Buffer]:
+        """A gzip stream cannot move back: the partial last line is carried to the next block."""
+        if skip:
+            self._read(stream, skip)
+        rest: list[pa.Buffer] = []
+        while True:
+            block = self._read(stream, self.chunk_bytes)
+            if not block.size:
+                if rest:
+                    yield _joined(rest)
+                return
+            cut = _last_line_end(block, self.newline)
+            if cut < 0:
+                rest.append(block)
+                continue
+            yield _joined([*rest, block.slice(0, cut + 1)])
+            rest = [block.slice(cut + 1)] if cut + 1 < block.size else []
+
+    def _decode(self, chunk: pa.Buffer) -> pa.Buffer:
         if self.encoding == "gb18030":
             try:
-                return chunk.decode("gb18030").encode("utf-8")
+                chunk = pa.py_buffer(chunk.to_pybytes().decode("gb18030").encode("utf-8"))
             except UnicodeDecodeError:
                 raise _reject(
                     "bad_encoding",
                     "neither UTF-8 nor GB18030/GBK (an undecodable byte after the first 64 KiB)",
                 ) from None
-        if self.fmt == "jsonl":  # Arrow's JSON reader does not check UTF-8 strictly
+        elif self.fmt == "jsonl":  # Arrow's JSON reader does not check UTF-8 strictly
             self._check_utf8(chunk)
         return chunk
 
-    def _check_utf8(self, chunk: bytes) -> None:
+    def _check_utf8(self, chunk: pa.Buffer) -> None:
         try:
-            chunk.decode("utf-8")
+            chunk.to_pybytes().decode("utf-8")
         except UnicodeDecodeError:
             self._not_utf8()
 
@@ -276,8 +314,10 @@ class StreamReader:
 
     def _sniff(self, *, force_gb18030: bool = False) -> None:
         with self._open() as stream:
-            head = self._read(stream, 1 << 16)
-            more = len(head) == 1 << 16 and bool(self._read(stream, 1))
+            head = self._read(stream, 1 << 16).to_pybytes()
+            more = len(head) == 1 << 16 and bool(self._read(stream, 1).size)
+        # Line ends: \n (and \r\n); a file with \r alone (old Mac exports) ends its lines there.
+        self.newline = b"\r" if b"\n" not in head and b"\r" in head else b"\n"
         if force_gb18030:
             body = head
             self.encoding = "gb18030"
@@ -312,7 +352,7 @@ class StreamReader:
         if not head.strip():
             raise _reject("empty_file", "the file is empty (a header row is required)")
         try:
-            headers = next(csv.reader(io.StringIO(head)))
+            headers = next(csv.reader(io.StringIO(head, newline=None)))  # any line end
         except (StopIteration, csv.Error):
             raise _reject("empty_file", "no header row") from None
         if not any(h.strip() for h in headers):
@@ -341,6 +381,7 @@ class StreamReader:
         self.chunk_bytes, self.parquet_rows = 0, batch_rows
         self.profile, self.plan, self.original_names = profile or load_profile(), None, {}
         self.encoding, self.mapping, self.ignored, self.headers = encoding, {}, [], []
+        self.newline, self.sheet = b"\n", None
         self._use_table(table, list(table.column_names), None, first_line)
         return self
 
@@ -375,12 +416,15 @@ class StreamReader:
                 raise _reject("bad_format", f"not a valid CSV file: {exc}") from None
             first = False
             if table.num_rows:
-                yield self._batch(table, line, empties_are_null=True)
+                yield self._batch(table, line)
                 line += table.num_rows
 
     def _jsonl_batches(self) -> Iterator[Batch]:
         line = 1  # physical line number of the chunk's first line
-        for chunk in self._chunks():
+        for buf in self._chunks():
+            chunk = buf.to_pybytes()
+            if self.newline != b"\n":
+                chunk = chunk.replace(self.newline, b"\n")  # Arrow's JSON reader splits at \n only
             parts = chunk.split(b"\n")
             if chunk.endswith(b"\n"):
                 parts.pop()
@@ -400,7 +444,7 @@ class StreamReader:
                     names=headers,
                 )
                 lines = [line + i for i, ln in enumerate(parts) if ln.strip()]
-                batch = self._batch(table, line, empties_are_null=False)
+                batch = self._batch(table, line)
                 if len(lines) == batch.table.num_rows:
                     batch.lines = pa.array(lines, pa.int64())
                 yield batch
@@ -434,12 +478,12 @@ class StreamReader:
         assert table is not None
         for start in range(0, table.num_rows, self.parquet_rows):
             part = table.slice(start, self.parquet_rows)
-            batch = self._batch(part, self.table_first_line + start, empties_are_null=False)
+            batch = self._batch(part, self.table_first_line + start)
             if self._table_lines is not None:
                 batch.lines = self._table_lines.slice(start, self.parquet_rows)
             yield batch
 
-    def _batch(self, table: pa.Table, first_line: int, *, empties_are_null: bool = False) -> Batch:
+    def _batch(self, table: pa.Table, first_line: int) -> Batch:
         assert self.plan is not None
         headers = self.headers
         dropped = set(self.plan.dropped_personal)
@@ -448,9 +492,7 @@ class StreamReader:
         pool = workers.pool()
         cols = list(
             pool.map(
-                lambda i: (
-                    table.column(i) if headers[i] in dropped else _clean(table.column(i), empties_are_null)
-                ),
+                lambda i: table.column(i) if headers[i] in dropped else _clean(table.column(i)),
                 range(len(headers)),
             )
         )
@@ -464,16 +506,35 @@ class StreamReader:
         return Batch(norm.table, lines, norm.out_of_scope, norm.out_of_scope_reason, norm.original_names)
 
 
-def _parse_csv(body: bytes, headers: list[str], *, header_row: bool = True) -> pa.Table:
+def _last_line_end(buf: pa.Buffer, newline: bytes) -> int:
+    """Offset of the last ``newline`` byte in ``buf`` (-1: none), looking back from the end."""
+    view = memoryview(buf)
+    end: int = buf.size
+    step = 1 << 12
+    while end > 0:
+        start = max(0, end - step)
+        i = bytes(view[start:end]).rfind(newline)
+        if i >= 0:
+            return start + i
+        end, step = start, step * 8
+    return -1
+
+
+def _joined(parts: list[pa.Buffer]) -> pa.Buffer:
+    return parts[0] if len(parts) == 1 else pa.py_buffer(b"".join(p.to_pybytes() for p in parts))
+
+
+_PARSE = pacsv.ParseOptions(newlines_in_values=False)
+
+
+def _parse_csv(body: pa.Buffer | bytes, headers: list[str], *, header_row: bool = True) -> pa.Table:
+    """Every column as text. Empty values stay empty strings here (Arrow's null detection would
+    cost a compare per value); ``_clean`` turns them to null without a pass over the text."""
     return pacsv.read_csv(
         pa.BufferReader(body),  # zero-copy; a Python file object would copy every block
         read_options=pacsv.ReadOptions(column_names=None if header_row else headers),
-        parse_options=pacsv.ParseOptions(newlines_in_values=False),
-        convert_options=pacsv.ConvertOptions(
-            column_types={h: pa.string() for h in headers},
-            null_values=[""],
-            strings_can_be_null=True,
-        ),
+        parse_options=_PARSE,
+        convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in headers}),
     )
 
 
@@ -508,6 +569,7 @@ def read_stream(reader: StreamReader) -> ReadResult:
         reader.plan,
         out_of_scope,
         reason,
+        reader.sheet,
     )
 
 

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from functions import uscc
 from functions.ingest import personal_data, workers
 from functions.ingest.fastcodes import uscc_check
-from schemas.datasets import DatasetSpec, FieldSpec
+from schemas.datasets import LIST_SEPARATOR, DatasetSpec, FieldSpec
 
 TRUE_VALUES = ("true", "1", "yes", "是", "t", "y")
 FALSE_VALUES = ("false", "0", "no", "否", "f", "n")
@@ -183,7 +183,13 @@ def validate(
         if f.type == "date":
             dates, bad = parse_dates(col)
             add("bad_date", f.name, bad, f"{f.name} is not a date (YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD)")
-            add("future_date", f.name, pc.greater(dates, today_scalar), f"{f.name} is after the ingest day")
+            if not f.future_ok:
+                add(
+                    "future_date",
+                    f.name,
+                    pc.greater(dates, today_scalar),
+                    f"{f.name} is after the ingest day",
+                )
             typed[f.name] = dates
         elif f.type == "bool":
             vals, bad = parse_bools(col)
@@ -205,6 +211,8 @@ def validate(
                     pc.and_(present, pc.invert(pc.is_in(col, value_set=pa.array(f.enum)))),
                     f"{f.name} must be one of {'|'.join(f.enum)}",
                 )
+            elif f.kind in ("enum_list", "uscc_list"):
+                out.extend(_list_checks(f, col, present, allow))
             elif f.kind == "uscc":
                 well_formed, check_ok = uscc_check(col)
                 skip = check_ok  # valid USCCs cannot be resident IDs
@@ -293,6 +301,50 @@ def validate(
     for c in checks:
         failed = pc.or_(failed, c.fails)
     return Validated(typed, checks, failed)
+
+
+def _list_checks(f: FieldSpec, col: pa.Array, present: pa.Array, allow: pa.Array) -> list[Check]:
+    """A ``;``-separated list column: every item from the vocabulary (``enum_list``) or a valid
+    USCC (``uscc_list``); an empty item (``a;;b``) is malformed. A row fails once per code."""
+    out: list[Check] = []
+    if not pc.any(present).as_py():
+        return out
+    items = pc.split_pattern(pc.fill_null(col, ""), LIST_SEPARATOR)
+    flat = pc.utf8_trim_whitespace(pc.list_flatten(items))
+    parent = pc.list_parent_indices(items)
+    n = len(col)
+
+    def per_row(bad_item: pa.Array) -> pa.Array:
+        rows = np.zeros(n, dtype=bool)
+        rows[pc.filter(parent, bad_item).to_numpy(zero_copy_only=False)] = True
+        return pc.and_(present, pa.array(rows))
+
+    def add(code: str, bad_item: pa.Array, message: str) -> None:
+        fails = per_row(bad_item)
+        if pc.any(fails).as_py():
+            out.append(Check(code, f.name, _fails(fails), message))
+
+    if f.kind == "enum_list":
+        vocab = pa.array(list(f.items or ()), pa.string())
+        add(
+            "bad_enum",
+            pc.invert(pc.is_in(flat, value_set=vocab)),
+            f"{f.name} must be {LIST_SEPARATOR}-separated values of {'|'.join(f.items or ())}",
+        )
+    else:
+        well_formed, check_ok = uscc_check(flat)
+        add(
+            "bad_uscc_format",
+            pc.invert(well_formed),
+            f"{f.name} must be {LIST_SEPARATOR}-separated 18-character Unified Social Credit Codes",
+        )
+        legacy = pc.is_in(flat, value_set=allow) if len(allow) else pa.array(np.zeros(len(flat), dtype=bool))
+        add(
+            "bad_uscc_checkdigit",
+            pc.and_(well_formed, pc.invert(pc.or_(check_ok, legacy))),
+            f"{f.name}: a check character does not match (GB 32100-2015)",
+        )
+    return out
 
 
 def key_columns(table: pa.Table, spec: DatasetSpec) -> list[pa.Array]:

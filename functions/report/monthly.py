@@ -36,8 +36,8 @@ def after_classification(
 
     Each step rewrites its own outputs, so re-running after a failure is safe; warnings are
     deduplicated by key, so a re-run raises nothing twice. The warning and inspection SQL runs on
-    ``engine`` (default ``settings.engine``); the analysis reads the published classification
-    with pyarrow only, so none of this needs DuckDB in AWS (docs/adr/0068).
+    ``engine`` (default ``settings.engine``), and so do the analysis aggregates (ADR 0109): in
+    AWS all of it is Athena, none of it needs DuckDB (docs/adr/0068).
     """
     on = {"engine": engine, "athena_runner": athena_runner, "boto3_session": boto3_session}
     warnings = run_warnings(
@@ -50,11 +50,11 @@ def after_classification(
         notifier=notifier,
         **on,
     )
-    summary = analyse(lake, month=month, province=province, settings=settings, write=True)
+    summary = analyse(lake, month=month, province=province, settings=settings, write=True, **on)
     eff = effectiveness(lake, month=month, province=province, cutoff=now, settings=settings, **on)
     eff_key = layout.analysis_key(month, province, "effectiveness.json")
     lake.write_json(eff_key, eff)
-    report = write_report(lake, month=month, province=province, settings=settings, now=now)
+    report = write_report(lake, month=month, province=province, settings=settings, now=now, **on)
     logger.info("after-classification steps done for %s/%s", province, month)
     counts = summary["class_counts"]
     lines = [

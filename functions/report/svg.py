@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Sequence
 from html import escape
 
 CLASS_COLOURS = {"A": "#2e7d32", "B": "#1565c0", "C": "#ef6c00", "D": "#c62828"}
+
+
+def text_width(text: str, size: float = 12.0) -> float:
+    """A generous estimate of ``text``'s rendered width: wide (CJK, full-width) characters take
+    one em, others about 0.62 em. Charts size themselves from it so no label is clipped."""
+    wide = sum(1 for ch in text if unicodedata.east_asian_width(ch) in ("W", "F"))
+    return (wide + 0.62 * (len(text) - wide)) * size
 
 
 def _fmt_default(v: float) -> str:
@@ -21,11 +29,17 @@ def bar_chart(
     fmt: Callable[[float], str] = _fmt_default,
     max_value: float | None = None,
 ) -> str:
-    """Horizontal bars: (label, value, colour). Labels on the left, values at the bar's end."""
-    label_w, pad, gap = 190, 8, 6
+    """Horizontal bars: (label, value, colour). Labels on the left, values at the bar's end.
+
+    The label column is as wide as the longest label and the chart widens with it (never a
+    clipped label, whatever the names)."""
+    pad, gap, bar_area = 8, 6, width - 190 - 70
+    label_w = int(max([text_width(label) for label, _, _ in items] + [120.0]) + 16)
+    value_w = int(max([text_width(fmt(v)) for _, v, _ in items] + [40.0]) + 12)
+    width = max(width, int(text_width(title, 13) + 2 * pad), label_w + bar_area + value_w)
     height = pad * 2 + len(items) * (bar_height + gap) + 20
     top = max_value if max_value is not None else max((v for _, v, _ in items), default=0.0)
-    scale = (width - label_w - 70) / top if top > 0 else 0.0
+    scale = bar_area / top if top > 0 else 0.0
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}"><title>{escape(title)}</title>'

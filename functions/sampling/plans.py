@@ -99,10 +99,15 @@ class PlanText:
         full = self.full() if full is None else full
         if wire_size(full, max_bytes) <= max_bytes:
             return full
-        budget = max_bytes - wire_size(self.head, max_bytes) - wire_size(self.tail, max_bytes)
+        tail = self.tail
+        if wire_size(self.head + tail, max_bytes) > max_bytes // 2:
+            # the request echo (an ``exclude`` list, inspector conflicts) can be megabytes on
+            # its own: such an answer leaves it out; the stored plan keeps it (docs/adr/0096)
+            tail = small_tail(json.loads(b"{" + tail))
+        budget = max_bytes - wire_size(self.head, max_bytes) - wire_size(tail, max_bytes)
         stop, page = page_within(self.targets, 0, min(self.count, TARGETS_PAGE), budget, 0)
         link = json.dumps(targets_link(self.plan_id, stop) if stop < self.count else None).encode()
-        return b"".join((self.head, b',"targets":', page, b',"targets_next":', link, b",", self.tail))
+        return b"".join((self.head, b',"targets":', page, b',"targets_next":', link, b",", tail))
 
     def page(self, offset: int, limit: int, max_bytes: int = MAX_ANSWER_BYTES) -> bytes:
         """``GET …/targets``: at most ``limit`` targets from ``offset``, fewer if more would not fit
@@ -144,6 +149,14 @@ def plan_text_of(plan: dict[str, Any]) -> PlanText:
         return dumps(rows[start:stop]).encode("utf-8")
 
     return PlanText(plan["plan_id"], head, targets, len(rows), tail)
+
+
+def small_tail(after: dict[str, Any]) -> bytes:
+    """The members after the targets with ``request`` replaced by ``null`` and
+    ``request_omitted: true`` (the stored plan keeps it)."""
+    if "request" in after:
+        after = {**after, "request": None, "request_omitted": True}
+    return dumps(after).encode("utf-8")[1:]
 
 
 def load_plan_text(lake: Lake, plan_id: str) -> str:

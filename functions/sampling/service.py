@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from functions.errors import InvalidInput
 from functions.obs.context import bind, scoped
+from functions.roster.load import Roster, load_roster
+from functions.roster.staff import Rules, staff
 from functions.sampling import cells, encode
 from functions.sampling import draw as drawing
 from functions.sampling import frame as frames
-from functions.sampling.inspectors import Inspector, assign
 from functions.sampling.plans import MAX_ANSWER_BYTES, PlanText, dumps, new_plan_id, store_plan_bytes
+from functions.settings import Settings, get_settings
 from schemas.results import RISK_CLASSES
 
 if TYPE_CHECKING:
@@ -46,6 +49,7 @@ class Drawn:
     staffing: list[list[str]] | None  # inspectors per target (same order), None without a pool
     inspector_loads: dict[str, int] | None
     plain: frozenset[str] = frozenset()  # target columns that need no JSON escaping
+    roster: dict[str, Any] | None = None  # which roster staffed the plan (schemas.api.RosterUsed)
 
     def rows(self) -> list[dict[str, Any]]:
         """The targets as dicts (verification, tests); the API path uses :meth:`target_objects`."""
@@ -66,11 +70,26 @@ class Drawn:
             "frame_size": self.frame_size,
             "algorithm": drawing.ALGORITHM,
             "strata": self.strata,
+            "roster": self.roster,
         }
 
 
-def draw_plan(req: PlanRequest, frame: frames.Frame | cells.CellFrame, seed: str) -> Drawn:
-    """The reproducible part of a plan: a pure function of (request, seed, frame)."""
+def staffing_rules(req: PlanRequest, settings: Settings) -> Rules:
+    """The request's staffing within the configured floor (never below 2 per target)."""
+    least = settings.inspectors_per_target
+    asked = req.inspectors.per_target
+    if asked is not None and asked < least:
+        raise InvalidInput(
+            f"inspectors.per_target must be at least {least} (the configured minimum)",
+            field="inspectors.per_target",
+        )
+    return Rules(req.inspectors.field, asked or least, max(settings.roster_min_pool, asked or least))
+
+
+def draw_plan(
+    req: PlanRequest, frame: frames.Frame | cells.CellFrame, seed: str, roster: Roster, rules: Rules
+) -> Drawn:
+    """The reproducible part of a plan: a pure function of (request, seed, frame, roster, rules)."""
     ratios: dict[str, float] = {str(k): v for k, v in req.ratios.items()}
     if isinstance(frame, cells.CellFrame):
         digest, size, populations, positions, targets = _draw_cells(req, frame, seed, ratios)
@@ -78,17 +97,17 @@ def draw_plan(req: PlanRequest, frame: frames.Frame | cells.CellFrame, seed: str
     else:
         digest, size, populations, positions, targets = _draw_in_memory(req, frame, seed, ratios)
         plain = frames.json_plain_columns(frame.table, TARGET_COLUMNS)
-    staffing: list[list[str]] | None = None
-    loads: dict[str, int] | None = None
-    if req.inspectors is not None:
-        pool = [Inspector(i.id, i.region_code, frozenset(i.conflicts)) for i in req.inspectors.pool]
-        codes = targets.column("uscc").to_pylist()
-        by_code = assign(seed, codes, pool, req.inspectors.per_target)
-        staffing = [by_code[c] for c in codes]
-        loads = {i.id: 0 for i in pool}
-        for ids in staffing:
-            for i in ids:
-                loads[i] += 1
+    pairs = zip(targets.column("uscc").to_pylist(), targets.column("region_code").to_pylist(), strict=True)
+    staffed = staff(seed, list(pairs), roster, rules)
+    used = {
+        "as_of": roster.as_of.isoformat(timespec="milliseconds"),
+        "digest": roster.digest(),
+        "field": rules.field,
+        "per_target": rules.per_target,
+        "min_pool": rules.min_pool,
+        "qualified": staffed.qualified,
+        "levels": staffed.levels,
+    }
     strata = [
         {
             "risk_class": c,
@@ -98,7 +117,7 @@ def draw_plan(req: PlanRequest, frame: frames.Frame | cells.CellFrame, seed: str
         }
         for c in RISK_CLASSES
     ]
-    return Drawn(digest, size, strata, targets, staffing, loads, plain)
+    return Drawn(digest, size, strata, targets, staffed.inspectors, staffed.loads, plain, used)
 
 
 _Draw = tuple[str, int, dict[str, int], dict[str, Any], pa.Table]
@@ -127,9 +146,11 @@ def _draw_cells(req: PlanRequest, frame: cells.CellFrame, seed: str, ratios: dic
     return sel.digest, sel.size, dict(sel.populations), positions, targets
 
 
-def compute(req: PlanRequest, frame: frames.Frame | cells.CellFrame, seed: str) -> dict[str, Any]:
+def compute(
+    req: PlanRequest, frame: frames.Frame | cells.CellFrame, seed: str, roster: Roster, rules: Rules
+) -> dict[str, Any]:
     """:func:`draw_plan` as the plan's members (``targets`` as dicts): what verify compares."""
-    drawn = draw_plan(req, frame, seed)
+    drawn = draw_plan(req, frame, seed, roster, rules)
     return {**drawn.head(), "targets": drawn.rows(), "inspector_loads": drawn.inspector_loads}
 
 
@@ -149,21 +170,34 @@ def make_plan(
     *,
     now: dt.datetime | None = None,
     max_answer_bytes: int = MAX_ANSWER_BYTES,
+    seed: str | None = None,
+    frame: frames.Frame | cells.CellFrame | None = None,
+    official: dict[str, Any] | None = None,
 ) -> CreatedPlan:
-    """Draw and store a plan, serialised once (docs/adr/0045). Scope is the caller's job."""
-    frame = cells.load_published(lake, req.month, req.province)
-    seed = req.seed if req.seed is not None else drawing.new_seed()
-    drawn = draw_plan(req, frame, seed)
+    """Draw and store a plan, serialised once (docs/adr/0045). Scope is the caller's job.
+
+    A task's draw (:mod:`functions.sampling.tasks`) passes its committed ``seed``, the ``frame``
+    fixed at registration and the ``official`` members (task, commitment, reveal…); otherwise
+    the plan is a test draw, labelled ``"mode": "test"`` (docs/adr/0093). Inspectors come from
+    the province's roster as it stands at ``now`` (docs/adr/0097)."""
+    frame = frame if frame is not None else cells.load_published(lake, req.month, req.province)
+    if seed is None:
+        seed = req.seed if req.seed is not None else drawing.new_seed()
+    at = now or dt.datetime.now(dt.UTC)
+    at = at.replace(microsecond=at.microsecond // 1000 * 1000)  # as stored (milliseconds)
+    rules = staffing_rules(req, get_settings())
+    drawn = draw_plan(req, frame, seed, load_roster(lake, req.province, at), rules)
     plan_id = new_plan_id(req.province)
     bind(plan_id=plan_id)  # on every log line of the plan's making (docs/adr/0076)
     head: dict[str, Any] = {
         "plan_id": plan_id,
-        "created_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="milliseconds"),
+        "created_at": at.isoformat(timespec="milliseconds"),
         "caller": principal.caller(),
         "month": req.month,
         "province": req.province,
         "seed": seed,
         "seed_generated": req.seed is None,
+        **(official or {"mode": "test"}),
         "run_id": frame.run_id,
         "model": frame.model,
         "model_hash": frame.pointer.get("model_hash"),

@@ -3,25 +3,36 @@
 The plan names the run it drew from; runs are kept (``results/runs/<run_id>/``), so the draw
 can be replayed even after a newer run was published — the answer then also says that the
 classification the plan used has since been replaced.
+
+An official plan (drawn from a task) is also checked against its task and the audit chain
+(:func:`official_differences`, docs/adr/0095): the stored bytes of the task and the plan against
+their chain records, the chain and its signed head, the reveal against the task's commitment,
+the seed against the reveal, and every member the task fixes (month, scope, ratios, run, frame).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from functions import layout
-from functions.errors import NotFound
-from functions.sampling import cells
+from functions.errors import CreditRiskError, NotFound, Unprocessable
+from functions.roster.load import load_roster
+from functions.roster.staff import Rules
+from functions.sampling import audit, cells, commit
 from functions.sampling import frame as frames
-from functions.sampling.plans import load_plan
+from functions.sampling.plans import load_plan_text
 from functions.sampling.service import compute
 from schemas.api import PlanRequest
 
 if TYPE_CHECKING:
     from functions.lake import Lake
+    from functions.roster.load import Roster
+    from functions.sampling.signing import Signer
 
-COMPARED = ("frame_digest", "frame_size", "strata", "targets", "inspector_loads")
+COMPARED = ("frame_digest", "frame_size", "strata", "roster", "targets", "inspector_loads")
 
 
 @dataclass
@@ -38,10 +49,41 @@ class Verification:
         return self.status in ("match", "replaced")
 
 
-def verify_plan(lake: Lake, plan_id: str) -> Verification:
-    plan = load_plan(lake, plan_id)
-    req = PlanRequest.model_validate(plan["request"], strict=False)
-    month, province, run_id = plan["month"], plan["province"], plan["run_id"]
+def verify_plan(lake: Lake, plan_id: str, signer: Signer | None = None) -> Verification:
+    """Re-draw the plan; an official plan (or one that claims to be test but is on the chain) is
+    also checked against its task and the audit chain, which needs ``signer``."""
+    text = load_plan_text(lake, plan_id)
+    plan: dict[str, Any] = json.loads(text)
+    official: list[str] = []
+    chain_problems: list[str] = []
+    claims_test = plan.get("mode") == "test" and plan.get("task_id") is None
+    if claims_test and signer is not None and _on_chain(lake, signer, plan_id):
+        claims_test = False  # an official plan rewritten to pass for a test draw
+    if not claims_test:
+        if signer is None:
+            return Verification(plan_id, "unverifiable", str(plan.get("run_id")), None,
+                                message="an official plan needs the audit signer to be verified")  # fmt: skip
+        official, chain_problems = official_differences(lake, plan, text.encode("utf-8"), signer)
+    out = _redraw(lake, plan_id, plan)
+    if official:
+        out.differences += [d for d in official if d not in out.differences]
+        out.status = "replaced-mismatch" if out.status.startswith("replaced") else "mismatch"
+        out.message += f" (official plan, different: {', '.join(official)})"
+    if chain_problems:
+        out.message += "; audit chain: " + "; ".join(chain_problems[:5])
+    if claims_test:
+        out.message = "test plan, not official and not on the audit chain: " + out.message
+    return out
+
+
+def _redraw(lake: Lake, plan_id: str, plan: dict[str, Any]) -> Verification:
+    """Re-draw from the stored request, seed and frame, and compare."""
+    try:
+        req = PlanRequest.model_validate(plan["request"], strict=False)
+        month, province, run_id = plan["month"], plan["province"], plan["run_id"]
+    except (ValueError, KeyError, TypeError):
+        return Verification(plan_id, "mismatch", str(plan.get("run_id")), None, ["request"],
+                            message="the stored request is not a valid request")  # fmt: skip
     current_run = _published_run(lake, month, province)
     replaced = current_run != run_id
     frame: frames.Frame | cells.CellFrame
@@ -69,7 +111,13 @@ def verify_plan(lake: Lake, plan_id: str) -> Verification:
             except NotFound:
                 return _unverifiable(plan_id, run_id, current_run, layout.run_classifications_key(run_id))
         frame = legacy
-    again = compute(req, frame, plan["seed"])
+    try:
+        again = compute(req, frame, plan["seed"], *staffing_of(lake, plan))
+    except (KeyError, TypeError, ValueError, Unprocessable) as exc:
+        return Verification(
+            plan_id, "mismatch", run_id, current_run, ["roster"],
+            message=f"the plan's staffing cannot be replayed from the roster ({type(exc).__name__})",
+        )  # fmt: skip
     diffs = [k for k in COMPARED if _norm(again[k]) != _norm(plan.get(k))] + stale
     if replaced:
         status = "replaced" if not diffs else "replaced-mismatch"
@@ -113,8 +161,78 @@ def _unverifiable(plan_id: str, run_id: str, current_run: str | None, where: str
     )  # fmt: skip
 
 
+def staffing_of(lake: Lake, plan: dict[str, Any]) -> tuple[Roster, Rules]:
+    """The roster as it stood when the plan was drawn and the staffing rules it used."""
+    used = plan.get("roster") or {}
+    roster = load_roster(lake, str(plan["province"]), dt.datetime.fromisoformat(used["as_of"]))
+    return roster, Rules(used["field"], int(used["per_target"]), int(used["min_pool"]))
+
+
+def _on_chain(lake: Lake, signer: Signer, plan_id: str) -> bool:
+    province = plan_id.split("-", 1)[0]
+    chain = audit.check_chain(lake, signer, province)
+    return any(chain.find(kind, plan_id) for kind in ("plan", "supersession"))
+
+
+# Members a task fixes, compared with the plan's (plan member, task member).
+_FIXED = (("month", "month"), ("province", "province"), ("run_id", "run_id"), ("model", "model"),
+          ("frame_digest", "frame_digest"), ("commitment", "commitment"),
+          ("exclusions", "exclusions"))  # fmt: skip
+_FIXED_REQUEST = ("region_prefix", "industries", "entity_types", "ratios")
+
+
+def official_differences(
+    lake: Lake, plan: dict[str, Any], stored: bytes, signer: Signer
+) -> tuple[list[str], list[str]]:
+    """Names of the members that do not hold for an official plan, and the chain's problems."""
+    from functions.sampling import tasks
+
+    diffs: list[str] = []
+    plan_id, province = str(plan.get("plan_id")), str(plan.get("province"))
+    if plan.get("mode") != "official":
+        diffs.append("mode")
+    chain_province = plan_id.split("-", 1)[0]  # where the plan is stored: its id says so
+    if chain_province != province:
+        diffs.append("province")
+    chain = audit.check_chain(lake, signer, chain_province)
+    if not chain.ok:
+        diffs.append("audit_chain")
+    plan_rec = chain.find("plan", plan_id) or chain.find("supersession", plan_id)
+    if plan_rec is None or plan_rec.get("subject") != audit.sha256(stored):
+        diffs.append("stored_plan")  # any member changed: month, caller, created_at, seed, targets…
+    elif plan_rec.get("draw_no") != plan.get("draw_no") or plan_rec.get("task_id") != plan.get("task_id"):
+        diffs.append("draw_no")
+    try:
+        task_id = str(plan.get("task_id") or (plan_rec or {}).get("task_id"))
+        if tasks.province_of_task(task_id) != chain_province:
+            raise NotFound("the task is another province's")
+        task_bytes = tasks.load_task_bytes(lake, task_id)
+        task: dict[str, Any] = json.loads(task_bytes)
+    except (CreditRiskError, ValueError):
+        return [*diffs, "task_id"], chain.problems
+    if plan.get("task_id") != task_id:
+        diffs.append("task_id")
+    task_rec = chain.find("task", task_id)
+    if task_rec is None or task_rec.get("subject") != audit.sha256(task_bytes):
+        diffs.append("task")
+    for mine, theirs in _FIXED:
+        if _norm(plan.get(mine)) != _norm(task.get(theirs)):
+            diffs.append(mine)
+    raw_request = plan.get("request")
+    request: dict[str, Any] = raw_request if isinstance(raw_request, dict) else {}
+    for name in _FIXED_REQUEST:
+        if _norm(request.get(name)) != _norm(task.get(name)):
+            diffs.append(f"request.{name}")
+    if _norm(request.get("exclude")) != _norm([e["uscc"] for e in task.get("exclude", [])]):
+        diffs.append("request.exclude")
+    draw_no, reveal = plan.get("draw_no"), str(plan.get("reveal"))
+    if not isinstance(draw_no, int) or not commit.opens(reveal, draw_no, str(task.get("commitment"))):
+        diffs.append("reveal")
+    elif plan.get("seed") != commit.seed_of(reveal, task["task_id"], task["frame_digest"], draw_no):
+        diffs.append("seed")
+    return diffs, chain.problems
+
+
 def _norm(v: Any) -> Any:
     """Compare as JSON would (tuples vs lists, int vs float ratios)."""
-    import json
-
     return json.loads(json.dumps(v, sort_keys=True, default=str))

@@ -51,6 +51,7 @@ def public_view(report: IngestReport) -> UploadOut:
             )
             for e in report.errors
         ],
+        sheet=mask_text(report.sheet) if report.sheet is not None else None,
         header_mapping={mask_text(k): v for k, v in report.header_mapping.items()},
         ignored_columns=[mask_text(c) for c in report.ignored_columns],
         profile=report.profile,

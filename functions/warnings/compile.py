@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import sqlglot
 
+from functions.coverage.requires import deadline_in, report_year_due
 from functions.months import add_months
 from functions.warnings.config import (
     AnnualReportOverdueParams,
@@ -152,11 +153,8 @@ WHERE {_RANK.format(c="c.risk_class")} - {_RANK.format(c=prev)} >= {p.min_steps}
 
 
 def _annual_report_overdue(p: AnnualReportOverdueParams, per: Period) -> str:
-    mm, dd = int(p.deadline[:2]), int(p.deadline[3:])
-    deadline = dt.date(per.end.year, mm, min(dd, calendar.monthrange(per.end.year, mm)[1]))
-    if per.end <= deadline:
-        deadline = dt.date(deadline.year - 1, mm, min(dd, calendar.monthrange(deadline.year - 1, mm)[1]))
-    year = deadline.year - 1
+    year = report_year_due(per.end, p.deadline)
+    deadline = deadline_in(year + 1, p.deadline)
     return f"""
 SELECT e.uscc AS uscc, 'year:{year}' AS fact, {d(deadline)} AS event_on, {year} AS ev_report_year,
   {d(deadline)} AS ev_deadline
@@ -197,6 +195,18 @@ SELECT pairs.uscc AS uscc, 'related:' || pairs.related AS fact, {d(per.end)} AS 
 FROM pairs JOIN bad ON bad.uscc = pairs.related
 WHERE pairs.uscc NOT IN (SELECT uscc FROM bad)
 GROUP BY pairs.uscc, pairs.related"""
+
+
+def fact_in_period(rule: Rule, period: Period, fact: str, warning_month: str) -> bool:
+    """Whether a run of ``period`` evaluates ``fact``: only then may its absence from the run's
+    rows change an open warning's state (an event of another month is not looked at; an
+    overdue report year other than the one due is not either)."""
+    if rule.lifecycle == "event":
+        return warning_month == period.month
+    if rule.kind == "annual_report_overdue":
+        p = rule.typed_params()
+        return fact == f"year:{report_year_due(period.end, p.deadline)}"
+    return True
 
 
 def compile_rule(rule: Rule, period: Period, *, scoped: bool = False) -> str:

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from functions.coverage.requires import Requirement
 from functions.errors import ConfigError
 from schemas.datasets import DATASETS
 
@@ -161,6 +162,19 @@ Kind = Literal[
     "annual_report_overdue",
     "related_to_class",
 ]
+# How a kind's warning leaves the open state (docs/adr/0103): a "state" warning describes a
+# standing condition (a report still missing, a relation to a D-class entity) and is *resolved*
+# when a run no longer finds it; an "event" warning describes something that happened in its
+# month and is *retracted* when a re-run of that month, on corrected data, no longer finds it.
+KIND_LIFECYCLE: dict[str, Literal["state", "event"]] = {
+    "new_record": "event",
+    "cluster": "event",
+    "change_frequency": "event",
+    "surge": "event",
+    "class_jump": "event",
+    "annual_report_overdue": "state",
+    "related_to_class": "state",
+}
 
 
 class ParamsError(ValueError):
@@ -180,7 +194,27 @@ class Rule(_Strict):
     severity: Severity
     dispatch_at: DispatchAt | None = Field(None, description="severity from which a task is raised")
     params: dict[str, Any] = Field(default_factory=dict)
+    requires: list[str] = Field(
+        description="the inputs the rule depends on (data-gap alert instead of firing without them)"
+    )
     rationale: str = Field(min_length=20)
+
+    @field_validator("requires")
+    @classmethod
+    def _requires(cls, v: list[str]) -> list[str]:
+        for text in v:
+            Requirement.parse(text)
+        if len(set(v)) != len(v):
+            raise ValueError("requirements must be unique")
+        return v
+
+    @property
+    def requirements(self) -> tuple[Requirement, ...]:
+        return tuple(Requirement.parse(t) for t in self.requires)
+
+    @property
+    def lifecycle(self) -> str:
+        return KIND_LIFECYCLE[self.kind]
 
     @model_validator(mode="after")
     def _params(self) -> Rule:

@@ -6,6 +6,10 @@ time zone; the rules read the whole province as of now (clusters and relationshi
 entity) but only warnings about the upload's entities are kept. A warnings failure never fails
 the ingest: the curated data is already committed, the failure is logged and reported, and the
 monthly run raises whatever was missed (warnings are deduplicated by key, docs/adr/0063).
+
+Before the rules run, the ingest's coverage (what it delivered: datasets, dates, report years)
+is appended to ``results/coverage`` from the ingest's own curated file (docs/adr/0104), so the
+rules see the inputs that just arrived.
 """
 
 from __future__ import annotations
@@ -63,6 +67,14 @@ def warn_after_ingest(
     }
 
 
+def _about_entities(dataset: str) -> bool:
+    """Reference data (the inspector roster) raises no warnings."""
+    from schemas.datasets import DATASETS
+
+    spec = DATASETS.get(dataset)
+    return spec is None or spec.entity_data
+
+
 def warn_after_ingests(
     lake: Lake,
     reports: list[IngestReport],
@@ -77,8 +89,11 @@ def warn_after_ingests(
     union of the entities they touched; {province: outcome} for provinces with curated rows."""
     by_province: dict[str, list[IngestReport]] = {}
     for r in reports:
-        if r.status in WARN_STATUSES and r.curated_key and r.rows_accepted:
+        if r.status in WARN_STATUSES and r.curated_key and r.rows_accepted and _about_entities(r.dataset):
             by_province.setdefault(r.province, []).append(r)
+    from functions.coverage.store import record_reports
+
+    record_reports(lake, reports)
     out: dict[str, dict[str, Any]] = {}
     for province, group in sorted(by_province.items()):
         ids = ",".join(r.ingest_id for r in group)
@@ -121,5 +136,8 @@ def warn_after_ingests(
             "tasks": result.tasks,
             "warnings_key": result.warnings_key,
             "notify_error": result.notify_error,
+            "resolved": result.resolved,
+            "retracted": result.retracted,
+            "data_gaps": list(result.data_gaps),
         }
     return out

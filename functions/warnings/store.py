@@ -1,8 +1,11 @@
 """Warning and task partitions: ``results/warnings|tasks/month=M/province=P/part-<run_id>.parquet``.
 
-A run writes only warnings whose key was never written before for the province, so the same
-fact never raises two warnings (docs/adr/0063). Readers also drop repeated keys (keeping the
-earliest detection) so that two runs racing on the same upload still show one warning.
+Append-only (docs/adr/0103): a warning is raised as an ``open`` row; a later run that finds its
+condition gone appends a ``resolved`` or ``retracted`` row with the same key (and an ``open`` row
+again if it fires anew). Nothing is overwritten or deleted; the state of a warning is its latest
+row. Tasks are one per entity and month; a run that adds reasons appends the task again with
+the same id. The partition keys (month, province) are in the path only, never a file column, so
+that hive readers (pyarrow, awswrangler, Glue, DuckDB) read each dataset whole (ADR 0105).
 """
 
 from __future__ import annotations
@@ -15,47 +18,16 @@ import pyarrow.compute as pc
 
 from functions import layout
 from functions.errors import StorageError
+from schemas.warnings import TASK_RECORD_SCHEMA, WARNING_RECORD_SCHEMA
 
 if TYPE_CHECKING:
     from functions.lake import Lake
 
 logger = logging.getLogger(__name__)
 
-WARNING_SCHEMA = pa.schema(
-    [
-        pa.field("warning_key", pa.string(), nullable=False),
-        pa.field("rule", pa.string(), nullable=False),  # id@version
-        pa.field("rule_id", pa.string(), nullable=False),
-        pa.field("rule_name", pa.string(), nullable=False),
-        pa.field("uscc", pa.string(), nullable=False),
-        pa.field("province", pa.string(), nullable=False),
-        pa.field("month", pa.string(), nullable=False),
-        pa.field("severity", pa.string(), nullable=False),
-        pa.field("fact", pa.string(), nullable=False),
-        pa.field("event_on", pa.date32()),
-        pa.field("evidence", pa.string(), nullable=False),  # JSON object
-        pa.field("detected_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("trigger", pa.string(), nullable=False),
-        pa.field("run_id", pa.string(), nullable=False),
-        pa.field("dispatched", pa.bool_(), nullable=False),
-    ]
-)
-TASK_SCHEMA = pa.schema(
-    [
-        pa.field("task_id", pa.string(), nullable=False),
-        pa.field("warning_key", pa.string(), nullable=False),
-        pa.field("rule", pa.string(), nullable=False),
-        pa.field("rule_name", pa.string(), nullable=False),
-        pa.field("uscc", pa.string(), nullable=False),
-        pa.field("province", pa.string(), nullable=False),
-        pa.field("month", pa.string(), nullable=False),
-        pa.field("severity", pa.string(), nullable=False),
-        pa.field("evidence", pa.string(), nullable=False),
-        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("run_id", pa.string(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),
-    ]
-)
+WARNING_SCHEMA = WARNING_RECORD_SCHEMA
+TASK_SCHEMA = TASK_RECORD_SCHEMA
+PARTITION_COLUMNS = ("month", "province")
 
 
 def _months(lake: Lake) -> list[str]:
@@ -69,14 +41,18 @@ def _read(lake: Lake, key: str, columns: list[str] | None = None) -> pa.Table:
         raise StorageError(f"cannot read warnings at {lake.display(key)}: {exc}") from exc
 
 
-def existing_keys(lake: Lake, province: str) -> set[str]:
-    """Every warning key already written for the province, across all months."""
-    keys: set[str] = set()
-    for month in _months(lake):
-        for f in lake.list_files(layout.warnings_prefix(month, province)):
-            if f.key.endswith(".parquet"):
-                keys.update(_read(lake, f.key, ["warning_key"])["warning_key"].to_pylist())
-    return keys
+def _upgrade_warnings(t: pa.Table) -> pa.Table:
+    """Rows written before warnings had states (and with the partition columns in the file):
+    open since their detection, by the run that raised them."""
+    t = t.drop_columns([c for c in PARTITION_COLUMNS if c in t.column_names])
+    n = t.num_rows
+    if "state" not in t.column_names:
+        t = t.append_column("state", pa.array(["open"] * n, pa.string()))
+        t = t.append_column("state_at", t["detected_at"])
+        t = t.append_column("state_by", t["run_id"])
+        t = t.append_column("state_trigger", t["trigger"])
+        t = t.append_column("state_reason", pa.array(["raised"] * n, pa.string()))
+    return t.select(WARNING_SCHEMA.names).cast(WARNING_SCHEMA)
 
 
 def write_partition(lake: Lake, key: str, rows: list[dict[str, Any]], schema: pa.Schema) -> str | None:
@@ -86,34 +62,85 @@ def write_partition(lake: Lake, key: str, rows: list[dict[str, Any]], schema: pa
     return key
 
 
-def _load(lake: Lake, prefix: str, schema: pa.Schema, key: str, time: str) -> pa.Table:
+def _latest(t: pa.Table, key: str, time: str) -> pa.Table:
+    """The latest row per ``key`` (ties: the later file read)."""
+    if not t.num_rows:
+        return t
+    t = t.append_column("_i", pa.array(range(t.num_rows), pa.int64()))
+    t = t.take(pc.sort_indices(t, sort_keys=[(key, "ascending"), (time, "ascending"), ("_i", "ascending")]))
+    keys = t[key].to_pylist()
+    keep = [i for i in range(len(keys)) if i == len(keys) - 1 or keys[i + 1] != keys[i]]
+    return t.take(pa.array(keep, pa.int64())).drop_columns(["_i"])
+
+
+def history(lake: Lake, month: str, province: str) -> pa.Table:
+    """Every warning row (every transition) of one month and province, in file order."""
     parts = [
-        _read(lake, f.key).select(schema.names).cast(schema)
-        for f in lake.list_files(prefix)
+        _upgrade_warnings(_read(lake, f.key))
+        for f in sorted(lake.list_files(layout.warnings_prefix(month, province)), key=lambda f: f.key)
         if f.key.endswith(".parquet")
     ]
+    return pa.concat_tables(parts) if parts else WARNING_SCHEMA.empty_table()
+
+
+def current_warnings(lake: Lake, province: str) -> pa.Table:
+    """The latest row of every warning of the province, all months, with a ``month`` column."""
+    parts = []
+    for month in sorted(_months(lake)):
+        t = history(lake, month, province)
+        if t.num_rows:
+            parts.append(t.append_column("month", pa.array([month] * t.num_rows, pa.string())))
     if not parts:
-        return schema.empty_table()
-    t = pa.concat_tables(parts)
-    t = t.take(pc.sort_indices(t, sort_keys=[(key, "ascending"), (time, "ascending")]))
-    # Keep the first (earliest) row per key: drop later duplicates from racing runs.
-    keys = t[key].to_pylist()
-    keep = [i for i, k in enumerate(keys) if i == 0 or keys[i - 1] != k]
-    return t.take(pa.array(keep, pa.int64())) if len(keep) != t.num_rows else t
+        return WARNING_SCHEMA.empty_table().append_column("month", pa.array([], pa.string()))
+    return _latest(pa.concat_tables(parts), "warning_key", "state_at")
 
 
-def load_warnings(lake: Lake, month: str, province: str, *, rule: str | None = None) -> pa.Table:
-    """The warnings of one month and province (optionally one rule id), one row per key."""
-    t = _load(lake, layout.warnings_prefix(month, province), WARNING_SCHEMA, "warning_key", "detected_at")
+def existing_keys(lake: Lake, province: str) -> set[str]:
+    """Every warning key already written for the province, across all months."""
+    return set(current_warnings(lake, province)["warning_key"].to_pylist())
+
+
+def load_warnings(
+    lake: Lake, month: str, province: str, *, rule: str | None = None, state: str | None = None
+) -> pa.Table:
+    """The warnings of one month and province in their current state (optionally one rule id
+    and/or one state), one row per key, oldest detection first."""
+    t = _latest(history(lake, month, province), "warning_key", "state_at")
     if rule:
         t = t.filter(pc.equal(t["rule_id"], rule))
+    if state:
+        t = t.filter(pc.equal(t["state"], state))
+    t = t.append_column("month", pa.array([month] * t.num_rows, pa.string()))
+    if not t.num_rows:
+        return t
     return t.take(
         pc.sort_indices(
-            t, sort_keys=[("detected_at", "ascending"), ("rule_id", "ascending"), ("uscc", "ascending")]
+            t,
+            sort_keys=[("detected_at", "ascending"), ("rule_id", "ascending"), ("uscc", "ascending")],
         )
     )
 
 
 def load_tasks(lake: Lake, month: str, province: str) -> pa.Table:
-    t = _load(lake, layout.tasks_prefix(month, province), TASK_SCHEMA, "task_id", "created_at")
-    return t.take(pc.sort_indices(t, sort_keys=[("created_at", "ascending"), ("task_id", "ascending")]))
+    """One row per task (its latest version), highest severity and score first."""
+    parts = []
+    for f in sorted(lake.list_files(layout.tasks_prefix(month, province)), key=lambda f: f.key):
+        if f.key.endswith(".parquet"):
+            t = _read(lake, f.key)
+            if "reasons" not in t.column_names:
+                logger.warning("skipping task file %s written before one-task-per-entity", f.key)
+                continue
+            parts.append(t.select(TASK_SCHEMA.names).cast(TASK_SCHEMA))
+    if not parts:
+        return TASK_SCHEMA.empty_table()
+    t = _latest(pa.concat_tables(parts), "task_id", "updated_at")
+    rows = sorted(t.to_pylist(), key=task_order)
+    return pa.Table.from_pylist(rows, schema=TASK_SCHEMA)
+
+
+def task_order(task: dict[str, Any]) -> tuple[Any, ...]:
+    """Highest severity first, then highest score, then the entity code (stable)."""
+    from functions.warnings.config import severity_rank
+
+    score = task.get("risk_score")
+    return (-severity_rank(task["severity"]), -(score if score is not None else -1.0), task["uscc"])

@@ -50,7 +50,7 @@ def test_token_issue_list_revoke_and_use(lake: Lake, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setenv("CREDITRISK_LAKE_URI", lake.uri)
     app_module.reset()
-    body = json.dumps({"month": "2026-10", "province": "42", "ratios": {"D": 0.5}})
+    body = json.dumps({"month": "2026-10", "province": "42", "ratios": {"D": 0.5}, "mode": "test"})
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     with Client(app_module.app) as client:
         assert client.http.post("/v1/sampling/plans", headers=headers, body=body).status_code == 201

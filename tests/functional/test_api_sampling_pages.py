@@ -18,7 +18,13 @@ LIMIT = 40_000  # CREDITRISK_API_MAX_ANSWER_BYTES for these tests: a 3000-target
 
 
 def _body(**extra: Any) -> dict[str, Any]:
-    return {"month": MONTH, "province": "42", "ratios": {"A": 1, "B": 1, "C": 1, "D": 1}, **extra}
+    return {
+        "month": MONTH,
+        "province": "42",
+        "ratios": {"A": 1, "B": 1, "C": 1, "D": 1},
+        "mode": "test",
+        **extra,
+    }
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -65,3 +65,16 @@ def test_scope_and_bad_input(api: tuple[Client, str, str]) -> None:
     assert r.status_code == 400
     r = get(client, f"/v1/warnings?month={M}&province={P}&colour=red", mine)
     assert r.status_code == 400
+
+
+def test_state_filter(api: tuple[Client, str, str]) -> None:
+    client, mine, _ = api
+    r = get(client, f"/v1/warnings?month={M}&province={P}&state=open", mine)
+    assert r.status_code == 200, r.body
+    body = WarningsOut.model_validate_json(r.body)
+    assert body.state == "open" and body.total > 10
+    assert {w.state for w in body.warnings} == {"open"} and all(w.state_at for w in body.warnings)
+    r = get(client, f"/v1/warnings?month={M}&province={P}&state=resolved", mine)
+    assert r.status_code == 200 and json.loads(r.body)["total"] == 0
+    r = get(client, f"/v1/warnings?month={M}&province={P}&state=closed", mine)
+    assert r.status_code == 400 and json.loads(r.body)["field"] == "state"

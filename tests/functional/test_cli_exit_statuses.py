@@ -175,6 +175,16 @@ def test_plan_verify_exits_1_on_a_mismatch(world: World) -> None:
         (("report", "--month", MONTH, "--province", "42", "--out", "{tmp}/r.html"), 0, ""),
         (("report", "--month", "2026-09", "--province", "42"), 1, "no published classification"),
         (("report", "--month", MONTH, "--province", "4"), 2, "province"),
+        # evaluate (backtest)
+        (("evaluate", "--from", MONTH, "--to", MONTH, "--province", "42", "--replicates", "100"), 0, ""),
+        (("evaluate", "--from", "2025-01", "--to", "2025-02", "--province", "42"), 1, "no published"),
+        (("evaluate", "--from", MONTH, "--to", "2026-13", "--province", "42"), 2, "--to"),
+        # county action pages
+        (("county-pages", "--month", MONTH, "--province", "42", "--out", "{tmp}/counties"), 0, ""),
+        (("county-pages", "--month", MONTH, "--province", "42", "--county", "4201"), 2, "6-digit"),
+        (("county-pages", "--month", MONTH, "--province", "42", "--county", "230102"), 2, "not in province"),
+        (("county-pages", "--month", MONTH, "--province", "42", "--county", "420999"), 1, "no classified"),
+        (("county-pages", "--month", "2026-09", "--province", "42"), 1, "no published classification"),
     ],
 )
 def test_every_command_exit_status(world: World, args: tuple[str, ...], code: int, says: str) -> None:

@@ -66,3 +66,17 @@ def test_dataset_guessed_from_headers_and_wrong_dataset_rejected(tmp_path: Path)
     out = _run(f, "--dataset", "penalties", cwd=tmp_path)
     assert out.returncode == 1
     assert "REJECTED (missing_column" in out.stdout
+
+
+def test_spreadsheet_check_names_the_sheet_it_read(tmp_path: Path) -> None:
+    from tests.unit.test_ingest_spreadsheets import make_xlsx
+
+    folder = tmp_path / "incoming" / "42" / "penalties"
+    folder.mkdir(parents=True)
+    f = folder / "2024-03.xlsx"
+    f.write_bytes(make_xlsx("penalties_2021.csv", "行政处罚"))
+    out = _run(f, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "sheet:    行政处罚" in out.stdout
+    as_json = _run(f, "--json", cwd=tmp_path)
+    assert json.loads(as_json.stdout)["sheet"] == "行政处罚"

@@ -59,7 +59,7 @@ def test_published_file_equals_the_full_statement(
     assert sum(1 for r in reasons if len(r) == 5) > 20 and any(not r for r in reasons)
     if systems:
         assert set(published.column("model").to_pylist()) == {
-            "samr-general@1.1",
+            "samr-general@1.2",
             "langfang-public-credit@1.0",
         }
     else:

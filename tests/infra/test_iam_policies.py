@@ -25,6 +25,7 @@ REGION = "cn-north-1"
 LANDING = "creditrisk-dev-landing-111122223333-cn-north-1"
 LAKE = "creditrisk-dev-lake-111122223333-cn-north-1"
 KEY = f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/0000-test"
+AUDIT_KEY = f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/0000-audit"
 VALUES: dict[str, str] = {
     "AWS::Partition": PARTITION,
     "AWS::Region": REGION,
@@ -66,6 +67,7 @@ VALUES: dict[str, str] = {
             "PlatformWorkGroup": "creditrisk-dev",
             "LogRetentionDays": "30",
             "WarningsTopicArn": f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:creditrisk-dev-inspection-tasks",
+            "AuditKeyArn": AUDIT_KEY,
         }.items()
     },
 }
@@ -429,6 +431,18 @@ def test_api_reads_ingest_reports_but_not_what_was_uploaded(platform: dict[str, 
     assert decide(api, platform, "s3:GetObject", obj(LANDING, "incoming/42/penalties/x.csv")) != "allow"
 
 
+def test_api_reads_the_inspector_roster_and_disclosures_only(platform: dict[str, Any]) -> None:
+    """Plans are staffed from the curated roster; no other curated dataset is in reach (ADR 0097)."""
+    api = function_policy("api")
+    roster = "curated/inspectors/province=42/ingest=abc/part-0.parquet"
+    assert decide(api, platform, "s3:GetObject", obj(LAKE, roster)) == "allow"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, roster)) != "allow"
+    assert decide(api, platform, "s3:GetObject", obj(LAKE, CURATED)) != "allow"
+    disclosure = "results/disclosures/province=42/42-0123456789abcdef0123.json"
+    assert decide(api, platform, "s3:GetObject", obj(LAKE, disclosure)) == "allow"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, disclosure)) != "allow"
+
+
 @pytest.mark.parametrize("kind", ["api", "authorizer"])
 def test_request_paths_cannot_publish_tasks(kind: str, platform: dict[str, Any]) -> None:
     assert decide(function_policy(kind), platform, "sns:Publish", TOPIC) != "allow"
@@ -472,6 +486,40 @@ def test_api_stores_plans_but_cannot_delete_them(platform: dict[str, Any]) -> No
     assert decide(api, platform, "s3:PutObject", obj(LAKE, "results/classifications/x")) != "allow"
     assert decide(api, platform, "s3:PutObject", obj(LAKE, "_auth/tokens/abc.json")) != "allow"
     assert decide(api, platform, "s3:GetObject", obj(LAKE, "curated/penalties/province=42/x")) != "allow"
+
+
+def test_api_appends_objection_steps_and_reads_the_cursor_key_only(platform: dict[str, Any]) -> None:
+    api = function_policy("api")
+    step = obj(LAKE, "audit/objections/42/42-0123456789abcdef/0001-received.json")
+    assert decide(api, platform, "s3:PutObject", step) == "allow"
+    assert decide(api, platform, "s3:GetObject", step) == "allow"
+    assert decide(api, platform, "s3:DeleteObject", step) != "allow"
+    assert (
+        decide(api, platform, "s3:PutObject", obj(LAKE, "audit/adjustments/42/2026-10/x/0001-proposed.json"))
+        != "allow"
+    )
+    assert decide(api, platform, "s3:GetObject", obj(LAKE, "_auth/signing/cursor.key")) == "allow"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, "_auth/signing/other.key")) != "allow"
+
+
+def test_api_keeps_tasks_secrets_and_the_audit_chain_and_signs_with_the_audit_key(
+    platform: dict[str, Any],
+) -> None:
+    """Sampling tasks (docs/adr/0093-0095): written once, never deleted; the chain head is signed
+    with the KMS HMAC key, which the API can use but not administer."""
+    api = function_policy("api")
+    for key in ("tasks/42/42-t0/task.json", "_sampling/secrets/42/42-t0.json", "audit/42/head.json"):
+        assert decide(api, platform, "s3:PutObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:GetObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:DeleteObject", obj(LAKE, key)) != "allow"
+    for action in ("kms:GenerateMac", "kms:VerifyMac"):
+        assert decide(api, platform, action, AUDIT_KEY) == "allow"
+        assert decide(api, platform, action, KEY) != "allow"
+    for action in ("kms:ScheduleKeyDeletion", "kms:PutKeyPolicy", "kms:Decrypt"):
+        assert decide(api, platform, action, AUDIT_KEY) != "allow"
+    for kind in ("authorizer", "ingest", "classify"):
+        assert decide(function_policy(kind), platform, "kms:GenerateMac", AUDIT_KEY) != "allow"
+    assert platform["AuditKey"]["Properties"]["KeySpec"] == "HMAC_256"
 
 
 def test_authorizer_reads_only_credential_hashes(platform: dict[str, Any]) -> None:

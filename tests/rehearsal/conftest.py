@@ -193,7 +193,12 @@ def _sampling(r: Rehearsal, token: str) -> None:
     r.authorized = _invoke(r, "bearer_auth", event)
     with as_function(r, "app") as client:
         auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        body = {"month": MONTH, "province": PROVINCE, "ratios": {"A": 1.0, "B": 1.0, "C": 1.0, "D": 1.0}}
+        body = {
+            "month": MONTH,
+            "province": PROVINCE,
+            "ratios": {"A": 1.0, "B": 1.0, "C": 1.0, "D": 1.0},
+            "mode": "test",
+        }
         created = client.http.post("/v1/sampling/plans", headers=auth, body=json.dumps(body).encode())
         r.plan = json.loads(created.body)
         fetched = client.http.get(f"/v1/sampling/plans/{r.plan.get('plan_id')}/targets", headers=auth)

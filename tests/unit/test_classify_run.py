@@ -161,7 +161,7 @@ def test_samr_general_end_to_end(any_lake: Lake) -> None:
     for dim in ("basic", "dynamic", "regulatory", "relationship", "social"):
         assert any(r["dimension_scores"][dim] > 0 for r in rows.values()), dim
     m = any_lake.read_json(f"{layout.run_prefix(result.run_id)}/manifest.json")
-    assert m["model"] == "samr-general@1.1" and len(m["model_hash"]) == 64
+    assert m["model"] == "samr-general@1.2" and len(m["model_hash"]) == 64
     assert m["cutoff"] == CUT.isoformat() and m["engine"] == "duckdb"
     assert sum(m["counts"].values()) == 21
     assert {i["dataset"] for i in m["inputs"]} == set(layout_datasets())

@@ -8,7 +8,7 @@ import pytest
 
 from functions.classify.load import load_system, load_system_file, parse_system, shipped_system_ids
 from functions.errors import ConfigError
-from schemas.datasets import DATASETS
+from schemas.datasets import ENTITY_DATASETS
 
 GOOD = """\
 id: tiny
@@ -50,7 +50,7 @@ def test_shipped_systems_load_and_cover_the_frame() -> None:
     assert shipped_system_ids() == ["langfang-public-credit", "samr-general"]
     samr = load_system("samr-general")
     leaves = samr.leaves()
-    assert {ind.definition.dataset for ind, _, _ in leaves if ind.definition} == set(DATASETS)
+    assert {ind.definition.dataset for ind, _, _ in leaves if ind.definition} == set(ENTITY_DATASETS)
     assert {dim for _, _, dim in leaves} == {"basic", "dynamic", "regulatory", "relationship", "social"}
     assert abs(sum(w for _, w, _ in leaves) - 1) < 1e-9
     assert {r.code for r in samr.rules} == {"D_LICENCE_REVOKED", "C_SERIOUS_LIST"}

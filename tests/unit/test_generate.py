@@ -31,7 +31,7 @@ from functions.generate.generate import (
 )
 from functions.generate.population import BLOCK, entity_block
 from functions.generate.regions import regions_for
-from schemas.datasets import DATASETS
+from schemas.datasets import DATASETS, ENTITY_DATASETS
 
 END = "2026-10"
 ID_RE = re.compile(r"^[1-6][0-9]{5}(19|20)[0-9]{2}[0-9]{7}[0-9X]$")
@@ -97,11 +97,18 @@ def test_codes_regions_and_types_are_consistent(plain: Path) -> None:
         assert U.ENTITY_TYPE_OF_CATEGORY[e["uscc"][1]] == e["entity_type"]
         assert not is_resident_id(e["uscc"])
     known = {e["uscc"] for e in entities}
-    for dataset in DATASETS:
+    for dataset in ENTITY_DATASETS:
         for r in rows_of(plain, "42", dataset):
             assert r["uscc"] in known, dataset
             for v in r.values():
                 assert v is None or not is_resident_id(v)
+    roster = rows_of(plain, "42", "inspectors")
+    assert len(roster) == 50  # roster_size(12_000)
+    offices = {r["region_code"] for r in roster}
+    assert "420000" in offices and offices <= counties | {c[:4] + "00" for c in counties} | {"420000"}
+    recusals = {c for r in roster if r["conflicts"] for c in r["conflicts"].split(";")}
+    assert recusals and recusals <= known
+    assert all(not is_resident_id(v) for r in roster for v in r.values() if v)
     for r in rows_of(plain, "42", "relationships"):
         assert re.fullmatch(r"P[0-9]{11}", r["party_id"]) or r["party_id"] in known
 

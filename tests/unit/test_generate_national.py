@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from functions.generate.generate import MANIFEST, generate_province
-from functions.generate.national import VIOLATION_TYPE, chinese_date
+from functions.generate.national import NATURAL_PERSON_EVERY, VIOLATION_TYPE, chinese_date
 from functions.ingest.normalise import keyword_value
 from functions.ingest.pipeline import ingest_tree
 from functions.ingest.profiles import load_profile
@@ -40,6 +40,9 @@ def test_files_are_in_the_national_layouts(national: Path) -> None:
     assert "年" in head[1] and any("万人民币" in line for line in head[1:])
     pen = next((base / "penalties").iterdir()).read_bytes().decode("gb18030").splitlines()[0]
     assert "罚款金额（万元）" in pen and "行政相对人代码_1(统一社会信用代码)" in pen
+    rows = next((base / "penalties").iterdir()).read_bytes().decode("gb18030").splitlines()[1:]
+    persons = [r for r in rows if r.startswith('"自然人",,')]  # 行政相对人类别 自然人, no USCC
+    assert len(persons) == -(-(len(rows) - len(persons)) // NATURAL_PERSON_EVERY) > 0
     manifest = json.loads((national / MANIFEST).read_text("utf-8"))
     assert manifest["layout"] == "national"
 
@@ -58,8 +61,13 @@ def test_ingest_maps_them_back_and_rejects_exactly_the_injected_rows(national: P
         assert r.status == "accepted", (r.source_key, r.file_reason, r.file_message)
         assert r.rows_read == manifest["files"][r.source_key]["rows"]
         assert dict(r.reasons) == expected, r.source_key
+        persons = manifest["files"][r.source_key]["out_of_scope"]
+        assert r.rows_out_of_scope == persons, r.source_key
         if r.dataset == "penalties":
             assert r.profile == "national" and "amount" in r.derived_columns
+            # natural persons are counted apart: neither accepted nor rejected
+            assert persons > 0 and r.out_of_scope_reasons == {"natural_person": persons}
+            assert r.rows_accepted + r.rows_rejected == r.rows_read - persons
     ent = next(r for r in reports if r.dataset == "entities")
     table = pq.read_table(national / ent.curated_key)  # type: ignore[operator]
     assert set(table.column("status").to_pylist()) <= {"active", "revoked", "cancelled", "moved_out"}

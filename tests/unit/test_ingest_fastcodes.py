@@ -35,6 +35,21 @@ def test_uscc_fast_path_agrees_with_reference(values: list[str], data: st.DataOb
     assert ok.to_pylist() == ref_ok.to_pylist() == [uscc.is_valid(v) for v in values]
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_CODE, st.none(), st.text(alphabet=_CHARS + "中 ", max_size=20)), max_size=30))
+def test_uscc_mixed_lengths_and_nulls_agree_with_reference(values: list[str | None]) -> None:
+    """Nulls, other lengths and multi-byte text beside 18-byte codes: the 18-byte values still
+    take the byte-matrix path (taken out of the column), the rest are not well formed."""
+    values = [*values, uscc.make("420102", "MA000001"), None, "91420102MA00000"]
+    arr = pa.array(values, pa.string())
+    well, ok = uscc_check(arr)
+    ref_well, ref_ok = uscc.check_array(arr)
+    assert well.to_pylist() == ref_well.to_pylist()
+    assert ok.to_pylist() == ref_ok.to_pylist() == [v is not None and uscc.is_valid(v) for v in values]
+    sliced = arr.slice(1)
+    assert uscc_check(sliced)[1].to_pylist() == ref_ok.to_pylist()[1:]
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.text(alphabet="0123456789", min_size=17, max_size=17), min_size=1, max_size=30))
 def test_resident_id_fast_path_agrees_with_scalar(bodies: list[str]) -> None:

@@ -129,3 +129,55 @@ def test_profile_names_and_provinces_are_checked() -> None:
         load_profile("../national")
     with pytest.raises(InvalidInput):
         load_profile(name="../../etc/x")
+
+
+def test_inspection_results_and_complaint_kinds_in_national_words() -> None:
+    """双随机 spot-check results and complaint kinds as the national platforms write them."""
+    from functions.ingest.readers import read
+    from schemas.datasets import DATASETS
+    from tests.ingest_data import code
+
+    results = {
+        "未发现问题": "no_problem",
+        "未发现开展本次抽查涉及的经营活动": "no_problem",
+        "发现问题已责令改正": "corrected",
+        "未按规定公示应当公示的信息": "problem_found",
+        "通过登记的住所(经营场所)无法联系": "not_at_address",  # half-width brackets too
+        "通过登记的住所（经营场所）无法联系": "not_at_address",
+        "不配合检查情节严重": "refused",
+    }
+    lines = ["检查编号,统一社会信用代码,检查日期,检查领域,抽查结果"]
+    lines += [f"J{i},{code(i)},2024年3月{i + 1}日,food,{text}" for i, text in enumerate(results)]
+    rr = read("\n".join(lines).encode(), "csv", DATASETS["inspections"])
+    assert rr.table.column("result").to_pylist() == list(results.values())
+    assert rr.table.column("inspected_on").to_pylist()[:2] == ["2024-03-01", "2024-03-02"]
+    body = "投诉举报编号,被投诉举报对象统一社会信用代码,受理日期,诉求类型\n"
+    body += f"T1,{code(1)},2024-03-05,投诉\nT2,{code(2)},2024-03-06,举报\n"
+    kinds = read(body.encode(), "csv", DATASETS["complaints"]).table.column("kind").to_pylist()
+    assert kinds == ["complaint", "report"]
+
+
+def test_the_documented_overlay_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """schemas/profiles/provinces/README.md's example overlay merges onto the national profile."""
+    readme = (profiles.PROFILE_DIR / "provinces" / "README.md").read_text("utf-8")
+    block = readme.split("<!-- overlay-example -->")[1].split("<!-- /overlay-example -->")[0]
+    example = block.split("```yaml\n")[1].split("```")[0]
+    (tmp_path / "provinces").mkdir()
+    (tmp_path / "national.yaml").write_text(
+        (profiles.PROFILE_DIR / "national.yaml").read_text("utf-8"), encoding="utf-8"
+    )
+    (tmp_path / "provinces" / "42.yaml").write_text(example, encoding="utf-8")
+    monkeypatch.setattr(profiles, "PROFILE_DIR", tmp_path)
+    load_profile.cache_clear()
+    try:
+        p = load_profile("42")
+        assert (p.name, p.version.endswith("+42.1")) == ("national/42", True)
+        assert p.vocabulary("inspection_result")["检查未发现问题"] == "no_problem"
+        assert p.vocabulary("inspection_result")["未发现问题"] == "no_problem"  # national kept
+        assert "未填写" in p.placeholders and "无" in p.placeholders
+        headers = ["处罚决定文书号", "CF_XDR_SHXYM", "处罚作出日期", "CF_CFJG", "CF_CFLB", "违法行为类别"]
+        plan = resolve_headers(headers, PENALTIES, p)
+        assert plan.header_mapping["处罚决定文书号"] == "decision_no"
+        assert plan.header_mapping["处罚作出日期"] == "decided_on"
+    finally:
+        load_profile.cache_clear()

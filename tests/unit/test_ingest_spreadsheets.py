@@ -122,6 +122,8 @@ def test_sheet_named_after_the_dataset_wins_over_a_better_match() -> None:
     wb.close()
     rows, _ = _contract_rows(buf.getvalue(), "xlsx", "abnormal_list")
     assert len(rows) == 5
+    assert read(buf.getvalue(), "xlsx", DATASETS["abnormal_list"]).sheet == "经营异常名录"
+    assert read((FIXTURES / "abnormal_list.csv").read_bytes(), "csv", DATASETS["abnormal_list"]).sheet is None
     assert rows[0]["listed_on"] == "2023-07-01"
 
 
@@ -162,5 +164,5 @@ def test_xlsx_upload_end_to_end(tmp_path: Path) -> None:
     data = make_xlsx("penalties_2021.csv", "Sheet1")
     report = ingest_bytes(lake, "incoming/42/penalties/2024-03.xlsx", data, settings=settings, now=NOW)
     assert report.status == "accepted", report.file_message
-    assert report.format == "xlsx"
+    assert (report.format, report.sheet) == ("xlsx", "Sheet1")  # not the 填写说明 sheet before it
     assert (report.rows_read, report.rows_accepted, report.rows_out_of_scope) == (5, 4, 1)

@@ -313,3 +313,65 @@ def test_a_whole_table_served_in_batches() -> None:
     assert [b.table.num_rows for b in batches] == [4, 4, 2]
     assert pa.concat_arrays([b.lines for b in batches]).to_pylist() == list(range(4, 14))
     assert read_stream(reader).table.column("uscc").to_pylist() == [r["uscc"] for r in rows]
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_cr_only_line_ends_streamed_in_bounded_chunks(tmp_path: Path, gz: bool) -> None:
+    """Old Mac exports end lines with \\r alone: read in chunks of whole lines like any other
+    file (not as one chunk), with the values and line numbers of the \\n version."""
+    rows = _rows_with_faults()
+    lf = to_csv(rows).encode("gb18030")
+    cr = lf.replace(b"\n", b"\r")
+    key = KEY + (".gz" if gz else "")
+    lake_lf, want = _ingest(
+        tmp_path, "lf", gzip.compress(lf) if gz else lf, key=key, ingest_chunk_bytes=SMALL
+    )
+    lake_cr, got = _ingest(tmp_path, "cr", gzip.compress(cr) if gz else cr, key=key, ingest_chunk_bytes=SMALL)
+    for field in ("rows_read", "rows_accepted", "reasons", "errors", "encoding"):
+        assert getattr(got, field) == getattr(want, field), field
+    curated = [
+        lk.read_parquet(r.curated_key or "").drop_columns(["_ingest_id"])
+        for lk, r in ((lake_lf, want), (lake_cr, got))
+    ]
+    assert curated[0].equals(curated[1]) and curated[1].num_rows == 295
+    path = tmp_path / ("cr.csv.gz" if gz else "cr.csv")
+    path.write_bytes(gzip.compress(cr) if gz else cr)
+    reader = StreamReader(path, "csv.gz" if gz else "csv", SPEC, chunk_bytes=SMALL)
+    sizes = [b.size for b in reader._chunks()]
+    assert len(sizes) > 10 and max(sizes) <= 2 * SMALL  # bounded: a block (GB18030 → UTF-8 grows it)
+
+
+def test_a_line_longer_than_a_chunk_is_read_whole(tmp_path: Path) -> None:
+    rows = penalty_rows(40)
+    rows[20]["authority"] = "局" * 3000  # ~9 kB: longer than four chunks
+    data = to_csv(rows).encode()
+    path = tmp_path / "long.csv"
+    path.write_bytes(data)
+    for source in (path, data):
+        got = read_stream(StreamReader(source, "csv", SPEC, chunk_bytes=SMALL))
+        assert got.table.column("authority").to_pylist()[20] == "局" * 3000
+        assert got.lines.to_pylist() == list(range(2, 42))
+
+
+def test_jsonl_key_first_seen_late_listed_in_earlier_quarantine_lines(tmp_path: Path) -> None:
+    """A JSON Lines key seen first in a later batch (an extra column and a contract column):
+    earlier rejected rows list it as null, as one read of the whole file does."""
+    rows: list[dict[str, str | None]] = [dict(r) for r in penalty_rows(300)]
+    for r in rows:
+        del r["repaired_on"]
+    rows[5]["domain"] = "nowhere"  # rejected in the first batch
+    rows[280]["备注"] = "late extra"
+    rows[290]["repaired_on"] = "2025-04-01"
+    rows[295]["domain"] = "nowhere"  # rejected after both keys appeared
+    body = ("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n").encode()
+    key = KEY.replace(".csv", ".jsonl")
+    lake, r = _ingest(tmp_path, "lake", body, key=key, ingest_chunk_bytes=SMALL)
+    rr = read(body, "jsonl", SPEC)
+    v = validate(rr.table, SPEC, province="42", today=TODAY, display_names=rr.original_names)
+    oracle = quarantine_jsonl(rr.table, v, rr.lines, rr.original_names)
+    got = _quarantine(lake, r)
+    assert got == oracle
+    first, last = (json.loads(x) for x in got.splitlines())
+    assert list(first["values"]) == list(last["values"])
+    assert first["values"]["备注"] is None and first["values"]["repaired_on"] is None
+    assert last["values"]["domain"] == "nowhere" and first["line"] == 6

@@ -240,3 +240,39 @@ def test_number_fast_path_agrees_with_the_shape_rule(value: str) -> None:
     mixed = parse_numbers(pa.array([value, "2", "x"]), spec)
     assert alone[1].to_pylist() == mixed[1].to_pylist()[:2]
     assert alone[0].to_pylist() == mixed[0].to_pylist()[:2]
+
+
+def _inspector(**over: str) -> dict[str, str]:
+    row = {
+        "inspector_id": "I-1",
+        "name": "检查员甲",
+        "region_code": "420100",
+        "fields": "general;food",
+        "active_from": "2026-01-01",
+        "active_to": "",
+        "conflicts": f"{code(1)};{code(2)}",
+    }
+    return {**row, **over}
+
+
+def test_inspector_roster_rows() -> None:
+    bad_check = code(3)[:-1] + ("0" if code(3)[-1] != "0" else "1")
+    rows = [
+        _inspector(),
+        _inspector(inspector_id="I-2", fields="general;astrology"),
+        _inspector(inspector_id="I-3", conflicts=f"{code(1)};not-a-code"),
+        _inspector(inspector_id="I-4", conflicts=bad_check),
+        _inspector(inspector_id="I-5", active_from="2027-03-01", active_to="2030-12-31"),  # future: fine
+        _inspector(inspector_id="I-6", name=resident_id()),
+        _inspector(inspector_id="I-7", region_code="430100"),
+        _inspector(inspector_id="I-8", fields="food;;general"),
+    ]
+    v = _run("inspectors", rows)
+    assert _codes(v, 0) == set() and _codes(v, 4) == set()
+    assert _codes(v, 1) == {("bad_enum", "fields")}
+    assert _codes(v, 2) == {("bad_uscc_format", "conflicts")}
+    assert _codes(v, 3) == {("bad_uscc_checkdigit", "conflicts")}
+    assert ("personal_data", "name") in _codes(v, 5)
+    assert _codes(v, 6) == {("region_outside_province", "region_code")}
+    assert _codes(v, 7) == {("bad_enum", "fields")}
+    assert v.rows_failed == 6

@@ -44,3 +44,38 @@ def test_report_regenerates_idempotently(local_lake: Lake, local_settings: Setti
     first = local_lake.read_bytes(out["report"])
     key = write_report(local_lake, month="2026-10", province="42", settings=local_settings, now=NOW)
     assert local_lake.read_bytes(key) == first
+
+
+def test_effectiveness_shows_n_and_intervals_or_insufficient_data() -> None:
+    import datetime as dt
+
+    from functions.analysis.effectiveness import evaluate
+    from functions.analysis.metrics import histogram
+    from functions.report.html import _effectiveness
+
+    day = dt.date(2026, 10, 1)
+    rows = [  # 40 A inspections (4 problems), 1 D (a problem), 2 without a class
+        {"inspection_id": f"a{i}", "inspected_on": day + dt.timedelta(days=i % 28), "risk_class": "A",
+         "risk_score": float(i % 5), "problem": i < 4, "class_source": "plan"}
+        for i in range(40)
+    ] + [
+        {"inspection_id": "d1", "inspected_on": day, "risk_class": "D", "risk_score": 60.0, "problem": True,
+         "class_source": "plan"},
+        *({"inspection_id": f"n{i}", "inspected_on": day, "risk_class": None, "risk_score": None,
+           "problem": False, "class_source": "none"} for i in range(2)),
+    ]  # fmt: skip
+    hist = histogram([1.0, 2.0])
+    eff = evaluate(rows, hist, hist, "2026-10")
+    assert eff["lift_d_over_a"] == 10.0  # the raw ratio rests on one D inspection …
+    fg = eff["figures"]
+    assert fg["lift_d_over_a"]["value"] is None and fg["lift_d_over_a"]["n"] == 1  # … and is not shown
+    assert (
+        fg["per_class"]["A"]["value"] == 0.1
+        and fg["per_class"]["A"]["low"] < 0.1 < fg["per_class"]["A"]["high"]
+    )
+    assert fg["unclassified"]["inspections"] == 2
+    values = numbers(_effectiveness(eff)).values
+    assert values["eff.lift_d_over_a"] == ("", "数据不足 insufficient data")
+    assert values["eff.lift_d_over_a.n"][0] == "1" and values["eff.unclassified.inspections"][0] == "2"
+    assert values["eff.A.fig"][1] == "10.0%" and "eff.A.fig.low" in values
+    assert values["eff.auc"] == ("", "数据不足 insufficient data")  # 5 problems < 10

@@ -3,6 +3,7 @@ the drawn rows, exclusions, reads bounded by the draw, verification of v1 and v2
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from typing import Any
@@ -15,6 +16,8 @@ from functions import layout
 from functions.auth.tokens import Principal
 from functions.errors import StorageError
 from functions.lake import Lake
+from functions.roster.load import Roster, load_roster
+from functions.roster.staff import Rules
 from functions.sampling import cells
 from functions.sampling import draw as drawing
 from functions.sampling import frame as frames
@@ -27,6 +30,11 @@ from tests.sampling_data import publish, results_table
 CALLER = Principal("0123456789ab", "platform", frozenset({"42"}))
 MONTH = "2026-10"
 RATIOS = {"A": 0.05, "B": 0.1, "C": 0.3, "D": 0.6}
+
+
+def _staffing(lake: Lake) -> tuple[Roster, Rules]:
+    """The roster ``publish`` wrote, as it stands now, and the default staffing rules."""
+    return load_roster(lake, "42", dt.datetime.now(dt.UTC)), Rules("general", 2, 3)
 
 
 def _request(**extra: Any) -> PlanRequest:
@@ -120,7 +128,7 @@ def _expected_targets(table: pa.Table, req: PlanRequest, seed: str) -> list[dict
 @pytest.mark.parametrize("extra", [{}, {"region_prefix": "4201", "industries": ["A", "G"]}])
 def test_targets_are_the_drawn_positions_in_copy_order(lake: Lake, table: pa.Table, extra: Any) -> None:
     req = _request(**extra)
-    drawn = draw_plan(req, _frame(lake), "seed-1")
+    drawn = draw_plan(req, _frame(lake), "seed-1", *_staffing(lake))
     got = [{k: r[k] for k in TARGET_COLUMNS} for r in drawn.rows()]
     assert got == _expected_targets(table, req, "seed-1") and len(got) > 20
 
@@ -131,11 +139,11 @@ def test_exclusions_shift_positions_and_enter_the_digest(lake: Lake, table: pa.T
     outside = [r["uscc"] for r in rows if r["region_code"] == "420500"][:5]
     req = _request(region_prefix="420102", exclude=[*inside, *outside, "91420100MA4K0000XX"])
     frame = _frame(lake)
-    drawn = draw_plan(req, frame, "seed-x")
+    drawn = draw_plan(req, frame, "seed-x", *_staffing(lake))
     got = [{k: r[k] for k in TARGET_COLUMNS} for r in drawn.rows()]
     assert got == _expected_targets(table, req, "seed-x")
     assert not {r["uscc"] for r in got} & set(inside)
-    plain = draw_plan(_request(region_prefix="420102"), frame, "seed-x")
+    plain = draw_plan(_request(region_prefix="420102"), frame, "seed-x", *_staffing(lake))
     assert drawn.frame_size == plain.frame_size - len(inside)  # outside codes change nothing
     assert drawn.frame_digest != plain.frame_digest and drawn.frame_digest.startswith("cells-v2:")
     sel = cells.selection(frame, frames.Scope(region_prefix="420102"), "ABCD")
@@ -203,9 +211,10 @@ def test_a_small_scope_reads_a_fraction_of_the_copy(local_settings: Any) -> None
         cells.ROW_GROUP_SIZE = with_small_groups
     frame = _frame(lake)
     copy_size = lake.info(frame.copy_key).size  # type: ignore[union-attr]
+    staffing = _staffing(lake)  # the roster is read before counting: the frame's reads are measured
     lake.read_bytes_count = 0
     req = _request(region_prefix="420102", industries=["C"], entity_types=["enterprise"], ratios={"D": 1.0})
-    drawn = draw_plan(req, frame, "s")
+    drawn = draw_plan(req, frame, "s", *staffing)
     assert drawn.targets.num_rows > 0
     assert 0 < lake.read_bytes_count < copy_size / 10
 
@@ -251,7 +260,7 @@ def test_the_same_layout_draws_the_same_plan_from_s3(any_lake: Lake, table: pa.T
     frame = cells.load_published(any_lake, MONTH, "42")
     assert isinstance(frame, cells.CellFrame)
     req = _request(region_prefix="4201", exclude=[table["uscc"][5].as_py()])
-    got = json.loads(json.dumps(draw_plan(req, frame, "s3-seed").rows()))
+    got = json.loads(json.dumps(draw_plan(req, frame, "s3-seed", *_staffing(any_lake)).rows()))
     want = _expected_targets(table, req, "s3-seed")
     assert [{k: r[k] for k in TARGET_COLUMNS} for r in got] == want
 

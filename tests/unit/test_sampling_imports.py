@@ -27,9 +27,9 @@ def test_app_and_a_plan_request_import_no_engines(local_lake: Lake) -> None:
         sys.path.insert(0, {str(ROOT)!r})
         import app
         from chalice.test import Client
-        pool = [{{"id": "a", "region_code": "42"}}, {{"id": "b", "region_code": "42"}}]
-        ratios = {{"A": 0.1, "D": 1}}
-        body = {{"month": "2026-10", "province": "42", "ratios": ratios, "inspectors": {{"pool": pool}}}}
+        ratios = {{"A": 0.1, "D": 1}}  # staffed from the roster publish() wrote
+        body = {{"month": "2026-10", "province": "42", "ratios": ratios, "inspectors": {{"field": "food"}},
+                "mode": "test"}}
         with Client(app.app) as c:
             h = {{"Authorization": "Bearer {token}", "Content-Type": "application/json"}}
             r = c.http.post("/v1/sampling/plans", headers=h, body=json.dumps(body))

@@ -7,23 +7,25 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import DATASETS, dataset
-from schemas.datasets import Penalty
+from schemas.datasets import ENTITY_DATASETS, Penalty
 from schemas.results import CLASSIFICATION_SCHEMA
 
 
-def test_ten_datasets_with_keys_in_their_fields() -> None:
-    assert len(DATASETS) == 10
+def test_ten_entity_datasets_and_the_roster_with_keys_in_their_fields() -> None:
+    assert len(ENTITY_DATASETS) == 10
+    assert [n for n in DATASETS if n not in ENTITY_DATASETS] == ["inspectors"]
     for spec in DATASETS.values():
         assert set(spec.key) <= set(spec.columns), spec.name
         assert spec.event_date in spec.columns
-        assert "uscc" in spec.columns
+        assert ("uscc" in spec.columns) == spec.entity_data
 
 
 def test_chinese_aliases_are_unique_per_dataset() -> None:
     for spec in DATASETS.values():
         zh = [f.zh for f in spec.fields]
         assert len(zh) == len(set(zh)), spec.name
-        assert spec.aliases["统一社会信用代码"] == "uscc"
+        if spec.entity_data:
+            assert spec.aliases["统一社会信用代码"] == "uscc"
 
 
 def test_arrow_schema_derives_types_and_nullability() -> None:

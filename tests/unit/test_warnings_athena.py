@@ -104,9 +104,11 @@ def test_athena_run_submits_one_unload_per_rule_and_matches_duckdb(
     res = monthly(s3_lake, s3_settings, runner=fake, notifier=rec)
     duck = monthly(local_lake, local_settings, notifier=rec2)
     rules = load_rules().rules
-    assert len(fake.submitted) == len(fake.unloads) == len(rules)
+    # One UNLOAD per rule, and one more for the class and score of the tasked entities.
+    assert len(fake.submitted) == len(fake.unloads) == len(rules) + 1
     scratch = s3_lake.display(layout.athena_unload_prefix(res.run_id))
-    for rule, stmt in zip(rules, fake.submitted, strict=True):
+    assert f") TO '{scratch}/task_classes/' WITH" in fake.submitted[-1]
+    for rule, stmt in zip(rules, fake.submitted[:-1], strict=True):
         assert f") TO '{scratch}/warning_rule_{rule.id}_{rule.version}/' WITH (format = 'PARQUET')" in stmt
         assert stmt.startswith("UNLOAD (\nWITH ")
     # Same warnings, same evidence, same dedup counts as the DuckDB path.
@@ -136,7 +138,8 @@ def test_upload_scope_on_athena_inline_and_filtered(s3_lake: Lake, s3_settings: 
         athena_runner=fake,
     )
     assert up.by_rule == {"new_abnormal_listing": 1, "new_serious_dishonesty": 1}
-    assert all(f"'{code(40)}'" in s and SCOPE_TABLE in s for s in fake.submitted)
+    rule_statements = [s for s in fake.submitted if "/task_classes/" not in s]
+    assert rule_statements and all(f"'{code(40)}'" in s and SCOPE_TABLE in s for s in rule_statements)
     # A scope too large to inline is applied to the rows read back instead: same answer.
     scope = Scope(P, NOW, Period.of(M).end, class_scope(None, None), (code(40), code(43)))
     src = AthenaSource(
@@ -210,7 +213,11 @@ def test_monthly_follow_up_on_athena_writes_warnings_analysis_and_report(
     duck = after_classification(
         local_lake, month=M, province=P, settings=local_settings, now=NOW, notifier=Recorder()
     )
-    assert len(fake.unloads) == len(load_rules().rules) + 1  # the rules, then the inspections
+    # the rules, the tasked entities' classes, the inspections, the models and cut-off bands of
+    # the PSI (ADR 0106), the analysis aggregates (regions, sections, migration, provenance) and
+    # the score histograms: every report figure ran on "Athena" (ADR 0109)
+    assert len(fake.unloads) == len(load_rules().rules) + 4 + 5
+    assert any("FULL OUTER JOIN" in u and "FROM classifications" in u for u in fake.unloads)
     assert s3_lake.exists(out["report_key"]) and out["report_key"] == layout.report_key(M, P)
     assert _rows(s3_lake) == _rows(local_lake)
     for name in ("summary.json", "effectiveness.json"):

@@ -37,3 +37,26 @@ def test_report_command_writes_and_copies(local_lake: Lake, tmp_path: Path) -> N
     )
     assert r.exit_code == 0, r.output
     assert "report written to" in r.output and out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_warnings_state_filter_and_actor_through_a_subprocess(local_lake: Lake) -> None:
+    import subprocess
+    import sys
+
+    build(local_lake)
+    base = [sys.executable, "-m", "functions.cli", "--lake", local_lake.uri, "warnings", "--month", M]
+    base += ["--province", P]
+    run = [*base, "--cutoff", "2026-11-02T00:00:00+00:00", "--by", "auditor-li", "--json"]
+    done = subprocess.run(run, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    listed = subprocess.run(
+        [*base, "--list", "--state", "open", "--json"], capture_output=True, text=True, check=False
+    )
+    rows = json.loads(listed.stdout)
+    assert rows and {r["state"] for r in rows} == {"open"} and {r["state_by"] for r in rows} == {"auditor-li"}
+    none = subprocess.run(
+        [*base, "--list", "--state", "retracted"], capture_output=True, text=True, check=False
+    )
+    assert none.returncode == 0 and none.stdout.strip().endswith("0 warnings")
+    bad = subprocess.run([*base, "--list", "--state", "closed"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "closed" in bad.stderr

@@ -23,6 +23,7 @@ GOOD = textwrap.dedent(
         params:
           dataset: penalties
           where: {kind: [fine]}
+        requires: [penalties]
         rationale: a rationale long enough to pass the check
     """
 )

@@ -155,9 +155,17 @@ def test_tasks_follow_per_rule_thresholds(lake: Lake, local_settings: Settings) 
     tasks = load_tasks(lake, M, P)
     warnings = load_warnings(lake, M, P)
     dispatched = warnings.filter(pc.equal(warnings["dispatched"], True))
-    assert tasks.num_rows == res.tasks == dispatched.num_rows > 0
+    # One task per entity and month, every dispatched warning of the entity among its reasons.
+    by_entity: dict[str, set[str]] = {}
+    for w in dispatched.to_pylist():
+        by_entity.setdefault(w["uscc"], set()).add(w["warning_key"])
+    assert tasks.num_rows == res.tasks == len(by_entity) > 0
+    assert len(set(tasks["uscc"].to_pylist())) == tasks.num_rows
+    for t in tasks.to_pylist():
+        assert {r["warning_key"] for r in t["reasons"]} == by_entity[t["uscc"]]
     assert set(tasks["severity"].to_pylist()) <= {"high", "critical"}
-    assert "annual_report_overdue@1" not in set(tasks["rule"].to_pylist())  # dispatch_at: never
+    rules = {r["rule"] for t in tasks.to_pylist() for r in t["reasons"]}
+    assert "annual_report_overdue@1" not in rules  # dispatch_at: never
     assert rec.batches[0].tasks_key == res.tasks_key == layout.tasks_key(M, P, res.run_id)
     assert rec.batches[0].count == res.tasks
 

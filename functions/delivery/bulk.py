@@ -1,0 +1,255 @@
+"""Paged bulk read of a month's published classification, and its change feed (docs/adr/0114).
+
+A page is read from the published Parquet partition by row position: the cursor names the
+row where the next page starts, the footer says which row group holds it, and only the four
+columns a platform needs are decoded, batch by batch, from that row group on — never the whole
+province. The change feed reads the same way and keeps the rows whose class differs from the
+previous month's (or that are new this month); it stops after ``SCAN_ROWS`` rows even when the
+page is not full, so every request does bounded work (the cursor then points past what it read).
+
+Each row shows the model's class, and where a second person approved a manual adjustment, the
+adjusted class beside it (docs/adr/0113).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from functions import layout
+from functions.delivery.cursor import sign, signing_key, verify
+from functions.errors import Conflict, NotFound, StorageError
+from functions.objections.adjust import approved_adjustments
+
+if TYPE_CHECKING:
+    from functions.lake import Lake
+
+COLUMNS = ["uscc", "name", "risk_class", "previous_class"]
+SCAN_ROWS = 2_000_000  # most rows the change feed examines in one request
+BATCH = 65_536
+_ENVELOPE = 1024
+
+
+def page(
+    lake: Lake,
+    *,
+    month: str,
+    province: str,
+    cursor: str | None,
+    limit: int,
+    changes_only: bool = False,
+    max_bytes: int,
+) -> str:
+    """One page (JSON text) of ``province``'s classification for ``month``."""
+    feed = "changes" if changes_only else "all"
+    key = layout.classification_key(month, province)
+    if lake.info(key) is None:
+        raise NotFound(f"no published classification for province {province} in {month}", field="month")
+    secret = signing_key(lake)
+    start = 0
+    expected_run: str | None = None
+    if cursor:
+        pos = verify(secret, cursor, {"v": 1, "p": province, "m": month, "f": feed})
+        start, expected_run = int(pos["o"]), str(pos["r"])
+    adjusted = approved_adjustments(lake, month, province)
+    try:
+        with lake.open_input_file(key) as f:
+            pf = pq.ParquetFile(f)
+            run_id = _run_id(pf)
+            if expected_run is not None and run_id != expected_run:
+                raise Conflict(
+                    f"the month was re-published (run {run_id}) since this cursor was issued; "
+                    "start again without a cursor",
+                    field="cursor",
+                    run_id=run_id,
+                )
+            file_id = (lake.display(key), run_id)
+            rows, next_row = _collect(
+                pf, start, limit, changes_only, max_bytes - _ENVELOPE, adjusted, file_id
+            )
+            total = pf.metadata.num_rows
+    except OSError as exc:
+        raise StorageError(f"cannot read {lake.display(key)}: {exc}") from exc
+    has_more = next_row < total
+    nxt = (
+        sign(secret, {"v": 1, "p": province, "m": month, "f": feed, "r": run_id, "o": next_row})
+        if has_more
+        else None
+    )
+    head = {
+        "month": month,
+        "province": province,
+        "run_id": run_id,
+        "feed": feed,
+        "total": total,
+        "limit": limit,
+        "has_more": has_more,
+        "next_cursor": nxt,
+    }
+    envelope = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
+    return envelope[:-1] + ',"rows":[' + ",".join(p for p in rows if p) + "]}"
+
+
+def _run_id(pf: pq.ParquetFile) -> str:
+    """The run that wrote the file, from the footer's statistics (every row has the same)."""
+    md = pf.metadata
+    # the Parquet leaf column (nested columns before it have one leaf per field)
+    j = next(i for i in range(md.num_columns) if md.schema.column(i).path == "run_id")
+    if md.num_row_groups:
+        stats = md.row_group(0).column(j).statistics
+        if stats is not None and stats.has_min_max and stats.min == stats.max:
+            return str(stats.min)
+        first = pf.read_row_group(0, columns=["run_id"]).column(0)
+        if len(first):
+            return str(first[0].as_py())
+    return ""
+
+
+class _GroupCache:
+    """The last row groups decoded (four columns each), per process: a platform pages on
+    through a row group, so the warm function slices the next page instead of decoding the row
+    group again. Keyed by file, run and row group (a re-published month never hits); bounded
+    by bytes (``CACHE_BYTES``), least recently used first out."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._d: OrderedDict[tuple[str, str, int], pa.Table] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, int]) -> pa.Table | None:
+        with self._lock:
+            hit = self._d.get(key)
+            if hit is not None:
+                self._d.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple[str, str, int], table: pa.Table) -> None:
+        with self._lock:
+            self._d[key] = table
+            while len(self._d) > 1 and sum(t.nbytes for t in self._d.values()) > self.limit:
+                self._d.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+
+
+CACHE_BYTES = 128 * 2**20
+_groups = _GroupCache(CACHE_BYTES)
+
+
+def clear_cache() -> None:
+    _groups.clear()
+
+
+def _batches(
+    pf: pq.ParquetFile, start: int, file_id: tuple[str, str]
+) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """``(first row, batch)`` from global row ``start`` on: row groups decoded whole (four
+    columns) or taken from the cache, from the one holding ``start`` on."""
+    md = pf.metadata
+    first = 0
+    for rg in range(md.num_row_groups):
+        n = md.row_group(rg).num_rows
+        if first + n <= start:
+            first += n
+            continue
+        key = (*file_id, rg)
+        table = _groups.get(key)
+        if table is None:
+            table = pf.read_row_group(rg, columns=COLUMNS).combine_chunks()
+            _groups.put(key, table)
+        cut = max(0, start - first)
+        for batch in table.slice(cut).to_batches(max_chunksize=BATCH):
+            yield first + cut, batch
+            cut += batch.num_rows
+        first += n
+
+
+def _collect(
+    pf: pq.ParquetFile,
+    start: int,
+    limit: int,
+    changes_only: bool,
+    budget: int,
+    adjusted: dict[str, dict[str, Any]],
+    file_id: tuple[str, str],
+) -> tuple[list[str], int]:
+    """The page's rows (JSON texts) and the row the next page starts at."""
+    out: list[str] = []
+    count = 0
+    pos = start
+    scanned = 0
+    for first, batch in _batches(pf, start, file_id):
+        need = limit - count
+        if changes_only:
+            prev, cls = batch.column("previous_class"), batch.column("risk_class")
+            keep = pc.fill_null(pc.or_kleene(pc.is_null(prev), pc.not_equal(prev, cls)), True)
+            idx = pc.indices_nonzero(keep).slice(0, need)
+            chosen = batch.take(idx)
+            positions = np.asarray(idx, dtype=np.int64) + first
+        else:
+            chosen = batch.slice(0, need)
+            positions = np.arange(first, first + chosen.num_rows, dtype=np.int64)
+        texts, sizes = _json_rows(chosen, adjusted)
+        fits = int(np.searchsorted(np.cumsum(sizes), budget, side="right"))
+        if fits == 0 and count == 0 and chosen.num_rows:
+            fits = 1  # one row always goes out
+        if fits:
+            out.append(_joined(texts.slice(0, fits)))
+            count += fits
+            budget -= int(sizes[:fits].sum())
+        if fits < chosen.num_rows:  # the answer is full
+            return out, int(positions[fits])
+        if count >= limit:
+            return out, int(positions[-1]) + 1 if len(positions) else first + batch.num_rows
+        pos = first + batch.num_rows
+        scanned += batch.num_rows
+        if changes_only and scanned >= SCAN_ROWS:
+            break
+    return out, pos
+
+
+def _joined(texts: pa.Array) -> str:
+    one = pa.ListArray.from_arrays(pa.array([0, len(texts)], pa.int32()), texts)
+    return str(pc.binary_join(one, ",")[0].as_py())
+
+
+_CONTROL = r"[\x00-\x1f]"
+
+
+def _json_rows(chosen: pa.RecordBatch, adjusted: dict[str, dict[str, Any]]) -> tuple[pa.Array, Any]:
+    """Each row as JSON text, built in Arrow (no Python object per row), and an upper bound of its
+    bytes inside the Lambda proxy answer (JSON-escaped again: at most twice its UTF-8 bytes, a
+    4-byte character three times). uscc and classes are validated codes; the name is escaped."""
+    code, name = chosen.column("uscc"), chosen.column("name")
+    cls, prev = chosen.column("risk_class"), chosen.column("previous_class")
+    if pc.any(pc.match_substring_regex(name, _CONTROL)).as_py():
+        name_json = pa.array([json.dumps(n, ensure_ascii=False) for n in name.to_pylist()], pa.string())
+    else:
+        escaped = pc.replace_substring(pc.replace_substring(name, "\\", "\\\\"), '"', '\\"')
+        name_json = pc.binary_join_element_wise('"', escaped, '"', "")
+    effective, is_adjusted = cls, pc.is_in(code, value_set=pa.array(list(adjusted), pa.string()))
+    if adjusted and pc.any(is_adjusted).as_py():
+        effective = pa.array(
+            [adjusted[c]["adjusted_class"] if c in adjusted else k for c, k in zip(code.to_pylist(),
+             cls.to_pylist(), strict=True)], pa.string())  # fmt: skip
+    changed = pc.fill_null(pc.or_kleene(pc.is_null(prev), pc.not_equal(prev, cls)), True)
+    prev_json = pc.fill_null(pc.binary_join_element_wise('"', prev, '"', ""), "null")
+    texts = pc.binary_join_element_wise(
+        '{"uscc":"', code, '","name":', name_json, ',"class":"', effective, '","model_class":"', cls,
+        '","adjusted":', pc.if_else(is_adjusted, "true", "false"), ',"previous_class":', prev_json,
+        ',"changed":', pc.if_else(changed, "true", "false"), "}", "",
+    )  # fmt: skip
+    sizes = np.asarray(pc.binary_length(texts), dtype=np.int64) * 2 + np.asarray(
+        pc.binary_length(name), dtype=np.int64
+    )
+    return texts, sizes + 1

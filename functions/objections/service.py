@@ -1,0 +1,243 @@
+"""Objections (异议处理): registered, accepted, checked and decided within 5 working days of
+receipt, every step appended to the objection's audit trail (issue 14, docs/adr/0112).
+
+An upheld objection records its correction (a new upload, or a record kept here) and the entity's
+province is re-classified for that month as a *correction run*: a new run whose manifest names
+the objection, published like any re-run (the earlier run is kept and named by ``supersedes``);
+the published partition is never edited in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from functions import layout
+from functions import uscc as uscc_mod
+from functions.errors import Conflict, InvalidInput, NotFound
+from functions.objections.trail import append, now_utc, read_trail
+from functions.objections.workdays import add_working_days
+from schemas.objections import Actor, Correction, ObjectionIn, ObjectionOut
+
+if TYPE_CHECKING:
+    from functions.lake import Lake
+
+logger = logging.getLogger(__name__)
+
+# which step may follow which (the rules' order: received → accepted → checked → decided)
+NEXT: dict[str, str] = {"received": "accepted", "accepted": "checked", "checked": "decided"}
+CN = ZoneInfo("Asia/Shanghai")
+
+
+def today_in_china(now: dt.datetime | None = None) -> dt.date:
+    return (now or dt.datetime.now(dt.UTC)).astimezone(CN).date()
+
+
+def register(lake: Lake, req: ObjectionIn, by: Actor, *, now: dt.datetime | None = None) -> ObjectionOut:
+    """Record a received objection; its deadline is fixed now, from the day of receipt."""
+    code = req.uscc.upper()
+    if not uscc_mod.is_well_formed(code):
+        raise InvalidInput(f"not a Unified Social Credit Code: {req.uscc!r}", field="uscc")
+    received = dt.date.fromisoformat(req.received_on)
+    if received > today_in_china(now):
+        raise InvalidInput("received_on is in the future", field="received_on")
+    province = code[2:4]
+    if not lake.exists(layout.classification_key(req.month, province)):
+        raise NotFound(f"no published classification for province {province} in {req.month}", field="month")
+    deadline = add_working_days(received)
+    objection_id = f"{province}-{secrets.token_hex(8)}"
+    data = {
+        **req.model_dump(mode="json"),
+        "uscc": code,
+        "due_on": deadline.due.isoformat(),
+        "calendar_official": deadline.official,
+    }
+    event = {"step": "received", "at": _at(now), "by": by.model_dump(), "data": data}
+    append(lake, layout.objection_prefix(objection_id), event, expected_seq=1)
+    logger.info("objection %s registered, due %s", objection_id, deadline.due)
+    return get(lake, objection_id, now=now)
+
+
+def advance(
+    lake: Lake,
+    objection_id: str,
+    step: str,
+    by: Actor,
+    *,
+    outcome: str | None = None,
+    reason: str | None = None,
+    correction: Correction | None = None,
+    now: dt.datetime | None = None,
+) -> ObjectionOut:
+    """Append the next step. ``decided`` needs an outcome: ``upheld`` with the correction, or
+    ``rejected`` with a reason."""
+    trail = _trail(lake, objection_id)
+    last = trail[-1]["step"]
+    if step not in NEXT.values():
+        raise InvalidInput(f"step must be one of {', '.join(NEXT.values())}", field="step")
+    if NEXT.get(last) != step:
+        raise Conflict(
+            f"objection {objection_id} is at step {last}; the next step is {NEXT.get(last, 'none')}",
+            field="step",
+        )
+    event: dict[str, Any] = {"step": step, "at": _at(now), "by": by.model_dump()}
+    if reason is not None:
+        event["reason"] = reason
+    if step == "decided":
+        if outcome == "upheld":
+            if correction is None:
+                raise InvalidInput("an upheld objection records its correction", field="correction")
+            if correction.kind == "upload":
+                _check_upload(lake, objection_id[:2], str(correction.ingest_id))
+            event["correction"] = correction.model_dump(mode="json", exclude_none=True)
+        elif outcome == "rejected":
+            if not reason:
+                raise InvalidInput("a rejection gives its reason", field="reason")
+        else:
+            raise InvalidInput("outcome must be upheld or rejected", field="outcome")
+        event["outcome"] = outcome
+    elif outcome is not None or correction is not None:
+        raise InvalidInput("only the decision has an outcome or a correction", field="outcome")
+    append(lake, layout.objection_prefix(objection_id), event, expected_seq=len(trail) + 1)
+    return get(lake, objection_id, now=now)
+
+
+def record_correction_run(
+    lake: Lake, objection_id: str, run_id: str, by: Actor, *, now: dt.datetime | None = None
+) -> ObjectionOut:
+    """Append the correction run that re-classified the month after an upheld decision."""
+    trail = _trail(lake, objection_id)
+    state = fold(objection_id, trail, today_in_china(now))
+    if state.status != "upheld" or state.correction_run_id is not None:
+        raise Conflict("only an upheld objection without a correction run gets one", field="objection_id")
+    event = {"step": "corrected", "at": _at(now), "by": by.model_dump(), "run_id": run_id}
+    append(lake, layout.objection_prefix(objection_id), event, expected_seq=len(trail) + 1)
+    return get(lake, objection_id, now=now)
+
+
+def reclassify(
+    lake: Lake,
+    objection_id: str,
+    by: Actor,
+    *,
+    classify: Callable[..., Any],
+    now: dt.datetime | None = None,
+) -> ObjectionOut:
+    """Re-classify an upheld objection's month as a correction run and record it.
+
+    ``classify`` is ``functions.classify.run.classify_month`` with its settings bound (injected so
+    that tests and the CLI choose the engine); it is called with ``correction=`` naming the
+    objection, which the run's manifest keeps."""
+    state = get(lake, objection_id, now=now)
+    if state.status != "upheld":
+        raise Conflict(f"objection {objection_id} is {state.status}, not upheld", field="objection_id")
+    if state.correction_run_id is not None:
+        raise Conflict(f"objection {objection_id} already has correction run {state.correction_run_id}")
+    result = classify(
+        month=state.month,
+        province=state.province,
+        correction={"objection_id": objection_id, "uscc": state.uscc},
+    )
+    return record_correction_run(lake, objection_id, result.run_id, by, now=now)
+
+
+def get(lake: Lake, objection_id: str, *, now: dt.datetime | None = None) -> ObjectionOut:
+    return fold(objection_id, _trail(lake, objection_id), today_in_china(now))
+
+
+def list_objections(
+    lake: Lake,
+    province: str,
+    *,
+    month: str | None = None,
+    overdue_only: bool = False,
+    now: dt.datetime | None = None,
+) -> list[ObjectionOut]:
+    """A province's objections (oldest receipt first); ``month`` narrows to the classification
+    month disputed. Objections are few (hand-handled), so each trail is read."""
+    today = today_in_china(now)
+    out = []
+    for oid in lake.list_dirs(layout.objections_prefix(province)):
+        if not layout.OBJECTION_ID_RE.match(oid):
+            continue
+        trail = read_trail(lake, layout.objection_prefix(oid))
+        if not trail:
+            continue
+        state = fold(oid, trail, today)
+        if month is not None and state.month != month:
+            continue
+        if overdue_only and not state.overdue:
+            continue
+        out.append(state)
+    out.sort(key=lambda o: (o.received_on, o.objection_id))
+    overdue = [o.objection_id for o in out if o.overdue and o.status not in ("upheld", "rejected")]
+    if overdue:
+        logger.warning(
+            "province %s: %s objection(s) past their 5-working-day deadline", province, len(overdue)
+        )
+    return out
+
+
+def fold(objection_id: str, trail: list[dict[str, Any]], today: dt.date) -> ObjectionOut:
+    """The objection's state from its steps (a duplicate step number keeps the first)."""
+    seen: set[int] = set()
+    steps = []
+    for e in trail:
+        if e["seq"] not in seen:
+            seen.add(e["seq"])
+            steps.append(e)
+    data = steps[0]["data"]
+    status, decided_on, run_id = "received", None, None
+    for e in steps[1:]:
+        if e["step"] == "decided":
+            status = e["outcome"]
+            decided_on = dt.datetime.fromisoformat(e["at"]).astimezone(CN).date().isoformat()
+        elif e["step"] == "corrected":
+            run_id = e["run_id"]
+        else:
+            status = e["step"]
+    due = dt.date.fromisoformat(data["due_on"])
+    overdue = (decided_on is None and today > due) or (
+        decided_on is not None and dt.date.fromisoformat(decided_on) > due
+    )
+    return ObjectionOut.model_validate(
+        {
+            "objection_id": objection_id,
+            "province": objection_id[:2],
+            "uscc": data["uscc"],
+            "month": data["month"],
+            "received_on": data["received_on"],
+            "due_on": data["due_on"],
+            "calendar_official": data["calendar_official"],
+            "status": status,
+            "overdue": overdue,
+            "decided_on": decided_on,
+            "correction_run_id": run_id,
+            "trail": steps,
+        },
+        strict=False,
+    )
+
+
+def _trail(lake: Lake, objection_id: str) -> list[dict[str, Any]]:
+    if not layout.OBJECTION_ID_RE.match(objection_id):
+        raise InvalidInput("an objection id is PP-<16 hex digits>", field="objection_id")
+    trail = read_trail(lake, layout.objection_prefix(objection_id))
+    if not trail:
+        raise NotFound(f"no objection {objection_id}", field="objection_id")
+    return trail
+
+
+def _check_upload(lake: Lake, province: str, ingest_id: str) -> None:
+    for dataset in lake.list_dirs(layout.ingest_reports_prefix(province)):
+        if lake.exists(layout.ingest_report_key(province, dataset, ingest_id)):
+            return
+    raise NotFound(f"no upload {ingest_id} in province {province}", field="correction.ingest_id")
+
+
+def _at(now: dt.datetime | None) -> str:
+    return now.astimezone(dt.UTC).isoformat(timespec="seconds") if now else now_utc()

@@ -1,0 +1,303 @@
+"""Sampling tasks: registered first, drawn once officially, redrawn only with a reason.
+
+Registration fixes what will be drawn (province, month, field, scope, ratios, window, exclusions
+with their reasons) and the frame (the published run and the scoped frame's digest), and commits
+to a server secret (:mod:`functions.sampling.commit`); the caller never picks the seed. The first
+draw is the task's official plan; a redraw needs a reason from a fixed list and supersedes it.
+Both stay stored and visible. Registration, plan and supersession each go on the province's audit
+chain (:mod:`functions.sampling.audit`). See docs/adr/0093 and 0094.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import secrets
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from functions import layout
+from functions.errors import Conflict, InvalidInput, NotFound, StorageError, Unprocessable
+from functions.obs.context import bind
+from functions.sampling import audit, cells, commit
+from functions.sampling import draw as drawing
+from functions.sampling import frame as frames
+from functions.sampling.plans import MAX_ANSWER_BYTES
+from functions.sampling.service import CreatedPlan, make_plan
+from schemas.api import EXCLUSION_REASONS, REDRAW_REASONS, DrawRequest, PlanRequest, TaskRequest
+from schemas.results import RISK_CLASSES
+
+if TYPE_CHECKING:
+    from functions.auth.tokens import Principal
+    from functions.lake import Lake
+    from functions.sampling.signing import Signer
+
+logger = logging.getLogger(__name__)
+
+
+def new_task_id(province: str) -> str:
+    return f"{province}-t{secrets.token_hex(10)}"
+
+
+def province_of_task(task_id: str) -> str:
+    m = layout.TASK_ID_RE.match(task_id)
+    if not m:
+        raise InvalidInput("task_id must look like PP-t<20 hex characters>", field="task_id")
+    return m.group(1)
+
+
+def _now(now: dt.datetime | None) -> str:
+    return (now or dt.datetime.now(dt.UTC)).isoformat(timespec="milliseconds")
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def slot_of(req: TaskRequest) -> str:
+    """One task per (month, field, region): a second registration cannot buy a second draw."""
+    key = f"{req.month}|{req.field or ''}|{req.region_prefix or req.province}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def exclusion_counts(req: TaskRequest) -> dict[str, int]:
+    """Excluded entities per reason (every reason listed, zeros included); 422 without a reason."""
+    missing = [i for i, e in enumerate(req.exclude) if e.reason is None]
+    if missing:
+        raise Unprocessable(
+            f"{len(missing)} exclusion(s) without a reason; "
+            f"each needs one of: {', '.join(EXCLUSION_REASONS)}",
+            field="exclude",
+            positions=missing[:20],
+        )
+    codes = [e.uscc for e in req.exclude]
+    if len(set(codes)) != len(codes):
+        raise Unprocessable("an entity is excluded more than once", field="exclude")
+    counts = Counter(str(e.reason) for e in req.exclude)
+    return {r: counts.get(r, 0) for r in EXCLUSION_REASONS}
+
+
+def _scope(task: dict[str, Any]) -> frames.Scope:
+    return frames.Scope(
+        region_prefix=task["region_prefix"],
+        industries=tuple(task["industries"]),
+        entity_types=tuple(task["entity_types"]),
+        exclude=tuple(e["uscc"] for e in task["exclude"]),
+    )
+
+
+def register_task(
+    lake: Lake, req: TaskRequest, principal: Principal, signer: Signer, *, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Store a task and its committed secret; returns the task's public view. Scope is the caller's job."""
+    counts = exclusion_counts(req)
+    slot_key = layout.task_index_key(req.province, slot_of(req))
+    taken = _read_json(lake, slot_key)
+    if taken is not None:
+        raise Conflict(
+            f"task {taken['task_id']} is already registered for month {req.month}, field "
+            f"{req.field or '-'} and region {req.region_prefix or req.province}; redraw it with a reason",
+            field="task",
+            task_id=taken["task_id"],
+        )
+    frame = cells.load_published(lake, req.month, req.province)
+    task: dict[str, Any] = {
+        "task_id": new_task_id(req.province),
+        "created_at": _now(now),
+        "caller": principal.caller(),
+        **req.model_dump(mode="json", exclude={"exclude"}),
+        "exclude": [e.model_dump(mode="json") for e in req.exclude],
+        "exclusions": counts,
+        "run_id": frame.run_id,
+        "model": frame.model,
+    }
+    digest, size = scoped_digest(frame, _scope(task))
+    secret = commit.new_secret()
+    task.update(
+        frame_digest=digest,
+        frame_size=size,
+        algorithm=drawing.ALGORITHM,
+        commitment=commit.commitment(secret),
+        max_draws=commit.MAX_DRAWS,
+    )
+    task_id, province = task["task_id"], req.province
+    bind(task_id=task_id)
+    lake.write_bytes(
+        layout.task_secret_key(province, task_id), _dumps({"task_id": task_id, "secret": secret})
+    )
+    data = _dumps(task)
+    lake.write_bytes(layout.task_key(province, task_id), data, metadata={"Content-Type": "application/json"})
+    lake.write_bytes(slot_key, _dumps({"task_id": task_id}))
+    audit.append(lake, signer, province, "task", task_id, audit.sha256(data), task["created_at"],
+                 commitment=task["commitment"], frame_digest=task["frame_digest"])  # fmt: skip
+    logger.info("task %s registered: province %s month %s", task_id, province, req.month)
+    return view(task, [])
+
+
+def _read_json(lake: Lake, key: str) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(lake.read_bytes(key))
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise StorageError(f"unreadable {lake.display(key)}: {exc}") from exc
+    return data
+
+
+def load_task_bytes(lake: Lake, task_id: str) -> bytes:
+    try:
+        return lake.read_bytes(layout.task_key(province_of_task(task_id), task_id))
+    except FileNotFoundError:
+        raise NotFound(f"no task {task_id}", field="task_id") from None
+
+
+def load_task(lake: Lake, task_id: str) -> dict[str, Any]:
+    task: dict[str, Any] = json.loads(load_task_bytes(lake, task_id))
+    return task
+
+
+def load_draws(lake: Lake, task_id: str) -> list[dict[str, Any]]:
+    """The task's draws in order (1 = the first official plan; the last one is official now)."""
+    province = province_of_task(task_id)
+    out = []
+    for f in lake.list_files(layout.task_draws_prefix(province, task_id)):
+        rec = _read_json(lake, f.key)
+        if rec is not None:
+            out.append(rec)
+    return sorted(out, key=lambda r: int(r["draw_no"]))
+
+
+def view(task: dict[str, Any], draws: list[dict[str, Any]]) -> dict[str, Any]:
+    """``GET /v1/sampling/tasks/{task_id}``: the task without its exclusion list (counts only)."""
+    public = {k: v for k, v in task.items() if k not in ("exclude", "algorithm")}
+    return {
+        **public,
+        "official_plan_id": draws[-1]["plan_id"] if draws else None,
+        "supersessions": max(0, len(draws) - 1),
+        "draws": draws,
+    }
+
+
+def task_view(lake: Lake, task_id: str) -> dict[str, Any]:
+    return view(load_task(lake, task_id), load_draws(lake, task_id))
+
+
+def scoped_digest(frame: frames.Frame | cells.CellFrame, scope: frames.Scope) -> tuple[str, int]:
+    """The frame digest and size of the task's scope: from the cell index of the run's sampling
+    copy (v2, ADR 0100), or over the whole partition for runs published before it (v1)."""
+    if isinstance(frame, cells.CellFrame):
+        sel = cells.selection(frame, scope, RISK_CLASSES)
+        return sel.digest, sel.size
+    scoped = frames.scoped_frame(frame, scope, RISK_CLASSES)
+    return scoped.digest, scoped.table.num_rows
+
+
+def task_frame(lake: Lake, task: dict[str, Any]) -> frames.Frame | cells.CellFrame:
+    """The frame fixed at registration: the published run if it still is, else its kept copy."""
+    month, province, run_id = task["month"], task["province"], task["run_id"]
+    try:
+        published = cells.load_published(lake, month, province)
+    except NotFound:
+        published = None
+    if published is not None and published.run_id == run_id:
+        return published
+    kept = cells.load_run(lake, month, province, run_id)
+    return kept if kept is not None else frames.load_run(lake, run_id)
+
+
+def plan_request_of(task: dict[str, Any], dreq: DrawRequest | None = None) -> PlanRequest:
+    """The draw's parameters as a :class:`PlanRequest` (what ``draw_plan`` takes and the plan echoes)."""
+    body: dict[str, Any] = {
+        "month": task["month"],
+        "province": task["province"],
+        "region_prefix": task["region_prefix"],
+        "industries": task["industries"],
+        "entity_types": task["entity_types"],
+        "ratios": task["ratios"],
+        "exclude": [e["uscc"] for e in task["exclude"]],
+        "mode": "official",
+    }
+    inspectors: dict[str, Any] = {"field": task.get("field") or "general"}
+    if dreq is not None and dreq.inspectors is not None:
+        asked = dreq.inspectors.model_dump(mode="json")
+        if "field" not in dreq.inspectors.model_fields_set:
+            asked["field"] = inspectors["field"]
+        elif task.get("field") and asked["field"] != task["field"]:
+            raise InvalidInput(
+                f"the task is for field {task['field']!r}; inspectors.field must match", field="inspectors"
+            )
+        inspectors = asked
+    body["inspectors"] = inspectors
+    return PlanRequest.model_validate(body, strict=False)
+
+
+def draw_task(
+    lake: Lake,
+    task_id: str,
+    dreq: DrawRequest,
+    principal: Principal,
+    signer: Signer,
+    *,
+    now: dt.datetime | None = None,
+    max_answer_bytes: int = MAX_ANSWER_BYTES,
+) -> CreatedPlan:
+    """The task's official draw (first), or a redraw with a reason that supersedes the last one."""
+    task = load_task(lake, task_id)
+    province = task["province"]
+    draws = load_draws(lake, task_id)
+    draw_no = len(draws) + 1
+    previous = draws[-1]["plan_id"] if draws else None
+    if previous is not None and dreq.reason is None:
+        raise Conflict(
+            f"task {task_id} has its official plan {previous}; a redraw needs a reason, one of: "
+            f"{', '.join(REDRAW_REASONS)}",
+            field="reason",
+            official_plan_id=previous,
+        )
+    if previous is None and dreq.reason is not None:
+        raise Unprocessable("the task has no plan yet: its first draw takes no redraw reason", field="reason")
+    if draw_no > commit.MAX_DRAWS:
+        raise Conflict(f"task {task_id} has had its {commit.MAX_DRAWS} draws", field="task_id")
+    draw_key = layout.task_draw_key(province, task_id, draw_no)
+    if lake.exists(draw_key):
+        raise Conflict("another draw of this task is under way; try again", field="task_id")
+    frame = task_frame(lake, task)
+    req = plan_request_of(task, dreq)
+    if scoped_digest(frame, _scope(task))[0] != task["frame_digest"]:
+        raise Conflict("the frame fixed at registration cannot be rebuilt; the task cannot be drawn",
+                       field="task_id")  # fmt: skip
+    stored = _read_json(lake, layout.task_secret_key(province, task_id))
+    if stored is None:
+        raise StorageError(f"the committed secret of task {task_id} is missing")
+    reveal = commit.key_for(str(stored["secret"]), draw_no)
+    at = _now(now)
+    official = {
+        "mode": "official",
+        "task_id": task_id,
+        "draw_no": draw_no,
+        "commitment": task["commitment"],
+        "reveal": reveal,
+        "supersedes": previous,
+        "redraw_reason": dreq.reason,
+        "redraw_note": dreq.note,
+        "exclusions": task["exclusions"],
+    }
+    seed = commit.seed_of(reveal, task_id, task["frame_digest"], draw_no)
+    made = make_plan(lake, req, principal, now=now, max_answer_bytes=max_answer_bytes, seed=seed,
+                     frame=frame, official=official)  # fmt: skip
+    record = {
+        "draw_no": draw_no,
+        "plan_id": made.plan_id,
+        "at": at,
+        "caller": principal.caller(),
+        "reason": dreq.reason,
+        "note": dreq.note,
+        "supersedes": previous,
+    }
+    lake.write_bytes(draw_key, _dumps(record), metadata={"Content-Type": "application/json"})
+    kind = "plan" if previous is None else "supersession"
+    audit.append(lake, signer, province, kind, made.plan_id, audit.sha256(made.stored), at,
+                 task_id=task_id, draw_no=draw_no, supersedes=previous, reason=dreq.reason)  # fmt: skip
+    return made

@@ -1,0 +1,54 @@
+"""The bulk read and the change feed of a month's classification (issue 14, docs/adr/0114)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.api import Month, Province, RiskClass
+
+PAGE_DEFAULT = 1000
+PAGE_MAX = 5000
+MAX_CURSOR = 512
+
+
+class ClassificationsQuery(BaseModel):
+    """``GET /v1/classifications`` and ``GET /v1/classifications/changes`` (query strings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    month: Month
+    province: Province
+    cursor: Annotated[str | None, Field(min_length=1, max_length=MAX_CURSOR)] = None
+    limit: Annotated[int, Field(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT
+
+
+class ClassificationRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    uscc: str
+    name: str
+    # "class" is a Python keyword: the field is named class_ and serialised as "class"
+    class_: RiskClass = Field(
+        alias="class", description="the class to use: the adjusted one where a manual adjustment was approved"
+    )
+    model_class: RiskClass = Field(description="the model's class (always shown)")
+    adjusted: bool = Field(description="a manual adjustment, approved by a second person, applies")
+    previous_class: RiskClass | None = Field(description="the model's class published for the previous month")
+    changed: bool = Field(
+        description="model_class differs from previous_class, or the entity is new this month"
+    )
+
+
+class ClassificationsPage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    month: str
+    province: str
+    run_id: str = Field(description="the published run read; a cursor is bound to it")
+    feed: Literal["all", "changes"]
+    total: int = Field(ge=0, description="rows in the month's partition (all feeds)")
+    limit: int
+    has_more: bool
+    next_cursor: str | None = Field(
+        description="opaque and signed; pass it back unchanged; null on the last page"
+    )
+    rows: list[ClassificationRow]

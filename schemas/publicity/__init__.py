@@ -1,0 +1,1 @@
+"""Publicity layouts (data beside the contracts)."""

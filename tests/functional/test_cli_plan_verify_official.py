@@ -1,0 +1,218 @@
+"""``creditrisk plan verify`` on official plans, through a real subprocess (docs/adr/0095):
+every stored member, the task, the chain and the head's signature are checked; any change exits 1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions import layout
+from functions.auth.tokens import Principal
+from functions.lake import Lake
+from functions.sampling import audit
+from functions.sampling.service import compute
+from functions.sampling.signing import HmacSigner
+from functions.sampling.tasks import draw_task, load_task, register_task, task_frame
+from functions.sampling.verify import staffing_of
+from schemas.api import DrawRequest, PlanRequest, TaskRequest
+from tests.sampling_data import publish, results_table
+
+ROOT = Path(__file__).resolve().parents[2]
+MONTH = "2026-10"
+
+
+@dataclass(frozen=True)
+class World:
+    lake: Lake
+    root: Path
+    key_file: Path
+    task_id: str
+    plan_id: str
+    redraw_id: str
+
+
+def verify(world: World, plan_id: str, key_file: Path | None = None) -> tuple[int, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CREDITRISK_")}
+    env = {**clean, "CREDITRISK_AUDIT_KEY_FILE": str(key_file or world.key_file)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "functions.cli", "--lake", str(world.root), "plan", "verify", plan_id],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("official")
+    lake = Lake.from_uri(str(root / "lake"))
+    publish(lake, results_table("42", 1500, run_id="run-1"), MONTH, "42")
+    key_file = root / "audit.key"
+    key_file.write_text("ab" * 32)
+    signer = HmacSigner(bytes.fromhex("ab" * 32))
+    who = Principal("tok1", "platform-42", frozenset({"42"}))
+    req = TaskRequest.model_validate(
+        {"month": MONTH, "province": "42", "ratios": {"B": 0.05, "D": 0.3},
+         "window": {"start": "2026-11-01", "end": "2026-11-30"}}, strict=False,
+    )  # fmt: skip
+    task = register_task(lake, req, who, signer)
+    first = draw_task(lake, task["task_id"], DrawRequest(), who, signer)
+    second = draw_task(lake, task["task_id"], DrawRequest(reason="scope_error"), who, signer)
+    yield World(lake, root / "lake", key_file, task["task_id"], first.plan_id, second.plan_id)
+
+
+def _edit(path: Path, change: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+    """Apply ``change`` to the JSON file; returns the undo."""
+    original = path.read_bytes()
+    doc = json.loads(original)
+    change(doc)
+    path.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    return lambda: path.write_bytes(original)
+
+
+def _plan_path(world: World, plan_id: str) -> Path:
+    return world.root / layout.plan_key("42", plan_id)
+
+
+def test_untouched_official_plans_verify(world: World) -> None:
+    for plan_id in (world.plan_id, world.redraw_id):
+        code, out = verify(world, plan_id)
+        assert code == 0 and ": match" in out, out
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        for p in parents:
+            doc = doc[p]
+        doc[last] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (_set("month", "2026-09"), "stored_plan"),
+        (_set("caller.name", "someone-else"), "stored_plan"),
+        (_set("created_at", "2026-10-01T00:00:00.000+00:00"), "stored_plan"),
+        (_set("seed", "00" * 32), "seed"),
+        (_set("commitment", "11" * 32), "commitment"),
+        (_set("reveal", "22" * 32), "reveal"),
+        (_set("draw_no", 3), "reveal"),
+        (_set("frame_digest", "33" * 32), "frame_digest"),
+        (_set("run_id", "run-0"), "run_id"),
+        (_set("supersedes", "42-0123456789abcdef0123"), "stored_plan"),
+        (_set("request.ratios", {"D": 1.0}), "request.ratios"),
+        (_set("exclusions", {"sandbox": 1}), "exclusions"),
+        (_set("mode", "test"), "mode"),
+        (lambda d: d.update(mode="test", task_id=None), "mode"),
+        (lambda d: d["targets"].pop(), "targets"),
+        (lambda d: d["strata"][1].update(sampled=0), "strata"),
+    ],
+)
+def test_any_changed_member_exits_1(
+    world: World, change: Callable[[dict[str, Any]], None], named: str
+) -> None:
+    undo = _edit(_plan_path(world, world.plan_id), change)
+    try:
+        code, out = verify(world, world.plan_id)
+        assert code == 1 and "mismatch" in out and named in out, out
+    finally:
+        undo()
+
+
+def test_a_consistent_forgery_exits_1(world: World) -> None:
+    """A new seed with exactly its targets, the chain record re-pointed and re-linked up to the
+    head: only the head's signature (or the forger's own key) is left, and that is checked."""
+    path = _plan_path(world, world.plan_id)
+    original = path.read_bytes()
+    plan = json.loads(original)
+    again = compute(PlanRequest.model_validate(plan["request"], strict=False),
+                    task_frame(world.lake, load_task(world.lake, world.task_id)), "forged-seed",
+                    *staffing_of(world.lake, plan))  # fmt: skip
+    plan.update(seed="forged-seed", targets=again["targets"], strata=again["strata"])
+    forged = json.dumps(plan, ensure_ascii=False, separators=(",", ":")).encode()
+    chain_dir = world.root / "audit" / "42" / "chain"
+    saved = {p: p.read_bytes() for p in chain_dir.iterdir()}
+    head_path = world.root / layout.audit_head_key("42")
+    head_saved = head_path.read_bytes()
+    try:
+        path.write_bytes(forged)
+        code, out = verify(world, world.plan_id)
+        assert code == 1 and "stored_plan" in out and "seed" in out, out
+        # rewrite the chain consistently: the plan's record points at the forgery, links re-made
+        prev = audit.GENESIS
+        for p in sorted(chain_dir.iterdir()):
+            rec = json.loads(p.read_bytes())
+            if rec["ref"] == world.plan_id:
+                rec["subject"] = audit.sha256(forged)
+            rec["prev"] = prev
+            rec["digest"] = audit.record_digest(rec)
+            prev = rec["digest"]
+            p.write_bytes(audit.canonical(rec))
+        head = json.loads(head_saved)
+        head["digest"] = prev
+        head_path.write_bytes(audit.canonical(head))
+        code, out = verify(world, world.plan_id)
+        assert code == 1 and "signature" in out, out
+        # … and signed with the forger's own key: not the deployment's key
+        mine = HmacSigner(b"\x01" * 32)
+        head.update(key_id=mine.key_id, signature=mine.sign(audit.head_message("42", head["seq"], prev)))
+        head_path.write_bytes(audit.canonical(head))
+        code, out = verify(world, world.plan_id)
+        assert code == 1 and "signature" in out, out
+        forger_key = world.root.parent / "forger.key"
+        forger_key.write_text("01" * 32)
+        code, out = verify(world, world.plan_id, key_file=forger_key)  # even verified with the forger's key
+        assert code == 1 and "seed" in out, out  # the seed still does not come from the reveal
+    finally:
+        path.write_bytes(original)
+        for p, data in saved.items():
+            p.write_bytes(data)
+        head_path.write_bytes(head_saved)
+    assert verify(world, world.plan_id)[0] == 0
+
+
+def test_chain_and_signature_changes_exit_1(world: World) -> None:
+    chain_dir = world.root / "audit" / "42" / "chain"
+    first = sorted(chain_dir.iterdir())[0]
+    head = world.root / layout.audit_head_key("42")
+    task = world.root / layout.task_key("42", world.task_id)
+    cases: list[tuple[Path, Callable[[dict[str, Any]], None], str]] = [
+        (first, _set("at", "2020-01-01T00:00:00.000+00:00"), "digest does not match"),
+        (first, _set("subject", "44" * 32), "digest does not match"),
+        (head, _set("signature", "55" * 32), "signature"),
+        (head, _set("seq", 1), "not the last record"),
+        (task, _set("ratios", {"B": 0.05, "D": 0.3, "A": 0.0}), "task"),
+        (task, _set("commitment", "66" * 32), "task"),
+    ]
+    for path, change, says in cases:
+        undo = _edit(path, change)
+        try:
+            code, out = verify(world, world.plan_id)
+            assert code == 1 and says in out, (path.name, out)
+        finally:
+            undo()
+    removed = head.read_bytes()
+    head.unlink()
+    try:
+        code, out = verify(world, world.redraw_id)
+        assert code == 1 and "no signed head" in out, out
+    finally:
+        head.write_bytes(removed)
+    assert verify(world, world.redraw_id)[0] == 0
+
+
+def test_without_the_signer_an_official_plan_is_unverifiable(world: World, tmp_path: Path) -> None:
+    missing = tmp_path / "nothing.key"
+    code, out = verify(world, world.plan_id, key_file=missing)
+    assert code == 1 and "unverifiable" in out and "audit signer" in out, out

@@ -1,0 +1,166 @@
+"""Staffing from the roster: region coverage and fallback, field, active day, recusal, even load."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+
+import pytest
+
+from functions.errors import Unprocessable
+from functions.roster.load import Roster, RosterInspector, region_prefix
+from functions.roster.staff import Rules, covers, draw_day, rounds, staff
+
+AS_OF = dt.datetime(2026, 11, 5, 2, 0, tzinfo=dt.UTC)
+DAY = dt.date(2026, 11, 5)
+RULES = Rules("general", 2, 3)
+
+
+def ins(
+    i: str,
+    region: str,
+    fields: str = "general",
+    *,
+    start: dt.date = dt.date(2020, 1, 1),
+    end: dt.date | None = None,
+    conflicts: frozenset[str] = frozenset(),
+) -> RosterInspector:
+    return RosterInspector(i, f"p-{i}", region, frozenset(fields.split(";")), start, end, conflicts)
+
+
+def roster(*inspectors: RosterInspector) -> Roster:
+    return Roster("42", AS_OF, tuple(sorted(inspectors, key=lambda r: r.id)))
+
+
+def targets(region: str, n: int, tag: str = "T") -> list[tuple[str, str]]:
+    return [(f"{tag}{region}{k:04d}", region) for k in range(n)]
+
+
+def test_region_prefix_and_cover() -> None:
+    assert [region_prefix(c) for c in ("420000", "420100", "420102", "429004")] == [
+        "42",
+        "4201",
+        "420102",
+        "429004",
+    ]
+    assert covers(ins("a", "420100"), "420102") and covers(ins("a", "420000"), "420102")
+    assert covers(ins("a", "420102"), "4201") and not covers(ins("a", "420502"), "4201")
+    assert draw_day(dt.datetime(2026, 11, 30, 17, 0, tzinfo=dt.UTC)) == dt.date(2026, 12, 1)  # China time
+
+
+def test_county_pool_when_large_enough() -> None:
+    r = roster(*(ins(f"c{k}", "420102") for k in range(4)), ins("far", "420502"), ins("city", "420100"))
+    out = staff("s", targets("420102", 30), r, RULES)
+    used = {i for ids in out.inspectors for i in ids}
+    assert used == {"c0", "c1", "c2", "c3", "city"}  # the county's and the city office's inspectors
+    assert out.levels == {"county": 1, "city": 0, "province": 0}
+    assert all(len(set(ids)) == 2 for ids in out.inspectors)
+    loads = [out.loads[i] for i in sorted(used)]
+    assert max(loads) - min(loads) <= 1 and sum(loads) == 60
+    assert "far" not in out.loads
+
+
+def test_small_county_falls_back_to_city_then_province() -> None:
+    r = roster(ins("c1", "420102"), ins("c2", "420103"), ins("c3", "420104"), ins("x", "420502"))
+    out = staff("s", targets("420102", 10), r, RULES)
+    assert out.levels == {"county": 0, "city": 1, "province": 0}
+    assert {i for ids in out.inspectors for i in ids} == {"c1", "c2", "c3"}
+    lonely = roster(ins("c1", "420102"), ins("y", "420502"), ins("z", "421002"))
+    out = staff("s", targets("420102", 10), lonely, RULES)
+    assert out.levels == {"county": 0, "city": 0, "province": 1}
+    assert {i for ids in out.inspectors for i in ids} == {"c1", "y", "z"}
+
+
+def test_field_active_day_and_conflicts() -> None:
+    ts = targets("420102", 12)
+    victim = ts[0][0]
+    r = roster(
+        ins("food1", "420102", "general;food"),
+        ins("food2", "420102", "food", conflicts=frozenset({victim})),
+        ins("food3", "420100", "food"),
+        ins("food4", "420000", "food"),
+        ins("gone", "420102", "food", end=DAY - dt.timedelta(days=1)),
+        ins("later", "420102", "food", start=DAY + dt.timedelta(days=1)),
+        ins("last-day", "420102", "food", end=DAY),
+        ins("general-only", "420102"),
+    )
+    out = staff("s", ts, r, Rules("food", 2, 3))
+    used = {i for ids in out.inspectors for i in ids}
+    assert used == {"food1", "food2", "food3", "food4", "last-day"}
+    assert out.qualified == 5
+    assert "food2" not in out.inspectors[0]
+
+
+def test_deterministic_from_seed() -> None:
+    r = roster(*(ins(f"c{k}", "420102") for k in range(6)))
+    ts = targets("420102", 40)
+    assert staff("a", ts, r, RULES) == staff("a", ts, r, RULES)
+    assert staff("a", ts, r, RULES).inspectors != staff("b", ts, r, RULES).inspectors
+
+
+def test_unstaffable_422_counts_regions_never_codes_or_conflicts() -> None:
+    ts = targets("420102", 5) + targets("420502", 3)
+    victim = ts[1][0]
+    r = roster(
+        ins("a", "420102", conflicts=frozenset({victim})),
+        ins("b", "420102", conflicts=frozenset({victim})),
+        ins("c", "420102"),
+        ins("d", "420502", "food"),
+    )
+    with pytest.raises(Unprocessable) as err:
+        staff("s", ts, r, RULES)
+    body = json.dumps(err.value.to_dict(), ensure_ascii=False)
+    assert err.value.field == "inspectors"
+    # 420502 is staffed from the province's general inspectors; 420102 cannot staff one target
+    assert err.value.details["regions"] == [
+        {"region_code": "420102", "targets": 5, "eligible_inspectors": 3, "unstaffable": 1}
+    ]
+    assert victim not in body and "conflict" not in json.dumps(err.value.details)
+
+
+def test_loads_even_with_many_regions_sharing_a_pool() -> None:
+    r = roster(*(ins(f"p{k}", "420000") for k in range(5)))
+    ts = targets("420102", 7) + targets("420502", 9) + targets("421002", 4)
+    out = staff("s", ts, r, RULES)
+    assert out.levels == {"county": 3, "city": 0, "province": 0}
+    counts = Counter(i for ids in out.inspectors for i in ids)
+    assert max(counts.values()) - min(counts.values()) <= 1
+
+
+@pytest.mark.parametrize(
+    ("m", "p", "n"), [(4, 2, 1), (4, 2, 7), (5, 2, 11), (7, 3, 50), (6, 3, 13), (30, 2, 471)]
+)
+def test_rounds_distinct_even_and_seeded(m: int, p: int, n: int) -> None:
+    pool = [f"i{k:02d}" for k in range(m)]
+    ts = [f"T{k}" for k in range(n)]
+    out = rounds("s", ts, pool, p)
+    assert set(out) == set(ts) and all(len(set(ids)) == p and len(ids) == p for ids in out.values())
+    counts = Counter(i for ids in out.values() for i in ids)
+    loads = [counts.get(i, 0) for i in pool]
+    assert max(loads) - min(loads) <= 1 and sum(loads) == n * p
+    assert out == rounds("s", ts, pool, p) and (n < 3 or out != rounds("t", ts, pool, p))
+
+
+def test_pairs_vary_over_the_pool() -> None:
+    """Every pair of a 6-inspector pool turns up over enough targets (not a fixed pairing)."""
+    pool = [f"i{k}" for k in range(6)]
+    out = rounds("s", [f"T{k}" for k in range(600)], pool, 2)
+    assert len({tuple(ids) for ids in out.values()}) == 15
+
+
+def test_conflicts_take_the_repairing_assignment() -> None:
+    """A pool with a recusing inspector goes through assign() (recusal and repair), else rounds()."""
+    ts = targets("420102", 20)
+    clean = roster(*(ins(f"c{k}", "420102") for k in range(5)))
+    assert staff("s", ts, clean, RULES).inspectors == [
+        rounds("s/420102", [c for c, _ in ts], [f"c{k}" for k in range(5)], 2)[c] for c, _ in ts
+    ]
+    recusing = roster(
+        *(
+            ins(f"c{k}", "420102", conflicts=frozenset({ts[0][0]}) if k == 0 else frozenset())
+            for k in range(5)
+        )
+    )
+    out = staff("s", ts, recusing, RULES)
+    assert "c0" not in out.inspectors[0]
