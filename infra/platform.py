@@ -586,9 +586,14 @@ _WRITE_ACTIONS_DENIED = [
 ]
 
 
+def auditor_prefixes() -> list[str]:
+    """What auditors read: the results, and the prefixes of the results tables kept elsewhere
+    (the ingest reports, ``schemas/tables.py``)."""
+    return ["results", *sorted({t.prefix for t in RESULTS_TABLES if not t.prefix.startswith("results/")})]
+
+
 def auditor_role() -> Json:
     """Queries published results through Athena; cannot change anything (docs/audit.md)."""
-    results = "${LakeBucket.Arn}/results/*"
     audit_out = f"${{LakeBucket.Arn}}/{AUDIT_RESULTS}/*"
     return {
         "Type": "AWS::IAM::Role",
@@ -643,13 +648,22 @@ def auditor_role() -> Json:
                                         "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
                                         f":table/${{GlueDatabase}}/{CLASSIFICATIONS_TABLE}"
                                     ),
+                                    # warnings, tasks, coverage, ingest reports (schemas/tables.py)
+                                    *(
+                                        sub(
+                                            "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
+                                            f":table/${{GlueDatabase}}/{t.name}"
+                                        )
+                                        for t in RESULTS_TABLES
+                                    ),
                                 ],
                             },
                             {
                                 "Sid": "ReadResults",
                                 "Effect": "Allow",
                                 "Action": ["s3:GetObject"],
-                                "Resource": [sub(results), sub(audit_out)],
+                                "Resource": [sub(f"${{LakeBucket.Arn}}/{p}/*") for p in auditor_prefixes()]
+                                + [sub(audit_out)],
                             },
                             {
                                 "Sid": "ListResultsAndOwnQueryOutput",
@@ -657,7 +671,10 @@ def auditor_role() -> Json:
                                 "Action": ["s3:ListBucket"],
                                 "Resource": getatt("LakeBucket", "Arn"),
                                 "Condition": {
-                                    "StringLike": {"s3:prefix": ["results/*", f"{AUDIT_RESULTS}/*"]}
+                                    "StringLike": {
+                                        "s3:prefix": [f"{p}/*" for p in auditor_prefixes()]
+                                        + [f"{AUDIT_RESULTS}/*"]
+                                    }
                                 },
                             },
                             {

@@ -114,7 +114,7 @@ def suggest(
         "risk_class": cls,
         "risk_score": entity.get("risk_score"),
         "reasons": [f"{r['label']} (+{float(r['points']):g})" for r in top],
-        "tasks": len(tasks),
+        "tasks": len({t["task_id"] for t in tasks}),
         "warnings": sorted({str(w["rule_name"]) for w in warnings}),
         "max_severity": SEVERITIES[severity] if severity >= 0 else None,
         "field_code": field.code,
@@ -183,6 +183,21 @@ def county_counts(source: Any, province: str, month: str) -> dict[str, dict[str,
     return out
 
 
+def task_reasons(tasks: pa.Table) -> pa.Table:
+    """One row per (task, reason): an entity has one task a month listing every rule that fired
+    (docs/adr/0103); the ladder and the page read the rules."""
+    reasons = tasks["reasons"]
+    parents = pc.list_parent_indices(reasons)
+    flat = pc.list_flatten(reasons)
+    return pa.table(
+        {
+            "task_id": tasks["task_id"].take(parents),
+            "uscc": tasks["uscc"].take(parents),
+            "rule": pc.struct_field(flat, "rule"),
+        }
+    )
+
+
 def action_lists(
     lake: Lake,
     *,
@@ -203,8 +218,11 @@ def action_lists(
     cfg = load_config()
     # Arrow until a county is chosen: a large province has hundreds of thousands of warnings,
     # and only one county's rows become Python objects at a time (bench/report.py).
-    tasks = load_tasks(lake, month, province).select(["uscc", "rule"])
-    warnings = load_warnings(lake, month, province).select(["uscc", "rule_id", "rule_name", "severity"])
+    tasks = task_reasons(load_tasks(lake, month, province))
+    every = load_warnings(lake, month, province)
+    if "state" in every.column_names:  # open warnings about an entity (not resolved, not data gaps)
+        every = every.filter(pc.and_(pc.equal(every["state"], "open"), pc.is_valid(every["uscc"])))
+    warnings = every.select(["uscc", "rule_id", "rule_name", "severity"])
     flagged = set(tasks["uscc"].to_pylist()) | set(warnings["uscc"].to_pylist())
     found = entity_rows(lake, month, province, flagged, ENTITY_COLUMNS)
     source = open_engine(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions import layout
 from functions.errors import Conflict, InvalidInput, NotFound, StorageError, Unprocessable
-from functions.obs.context import bind
+from functions.obs.context import bind, scoped
 from functions.sampling import audit, cells, commit
 from functions.sampling import draw as drawing
 from functions.sampling import frame as frames
@@ -88,6 +88,7 @@ def _scope(task: dict[str, Any]) -> frames.Scope:
     )
 
 
+@scoped
 def register_task(
     lake: Lake, req: TaskRequest, principal: Principal, signer: Signer, *, now: dt.datetime | None = None
 ) -> dict[str, Any]:

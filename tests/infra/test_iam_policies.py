@@ -318,6 +318,21 @@ def test_auditor_reads_only_results(platform: dict[str, Any], key: str) -> None:
     assert decide(role_policies(platform, "AuditorRole"), platform, "s3:GetObject", obj(LAKE, key)) != "allow"
 
 
+def test_auditor_queries_the_results_tables_and_reads_ingest_reports(platform: dict[str, Any]) -> None:
+    """Warnings, tasks, coverage and ingest reports are Glue tables auditors query (issue 16)."""
+    aud = role_policies(platform, "AuditorRole")
+    for name in ("warnings", "tasks", "coverage", "ingest_reports"):
+        assert decide(aud, platform, "glue:GetTable", f"{GLUE}:table/creditrisk_dev/{name}") == "allow"
+    report = "reports/ingest/42/penalties/i1.json"
+    assert decide(aud, platform, "s3:GetObject", obj(LAKE, report)) == "allow"
+    assert (
+        decide(aud, platform, "s3:ListBucket", bucket_arn(LAKE), **{"s3:prefix": "reports/ingest/42"})
+        == "allow"
+    )
+    assert decide(aud, platform, "s3:PutObject", obj(LAKE, report)) != "allow"
+    assert decide(aud, platform, "s3:GetObject", obj(LAKE, "reports/monthly/x.html")) != "allow"
+
+
 def test_auditor_sees_only_the_results_table(platform: dict[str, Any]) -> None:
     aud = role_policies(platform, "AuditorRole")
     assert decide(aud, platform, "glue:GetTable", f"{GLUE}:table/creditrisk_dev/curated_penalties") != "allow"
@@ -537,3 +552,16 @@ def test_function_policies_grant_no_wildcard_resources_or_services(kind: str) ->
         assert "*" not in resources, stmt["Sid"]
         actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
         assert all(not a.endswith(":*") for a in actions), stmt["Sid"]
+
+
+def test_ingest_records_coverage_and_the_monthly_report_reads_objections(platform: dict[str, Any]) -> None:
+    """Coverage is written right after each ingest (docs/adr/0104); the monthly report lists the
+    province's overdue objections (docs/adr/0112), read from their append-only steps."""
+    ing, cls = function_policy("ingest"), function_policy("classify")
+    cov = obj(LAKE, "results/coverage/province=42/part-penalties-i1.parquet")
+    assert decide(ing, platform, "s3:PutObject", cov) == "allow"
+    assert decide(ing, platform, "s3:GetObject", cov) == "allow"
+    assert decide(ing, platform, "s3:PutObject", obj(LAKE, "results/classifications/x")) != "allow"
+    step = obj(LAKE, "audit/objections/42/42-0123456789abcdef/0001-received.json")
+    assert decide(cls, platform, "s3:GetObject", step) == "allow"
+    assert decide(cls, platform, "s3:PutObject", step) != "allow"

@@ -29,6 +29,7 @@ MONTH = "2026-10"
 UPLOADS = {  # landing key → fixture body
     f"incoming/{PROVINCE}/entities/{MONTH}.csv": "artifact-entities.csv",
     f"incoming/{PROVINCE}/penalties/{MONTH}.csv": "artifact-penalties.csv",
+    f"incoming/{PROVINCE}/inspectors/{MONTH}.csv": "artifact-inspectors.csv",  # plans need a roster
 }
 GONE = f"incoming/{PROVINCE}/penalties/never-uploaded.csv"
 CURATED_FALLBACK = f"curated/entities/province={PROVINCE}/ingest=0/part-0.parquet"

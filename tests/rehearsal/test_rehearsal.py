@@ -144,7 +144,7 @@ def _describe(ds: list[Decision]) -> list[str]:
 def test_upload_ingest_monthly_and_audit_ran_with_their_own_roles(rehearsal: Rehearsal) -> None:
     assert rehearsal.failures == {}
     assert [i["status"] for i in rehearsal.ingests] == ["accepted"] * len(UPLOADS)
-    assert [(i["rows_read"], i["rows_rejected"]) for i in rehearsal.ingests] == [(2, 0), (2, 0)]
+    assert [(i["rows_read"], i["rows_rejected"]) for i in rehearsal.ingests] == [(2, 0), (2, 0), (4, 0)]
     published = rehearsal.monthly["provinces"][PROVINCE]
     assert rehearsal.monthly["month"] == MONTH and published["status"] == "published"
     assert published["follow_up"]["status"] == "done"

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from functions import layout
-from functions.analysis.actions import action_lists, load_config, rank, suggest, top_reasons
+from functions.analysis.actions import action_lists, load_config, rank, suggest, task_reasons, top_reasons
 from functions.errors import InvalidInput, NotFound
 from functions.lake import Lake
 from functions.report.county import CSV_COLUMNS, render, to_csv, write_county_pages
@@ -44,12 +44,20 @@ def fill(schema: pa.Schema, **values: Any) -> dict[str, Any]:
 
 def warning(uscc: str, rule_id: str, severity: str, name: str = "规则") -> dict[str, Any]:
     return fill(WARNING_SCHEMA, uscc=uscc, rule_id=rule_id, rule=f"{rule_id}@1", rule_name=name,
-                severity=severity, province=P, month=M, warning_key=f"k-{uscc}-{rule_id}")  # fmt: skip
+                severity=severity, warning_key=f"k-{uscc}-{rule_id}", state="open")  # fmt: skip
 
 
 def task(uscc: str, rule_id: str) -> dict[str, Any]:
-    return fill(TASK_SCHEMA, uscc=uscc, rule=f"{rule_id}@1", rule_name="任务", severity="high", province=P,
-                month=M, task_id=f"t-{uscc}", status="open")  # fmt: skip
+    """One task of an entity (one per entity and month, docs/adr/0103) with one reason."""
+    reason = {"rule": f"{rule_id}@1", "rule_name": "任务", "severity": "high",
+              "warning_key": f"k-{uscc}-{rule_id}", "evidence": "{}"}  # fmt: skip
+    return fill(TASK_SCHEMA, uscc=uscc, task_id=f"t-{uscc}", severity="high", risk_class=None,
+                risk_score=None, reasons=[reason], status="open")  # fmt: skip
+
+
+def reasons_of(*tasks: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows ``suggest`` takes: one per (task, reason)."""
+    return task_reasons(pa.Table.from_pylist(list(tasks), schema=TASK_SCHEMA)).to_pylist()
 
 
 def entity(cls: str, reasons: list[dict[str, Any]], score: float = 50.0) -> dict[str, Any]:
@@ -62,7 +70,7 @@ def test_ladder_follows_the_config() -> None:
     assert interview["measure_code"] == "interview" and interview["measure"] == "约谈 interview"
     assert suggest(entity("D", [UNFILED]), [], [], cfg)["measure_code"] == "interview"
     assert suggest(entity("D", [PENALTY]), [], [], cfg)["measure_code"] == "inspection"
-    tasked = suggest(entity("B", [UNFILED]), [task("X", "complaint_surge")], [], cfg)
+    tasked = suggest(entity("B", [UNFILED]), reasons_of(task("X", "complaint_surge")), [], cfg)
     assert tasked["measure_code"] == "inspection" and tasked["field_code"] == "consumer"
     assert suggest(entity("C", [PENALTY]), [], [], cfg)["measure_code"] == "warning"
     assert (
