@@ -45,13 +45,14 @@ def head_message(province: str, seq: int, digest: str) -> bytes:
     )
 
 
-def _read(lake: Lake, key: str) -> dict[str, Any] | None:
+def read_object(lake: Lake, key: str, what: str = "audit object") -> dict[str, Any] | None:
+    """A JSON object written once (chain record, head, task, draw, secret); ``None`` if absent."""
     try:
         data: dict[str, Any] = json.loads(lake.read_bytes(key))
     except FileNotFoundError:
         return None
     except ValueError as exc:
-        raise StorageError(f"unreadable audit object {lake.display(key)}: {exc}") from exc
+        raise StorageError(f"unreadable {what} {lake.display(key)}: {exc}") from exc
     return data
 
 
@@ -61,7 +62,7 @@ def append(
     """Append one record and re-sign the head. Refuses to extend a chain whose head does not verify."""
     if kind not in KINDS:
         raise ValueError(f"unknown audit record kind {kind!r}")
-    head = _read(lake, layout.audit_head_key(province))
+    head = read_object(lake, layout.audit_head_key(province))
     if head is None:
         seq, prev = 0, GENESIS
     else:
@@ -109,7 +110,7 @@ def check_chain(lake: Lake, signer: Signer, province: str) -> ChainCheck:
     files = lake.list_files(layout.audit_chain_prefix(province))
     prev = GENESIS
     for expected_seq, f in enumerate(files, start=1):
-        rec = _read(lake, f.key)
+        rec = read_object(lake, f.key)
         if rec is None:
             out.problems.append(f"record {f.key} vanished")
             break
@@ -123,7 +124,7 @@ def check_chain(lake: Lake, signer: Signer, province: str) -> ChainCheck:
         if rec.get("digest") != record_digest(rec):
             out.problems.append(f"record {expected_seq}: digest does not match its content")
         prev = str(rec.get("digest"))
-    head = _read(lake, layout.audit_head_key(province))
+    head = read_object(lake, layout.audit_head_key(province))
     if head is None:
         if files:
             out.problems.append("the chain has records but no signed head")

@@ -95,7 +95,7 @@ def register_task(
     """Store a task and its committed secret; returns the task's public view. Scope is the caller's job."""
     counts = exclusion_counts(req)
     slot_key = layout.task_index_key(req.province, slot_of(req))
-    taken = _read_json(lake, slot_key)
+    taken = audit.read_object(lake, slot_key, "sampling object")
     if taken is not None:
         raise Conflict(
             f"task {taken['task_id']} is already registered for month {req.month}, field "
@@ -137,16 +137,6 @@ def register_task(
     return view(task, [])
 
 
-def _read_json(lake: Lake, key: str) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads(lake.read_bytes(key))
-    except FileNotFoundError:
-        return None
-    except ValueError as exc:
-        raise StorageError(f"unreadable {lake.display(key)}: {exc}") from exc
-    return data
-
-
 def load_task_bytes(lake: Lake, task_id: str) -> bytes:
     try:
         return lake.read_bytes(layout.task_key(province_of_task(task_id), task_id))
@@ -164,7 +154,7 @@ def load_draws(lake: Lake, task_id: str) -> list[dict[str, Any]]:
     province = province_of_task(task_id)
     out = []
     for f in lake.list_files(layout.task_draws_prefix(province, task_id)):
-        rec = _read_json(lake, f.key)
+        rec = audit.read_object(lake, f.key, "sampling object")
         if rec is not None:
             out.append(rec)
     return sorted(out, key=lambda r: int(r["draw_no"]))
@@ -269,7 +259,7 @@ def draw_task(
     if scoped_digest(frame, _scope(task))[0] != task["frame_digest"]:
         raise Conflict("the frame fixed at registration cannot be rebuilt; the task cannot be drawn",
                        field="task_id")  # fmt: skip
-    stored = _read_json(lake, layout.task_secret_key(province, task_id))
+    stored = audit.read_object(lake, layout.task_secret_key(province, task_id), "sampling object")
     if stored is None:
         raise StorageError(f"the committed secret of task {task_id} is missing")
     reveal = commit.key_for(str(stored["secret"]), draw_no)
