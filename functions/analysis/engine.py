@@ -20,8 +20,8 @@ import pyarrow as pa
 
 from functions.classify.curated_views import RESULTS_TABLE
 from functions.errors import EngineError
-from functions.warnings.compile import q, to_duckdb
-from functions.warnings.query import ENGINES, Scope
+from functions.warnings.compile import q
+from functions.warnings.query import ENGINES, Scope, duckdb_query
 
 if TYPE_CHECKING:
     from functions.lake import Lake
@@ -52,13 +52,7 @@ class DuckDBAggregates:
             raise
 
     def query(self, sql: str, *, label: str) -> pa.Table:
-        import duckdb
-
-        try:
-            table: pa.Table = self.con.sql(to_duckdb(sql)).to_arrow_table()
-        except duckdb.Error as exc:
-            raise EngineError(f"{label} failed on DuckDB: {exc}", query=label) from exc
-        return table
+        return duckdb_query(self.con, sql, label=label)
 
     def close(self) -> None:
         self.con.close()

@@ -53,6 +53,17 @@ class QuerySource(Protocol):
     def close(self) -> None: ...
 
 
+def duckdb_query(con: Any, sql: str, *, label: str) -> pa.Table:
+    """A Trino statement run on a DuckDB connection, its failure an :class:`EngineError`."""
+    import duckdb
+
+    try:
+        table: pa.Table = con.sql(to_duckdb(sql)).to_arrow_table()
+    except duckdb.Error as exc:
+        raise EngineError(f"{label} failed on DuckDB: {exc}", query=label) from exc
+    return table
+
+
 class DuckDBSource:
     """In-memory DuckDB over the lake (local folder or S3) through Arrow datasets."""
 
@@ -82,13 +93,7 @@ class DuckDBSource:
             raise
 
     def query(self, sql: str, *, label: str) -> pa.Table:
-        import duckdb
-
-        try:
-            table: pa.Table = self.con.sql(to_duckdb(sql)).to_arrow_table()
-        except duckdb.Error as exc:
-            raise EngineError(f"{label} failed on DuckDB: {exc}", query=label) from exc
-        return table
+        return duckdb_query(self.con, sql, label=label)
 
     def close(self) -> None:
         self.con.close()
