@@ -185,7 +185,8 @@ def _plan_created(made: Any) -> Response:
 @_api
 def create_sampling_plan() -> Response:
     from functions.auth.guard import require_province
-    from functions.sampling.service import make_plan
+    from functions.sampling.signing import signer_from_settings
+    from functions.sampling.tasks import draw_test_plan
     from schemas.api import PlanRequest
 
     principal = _principal()
@@ -196,7 +197,9 @@ def create_sampling_plan() -> Response:
                             "then POST /v1/sampling/tasks/{task_id}/plans", field="mode")  # fmt: skip
     if not get_settings().sampling_test_mode:
         raise Forbidden("test draws are disabled in this deployment (production)", field="mode")
-    made = make_plan(lake(), req, principal, max_answer_bytes=get_settings().api_max_answer_bytes)
+    settings = get_settings()
+    made = draw_test_plan(lake(), req, principal, signer_from_settings(settings, lake()),
+                          max_answer_bytes=settings.api_max_answer_bytes)  # fmt: skip
     return _plan_created(made)
 
 

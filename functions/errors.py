@@ -60,6 +60,13 @@ class Conflict(CreditRiskError):
     code = "conflict"
 
 
+class WriteConflict(Conflict):
+    """A conditional write lost a race: the object exists already (create-once) or changed since
+    it was read (``If-Match``). Retry from a fresh read, or answer 409 (docs/adr/0126)."""
+
+    code = "conflict"
+
+
 class Unprocessable(CreditRiskError):
     """Well-formed, but impossible to satisfy, e.g. no valid inspector assignment (HTTP 422)."""
 

@@ -15,6 +15,8 @@ must reach the operator as a permission problem, not as "object gone".
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -23,13 +25,13 @@ import os
 import posixpath
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from functions.errors import StorageAccessDenied, StorageError
+from functions.errors import StorageAccessDenied, StorageError, WriteConflict
 
 if TYPE_CHECKING:
     import boto3
@@ -67,6 +69,20 @@ def is_access_denied(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return any(marker in text for marker in _DENIED)
+
+
+def _s3_code(exc: BaseException) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+# S3 conditional writes (docs/adr/0126): 412 when the condition does not hold, 409 when another
+# conditional write to the key was in flight (retry), 404 for If-Match on a key that is gone.
+_LOST_RACE = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+
+
+def local_etag(data: bytes) -> str:
+    """The ETag a single-part S3 upload gets (MD5 of the bytes): the local lake's one too."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 def _is_missing(exc: BaseException) -> bool:
@@ -209,6 +225,25 @@ class Lake:
                 raise FileNotFoundError(self.display(key)) from exc
             raise self._read_error(key, exc) from exc
 
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The object and its ETag (for a later ``write_bytes(if_match=…)``); ``None`` if absent."""
+        if self.is_local:
+            try:
+                data = self.read_bytes(key)
+            except FileNotFoundError:
+                return None
+            return data, local_etag(data)
+        bucket, _, object_key = self.path(key).partition("/")
+        try:
+            out = self.s3_client.get_object(Bucket=bucket, Key=object_key)
+            return bytes(out["Body"].read()), str(out["ETag"]).strip('"')
+        except Exception as exc:
+            if not is_access_denied(exc) and _is_missing(exc):
+                return None
+            if is_access_denied(exc):
+                raise self._read_error(key, PermissionError(str(exc))) from exc
+            raise StorageError(f"cannot read {self.display(key)}: {exc}") from exc
+
     def open_input_stream(self, key: str) -> Any:
         """A sequential stream of the object's bytes (no decompression): read it in blocks."""
         return self.fs.open_input_stream(self.path(key), compression=None)
@@ -300,29 +335,86 @@ class Lake:
             )
         return StorageError(f"cannot write {self.display(key)}: {exc}")
 
-    def write_bytes(self, key: str, data: bytes, *, metadata: dict[str, str] | None = None) -> None:
+    def write_bytes(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        metadata: dict[str, str] | None = None,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+    ) -> None:
         """Write atomically: readers see the old object or the whole new one, never a part.
 
         On S3 one ``PutObject`` (atomic; no temporary object, no copy, no delete, so no
         ``s3:DeleteObject`` grant and no noncurrent temporary versions); ``metadata`` becomes
-        ``x-amz-meta-*``. In a folder: a temporary file renamed in place (``metadata`` ignored)."""
+        ``x-amz-meta-*``. In a folder: a temporary file renamed in place (``metadata`` ignored).
+
+        Conditional writes (docs/adr/0126) raise :class:`WriteConflict` when they lose:
+        ``if_none_match`` creates the object only if there is none (S3 ``If-None-Match: *``; a
+        hard link in a folder, which fails if the name exists), ``if_match`` replaces it only if
+        its ETag is still that one (S3 ``If-Match``; a compare under a lock file in a folder)."""
+        if if_none_match and if_match is not None:
+            raise ValueError("if_none_match and if_match exclude each other")
         final = self.path(key)
         if not self.is_local:
             bucket, _, object_key = final.partition("/")
+            extra: dict[str, str] = {}
+            if if_none_match:
+                extra["IfNoneMatch"] = "*"
+            elif if_match is not None:
+                extra["IfMatch"] = f'"{if_match.strip(chr(34))}"'
             try:
-                self.s3_client.put_object(Bucket=bucket, Key=object_key, Body=data, Metadata=metadata or {})
+                self.s3_client.put_object(
+                    Bucket=bucket, Key=object_key, Body=data, Metadata=metadata or {}, **extra
+                )
             except Exception as exc:  # botocore ClientError / EndpointConnectionError
+                code = _s3_code(exc)
+                if extra and (code in _LOST_RACE or (if_match is not None and _is_missing(exc))):
+                    raise WriteConflict(f"{self.display(key)} changed meanwhile", field="key") from exc
                 raise self._write_error(key, exc) from exc
             return
         tmp = self._tmp_path(key)
         self._ensure_parent(final)
+        moved = False  # a linked temporary (create-once) keeps its name and is removed below
         try:
             with self.fs.open_output_stream(tmp, compression=None) as out:
                 out.write(data)
-            self.fs.move(tmp, final)
+            if if_none_match:
+                self._link_once(key, tmp, final)
+            elif if_match is not None:
+                with self._locked(final):
+                    current = self.read_tagged(key)
+                    if current is None or current[1] != if_match.strip('"'):
+                        raise WriteConflict(f"{self.display(key)} changed meanwhile", field="key")
+                    self.fs.move(tmp, final)
+                    moved = True
+            else:
+                self.fs.move(tmp, final)
+                moved = True
         except OSError as exc:
-            self._silent_delete(tmp)
             raise StorageError(f"cannot write {self.display(key)}: {exc}") from exc
+        finally:
+            if not moved:
+                self._silent_delete(tmp)
+
+    def _link_once(self, key: str, tmp: str, final: str) -> None:
+        """Create-once in a folder: ``link`` fails when the name exists (``O_EXCL`` semantics)."""
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            raise WriteConflict(f"{self.display(key)} exists already", field="key") from None
+
+    @contextlib.contextmanager
+    def _locked(self, final: str) -> Iterator[None]:
+        """An exclusive lock beside ``final`` (a hidden ``_lock-`` file) for compare-and-replace."""
+        directory, name = posixpath.split(final)
+        fd = os.open(f"{directory}/_lock-{name}", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def write_file(self, key: str, source: str | Path, *, metadata: dict[str, str] | None = None) -> None:
         """Upload the local file ``source`` to ``key``, as atomically as ``write_bytes``.

@@ -264,6 +264,20 @@ def audit_head_key(province: str) -> str:
     return f"audit/{province}/head.json"
 
 
+def audit_checkpoint_key(province: str, seq: int) -> str:
+    """The head as it was signed at record ``seq`` (every 32nd; docs/adr/0127): written once."""
+    return f"audit/{province}/checkpoints/{seq:010d}.json"
+
+
+def audit_checkpoints_prefix(province: str) -> str:
+    return f"audit/{province}/checkpoints"
+
+
+def audit_ref_key(province: str, kind: str, ref: str) -> str:
+    """Which record is about ``ref`` (a task or plan id): written once with the record."""
+    return f"audit/{province}/refs/{kind}/{ref}.json"
+
+
 # -- public disclosure of inspection results (issue 15, docs/adr/0098) ---------------------------
 def disclosure_key(province: str, plan_id: str, ext: str) -> str:
     """``json`` or ``csv``: the published disclosure of a plan, replaced as results come in."""

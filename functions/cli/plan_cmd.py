@@ -49,7 +49,8 @@ def draw_cmd(
     registered task through the API; the caller is recorded as cli:<user>)."""
     from functions.auth.tokens import Principal
     from functions.errors import Forbidden
-    from functions.sampling.service import create_plan
+    from functions.sampling.signing import signer_from_settings
+    from functions.sampling.tasks import draw_test_plan
     from schemas.api import PlanRequest
 
     if not settings_from(ctx).sampling_test_mode:
@@ -65,7 +66,9 @@ def draw_cmd(
         body["region_prefix"] = region_prefix
     req = PlanRequest.model_validate(body, strict=False)
     operator = Principal("cli", f"cli:{getpass.getuser()}", frozenset({province}))
-    _, text = create_plan(lake_from(ctx), req, operator)
+    lake = lake_from(ctx)
+    made = draw_test_plan(lake, req, operator, signer_from_settings(settings_from(ctx), lake))
+    text = made.stored.decode("utf-8")
     plan = json.loads(text)
     click.echo(text if as_json else _summary(plan))
 
@@ -98,8 +101,10 @@ def show_cmd(ctx: click.Context, plan_id: str, as_json: bool) -> None:
 
 @command.command("verify")
 @click.argument("plan_id")
+@click.option("--full", is_flag=True, help="check every record of the province's audit chain, not "
+              "only the plan's and its task's records up to the nearest signed checkpoint")  # fmt: skip
 @click.pass_context
-def verify_cmd(ctx: click.Context, plan_id: str) -> None:
+def verify_cmd(ctx: click.Context, plan_id: str, full: bool) -> None:
     """Re-draw a plan from its stored seed and frame; an official plan is also checked against its
     task, its commitment and the signed audit chain. Exit 1 on any failure."""
     from functions.errors import ConfigError
@@ -111,7 +116,7 @@ def verify_cmd(ctx: click.Context, plan_id: str) -> None:
         signer: Signer | None = signer_from_settings(settings_from(ctx), lake)
     except ConfigError:
         signer = None  # test plans still verify; an official plan is then "unverifiable" (exit 1)
-    result = verify_plan(lake, plan_id, signer)
+    result = verify_plan(lake, plan_id, signer, full=full)
     click.echo(f"{plan_id}: {result.status} — {result.message}")
     if not result.ok:
         ctx.exit(1)

@@ -5,6 +5,12 @@ record's digest (``prev``); the head (last sequence number and digest) is signed
 :class:`~functions.sampling.signing.Signer`. Changing any stored task or plan breaks its
 ``subject``; rewriting a record breaks the next one's ``prev``; rewriting everything up to the
 head breaks the head's signature (docs/adr/0095).
+
+Appends race safely (docs/adr/0126): a record is created once (``If-None-Match: *``) and the
+head replaced only if unchanged since read (``If-Match``), so two writers can never fork the
+chain; the loser retries from the new head. Every :data:`CHECKPOINT_EVERY` records the head is
+also kept as a signed checkpoint, and each record's sequence number is indexed by its subject's
+ref, so one plan is verified from its record to the next checkpoint (docs/adr/0127).
 """
 
 from __future__ import annotations
@@ -12,11 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from functions import layout
-from functions.errors import Conflict, StorageError
+from functions.errors import Conflict, StorageError, WriteConflict
 
 if TYPE_CHECKING:
     from functions.lake import Lake
@@ -24,7 +32,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 GENESIS = "0" * 64
-KINDS = ("task", "plan", "supersession")
+# ``test_plan``: a plan drawn with a caller's seed in test mode; never an official kind, so no
+# lookup of a task's plans (``plan``/``supersession``) can ever return it (docs/adr/0126).
+KINDS = ("task", "plan", "supersession", "test_plan")
+OFFICIAL_KINDS = ("plan", "supersession")
+CHECKPOINT_EVERY = 32
+APPEND_TRIES = 12
 
 
 def canonical(obj: Any) -> bytes:
@@ -56,38 +69,182 @@ def read_object(lake: Lake, key: str, what: str = "audit object") -> dict[str, A
     return data
 
 
+def _signed_head(lake: Lake, signer: Signer, province: str) -> tuple[int, str, str | None]:
+    """``(seq, digest, etag)`` of the head (``etag`` None before the first record)."""
+    found = lake.read_tagged(layout.audit_head_key(province))
+    if found is None:
+        return 0, GENESIS, None
+    try:
+        head = json.loads(found[0])
+        seq, digest = int(head["seq"]), str(head["digest"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StorageError(f"unreadable audit chain head of province {province}: {exc}") from exc
+    if not signer.verify(head_message(province, seq, digest), str(head.get("signature", ""))):
+        raise StorageError(f"the audit chain head of province {province} does not verify; not extended")
+    return seq, digest, found[1]
+
+
+def signed(signer: Signer, province: str, seq: int, digest: str) -> dict[str, Any]:
+    """A head or checkpoint: the sequence number and digest of a record, signed."""
+    return {
+        "province": province,
+        "seq": seq,
+        "digest": digest,
+        "key_id": signer.key_id,
+        "signature": signer.sign(head_message(province, seq, digest)),
+    }
+
+
 def append(
     lake: Lake, signer: Signer, province: str, kind: str, ref: str, subject: str, at: str, **extra: Any
 ) -> dict[str, Any]:
-    """Append one record and re-sign the head. Refuses to extend a chain whose head does not verify."""
+    """Append one record and re-sign the head. Refuses to extend a chain whose head does not verify.
+
+    Race-safe: the record is created only if its sequence number is free and the head replaced
+    only if nobody moved it; a loser re-reads and retries, and after :data:`APPEND_TRIES` gets a
+    :class:`~functions.errors.Conflict` (409). A record whose writer died before signing the
+    head blocks the chain until an operator looks: it is never signed on someone else's word."""
     if kind not in KINDS:
         raise ValueError(f"unknown audit record kind {kind!r}")
+    for attempt in range(APPEND_TRIES):
+        seq, prev, etag = _signed_head(lake, signer, province)
+        record: dict[str, Any] = {
+            "seq": seq + 1, "province": province, "at": at, "kind": kind, "ref": ref, "subject": subject,
+            "prev": prev, **extra,
+        }  # fmt: skip
+        record["digest"] = record_digest(record)
+        try:
+            lake.write_bytes(layout.audit_record_key(province, seq + 1), canonical(record),
+                             metadata={"Content-Type": "application/json"}, if_none_match=True)  # fmt: skip
+        except WriteConflict:
+            time.sleep(min(0.2, 0.005 * 2**attempt) * (0.5 + random.random()))
+            continue
+        # only the writer of record seq+1 moves the head from seq, so this replace cannot lose
+        # unless someone else wrote the head: then the chain is tampered with, and says so
+        head = canonical(signed(signer, province, seq + 1, record["digest"]))
+        try:
+            if etag is None:
+                lake.write_bytes(layout.audit_head_key(province), head, if_none_match=True)
+            else:
+                lake.write_bytes(layout.audit_head_key(province), head, if_match=etag)
+        except WriteConflict as exc:
+            raise StorageError(
+                f"the audit chain head of province {province} moved while record #{seq + 1} was "
+                "written; the chain needs an operator"
+            ) from exc
+        _after_append(lake, signer, province, record)
+        logger.info("audit %s #%d: %s %s", province, seq + 1, kind, ref)
+        return record
+    raise Conflict("the audit chain is busy (concurrent appends); try again", field="audit")
+
+
+def _after_append(lake: Lake, signer: Signer, province: str, record: dict[str, Any]) -> None:
+    """The ref index and (every :data:`CHECKPOINT_EVERY` records) a signed checkpoint; both are
+    conveniences for verification, created once, and their loss only makes verification walk
+    further."""
+    seq = int(record["seq"])
+    todo = [(layout.audit_ref_key(province, str(record["kind"]), str(record["ref"])),
+             canonical({"seq": seq, "digest": record["digest"]}))]  # fmt: skip
+    if seq % CHECKPOINT_EVERY == 0:
+        cp = canonical(signed(signer, province, seq, str(record["digest"])))
+        todo.append((layout.audit_checkpoint_key(province, seq), cp))
+    for key, data in todo:
+        try:
+            lake.write_bytes(key, data, if_none_match=True)
+        except WriteConflict:
+            logger.warning("audit %s #%d: %s exists already", province, seq, key)
+
+
+def locate(lake: Lake, signer: Signer, province: str, kinds: tuple[str, ...], ref: str) -> ChainCheck:
+    """The record of ``ref`` (one of ``kinds``) and its proof, without reading the whole chain.
+
+    From the record (found by the ref index), each following record must link to it, up to the
+    first record a valid signed checkpoint or the signed head vouches for: at most
+    :data:`CHECKPOINT_EVERY` records read whatever the chain's length (docs/adr/0127). No index
+    entry means no such record (the index is written with every record)."""
+    out = ChainCheck(province)
     head = read_object(lake, layout.audit_head_key(province))
+    head_seq = head.get("seq") if isinstance(head, dict) else 0
+    if not isinstance(head_seq, int):
+        head_seq = 0
+    out.problems += _head_problems(lake, signer, province, head, head_seq)
+    for kind in kinds:
+        entry = read_object(lake, layout.audit_ref_key(province, kind, ref))
+        if entry is None:
+            continue
+        seq = entry.get("seq")
+        if not isinstance(seq, int) or seq < 1:
+            out.problems.append(f"the index entry of {kind} {ref} is malformed")
+            return out
+        rec = read_object(lake, layout.audit_record_key(province, seq))
+        if rec is None or rec.get("kind") != kind or rec.get("ref") != ref or rec.get("seq") != seq:
+            out.problems.append(f"record {seq} is not the {kind} record of {ref}")
+            return out
+        out.records.append(rec)
+        out.problems += _vouched(lake, signer, province, rec, head, head_seq)
+        return out
+    return out
+
+
+def _head_problems(lake: Lake, signer: Signer, province: str, head: Any, head_seq: int) -> list[str]:
+    """The head on its own (three reads): signed by our key, over the record it names, the last."""
     if head is None:
-        seq, prev = 0, GENESIS
-    else:
-        seq, prev = int(head["seq"]), str(head["digest"])
-        if not signer.verify(head_message(province, seq, prev), str(head.get("signature", ""))):
-            raise StorageError(f"the audit chain head of province {province} does not verify; not extended")
-    record: dict[str, Any] = {
-        "seq": seq + 1, "province": province, "at": at, "kind": kind, "ref": ref, "subject": subject,
-        "prev": prev, **extra,
-    }  # fmt: skip
-    record["digest"] = record_digest(record)
-    key = layout.audit_record_key(province, seq + 1)
-    if lake.exists(key):
-        raise Conflict("the audit chain moved on concurrently; try again", field="audit")
-    lake.write_bytes(key, canonical(record), metadata={"Content-Type": "application/json"})
-    new_head = {
-        "province": province,
-        "seq": seq + 1,
-        "digest": record["digest"],
-        "key_id": signer.key_id,
-        "signature": signer.sign(head_message(province, seq + 1, record["digest"])),
-    }
-    lake.write_bytes(layout.audit_head_key(province), canonical(new_head))
-    logger.info("audit %s #%d: %s %s", province, seq + 1, kind, ref)
-    return record
+        if lake.exists(layout.audit_record_key(province, 1)):
+            return ["the chain has records but no signed head"]
+        return []
+    out = []
+    last = read_object(lake, layout.audit_record_key(province, head_seq)) if head_seq > 0 else None
+    if (
+        last is None
+        or last.get("digest") != head.get("digest")
+        or lake.exists(layout.audit_record_key(province, head_seq + 1))
+    ):
+        out.append(f"the head (#{head.get('seq')}) is not the last record")
+    if head.get("key_id") != signer.key_id:
+        out.append(f"the head was signed by {head.get('key_id')}, not {signer.key_id}")
+    if not signer.verify(head_message(province, head_seq, str(head.get("digest"))),
+                         str(head.get("signature", ""))):  # fmt: skip
+        out.append("the head's signature does not verify")
+    return out
+
+
+def _vouched(
+    lake: Lake, signer: Signer, province: str, rec: dict[str, Any], head: Any, head_seq: int
+) -> list[str]:
+    """Problems on the way from ``rec`` to the nearest signed checkpoint (or the head)."""
+    seq, digest = int(rec["seq"]), str(rec.get("digest"))
+    if digest != record_digest(rec):
+        return [f"record {seq}: digest does not match its content"]
+    while True:
+        if seq % CHECKPOINT_EVERY == 0:
+            cp = read_object(lake, layout.audit_checkpoint_key(province, seq))
+            if cp is not None and _signature_ok(signer, province, cp, seq, digest):
+                return []
+        if seq >= head_seq:
+            if (
+                seq == head_seq
+                and isinstance(head, dict)
+                and _signature_ok(signer, province, head, seq, digest)
+            ):
+                return []
+            return [f"record {seq} is not vouched for by a valid signature (the head is #{head_seq})"]
+        nxt = read_object(lake, layout.audit_record_key(province, seq + 1))
+        if nxt is None:
+            return [f"record {seq + 1} is missing"]
+        if nxt.get("prev") != digest or nxt.get("seq") != seq + 1:
+            return [f"record {seq + 1}: does not link to record {seq}"]
+        if nxt.get("digest") != record_digest(nxt):
+            return [f"record {seq + 1}: digest does not match its content"]
+        seq, digest = seq + 1, str(nxt["digest"])
+
+
+def _signature_ok(signer: Signer, province: str, signed_: dict[str, Any], seq: int, digest: str) -> bool:
+    return (
+        signed_.get("seq") == seq
+        and signed_.get("digest") == digest
+        and signed_.get("key_id") == signer.key_id
+        and signer.verify(head_message(province, seq, digest), str(signed_.get("signature", "")))
+    )
 
 
 @dataclass
@@ -124,6 +281,15 @@ def check_chain(lake: Lake, signer: Signer, province: str) -> ChainCheck:
         if rec.get("digest") != record_digest(rec):
             out.problems.append(f"record {expected_seq}: digest does not match its content")
         prev = str(rec.get("digest"))
+    for cp_file in lake.list_files(layout.audit_checkpoints_prefix(province)):
+        cp = read_object(lake, cp_file.key) or {}
+        at = cp.get("seq")
+        if (
+            not isinstance(at, int)
+            or not 0 < at <= len(out.records)
+            or not _signature_ok(signer, province, cp, at, str(out.records[at - 1].get("digest")))
+        ):
+            out.problems.append(f"checkpoint {cp_file.key} does not vouch for its record")
     head = read_object(lake, layout.audit_head_key(province))
     if head is None:
         if files:

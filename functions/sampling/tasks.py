@@ -19,7 +19,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from functions import layout
-from functions.errors import Conflict, InvalidInput, NotFound, StorageError, Unprocessable
+from functions.errors import Conflict, InvalidInput, NotFound, StorageError, Unprocessable, WriteConflict
 from functions.obs.context import bind, scoped
 from functions.sampling import audit, cells, commit
 from functions.sampling import draw as drawing
@@ -97,12 +97,7 @@ def register_task(
     slot_key = layout.task_index_key(req.province, slot_of(req))
     taken = audit.read_object(lake, slot_key, "sampling object")
     if taken is not None:
-        raise Conflict(
-            f"task {taken['task_id']} is already registered for month {req.month}, field "
-            f"{req.field or '-'} and region {req.region_prefix or req.province}; redraw it with a reason",
-            field="task",
-            task_id=taken["task_id"],
-        )
+        raise _slot_taken(req, str(taken["task_id"]))
     frame = cells.load_published(lake, req.month, req.province)
     task: dict[str, Any] = {
         "task_id": new_task_id(req.province),
@@ -126,15 +121,32 @@ def register_task(
     task_id, province = task["task_id"], req.province
     bind(task_id=task_id)
     lake.write_bytes(
-        layout.task_secret_key(province, task_id), _dumps({"task_id": task_id, "secret": secret})
+        layout.task_secret_key(province, task_id),
+        _dumps({"task_id": task_id, "secret": secret}),
+        if_none_match=True,
     )
     data = _dumps(task)
-    lake.write_bytes(layout.task_key(province, task_id), data, metadata={"Content-Type": "application/json"})
-    lake.write_bytes(slot_key, _dumps({"task_id": task_id}))
+    lake.write_bytes(layout.task_key(province, task_id), data, metadata={"Content-Type": "application/json"},
+                     if_none_match=True)  # fmt: skip
+    try:  # the slot is claimed once: of two concurrent registrations one gets 409 (docs/adr/0126)
+        lake.write_bytes(slot_key, _dumps({"task_id": task_id}), if_none_match=True)
+    except WriteConflict:
+        winner = audit.read_object(lake, slot_key, "sampling object") or {}
+        logger.info("task %s lost the slot to %s; left unregistered", task_id, winner.get("task_id"))
+        raise _slot_taken(req, str(winner.get("task_id"))) from None
     audit.append(lake, signer, province, "task", task_id, audit.sha256(data), task["created_at"],
                  commitment=task["commitment"], frame_digest=task["frame_digest"])  # fmt: skip
     logger.info("task %s registered: province %s month %s", task_id, province, req.month)
     return view(task, [])
+
+
+def _slot_taken(req: TaskRequest, task_id: str) -> Conflict:
+    return Conflict(
+        f"task {task_id} is already registered for month {req.month}, field "
+        f"{req.field or '-'} and region {req.region_prefix or req.province}; redraw it with a reason",
+        field="task",
+        task_id=task_id,
+    )
 
 
 def load_task_bytes(lake: Lake, task_id: str) -> bytes:
@@ -287,8 +299,37 @@ def draw_task(
         "note": dreq.note,
         "supersedes": previous,
     }
-    lake.write_bytes(draw_key, _dumps(record), metadata={"Content-Type": "application/json"})
+    try:  # one draw per number: of two concurrent draws one is official, the other 409 (ADR 0126)
+        lake.write_bytes(draw_key, _dumps(record), metadata={"Content-Type": "application/json"},
+                         if_none_match=True)  # fmt: skip
+    except WriteConflict:
+        # the losing plan stays stored (nothing is deleted) but is neither a draw of the task nor
+        # on the chain, so verification never takes it for official
+        logger.warning("plan %s lost draw %d of task %s to a concurrent draw", made.plan_id, draw_no, task_id)
+        raise Conflict(
+            f"another draw of task {task_id} was made at the same time; read the task again",
+            field="task_id",
+        ) from None
     kind = "plan" if previous is None else "supersession"
     audit.append(lake, signer, province, kind, made.plan_id, audit.sha256(made.stored), at,
-                 task_id=task_id, draw_no=draw_no, supersedes=previous, reason=dreq.reason)  # fmt: skip
+                 task_id=task_id, draw_no=draw_no, supersedes=previous, reason=dreq.reason,
+                 mode="official")  # fmt: skip
+    return made
+
+
+def draw_test_plan(
+    lake: Lake,
+    req: PlanRequest,
+    principal: Principal,
+    signer: Signer,
+    *,
+    now: dt.datetime | None = None,
+    max_answer_bytes: int = MAX_ANSWER_BYTES,
+) -> CreatedPlan:
+    """A test-mode plan (the caller's seed allowed), on the chain as ``test_plan`` with
+    ``mode: test``: visible to auditors, never one of a task's plans (docs/adr/0126)."""
+    made = make_plan(lake, req, principal, now=now, max_answer_bytes=max_answer_bytes)
+    seed_from = "caller" if req.seed is not None else "server"
+    audit.append(lake, signer, req.province, "test_plan", made.plan_id, audit.sha256(made.stored),
+                 _now(now), mode="test", seed_from=seed_from)  # fmt: skip
     return made

@@ -49,30 +49,38 @@ class Verification:
         return self.status in ("match", "replaced")
 
 
-def verify_plan(lake: Lake, plan_id: str, signer: Signer | None = None) -> Verification:
+def verify_plan(
+    lake: Lake, plan_id: str, signer: Signer | None = None, *, full: bool = False
+) -> Verification:
     """Re-draw the plan; an official plan (or one that claims to be test but is on the chain) is
-    also checked against its task and the audit chain, which needs ``signer``."""
+    also checked against its task and the audit chain, which needs ``signer``.
+
+    The chain is checked from the plan's and the task's records to the nearest signed checkpoint
+    or head (bounded work, docs/adr/0127); ``full`` checks every record of the province instead."""
     text = load_plan_text(lake, plan_id)
     plan: dict[str, Any] = json.loads(text)
     official: list[str] = []
     chain_problems: list[str] = []
     claims_test = plan.get("mode") == "test" and plan.get("task_id") is None
-    if claims_test and signer is not None and _on_chain(lake, signer, plan_id):
+    if claims_test and signer is not None and _on_chain(lake, signer, plan_id, full):
         claims_test = False  # an official plan rewritten to pass for a test draw
     if not claims_test:
         if signer is None:
             return Verification(plan_id, "unverifiable", str(plan.get("run_id")), None,
                                 message="an official plan needs the audit signer to be verified")  # fmt: skip
-        official, chain_problems = official_differences(lake, plan, text.encode("utf-8"), signer)
+        official, chain_problems = official_differences(lake, plan, text.encode("utf-8"), signer, full=full)
+    elif signer is not None:
+        official, chain_problems = _test_plan_differences(lake, plan_id, text.encode("utf-8"), signer, full)
     out = _redraw(lake, plan_id, plan)
     if official:
         out.differences += [d for d in official if d not in out.differences]
         out.status = "replaced-mismatch" if out.status.startswith("replaced") else "mismatch"
-        out.message += f" (official plan, different: {', '.join(official)})"
+        kind = "test" if claims_test else "official"
+        out.message += f" ({kind} plan, different: {', '.join(official)})"
     if chain_problems:
         out.message += "; audit chain: " + "; ".join(chain_problems[:5])
     if claims_test:
-        out.message = "test plan, not official and not on the audit chain: " + out.message
+        out.message = "test plan, never official: " + out.message
     return out
 
 
@@ -168,10 +176,36 @@ def staffing_of(lake: Lake, plan: dict[str, Any]) -> tuple[Roster, Rules]:
     return roster, Rules(used["field"], int(used["per_target"]), int(used["min_pool"]))
 
 
-def _on_chain(lake: Lake, signer: Signer, plan_id: str) -> bool:
-    province = plan_id.split("-", 1)[0]
-    chain = audit.check_chain(lake, signer, province)
-    return any(chain.find(kind, plan_id) for kind in ("plan", "supersession"))
+def _on_chain(lake: Lake, signer: Signer, plan_id: str, full: bool = False) -> bool:
+    return (
+        _chain_record(lake, signer, plan_id.split("-", 1)[0], audit.OFFICIAL_KINDS, plan_id, full)[0]
+        is not None
+    )
+
+
+def _chain_record(
+    lake: Lake, signer: Signer, province: str, kinds: tuple[str, ...], ref: str, full: bool
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """``ref``'s record and the chain's problems: the whole chain (``full``) or its proof only."""
+    check = (
+        audit.check_chain(lake, signer, province)
+        if full
+        else audit.locate(lake, signer, province, kinds, ref)
+    )
+    rec = next((r for kind in kinds if (r := check.find(kind, ref)) is not None), None)
+    return rec, check.problems
+
+
+def _test_plan_differences(
+    lake: Lake, plan_id: str, stored: bytes, signer: Signer, full: bool
+) -> tuple[list[str], list[str]]:
+    """A test plan drawn since test plans go on the chain must match its ``test_plan`` record;
+    older ones have none (the message says it is not on the chain)."""
+    rec, problems = _chain_record(lake, signer, plan_id.split("-", 1)[0], ("test_plan",), plan_id, full)
+    diffs = ["audit_chain"] if problems else []
+    if rec is not None and rec.get("subject") != audit.sha256(stored):
+        diffs.append("stored_plan")
+    return diffs, problems
 
 
 # Members a task fixes, compared with the plan's (plan member, task member).
@@ -182,7 +216,7 @@ _FIXED_REQUEST = ("region_prefix", "industries", "entity_types", "ratios")
 
 
 def official_differences(
-    lake: Lake, plan: dict[str, Any], stored: bytes, signer: Signer
+    lake: Lake, plan: dict[str, Any], stored: bytes, signer: Signer, *, full: bool = False
 ) -> tuple[list[str], list[str]]:
     """Names of the members that do not hold for an official plan, and the chain's problems."""
     from functions.sampling import tasks
@@ -194,10 +228,14 @@ def official_differences(
     chain_province = plan_id.split("-", 1)[0]  # where the plan is stored: its id says so
     if chain_province != province:
         diffs.append("province")
-    chain = audit.check_chain(lake, signer, chain_province)
-    if not chain.ok:
+    plan_rec, problems = _chain_record(lake, signer, chain_province, audit.OFFICIAL_KINDS, plan_id, full)
+    task_rec: dict[str, Any] | None = None
+    task_ref = str(plan.get("task_id") or (plan_rec or {}).get("task_id"))
+    if layout.TASK_ID_RE.match(task_ref):
+        task_rec, task_problems = _chain_record(lake, signer, chain_province, ("task",), task_ref, full)
+        problems += [p for p in task_problems if p not in problems]
+    if problems:
         diffs.append("audit_chain")
-    plan_rec = chain.find("plan", plan_id) or chain.find("supersession", plan_id)
     if plan_rec is None or plan_rec.get("subject") != audit.sha256(stored):
         diffs.append("stored_plan")  # any member changed: month, caller, created_at, seed, targets…
     elif plan_rec.get("draw_no") != plan.get("draw_no") or plan_rec.get("task_id") != plan.get("task_id"):
@@ -209,11 +247,14 @@ def official_differences(
         task_bytes = tasks.load_task_bytes(lake, task_id)
         task: dict[str, Any] = json.loads(task_bytes)
     except (CreditRiskError, ValueError):
-        return [*diffs, "task_id"], chain.problems
+        return [*diffs, "task_id"], problems
     if plan.get("task_id") != task_id:
         diffs.append("task_id")
-    task_rec = chain.find("task", task_id)
-    if task_rec is None or task_rec.get("subject") != audit.sha256(task_bytes):
+    if (
+        task_rec is None
+        or task_rec.get("ref") != task_id
+        or task_rec.get("subject") != audit.sha256(task_bytes)
+    ):
         diffs.append("task")
     for mine, theirs in _FIXED:
         if _norm(plan.get(mine)) != _norm(task.get(theirs)):
@@ -230,7 +271,7 @@ def official_differences(
         diffs.append("reveal")
     elif plan.get("seed") != commit.seed_of(reveal, task["task_id"], task["frame_digest"], draw_no):
         diffs.append("seed")
-    return diffs, chain.problems
+    return diffs, problems
 
 
 def _norm(v: Any) -> Any:
