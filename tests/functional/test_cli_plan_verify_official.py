@@ -39,11 +39,11 @@ class World:
     redraw_id: str
 
 
-def verify(world: World, plan_id: str, key_file: Path | None = None) -> tuple[int, str]:
+def verify(world: World, plan_id: str, key_file: Path | None = None, *more: str) -> tuple[int, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CREDITRISK_")}
     env = {**clean, "CREDITRISK_AUDIT_KEY_FILE": str(key_file or world.key_file)}
     proc = subprocess.run(
-        [sys.executable, "-m", "functions.cli", "--lake", str(world.root), "plan", "verify", plan_id],
+        [sys.executable, "-m", "functions.cli", "--lake", str(world.root), "plan", "verify", plan_id, *more],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
@@ -216,3 +216,17 @@ def test_without_the_signer_an_official_plan_is_unverifiable(world: World, tmp_p
     missing = tmp_path / "nothing.key"
     code, out = verify(world, world.plan_id, key_file=missing)
     assert code == 1 and "unverifiable" in out and "audit signer" in out, out
+
+
+def test_full_checks_every_record_and_exits_1_on_any_change(world: World) -> None:
+    """``--full`` reads the whole chain (the default walks to the nearest signed checkpoint or the
+    head, ADR 0127; bounded reads are tested in tests/unit/test_sampling_audit.py)."""
+    code, out = verify(world, world.redraw_id, None, "--full")
+    assert code == 0 and ": match" in out, out
+    undo = _edit(world.root / layout.audit_record_key("42", 2), _set("at", "2020-01-01T00:00:00.000+00:00"))
+    try:
+        for more in ((), ("--full",)):
+            code, out = verify(world, world.redraw_id, None, *more)
+            assert code == 1 and "record 2: digest does not match" in out, (more, out)
+    finally:
+        undo()

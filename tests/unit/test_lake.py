@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from botocore.exceptions import ClientError
 
-from functions.errors import StorageAccessDenied, StorageError
+from functions.errors import StorageAccessDenied, StorageError, WriteConflict
 from functions.lake import Lake, is_access_denied
 
 
@@ -187,3 +187,44 @@ def test_write_file_keeps_object_metadata_on_s3_and_neither_copies_nor_deletes(
         Bucket=s3_bucket, Key="lake/archive/a.csv"
     )
     assert head["Metadata"] == {"sha256": "abc", "source-key": "incoming%2Fa.csv"}
+
+
+def test_create_once_writes_lose_with_a_conflict(any_lake: Lake) -> None:
+    """``If-None-Match: *`` on S3, a hard link locally: the second create of a key fails (ADR 0126)."""
+    any_lake.write_bytes("audit/x.json", b"first", if_none_match=True)
+    with pytest.raises(WriteConflict):
+        any_lake.write_bytes("audit/x.json", b"second", if_none_match=True)
+    assert any_lake.read_bytes("audit/x.json") == b"first"
+    assert [f.key for f in any_lake.list_files("audit")] == ["audit/x.json"]  # no temporary left
+
+
+def test_if_match_replaces_only_the_version_read(any_lake: Lake) -> None:
+    any_lake.write_bytes("audit/head.json", b"v1")
+    found = any_lake.read_tagged("audit/head.json")
+    assert found is not None and found[0] == b"v1"
+    any_lake.write_bytes("audit/head.json", b"v2", if_match=found[1])
+    with pytest.raises(WriteConflict):  # a stale ETag: somebody replaced it meanwhile
+        any_lake.write_bytes("audit/head.json", b"v3", if_match=found[1])
+    with pytest.raises(WriteConflict):  # If-Match on a key that is not there (S3: 404)
+        any_lake.write_bytes("audit/none.json", b"v1", if_match=found[1])
+    assert any_lake.read_bytes("audit/head.json") == b"v2"
+    assert any_lake.read_tagged("audit/none.json") is None
+    assert [f.key for f in any_lake.list_files("audit")] == ["audit/head.json"]
+
+
+def test_s3_conditional_writes_send_the_documented_headers(s3_lake: Lake) -> None:
+    """S3 takes ``If-None-Match`` only as ``*`` and ``If-Match`` as an ETag (quoted)."""
+    sent: list[dict[str, str]] = []
+
+    def keep(request: Any, **_: Any) -> None:
+        sent.append({k: v.decode() if isinstance(v, bytes) else v
+                     for k, v in request.headers.items() if k.startswith("If-")})  # fmt: skip
+
+    s3_lake.s3_client.meta.events.register("before-send.s3.PutObject", keep)
+    s3_lake.write_bytes("a.json", b"1", if_none_match=True)
+    etag = s3_lake.read_tagged("a.json")
+    assert etag is not None and etag[1] == hashlib.md5(b"1").hexdigest()
+    s3_lake.write_bytes("a.json", b"2", if_match=etag[1])
+    assert sent == [{"If-None-Match": "*"}, {"If-Match": f'"{etag[1]}"'}]
+    with pytest.raises(ValueError, match="exclude"):
+        s3_lake.write_bytes("a.json", b"3", if_none_match=True, if_match=etag[1])

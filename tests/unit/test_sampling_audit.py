@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from functions import layout
-from functions.errors import ConfigError, StorageError
+from functions.errors import ConfigError, Conflict, StorageError
 from functions.lake import Lake
 from functions.sampling import audit
 from functions.sampling.signing import HmacSigner, KmsSigner, signer_from_settings
@@ -96,3 +96,65 @@ def test_signer_from_settings(local_lake: Lake, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="shorter"):
         signer_from_settings(Settings(audit_key_file=str(short)), local_lake)
     assert isinstance(signer_from_settings(Settings(audit_kms_key_id="alias/a"), local_lake), KmsSigner)
+
+
+def test_concurrent_appends_keep_the_chain_linear(local_lake: Lake) -> None:
+    """Eight writers at once (ADR 0126): every append lands exactly once, in one line, signed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> dict[str, Any]:
+        return audit.append(local_lake, KEY, "42", "plan", f"42-{i:020x}", f"{i:064x}", AT)
+
+    with ThreadPoolExecutor(8) as pool:
+        recs = list(pool.map(one, range(24)))
+    assert sorted(r["seq"] for r in recs) == list(range(1, 25))
+    check = audit.check_chain(local_lake, KEY, "42")
+    assert check.ok, check.problems
+    assert sorted(r["ref"] for r in check.records) == sorted(f"42-{i:020x}" for i in range(24))
+
+
+def test_a_record_nobody_signed_blocks_appends_with_a_conflict(local_lake: Lake) -> None:
+    """A writer that died between its record and the head: never signed on someone else's word."""
+    _chain(local_lake, 1)
+    local_lake.write_bytes(layout.audit_record_key("42", 2), b"{}")
+    with pytest.raises(Conflict, match="busy"):
+        audit.append(local_lake, KEY, "42", "plan", "42-" + "0" * 20, "0" * 64, AT)
+
+
+def test_locate_reads_a_bounded_part_of_the_chain(local_lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One record is proved by the walk to the next signed checkpoint, not by the whole chain."""
+    n = 3 * audit.CHECKPOINT_EVERY + 5
+    _chain(local_lake, n)
+    assert [f.key for f in local_lake.list_files(layout.audit_checkpoints_prefix("42"))] == [
+        layout.audit_checkpoint_key("42", k * audit.CHECKPOINT_EVERY) for k in (1, 2, 3)
+    ]
+    reads: list[str] = []
+    original = Lake.read_bytes
+
+    def counting(self: Lake, key: str) -> bytes:
+        reads.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(Lake, "read_bytes", counting)
+    found = audit.locate(local_lake, KEY, "42", ("task",), f"42-t{4:020d}")
+    assert found.ok and [r["seq"] for r in found.records] == [5]
+    chain_reads = [k for k in reads if "/chain/" in k]
+    assert len(chain_reads) <= audit.CHECKPOINT_EVERY + 2  # record 5 … 32, and the head's own
+    assert layout.audit_checkpoint_key("42", audit.CHECKPOINT_EVERY) in reads
+    assert audit.locate(local_lake, KEY, "42", ("plan",), f"42-t{4:020d}").records == []
+
+
+def test_locate_reports_a_broken_link_or_checkpoint(local_lake: Lake) -> None:
+    _chain(local_lake, audit.CHECKPOINT_EVERY + 2)
+    key = layout.audit_record_key("42", 7)
+    rec = json.loads(local_lake.read_bytes(key))
+    local_lake.write_bytes(key, audit.canonical({**rec, "prev": "1" * 64}))
+    found = audit.locate(local_lake, KEY, "42", ("task",), f"42-t{2:020d}")
+    assert found.problems == ["record 7: does not link to record 6"]
+    local_lake.write_bytes(key, audit.canonical(rec))
+    cp_key = layout.audit_checkpoint_key("42", audit.CHECKPOINT_EVERY)
+    cp = json.loads(local_lake.read_bytes(cp_key))
+    local_lake.write_bytes(cp_key, audit.canonical({**cp, "signature": "0" * 64}))
+    # a forged checkpoint is no proof: the walk goes on to the signed head, which still holds
+    assert audit.locate(local_lake, KEY, "42", ("task",), f"42-t{2:020d}").ok
+    assert "does not vouch" in " ".join(audit.check_chain(local_lake, KEY, "42").problems)
