@@ -586,6 +586,9 @@ _WRITE_ACTIONS_DENIED = [
 ]
 
 
+AUDIT_CHAINS = "audit/??/*"  # a province's sampling audit chain (two digits), not audit/objections
+
+
 def auditor_prefixes() -> list[str]:
     """What auditors read: the results, and the prefixes of the results tables kept elsewhere
     (the ingest reports, ``schemas/tables.py``)."""
@@ -692,6 +695,33 @@ def auditor_role() -> Json:
                                 "Resource": sub(audit_out),
                             },
                             _kms_via_s3(["kms:Decrypt", "kms:GenerateDataKey"]),
+                            {
+                                # the sampling audit chains (``audit/<PP>/``: records, signed head,
+                                # checkpoints), not ``audit/objections`` (docs/adr/0128)
+                                "Sid": "ReadSamplingAuditChains",
+                                "Effect": "Allow",
+                                "Action": ["s3:GetObject"],
+                                "Resource": sub(f"${{LakeBucket.Arn}}/{AUDIT_CHAINS}"),
+                            },
+                            {
+                                "Sid": "ListSamplingAuditChains",
+                                "Effect": "Allow",
+                                "Action": ["s3:ListBucket"],
+                                "Resource": getatt("LakeBucket", "Arn"),
+                                "Condition": {"StringLike": {"s3:prefix": [AUDIT_CHAINS]}},
+                            },
+                            {
+                                "Sid": "VerifyAuditChainHeads",
+                                "Effect": "Allow",
+                                "Action": ["kms:VerifyMac"],
+                                "Resource": getatt("AuditKey", "Arn"),
+                            },
+                            {
+                                "Sid": "NeverSignAuditChainHeads",
+                                "Effect": "Deny",
+                                "Action": ["kms:GenerateMac"],
+                                "Resource": "*",
+                            },
                             {
                                 "Sid": "NeverChangeAnything",
                                 "Effect": "Deny",

@@ -40,6 +40,7 @@ VALUES: dict[str, str] = {
     "AccessLogBucket": "creditrisk-dev-access-logs",
     "AccessLogBucket.Arn": f"arn:{PARTITION}:s3:::creditrisk-dev-access-logs",
     "DataKey.Arn": KEY,
+    "AuditKey.Arn": AUDIT_KEY,
     "GlueDatabase": "creditrisk_dev",
     "AuditWorkGroup": "creditrisk-dev-audit",
     "PlatformWorkGroup": "creditrisk-dev",
@@ -565,3 +566,18 @@ def test_ingest_records_coverage_and_the_monthly_report_reads_objections(platfor
     step = obj(LAKE, "audit/objections/42/42-0123456789abcdef/0001-received.json")
     assert decide(cls, platform, "s3:GetObject", step) == "allow"
     assert decide(cls, platform, "s3:PutObject", step) != "allow"
+
+
+def test_auditor_verifies_chain_heads_but_cannot_sign(platform: dict[str, Any]) -> None:
+    """The auditor checks a province's chain and its signed head in AWS (kms:VerifyMac on the
+    chain key only, docs/adr/0128); signing stays with the API, objections stay unread."""
+    auditor = role_policies(platform, "AuditorRole")
+    assert decide(auditor, platform, "kms:VerifyMac", AUDIT_KEY) == "allow"
+    assert decide(auditor, platform, "kms:VerifyMac", KEY) != "allow"
+    assert decide(auditor, platform, "kms:GenerateMac", AUDIT_KEY) != "allow"
+    chain = ("audit/42/head.json", "audit/42/chain/0000000001.json", "audit/42/checkpoints/0000000032.json")
+    for key in chain:
+        assert decide(auditor, platform, "s3:GetObject", obj(LAKE, key)) == "allow"
+        assert decide(auditor, platform, "s3:PutObject", obj(LAKE, key)) != "allow"
+    for key in ("audit/objections/42/x/0001-received.json", "_sampling/secrets/42/42-t0.json"):
+        assert decide(auditor, platform, "s3:GetObject", obj(LAKE, key)) != "allow"
