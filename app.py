@@ -517,10 +517,15 @@ def _ingest_landed(candidates: list[str], *, etag: str | None, version_id: str |
             from functions.warnings.on_ingest import warn_after_ingest
 
             warned = warn_after_ingest(lake(), report, settings=settings, now=dt.datetime.now(dt.UTC))
+            # Inspection results publish their plans' disclosures again (一公开; never raises)
+            from functions.disclosure.build import after_ingests
+
+            disclosed = after_ingests(lake(), [report])
             notified = notify_outcome(report, publisher_from_settings(settings))  # never raises
         return {
             **report.model_dump(mode="json", include=_SUMMARY_FIELDS),
             "warnings": warned,
+            "disclosed": sorted(disclosed),
             "notified": notified,
         }
     logger.warning("landed object %s is gone (deleted or overwritten); skipped", candidates[-1])

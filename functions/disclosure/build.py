@@ -126,10 +126,27 @@ def publish(lake: Lake, plan_id: str, *, now: dt.datetime | None = None) -> Disc
     province = province_of_plan(plan_id)
     plan = load_plan(lake, plan_id)
     d = build(plan, plan_inspections(lake, province, plan_id, now), now)
+    before = _published_record(lake, province, plan_id)
+    if before is not None and before.model_dump(exclude={"published_at"}) == d.model_dump(
+        exclude={"published_at"}
+    ):
+        # a duplicate S3 event (or a re-ingest of the same results): nothing new to publish,
+        # and the record keeps the date it was first published with these contents
+        logger.info("disclosure of plan %s unchanged; not republished", plan_id)
+        return before
     lake.write_bytes(layout.disclosure_key(province, plan_id, "json"), to_json(d))
     lake.write_bytes(layout.disclosure_key(province, plan_id, "csv"), to_csv(d))
     logger.info("disclosure of plan %s published: %d entities, %d pending", plan_id, d.entities, d.pending)
     return d
+
+
+def _published_record(lake: Lake, province: str, plan_id: str) -> Disclosure | None:
+    try:
+        return Disclosure.model_validate_json(
+            lake.read_bytes(layout.disclosure_key(province, plan_id, "json"))
+        )
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def published(lake: Lake, plan_id: str, fmt: str = "json") -> bytes:

@@ -13,11 +13,13 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
+from functions import layout
 from functions.auth.tokens import Principal
 from functions.lake import Lake
 from functions.sampling.service import create_plan
 from functions.settings import Settings
 from schemas.api import PlanRequest
+from tests.functional.test_warnings_triggers import Env, env  # noqa: F401 (the fixture)
 from tests.sampling_data import inspections, publish, results_table
 
 
@@ -121,3 +123,28 @@ def test_ingesting_results_publishes_the_disclosure(
         "authority": "武汉市江岸区市场监督管理局", "completed_on": "2026-11-03",
         "name": plan["targets"][0]["name"], "uscc": code, "result": "发现问题已责令改正",
     }  # fmt: skip
+
+
+def test_the_upload_trigger_publishes_the_disclosure_once(env: Env) -> None:  # noqa: F811 (fixture)
+    """In AWS an inspections upload reaches ``on_upload`` (no CLI): the plans it names get their
+    public record; S3's at-least-once delivery republishes nothing (docs/adr/0128)."""
+    publish(env.lake, results_table("42", 300, run_id="run-1"), "2026-10", "42")
+    req = PlanRequest.model_validate(
+        {"month": "2026-10", "province": "42", "ratios": {"D": 1.0}, "seed": "u"}, strict=False
+    )
+    _, text = create_plan(env.lake, req, Principal("t", "platform", frozenset({"42"})))
+    plan = json.loads(text)
+    code = plan["targets"][0]["uscc"]
+    body = (
+        "检查编号,统一社会信用代码,检查日期,抽查计划编号,检查领域,检查结果,检查机关\n"
+        f"R1,{code},2026-11-03,{plan['plan_id']},food,no_problem,武汉市江岸区市场监督管理局\n"
+    ).encode()
+    [first] = env.upload("incoming/42/inspections/r.csv", body)
+    assert first["status"] == "accepted" and first["disclosed"] == [plan["plan_id"]], first
+    key = layout.disclosure_key("42", plan["plan_id"], "json")
+    published = env.lake.read_bytes(key)
+    assert json.loads(published)["rows"][0]["uscc"] == code
+    event = env.client.events.generate_s3_event(bucket=env.bucket, key="incoming/42/inspections/r.csv")
+    [again] = env.client.lambda_.invoke("on_upload", event).payload
+    assert again["status"] == "duplicate"
+    assert env.lake.read_bytes(key) == published  # same record, same published_at

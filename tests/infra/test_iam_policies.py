@@ -581,3 +581,19 @@ def test_auditor_verifies_chain_heads_but_cannot_sign(platform: dict[str, Any]) 
         assert decide(auditor, platform, "s3:PutObject", obj(LAKE, key)) != "allow"
     for key in ("audit/objections/42/x/0001-received.json", "_sampling/secrets/42/42-t0.json"):
         assert decide(auditor, platform, "s3:GetObject", obj(LAKE, key)) != "allow"
+
+
+def test_ingest_republishes_disclosures_and_nothing_else_of_sampling(platform: dict[str, Any]) -> None:
+    """An inspections upload republishes its plans' disclosures (docs/adr/0128): the ingest role
+    reads plans and writes only the disclosure prefix; plans, tasks and the chain stay the API's."""
+    ing = function_policy("ingest")
+    out = obj(LAKE, "results/disclosures/province=42/42-0123456789abcdef0123.json")
+    assert decide(ing, platform, "s3:PutObject", out) == "allow"
+    assert decide(ing, platform, "s3:GetObject", out) == "allow"
+    assert decide(ing, platform, "s3:DeleteObject", out) != "allow"
+    plan = obj(LAKE, "plans/42/42-0123456789abcdef0123.json")
+    assert decide(ing, platform, "s3:GetObject", plan) == "allow"
+    assert decide(ing, platform, "s3:PutObject", plan) != "allow"
+    for key in ("audit/42/head.json", "tasks/42/42-t0/task.json", "results/classifications/x.parquet"):
+        assert decide(ing, platform, "s3:PutObject", obj(LAKE, key)) != "allow"
+    assert decide(ing, platform, "kms:GenerateMac", AUDIT_KEY) != "allow"
