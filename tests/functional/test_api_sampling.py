@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,6 +47,10 @@ def _api(monkeypatch: pytest.MonkeyPatch, settings: Settings, lake: Lake) -> Ite
     if settings.aws_endpoint_url:
         monkeypatch.setenv("CREDITRISK_AWS_ENDPOINT_URL", settings.aws_endpoint_url)
         monkeypatch.setenv("CREDITRISK_REGION", settings.region)
+        # every plan goes on the audit chain (docs/adr/0126): an S3 lake has no key of its own
+        key_file = Path(tempfile.mkdtemp(prefix="creditrisk-audit-")) / "audit.key"
+        key_file.write_text("cd" * 32, encoding="ascii")
+        monkeypatch.setenv("CREDITRISK_AUDIT_KEY_FILE", str(key_file))
     app_module.reset()
     table = results_table("42", 3000, run_id="run-1")
     publish(lake, table, MONTH, "42", row_group_size=500)
