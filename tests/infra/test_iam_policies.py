@@ -597,3 +597,12 @@ def test_ingest_republishes_disclosures_and_nothing_else_of_sampling(platform: d
     for key in ("audit/42/head.json", "tasks/42/42-t0/task.json", "results/classifications/x.parquet"):
         assert decide(ing, platform, "s3:PutObject", obj(LAKE, key)) != "allow"
     assert decide(ing, platform, "kms:GenerateMac", AUDIT_KEY) != "allow"
+
+
+def test_api_writes_chain_checkpoints_and_the_ref_index(platform: dict[str, Any]) -> None:
+    """What an append writes besides record and head (docs/adr/0127), created once, never deleted."""
+    api = function_policy("api")
+    for key in ("audit/42/checkpoints/0000000032.json", "audit/42/refs/plan/42-0123456789abcdef0123.json"):
+        assert decide(api, platform, "s3:PutObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:GetObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:DeleteObject", obj(LAKE, key)) != "allow"
