@@ -40,7 +40,7 @@ ETYPES = ("cooperative", "enterprise", "individual")  # string order: the copy's
 ETYPE_P = (0.02, 0.38, 0.60)
 CATEGORY = {"cooperative": "3", "enterprise": "1", "individual": "2"}
 CLASS_P = (0.55, 0.30, 0.10, 0.05)
-CACHE_VERSION = "cells-v2-rg4096-roster200"
+CACHE_VERSION = "cells-v2-rg4096-plain-roster200"
 ROSTER_SIZE = 200
 
 _SCENARIO = """
@@ -137,7 +137,9 @@ def build_lake(entities: int, directory: Path) -> dict[str, Any]:
     Path(copy_path).parent.mkdir(parents=True, exist_ok=True)
     order = np.lexsort((ident, etype, section, region, cls))  # the copy's order: cell, then uscc
     schema = pa.schema([(c, pa.string()) for c in cells.COPY_COLUMNS])
-    with pq.ParquetWriter(copy_path, schema, compression="zstd") as w:
+    # encoded as publish's DuckDB writes it: dictionaries for the cell key only
+    dictionary = list(cells.DICTIONARY_COLUMNS)
+    with pq.ParquetWriter(copy_path, schema, compression="zstd", use_dictionary=dictionary) as w:
         for lo in range(0, n, chunk):
             cols = columns(order[lo : lo + chunk])
             w.write_table(
