@@ -12,7 +12,7 @@ import pyarrow as pa
 from functions.errors import InvalidInput
 from functions.obs.context import bind, scoped
 from functions.roster.load import Roster, load_roster
-from functions.roster.staff import Rules, staff
+from functions.roster.staff import Rules, Staffing, staff_columns
 from functions.sampling import cells, encode
 from functions.sampling import draw as drawing
 from functions.sampling import frame as frames
@@ -46,7 +46,7 @@ class Drawn:
     frame_size: int
     strata: list[dict[str, Any]]
     targets: pa.Table  # TARGET_COLUMNS, in plan order
-    staffing: list[list[str]] | None  # inspectors per target (same order), None without a pool
+    staffing: Staffing | None  # inspectors per target (same order), None without a pool
     inspector_loads: dict[str, int] | None
     plain: frozenset[str] = frozenset()  # target columns that need no JSON escaping
     roster: dict[str, Any] | None = None  # which roster staffed the plan (schemas.api.RosterUsed)
@@ -56,12 +56,16 @@ class Drawn:
         columns = [self.targets.column(c).to_pylist() for c in TARGET_COLUMNS]
         rows = [dict(zip(TARGET_COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
         for i, r in enumerate(rows):
-            r["inspectors"] = list(self.staffing[i]) if self.staffing is not None else []
+            r["inspectors"] = list(self.staffing.inspectors[i]) if self.staffing is not None else []
         return rows
 
     def target_objects(self) -> pa.Array:
         """One JSON object (plus a comma) per target, see :mod:`functions.sampling.encode`."""
-        inspectors: pa.Array | str = "[]" if self.staffing is None else encode.inspector_lists(self.staffing)
+        inspectors: pa.Array | str = (
+            "[]"
+            if self.staffing is None
+            else encode.inspector_matrix(self.staffing.ids, self.staffing.matrix)
+        )
         return encode.object_strings(self.targets, TARGET_COLUMNS, {"inspectors": inspectors}, self.plain)
 
     def head(self) -> dict[str, Any]:
@@ -97,8 +101,7 @@ def draw_plan(
     else:
         digest, size, populations, positions, targets = _draw_in_memory(req, frame, seed, ratios)
         plain = frames.json_plain_columns(frame.table, TARGET_COLUMNS)
-    pairs = zip(targets.column("uscc").to_pylist(), targets.column("region_code").to_pylist(), strict=True)
-    staffed = staff(seed, list(pairs), roster, rules)
+    staffed = staff_columns(seed, targets.column("uscc"), targets.column("region_code"), roster, rules)
     used = {
         "as_of": roster.as_of.isoformat(timespec="milliseconds"),
         "digest": roster.digest(),
@@ -117,7 +120,7 @@ def draw_plan(
         }
         for c in RISK_CLASSES
     ]
-    return Drawn(digest, size, strata, targets, staffed.inspectors, staffed.loads, plain, used)
+    return Drawn(digest, size, strata, targets, staffed, staffed.loads, plain, used)
 
 
 _Draw = tuple[str, int, dict[str, int], dict[str, Any], pa.Table]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -103,3 +104,16 @@ def test_huge_populations_use_the_reference_loop() -> None:
 def test_draw_still_returns_plain_lists() -> None:
     out = draw("golden", {"A": 100, "B": 10, "C": 0, "D": 5}, {"A": 0.05, "B": 0.3, "D": 1})
     assert out["A"] == [14, 58, 67, 87, 94] and all(type(v) is int for v in out["A"])
+
+
+@pytest.mark.parametrize("per_target", [1, 2, 3])
+def test_inspector_matrix_is_inspector_lists(per_target: int) -> None:
+    """The column-wise lists (API path) are the per-target lists' text, escapes included."""
+    ids = sorted(["a", 'q"uote', "检查员42", "back\\slash", "z"])
+    matrix = np.array([[(k * 3 + j) % len(ids) for j in range(per_target)] for k in range(7)])
+    matrix.sort(axis=1)
+    lists = [[ids[k] for k in row] for row in matrix.tolist()]
+    got = encode.inspector_matrix(ids, matrix).to_pylist()
+    assert got == encode.inspector_lists(lists).to_pylist()
+    assert [json.loads(g) for g in got] == lists
+    assert encode.inspector_matrix(ids, np.zeros((0, 2), dtype=np.int64)).to_pylist() == []
