@@ -50,6 +50,9 @@ def after_classification(
         notifier=notifier,
         **on,
     )
+    from functions.objections.overdue import sync_overdue_warnings
+
+    overdue = sync_overdue_warnings(lake, province, now=now)  # undecided past 5 working days (ADR 0121)
     summary = analyse(lake, month=month, province=province, settings=settings, write=True, **on)
     eff = effectiveness(lake, month=month, province=province, cutoff=now, settings=settings, **on)
     eff_key = layout.analysis_key(month, province, "effectiveness.json")
@@ -72,6 +75,7 @@ def after_classification(
         "month": month,
         "province": province,
         "warnings": warnings.to_dict(),
+        "objection_warnings": overdue,
         "analysis": summary["keys"],
         "effectiveness": eff_key,
         "report": report,
