@@ -289,6 +289,7 @@ def get_classification(uscc: str) -> Response:
 def _bulk(changes_only: bool) -> Response:
     from functions.auth.guard import require_province
     from functions.delivery.bulk import page
+    from functions.delivery.cursor import cursor_signer
     from schemas.delivery import ClassificationsQuery
 
     principal = _principal()
@@ -302,6 +303,7 @@ def _bulk(changes_only: bool) -> Response:
         limit=query.limit,
         changes_only=changes_only,
         max_bytes=get_settings().api_max_answer_bytes,
+        signer=cursor_signer(get_settings(), lake()),
     )
     return Response(body=body, status_code=200, headers={**_JSON})
 

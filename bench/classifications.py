@@ -34,9 +34,10 @@ sys.path.insert(0, {root!r})
 os.environ["CREDITRISK_LAKE_URI"] = {lake!r}
 import app
 from chalice.test import Client
-from functions.delivery.cursor import sign, signing_key
+from functions.delivery.cursor import cursor_signer, sign
+from functions.settings import get_settings
 lake = app.lake()
-key = signing_key(lake)
+key = cursor_signer(get_settings(), lake)
 rng = random.Random(1)
 headers = {{"Authorization": "Bearer {token}"}}
 out = {{}}

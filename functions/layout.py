@@ -211,9 +211,6 @@ def adjustments_index_key(month: str, province: str) -> str:
     return f"{classification_prefix(month, province)}/_adjustments.json"
 
 
-SIGNING_KEY = "_auth/signing/cursor.key"  # HMAC key of the bulk-read cursors (hidden)
-
-
 # -- data coverage (issue 16, docs/adr/0104) -----------------------------------------------------
 def coverage_prefix(province: str | None = None) -> str:
     """``results/coverage/province=P``: one small file per accepted ingest (what it delivered)."""

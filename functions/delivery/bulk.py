@@ -25,12 +25,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from functions import layout
-from functions.delivery.cursor import sign, signing_key, verify
+from functions.delivery.cursor import sign, verify
 from functions.errors import Conflict, NotFound, StorageError
 from functions.objections.adjust import approved_adjustments
 
 if TYPE_CHECKING:
     from functions.lake import Lake
+    from functions.sampling.signing import Signer
 
 COLUMNS = ["uscc", "name", "risk_class", "previous_class"]
 SCAN_ROWS = 2_000_000  # most rows the change feed examines in one request
@@ -47,17 +48,18 @@ def page(
     limit: int,
     changes_only: bool = False,
     max_bytes: int,
+    signer: Signer,
 ) -> str:
-    """One page (JSON text) of ``province``'s classification for ``month``."""
+    """One page (JSON text) of ``province``'s classification for ``month``; ``signer`` MACs the
+    cursors (``functions.delivery.cursor.cursor_signer``: KMS in AWS)."""
     feed = "changes" if changes_only else "all"
     key = layout.classification_key(month, province)
     if lake.info(key) is None:
         raise NotFound(f"no published classification for province {province} in {month}", field="month")
-    secret = signing_key(lake)
     start = 0
     expected_run: str | None = None
     if cursor:
-        pos = verify(secret, cursor, {"v": 1, "p": province, "m": month, "f": feed})
+        pos = verify(signer, cursor, {"v": 1, "p": province, "m": month, "f": feed})
         start, expected_run = int(pos["o"]), str(pos["r"])
     adjusted = approved_adjustments(lake, month, province)
     try:
@@ -80,7 +82,7 @@ def page(
         raise StorageError(f"cannot read {lake.display(key)}: {exc}") from exc
     has_more = next_row < total
     nxt = (
-        sign(secret, {"v": 1, "p": province, "m": month, "f": feed, "r": run_id, "o": next_row})
+        sign(signer, {"v": 1, "p": province, "m": month, "f": feed, "r": run_id, "o": next_row})
         if has_more
         else None
     )

@@ -503,18 +503,23 @@ def test_api_stores_plans_but_cannot_delete_them(platform: dict[str, Any]) -> No
     assert decide(api, platform, "s3:GetObject", obj(LAKE, "curated/penalties/province=42/x")) != "allow"
 
 
-def test_api_appends_objection_steps_and_reads_the_cursor_key_only(platform: dict[str, Any]) -> None:
+def test_api_appends_objection_and_adjustment_steps_and_keeps_no_cursor_key(platform: dict[str, Any]) -> None:
+    """ADR 0120/0121: adjustments are proposed and approved through the API (their trail and the
+    month's approved index); the cursor MAC is the KMS key's, so no key object is read or made."""
     api = function_policy("api")
-    step = obj(LAKE, "audit/objections/42/42-0123456789abcdef/0001-received.json")
-    assert decide(api, platform, "s3:PutObject", step) == "allow"
-    assert decide(api, platform, "s3:GetObject", step) == "allow"
-    assert decide(api, platform, "s3:DeleteObject", step) != "allow"
-    assert (
-        decide(api, platform, "s3:PutObject", obj(LAKE, "audit/adjustments/42/2026-10/x/0001-proposed.json"))
-        != "allow"
-    )
-    assert decide(api, platform, "s3:GetObject", obj(LAKE, "_auth/signing/cursor.key")) == "allow"
-    assert decide(api, platform, "s3:PutObject", obj(LAKE, "_auth/signing/other.key")) != "allow"
+    for key in (
+        "audit/objections/42/42-0123456789abcdef/0001-received.json",
+        "audit/adjustments/42/2026-10/42-0123456789abcdef/0001-proposed.json",
+    ):
+        assert decide(api, platform, "s3:PutObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:GetObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:DeleteObject", obj(LAKE, key)) != "allow"
+    index = "results/classifications/month=2026-10/province=42/_adjustments.json"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, index)) == "allow"
+    published = "results/classifications/month=2026-10/province=42/classifications.parquet"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, published)) != "allow"
+    for action in ("s3:GetObject", "s3:PutObject"):
+        assert decide(api, platform, action, obj(LAKE, "_auth/signing/cursor.key")) != "allow"
 
 
 def test_api_keeps_tasks_secrets_and_the_audit_chain_and_signs_with_the_audit_key(
