@@ -265,3 +265,17 @@ def audit_head_key(province: str) -> str:
 def disclosure_key(province: str, plan_id: str, ext: str) -> str:
     """``json`` or ``csv``: the published disclosure of a plan, replaced as results come in."""
     return f"results/disclosures/province={province}/{plan_id}.{ext}"
+
+
+# -- monthly delivery to inspection platforms (名录库对接, issue 14, docs/adr/0122) ---------------
+DELIVERY_PREFIX = "delivery"  # only a province's platform role reads delivery/<PP>/ (infra)
+
+
+def delivery_prefix(province: str, month: str) -> str:
+    """``delivery/<PP>/month=<M>``: the month's export for province ``PP``'s platform."""
+    return f"{DELIVERY_PREFIX}/{province}/month={month}"
+
+
+def delivery_key(province: str, month: str, name: str) -> str:
+    """``classifications.parquet``, ``classifications.csv.gz`` or ``manifest.json`` (written last)."""
+    return f"{delivery_prefix(province, month)}/{name}"
