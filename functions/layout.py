@@ -279,3 +279,9 @@ def delivery_prefix(province: str, month: str) -> str:
 def delivery_key(province: str, month: str, name: str) -> str:
     """``classifications.parquet``, ``classifications.csv.gz`` or ``manifest.json`` (written last)."""
     return f"{delivery_prefix(province, month)}/{name}"
+
+
+def changes_key(month: str, province: str, run_id: str) -> str:
+    """The run's changed rows (class changed since last month, or new), written at publish time
+    for the change feed (hidden: Athena and dataset scans skip ``_`` folders; ADR 0121)."""
+    return f"{classification_prefix(month, province)}/_changes/{run_id}.parquet"

@@ -112,6 +112,10 @@ def publish(
     pq.write_table(table, buf, compression="zstd", row_group_size=row_group_size)
     lake.write_bytes(layout.run_classifications_key(run_id), buf.getvalue())
     lake.write_bytes(layout.classification_key(month, province), buf.getvalue())
+    if sampling_copy:  # a run published before the change file (ADR 0121) has neither
+        from functions.delivery.changes import write_changes
+
+        write_changes(lake, month, province, run_id)
     lake.write_json(
         layout.classification_pointer_key(month, province),
         {

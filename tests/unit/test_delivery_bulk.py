@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from functions.delivery import bulk
+from functions.delivery.bulk import clear_cache as clear_bulk
 from functions.delivery.cursor import DOMAIN, _unb64, clear_cache, cursor_signer
 from functions.errors import Conflict, InvalidInput, NotFound
 from functions.lake import Lake
@@ -148,3 +149,29 @@ def test_in_aws_cursors_are_macs_of_the_kms_key_and_nothing_is_kept_in_the_lake(
     assert not kms.inner.verify(DOMAIN, "") and signer.verify(DOMAIN + _unb64(body), _unb64(
         first["next_cursor"].split(".")[1]).decode())  # fmt: skip
     assert not [f.key for f in lake.list_files("_auth") if "cursor" in f.key]
+
+
+def test_the_change_feed_reads_the_changes_file_written_at_publish(lake: Lake, table: pa.Table) -> None:
+    """ADR 0121: the feed pages through the run's changed rows file; without one (a run published
+    before it) it scans the partition, with the same rows; cursors do not cross the two."""
+    from functions import layout
+    from functions.delivery.changes import write_changes
+
+    key = layout.changes_key(MONTH, "42", "run-1")
+    stored = lake.read_parquet(key)
+    rows = table.to_pylist()
+    want = [r["uscc"] for r in rows if r["previous_class"] is None or r["previous_class"] != r["risk_class"]]
+    assert stored["uscc"].to_pylist() == want
+    from_file, pages = _all(lake, changes_only=True)
+    assert [r["uscc"] for r in from_file] == want and pages == -(-len(want) // 50)
+    file_cursor = _page(lake, changes_only=True)["next_cursor"]
+    lake.delete(key)
+    clear_bulk()
+    scanned, _ = _all(lake, changes_only=True)
+    assert scanned == from_file
+    scan_cursor = _page(lake, changes_only=True)["next_cursor"]
+    with pytest.raises(InvalidInput, match="cursor"):
+        _page(lake, file_cursor, changes_only=True)
+    assert write_changes(lake, MONTH, "42", "run-1") == len(want)
+    with pytest.raises(InvalidInput, match="cursor"):
+        _page(lake, scan_cursor, changes_only=True)
