@@ -211,9 +211,6 @@ def adjustments_index_key(month: str, province: str) -> str:
     return f"{classification_prefix(month, province)}/_adjustments.json"
 
 
-SIGNING_KEY = "_auth/signing/cursor.key"  # HMAC key of the bulk-read cursors (hidden)
-
-
 # -- data coverage (issue 16, docs/adr/0104) -----------------------------------------------------
 def coverage_prefix(province: str | None = None) -> str:
     """``results/coverage/province=P``: one small file per accepted ingest (what it delivered)."""
@@ -268,3 +265,23 @@ def audit_head_key(province: str) -> str:
 def disclosure_key(province: str, plan_id: str, ext: str) -> str:
     """``json`` or ``csv``: the published disclosure of a plan, replaced as results come in."""
     return f"results/disclosures/province={province}/{plan_id}.{ext}"
+
+
+# -- monthly delivery to inspection platforms (名录库对接, issue 14, docs/adr/0122) ---------------
+DELIVERY_PREFIX = "delivery"  # only a province's platform role reads delivery/<PP>/ (infra)
+
+
+def delivery_prefix(province: str, month: str) -> str:
+    """``delivery/<PP>/month=<M>``: the month's export for province ``PP``'s platform."""
+    return f"{DELIVERY_PREFIX}/{province}/month={month}"
+
+
+def delivery_key(province: str, month: str, name: str) -> str:
+    """``classifications.parquet``, ``classifications.csv.gz`` or ``manifest.json`` (written last)."""
+    return f"{delivery_prefix(province, month)}/{name}"
+
+
+def changes_key(month: str, province: str, run_id: str) -> str:
+    """The run's changed rows (class changed since last month, or new), written at publish time
+    for the change feed (hidden: Athena and dataset scans skip ``_`` folders; ADR 0121)."""
+    return f"{classification_prefix(month, province)}/_changes/{run_id}.parquet"

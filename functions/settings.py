@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         None, description="EventBridge bus told about every ingest outcome (in AWS: default)"
     )
     upload_events_file: str | None = Field(None, description="local JSON-lines file told the same")
+    # -- monthly delivery to inspection platforms (issue 14, docs/adr/0122) --
+    delivery_events_bus: str | None = Field(
+        None, description="EventBridge bus told about each province's monthly export (in AWS: default)"
+    )
+    delivery_events_file: str | None = Field(None, description="local JSON-lines file told the same")
     # streamed ingest (issue 13, docs/adr/0084): the landed object is copied to a local work
     # folder (Lambda: /tmp, sized by the ingest function's EphemeralStorage) and read in chunks
     ingest_work_dir: str | None = Field(

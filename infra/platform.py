@@ -18,7 +18,7 @@ from functions import layout
 from functions.classify.curated_views import RESULTS_TABLE
 from functions.classify.curated_views import curated_table as glue_table_name
 from functions.layout import PROVINCES
-from infra import cfn, uploads_notify
+from infra import cfn, delivery, uploads_notify
 from infra.cfn import getatt, ref, sub
 from schemas.datasets import DATASETS
 from schemas.results import CLASSIFICATION_SCHEMA
@@ -868,8 +868,9 @@ def build_template() -> Json:
             **alarm_topic(),
             **people(),
             **uploads_notify.resources(),
+            **delivery.resources(_trust_account(), _kms_via_s3(["kms:Decrypt"])),
         },
-        "Outputs": {**outputs(), **uploads_notify.outputs()},
+        "Outputs": {**outputs(), **uploads_notify.outputs(), **delivery.outputs()},
     }
 
 

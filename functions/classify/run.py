@@ -408,9 +408,11 @@ def publish(lake: Lake, manifest: dict[str, Any], *, settings: Settings | None =
     """Write the run's sampling copy (ADR 0100), copy the run's Parquet over the published key
     (atomic), then move the pointer: readers find the copy through the pointer only."""
     from functions.classify.sampling_copy import write_sampling_copy
+    from functions.delivery.changes import write_changes
 
     month, province, run_id = manifest["month"], manifest["province"], manifest["run_id"]
     write_sampling_copy(lake, month, province, run_id, manifest["model"], settings=settings)
+    write_changes(lake, month, province, run_id)  # the change feed's rows (ADR 0121)
     lake.copy(layout.run_classifications_key(run_id), layout.classification_key(month, province))
     lake.write_json(
         layout.classification_pointer_key(month, province),

@@ -50,11 +50,19 @@ def after_classification(
         notifier=notifier,
         **on,
     )
+    from functions.objections.overdue import sync_overdue_warnings
+
+    overdue = sync_overdue_warnings(lake, province, now=now)  # undecided past 5 working days (ADR 0121)
     summary = analyse(lake, month=month, province=province, settings=settings, write=True, **on)
     eff = effectiveness(lake, month=month, province=province, cutoff=now, settings=settings, **on)
     eff_key = layout.analysis_key(month, province, "effectiveness.json")
     lake.write_json(eff_key, eff)
     report = write_report(lake, month=month, province=province, settings=settings, now=now, **on)
+    from functions.delivery.announce import announce
+    from functions.delivery.export import export_month
+
+    exported = export_month(lake, month, province, settings=settings, now=now)  # ADR 0122
+    announce_error = announce(exported, settings)
     logger.info("after-classification steps done for %s/%s", province, month)
     counts = summary["class_counts"]
     lines = [
@@ -72,6 +80,12 @@ def after_classification(
         "month": month,
         "province": province,
         "warnings": warnings.to_dict(),
+        "objection_warnings": overdue,
+        "delivery": {
+            "rows": exported.rows,
+            "files": [f.key for f in exported.files],
+            "announce_error": announce_error,
+        },
         "analysis": summary["keys"],
         "effectiveness": eff_key,
         "report": report,

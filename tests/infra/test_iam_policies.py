@@ -58,6 +58,18 @@ VALUES: dict[str, str] = {
         for p in PROVINCES
     },
     **{
+        f"Platform{p}.Arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/creditrisk-dev-platform-{p}"
+        for p in PROVINCES
+    },
+    **{
+        f"Delivery{p}": f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:creditrisk-dev-delivery-{p}"
+        for p in PROVINCES
+    },
+    **{
+        f"Delivery{p}Rule.Arn": f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/delivery-{p}"
+        for p in PROVINCES
+    },
+    **{
         f"import:creditrisk-dev-{k}": v
         for k, v in {
             "LandingBucket": LANDING,
@@ -503,18 +515,23 @@ def test_api_stores_plans_but_cannot_delete_them(platform: dict[str, Any]) -> No
     assert decide(api, platform, "s3:GetObject", obj(LAKE, "curated/penalties/province=42/x")) != "allow"
 
 
-def test_api_appends_objection_steps_and_reads_the_cursor_key_only(platform: dict[str, Any]) -> None:
+def test_api_appends_objection_and_adjustment_steps_and_keeps_no_cursor_key(platform: dict[str, Any]) -> None:
+    """ADR 0120/0121: adjustments are proposed and approved through the API (their trail and the
+    month's approved index); the cursor MAC is the KMS key's, so no key object is read or made."""
     api = function_policy("api")
-    step = obj(LAKE, "audit/objections/42/42-0123456789abcdef/0001-received.json")
-    assert decide(api, platform, "s3:PutObject", step) == "allow"
-    assert decide(api, platform, "s3:GetObject", step) == "allow"
-    assert decide(api, platform, "s3:DeleteObject", step) != "allow"
-    assert (
-        decide(api, platform, "s3:PutObject", obj(LAKE, "audit/adjustments/42/2026-10/x/0001-proposed.json"))
-        != "allow"
-    )
-    assert decide(api, platform, "s3:GetObject", obj(LAKE, "_auth/signing/cursor.key")) == "allow"
-    assert decide(api, platform, "s3:PutObject", obj(LAKE, "_auth/signing/other.key")) != "allow"
+    for key in (
+        "audit/objections/42/42-0123456789abcdef/0001-received.json",
+        "audit/adjustments/42/2026-10/42-0123456789abcdef/0001-proposed.json",
+    ):
+        assert decide(api, platform, "s3:PutObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:GetObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:DeleteObject", obj(LAKE, key)) != "allow"
+    index = "results/classifications/month=2026-10/province=42/_adjustments.json"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, index)) == "allow"
+    published = "results/classifications/month=2026-10/province=42/classifications.parquet"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, published)) != "allow"
+    for action in ("s3:GetObject", "s3:PutObject"):
+        assert decide(api, platform, action, obj(LAKE, "_auth/signing/cursor.key")) != "allow"
 
 
 def test_api_keeps_tasks_secrets_and_the_audit_chain_and_signs_with_the_audit_key(
@@ -565,3 +582,93 @@ def test_ingest_records_coverage_and_the_monthly_report_reads_objections(platfor
     step = obj(LAKE, "audit/objections/42/42-0123456789abcdef/0001-received.json")
     assert decide(cls, platform, "s3:GetObject", step) == "allow"
     assert decide(cls, platform, "s3:PutObject", step) != "allow"
+
+
+# -- the monthly export per province (名录库对接, issue 14, docs/adr/0122) -----------------------
+EXPORT = "delivery/42/month=2026-10/classifications.parquet"
+
+
+def test_platform_42_reads_its_own_delivery_prefix_and_nothing_else(platform: dict[str, Any]) -> None:
+    p42 = role_policies(platform, "Platform42")
+    assert decide(p42, platform, "s3:GetObject", obj(LAKE, EXPORT)) == "allow"
+    assert (
+        decide(p42, platform, "s3:GetObject", obj(LAKE, "delivery/42/month=2026-10/manifest.json")) == "allow"
+    )
+    for key in (
+        "delivery/43/month=2026-10/classifications.parquet",
+        "delivery/23/month=2026-10/classifications.parquet",
+        "delivery/421/x",
+        "results/classifications/month=2026-10/province=42/part-0.parquet",
+        "incoming/42/penalties/x.csv",
+        "curated/penalties/province=42/x.parquet",
+        "_auth/tokens/abc.json",
+    ):
+        assert decide(p42, platform, "s3:GetObject", obj(LAKE, key)) != "allow", key
+    assert decide(p42, platform, "s3:GetObject", obj(LANDING, "incoming/42/penalties/x.csv")) != "allow"
+    assert (
+        decide(p42, platform, "s3:ListBucket", bucket_arn(LAKE), **{"s3:prefix": "delivery/42/"}) == "allow"
+    )
+    for prefix in ("delivery/43/", "delivery/", "results/", ""):
+        assert decide(p42, platform, "s3:ListBucket", bucket_arn(LAKE), **{"s3:prefix": prefix}) != "allow"
+    for action in ("s3:PutObject", "s3:DeleteObject"):
+        assert decide(p42, platform, action, obj(LAKE, EXPORT)) != "allow"
+    assert decide(p42, platform, "kms:Decrypt", KEY, **S3_VIA) == "allow"
+    assert decide(p42, platform, "kms:Decrypt", KEY) != "allow"
+    assert decide(p42, platform, "kms:GenerateDataKey", KEY, **S3_VIA) != "allow"
+    insecure = {"aws:SecureTransport": "false"}
+    assert decide(p42, platform, "s3:GetObject", obj(LAKE, EXPORT), **insecure) == "deny"
+
+
+def test_every_province_platform_reads_only_its_own_delivery(platform: dict[str, Any]) -> None:
+    for province in PROVINCES:
+        policies = role_policies(platform, f"Platform{province}")
+        allowed = [
+            p
+            for p in PROVINCES
+            if decide(policies, platform, "s3:GetObject", obj(LAKE, f"delivery/{p}/month=2026-10/x"))
+            == "allow"
+        ]
+        assert allowed == [province]
+
+
+def test_each_platform_subscribes_only_to_its_own_announcements(platform: dict[str, Any]) -> None:
+    def on_topic(identity: list[dict[str, Any]], action: str, province: str, **ctx: Any) -> str:
+        policy = resolve(platform[f"Delivery{province}Policy"]["Properties"]["PolicyDocument"], VALUES)
+        return evaluate(
+            identity, Request(action, VALUES[f"Delivery{province}"], ctx), resource_policies=[policy]
+        )
+
+    def who(province: str) -> dict[str, str]:
+        return {"aws:PrincipalArn": VALUES[f"Platform{province}.Arn"], "sns:Protocol": "https"}
+
+    for province in PROVINCES:
+        mine = role_policies(platform, f"Platform{province}")
+        assert [p for p in PROVINCES if on_topic(mine, "sns:Subscribe", p, **who(province)) == "allow"] == [
+            province
+        ]
+        props = platform[f"Delivery{province}Rule"]["Properties"]
+        assert props["EventPattern"]["detail"] == {"province": [province]}
+        assert props["EventPattern"]["source"] == ["creditrisk.delivery"]
+    admin = [{"Statement": [{"Effect": "Allow", "Action": "sns:*", "Resource": "*"}]}]
+    assert on_topic(admin, "sns:Subscribe", "42", **who("43")) == "deny"
+    assert on_topic(admin, "sns:Publish", "42", **{"aws:SourceArn": VALUES["Delivery43Rule.Arn"]}) == "deny"
+    assert on_topic(admin, "sns:Publish", "42", **{"aws:SourceArn": VALUES["Delivery42Rule.Arn"]}) == "allow"
+    assert on_topic(role_policies(platform, "Platform42"), "sns:Publish", "42", **who("42")) != "allow"
+
+
+def test_only_the_monthly_run_writes_and_announces_the_delivery(platform: dict[str, Any]) -> None:
+    classify = function_policy("classify")
+    assert decide(classify, platform, "s3:PutObject", obj(LAKE, EXPORT)) == "allow"
+    mine = {"events:source": "creditrisk.delivery"}
+    assert decide(classify, platform, "events:PutEvents", DEFAULT_BUS, **mine) == "allow"
+    mixed = {"events:source": ["creditrisk.delivery", "creditrisk.ingest"]}
+    assert decide(classify, platform, "events:PutEvents", DEFAULT_BUS, **mixed) != "allow"
+    for kind in ("api", "authorizer", "ingest"):
+        pol = function_policy(kind)
+        assert decide(pol, platform, "s3:PutObject", obj(LAKE, EXPORT)) != "allow"
+        assert decide(pol, platform, "s3:GetObject", obj(LAKE, EXPORT)) != "allow"
+        assert decide(pol, platform, "events:PutEvents", DEFAULT_BUS, **mine) != "allow"
+    for logical in ("Uploader42", "AuditorRole"):
+        assert (
+            decide(role_policies(platform, logical), platform, "s3:GetObject", obj(LAKE, EXPORT)) != "allow"
+        )
