@@ -57,7 +57,7 @@ with Client(app.app) as c:
         if feed == "changes_scan":
             os.rename(changes, changes + ".off")
             bulk.clear_cache()
-        times, walk_first, sizes, rows, first_s = [], [], [], [], None
+        times, walk_first, sizes, rows, cpus, first_s = [], [], [], [], [], None
         for walk in range({walks}):
             state = {{"v": 1, "p": "{province}", "m": "{month}", "f": feed.split("_")[0], "r": "{run}",
                       "o": rng.randrange(n_changes if feed == "changes" else {entities})}}
@@ -68,9 +68,10 @@ with Client(app.app) as c:
                 q = "month={month}&province={province}&limit={limit}"
                 if first_s is not None:
                     q += "&cursor=" + cur
-                s = time.perf_counter()
+                s, cpu = time.perf_counter(), time.process_time()
                 r = c.http.get(path + "?" + q, headers=headers)
                 took = time.perf_counter() - s
+                cpus.append(time.process_time() - cpu)
                 assert r.status_code == 200, r.body[:300]
                 body = json.loads(r.body)
                 if first_s is None:
@@ -86,7 +87,8 @@ with Client(app.app) as c:
                     break
         out[feed] = {{"first_s": first_s, "p50_s": statistics.median(times), "p95_s": p95(times),
                       "max_s": max(times), "walk_first_p95_s": p95(walk_first), "pages": len(times),
-                      "rows_per_page_min": min(rows), "max_answer_bytes": max(sizes)}}
+                      "rows_per_page_min": min(rows), "max_answer_bytes": max(sizes),
+                      "cpu_p50_s": statistics.median(cpus[1:]), "cpu_p95_s": p95(cpus[1:])}}
 with open("/proc/self/status") as st:
     out["peak_mb"] = next(int(l.split()[1]) / 1024 for l in st if l.startswith("VmHWM:"))
 print(json.dumps(out))
@@ -204,7 +206,8 @@ def main(argv: list[str]) -> dict[str, Any]:
             f"{feed:8s} first {m['first_s'] * 1000:.0f} ms, p50 {m['p50_s'] * 1000:.0f} ms, "
             f"p95 {m['p95_s'] * 1000:.0f} ms (target <= 200), max {m['max_s'] * 1000:.0f} ms, "
             f"first page of a walk p95 {m['walk_first_p95_s'] * 1000:.0f} ms, "
-            f"largest answer {m['max_answer_bytes'] / 2**20:.2f} MB, >= {m['rows_per_page_min']} rows/page"
+            f"largest answer {m['max_answer_bytes'] / 2**20:.2f} MB, >= {m['rows_per_page_min']} rows/page; "
+            f"CPU per page p50 {m['cpu_p50_s'] * 1000:.0f} ms, p95 {m['cpu_p95_s'] * 1000:.0f} ms"
         )
     print(
         f"peak memory {measured['peak_mb']:.0f} MB (target <= 1024); {entities:,} entities, "

@@ -28,6 +28,11 @@ def test_report_is_self_contained_and_matches_partitions(local_lake: Lake, local
     assert check_against_partitions(local_lake, parsed.values) > 100
     # The shown text is the formatted stored value.
     assert parsed.values["class.A.share"][1].endswith("%")
+    # the monthly follow-up also wrote the province's delivery export (ADR 0122)
+    assert out["delivery"]["rows"] == 3000 and out["delivery"]["announce_error"] is None
+    manifest = local_lake.read_json(layout.delivery_key("42", "2026-10", "manifest.json"))
+    assert (manifest["run_id"], manifest["rows"]) == ("r10", 3000)
+    assert out["objection_warnings"] == {"raised": 0, "resolved": 0}
 
 
 def test_number_cells_escape_and_format() -> None:
