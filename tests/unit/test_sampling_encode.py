@@ -67,6 +67,15 @@ def test_plain_columns_are_only_those_without_escapes_or_nulls() -> None:
     assert json_plain_columns(_table(["a\n"], ["湖北"])) == {"name"}
 
 
+@pytest.mark.parametrize("text", [*TRICKY, "a\x1fb", "~\x7f€", "\x20 space"])
+def test_plain_check_scans_only_the_values_of_its_slice(text: str) -> None:
+    """Bytes outside a sliced chunk's values (before or after) do not count; any in them do."""
+    unsafe = any(ch in text for ch in '"\\') or any(ord(ch) < 0x20 for ch in text)
+    around = pa.chunked_array([string_array(['"', "湖北", text, "x", "\n"]).slice(1, 3), string_array([])])
+    table = pa.table({"uscc": around, "name": pa.chunked_array([string_array(["1", "2", "3"])])})
+    assert json_plain_columns(table) == ({"name"} if unsafe else {"uscc", "name"})
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.text(max_size=12), min_size=1, max_size=20))
 def test_any_text_encodes_like_json_dumps(texts: list[str]) -> None:
