@@ -124,21 +124,21 @@ def dispositions(raw: pa.Table, options: SupervisionIn, warned: frozenset[str]) 
         cls, listed, inspected = cols["risk_class"][k], cols["list_type"][k], bool(cols["inspected"][k])
         disposition: str | None = None
         reason: str | None = None
+        again = cls in options.reinspect_classes or cols["uscc"][k] in warned
         if listed is not None and options.lists:
             rules = lists[listed]
             if cls in rules["exit_classes"]:
                 disposition, reason = "exit", "risk_class"
             elif rules["exit_on_overdue_annual_report"] and cols["overdue"][k]:
                 disposition, reason = "exit", "annual_report_overdue"
-            elif listed == "sandbox" or not (inspected and options.reinspection):
+            elif listed == "sandbox" or not (inspected and options.reinspection) or again:
                 disposition = listed  # the sandbox is drawn at ratio 0 whether inspected or not
         if disposition in (None, "exit") and inspected and options.reinspection:
             if disposition == "exit":
                 _append(out, cols, k, "exit", listed, reason)  # the exit is reported either way
-            if cls in options.reinspect_classes:
-                disposition, reason = "reinspect", "by_class"
-            elif cols["uscc"][k] in warned:
-                disposition, reason = "reinspect", "by_warning"
+            if again:
+                disposition = "reinspect"
+                reason = "by_class" if cls in options.reinspect_classes else "by_warning"
             else:
                 disposition, reason = "inspected_recently", None
             listed = None

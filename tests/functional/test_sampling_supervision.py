@@ -161,6 +161,11 @@ def test_a_warning_allows_a_second_inspection() -> None:
     assert got["reason"].to_pylist() == [None, "by_warning"]
     never = supervision.dispositions(raw, SupervisionIn(reinspect_warning_severity="never"), frozenset())
     assert never["disposition"].to_pylist() == ["inspected_recently"] * 2
+    # whitelisted and inspected: left out, unless a warning demands it (then it stays in its list)
+    listed = raw.set_column(7, "list_type", pa.array(["whitelist", "whitelist"], pa.string()))
+    got = supervision.dispositions(listed, SupervisionIn(), frozenset({"U2"}))
+    assert got["disposition"].to_pylist() == ["inspected_recently", "whitelist"]
+    assert got["list_type"].to_pylist() == [None, "whitelist"]
 
 
 def test_verify_detects_a_changed_supervision_member(world: World) -> None:
