@@ -100,6 +100,15 @@ def _summary(plan: dict[str, Any]) -> str:
     for s in plan["strata"]:
         ratio = "-" if s["ratio"] is None else f"{s['ratio']:g}"
         lines.append(f"{s['risk_class']:<6}{s['population']:>12}{ratio:>9}{s['sampled']:>9}")
+    used = plan.get("supervision")
+    if used:  # tolerance lists and re-inspection limits (docs/adr/0123, 0124)
+        for s in used["strata"]:
+            lines.append(f"{s['list']:<10}{s['population']:>8}{s['ratio']:>9g}{s['sampled']:>9}")
+        again = used["reinspection"]
+        lines.append(
+            f"list exits: {len(used['exits'])}; inspected this year: {again['excluded']} left out, "
+            f"{again['by_class']} drawable by class, {again['by_warning']} by warning"
+        )
     lines.append(f"targets: {len(plan['targets'])}")
     return "\n".join(lines)
 
