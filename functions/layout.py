@@ -244,6 +244,11 @@ def task_secret_key(province: str, task_id: str) -> str:
     return f"{SECRETS_PREFIX}/{province}/{task_id}.json"
 
 
+def supervision_set_key(province: str, digest: str) -> str:
+    """A task's supervision set (tolerance lists, re-inspection), stored once under its SHA-256."""
+    return f"tasks/{province}/_supervision/{digest.removeprefix('sha256:')}.parquet"
+
+
 def task_index_key(province: str, slot: str) -> str:
     """One task per (province, month, field, region): the slot's marker names its task."""
     return f"tasks/{province}/_slots/{slot}.json"

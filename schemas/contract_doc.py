@@ -154,6 +154,22 @@ DATASET_NOTES: dict[str, tuple[str, ...]] = {
         " `active_to`）的检查对象；人员离岗时重新上传该行并填写 `active_to`。",
         "",
     ),
+    "supervision_lists": (
+        "Tolerance lists (包容审慎, docs/adr/0123): a sampling task draws `whitelist` entities as a"
+        " stratum of their own at its whitelist ratio (default 0.01, Heilongjiang's 3 % → 1 %) and"
+        " `sandbox` entities (沙盒监管) at ratio 0: they are inspected only when a complaint or a"
+        " transferred case triggers it. An entry without `tolerance_end` lasts one year from"
+        " `listed_from`. An entity classified C or D leaves either list, a sandbox entity also when its"
+        " annual report is overdue; the plan records each exit with its reason. Rules:"
+        " `schemas/supervision.yaml`.",
+        "",
+        "包容审慎监管名单（ADR 0123）：抽查任务将 `whitelist`（白名单）主体作为单独层按白名单抽查比例抽取"
+        "（默认 1%，参照黑龙江由 3% 以上降至 1%），`sandbox`（沙盒监管）主体抽查比例为 0，仅在投诉举报、"
+        "转办交办触发时检查。未填 `tolerance_end` 的，包容期为自 `listed_from` 起一年。被评为 C 类或 D 类的"
+        "主体自动移出名单，沙盒主体未按期报送年报的亦移出；抽查计划记录每一移出及其原因。规则见"
+        " `schemas/supervision.yaml`。",
+        "",
+    ),
 }
 
 

@@ -1,5 +1,5 @@
-"""The upload datasets: ten about market entities and the inspector roster (v1 of the upload
-contract, see docs/upload-contract.md).
+"""The upload datasets: ten about market entities, the inspector roster and the tolerance lists
+(v1 of the upload contract, see docs/upload-contract.md).
 
 Each dataset is one pydantic model. Field metadata (``json_schema_extra``) carries what the
 vectorised validator and the contract document need: the Chinese column alias (``zh``), a
@@ -101,6 +101,8 @@ InspectorField = Literal[
     "consumer",
     "ip",
 ]
+# Tolerance lists (包容审慎, docs/adr/0123): how each is drawn lives in schemas/supervision.yaml.
+ListType = Literal["whitelist", "sandbox"]
 LIST_SEPARATOR = ";"
 
 
@@ -257,6 +259,26 @@ class InspectorRecord(_Contract):
         "internal, never shown in any answer",
         kind="uscc_list",
         default=None,
+    )
+
+
+class SupervisionListEntry(_Contract):
+    """An entity on a tolerance list (包容审慎监管): a whitelist (白名单) drawn as its own stratum at
+    a lower ratio, or the sandbox (沙盒监管) drawn at ratio 0, inspected only when a complaint or a
+    transferred case triggers it. Reference data of the regulator (docs/adr/0123)."""
+
+    uscc: str = uscc_col()
+    list_type: ListType = col("名单类型", "whitelist (白名单) or sandbox (沙盒监管)")
+    reason: str = col(
+        "纳入原因", "Why the entity is on the list (e.g. a 四新 new-economy entity)", kind="text"
+    )
+    authority: str = col("决定机关", "Authority that put the entity on the list", kind="text")
+    listed_from: dt.date = col("纳入日期", "First day on the list", future=True)
+    tolerance_end: dt.date | None = col(
+        "包容期截止日期",
+        "Last day on the list (end of the tolerance period); empty = one year after listed_from",
+        default=None,
+        future=True,
     )
 
 
@@ -474,6 +496,16 @@ DATASETS: dict[str, DatasetSpec] = {
             "active_from",
             "The inspector roster the double-random draw staffs plans from (reference data, not "
             "about entities); the latest upload of an inspector_id replaces the earlier one",
+            entity_data=False,
+        ),
+        _spec(
+            "supervision_lists",
+            "包容审慎监管名单",
+            SupervisionListEntry,
+            ("uscc", "list_type", "listed_from"),
+            "listed_from",
+            "Whitelist and sandbox entries (包容审慎): drawn as strata of their own by sampling "
+            "tasks (reference data of the regulator, not read by classification or warnings)",
             entity_data=False,
         ),
     )

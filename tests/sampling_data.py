@@ -141,18 +141,31 @@ def inspections(
     ingested_at: dt.datetime | None = None,
 ) -> str:
     """Curate ``inspections`` rows (contract text values) as one ingest; returns the curated key."""
+    return curate(lake, "inspections", province, rows, ingest_id=ingest_id, ingested_at=ingested_at)
+
+
+def curate(
+    lake: Lake,
+    dataset: str,
+    province: str,
+    rows: list[dict[str, str | None]],
+    *,
+    ingest_id: str = "ingest-0001",
+    ingested_at: dt.datetime | None = None,
+) -> str:
+    """Curate rows of ``dataset`` (contract text values) as one ingest; returns the curated key."""
     from functions.ingest.curate import curated_table, parquet_bytes
     from functions.ingest.validate import validate
     from schemas.datasets import DATASETS
 
-    spec = DATASETS["inspections"]
+    spec = DATASETS[dataset]
     table = pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in spec.columns})
     at = ingested_at or dt.datetime.now(dt.UTC)
     v = validate(table, spec, province=province, today=at.date())
     assert not v.checks, v.counts()
     lines = pa.array(range(2, table.num_rows + 2), pa.int64())
     curated = curated_table(spec, v, lines, ingest_id=ingest_id, ingested_at=at)
-    key = layout.curated_key("inspections", province, ingest_id)
+    key = layout.curated_key(dataset, province, ingest_id)
     lake.write_bytes(key, parquet_bytes(spec, curated))
     return key
 

@@ -384,6 +384,26 @@ def _select(frame: CellFrame, scope: frames.Scope, classes: Sequence[str]) -> Se
     return Selection(cells, cum, excluded, populations, DIGEST_PREFIX + h.hexdigest())
 
 
+def with_excluded(sel: Selection, located: Sequence[tuple[str, int, int]]) -> Selection:
+    """``sel`` less the entities at ``(class, index row of the cell, rank in the cell)``, located
+    by the query engine (the supervision set, ADR 0123): no read of the copy or its source. The
+    digest stays the scope's; cells outside the scope are ignored, a second exclusion is one."""
+    excluded: dict[str, Any] = {}
+    populations: dict[str, int] = {}
+    for c, rows in sel.cells.items():
+        mine = [(cell, rank) for k, cell, rank in located if k == c]
+        extra = []
+        if mine and len(rows):
+            cells_of = np.array([cell for cell, _ in mine], dtype=np.int64)
+            j = np.searchsorted(rows, cells_of)
+            hit = (j < len(rows)) & (rows[np.minimum(j, len(rows) - 1)] == cells_of)
+            ranks = np.array([rank for _, rank in mine], dtype=np.int64)
+            extra = (sel.cum[c][j[hit]] + ranks[hit]).tolist()
+        excluded[c] = np.union1d(sel.excluded[c], np.array(extra, dtype=np.int64)).astype(np.int64)
+        populations[c] = int(sel.cum[c][-1]) - len(excluded[c])
+    return Selection(sel.cells, sel.cum, excluded, populations, sel.digest)
+
+
 def _locate_excluded(frame: CellFrame, codes: list[str], in_scope: Any) -> list[tuple[int, int, str]]:
     """``(cell, rank in cell, uscc)`` of each excluded code inside the scope.
 
