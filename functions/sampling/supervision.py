@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import io
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -211,8 +212,8 @@ def compute(
     own = source is None
     if source is None:
         scope = Scope(province, as_of, day, class_months={"class_current": month})
-        source = open_source(lake, scope, settings=settings, job=f"supervision-{province}-{month}",
-                             datasets=DATASETS)  # fmt: skip
+        job = f"supervision-{province}-{month}-{uuid.uuid4().hex[:12]}"  # concurrent registrations
+        source = open_source(lake, scope, settings=settings, job=job, datasets=DATASETS)
     try:
         raw = source.query(statement(day), label="supervision set")
     finally:

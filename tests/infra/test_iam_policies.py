@@ -470,6 +470,26 @@ def test_api_reads_the_inspector_roster_and_disclosures_only(platform: dict[str,
     assert decide(api, platform, "s3:PutObject", obj(LAKE, disclosure)) != "allow"
 
 
+def test_api_runs_the_supervision_set_on_athena_within_its_inputs(platform: dict[str, Any]) -> None:
+    """Registering a task with tolerance lists or re-inspection limits runs one statement on the
+    platform workgroup (ADR 0123): the API reads those four curated inputs, its own UNLOAD
+    scratch and the catalogue, and nothing else curated; it never changes the catalogue."""
+    api = function_policy("api")
+    for ds in ("supervision_lists", "entities", "annual_reports", "inspections"):
+        key = f"curated/{ds}/province=42/ingest=i/part-0.parquet"
+        assert decide(api, platform, "s3:GetObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:PutObject", obj(LAKE, key)) != "allow"
+    assert decide(api, platform, "s3:GetObject", obj(LAKE, CURATED)) != "allow"
+    assert decide(api, platform, "athena:StartQueryExecution", PLATFORM_WG) == "allow"
+    assert decide(api, platform, "athena:StartQueryExecution", AUDIT_WG) != "allow"
+    scratch = "athena-results/platform/unload/supervision-42-2026-10-abc/x.parquet"
+    assert decide(api, platform, "s3:DeleteObject", obj(LAKE, scratch)) == "allow"
+    assert decide(api, platform, "s3:DeleteObject", obj(LAKE, "results/runs/r/c.parquet")) != "allow"
+    assert decide(api, platform, "glue:GetTable", f"{GLUE}:table/creditrisk_dev/curated_entities") == "allow"
+    for action in ("glue:CreateTable", "glue:DeleteTable"):
+        assert decide(api, platform, action, f"{GLUE}:table/creditrisk_dev/curated_entities") != "allow"
+
+
 @pytest.mark.parametrize("kind", ["api", "authorizer"])
 def test_request_paths_cannot_publish_tasks(kind: str, platform: dict[str, Any]) -> None:
     assert decide(function_policy(kind), platform, "sns:Publish", TOPIC) != "allow"
