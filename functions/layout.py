@@ -142,6 +142,12 @@ def tasks_key(month: str, province: str, run_id: str) -> str:
     return f"{tasks_prefix(month, province)}/part-{run_id}.parquet"
 
 
+# Champion/challenger scratch (re-classified months, never published): pruned after this many
+# days by the comparison itself and by the lake bucket's lifecycle rule (docs/adr/0108).
+BACKTESTS_PREFIX = "backtests"
+BACKTESTS_KEEP_DAYS = 30
+
+
 def analysis_prefix(month: str, province: str) -> str:
     return f"results/analysis/month={month}/province={province}"
 
