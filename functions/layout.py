@@ -185,6 +185,12 @@ def plans_prefix(province: str) -> str:
 INGEST_LEDGER_PREFIX = "_state/ingest/ledger"  # hidden: never read as data
 
 
+def warnings_current_key(province: str) -> str:
+    """The compacted current state of a province's warnings (hidden, re-derivable from
+    ``results/warnings``): what a warnings run reads instead of the whole history."""
+    return f"_state/warnings-current/province={province}/current.parquet"
+
+
 def ingest_ledger_key(token: str) -> str:
     """One empty-ish marker per (landing root, key, size, mtime) already ingested."""
     return f"{INGEST_LEDGER_PREFIX}/{token}.json"

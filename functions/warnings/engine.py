@@ -493,6 +493,8 @@ def run_warnings(
         )
         if m == month:
             warnings_key = written
+    if out_rows:  # the next run reads this state, not the whole history
+        store.compact(lake, province)
     by_rule = dict(sorted(Counter(w["rule_id"] for w in raised).items()))
     notified, notify_error = False, None
     if tasks_key is not None:
