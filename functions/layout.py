@@ -186,9 +186,10 @@ INGEST_LEDGER_PREFIX = "_state/ingest/ledger"  # hidden: never read as data
 
 
 def warnings_current_key(province: str) -> str:
-    """The compacted current state of a province's warnings (hidden, re-derivable from
-    ``results/warnings``): what a warnings run reads instead of the whole history."""
-    return f"_state/warnings-current/province={province}/current.parquet"
+    """The compacted current state of a province's warnings (re-derivable from
+    ``results/warnings``): what a warnings run reads instead of the whole history. Under
+    ``results/`` so both roles that run warnings (upload, monthly) may write it."""
+    return f"results/warnings-state/province={province}/current.parquet"
 
 
 def ingest_ledger_key(token: str) -> str:

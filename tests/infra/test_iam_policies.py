@@ -565,3 +565,15 @@ def test_ingest_records_coverage_and_the_monthly_report_reads_objections(platfor
     step = obj(LAKE, "audit/objections/42/42-0123456789abcdef/0001-received.json")
     assert decide(cls, platform, "s3:GetObject", step) == "allow"
     assert decide(cls, platform, "s3:PutObject", step) != "allow"
+
+
+def test_both_warning_runs_keep_the_compacted_warning_state(platform: dict[str, Any]) -> None:
+    """The upload (ingest role) and monthly (classify role) warnings runs read and write the
+    compacted current state (``layout.warnings_current_key``); the API role only reads."""
+    from functions.layout import warnings_current_key
+
+    key = obj(LAKE, warnings_current_key("42"))
+    for kind in ("ingest", "classify"):
+        for action in ("s3:GetObject", "s3:PutObject"):
+            assert decide(function_policy(kind), platform, action, key) == "allow", (kind, action)
+    assert decide(function_policy("api"), platform, "s3:PutObject", key) != "allow"
