@@ -135,8 +135,8 @@ def current_warnings(lake: Lake, province: str) -> pa.Table:
 
 def compact(lake: Lake, province: str) -> str:
     """Write the province's current warning state and the files it covers (the warnings run
-    calls it after writing; idempotent). Hidden state, re-derivable: deleting it costs one
-    full read on the next run."""
+    calls it after writing; idempotent). Re-derivable: deleting it costs one full read of the
+    history on the next run."""
     files = _warning_files(lake, province)
     table = current_warnings(lake, province)
     meta = {SNAPSHOT_FILES: json.dumps(files, sort_keys=True)}

@@ -30,6 +30,7 @@ DATASETS = {
     "results/warnings": (("month", "province"), "warning_key"),
     "results/tasks": (("month", "province"), "task_id"),
     "results/coverage": (("province",), "dataset"),
+    "results/warnings-state": (("province",), "warning_key"),
     "results/classifications": (("month", "province"), "uscc"),
 }
 # results/analysis holds one file per kind in each partition (different schemas): each kind
