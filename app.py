@@ -472,6 +472,20 @@ def get_warnings() -> Response:
     return Response(body=list_warnings(lake(), query), status_code=200, headers={**_JSON})
 
 
+# -- effectiveness figures with n and intervals (issue 16, docs/adr/0134) ------------------------
+@app.route("/v1/effectiveness", methods=["GET"], authorizer=bearer_auth)
+@_api
+def get_effectiveness() -> Response:
+    from functions.analysis.effectiveness_view import stored_figures
+    from functions.auth.guard import require_province
+    from schemas.api import EffectivenessQuery
+
+    principal = _principal()
+    query = EffectivenessQuery.model_validate(_query_params())
+    require_province(principal, query.province)
+    return Response(body=stored_figures(lake(), query), status_code=200, headers={**_JSON})
+
+
 # -- what uploaders learn about their uploads (issue 13, docs/adr/0087) -------------------------
 @app.route("/v1/uploads", methods=["GET"], authorizer=bearer_auth)
 @_api

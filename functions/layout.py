@@ -142,6 +142,12 @@ def tasks_key(month: str, province: str, run_id: str) -> str:
     return f"{tasks_prefix(month, province)}/part-{run_id}.parquet"
 
 
+# Champion/challenger scratch (re-classified months, never published): pruned after this many
+# days by the comparison itself and by the lake bucket's lifecycle rule (docs/adr/0108).
+BACKTESTS_PREFIX = "backtests"
+BACKTESTS_KEEP_DAYS = 30
+
+
 def analysis_prefix(month: str, province: str) -> str:
     return f"results/analysis/month={month}/province={province}"
 
@@ -177,6 +183,13 @@ def plans_prefix(province: str) -> str:
 
 # -- ingestion ledger (issue 2, docs/adr/0013) ---------------------------------------------------
 INGEST_LEDGER_PREFIX = "_state/ingest/ledger"  # hidden: never read as data
+
+
+def warnings_current_key(province: str) -> str:
+    """The compacted current state of a province's warnings (re-derivable from
+    ``results/warnings``): what a warnings run reads instead of the whole history. Under
+    ``results/`` so both roles that run warnings (upload, monthly) may write it."""
+    return f"results/warnings-state/province={province}/current.parquet"
 
 
 def ingest_ledger_key(token: str) -> str:

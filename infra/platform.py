@@ -291,6 +291,14 @@ def storage() -> Json:
             "ExpirationInDays": ref("AthenaResultsExpiryDays"),
             "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
         },
+        {
+            # champion/challenger scratch: re-derivable, never published (docs/adr/0108)
+            "Id": "expire-backtests-scratch",
+            "Status": "Enabled",
+            "Prefix": f"{layout.BACKTESTS_PREFIX}/",
+            "ExpirationInDays": layout.BACKTESTS_KEEP_DAYS,
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        },
         # Noncurrent versions (docs/adr/0073): areas that are re-derivable or operational state
         # expire replaced versions; archive/, quarantine/, results/ and plans/ keep every version
         # (the providers' bytes, what was published to inspectors, and the drawn plans are the

@@ -23,6 +23,7 @@ from schemas.api import (
     USCC_PATTERN,
     ClassificationOut,
     DrawRequest,
+    EffectivenessOut,
     ErrorOut,
     Plan,
     PlanRequest,
@@ -108,6 +109,7 @@ def build() -> dict[str, Any]:
             (ClassificationOut, "serialization"),
             (ErrorOut, "serialization"),
             (WarningsOut, "serialization"),
+            (EffectivenessOut, "serialization"),
             (UploadsPage, "serialization"),
             (UploadOut, "serialization"),
             (ClassificationsPage, "serialization"),
@@ -361,6 +363,46 @@ def build() -> dict[str, Any]:
                             "description": "one page of warnings (an empty list when none were raised)",
                             "content": {
                                 "application/json": {"schema": {"$ref": "#/components/schemas/WarningsOut"}}
+                            },
+                        },
+                        **_errors(400, 401, 403),
+                    },
+                }
+            },
+            # effectiveness figures with n and intervals (issue 16, docs/adr/0134)
+            "/v1/effectiveness": {
+                "get": {
+                    "operationId": "getEffectiveness",
+                    "summary": "The stored monthly effectiveness figures of a province, each with n "
+                    "and its 95 % interval",
+                    "parameters": [
+                        {
+                            "name": "province",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": r"^[1-9][0-9]$"},
+                        },
+                        {
+                            "name": "from",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": MONTH_PATTERN},
+                        },
+                        {
+                            "name": "to",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": MONTH_PATTERN},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the figures of each month in the range that has them "
+                            "(missing months listed); at most 24 months",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/EffectivenessOut"}
+                                }
                             },
                         },
                         **_errors(400, 401, 403),

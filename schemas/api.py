@@ -509,3 +509,43 @@ class TaskOut(_Strict):
     official_plan_id: str | None
     supersessions: int
     draws: list[DrawOut]
+
+
+# -- effectiveness figures with n and intervals (issue 16, docs/adr/0134) -----------------------
+class EffectivenessQuery(BaseModel):
+    """Query string of ``GET /v1/effectiveness``: the months whose stored figures are returned."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    province: Province
+    first: Month = Field(alias="from", description="first month (YYYY-MM)")
+    last: Month = Field(alias="to", description="last month (YYYY-MM), at most 24 months after from")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EffectivenessQuery:
+        if self.last < self.first:
+            raise ValueError(f"to ({self.last}) is before from ({self.first})")
+        span = (int(self.last[:4]) - int(self.first[:4])) * 12 + int(self.last[5:]) - int(self.first[5:]) + 1
+        if span > 24:
+            raise ValueError(f"at most 24 months per request, got {span}")
+        return self
+
+
+class EffectivenessMonth(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    month: str
+    inspections: int = Field(description="inspections dated in the month (classified or not)")
+    problems: int = Field(description="of which found a problem")
+    figures: dict[str, Any] = Field(
+        description="every figure with n, its 95 % interval (low, high) and whether n suffices "
+        "(per-class discovery rates with Wilson intervals, lift, AUC with a bootstrap interval, "
+        "the unclassified inspections, the replay against a random order)"
+    )
+
+
+class EffectivenessOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    province: str
+    first: str = Field(alias="from")
+    last: str = Field(alias="to")
+    months: list[EffectivenessMonth] = Field(description="months with stored figures, oldest first")
+    missing_months: list[str] = Field(description="months in the range without stored figures")

@@ -259,8 +259,12 @@ def compile_system(
     entity_types: tuple[str, ...] | None = None,
     ordered: bool = True,
     ranks: dict[tuple[str, str], int] | None = None,
+    gated: frozenset[str] = frozenset(),
 ) -> Compiled:
     """``entity_types``: classify only these types (within the system's own ``entity_types``).
+    ``gated``: indicator codes held back for missing inputs (``gating.gate``): nothing of them is
+    computed; they score no points and give no reason, and hard rules see 0 (no records), so a
+    gated indicator never makes a rule fire while the rule's other terms still count.
     ``ordered``: rows in uscc order (``compile_by_type`` orders the union instead).
     ``ranks``: the reasons' code ranks (``reason_ranks``), shared by the systems of one run.
     ``single_ingest``: datasets with exactly one curated file for the province (no dedup).
@@ -309,7 +313,10 @@ def compile_system(
         members = [
             ind
             for ind, _, _ in leaves
-            if ind.definition and ind.definition.dataset == ds and ind.definition.aggregate != "value"
+            if ind.definition
+            and ind.definition.dataset == ds
+            and ind.definition.aggregate != "value"
+            and ind.code not in gated
         ]
         if not members:
             continue
@@ -323,6 +330,7 @@ def compile_system(
         value_cols += [
             f"COALESCE(agg_{ds}.{_vcol(ind.code)}, CAST(0 AS DOUBLE)) AS {_vcol(ind.code)}" for ind in members
         ]
+    value_cols += [f"CAST(0 AS DOUBLE) AS {_vcol(ind.code)}" for ind, _, _ in leaves if ind.code in gated]
     entity_value_cols = [
         f"COALESCE(base.{_vcol(ind.code)}, CAST(0 AS DOUBLE)) AS {_vcol(ind.code)}"
         for ind, _, _ in leaves
@@ -335,7 +343,9 @@ def compile_system(
 
     # points (weighted) per leaf, per dimension, and the score
     points = [
-        f"CAST({weight!r} AS DOUBLE) * {_points_sql(ind, _vcol(ind.code))} AS {_pcol(ind.code)}"
+        f"CAST(0 AS DOUBLE) AS {_pcol(ind.code)}"
+        if ind.code in gated
+        else f"CAST({weight!r} AS DOUBLE) * {_points_sql(ind, _vcol(ind.code))} AS {_pcol(ind.code)}"
         for ind, weight, _ in leaves
     ]
     ctes.append(("pts", f"SELECT vals.*, {', '.join(points)} FROM vals"))
@@ -486,8 +496,11 @@ def compile_by_type(
     cutoff: dt.datetime,
     run_id: str,
     ingests: dict[str, tuple[str, ...]] | None = None,
+    gated: dict[str, frozenset[str]] | None = None,
 ) -> Compiled:
-    """One statement classifying each group of entity types with its own system (ADR 0037): the
+    """``gated``: per system (``model_ref``), the indicator codes held back (``gating.gate``).
+
+    One statement classifying each group of entity types with its own system (ADR 0037): the
     union of each system's SELECT restricted to its types, ordered by uscc. Each row's ``model``
     names the system that classified it. The first assignment is the run's main system."""
     part = functools.partial(
@@ -495,10 +508,19 @@ def compile_by_type(
     )
     if len(assignments) == 1:
         system, types = assignments[0]
-        one = part(system, entity_types=types)
+        one = part(system, entity_types=types, gated=(gated or {}).get(system.model_ref, frozenset()))
         return dataclasses.replace(one, models=tuple((t, system.model_ref) for t in types))
     ranks = reason_ranks([system for system, _ in assignments])
-    parts = [part(system, entity_types=types, ordered=False, ranks=ranks) for system, types in assignments]
+    parts = [
+        part(
+            system,
+            entity_types=types,
+            ordered=False,
+            ranks=ranks,
+            gated=(gated or {}).get(system.model_ref, frozenset()),
+        )
+        for system, types in assignments
+    ]
 
     def union(sqls: list[str]) -> str:
         body = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part_{n}" for n, sql in enumerate(sqls))

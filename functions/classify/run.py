@@ -21,8 +21,10 @@ import pyarrow as pa
 
 from functions import layout
 from functions.classify.compile import compile_by_type, datasets_read
+from functions.classify.gating import gate
 from functions.classify.load import load_system
 from functions.classify.system import EntityType, System
+from functions.coverage.store import ensure as ensure_coverage
 from functions.errors import CreditRiskError, InvalidInput, NotFound, StorageError
 from functions.lake import Lake, LakeFile
 from functions.months import month_end
@@ -314,6 +316,9 @@ def classify_month(
     datasets = tuple(sorted({d for s, _ in assignments for d in datasets_read(s)}))
     progress("classify: inputs", 0, None)
     inputs = input_files(lake, province, datasets)
+    # Indicators whose input the province has not delivered are held back (docs/adr/0132);
+    # coverage is recorded first for curated files without (docs/adr/0133).
+    gating = gate([s for s, _ in assignments], ensure_coverage(lake, province), month_end(month))
     timings["inputs_s"] = time.perf_counter() - t0
     t = time.perf_counter()
     compiled = compile_by_type(
@@ -323,6 +328,7 @@ def classify_month(
         cutoff=cut,
         run_id=run_id,
         ingests=ingest_plan(inputs, datasets, cut),
+        gated=gating.gated,
     )
     timings["compile_s"] = time.perf_counter() - t
     progress("classify: run", 0, 1)
@@ -367,8 +373,10 @@ def classify_month(
         "counts": counts,
         "statements": compiled.statements,
         "timings": timings,
-        # inputs the indicators read that the province has not delivered (docs/adr/0104)
-        "inputs_incomplete": _inputs_incomplete(lake, month, province, [s for s, _ in assignments]),
+        # inputs the indicators read that the province has not delivered, and the indicators
+        # held back for them (docs/adr/0104, 0132)
+        "inputs_incomplete": gating.incomplete,
+        "indicators_gated": gating.indicators,
     }
     timings["total_s"] = time.perf_counter() - t0
     lake.write_json(f"{layout.run_prefix(run_id)}/manifest.json", manifest)
@@ -384,24 +392,6 @@ def published_run_id(lake: Lake, month: str, province: str) -> str | None:
         return None
     run_id = lake.read_json(key).get("run_id")
     return str(run_id) if run_id else None
-
-
-def _inputs_incomplete(
-    lake: Lake, month: str, province: str, systems: list[System]
-) -> list[dict[str, object]]:
-    """Which inputs of the systems' indicators are missing from the province's coverage."""
-    from functions.coverage.requires import inputs_incomplete
-    from functions.coverage.store import summary
-
-    readers: dict[str, set[str]] = {"entities": {"(every entity)"}}
-    for system in systems:
-        for ind, _, _ in system.leaves():
-            if ind.definition:
-                readers.setdefault(ind.definition.dataset, set()).add(f"{system.model_ref}:{ind.code}")
-    end = month_end(month)
-    return inputs_incomplete(
-        summary(lake, province), {k: sorted(v) for k, v in readers.items()}, end.replace(day=1), end
-    )
 
 
 def publish(lake: Lake, manifest: dict[str, Any], *, settings: Settings | None = None) -> None:

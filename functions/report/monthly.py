@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from functions import layout
 from functions.analysis.analyse import analyse
 from functions.analysis.effectiveness import effectiveness
+from functions.report.county import write_county_pages
 from functions.report.html import write_report
 from functions.warnings.engine import run_warnings
 from functions.warnings.notify import Notifier
@@ -32,7 +33,8 @@ def after_classification(
     athena_runner: Any = None,
     boto3_session: Any = None,
 ) -> dict[str, Any]:
-    """Warnings (trigger ``monthly``), analysis, effectiveness and the report, in that order.
+    """Warnings (trigger ``monthly``), analysis, effectiveness, the report and the county pages
+    (one HTML + CSV per county of the province, ADR 0111), in that order.
 
     Each step rewrites its own outputs, so re-running after a failure is safe; warnings are
     deduplicated by key, so a re-run raises nothing twice. The warning and inspection SQL runs on
@@ -63,6 +65,8 @@ def after_classification(
 
     exported = export_month(lake, month, province, settings=settings, now=now)  # ADR 0122
     announce_error = announce(exported, settings)
+    # every county of the month, on the engine; same keys and bytes on a re-run (same ``now``)
+    counties = write_county_pages(lake, month=month, province=province, settings=settings, now=now, **on)
     logger.info("after-classification steps done for %s/%s", province, month)
     counts = summary["class_counts"]
     lines = [
@@ -91,6 +95,7 @@ def after_classification(
         "report": report,
         "report_key": report,
         "report_uri": lake.display(report),
+        "county_pages": [w["html"] for w in counties],
         "summary": lines,
     }
 

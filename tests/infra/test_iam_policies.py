@@ -692,3 +692,15 @@ def test_only_the_monthly_run_writes_and_announces_the_delivery(platform: dict[s
         assert (
             decide(role_policies(platform, logical), platform, "s3:GetObject", obj(LAKE, EXPORT)) != "allow"
         )
+
+
+def test_both_warning_runs_keep_the_compacted_warning_state(platform: dict[str, Any]) -> None:
+    """The upload (ingest role) and monthly (classify role) warnings runs read and write the
+    compacted current state (``layout.warnings_current_key``); the API role only reads."""
+    from functions.layout import warnings_current_key
+
+    key = obj(LAKE, warnings_current_key("42"))
+    for kind in ("ingest", "classify"):
+        for action in ("s3:GetObject", "s3:PutObject"):
+            assert decide(function_policy(kind), platform, action, key) == "allow", (kind, action)
+    assert decide(function_policy("api"), platform, "s3:PutObject", key) != "allow"
