@@ -103,7 +103,7 @@ def register_task(
             field="task",
             task_id=taken["task_id"],
         )
-    frame = cells.load_published(lake, req.month, req.province)
+    frame = cells.load_published_for(lake, req.month, req.province, req.frame_field)
     task: dict[str, Any] = {
         "task_id": new_task_id(req.province),
         "created_at": _now(now),
@@ -209,6 +209,7 @@ def plan_request_of(task: dict[str, Any], dreq: DrawRequest | None = None) -> Pl
         "ratios": task["ratios"],
         "exclude": [e["uscc"] for e in task["exclude"]],
         "mode": "official",
+        "frame_field": task.get("frame_field"),
     }
     inspectors: dict[str, Any] = {"field": task.get("field") or "general"}
     if dreq is not None and dreq.inspectors is not None:
