@@ -391,7 +391,7 @@ def classify_month(
         from functions.classify.fields import classify_fields
 
         progress("classify: fields", 0, len(fields))
-        done = classify_fields(
+        by_field = classify_fields(
             lake,
             result,
             fields=fields,
@@ -402,7 +402,7 @@ def classify_month(
             athena_runner=athena_runner,
         )
         progress("classify: fields", len(fields), len(fields))
-        result = RunResult(run_id, month, province, manifest, counts, done)
+        result = RunResult(run_id, month, province, manifest, counts, by_field)
     return result
 
 
