@@ -126,9 +126,10 @@ class System(_Strict):
 
     def content_hash(self) -> str:
         """sha256 of the canonical JSON form: two files that mean the same hash the same."""
-        canonical = json.dumps(
-            self.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False
-        )
+        data = self.model_dump(mode="json", by_alias=True)
+        if data.get("field") is None:  # general systems hash as before the field block existed
+            data.pop("field", None)
+        canonical = json.dumps(data, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def leaves(self) -> list[tuple[Indicator, float, str]]:
