@@ -251,3 +251,24 @@ def test_shipped_field_systems_name_their_field(field: str) -> None:
         assert d is not None
         if d.dataset in ("penalties", "inspections", "complaints", "product_checks"):
             assert any(f"domain = '{x}'" in (d.where or "") for x in domains), ind.code
+
+
+def test_explain_shows_general_and_field_reasons_side_by_side(published: tuple[Lake, RunResult]) -> None:
+    from functions.classify.explain import explain, render
+    from functions.sampling.lookup import lookup
+
+    lake, _ = published
+    info = explain(lake, code(2), MONTH)
+    food = info["fields"]["food"]
+    assert set(info["fields"]) == {"food"} and food["risk_class"] == "C" and food["model"] == "food@1.0"
+    assert food["sampling_class"] == stricter(info["risk_class"], "C")
+    assert food["reasons"][0]["code"] == "FIELD_PENALTIES_24M"
+    text = render(info)
+    head = next(line for line in text.splitlines() if line.strip().startswith("general:"))
+    assert f"general: {info['risk_class']}" in head and "food: C (sampling " in head
+    row = text.splitlines()[text.splitlines().index(head) + 1]
+    assert "FIELD_PENALTIES_24M 13.20" in row  # the food reason beside the general one
+    assert "not in any field" in render(explain(lake, code(7), MONTH))
+    api = lookup(lake, code(2), MONTH)
+    assert api["fields"]["food"]["risk_class"] == "C" and api["fields"]["food"]["reasons"] == food["reasons"]
+    assert lookup(lake, code(7), MONTH)["fields"] == {}
