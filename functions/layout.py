@@ -7,6 +7,8 @@ lake:     archive/<PP>/<dataset>/<ingest_id>/<file>            byte-for-byte upl
           reports/ingest/<PP>/<dataset>/<ingest_id>.json
           results/classifications/month=<YYYY-MM>/province=<PP>/part-0.parquet   (published)
           results/runs/<run_id>/...                                               (every run, kept)
+          results/field_classifications/field=<f>/month=<M>/province=<PP>/part-0.parquet
+                                                     (a professional field's class, ADR 0117)
           results/classifications/month=<M>/province=<PP>/_sampling/<run_id>/frame.parquet, cells.parquet
                                                      (sampling copy by class and region, hidden)
           plans/<PP>/<plan_id>.json                                 (sampling plans, immutable)
@@ -75,6 +77,23 @@ def classification_prefix(month: str, province: str) -> str:
 
 def classification_key(month: str, province: str) -> str:
     return f"{classification_prefix(month, province)}/part-0.parquet"
+
+
+FIELD_RESULTS = "results/field_classifications"
+
+
+def field_classification_prefix(field: str, month: str, province: str) -> str:
+    """A professional field's published classification (docs/adr/0117); its sampling copy sits
+    beside the general ones under ``sampling_prefix(month, province, run_id)``."""
+    return f"{FIELD_RESULTS}/field={field}/month={month}/province={province}"
+
+
+def field_classification_key(field: str, month: str, province: str) -> str:
+    return f"{field_classification_prefix(field, month, province)}/part-0.parquet"
+
+
+def field_classification_pointer_key(field: str, month: str, province: str) -> str:
+    return f"{field_classification_prefix(field, month, province)}/_current.json"
 
 
 def run_prefix(run_id: str) -> str:

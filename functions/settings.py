@@ -51,6 +51,11 @@ class Settings(BaseSettings):
         description="entities classified per query; a larger province runs in uscc ranges "
         "(default: what duckdb_memory_limit holds, about 2.5M for 6GB)",
     )
+    field_systems: tuple[str, ...] = Field(
+        ("food", "drug", "special_equipment", "industrial_product"),
+        description="professional fields (schemas/fields.yaml) the monthly run classifies beside the "
+        "general class (JSON list; [] for none)",
+    )
     class_systems: dict[str, str] = Field(
         default_factory=dict,
         description="entity_type -> system id (JSON); unlisted types use the run's system",

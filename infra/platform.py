@@ -167,6 +167,8 @@ def results_glue_table(t: ResultsTable) -> Json:
             )
         if "province" in t.partitions:
             params.update(_province_projection())
+        for key, values in t.enums:
+            params.update({f"projection.{key}.type": "enum", f"projection.{key}.values": ",".join(values)})
         path = "/".join(f"{p}=${{!{p}}}" for p in t.partitions)
         params["storage.location.template"] = sub(f"{base}/{path}/")
     columns = glue_columns(t.schema, skip_names=t.partitions)

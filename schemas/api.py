@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.datasets import InspectorField
+from schemas.fields import ClassifiedField
 from schemas.results import DimensionScores, Reason
 
 MONTH_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
@@ -43,6 +44,13 @@ EntityType = Literal["enterprise", "individual", "cooperative"]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+FRAME_FIELD = (
+    "a professional field with its own classification: draw within the field's population by its "
+    "sampling class, the stricter of the general and the field class (docs/results-contract.md); "
+    "absent: every entity by its general class"
+)
 
 
 class InspectorsIn(_Strict):
@@ -140,6 +148,7 @@ class PlanRequest(_Strict):
         description="tolerance lists and re-inspection limits (docs/adr/0123, 0124); tasks apply them "
         "by default, a test draw only when asked (they are computed on the query engine)",
     )
+    frame_field: ClassifiedField | None = Field(None, description=FRAME_FIELD)
     mode: Literal["test", "official"] = Field(
         "official",
         description=(
@@ -329,6 +338,19 @@ class TargetsPage(_Strict):
     )
 
 
+class FieldClassOut(_Strict):
+    """The entity's class in one professional field, beside the general class (docs/adr/0117)."""
+
+    risk_class: RiskClass
+    sampling_class: RiskClass = Field(description="the stricter of the general and the field class")
+    risk_score: float
+    previous_class: RiskClass | None
+    reasons: list[Reason]
+    rules: list[str]
+    model: str
+    run_id: str
+
+
 class ClassificationOut(_Strict):
     """``GET /v1/classifications/{uscc}?month=YYYY-MM``."""
 
@@ -346,6 +368,9 @@ class ClassificationOut(_Strict):
     rules: list[str]
     model: str
     run_id: str
+    fields: dict[str, FieldClassOut] = Field(
+        default_factory=dict, description="per professional field whose population the entity is in"
+    )
 
 
 class ClassificationQuery(_Strict):
@@ -446,6 +471,7 @@ class TaskRequest(_Strict):
         default_factory=SupervisionIn,
         description="tolerance lists and re-inspection limits, fixed at registration (docs/adr/0123, 0124)",
     )
+    frame_field: ClassifiedField | None = Field(None, description=FRAME_FIELD)
 
     @field_validator("region_prefix")
     @classmethod
@@ -490,6 +516,7 @@ class TaskOut(_Strict):
     month: str
     province: str
     field: str | None
+    frame_field: str | None = Field(None, description="the field whose population the task draws from")
     region_prefix: str | None
     industries: list[str]
     entity_types: list[str]

@@ -305,8 +305,39 @@ def render_doc() -> str:
     ]
     for spec in DATASETS.values():
         lines.extend(_dataset_section(spec))
+    lines.extend(field_section())
     lines.extend(profile_sections())
     return "\n".join(lines).rstrip() + "\n"
+
+
+def field_section() -> list[str]:
+    """Which records belong to which professional field (``schemas/fields.yaml``), EN + ZH."""
+    from schemas.fields import FIELDS
+
+    rows = [
+        f"| `{name}` | {f.zh} {f.en} | `{f.system}` | {', '.join(f'`{d}`' for d in f.domains)} | "
+        f"{', '.join(f'`{t}`' for t in f.licence_types)} |"
+        for name, f in FIELDS.items()
+    ]
+    return [
+        "## Professional fields / 专业领域",
+        "",
+        "Generated from `schemas/fields.yaml`. A field system (docs/indicator-systems/) reads the"
+        " records whose `domain` is one of the field's domains (penalties, inspections, complaints,"
+        " product checks), the field's licence types in `licences` and, for special equipment,"
+        " `equipment`; it classifies only entities with a licence or a record of the field"
+        " (docs/results-contract.md). Leave a complaint's `domain` empty when it is not known: it then"
+        " counts for the general class only.",
+        "",
+        "由 `schemas/fields.yaml` 生成。专业领域指标体系读取 `domain` 属于本领域的行政处罚、检查、投诉举报和"
+        "监督抽查抽检记录、本领域类型的许可（`licences`），特种设备另读取使用登记（`equipment`）；只对持有本领域"
+        "许可或有本领域记录的主体分类。投诉举报的 `domain` 不明时留空，仅计入通用分类。",
+        "",
+        "| field 领域 | 名称 | system 指标体系 | domain 领域值 | licence types 许可类型 |",
+        "| --- | --- | --- | --- | --- |",
+        *rows,
+        "",
+    ]
 
 
 def _load_profile_yaml(path: Path) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The upload datasets: ten about market entities, the inspector roster and the tolerance lists
-(v1 of the upload contract, see docs/upload-contract.md).
+"""The upload datasets: thirteen about market entities (ten general, three a professional field's
+own data: licences, special-equipment registrations, product spot checks), the inspector roster
+and the tolerance lists (v1 of the upload contract, see docs/upload-contract.md).
 
 Each dataset is one pydantic model. Field metadata (``json_schema_extra``) carries what the
 vectorised validator and the contract document need: the Chinese column alias (``zh``), a
@@ -82,6 +83,30 @@ DishonestyCategory = Literal[
     "other",
 ]
 Severity = Literal["general", "serious"]
+# Licences of the professional fields (专业领域行政许可); the field of each type is data
+# (schemas/fields.yaml), the field systems count them (functions/classify/systems/).
+LicenceType = Literal[
+    "food_production",
+    "food_business",
+    "drug_production",
+    "drug_business",
+    "medical_device",
+    "special_equipment_production",
+    "industrial_product",
+]
+# Special-equipment categories (特种设备目录).
+EquipmentKind = Literal[
+    "boiler",
+    "pressure_vessel",
+    "pressure_piping",
+    "elevator",
+    "lifting",
+    "passenger_ropeway",
+    "amusement",
+    "site_vehicle",
+]
+EquipmentStatus = Literal["in_use", "suspended", "deregistered"]
+CheckResult = Literal["pass", "fail"]
 # Fields an inspector may be qualified for (执法检查人员名录库: 检查领域). ``general`` is the
 # market-regulation generalist (登记、年报、公示信息) that every plan without a field draws.
 InspectorField = Literal[
@@ -288,6 +313,49 @@ class Complaint(_Contract):
     received_on: dt.date = col("登记日期", "Date received")
     kind: ComplaintKind = col("类型", "complaint or report")
     substantiated: bool | None = col("是否属实", "Found to be substantiated", default=None)
+    domain: Domain | None = col(
+        "涉及领域", "Regulatory field the complaint concerns (empty = not known)", default=None
+    )
+
+
+class Licence(_Contract):
+    """A professional field's licence (食品生产/经营许可, 药品生产/经营许可, 特种设备生产许可,
+    工业产品生产许可): who is active in a field, and whether it operates unlicensed."""
+
+    licence_no: str = col("许可证编号", "Number of the licence", kind="id")
+    uscc: str = uscc_col()
+    licence_type: LicenceType = col("许可类型", "Kind of licence (its field: schemas/fields.yaml)")
+    valid_from: dt.date = col("有效期起", "First day of validity (the issue date)")
+    valid_to: dt.date | None = col(
+        "有效期至", "Last day of validity; empty = open-ended", default=None, future=True
+    )
+    revoked_on: dt.date | None = col(
+        "注销吊销日期", "Date the licence was revoked or cancelled before its end", default=None
+    )
+
+
+class EquipmentRegistration(_Contract):
+    """A special-equipment use registration (特种设备使用登记) with its periodic inspection due date."""
+
+    equipment_id: str = col("设备注册代码", "Registration code of the equipment", kind="id")
+    uscc: str = uscc_col("Unified Social Credit Code of the using entity (使用单位)")
+    kind: EquipmentKind = col("设备类别", "Category of the special-equipment catalogue")
+    registered_on: dt.date = col("使用登记日期", "Date of the use registration")
+    next_inspection_due: dt.date | None = col(
+        "下次检验日期", "Date the next periodic inspection is due", default=None, future=True
+    )
+    status: EquipmentStatus = col("设备状态", "in use, suspended or deregistered")
+
+
+class ProductCheck(_Contract):
+    """A supervision spot check or sample test of products (监督抽查 / 食品安全抽检)."""
+
+    check_id: str = col("抽检编号", "Provider's id of the sample test", kind="id")
+    uscc: str = uscc_col("Unified Social Credit Code of the producer or seller sampled")
+    checked_on: dt.date = col("抽样日期", "Date the sample was taken")
+    domain: Domain = col("抽检领域", "Regulatory field (food, drug, product_quality …)")
+    product: str = col("产品名称", "Product sampled", kind="text")
+    result: CheckResult = col("检验结论", "pass or fail (不合格)")
 
 
 class Relationship(_Contract):
@@ -487,6 +555,30 @@ DATASETS: dict[str, DatasetSpec] = {
             ("record_id",),
             "recorded_on",
             "Dishonest records from courts, tax, utilities and others",
+        ),
+        _spec(
+            "licences",
+            "专业领域许可",
+            Licence,
+            ("licence_no",),
+            "valid_from",
+            "Licences of the professional fields (food, drug, special equipment, industrial products)",
+        ),
+        _spec(
+            "equipment",
+            "特种设备使用登记",
+            EquipmentRegistration,
+            ("equipment_id",),
+            "registered_on",
+            "Special-equipment use registrations with the next periodic inspection",
+        ),
+        _spec(
+            "product_checks",
+            "监督抽查抽检",
+            ProductCheck,
+            ("check_id",),
+            "checked_on",
+            "Product spot checks and sample tests (监督抽查、抽检) with their result",
         ),
         _spec(
             "inspectors",

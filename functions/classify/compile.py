@@ -21,7 +21,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from functions.classify.curated_views import RESULTS_TABLE, as_of_ctes, date_literal
+from functions.classify.curated_views import FIELD_RESULTS_TABLE, RESULTS_TABLE, as_of_ctes, date_literal
 from functions.classify.system import CLASS_INDEX, Indicator, System
 from functions.errors import ConfigError
 from functions.months import month_end, previous_month, window_start
@@ -222,11 +222,22 @@ ENTITY_COLUMNS = (
 )
 
 
+def population_members(system: System) -> list[Indicator]:
+    """A field system's population definitions as count indicators (docs/adr/0118): the same
+    conditions, windows and columns as an indicator's, so one code path compiles both."""
+    if system.field is None:
+        return []
+    return [
+        Indicator(code=f"POPULATION_{n}", label_zh="-", label_en="-", weight=1, definition=d)
+        for n, d in enumerate(system.field.population)
+    ]
+
+
 def used_columns(system: System, datasets: list[str]) -> dict[str, tuple[str, ...]]:
     """Per dataset, the columns the system's indicators read (the as-of views project only these)."""
     out: dict[str, set[str]] = {name: {"uscc"} for name in datasets}
     out["entities"] |= set(ENTITY_COLUMNS)
-    for ind, _, _ in system.leaves():
+    for ind in [i for i, _, _ in system.leaves()] + population_members(system):
         d = ind.definition
         if d is None:
             continue
@@ -242,9 +253,8 @@ def used_columns(system: System, datasets: list[str]) -> dict[str, tuple[str, ..
 
 def datasets_read(system: System) -> tuple[str, ...]:
     """The curated datasets a run of ``system`` reads (entities always)."""
-    return tuple(
-        sorted({"entities"} | {ind.definition.dataset for ind, _, _ in system.leaves() if ind.definition})
-    )
+    leaves = [ind for ind, _, _ in system.leaves()] + population_members(system)
+    return tuple(sorted({"entities"} | {ind.definition.dataset for ind in leaves if ind.definition}))
 
 
 def compile_system(
@@ -296,12 +306,23 @@ def compile_system(
         if ind.definition and ind.definition.aggregate == "value"
     ]
     base_cols = ", ".join(["uscc", "name", "entity_type", "region_code", "industry_code", *entity_values])
+    # a field system classifies its field's population only (docs/adr/0118)
+    population = [
+        f"SELECT uscc FROM {ind.definition.dataset} WHERE "
+        f"{_condition(ind, placeholders, period_end) or 'TRUE'}"
+        for ind in population_members(system)
+        if ind.definition
+    ]
+    in_field = ""
+    if population:
+        ctes.append(("population", " UNION ".join(population)))
+        in_field = " AND uscc IN (SELECT uscc FROM population)"
     ctes.append(
         (
             "base",
             f"SELECT {base_cols} FROM entities "
             f"WHERE entity_type IN ({types}) AND NOT (status IN ({statuses}) AND "
-            f"(status_changed_on IS NULL OR status_changed_on <= {date_literal(period_end)}))",
+            f"(status_changed_on IS NULL OR status_changed_on <= {date_literal(period_end)})){in_field}",
         )
     )
     # one aggregate per dataset read by record indicators (one group-by over the union of all
@@ -406,12 +427,14 @@ def compile_system(
         )
     )
     prev = previous_month(month)
+    # a field's previous class is the field's own (its partition, docs/adr/0117)
+    prev_from = (
+        f"{FIELD_RESULTS_TABLE} WHERE field = {_quote(system.field.name)} AND"
+        if system.field
+        else f"{RESULTS_TABLE} WHERE"
+    )
     ctes.append(
-        (
-            "prev",
-            f"SELECT uscc, risk_class FROM {RESULTS_TABLE} "
-            f"WHERE month = '{prev}' AND province = '{province}'",
-        )
+        ("prev", f"SELECT uscc, risk_class FROM {prev_from} month = '{prev}' AND province = '{province}'")
     )
 
     # Reasons: each leaf becomes one BIGINT sort key, -(points × 10^4 × 1000 + (1000 − code rank)),

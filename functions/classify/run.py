@@ -13,7 +13,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -45,6 +45,8 @@ class RunResult:
     province: str
     manifest: dict[str, Any]
     counts: dict[str, int] = field(default_factory=dict)
+    # per professional field: its run id, model, class counts and sampling-class counts
+    fields: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -52,7 +54,9 @@ class RunResult:
 
     def summary_entry(self) -> dict[str, Any]:
         """The province's entry in a run summary (``classify_all``, the CLI)."""
-        entry = {"status": "published", "run_id": self.run_id, "counts": self.counts}
+        entry: dict[str, Any] = {"status": "published", "run_id": self.run_id, "counts": self.counts}
+        if self.fields:
+            entry["fields"] = self.fields
         return {**entry, "supersedes": self.manifest.get("supersedes")}
 
 
@@ -288,6 +292,7 @@ def classify_month(
     athena_runner: Any = None,
     systems: Mapping[str, str] | None = None,
     correction: Mapping[str, str] | None = None,
+    fields: Sequence[str] = (),
 ) -> RunResult:
     """Classify every entity of ``province`` for ``month`` and publish the result.
 
@@ -296,12 +301,19 @@ def classify_month(
 
     ``systems``: entity type -> system id, for types classified with another system than the
     run's (over ``settings.class_systems``); all types land in the one published partition and
-    each row's ``model`` names its system (ADR 0037)."""
+    each row's ``model`` names its system (ADR 0037).
+
+    ``fields``: professional fields classified after the general run is published, each over its
+    population, published beside it (docs/adr/0117); their summary is ``RunResult.fields``."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     cut = _check_args(month, province, cutoff)
     if engine not in ("duckdb", "athena"):
         raise InvalidInput(f"engine must be duckdb or athena, got {engine!r}", field="engine")
+    if fields:
+        from functions.classify.fields import check_fields
+
+        fields = check_fields(fields)
     system = load_system(system_id or settings.default_system)
     assignments = assign_systems(system, {**settings.class_systems, **(systems or {})})
     if not lake.list_files(layout.curated_prefix("entities", province)):
@@ -382,7 +394,24 @@ def classify_month(
     lake.write_json(f"{layout.run_prefix(run_id)}/manifest.json", manifest)
     publish(lake, manifest, settings=settings)
     logger.info("classified %s %s with %s: %s rows, %s", province, month, system.model_ref, rows, counts)
-    return RunResult(run_id, month, province, manifest, counts)
+    result = RunResult(run_id, month, province, manifest, counts)
+    if fields:
+        from functions.classify.fields import classify_fields
+
+        progress("classify: fields", 0, len(fields))
+        by_field = classify_fields(
+            lake,
+            result,
+            fields=fields,
+            settings=settings,
+            engine=engine,
+            cutoff=cut,
+            boto3_session=boto3_session,
+            athena_runner=athena_runner,
+        )
+        progress("classify: fields", len(fields), len(fields))
+        result = RunResult(run_id, month, province, manifest, counts, by_field)
+    return result
 
 
 def published_run_id(lake: Lake, month: str, province: str) -> str | None:
@@ -463,6 +492,7 @@ def classify_all(
                     boto3_session=boto3_session,
                     progress=progress,
                     systems=systems,
+                    fields=settings.field_systems,
                 )
                 summary["provinces"][province] = result.summary_entry()
             except NotFound as exc:

@@ -251,6 +251,29 @@ def load_published(lake: Lake, month: str, province: str) -> CellFrame | frames.
     return frames.load_published(lake, month, province)
 
 
+def load_published_for(lake: Lake, month: str, province: str, field: str | None) -> CellFrame | frames.Frame:
+    """The frame a plan draws from: the general one, or, with a professional ``field`` named,
+    the sampling copy of the field's published run (its population by sampling class,
+    docs/adr/0118). It sits beside the general copies, keyed by the field run's id."""
+    if field is None:
+        return load_published(lake, month, province)
+    pointer: Any = None
+    try:
+        pointer = lake.read_json(layout.field_classification_pointer_key(field, month, province))
+    except FileNotFoundError:
+        pointer = None
+    except ValueError:
+        logger.warning("unreadable %s pointer for %s %s", field, month, province)
+    if not (isinstance(pointer, dict) and isinstance(pointer.get("run_id"), str)):
+        raise NotFound(
+            f"no published {field} classification for province {province} in {month}", field="frame_field"
+        )
+    found = load_run(lake, month, province, pointer["run_id"], pointer=pointer)
+    if found is None:
+        raise StorageError(f"the {field} run {pointer['run_id']} has no sampling copy")
+    return found
+
+
 def load_run(
     lake: Lake, month: str, province: str, run_id: str, *, pointer: dict[str, Any] | None = None
 ) -> CellFrame | None:

@@ -248,7 +248,8 @@ def make_plan(
     fixed at registration and the ``official`` members (task, commitment, reveal…); otherwise
     the plan is a test draw, labelled ``"mode": "test"`` (docs/adr/0093). Inspectors come from
     the province's roster as it stands at ``now`` (docs/adr/0097)."""
-    frame = frame if frame is not None else cells.load_published(lake, req.month, req.province)
+    if frame is None:
+        frame = cells.load_published_for(lake, req.month, req.province, req.frame_field)
     if seed is None:
         seed = req.seed if req.seed is not None else drawing.new_seed()
     at = now or dt.datetime.now(dt.UTC)

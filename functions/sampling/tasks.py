@@ -105,7 +105,7 @@ def register_task(
             field="task",
             task_id=taken["task_id"],
         )
-    frame = cells.load_published(lake, req.month, req.province)
+    frame = cells.load_published_for(lake, req.month, req.province, req.frame_field)
     task: dict[str, Any] = {
         "task_id": new_task_id(req.province),
         "created_at": _now(now),
@@ -220,6 +220,7 @@ def plan_request_of(task: dict[str, Any], dreq: DrawRequest | None = None) -> Pl
         "exclude": [e["uscc"] for e in task["exclude"]],
         "mode": "official",
         "supervision": task["supervision"] if task.get("supervision_set") else None,
+        "frame_field": task.get("frame_field"),
     }
     inspectors: dict[str, Any] = {"field": task.get("field") or "general"}
     if dreq is not None and dreq.inspectors is not None:

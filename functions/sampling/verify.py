@@ -110,7 +110,11 @@ def _redraw(lake: Lake, plan_id: str, plan: dict[str, Any]) -> Verification:
     except (ValueError, KeyError, TypeError):
         return Verification(plan_id, "mismatch", str(plan.get("run_id")), None, ["request"],
                             message="the stored request is not a valid request")  # fmt: skip
-    current_run = _published_run(lake, month, province)
+    current_run = (
+        _published_field_run(lake, req.frame_field, month, province)
+        if req.frame_field
+        else _published_run(lake, month, province)
+    )
     replaced = current_run != run_id
     frame: frames.Frame | cells.CellFrame
     if str(plan.get("frame_digest", "")).startswith(cells.DIGEST_PREFIX):
@@ -200,6 +204,19 @@ def replay_v1(
         r["inspectors"] = list(staffing[n]) if staffing is not None else []
     return {"frame_digest": drawn.digest, "frame_size": drawn.size, "strata": drawn.strata,
             "targets": rows, "inspector_loads": loads}  # fmt: skip
+
+
+def _published_field_run(lake: Lake, field: str, month: str, province: str) -> str | None:
+    """The run published for a professional field's month now (its pointer, docs/adr/0117)."""
+    try:
+        pointer = lake.read_json(layout.field_classification_pointer_key(field, month, province))
+    except (FileNotFoundError, ValueError):
+        return None
+    return (
+        str(pointer["run_id"])
+        if isinstance(pointer, dict) and isinstance(pointer.get("run_id"), str)
+        else None
+    )
 
 
 def _published_run(lake: Lake, month: str, province: str) -> str | None:

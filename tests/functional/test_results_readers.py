@@ -16,6 +16,7 @@ import duckdb
 import pyarrow.dataset as pads
 import pytest
 
+from functions import layout
 from functions.analysis.analyse import analyse
 from functions.cli.query_cmd import run_query
 from functions.lake import Lake
@@ -23,7 +24,7 @@ from functions.settings import Settings
 from functions.warnings import run_warnings
 from schemas.tables import RESULTS_TABLES
 from tests.unit.test_warnings_rules import NOW, M, P, build
-from tests.warnings_data import code, publish_classification
+from tests.warnings_data import classification_rows, code, publish_classification
 
 # dataset → (partition keys, a column every row has)
 DATASETS = {
@@ -32,6 +33,7 @@ DATASETS = {
     "results/coverage": (("province",), "dataset"),
     "results/warnings-state": (("province",), "warning_key"),
     "results/classifications": (("month", "province"), "uscc"),
+    "results/field_classifications": (("field", "month", "province"), "uscc"),
 }
 # results/analysis holds one file per kind in each partition (different schemas): each kind
 # is its own dataset, read whole across months and provinces by its file name
@@ -45,6 +47,11 @@ def populate(lake: Lake, settings: Settings) -> dict[str, int]:
     publish_classification(
         lake, "2026-09", "13", [{"uscc": code(5, "130102"), "risk_class": "A", "risk_score": 1.0}]
     )
+    # a professional field's result, as classify_fields publishes it (docs/adr/0117)
+    field_rows = classification_rows(
+        [{"uscc": code(5, "420102"), "risk_class": "C", "risk_score": 30.0}], run_id="run-food"
+    )
+    lake.write_parquet(layout.field_classification_key("food", M, P), field_rows)
     run_warnings(lake, month=M, province=P, trigger="monthly", now=NOW, settings=settings)
     run_warnings(
         lake,
@@ -184,7 +191,9 @@ def test_results_tables_in_creditrisk_query(local: tuple[Lake, dict[str, int]]) 
          "ingested_at": "2026-11-01T00:00:00Z", "reasons": {"bad_date": 2}, "rows_accepted": 7},
     )  # fmt: skip
     names = {t.name for t in RESULTS_TABLES}
-    assert names == {"warnings", "tasks", "coverage", "ingest_reports"}
+    assert names == {"warnings", "tasks", "coverage", "ingest_reports", "field_classifications"}
+    f = run_query(lake, "SELECT field, month, province, risk_class FROM field_classifications")
+    assert f.to_pylist() == [{"field": "food", "month": M, "province": P, "risk_class": "C"}]
     w = run_query(lake, "SELECT count(*) AS n FROM creditrisk_prod.warnings WHERE province = '42'")
     assert w["n"].to_pylist() == [counts["results/warnings"]]
     states = run_query(lake, "SELECT DISTINCT state FROM warnings ORDER BY 1")["state"].to_pylist()

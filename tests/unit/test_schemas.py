@@ -11,8 +11,8 @@ from schemas.datasets import ENTITY_DATASETS, Penalty
 from schemas.results import CLASSIFICATION_SCHEMA
 
 
-def test_ten_entity_datasets_and_the_reference_data_with_keys_in_their_fields() -> None:
-    assert len(ENTITY_DATASETS) == 10
+def test_thirteen_entity_datasets_and_the_reference_data_with_keys_in_their_fields() -> None:
+    assert len(ENTITY_DATASETS) == 13
     assert [n for n in DATASETS if n not in ENTITY_DATASETS] == ["inspectors", "supervision_lists"]
     for spec in DATASETS.values():
         assert set(spec.key) <= set(spec.columns), spec.name
