@@ -9,7 +9,7 @@ LAKE   ?= ./demo-lake
 DEMO_PROVINCE ?= 42
 DEMO_ENTITIES ?= 20000
 
-.PHONY: help install demo test lint typecheck unit serve bench clean
+.PHONY: help install demo test test-all suite fuzz lint typecheck unit serve bench clean
 
 help:
 	@echo "make demo      generate a sample province, ingest it, classify it, draw a plan"
@@ -20,11 +20,18 @@ help:
 	@echo "make checks   cfn-lint + checkov + parliament (IAM) on the CloudFormation templates"
 	@echo "make rehearse the stacks on a moto server, per-role credentials, IAM simulator (docs/rehearsal.md)"
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+# uv (from PyPI, pinned) installs both venvs: one resolver pass, parallel downloads, no bytecode
+# compiled for modules never imported; pip stays in .venv for `chalice package` (docs/adr/0135).
+UV_VERSION := 0.13.8
+UV := $(BIN)/uv
+$(UV):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet "pip>=23,<26.3"  # chalice 1.34 requires pip<26.3
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(UV)
+	# chalice 1.34 requires pip<26.3
+	$(UV) pip install --quiet --python $(BIN)/python "pip>=23,<26.3" -r requirements-dev.txt
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -52,13 +59,26 @@ $(CHROMIUM): | $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-# Both cores: a file's tests stay on one worker (module fixtures). The schemathesis fuzz runs on
-# its own afterwards: its cases share one node id, which xdist cannot schedule, and its summary
-# test reads what the cases recorded in the same process.
+# `make test` = a parallel make of test-all (docs/adr/0135): the set-up steps run side by side,
+# then the suite, the fuzz, lint, mypy and the IaC checks all share the two cores. Output is
+# grouped per step (--output-sync); the first failing step fails `make test`, the others finish.
+TEST_JOBS ?= 6
+test:
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target -k test-all
+
+test-all: lint typecheck checks suite fuzz
+
+# Both cores: a file's tests stay on one worker (module fixtures). After infra-templates: the
+# infra tests reuse build/package/dev by input hash instead of rebuilding it under checkov's feet.
 FUZZ := tests/functional/test_api_openapi.py
-test: lint typecheck checks $(CHROMIUM) $(IAM_SIM)
-	$(BIN)/pytest -n 2 --dist loadfile --ignore=$(FUZZ)
-	$(BIN)/pytest $(FUZZ)
+suite: $(STAMP) $(CHROMIUM) $(IAM_SIM) infra-templates
+	$(BIN)/pytest -n 2 --dist loadfile --ignore=$(FUZZ) --durations=15
+
+# The schemathesis fuzz in its own process, beside the suite: its cases share one node id, which
+# xdist cannot schedule, and its summary test reads what the cases recorded in the same process.
+# Own cache dir: two pytest processes must not rewrite one lastfailed file.
+fuzz: $(STAMP)
+	$(BIN)/pytest $(FUZZ) -o cache_dir=.pytest_cache/fuzz --durations=5
 
 serve: $(STAMP)
 	CREDITRISK_LAKE_URI=$(LAKE) $(BIN)/chalice local --port 8000 --no-autoreload
@@ -75,12 +95,12 @@ IAC_VENV ?= .venv-iac
 IAC_BIN  := $(IAC_VENV)/bin
 IAC_STAMP := $(IAC_VENV)/.installed
 
-.PHONY: package checks infra-templates
+.PHONY: package checks checks-cfn-lint checks-checkov checks-iam infra-templates
 
-$(IAC_STAMP): infra/requirements-iac.txt
-	test -x $(IAC_BIN)/python || $(PYTHON) -m venv $(IAC_VENV)
-	$(IAC_BIN)/python -m pip install --quiet --upgrade pip
-	$(IAC_BIN)/python -m pip install --quiet -r infra/requirements-iac.txt
+# Its own venv (docs/adr/0056), installed by .venv's uv: files shared with .venv come from uv's cache.
+$(IAC_STAMP): infra/requirements-iac.txt | $(UV)
+	test -x $(IAC_BIN)/python || $(PYTHON) -m venv --without-pip $(IAC_VENV)
+	$(UV) pip install --quiet --python $(IAC_BIN)/python -r infra/requirements-iac.txt
 	touch $(IAC_STAMP)
 
 # The bootstrap and platform templates are generated; fail if the committed ones are stale.
@@ -94,10 +114,17 @@ package: $(STAMP)
 
 TEMPLATES = infra/bootstrap.yaml infra/platform.yaml build/package/$(STAGE)/app.yaml
 
-checks: $(STAMP) $(IAC_STAMP) infra-templates
+# Three independent linters: separate targets, so a parallel make (make test) runs them side by side.
+checks: checks-cfn-lint checks-checkov checks-iam
+
+checks-cfn-lint: $(IAC_STAMP) infra-templates
 	$(IAC_BIN)/cfn-lint $(TEMPLATES)
+
+checks-checkov: $(IAC_STAMP) infra-templates
 	$(IAC_BIN)/checkov --quiet --compact --skip-download --framework cloudformation \
 		$(addprefix -f ,$(TEMPLATES))
+
+checks-iam: $(IAC_STAMP) infra-templates
 	$(IAC_BIN)/python -m infra.iam_lint $(TEMPLATES)
 
 # -- rehearsal (issue 12, docs/rehearsal.md) ------------------------------------------------------

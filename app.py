@@ -292,6 +292,7 @@ def get_classification(uscc: str) -> Response:
 def _bulk(changes_only: bool) -> Response:
     from functions.auth.guard import require_province
     from functions.delivery.bulk import page
+    from functions.delivery.cursor import cursor_signer
     from schemas.delivery import ClassificationsQuery
 
     principal = _principal()
@@ -305,6 +306,7 @@ def _bulk(changes_only: bool) -> Response:
         limit=query.limit,
         changes_only=changes_only,
         max_bytes=get_settings().api_max_answer_bytes,
+        signer=cursor_signer(get_settings(), lake()),
     )
     return Response(body=body, status_code=200, headers={**_JSON})
 
@@ -384,6 +386,68 @@ def get_objection(objection_id: str) -> Response:
     )
 
 
+@app.route("/v1/adjustments", methods=["POST"], authorizer=bearer_auth, content_types=["application/json"])
+@_api
+def propose_adjustment() -> Response:
+    from functions.auth.guard import require_province
+    from functions.objections.adjust import propose
+    from schemas.objections import AdjustmentIn
+
+    principal = _principal()
+    req = AdjustmentIn.model_validate(_json_body())
+    require_province(principal, req.uscc[2:4])
+    out = propose(lake(), req.uscc, req.month, req.to_class, req.reason, _actor(principal))
+    location = f"/v1/adjustments/{out.adjustment_id}?month={out.month}"
+    return Response(body=out.model_dump_json(), status_code=201, headers={**_JSON, "Location": location})
+
+
+@app.route("/v1/adjustments", methods=["GET"], authorizer=bearer_auth)
+@_api
+def list_adjustments() -> Response:
+    from functions.auth.guard import require_province
+    from functions.objections.adjust import list_adjustments as listed
+    from schemas.objections import AdjustmentsPage, AdjustmentsQuery
+
+    principal = _principal()
+    query = AdjustmentsQuery.model_validate(_query_params())
+    require_province(principal, query.province)
+    out = AdjustmentsPage(
+        province=query.province, month=query.month, adjustments=listed(lake(), query.province, query.month)
+    )
+    return Response(body=out.model_dump_json(), status_code=200, headers={**_JSON})
+
+
+@app.route("/v1/adjustments/{adjustment_id}", methods=["GET"], authorizer=bearer_auth)
+@_api
+def get_adjustment(adjustment_id: str) -> Response:
+    from functions.auth.guard import require_province
+    from functions.objections.adjust import get
+    from schemas.objections import AdjustmentQuery
+
+    principal = _principal()
+    query = AdjustmentQuery.model_validate({**_query_params(), "adjustment_id": adjustment_id})
+    require_province(principal, query.adjustment_id[:2])
+    out = get(lake(), query.month, query.adjustment_id)
+    return Response(body=out.model_dump_json(), status_code=200, headers={**_JSON})
+
+
+@app.route("/v1/adjustments/{adjustment_id}/decision", methods=["POST"], authorizer=bearer_auth,
+           content_types=["application/json"])  # fmt: skip
+@_api
+def decide_adjustment(adjustment_id: str) -> Response:
+    from functions.auth.guard import require_province
+    from functions.objections.adjust import decide
+    from schemas.objections import AdjustmentDecision, AdjustmentQuery
+
+    principal = _principal()
+    body = AdjustmentDecision.model_validate(_json_body())
+    query = AdjustmentQuery.model_validate({"adjustment_id": adjustment_id, "month": body.month})
+    require_province(principal, query.adjustment_id[:2])
+    out = decide(lake(), query.month, query.adjustment_id, _actor(principal),
+                 approve=body.decision == "approved", reason=body.reason)  # fmt: skip
+    return Response(body=out.model_dump_json(), status_code=200, headers={**_JSON})
+
+
 # -- public disclosure (一公开, issue 15, docs/adr/0098): public by law, so no credential -------------
 @app.route("/v1/public/disclosures/{plan_id}", methods=["GET"])
 @_api
@@ -409,6 +473,20 @@ def get_warnings() -> Response:
     query = WarningsQuery.model_validate(_query_params())
     require_province(principal, query.province)
     return Response(body=list_warnings(lake(), query), status_code=200, headers={**_JSON})
+
+
+# -- effectiveness figures with n and intervals (issue 16, docs/adr/0134) ------------------------
+@app.route("/v1/effectiveness", methods=["GET"], authorizer=bearer_auth)
+@_api
+def get_effectiveness() -> Response:
+    from functions.analysis.effectiveness_view import stored_figures
+    from functions.auth.guard import require_province
+    from schemas.api import EffectivenessQuery
+
+    principal = _principal()
+    query = EffectivenessQuery.model_validate(_query_params())
+    require_province(principal, query.province)
+    return Response(body=stored_figures(lake(), query), status_code=200, headers={**_JSON})
 
 
 # -- what uploaders learn about their uploads (issue 13, docs/adr/0087) -------------------------

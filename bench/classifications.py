@@ -34,28 +34,44 @@ sys.path.insert(0, {root!r})
 os.environ["CREDITRISK_LAKE_URI"] = {lake!r}
 import app
 from chalice.test import Client
-from functions.delivery.cursor import sign, signing_key
+from functions.delivery.cursor import cursor_signer, sign
+from functions.settings import get_settings
 lake = app.lake()
-key = signing_key(lake)
+key = cursor_signer(get_settings(), lake)
 rng = random.Random(1)
 headers = {{"Authorization": "Bearer {token}"}}
 out = {{}}
 def p95(xs):
     xs = sorted(xs)
     return xs[int(0.95 * (len(xs) - 1))]
+import pyarrow.parquet as pq
+from functions import layout
+from functions.delivery import bulk
+changes = lake.path(layout.changes_key("{month}", "{province}", "{run}"))
+n_changes = pq.ParquetFile(changes).metadata.num_rows
 with Client(app.app) as c:
-    for feed, path in (("all", "/v1/classifications"), ("changes", "/v1/classifications/changes")):
-        times, walk_first, sizes, rows, first_s = [], [], [], [], None
+    # "changes" pages through the changed rows written at publish (ADR 0121); "changes_scan" is
+    # the same feed without that file (the partition scanned, as before), measured in this run
+    for feed, path in (("all", "/v1/classifications"), ("changes", "/v1/classifications/changes"),
+                       ("changes_scan", "/v1/classifications/changes")):
+        if feed == "changes_scan":
+            os.rename(changes, changes + ".off")
+            bulk.clear_cache()
+        times, walk_first, sizes, rows, cpus, first_s = [], [], [], [], [], None
         for walk in range({walks}):
-            cur = sign(key, {{"v": 1, "p": "{province}", "m": "{month}", "f": feed, "r": "{run}",
-                             "o": rng.randrange({entities})}})
+            state = {{"v": 1, "p": "{province}", "m": "{month}", "f": feed.split("_")[0], "r": "{run}",
+                      "o": rng.randrange(n_changes if feed == "changes" else {entities})}}
+            if feed == "changes":
+                state["s"] = "file"
+            cur = sign(key, state)
             for i in range({walk_pages}):
                 q = "month={month}&province={province}&limit={limit}"
                 if first_s is not None:
                     q += "&cursor=" + cur
-                s = time.perf_counter()
+                s, cpu = time.perf_counter(), time.process_time()
                 r = c.http.get(path + "?" + q, headers=headers)
                 took = time.perf_counter() - s
+                cpus.append(time.process_time() - cpu)
                 assert r.status_code == 200, r.body[:300]
                 body = json.loads(r.body)
                 if first_s is None:
@@ -71,7 +87,8 @@ with Client(app.app) as c:
                     break
         out[feed] = {{"first_s": first_s, "p50_s": statistics.median(times), "p95_s": p95(times),
                       "max_s": max(times), "walk_first_p95_s": p95(walk_first), "pages": len(times),
-                      "rows_per_page_min": min(rows), "max_answer_bytes": max(sizes)}}
+                      "rows_per_page_min": min(rows), "max_answer_bytes": max(sizes),
+                      "cpu_p50_s": statistics.median(cpus[1:]), "cpu_p95_s": p95(cpus[1:])}}
 with open("/proc/self/status") as st:
     out["peak_mb"] = next(int(l.split()[1]) / 1024 for l in st if l.startswith("VmHWM:"))
 print(json.dumps(out))
@@ -127,6 +144,11 @@ def generate(lake_dir: Path, entities: int) -> None:
             }
             w.write_table(pa.table(cols).cast(CLASSIFICATION_SCHEMA), row_group_size=ROW_GROUP)
     lake.write_json(layout.classification_pointer_key(MONTH, PROVINCE), {"run_id": RUN, "rows": entities})
+    from functions.delivery.changes import write_changes
+
+    t = time.process_time()
+    changed = write_changes(lake, MONTH, PROVINCE, RUN, source=layout.classification_key(MONTH, PROVINCE))
+    print(f"changes file: {changed:,} rows, {time.process_time() - t:.1f} CPU s at publish")
 
 
 def main(argv: list[str]) -> dict[str, Any]:
@@ -144,7 +166,10 @@ def main(argv: list[str]) -> dict[str, Any]:
         if not (opts.get("reuse") and keep and (lake_dir / "results").exists()):
             generate(lake_dir, entities)
         gen_s = time.perf_counter() - t
-        size = sum(p.stat().st_size for p in (lake_dir / "results").rglob("*.parquet"))
+        from functions import layout
+
+        size = (lake_dir / layout.classification_key(MONTH, PROVINCE)).stat().st_size
+        changes_size = (lake_dir / layout.changes_key(MONTH, PROVINCE, RUN)).stat().st_size
         token, _ = tokens.issue_token(Lake.from_uri(str(lake_dir)), name="bench", provinces=[PROVINCE])
         code = _CHILD.format(
             root=str(ROOT),
@@ -171,16 +196,18 @@ def main(argv: list[str]) -> dict[str, Any]:
         "walk_pages": walk_pages,
         "limit": limit,
         "file_mb": round(size / 2**20, 1),
+        "changes_file_mb": round(changes_size / 2**20, 1),
         "generate_s": round(gen_s, 1),
         **measured,
     }
-    for feed in ("all", "changes"):
+    for feed in ("all", "changes", "changes_scan"):
         m = measured[feed]
         print(
             f"{feed:8s} first {m['first_s'] * 1000:.0f} ms, p50 {m['p50_s'] * 1000:.0f} ms, "
             f"p95 {m['p95_s'] * 1000:.0f} ms (target <= 200), max {m['max_s'] * 1000:.0f} ms, "
             f"first page of a walk p95 {m['walk_first_p95_s'] * 1000:.0f} ms, "
-            f"largest answer {m['max_answer_bytes'] / 2**20:.2f} MB, >= {m['rows_per_page_min']} rows/page"
+            f"largest answer {m['max_answer_bytes'] / 2**20:.2f} MB, >= {m['rows_per_page_min']} rows/page; "
+            f"CPU per page p50 {m['cpu_p50_s'] * 1000:.0f} ms, p95 {m['cpu_p95_s'] * 1000:.0f} ms"
         )
     print(
         f"peak memory {measured['peak_mb']:.0f} MB (target <= 1024); {entities:,} entities, "

@@ -10,12 +10,14 @@ types individual 60 % / enterprise 38 % / cooperative 2 %.
 
 Each scenario runs in a fresh interpreter: ``cold_s`` is ``import app`` plus the first POST
 (what a new Lambda container pays), then ``--n`` warm POSTs with other seeds (p50/p95), and the
-process's peak RSS (``VmHWM``; ``ru_maxrss`` would carry over the bench parent's RSS). The
-machine is shared: ``--repeat`` runs (default 2) per scenario, the best p95 counts, every run's
-p95 is listed. The inspector pool of 200 is the request body's
-(``inspectors.pool``): no roster dataset exists on this branch.
-Targets (issue 15): 20M — cold ≤ 3 s, warm p95 ≤ 200 ms, peak ≤ 1 GB; 1M with 200 inspectors —
-warm p95 ≤ 50 ms. ``--sizes=1000000,20000000`` (default), ``--quick`` = 100k only.
+process's peak RSS (``VmHWM``; ``ru_maxrss`` would carry over the bench parent's RSS). Each is
+also measured in CPU seconds of the process (``*_cpu_*``, ``time.process_time``): on the shared
+machine wall time includes waiting for a core, CPU time does not. ``--repeat`` runs (default
+2) per scenario, the best p95 counts, every run's p95 is listed. Every plan is staffed from the
+province's roster of 200 inspectors (:func:`functions.roster.synthetic.roster_table` over the
+bench's 104 counties, written as one curated ingest), ``general`` field, 2 per target.
+Targets (issue 15): 20M — cold ≤ 3 s, warm p95 ≤ 200 ms, peak ≤ 1 GB; 1M with the 200-inspector
+roster — warm p95 ≤ 50 ms. ``--sizes=1000000,20000000`` (default), ``--quick`` = 100k only.
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ ETYPES = ("cooperative", "enterprise", "individual")  # string order: the copy's
 ETYPE_P = (0.02, 0.38, 0.60)
 CATEGORY = {"cooperative": "3", "enterprise": "1", "individual": "2"}
 CLASS_P = (0.55, 0.30, 0.10, 0.05)
-CACHE_VERSION = "cells-v2-rg4096"
+CACHE_VERSION = "cells-v2-rg4096-plain-roster200"
+ROSTER_SIZE = 200
 
 _SCENARIO = """
 import json, os, sys, time
 t0 = time.perf_counter()
+c0 = time.process_time()
 
 def peak_mb():
     # VmHWM of this process: ru_maxrss would carry over the parent's RSS at fork
@@ -57,22 +61,26 @@ os.environ["CREDITRISK_LAKE_URI"] = {lake!r}
 import app
 from chalice.test import Client
 t1 = time.perf_counter()
+c1 = time.process_time()
 headers = {{"Authorization": "Bearer {token}", "Content-Type": "application/json"}}
 body = {body!r}
-times = []
+times, cpu = [], []
 with Client(app.app) as c:
     for i in range({n} + 1):
         b = dict(body, seed=f"bench-{{i}}")
-        s = time.perf_counter()
+        s, sc = time.perf_counter(), time.process_time()
         r = c.http.post("/v1/sampling/plans", headers=headers, body=json.dumps(b))
         times.append(time.perf_counter() - s)
+        cpu.append(time.process_time() - sc)
         assert r.status_code == 201, r.body[:300]
         if i == 0:
             first_done = time.perf_counter()
+            first_cpu_done = time.process_time()
 plan = json.loads(r.body)
 banned = [m for m in ("pandas", "awswrangler", "duckdb", "sqlglot") if m in sys.modules]
 print(json.dumps({{
     "import_s": t1 - t0, "first_s": times[0], "cold_s": first_done - t0, "warm_s": times[1:],
+    "import_cpu_s": c1 - c0, "cold_cpu_s": first_cpu_done - c0, "warm_cpu_s": cpu[1:],
     "targets": sum(st["sampled"] for st in plan["strata"]), "population": plan["frame_size"],
     "answer_targets": len(plan["targets"]), "paged": "targets_next" in plan, "bytes": len(r.body),
     "frame_digest": plan["frame_digest"][:20], "banned_modules_loaded": banned,
@@ -91,6 +99,7 @@ def build_lake(entities: int, directory: Path) -> dict[str, Any]:
 
     from functions import layout
     from functions.lake import Lake
+    from functions.roster.synthetic import roster_table, write_curated
     from functions.sampling import cells
     from functions.sampling.frame import int64_numpy, string_array
 
@@ -134,7 +143,9 @@ def build_lake(entities: int, directory: Path) -> dict[str, Any]:
     Path(copy_path).parent.mkdir(parents=True, exist_ok=True)
     order = np.lexsort((ident, etype, section, region, cls))  # the copy's order: cell, then uscc
     schema = pa.schema([(c, pa.string()) for c in cells.COPY_COLUMNS])
-    with pq.ParquetWriter(copy_path, schema, compression="zstd") as w:
+    # encoded as publish's DuckDB writes it: dictionaries for the cell key only
+    dictionary = list(cells.DICTIONARY_COLUMNS)
+    with pq.ParquetWriter(copy_path, schema, compression="zstd", use_dictionary=dictionary) as w:
         for lo in range(0, n, chunk):
             cols = columns(order[lo : lo + chunk])
             w.write_table(
@@ -161,6 +172,7 @@ def build_lake(entities: int, directory: Path) -> dict[str, Any]:
     # 1,000 entities of county 420102 to exclude (every 7th, all classes)
     members = np.flatnonzero(region == REGIONS.index("420102"))[::7][:1000]
     excluded = columns(members)["uscc"].to_pylist()
+    write_curated(lake, PROVINCE, roster_table(PROVINCE, ROSTER_SIZE, counties=REGIONS))
     lake.write_json(
         layout.classification_pointer_key(MONTH, PROVINCE),
         {"run_id": RUN_ID, "model": MODEL, "model_hash": "sha256:" + "0" * 64, "rows": n},
@@ -192,20 +204,20 @@ def cached_lake(entities: int, rebuild: bool) -> tuple[Path, dict[str, Any]]:
 
 # -- measuring ---------------------------------------------------------------------------------
 def scenarios(entities: int, excluded: list[str]) -> dict[str, dict[str, Any]]:
-    def pool(regions: list[str]) -> dict[str, Any]:
-        inspectors = [{"id": f"insp-{k:03d}", "region_code": regions[k % len(regions)]} for k in range(200)]
-        return {"pool": inspectors, "per_target": 2}
-
-    base = {"month": MONTH, "province": PROVINCE, "ratios": RATIOS}
-    out: dict[str, dict[str, Any]] = {
-        "county_200_inspectors": {**base, "region_prefix": "420101", "inspectors": pool(["420101"])},
+    """Every scenario is staffed from the 200-inspector roster (2 per target, ``general``)."""
+    base = {
+        "month": MONTH,
+        "province": PROVINCE,
+        "ratios": RATIOS,
+        "inspectors": {"field": "general", "per_target": 2},
+        "mode": "test",  # a caller seed per POST; official plans draw through a task the same way
+    }
+    return {
+        "county": {**base, "region_prefix": "420101"},
         "city": {**base, "region_prefix": "4201"},
         "county_1000_excluded": {**base, "region_prefix": "420102", "exclude": excluded},
         "province": base,
     }
-    if entities <= 1_000_000:
-        out["province_200_inspectors"] = {**base, "inspectors": pool(REGIONS)}
-    return out
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -240,6 +252,7 @@ def run_size(entities: int, *, n: int, repeat: int, rebuild: bool) -> dict[str, 
                 raise RuntimeError(f"scenario {name} failed: {proc.stderr[-2000:]}")
             runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         best = min(runs, key=lambda r: _pct(r["warm_s"], 0.95))
+        cpu_best = min(runs, key=lambda r: _pct(r["warm_cpu_s"], 0.95))
         out["scenarios"][name] = {
             "population": best["population"],
             "targets": best["targets"],
@@ -252,6 +265,10 @@ def run_size(entities: int, *, n: int, repeat: int, rebuild: bool) -> dict[str, 
             "warm_p50_ms": round(_pct(best["warm_s"], 0.5) * 1000, 1),
             "warm_p95_ms": round(_pct(best["warm_s"], 0.95) * 1000, 1),
             "warm_p95_ms_per_run": [round(_pct(r["warm_s"], 0.95) * 1000, 1) for r in runs],
+            "cold_cpu_s": round(min(r["cold_cpu_s"] for r in runs), 3),
+            "import_cpu_s": round(min(r["import_cpu_s"] for r in runs), 3),
+            "warm_cpu_p50_ms": round(_pct(cpu_best["warm_cpu_s"], 0.5) * 1000, 1),
+            "warm_cpu_p95_ms": round(_pct(cpu_best["warm_cpu_s"], 0.95) * 1000, 1),
             "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
             "banned_modules_loaded": sorted({m for r in runs for m in r["banned_modules_loaded"]}),
         }
@@ -273,14 +290,17 @@ def main(argv: list[str]) -> dict[str, Any]:
     targets: dict[str, Any] = {}
     big = result["sizes"].get("20000000")
     if big:
-        typical = [big["scenarios"][k] for k in ("county_200_inspectors", "city", "county_1000_excluded")]
+        typical = [big["scenarios"][k] for k in ("county", "city", "county_1000_excluded")]
         targets["20M_cold_le_3s"] = all(s["cold_s"] <= 3 for s in typical)
         targets["20M_warm_p95_le_200ms"] = all(s["warm_p95_ms"] <= 200 for s in typical)
+        targets["20M_cold_cpu_le_3s"] = all(s["cold_cpu_s"] <= 3 for s in typical)
+        targets["20M_warm_cpu_p95_le_200ms"] = all(s["warm_cpu_p95_ms"] <= 200 for s in typical)
         targets["20M_peak_le_1GB"] = all(s["peak_rss_mb"] <= 1024 for s in big["scenarios"].values())
     small = result["sizes"].get("1000000")
     if small:
-        for k in ("county_200_inspectors", "province_200_inspectors"):
+        for k in ("county", "province"):
             targets[f"1M_{k}_p95_le_50ms"] = small["scenarios"][k]["warm_p95_ms"] <= 50
+            targets[f"1M_{k}_cpu_p95_le_50ms"] = small["scenarios"][k]["warm_cpu_p95_ms"] <= 50
     result["targets_met"] = targets
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=2))

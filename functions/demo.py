@@ -14,6 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
+from functions.errors import CreditRiskError
 from functions.lake import Lake
 from functions.progress import StderrProgress
 from functions.settings import Settings
@@ -67,12 +68,22 @@ def run_demo(lake_uri: str, *, province: str, entities: int, months: int, seed: 
         history.insert(0, previous_month(history[0]))
     for month in history:
         _section(f"3. classify {month} (system {settings.default_system}, engine {settings.engine})")
-        result = classify_month(lake, month=month, province=province, settings=settings, progress=progress)
+        # the professional fields beside the general class, for the last month only (demo time)
+        fields = settings.field_systems if month == end_month else ()
+        result = classify_month(
+            lake, month=month, province=province, settings=settings, progress=progress, fields=fields
+        )
         total = sum(result.counts.values()) or 1
         for cls in ("A", "B", "C", "D"):
             n = result.counts.get(cls, 0)
             print(f"  class {cls}: {n:>9,}  ({100.0 * n / total:5.1f}%)")
         print(f"  run {result.run_id} published to {lake.display(_published_key(month, province))}")
+        for name, info in result.fields.items():
+            c = info["counts"]
+            print(
+                f"  field {name:<18} {sum(c.values()):>7,} entities  A {c['A']:,} B {c['B']:,} C {c['C']:,} "
+                f"D {c['D']:,}  (sampling: {info['sampling_counts']})"
+            )
 
     _follow_ups(lake, settings, end_month, province)
     _draw_plan(lake, end_month, province, seed)
@@ -159,6 +170,18 @@ def _draw_plan(lake: Lake, month: str, province: str, seed: int) -> None:
         ratio = "-" if stratum["ratio"] is None else stratum["ratio"]
         print(f"  class {stratum['risk_class']}: population {stratum['population']:>9,}  ratio {ratio!s:<5}  "
               f"sampled {stratum['sampled']:>6,}")  # fmt: skip
+    # the same draw in the food field: its population by the stricter of general and food class
+    food = PlanRequest.model_validate({"month": month, "province": province, "ratios": DEMO_RATIOS,
+                                       "seed": f"demo-{seed}", "frame_field": "food",
+                                       "inspectors": {"field": "food"}})  # fmt: skip
+    try:
+        food_id, food_text = create_plan(lake, food, principal)
+    except CreditRiskError as exc:  # e.g. a roster without food inspectors: say so, go on
+        print(f"  food-field plan not drawn: {exc.message}")
+        return
+    fplan = json.loads(food_text)
+    strata = ", ".join(f"{s['risk_class']} {s['sampled']}/{s['population']}" for s in fplan["strata"])
+    print(f"  food-field plan {food_id} (run {fplan['run_id']}): sampled/population {strata}")
 
 
 def _backtest(lake: Lake, settings: Settings, first: str, last: str, province: str) -> None:

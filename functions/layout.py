@@ -7,6 +7,8 @@ lake:     archive/<PP>/<dataset>/<ingest_id>/<file>            byte-for-byte upl
           reports/ingest/<PP>/<dataset>/<ingest_id>.json
           results/classifications/month=<YYYY-MM>/province=<PP>/part-0.parquet   (published)
           results/runs/<run_id>/...                                               (every run, kept)
+          results/field_classifications/field=<f>/month=<M>/province=<PP>/part-0.parquet
+                                                     (a professional field's class, ADR 0117)
           results/classifications/month=<M>/province=<PP>/_sampling/<run_id>/frame.parquet, cells.parquet
                                                      (sampling copy by class and region, hidden)
           plans/<PP>/<plan_id>.json                                 (sampling plans, immutable)
@@ -77,6 +79,23 @@ def classification_key(month: str, province: str) -> str:
     return f"{classification_prefix(month, province)}/part-0.parquet"
 
 
+FIELD_RESULTS = "results/field_classifications"
+
+
+def field_classification_prefix(field: str, month: str, province: str) -> str:
+    """A professional field's published classification (docs/adr/0117); its sampling copy sits
+    beside the general ones under ``sampling_prefix(month, province, run_id)``."""
+    return f"{FIELD_RESULTS}/field={field}/month={month}/province={province}"
+
+
+def field_classification_key(field: str, month: str, province: str) -> str:
+    return f"{field_classification_prefix(field, month, province)}/part-0.parquet"
+
+
+def field_classification_pointer_key(field: str, month: str, province: str) -> str:
+    return f"{field_classification_prefix(field, month, province)}/_current.json"
+
+
 def run_prefix(run_id: str) -> str:
     return f"results/runs/{run_id}"
 
@@ -142,6 +161,12 @@ def tasks_key(month: str, province: str, run_id: str) -> str:
     return f"{tasks_prefix(month, province)}/part-{run_id}.parquet"
 
 
+# Champion/challenger scratch (re-classified months, never published): pruned after this many
+# days by the comparison itself and by the lake bucket's lifecycle rule (docs/adr/0108).
+BACKTESTS_PREFIX = "backtests"
+BACKTESTS_KEEP_DAYS = 30
+
+
 def analysis_prefix(month: str, province: str) -> str:
     return f"results/analysis/month={month}/province={province}"
 
@@ -179,6 +204,13 @@ def plans_prefix(province: str) -> str:
 INGEST_LEDGER_PREFIX = "_state/ingest/ledger"  # hidden: never read as data
 
 
+def warnings_current_key(province: str) -> str:
+    """The compacted current state of a province's warnings (re-derivable from
+    ``results/warnings``): what a warnings run reads instead of the whole history. Under
+    ``results/`` so both roles that run warnings (upload, monthly) may write it."""
+    return f"results/warnings-state/province={province}/current.parquet"
+
+
 def ingest_ledger_key(token: str) -> str:
     """One empty-ish marker per (landing root, key, size, mtime) already ingested."""
     return f"{INGEST_LEDGER_PREFIX}/{token}.json"
@@ -209,9 +241,6 @@ def adjustments_index_key(month: str, province: str) -> str:
     """The approved adjustments of a published month (derived from the trails; the bulk read,
     ``explain`` and the report read this one object)."""
     return f"{classification_prefix(month, province)}/_adjustments.json"
-
-
-SIGNING_KEY = "_auth/signing/cursor.key"  # HMAC key of the bulk-read cursors (hidden)
 
 
 # -- data coverage (issue 16, docs/adr/0104) -----------------------------------------------------
@@ -245,6 +274,11 @@ def task_draws_prefix(province: str, task_id: str) -> str:
 
 def task_secret_key(province: str, task_id: str) -> str:
     return f"{SECRETS_PREFIX}/{province}/{task_id}.json"
+
+
+def supervision_set_key(province: str, digest: str) -> str:
+    """A task's supervision set (tolerance lists, re-inspection), stored once under its SHA-256."""
+    return f"tasks/{province}/_supervision/{digest.removeprefix('sha256:')}.parquet"
 
 
 def task_index_key(province: str, slot: str) -> str:
@@ -282,3 +316,23 @@ def audit_ref_key(province: str, kind: str, ref: str) -> str:
 def disclosure_key(province: str, plan_id: str, ext: str) -> str:
     """``json`` or ``csv``: the published disclosure of a plan, replaced as results come in."""
     return f"results/disclosures/province={province}/{plan_id}.{ext}"
+
+
+# -- monthly delivery to inspection platforms (名录库对接, issue 14, docs/adr/0122) ---------------
+DELIVERY_PREFIX = "delivery"  # only a province's platform role reads delivery/<PP>/ (infra)
+
+
+def delivery_prefix(province: str, month: str) -> str:
+    """``delivery/<PP>/month=<M>``: the month's export for province ``PP``'s platform."""
+    return f"{DELIVERY_PREFIX}/{province}/month={month}"
+
+
+def delivery_key(province: str, month: str, name: str) -> str:
+    """``classifications.parquet``, ``classifications.csv.gz`` or ``manifest.json`` (written last)."""
+    return f"{delivery_prefix(province, month)}/{name}"
+
+
+def changes_key(month: str, province: str, run_id: str) -> str:
+    """The run's changed rows (class changed since last month, or new), written at publish time
+    for the change feed (hidden: Athena and dataset scans skip ``_`` folders; ADR 0121)."""
+    return f"{classification_prefix(month, province)}/_changes/{run_id}.parquet"

@@ -102,6 +102,7 @@ def run_follow_ups(
             "analysis": done["analysis"],
             "effectiveness": done["effectiveness"],
             "report_key": done["report_key"],
+            "county_pages": len(done["county_pages"]),
         }
     failed = sorted(
         p for p, i in summary["provinces"].items() if i.get("follow_up", {}).get("status") == "failed"

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
         description="entities classified per query; a larger province runs in uscc ranges "
         "(default: what duckdb_memory_limit holds, about 2.5M for 6GB)",
     )
+    field_systems: tuple[str, ...] = Field(
+        ("food", "drug", "special_equipment", "industrial_product"),
+        description="professional fields (schemas/fields.yaml) the monthly run classifies beside the "
+        "general class (JSON list; [] for none)",
+    )
     class_systems: dict[str, str] = Field(
         default_factory=dict,
         description="entity_type -> system id (JSON); unlisted types use the run's system",
@@ -107,6 +112,11 @@ class Settings(BaseSettings):
         None, description="EventBridge bus told about every ingest outcome (in AWS: default)"
     )
     upload_events_file: str | None = Field(None, description="local JSON-lines file told the same")
+    # -- monthly delivery to inspection platforms (issue 14, docs/adr/0122) --
+    delivery_events_bus: str | None = Field(
+        None, description="EventBridge bus told about each province's monthly export (in AWS: default)"
+    )
+    delivery_events_file: str | None = Field(None, description="local JSON-lines file told the same")
     # streamed ingest (issue 13, docs/adr/0084): the landed object is copied to a local work
     # folder (Lambda: /tmp, sized by the ingest function's EphemeralStorage) and read in chunks
     ingest_work_dir: str | None = Field(

@@ -355,6 +355,7 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
         "CREDITRISK_ATHENA_OUTPUT_URI": "s3://${LakeBucket}/athena-results/platform/",
         "CREDITRISK_WARNINGS_SNS_TOPIC_ARN": "${WarningsTopicArn}",
         "CREDITRISK_UPLOAD_EVENTS_BUS": "default",  # ingest outcomes, infra/uploads_notify.py
+        "CREDITRISK_DELIVERY_EVENTS_BUS": "default",  # monthly exports, infra/delivery.py
         "CREDITRISK_AUDIT_KMS_KEY_ID": "${AuditKeyArn}",  # signs the sampling audit chain (ADR 0095)
         **cfg.get("environment", {}),
     }

@@ -18,7 +18,7 @@ from functions import layout
 from functions.classify.curated_views import RESULTS_TABLE
 from functions.classify.curated_views import curated_table as glue_table_name
 from functions.layout import PROVINCES
-from infra import cfn, uploads_notify
+from infra import cfn, delivery, uploads_notify
 from infra.cfn import getatt, ref, sub
 from schemas.datasets import DATASETS
 from schemas.results import CLASSIFICATION_SCHEMA
@@ -167,6 +167,8 @@ def results_glue_table(t: ResultsTable) -> Json:
             )
         if "province" in t.partitions:
             params.update(_province_projection())
+        for key, values in t.enums:
+            params.update({f"projection.{key}.type": "enum", f"projection.{key}.values": ",".join(values)})
         path = "/".join(f"{p}=${{!{p}}}" for p in t.partitions)
         params["storage.location.template"] = sub(f"{base}/{path}/")
     columns = glue_columns(t.schema, skip_names=t.partitions)
@@ -289,6 +291,14 @@ def storage() -> Json:
             "Status": "Enabled",
             "Prefix": f"{ATHENA_RESULTS}/",
             "ExpirationInDays": ref("AthenaResultsExpiryDays"),
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        },
+        {
+            # champion/challenger scratch: re-derivable, never published (docs/adr/0108)
+            "Id": "expire-backtests-scratch",
+            "Status": "Enabled",
+            "Prefix": f"{layout.BACKTESTS_PREFIX}/",
+            "ExpirationInDays": layout.BACKTESTS_KEEP_DAYS,
             "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
         },
         # Noncurrent versions (docs/adr/0073): areas that are re-derivable or operational state
@@ -898,8 +908,9 @@ def build_template() -> Json:
             **alarm_topic(),
             **people(),
             **uploads_notify.resources(),
+            **delivery.resources(_trust_account(), _kms_via_s3(["kms:Decrypt"])),
         },
-        "Outputs": {**outputs(), **uploads_notify.outputs()},
+        "Outputs": {**outputs(), **uploads_notify.outputs(), **delivery.outputs()},
     }
 
 

@@ -23,6 +23,7 @@ from schemas.api import (
     USCC_PATTERN,
     ClassificationOut,
     DrawRequest,
+    EffectivenessOut,
     ErrorOut,
     Plan,
     PlanRequest,
@@ -35,7 +36,17 @@ from schemas.delivery import PAGE_DEFAULT as BULK_DEFAULT
 from schemas.delivery import PAGE_MAX as BULK_MAX
 from schemas.delivery import ClassificationsPage
 from schemas.disclosure import Disclosure
-from schemas.objections import OBJECTION_ID_PATTERN, ObjectionIn, ObjectionOut, ObjectionsPage
+from schemas.objections import (
+    ADJUSTMENT_ID_PATTERN,
+    OBJECTION_ID_PATTERN,
+    AdjustmentDecision,
+    AdjustmentIn,
+    AdjustmentOut,
+    AdjustmentsPage,
+    ObjectionIn,
+    ObjectionOut,
+    ObjectionsPage,
+)
 from schemas.uploads import (
     INGEST_ID_PATTERN,
     MAX_CURSOR,
@@ -98,12 +109,17 @@ def build() -> dict[str, Any]:
             (ClassificationOut, "serialization"),
             (ErrorOut, "serialization"),
             (WarningsOut, "serialization"),
+            (EffectivenessOut, "serialization"),
             (UploadsPage, "serialization"),
             (UploadOut, "serialization"),
             (ClassificationsPage, "serialization"),
             (ObjectionIn, "validation"),
             (ObjectionOut, "serialization"),
             (ObjectionsPage, "serialization"),
+            (AdjustmentIn, "validation"),
+            (AdjustmentDecision, "validation"),
+            (AdjustmentOut, "serialization"),
+            (AdjustmentsPage, "serialization"),
             (Disclosure, "serialization"),
         ],
         ref_template=REF,
@@ -353,6 +369,46 @@ def build() -> dict[str, Any]:
                     },
                 }
             },
+            # effectiveness figures with n and intervals (issue 16, docs/adr/0134)
+            "/v1/effectiveness": {
+                "get": {
+                    "operationId": "getEffectiveness",
+                    "summary": "The stored monthly effectiveness figures of a province, each with n "
+                    "and its 95 % interval",
+                    "parameters": [
+                        {
+                            "name": "province",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": r"^[1-9][0-9]$"},
+                        },
+                        {
+                            "name": "from",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": MONTH_PATTERN},
+                        },
+                        {
+                            "name": "to",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": MONTH_PATTERN},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the figures of each month in the range that has them "
+                            "(missing months listed); at most 24 months",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/EffectivenessOut"}
+                                }
+                            },
+                        },
+                        **_errors(400, 401, 403),
+                    },
+                }
+            },
             # what uploaders learn about their uploads (issue 13, docs/adr/0087)
             "/v1/uploads": {
                 "get": {
@@ -575,6 +631,73 @@ def _issue14_paths() -> dict[str, Any]:
                 "summary": "One objection's state and audit trail",
                 "parameters": [oid],
                 "responses": {**_ok("the objection", "ObjectionOut"), **_errors(400, 401, 403, 404)},
+            }
+        },
+        **_adjustment_paths(),
+    }
+
+
+def _adjustment_paths() -> dict[str, Any]:
+    """Manual class adjustments with a second principal's approval (docs/adr/0113, 0120)."""
+    month = _query("month", {"type": "string", "pattern": MONTH_PATTERN}, True)
+    aid = {
+        "name": "adjustment_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": ADJUSTMENT_ID_PATTERN},
+    }
+
+    def body(model: str) -> dict[str, Any]:
+        return {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}},
+        }
+
+    return {
+        "/v1/adjustments": {
+            "post": {
+                "operationId": "proposeAdjustment",
+                "summary": "Propose a class for an entity's published month (applies once another approves)",
+                "requestBody": body("AdjustmentIn"),
+                "responses": {
+                    "201": {
+                        "description": "the proposed adjustment",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        "content": {
+                            "application/json": {"schema": {"$ref": REF.format(model="AdjustmentOut")}}
+                        },
+                    },
+                    **_errors(400, 401, 403, 404),
+                },
+            },
+            "get": {
+                "operationId": "listAdjustments",
+                "summary": "A province's adjustments of a month, with their status and trails",
+                "parameters": [
+                    _query("province", {"type": "string", "pattern": r"^[1-9][0-9]$"}, True),
+                    month,
+                ],
+                "responses": {**_ok("the adjustments", "AdjustmentsPage"), **_errors(400, 401, 403)},
+            },
+        },
+        "/v1/adjustments/{adjustment_id}": {
+            "get": {
+                "operationId": "getAdjustment",
+                "summary": "One adjustment's state and audit trail",
+                "parameters": [aid, month],
+                "responses": {**_ok("the adjustment", "AdjustmentOut"), **_errors(400, 401, 403, 404)},
+            }
+        },
+        "/v1/adjustments/{adjustment_id}/decision": {
+            "post": {
+                "operationId": "decideAdjustment",
+                "summary": "Approve or refuse a proposed adjustment (never the proposer)",
+                "parameters": [aid],
+                "requestBody": body("AdjustmentDecision"),
+                "responses": {
+                    **_ok("the decided adjustment", "AdjustmentOut"),
+                    **_errors(400, 401, 403, 404, 409),
+                },
             }
         },
     }

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.datasets import InspectorField
+from schemas.fields import ClassifiedField
 from schemas.results import DimensionScores, Reason
 
 MONTH_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
@@ -24,6 +25,11 @@ _REASONS: dict[str, dict[str, str]] = yaml.safe_load(
 )
 EXCLUSION_REASONS: dict[str, str] = _REASONS["exclusion_reasons"]  # docs/adr/0094
 REDRAW_REASONS: dict[str, str] = _REASONS["redraw_reasons"]
+SUPERVISION: dict[str, Any] = yaml.safe_load(
+    Path(__file__).with_name("supervision.yaml").read_text(encoding="utf-8")
+)  # tolerance lists and re-inspection limits (docs/adr/0123, 0124)
+LIST_EXIT_REASONS: dict[str, str] = SUPERVISION["exit_reasons"]
+_EXIT_ENUM: list[Any] = list(LIST_EXIT_REASONS)
 
 Month = Annotated[str, Field(pattern=MONTH_PATTERN, description="YYYY-MM", examples=["2026-10"])]
 Province = Annotated[str, Field(pattern=PROVINCE_PATTERN, description="GB/T 2260 province code")]
@@ -40,6 +46,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+FRAME_FIELD = (
+    "a professional field with its own classification: draw within the field's population by its "
+    "sampling class, the stricter of the general and the field class (docs/results-contract.md); "
+    "absent: every entity by its general class"
+)
+
+
 class InspectorsIn(_Strict):
     """How the plan is staffed; the inspectors themselves come from the province's roster (the
     ``inspectors`` upload dataset), never from the request (docs/adr/0097)."""
@@ -47,6 +60,32 @@ class InspectorsIn(_Strict):
     field: InspectorField = Field("general", description="the field inspectors must be qualified for")
     per_target: Annotated[int | None, Field(ge=2, le=10)] = Field(
         None, description="inspectors per target; default and least allowed: the configured minimum (≥ 2)"
+    )
+
+
+class SupervisionIn(_Strict):
+    """Tolerance lists (包容审慎) and re-inspection limits of a draw (docs/adr/0123, 0124); the
+    lists and past inspections come from the uploaded ``supervision_lists`` and ``inspections``."""
+
+    lists: bool = Field(
+        True,
+        description="draw whitelist entities as a stratum of their own and sandbox entities at ratio 0 "
+        "(an entity that turned C/D, or a sandbox entity with an overdue annual report, leaves its list)",
+    )
+    whitelist_ratio: Ratio = Field(
+        SUPERVISION["lists"]["whitelist"]["default_ratio"],
+        description="sampling ratio of the whitelist stratum (default 0.01: Heilongjiang's 3 % → 1 %)",
+    )
+    reinspection: bool = Field(
+        True, description="leave out entities already inspected in the task month's calendar year"
+    )
+    reinspect_classes: Annotated[list[RiskClass], Field(max_length=4)] = Field(
+        default_factory=lambda: list(SUPERVISION["reinspection"]["default_classes"]),
+        description="classes drawn again although inspected this year (default D)",
+    )
+    reinspect_warning_severity: Literal["low", "medium", "high", "critical", "never"] = Field(
+        SUPERVISION["reinspection"]["default_warning_severity"],
+        description="an open warning of this severity or higher allows a second inspection (default high)",
     )
 
 
@@ -104,6 +143,12 @@ class PlanRequest(_Strict):
         None, description="generated (and returned) when absent"
     )
     inspectors: InspectorsIn = Field(default_factory=InspectorsIn)
+    supervision: SupervisionIn | None = Field(
+        None,
+        description="tolerance lists and re-inspection limits (docs/adr/0123, 0124); tasks apply them "
+        "by default, a test draw only when asked (they are computed on the query engine)",
+    )
+    frame_field: ClassifiedField | None = Field(None, description=FRAME_FIELD)
     mode: Literal["test", "official"] = Field(
         "official",
         description=(
@@ -120,6 +165,33 @@ class PlanRequest(_Strict):
         if v is not None and province is not None and not v.startswith(province):
             raise ValueError("must start with the province code")
         return v
+
+
+class LegacyInspectorIn(_Strict):
+    id: str
+    region_code: str
+    conflicts: list[str] = Field(default_factory=list)
+
+
+class LegacyInspectorsIn(_Strict):
+    pool: list[LegacyInspectorIn]
+    per_target: int = 2
+
+
+class PlanRequestV1(_Strict):
+    """The request echo of a stored plan of format 1 (before the roster, docs/adr/0125): the
+    inspectors came in the request. Read by ``plan verify`` only; no route accepts it."""
+
+    month: str
+    province: str
+    region_prefix: str | None = None
+    industries: list[str] = Field(default_factory=list)
+    entity_types: list[str] = Field(default_factory=list)
+    ratios: dict[str, float]
+    exclude: list[str] = Field(default_factory=list)
+    seed: str | None = None
+    inspectors: LegacyInspectorsIn | None = None
+    mode: Literal["test", "official"] | None = None
 
 
 class Stratum(_Strict):
@@ -141,6 +213,33 @@ class RosterUsed(_Strict):
     levels: dict[str, int] = Field(description="target regions staffed from county, city and province pools")
 
 
+class ListStratum(_Strict):
+    list: Literal["whitelist", "sandbox"]
+    population: int = Field(ge=0, description="entities on the list in the scope, after exits")
+    ratio: float
+    sampled: int = Field(ge=0)
+
+
+class ListExit(_Strict):
+    uscc: str
+    list: Literal["whitelist", "sandbox"]
+    reason: str = Field(json_schema_extra={"enum": _EXIT_ENUM})
+
+
+class SupervisionUsed(_Strict):
+    """What the tolerance lists and re-inspection limits did to the draw (docs/adr/0123, 0124)."""
+
+    digest: str = Field(description="SHA-256 of the stored supervision set the draw used")
+    as_of: str = Field(description="lists and inspections as ingested up to this moment")
+    day: str = Field(description="the day lists, tolerance periods and the inspection year are judged on")
+    strata: list[ListStratum]
+    exits: list[ListExit] = Field(description="entities that left their list, back in their class stratum")
+    reinspection: dict[str, int] = Field(
+        description="`excluded` (inspected this year, reason inspected_recently), `by_class` and "
+        "`by_warning` (inspected this year, drawable again)"
+    )
+
+
 class Target(_Strict):
     uscc: str
     name: str
@@ -159,6 +258,12 @@ class Plan(_Strict):
     """A stored plan: the 201 answer and ``GET /v1/sampling/plans/{plan_id}``."""
 
     plan_id: str
+    plan_format: int = Field(
+        3,
+        description="layout version of the stored plan: 1 inspectors from the request (before the "
+        "roster), 2 roster without this member, 3 supervision lists and re-inspection limits; "
+        "`plan verify` replays each as written (docs/adr/0125)",
+    )
     created_at: str
     caller: Caller
     month: str
@@ -205,6 +310,9 @@ class Plan(_Strict):
     redraw_reason: str | None = None
     redraw_note: str | None = None
     exclusions: dict[str, int] | None = Field(None, description="excluded entities per reason")
+    supervision: SupervisionUsed | None = Field(
+        None, description="the tolerance lists and re-inspection limits applied (null: none)"
+    )
 
 
 class TargetsQuery(BaseModel):
@@ -230,6 +338,19 @@ class TargetsPage(_Strict):
     )
 
 
+class FieldClassOut(_Strict):
+    """The entity's class in one professional field, beside the general class (docs/adr/0117)."""
+
+    risk_class: RiskClass
+    sampling_class: RiskClass = Field(description="the stricter of the general and the field class")
+    risk_score: float
+    previous_class: RiskClass | None
+    reasons: list[Reason]
+    rules: list[str]
+    model: str
+    run_id: str
+
+
 class ClassificationOut(_Strict):
     """``GET /v1/classifications/{uscc}?month=YYYY-MM``."""
 
@@ -247,6 +368,9 @@ class ClassificationOut(_Strict):
     rules: list[str]
     model: str
     run_id: str
+    fields: dict[str, FieldClassOut] = Field(
+        default_factory=dict, description="per professional field whose population the entity is in"
+    )
 
 
 class ClassificationQuery(_Strict):
@@ -343,6 +467,11 @@ class TaskRequest(_Strict):
     exclude: Annotated[list[Exclusion], Field(max_length=MAX_EXCLUDE)] = Field(
         default_factory=list, description="entities left out, each with its reason"
     )
+    supervision: SupervisionIn = Field(
+        default_factory=SupervisionIn,
+        description="tolerance lists and re-inspection limits, fixed at registration (docs/adr/0123, 0124)",
+    )
+    frame_field: ClassifiedField | None = Field(None, description=FRAME_FIELD)
 
     @field_validator("region_prefix")
     @classmethod
@@ -387,6 +516,7 @@ class TaskOut(_Strict):
     month: str
     province: str
     field: str | None
+    frame_field: str | None = Field(None, description="the field whose population the task draws from")
     region_prefix: str | None
     industries: list[str]
     entity_types: list[str]
@@ -399,6 +529,50 @@ class TaskOut(_Strict):
     frame_size: int
     commitment: str = Field(description="sha256 chain head of the server secret (docs/adr/0093)")
     max_draws: int
+    supervision: SupervisionIn | None = Field(None, description="tolerance lists and re-inspection limits")
+    supervision_set: dict[str, str] | None = Field(
+        None, description="the supervision set fixed at registration: digest, as_of, day (docs/adr/0123)"
+    )
     official_plan_id: str | None
     supersessions: int
     draws: list[DrawOut]
+
+
+# -- effectiveness figures with n and intervals (issue 16, docs/adr/0134) -----------------------
+class EffectivenessQuery(BaseModel):
+    """Query string of ``GET /v1/effectiveness``: the months whose stored figures are returned."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    province: Province
+    first: Month = Field(alias="from", description="first month (YYYY-MM)")
+    last: Month = Field(alias="to", description="last month (YYYY-MM), at most 24 months after from")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EffectivenessQuery:
+        if self.last < self.first:
+            raise ValueError(f"to ({self.last}) is before from ({self.first})")
+        span = (int(self.last[:4]) - int(self.first[:4])) * 12 + int(self.last[5:]) - int(self.first[5:]) + 1
+        if span > 24:
+            raise ValueError(f"at most 24 months per request, got {span}")
+        return self
+
+
+class EffectivenessMonth(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    month: str
+    inspections: int = Field(description="inspections dated in the month (classified or not)")
+    problems: int = Field(description="of which found a problem")
+    figures: dict[str, Any] = Field(
+        description="every figure with n, its 95 % interval (low, high) and whether n suffices "
+        "(per-class discovery rates with Wilson intervals, lift, AUC with a bootstrap interval, "
+        "the unclassified inspections, the replay against a random order)"
+    )
+
+
+class EffectivenessOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    province: str
+    first: str = Field(alias="from")
+    last: str = Field(alias="to")
+    months: list[EffectivenessMonth] = Field(description="months with stored figures, oldest first")
+    missing_months: list[str] = Field(description="months in the range without stored figures")

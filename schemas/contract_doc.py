@@ -154,6 +154,22 @@ DATASET_NOTES: dict[str, tuple[str, ...]] = {
         " `active_to`）的检查对象；人员离岗时重新上传该行并填写 `active_to`。",
         "",
     ),
+    "supervision_lists": (
+        "Tolerance lists (包容审慎, docs/adr/0123): a sampling task draws `whitelist` entities as a"
+        " stratum of their own at its whitelist ratio (default 0.01, Heilongjiang's 3 % → 1 %) and"
+        " `sandbox` entities (沙盒监管) at ratio 0: they are inspected only when a complaint or a"
+        " transferred case triggers it. An entry without `tolerance_end` lasts one year from"
+        " `listed_from`. An entity classified C or D leaves either list, a sandbox entity also when its"
+        " annual report is overdue; the plan records each exit with its reason. Rules:"
+        " `schemas/supervision.yaml`.",
+        "",
+        "包容审慎监管名单（ADR 0123）：抽查任务将 `whitelist`（白名单）主体作为单独层按白名单抽查比例抽取"
+        "（默认 1%，参照黑龙江由 3% 以上降至 1%），`sandbox`（沙盒监管）主体抽查比例为 0，仅在投诉举报、"
+        "转办交办触发时检查。未填 `tolerance_end` 的，包容期为自 `listed_from` 起一年。被评为 C 类或 D 类的"
+        "主体自动移出名单，沙盒主体未按期报送年报的亦移出；抽查计划记录每一移出及其原因。规则见"
+        " `schemas/supervision.yaml`。",
+        "",
+    ),
 }
 
 
@@ -289,8 +305,39 @@ def render_doc() -> str:
     ]
     for spec in DATASETS.values():
         lines.extend(_dataset_section(spec))
+    lines.extend(field_section())
     lines.extend(profile_sections())
     return "\n".join(lines).rstrip() + "\n"
+
+
+def field_section() -> list[str]:
+    """Which records belong to which professional field (``schemas/fields.yaml``), EN + ZH."""
+    from schemas.fields import FIELDS
+
+    rows = [
+        f"| `{name}` | {f.zh} {f.en} | `{f.system}` | {', '.join(f'`{d}`' for d in f.domains)} | "
+        f"{', '.join(f'`{t}`' for t in f.licence_types)} |"
+        for name, f in FIELDS.items()
+    ]
+    return [
+        "## Professional fields / 专业领域",
+        "",
+        "Generated from `schemas/fields.yaml`. A field system (docs/indicator-systems/) reads the"
+        " records whose `domain` is one of the field's domains (penalties, inspections, complaints,"
+        " product checks), the field's licence types in `licences` and, for special equipment,"
+        " `equipment`; it classifies only entities with a licence or a record of the field"
+        " (docs/results-contract.md). Leave a complaint's `domain` empty when it is not known: it then"
+        " counts for the general class only.",
+        "",
+        "由 `schemas/fields.yaml` 生成。专业领域指标体系读取 `domain` 属于本领域的行政处罚、检查、投诉举报和"
+        "监督抽查抽检记录、本领域类型的许可（`licences`），特种设备另读取使用登记（`equipment`）；只对持有本领域"
+        "许可或有本领域记录的主体分类。投诉举报的 `domain` 不明时留空，仅计入通用分类。",
+        "",
+        "| field 领域 | 名称 | system 指标体系 | domain 领域值 | licence types 许可类型 |",
+        "| --- | --- | --- | --- | --- |",
+        *rows,
+        "",
+    ]
 
 
 def _load_profile_yaml(path: Path) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The upload datasets: ten about market entities and the inspector roster (v1 of the upload
-contract, see docs/upload-contract.md).
+"""The upload datasets: thirteen about market entities (ten general, three a professional field's
+own data: licences, special-equipment registrations, product spot checks), the inspector roster
+and the tolerance lists (v1 of the upload contract, see docs/upload-contract.md).
 
 Each dataset is one pydantic model. Field metadata (``json_schema_extra``) carries what the
 vectorised validator and the contract document need: the Chinese column alias (``zh``), a
@@ -82,6 +83,30 @@ DishonestyCategory = Literal[
     "other",
 ]
 Severity = Literal["general", "serious"]
+# Licences of the professional fields (专业领域行政许可); the field of each type is data
+# (schemas/fields.yaml), the field systems count them (functions/classify/systems/).
+LicenceType = Literal[
+    "food_production",
+    "food_business",
+    "drug_production",
+    "drug_business",
+    "medical_device",
+    "special_equipment_production",
+    "industrial_product",
+]
+# Special-equipment categories (特种设备目录).
+EquipmentKind = Literal[
+    "boiler",
+    "pressure_vessel",
+    "pressure_piping",
+    "elevator",
+    "lifting",
+    "passenger_ropeway",
+    "amusement",
+    "site_vehicle",
+]
+EquipmentStatus = Literal["in_use", "suspended", "deregistered"]
+CheckResult = Literal["pass", "fail"]
 # Fields an inspector may be qualified for (执法检查人员名录库: 检查领域). ``general`` is the
 # market-regulation generalist (登记、年报、公示信息) that every plan without a field draws.
 InspectorField = Literal[
@@ -101,6 +126,8 @@ InspectorField = Literal[
     "consumer",
     "ip",
 ]
+# Tolerance lists (包容审慎, docs/adr/0123): how each is drawn lives in schemas/supervision.yaml.
+ListType = Literal["whitelist", "sandbox"]
 LIST_SEPARATOR = ";"
 
 
@@ -260,12 +287,75 @@ class InspectorRecord(_Contract):
     )
 
 
+class SupervisionListEntry(_Contract):
+    """An entity on a tolerance list (包容审慎监管): a whitelist (白名单) drawn as its own stratum at
+    a lower ratio, or the sandbox (沙盒监管) drawn at ratio 0, inspected only when a complaint or a
+    transferred case triggers it. Reference data of the regulator (docs/adr/0123)."""
+
+    uscc: str = uscc_col()
+    list_type: ListType = col("名单类型", "whitelist (白名单) or sandbox (沙盒监管)")
+    reason: str = col(
+        "纳入原因", "Why the entity is on the list (e.g. a 四新 new-economy entity)", kind="text"
+    )
+    authority: str = col("决定机关", "Authority that put the entity on the list", kind="text")
+    listed_from: dt.date = col("纳入日期", "First day on the list", future=True)
+    tolerance_end: dt.date | None = col(
+        "包容期截止日期",
+        "Last day on the list (end of the tolerance period); empty = one year after listed_from",
+        default=None,
+        future=True,
+    )
+
+
 class Complaint(_Contract):
     complaint_id: str = col("投诉举报编号", "Provider's id of the complaint or report", kind="id")
     uscc: str = uscc_col()
     received_on: dt.date = col("登记日期", "Date received")
     kind: ComplaintKind = col("类型", "complaint or report")
     substantiated: bool | None = col("是否属实", "Found to be substantiated", default=None)
+    domain: Domain | None = col(
+        "涉及领域", "Regulatory field the complaint concerns (empty = not known)", default=None
+    )
+
+
+class Licence(_Contract):
+    """A professional field's licence (食品生产/经营许可, 药品生产/经营许可, 特种设备生产许可,
+    工业产品生产许可): who is active in a field, and whether it operates unlicensed."""
+
+    licence_no: str = col("许可证编号", "Number of the licence", kind="id")
+    uscc: str = uscc_col()
+    licence_type: LicenceType = col("许可类型", "Kind of licence (its field: schemas/fields.yaml)")
+    valid_from: dt.date = col("有效期起", "First day of validity (the issue date)")
+    valid_to: dt.date | None = col(
+        "有效期至", "Last day of validity; empty = open-ended", default=None, future=True
+    )
+    revoked_on: dt.date | None = col(
+        "注销吊销日期", "Date the licence was revoked or cancelled before its end", default=None
+    )
+
+
+class EquipmentRegistration(_Contract):
+    """A special-equipment use registration (特种设备使用登记) with its periodic inspection due date."""
+
+    equipment_id: str = col("设备注册代码", "Registration code of the equipment", kind="id")
+    uscc: str = uscc_col("Unified Social Credit Code of the using entity (使用单位)")
+    kind: EquipmentKind = col("设备类别", "Category of the special-equipment catalogue")
+    registered_on: dt.date = col("使用登记日期", "Date of the use registration")
+    next_inspection_due: dt.date | None = col(
+        "下次检验日期", "Date the next periodic inspection is due", default=None, future=True
+    )
+    status: EquipmentStatus = col("设备状态", "in use, suspended or deregistered")
+
+
+class ProductCheck(_Contract):
+    """A supervision spot check or sample test of products (监督抽查 / 食品安全抽检)."""
+
+    check_id: str = col("抽检编号", "Provider's id of the sample test", kind="id")
+    uscc: str = uscc_col("Unified Social Credit Code of the producer or seller sampled")
+    checked_on: dt.date = col("抽样日期", "Date the sample was taken")
+    domain: Domain = col("抽检领域", "Regulatory field (food, drug, product_quality …)")
+    product: str = col("产品名称", "Product sampled", kind="text")
+    result: CheckResult = col("检验结论", "pass or fail (不合格)")
 
 
 class Relationship(_Contract):
@@ -467,6 +557,30 @@ DATASETS: dict[str, DatasetSpec] = {
             "Dishonest records from courts, tax, utilities and others",
         ),
         _spec(
+            "licences",
+            "专业领域许可",
+            Licence,
+            ("licence_no",),
+            "valid_from",
+            "Licences of the professional fields (food, drug, special equipment, industrial products)",
+        ),
+        _spec(
+            "equipment",
+            "特种设备使用登记",
+            EquipmentRegistration,
+            ("equipment_id",),
+            "registered_on",
+            "Special-equipment use registrations with the next periodic inspection",
+        ),
+        _spec(
+            "product_checks",
+            "监督抽查抽检",
+            ProductCheck,
+            ("check_id",),
+            "checked_on",
+            "Product spot checks and sample tests (监督抽查、抽检) with their result",
+        ),
+        _spec(
             "inspectors",
             "执法检查人员名录库",
             InspectorRecord,
@@ -474,6 +588,16 @@ DATASETS: dict[str, DatasetSpec] = {
             "active_from",
             "The inspector roster the double-random draw staffs plans from (reference data, not "
             "about entities); the latest upload of an inspector_id replaces the earlier one",
+            entity_data=False,
+        ),
+        _spec(
+            "supervision_lists",
+            "包容审慎监管名单",
+            SupervisionListEntry,
+            ("uscc", "list_type", "listed_from"),
+            "listed_from",
+            "Whitelist and sandbox entries (包容审慎): drawn as strata of their own by sampling "
+            "tasks (reference data of the regulator, not read by classification or warnings)",
             entity_data=False,
         ),
     )

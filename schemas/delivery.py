@@ -52,3 +52,45 @@ class ClassificationsPage(BaseModel):
         description="opaque and signed; pass it back unchanged; null on the last page"
     )
     rows: list[ClassificationRow]
+
+
+# -- monthly export per province (名录库对接, docs/adr/0122) -------------------------------------
+EXPORT_EVENT_SOURCE = "creditrisk.delivery"
+EXPORT_EVENT_DETAIL_TYPE = "Monthly classification export ready"
+EXPORT_COLUMNS = (
+    "uscc",
+    "name",
+    "class",
+    "model_class",
+    "adjusted",
+    "adjustment_id",
+    "previous_class",
+    "changed",
+)
+
+
+class ExportFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    key: str = Field(description="object key in the lake bucket, under delivery/<PP>/month=<M>/")
+    format: Literal["parquet", "csv.gz"]
+    bytes: int = Field(ge=0)
+    sha256: str
+
+
+class ExportManifest(BaseModel):
+    """``delivery/<PP>/month=<M>/manifest.json``, written after the files, and the detail of the
+    announcing event (source ``creditrisk.delivery``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    month: str
+    province: str
+    run_id: str = Field(description="the published run exported")
+    rows: int = Field(ge=0)
+    changed: int = Field(ge=0, description="rows whose model class changed since last month, or new")
+    adjusted: int = Field(ge=0, description="rows with an approved manual adjustment")
+    columns: list[str] = Field(
+        description="uscc, name, class (adjusted where approved), model_class, adjusted, adjustment_id, "
+        "previous_class, changed, then one <field>_class per professional field when present"
+    )
+    files: list[ExportFile]
+    written_at: str

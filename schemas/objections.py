@@ -183,3 +183,64 @@ class AdjustmentOut(_Strict):
     approved_by: Actor | None
     run_id: str = Field(description="the published run whose model class was adjusted")
     trail: list[AdjustmentEvent]
+
+
+AdjustmentId = Annotated[str, Field(pattern=ADJUSTMENT_ID_PATTERN, description="PP-16 hex digits")]
+
+
+class AdjustmentIn(_Strict):
+    """``POST /v1/adjustments``: propose a class for an entity's published month (shown nowhere
+    until a second principal approves it)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {"uscc": "91420100MA4K0000XX", "month": "2026-10", "to_class": "B", "reason": "核查后调整"}
+            ]
+        },
+    )
+    uscc: Uscc
+    month: Month
+    to_class: RiskClass
+    reason: Reason
+
+
+class AdjustmentDecision(_Strict):
+    """``POST /v1/adjustments/{adjustment_id}/decision``: the second principal's approval or
+    refusal (never the proposer's)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        json_schema_extra={"examples": [{"month": "2026-10", "decision": "approved"}]},
+    )
+    month: Month
+    decision: Literal["approved", "refused"]
+    reason: Reason | None = None
+
+
+class AdjustmentQuery(_Strict):
+    """``GET /v1/adjustments/{adjustment_id}?month=YYYY-MM`` (the trail lives under its month)."""
+
+    adjustment_id: AdjustmentId
+    month: Month
+
+
+class AdjustmentsQuery(BaseModel):
+    """``GET /v1/adjustments?province=PP&month=YYYY-MM``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    province: Province
+    month: Month
+
+
+class AdjustmentsPage(_Strict):
+    """``GET /v1/adjustments``: every adjustment of a province's month, oldest proposal first."""
+
+    province: str
+    month: str
+    adjustments: list[AdjustmentOut]

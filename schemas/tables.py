@@ -14,7 +14,9 @@ from typing import Literal
 import pyarrow as pa
 
 from schemas.arrow import arrow_schema
+from schemas.fields import FIELD_NAMES
 from schemas.ingest import IngestReport
+from schemas.results import CLASSIFICATION_SCHEMA
 from schemas.warnings import COVERAGE_SCHEMA, TASK_RECORD_SCHEMA, WARNING_RECORD_SCHEMA
 
 
@@ -26,11 +28,22 @@ class ResultsTable:
     partitions: tuple[str, ...]  # hive keys in the path, all strings
     format: Literal["parquet", "json"]
     description: str
+    # partition keys with a fixed list of values (Athena projects them as an enum)
+    enums: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 INGEST_REPORT_SCHEMA = arrow_schema(IngestReport)
 
 RESULTS_TABLES: tuple[ResultsTable, ...] = (
+    ResultsTable(
+        "field_classifications",
+        "results/field_classifications",
+        CLASSIFICATION_SCHEMA,
+        ("field", "month", "province"),
+        "parquet",
+        "Published monthly classifications of the professional fields, the field's population only",
+        (("field", FIELD_NAMES),),
+    ),
     ResultsTable(
         "warnings",
         "results/warnings",

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from functions import layout, uscc
 from functions.lake import Lake
+from functions.sampling.signing import HmacSigner
 from schemas.results import CLASSIFICATION_SCHEMA, DIMENSIONS
 
 REGIONS = {"42": ("420100", "420102", "420500", "421000"), "23": ("230100", "230200"), "13": ("131000",)}
@@ -111,6 +112,10 @@ def publish(
     pq.write_table(table, buf, compression="zstd", row_group_size=row_group_size)
     lake.write_bytes(layout.run_classifications_key(run_id), buf.getvalue())
     lake.write_bytes(layout.classification_key(month, province), buf.getvalue())
+    if sampling_copy:  # a run published before the change file (ADR 0121) has neither
+        from functions.delivery.changes import write_changes
+
+        write_changes(lake, month, province, run_id)
     lake.write_json(
         layout.classification_pointer_key(month, province),
         {
@@ -136,17 +141,48 @@ def inspections(
     ingested_at: dt.datetime | None = None,
 ) -> str:
     """Curate ``inspections`` rows (contract text values) as one ingest; returns the curated key."""
+    return curate(lake, "inspections", province, rows, ingest_id=ingest_id, ingested_at=ingested_at)
+
+
+def curate(
+    lake: Lake,
+    dataset: str,
+    province: str,
+    rows: list[dict[str, str | None]],
+    *,
+    ingest_id: str = "ingest-0001",
+    ingested_at: dt.datetime | None = None,
+) -> str:
+    """Curate rows of ``dataset`` (contract text values) as one ingest; returns the curated key."""
     from functions.ingest.curate import curated_table, parquet_bytes
     from functions.ingest.validate import validate
     from schemas.datasets import DATASETS
 
-    spec = DATASETS["inspections"]
+    spec = DATASETS[dataset]
     table = pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in spec.columns})
     at = ingested_at or dt.datetime.now(dt.UTC)
     v = validate(table, spec, province=province, today=at.date())
     assert not v.checks, v.counts()
     lines = pa.array(range(2, table.num_rows + 2), pa.int64())
     curated = curated_table(spec, v, lines, ingest_id=ingest_id, ingested_at=at)
-    key = layout.curated_key("inspections", province, ingest_id)
+    key = layout.curated_key(dataset, province, ingest_id)
     lake.write_bytes(key, parquet_bytes(spec, curated))
     return key
+
+
+class FakeKms:
+    """generate_mac / verify_mac as KMS answers them (HMAC under a key only the fake holds)."""
+
+    def __init__(self) -> None:
+        self.inner = HmacSigner(b"kms" * 11)
+        self.calls: list[str] = []
+
+    def generate_mac(self, **kw: Any) -> dict[str, Any]:
+        self.calls.append(f"generate_mac {kw['KeyId']} {kw['MacAlgorithm']}")
+        return {"Mac": bytes.fromhex(self.inner.sign(kw["Message"]))}
+
+    def verify_mac(self, **kw: Any) -> dict[str, Any]:
+        self.calls.append(f"verify_mac {kw['KeyId']}")
+        if kw["Mac"].hex() != self.inner.sign(kw["Message"]):
+            raise RuntimeError("KMSInvalidMacException")
+        return {"MacValid": True}

@@ -31,12 +31,26 @@ if TYPE_CHECKING:
     from functions.settings import Settings
 
 logger = logging.getLogger(__name__)
-SCRATCH = "backtests"
+SCRATCH = layout.BACKTESTS_PREFIX
 
 
 def scratch_prefix(job: str) -> str:
     """Where one comparison keeps its re-classified months (``month=…/province=…`` below)."""
     return f"{SCRATCH}/{job}/classifications"
+
+
+def prune_scratch(lake: Lake, now: dt.datetime, keep_days: int = layout.BACKTESTS_KEEP_DAYS) -> list[str]:
+    """Delete the scratch files of comparisons older than ``keep_days`` (by modification time);
+    returns the deleted keys. Each comparison writes under its own job, never over another's, so
+    without this the scratch area would only grow; in AWS the bucket's lifecycle rule on
+    ``backtests/`` does the same (infra/platform.py)."""
+    limit = (now - dt.timedelta(days=keep_days)).timestamp() * 1e9
+    old = [f.key for f in lake.list_files(SCRATCH) if f.mtime_ns is not None and f.mtime_ns < limit]
+    for key in old:
+        lake.delete(key)
+    if old:
+        logger.info("pruned %d backtest scratch files older than %d days", len(old), keep_days)
+    return old
 
 
 def published_cutoff(lake: Lake, month: str, province: str) -> dt.datetime | None:
@@ -144,6 +158,7 @@ def compare(
     months = bt.month_range(first, last)
     cut = (cutoff or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     job = f"{province}-{first}-{last}-{cut.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+    prune_scratch(lake, dt.datetime.now(dt.UTC))
     # the month before the window too, so the first month's PSI has its previous month
     class_months = [previous_month(months[0]), *months]
     source = bt.open_backtest_source(lake, province, months, cut, settings=settings, engine="duckdb")

@@ -35,7 +35,8 @@ def entity_rows(
         # at once, which at 20M entities is most of a gigabyte (bench/report.py).
         scanner = ds.scanner(
             columns=columns,
-            filter=pads.field("uscc").isin(wanted),
+            # typed: an empty list would be a null array, which Arrow refuses against strings
+            filter=pads.field("uscc").isin(pa.array(wanted, pa.string())),
             batch_size=BATCH_ROWS,
             batch_readahead=1,
             fragment_readahead=1,

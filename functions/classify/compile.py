@@ -21,7 +21,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from functions.classify.curated_views import RESULTS_TABLE, as_of_ctes, date_literal
+from functions.classify.curated_views import FIELD_RESULTS_TABLE, RESULTS_TABLE, as_of_ctes, date_literal
 from functions.classify.system import CLASS_INDEX, Indicator, System
 from functions.errors import ConfigError
 from functions.months import month_end, previous_month, window_start
@@ -222,11 +222,22 @@ ENTITY_COLUMNS = (
 )
 
 
+def population_members(system: System) -> list[Indicator]:
+    """A field system's population definitions as count indicators (docs/adr/0118): the same
+    conditions, windows and columns as an indicator's, so one code path compiles both."""
+    if system.field is None:
+        return []
+    return [
+        Indicator(code=f"POPULATION_{n}", label_zh="-", label_en="-", weight=1, definition=d)
+        for n, d in enumerate(system.field.population)
+    ]
+
+
 def used_columns(system: System, datasets: list[str]) -> dict[str, tuple[str, ...]]:
     """Per dataset, the columns the system's indicators read (the as-of views project only these)."""
     out: dict[str, set[str]] = {name: {"uscc"} for name in datasets}
     out["entities"] |= set(ENTITY_COLUMNS)
-    for ind, _, _ in system.leaves():
+    for ind in [i for i, _, _ in system.leaves()] + population_members(system):
         d = ind.definition
         if d is None:
             continue
@@ -242,9 +253,8 @@ def used_columns(system: System, datasets: list[str]) -> dict[str, tuple[str, ..
 
 def datasets_read(system: System) -> tuple[str, ...]:
     """The curated datasets a run of ``system`` reads (entities always)."""
-    return tuple(
-        sorted({"entities"} | {ind.definition.dataset for ind, _, _ in system.leaves() if ind.definition})
-    )
+    leaves = [ind for ind, _, _ in system.leaves()] + population_members(system)
+    return tuple(sorted({"entities"} | {ind.definition.dataset for ind in leaves if ind.definition}))
 
 
 def compile_system(
@@ -259,8 +269,12 @@ def compile_system(
     entity_types: tuple[str, ...] | None = None,
     ordered: bool = True,
     ranks: dict[tuple[str, str], int] | None = None,
+    gated: frozenset[str] = frozenset(),
 ) -> Compiled:
     """``entity_types``: classify only these types (within the system's own ``entity_types``).
+    ``gated``: indicator codes held back for missing inputs (``gating.gate``): nothing of them is
+    computed; they score no points and give no reason, and hard rules see 0 (no records), so a
+    gated indicator never makes a rule fire while the rule's other terms still count.
     ``ordered``: rows in uscc order (``compile_by_type`` orders the union instead).
     ``ranks``: the reasons' code ranks (``reason_ranks``), shared by the systems of one run.
     ``single_ingest``: datasets with exactly one curated file for the province (no dedup).
@@ -292,12 +306,23 @@ def compile_system(
         if ind.definition and ind.definition.aggregate == "value"
     ]
     base_cols = ", ".join(["uscc", "name", "entity_type", "region_code", "industry_code", *entity_values])
+    # a field system classifies its field's population only (docs/adr/0118)
+    population = [
+        f"SELECT uscc FROM {ind.definition.dataset} WHERE "
+        f"{_condition(ind, placeholders, period_end) or 'TRUE'}"
+        for ind in population_members(system)
+        if ind.definition
+    ]
+    in_field = ""
+    if population:
+        ctes.append(("population", " UNION ".join(population)))
+        in_field = " AND uscc IN (SELECT uscc FROM population)"
     ctes.append(
         (
             "base",
             f"SELECT {base_cols} FROM entities "
             f"WHERE entity_type IN ({types}) AND NOT (status IN ({statuses}) AND "
-            f"(status_changed_on IS NULL OR status_changed_on <= {date_literal(period_end)}))",
+            f"(status_changed_on IS NULL OR status_changed_on <= {date_literal(period_end)})){in_field}",
         )
     )
     # one aggregate per dataset read by record indicators (one group-by over the union of all
@@ -309,7 +334,10 @@ def compile_system(
         members = [
             ind
             for ind, _, _ in leaves
-            if ind.definition and ind.definition.dataset == ds and ind.definition.aggregate != "value"
+            if ind.definition
+            and ind.definition.dataset == ds
+            and ind.definition.aggregate != "value"
+            and ind.code not in gated
         ]
         if not members:
             continue
@@ -323,6 +351,7 @@ def compile_system(
         value_cols += [
             f"COALESCE(agg_{ds}.{_vcol(ind.code)}, CAST(0 AS DOUBLE)) AS {_vcol(ind.code)}" for ind in members
         ]
+    value_cols += [f"CAST(0 AS DOUBLE) AS {_vcol(ind.code)}" for ind, _, _ in leaves if ind.code in gated]
     entity_value_cols = [
         f"COALESCE(base.{_vcol(ind.code)}, CAST(0 AS DOUBLE)) AS {_vcol(ind.code)}"
         for ind, _, _ in leaves
@@ -335,7 +364,9 @@ def compile_system(
 
     # points (weighted) per leaf, per dimension, and the score
     points = [
-        f"CAST({weight!r} AS DOUBLE) * {_points_sql(ind, _vcol(ind.code))} AS {_pcol(ind.code)}"
+        f"CAST(0 AS DOUBLE) AS {_pcol(ind.code)}"
+        if ind.code in gated
+        else f"CAST({weight!r} AS DOUBLE) * {_points_sql(ind, _vcol(ind.code))} AS {_pcol(ind.code)}"
         for ind, weight, _ in leaves
     ]
     ctes.append(("pts", f"SELECT vals.*, {', '.join(points)} FROM vals"))
@@ -396,12 +427,14 @@ def compile_system(
         )
     )
     prev = previous_month(month)
+    # a field's previous class is the field's own (its partition, docs/adr/0117)
+    prev_from = (
+        f"{FIELD_RESULTS_TABLE} WHERE field = {_quote(system.field.name)} AND"
+        if system.field
+        else f"{RESULTS_TABLE} WHERE"
+    )
     ctes.append(
-        (
-            "prev",
-            f"SELECT uscc, risk_class FROM {RESULTS_TABLE} "
-            f"WHERE month = '{prev}' AND province = '{province}'",
-        )
+        ("prev", f"SELECT uscc, risk_class FROM {prev_from} month = '{prev}' AND province = '{province}'")
     )
 
     # Reasons: each leaf becomes one BIGINT sort key, -(points × 10^4 × 1000 + (1000 − code rank)),
@@ -486,8 +519,11 @@ def compile_by_type(
     cutoff: dt.datetime,
     run_id: str,
     ingests: dict[str, tuple[str, ...]] | None = None,
+    gated: dict[str, frozenset[str]] | None = None,
 ) -> Compiled:
-    """One statement classifying each group of entity types with its own system (ADR 0037): the
+    """``gated``: per system (``model_ref``), the indicator codes held back (``gating.gate``).
+
+    One statement classifying each group of entity types with its own system (ADR 0037): the
     union of each system's SELECT restricted to its types, ordered by uscc. Each row's ``model``
     names the system that classified it. The first assignment is the run's main system."""
     part = functools.partial(
@@ -495,10 +531,19 @@ def compile_by_type(
     )
     if len(assignments) == 1:
         system, types = assignments[0]
-        one = part(system, entity_types=types)
+        one = part(system, entity_types=types, gated=(gated or {}).get(system.model_ref, frozenset()))
         return dataclasses.replace(one, models=tuple((t, system.model_ref) for t in types))
     ranks = reason_ranks([system for system, _ in assignments])
-    parts = [part(system, entity_types=types, ordered=False, ranks=ranks) for system, types in assignments]
+    parts = [
+        part(
+            system,
+            entity_types=types,
+            ordered=False,
+            ranks=ranks,
+            gated=(gated or {}).get(system.model_ref, frozenset()),
+        )
+        for system, types in assignments
+    ]
 
     def union(sqls: list[str]) -> str:
         body = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part_{n}" for n, sql in enumerate(sqls))

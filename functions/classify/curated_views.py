@@ -23,6 +23,7 @@ from schemas.datasets import DATASETS, DatasetSpec
 
 CURATED_TABLE_PREFIX = "curated_"
 RESULTS_TABLE = "classifications"
+FIELD_RESULTS_TABLE = "field_classifications"  # partitioned field/month/province (docs/adr/0117)
 
 
 def curated_table(dataset: str) -> str:

@@ -71,6 +71,16 @@ def indicator_table(system: System) -> str:
         mapping = "by hard rules only: A unless a rule fires"
     rows.append("")
     rows.append(f"Class mapping: {mapping}. Model: `{system.model_ref}`.")
+    if system.field is not None:
+        rows.append("")
+        rows.append(
+            f"Population (field `{system.field.name}`, docs/adr/0118): the entities for which any of "
+            "these counts at least one row; only they are classified."
+        )
+        rows.append("")
+        for d in system.field.population:
+            probe = Indicator(code="POPULATION", label_zh="-", label_en="-", weight=1, definition=d)
+            rows.append(f"- {_definition(probe)}")
     rows.append("")
     rows.extend(conventions(system))
     return "\n".join([BEGIN, *rows, END])

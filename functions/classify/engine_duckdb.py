@@ -22,9 +22,10 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from functions.classify.compile import Compiled, to_duckdb
-from functions.classify.curated_views import RESULTS_TABLE, curated_table
+from functions.classify.curated_views import FIELD_RESULTS_TABLE, RESULTS_TABLE, curated_table
 from functions.errors import EngineError
 from functions.lake import Lake
+from functions.layout import FIELD_RESULTS
 from functions.settings import Settings
 from schemas.datasets import DATASETS
 from schemas.results import CLASSIFICATION_SCHEMA
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 CURATED_PARTITIONS = pa.schema([("province", pa.string()), ("ingest", pa.string())])
 RESULTS_PARTITIONS = pa.schema([("month", pa.string()), ("province", pa.string())])
+FIELD_PARTITIONS = pa.schema([("field", pa.string()), ("month", pa.string()), ("province", pa.string())])
 
 
 def _dataset(lake: Lake, files: list[str], base: str, schema: pa.Schema, partitions: pa.Schema) -> Any:
@@ -110,6 +112,9 @@ def register_lake_tables(con: Any, lake: Lake, *, province: str | None = None) -
     results = "results/classifications"
     _register(con, RESULTS_TABLE, lake, results, results, CLASSIFICATION_SCHEMA, RESULTS_PARTITIONS)
     names.append(RESULTS_TABLE)
+    fields = FIELD_RESULTS
+    _register(con, FIELD_RESULTS_TABLE, lake, fields, fields, CLASSIFICATION_SCHEMA, FIELD_PARTITIONS)
+    names.append(FIELD_RESULTS_TABLE)
     return names
 
 

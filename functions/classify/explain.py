@@ -54,6 +54,9 @@ def explain(lake: Lake, uscc: str, month: str) -> dict[str, Any]:
         or manifest.get("model_hash")
         or pointer.get("model_hash"),
     }
+    fields = _field_explanations(lake, month, province, code, str(row["risk_class"]))
+    if fields:  # the field classes beside the general one (docs/adr/0117)
+        out["fields"] = fields
     adjustment = approved_adjustments(lake, month, province).get(code)
     if adjustment is not None:  # a manual adjustment approved by a second person (ADR 0113)
         out["adjustment"] = adjustment
@@ -75,6 +78,29 @@ def explain(lake: Lake, uscc: str, month: str) -> dict[str, Any]:
             out["class_mapping"] = "target shares " + ", ".join(f"{k} {v:.0%}" for k, v in m.shares.items())
         else:
             out["class_mapping"] = "A unless a hard rule fires"
+    return out
+
+
+def _field_explanations(
+    lake: Lake, month: str, province: str, code: str, general_class: str
+) -> dict[str, dict[str, Any]]:
+    """Each professional field the entity is classified in: its class, reasons and rules, and
+    its sampling class in that field (the combination rule)."""
+    from functions.classify.fields import stricter
+    from functions.sampling.lookup import field_rows
+
+    out: dict[str, dict[str, Any]] = {}
+    for name, row in field_rows(lake, month, province, code).items():
+        out[name] = {
+            "risk_class": row["risk_class"],
+            "sampling_class": stricter(general_class, str(row["risk_class"])),
+            "previous_class": row["previous_class"],
+            "risk_score": row["risk_score"],
+            "reasons": row["reasons"],
+            "rules": row["rules"],
+            "model": row["model"],
+            "run_id": row["run_id"],
+        }
     return out
 
 
@@ -112,4 +138,32 @@ def render(info: dict[str, Any]) -> str:
             lines.append(f"    - {r['code']} {r['label']}: {r['points']:.2f} points")
     else:
         lines.append("  no indicator contributed points")
+    lines.extend(_render_fields(info))
     return "\n".join(lines)
+
+
+def _render_fields(info: dict[str, Any]) -> list[str]:
+    """The general and each field's reasons side by side, one column each."""
+    fields: dict[str, dict[str, Any]] = info.get("fields") or {}
+    if not fields:
+        return ["  professional fields: not in any field's population"]
+    lines = ["  general and professional-field classes (sampling in a field takes the stricter):"]
+    columns = {"general": info}
+    columns.update(fields)
+    heads = [
+        f"{name}: {c['risk_class']}"
+        + (f" (sampling {c['sampling_class']})" if "sampling_class" in c else "")
+        + f" {c['risk_score']:.2f}"
+        for name, c in columns.items()
+    ]
+    cells = [
+        [f"{r['code']} {r['points']:.2f}" for r in c["reasons"]] + [f"rule {x}" for x in c["rules"]]
+        for c in columns.values()
+    ]
+    width = max(len(x) for x in heads + [y for col in cells for y in col]) + 2
+    lines.append("    " + "".join(h.ljust(width) for h in heads).rstrip())
+    for i in range(max(len(col) for col in cells)):
+        lines.append(
+            "    " + "".join((col[i] if i < len(col) else "").ljust(width) for col in cells).rstrip()
+        )
+    return lines

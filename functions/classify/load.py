@@ -158,6 +158,37 @@ def check_system(system: System) -> list[tuple[Path_, str]]:
             )
         )
     problems.extend(_check_classes(system))
+    problems.extend(_check_field(system))
+    return problems
+
+
+def _check_field(system: System) -> list[tuple[Path_, str]]:
+    """A field system names a known field whose system it is; its population definitions are
+    plain counts over known columns (checked like an indicator's)."""
+    from schemas.fields import FIELDS
+
+    if system.field is None:
+        return []
+    path: Path_ = ("field",)
+    known = FIELDS.get(system.field.name)
+    if known is None:
+        return [((*path, "name"), f"unknown field {system.field.name!r}; known: {', '.join(FIELDS)}")]
+    problems: list[tuple[Path_, str]] = []
+    if known.system != system.id:
+        problems.append(
+            (
+                (*path, "name"),
+                f"field {system.field.name} is classified by system {known.system}, not {system.id}",
+            )
+        )
+    for i, d in enumerate(system.field.population):
+        where = (*path, "population", i)
+        if d.aggregate != "count" or d.dataset == "entities":
+            problems.append((where, "a population definition counts rows of a record dataset"))
+            continue
+        probe = Indicator(code="POPULATION", label_zh="-", label_en="-", weight=1, definition=d)
+        for p, message in _check_definition(probe, where):
+            problems.append(((*where, *p[len(where) + 1 :]), message.replace("POPULATION: ", "population: ")))
     return problems
 
 

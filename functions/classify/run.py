@@ -13,7 +13,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -21,8 +21,10 @@ import pyarrow as pa
 
 from functions import layout
 from functions.classify.compile import compile_by_type, datasets_read
+from functions.classify.gating import gate
 from functions.classify.load import load_system
 from functions.classify.system import EntityType, System
+from functions.coverage.store import ensure as ensure_coverage
 from functions.errors import CreditRiskError, InvalidInput, NotFound, StorageError
 from functions.lake import Lake, LakeFile
 from functions.months import month_end
@@ -43,6 +45,8 @@ class RunResult:
     province: str
     manifest: dict[str, Any]
     counts: dict[str, int] = field(default_factory=dict)
+    # per professional field: its run id, model, class counts and sampling-class counts
+    fields: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -50,7 +54,9 @@ class RunResult:
 
     def summary_entry(self) -> dict[str, Any]:
         """The province's entry in a run summary (``classify_all``, the CLI)."""
-        entry = {"status": "published", "run_id": self.run_id, "counts": self.counts}
+        entry: dict[str, Any] = {"status": "published", "run_id": self.run_id, "counts": self.counts}
+        if self.fields:
+            entry["fields"] = self.fields
         return {**entry, "supersedes": self.manifest.get("supersedes")}
 
 
@@ -286,6 +292,7 @@ def classify_month(
     athena_runner: Any = None,
     systems: Mapping[str, str] | None = None,
     correction: Mapping[str, str] | None = None,
+    fields: Sequence[str] = (),
 ) -> RunResult:
     """Classify every entity of ``province`` for ``month`` and publish the result.
 
@@ -294,12 +301,19 @@ def classify_month(
 
     ``systems``: entity type -> system id, for types classified with another system than the
     run's (over ``settings.class_systems``); all types land in the one published partition and
-    each row's ``model`` names its system (ADR 0037)."""
+    each row's ``model`` names its system (ADR 0037).
+
+    ``fields``: professional fields classified after the general run is published, each over its
+    population, published beside it (docs/adr/0117); their summary is ``RunResult.fields``."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     cut = _check_args(month, province, cutoff)
     if engine not in ("duckdb", "athena"):
         raise InvalidInput(f"engine must be duckdb or athena, got {engine!r}", field="engine")
+    if fields:
+        from functions.classify.fields import check_fields
+
+        fields = check_fields(fields)
     system = load_system(system_id or settings.default_system)
     assignments = assign_systems(system, {**settings.class_systems, **(systems or {})})
     if not lake.list_files(layout.curated_prefix("entities", province)):
@@ -314,6 +328,9 @@ def classify_month(
     datasets = tuple(sorted({d for s, _ in assignments for d in datasets_read(s)}))
     progress("classify: inputs", 0, None)
     inputs = input_files(lake, province, datasets)
+    # Indicators whose input the province has not delivered are held back (docs/adr/0132);
+    # coverage is recorded first for curated files without (docs/adr/0133).
+    gating = gate([s for s, _ in assignments], ensure_coverage(lake, province), month_end(month))
     timings["inputs_s"] = time.perf_counter() - t0
     t = time.perf_counter()
     compiled = compile_by_type(
@@ -323,6 +340,7 @@ def classify_month(
         cutoff=cut,
         run_id=run_id,
         ingests=ingest_plan(inputs, datasets, cut),
+        gated=gating.gated,
     )
     timings["compile_s"] = time.perf_counter() - t
     progress("classify: run", 0, 1)
@@ -367,14 +385,33 @@ def classify_month(
         "counts": counts,
         "statements": compiled.statements,
         "timings": timings,
-        # inputs the indicators read that the province has not delivered (docs/adr/0104)
-        "inputs_incomplete": _inputs_incomplete(lake, month, province, [s for s, _ in assignments]),
+        # inputs the indicators read that the province has not delivered, and the indicators
+        # held back for them (docs/adr/0104, 0132)
+        "inputs_incomplete": gating.incomplete,
+        "indicators_gated": gating.indicators,
     }
     timings["total_s"] = time.perf_counter() - t0
     lake.write_json(f"{layout.run_prefix(run_id)}/manifest.json", manifest)
     publish(lake, manifest, settings=settings)
     logger.info("classified %s %s with %s: %s rows, %s", province, month, system.model_ref, rows, counts)
-    return RunResult(run_id, month, province, manifest, counts)
+    result = RunResult(run_id, month, province, manifest, counts)
+    if fields:
+        from functions.classify.fields import classify_fields
+
+        progress("classify: fields", 0, len(fields))
+        by_field = classify_fields(
+            lake,
+            result,
+            fields=fields,
+            settings=settings,
+            engine=engine,
+            cutoff=cut,
+            boto3_session=boto3_session,
+            athena_runner=athena_runner,
+        )
+        progress("classify: fields", len(fields), len(fields))
+        result = RunResult(run_id, month, province, manifest, counts, by_field)
+    return result
 
 
 def published_run_id(lake: Lake, month: str, province: str) -> str | None:
@@ -386,31 +423,15 @@ def published_run_id(lake: Lake, month: str, province: str) -> str | None:
     return str(run_id) if run_id else None
 
 
-def _inputs_incomplete(
-    lake: Lake, month: str, province: str, systems: list[System]
-) -> list[dict[str, object]]:
-    """Which inputs of the systems' indicators are missing from the province's coverage."""
-    from functions.coverage.requires import inputs_incomplete
-    from functions.coverage.store import summary
-
-    readers: dict[str, set[str]] = {"entities": {"(every entity)"}}
-    for system in systems:
-        for ind, _, _ in system.leaves():
-            if ind.definition:
-                readers.setdefault(ind.definition.dataset, set()).add(f"{system.model_ref}:{ind.code}")
-    end = month_end(month)
-    return inputs_incomplete(
-        summary(lake, province), {k: sorted(v) for k, v in readers.items()}, end.replace(day=1), end
-    )
-
-
 def publish(lake: Lake, manifest: dict[str, Any], *, settings: Settings | None = None) -> None:
     """Write the run's sampling copy (ADR 0100), copy the run's Parquet over the published key
     (atomic), then move the pointer: readers find the copy through the pointer only."""
     from functions.classify.sampling_copy import write_sampling_copy
+    from functions.delivery.changes import write_changes
 
     month, province, run_id = manifest["month"], manifest["province"], manifest["run_id"]
     write_sampling_copy(lake, month, province, run_id, manifest["model"], settings=settings)
+    write_changes(lake, month, province, run_id)  # the change feed's rows (ADR 0121)
     lake.copy(layout.run_classifications_key(run_id), layout.classification_key(month, province))
     lake.write_json(
         layout.classification_pointer_key(month, province),
@@ -471,6 +492,7 @@ def classify_all(
                     boto3_session=boto3_session,
                     progress=progress,
                     systems=systems,
+                    fields=settings.field_systems,
                 )
                 summary["provinces"][province] = result.summary_entry()
             except NotFound as exc:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions import layout
 from functions.errors import EngineError
+from functions.objections.adjust import approved_adjustments
 from functions.sampling import cells
 
 if TYPE_CHECKING:
@@ -24,12 +25,17 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def copy_sql(source: str, target: str) -> str:
-    """The statement that writes the copy: frame columns, sorted by cell then uscc."""
+def copy_sql(source: str, target: str, *, adjusted: bool = False) -> str:
+    """The statement that writes the copy: frame columns, sorted by cell then uscc. ``adjusted``:
+    the class is the approved manual adjustment's where the ``adj`` table has one (ADR 0120)."""
     order = ", ".join((*cells.CELL_KEY, "uscc"))
+    cls, join = "c.risk_class", ""
+    if adjusted:
+        cls, join = "coalesce(a.adjusted_class, c.risk_class)", " LEFT JOIN adj a USING (uscc)"
     return (
-        "COPY (SELECT risk_class, region_code, substr(industry_code, 1, 1) AS section, entity_type, "
-        f"uscc, name, industry_code FROM read_parquet('{_quoted(source)}') ORDER BY {order}) "
+        f"COPY (SELECT * FROM (SELECT {cls} AS risk_class, c.region_code, substr(c.industry_code, 1, 1) "
+        "AS section, c.entity_type, c.uscc, c.name, c.industry_code "
+        f"FROM read_parquet('{_quoted(source)}') c{join}) ORDER BY {order}) "
         f"TO '{_quoted(target)}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {cells.ROW_GROUP_SIZE})"
     )
 
@@ -55,14 +61,20 @@ def write_sampling_copy(
             lake.download(key, source)
         target = os.path.join(tmp, "frame.parquet")
         con = connect_for(settings, os.path.join(tmp, "spill"))
+        adjusted = approved_adjustments(lake, month, province)
         try:
-            con.execute(copy_sql(source, target))
+            if adjusted:  # sampling draws by the approved class (ADR 0120); a handful of rows
+                con.execute("CREATE TEMP TABLE adj (uscc VARCHAR, adjusted_class VARCHAR)")
+                con.executemany("INSERT INTO adj VALUES (?, ?)",
+                                [(c, a["adjusted_class"]) for c, a in sorted(adjusted.items())])  # fmt: skip
+            con.execute(copy_sql(source, target, adjusted=bool(adjusted)))
         except duckdb.Error as exc:
             raise EngineError(f"DuckDB failed to write the sampling copy of run {run_id}: {exc}") from exc
         finally:
             con.close()
         index = cells.store(lake, month, province, run_id, model, target)
     summary = {
+        "adjusted": len(adjusted),
         "layout": cells.LAYOUT,
         "key": layout.sampling_prefix(month, province, run_id),
         "cells": index.num_rows,

@@ -99,6 +99,15 @@ class ClassMapping(_Strict):
     shares: dict[ClassName, float] | None = None
 
 
+class FieldScope(_Strict):
+    """A professional field's system (docs/adr/0118): it classifies only the field's
+    population, the entities for which some ``population`` definition counts at least one row
+    (a licence of the field, or a record of its domain), and publishes beside the general class."""
+
+    name: str = Field(description="the field (schemas/fields.yaml)")
+    population: list[Definition] = Field(min_length=1)
+
+
 class System(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9-]{1,62}$")
     version: str = Field(pattern=r"^[0-9]+(\.[0-9]+)*$")
@@ -109,6 +118,7 @@ class System(_Strict):
     indicators: list[Indicator] = Field(min_length=1)
     rules: list[Rule] = Field(default_factory=list)
     classes: ClassMapping
+    field: FieldScope | None = None
 
     @property
     def model_ref(self) -> str:
@@ -116,9 +126,10 @@ class System(_Strict):
 
     def content_hash(self) -> str:
         """sha256 of the canonical JSON form: two files that mean the same hash the same."""
-        canonical = json.dumps(
-            self.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False
-        )
+        data = self.model_dump(mode="json", by_alias=True)
+        if data.get("field") is None:  # general systems hash as before the field block existed
+            data.pop("field", None)
+        canonical = json.dumps(data, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def leaves(self) -> list[tuple[Indicator, float, str]]:

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "functions.cli.objection_cmd",
     "functions.cli.adjust_cmd",
     "functions.cli.disclose_cmd",
+    "functions.cli.migrate_cmd",
 )
 
 

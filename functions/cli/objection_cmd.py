@@ -4,6 +4,8 @@ decided (upheld with its correction, or rejected with a reason), then the correc
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 
 from functions.cli.common import lake_from, settings_from
@@ -159,6 +161,10 @@ def decide_cmd(
     out = advance(
         lake, objection_id, "decided", _by(by), outcome=outcome, reason=reason, correction=correction
     )
+    from functions.objections.overdue import sync_overdue_warnings
+
+    # an overdue objection's warning closes with the decision, not at the next monthly run
+    sync_overdue_warnings(lake, out.province, now=dt.datetime.now(dt.UTC), by=by, trigger="manual")
     if outcome == "upheld" and reclassify:
         settings = settings_from(ctx)
         classify = functools.partial(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import getpass
 import json
+from typing import Any, get_args
 
 import click
 
 from functions.cli.common import lake_from, settings_from
+from schemas.datasets import InspectorField
 
 
 @click.group("plan")
@@ -34,6 +36,20 @@ def _parse_ratios(value: str) -> dict[str, float]:
 @click.option("--ratios", default="A=0.01,B=0.03,C=0.1,D=0.3", show_default=True, help="CLASS=RATIO,…")
 @click.option("--region-prefix", default=None, help="city or county code prefix")
 @click.option("--seed", default=None, help="generated when absent")
+@click.option(
+    "--field",
+    "inspection_field",
+    type=click.Choice(get_args(InspectorField)),
+    default="general",
+    show_default=True,
+    help="the field the roster's inspectors must be qualified for (the API's inspectors.field)",
+)
+@click.option(
+    "--per-target",
+    type=click.IntRange(2, 10),
+    default=None,
+    help="inspectors per target (default and least allowed: the configured minimum)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the whole stored plan")
 @click.pass_context
 def draw_cmd(
@@ -43,6 +59,8 @@ def draw_cmd(
     ratios: str,
     region_prefix: str | None,
     seed: str | None,
+    inspection_field: str,
+    per_target: int | None,
     as_json: bool,
 ) -> None:
     """Draw and store a TEST plan as the operator (never official: official plans are drawn from a
@@ -61,6 +79,7 @@ def draw_cmd(
         "ratios": _parse_ratios(ratios),
         "seed": seed,
         "mode": "test",
+        "inspectors": {"field": inspection_field, "per_target": per_target},
     }
     if region_prefix:
         body["region_prefix"] = region_prefix
@@ -73,17 +92,27 @@ def draw_cmd(
     click.echo(text if as_json else _summary(plan))
 
 
-def _summary(plan: dict[str, object]) -> str:
+def _summary(plan: dict[str, Any]) -> str:
     lines = [
         f"plan {plan['plan_id']}  month {plan['month']}  province {plan['province']}  seed {plan['seed']}",
         f"classification run {plan['run_id']} ({plan['model']}), frame {plan['frame_size']} entities, "
         f"digest {str(plan['frame_digest'])[:16]}…",
+        f"inspectors: field {(plan.get('roster') or {}).get('field', '-')}",
         f"{'class':<6}{'population':>12}{'ratio':>9}{'sampled':>9}",
     ]
-    for s in plan["strata"]:  # type: ignore[attr-defined]
+    for s in plan["strata"]:
         ratio = "-" if s["ratio"] is None else f"{s['ratio']:g}"
         lines.append(f"{s['risk_class']:<6}{s['population']:>12}{ratio:>9}{s['sampled']:>9}")
-    lines.append(f"targets: {len(plan['targets'])}")  # type: ignore[arg-type]
+    used = plan.get("supervision")
+    if used:  # tolerance lists and re-inspection limits (docs/adr/0123, 0124)
+        for s in used["strata"]:
+            lines.append(f"{s['list']:<10}{s['population']:>8}{s['ratio']:>9g}{s['sampled']:>9}")
+        again = used["reinspection"]
+        lines.append(
+            f"list exits: {len(used['exits'])}; inspected this year: {again['excluded']} left out, "
+            f"{again['by_class']} drawable by class, {again['by_warning']} by warning"
+        )
+    lines.append(f"targets: {len(plan['targets'])}")
     return "\n".join(lines)
 
 

@@ -101,12 +101,15 @@ def record_reports(lake: Lake, reports: list[IngestReport]) -> list[str]:
 
 def rebuild(lake: Lake, province: str) -> list[str]:
     """Coverage for every curated file of the province that has none (lakes ingested before
-    coverage existed): a one-off read of two columns per curated file."""
+    coverage existed, or an ingest whose recording failed): two columns of each such file.
+    Files already covered are found by one listing of the coverage folder, so a province whose
+    coverage is complete costs a listing per dataset and reads nothing."""
+    have = {f.key for f in lake.list_files(layout.coverage_prefix(province))}
     keys = []
     for dataset in DATASETS:
         for f in lake.list_files(layout.curated_prefix(dataset, province)):
             ingest_id = layout.curated_ingest_id(f.key)
-            if ingest_id is None or lake.exists(layout.coverage_key(province, dataset, ingest_id)):
+            if ingest_id is None or layout.coverage_key(province, dataset, ingest_id) in have:
                 continue
             at = lake.read_parquet(f.key, columns=["_ingested_at"])["_ingested_at"]
             when = pc.min(at).as_py() or dt.datetime.now(dt.UTC)
@@ -114,6 +117,18 @@ def rebuild(lake: Lake, province: str) -> list[str]:
             if key:
                 keys.append(key)
     return keys
+
+
+def ensure(lake: Lake, province: str) -> Coverage:
+    """The province's coverage, first recorded for any curated file that has none.
+
+    What every consumer (warnings, classification) calls: a lake whose curated data predates
+    coverage, or an ingest whose recording failed, no longer holds every rule back until someone
+    runs ``creditrisk coverage --rebuild`` by hand (docs/adr/0133)."""
+    added = rebuild(lake, province)
+    if added:
+        logger.info("recorded coverage for %d curated files of province %s", len(added), province)
+    return summary(lake, province)
 
 
 def load_coverage(lake: Lake, province: str) -> pa.Table:

@@ -25,12 +25,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from functions import layout
-from functions.delivery.cursor import sign, signing_key, verify
-from functions.errors import Conflict, NotFound, StorageError
+from functions.delivery.cursor import sign, verify
+from functions.errors import Conflict, InvalidInput, NotFound, StorageError
 from functions.objections.adjust import approved_adjustments
 
 if TYPE_CHECKING:
     from functions.lake import Lake
+    from functions.sampling.signing import Signer
 
 COLUMNS = ["uscc", "name", "risk_class", "previous_class"]
 SCAN_ROWS = 2_000_000  # most rows the change feed examines in one request
@@ -47,18 +48,20 @@ def page(
     limit: int,
     changes_only: bool = False,
     max_bytes: int,
+    signer: Signer,
 ) -> str:
-    """One page (JSON text) of ``province``'s classification for ``month``."""
+    """One page (JSON text) of ``province``'s classification for ``month``; ``signer`` MACs the
+    cursors (``functions.delivery.cursor.cursor_signer``: KMS in AWS)."""
     feed = "changes" if changes_only else "all"
     key = layout.classification_key(month, province)
     if lake.info(key) is None:
         raise NotFound(f"no published classification for province {province} in {month}", field="month")
-    secret = signing_key(lake)
     start = 0
     expected_run: str | None = None
+    source: str | None = None
     if cursor:
-        pos = verify(secret, cursor, {"v": 1, "p": province, "m": month, "f": feed})
-        start, expected_run = int(pos["o"]), str(pos["r"])
+        pos = verify(signer, cursor, {"v": 1, "p": province, "m": month, "f": feed})
+        start, expected_run, source = int(pos["o"]), str(pos["r"]), pos.get("s")
     adjusted = approved_adjustments(lake, month, province)
     try:
         with lake.open_input_file(key) as f:
@@ -71,19 +74,30 @@ def page(
                     field="cursor",
                     run_id=run_id,
                 )
-            file_id = (lake.display(key), run_id)
-            rows, next_row = _collect(
-                pf, start, limit, changes_only, max_bytes - _ENVELOPE, adjusted, file_id
-            )
             total = pf.metadata.num_rows
+            ckey = layout.changes_key(month, province, run_id) if changes_only else None
+            if ckey is not None and lake.info(ckey) is not None:
+                # the changed rows written at publish time (ADR 0121): positions are the file's
+                _same_source(source, "file", cursor)
+                with lake.open_input_file(ckey) as cf:
+                    cpf = pq.ParquetFile(cf)
+                    rows, next_row = _collect(cpf, start, limit, False, max_bytes - _ENVELOPE, adjusted,
+                                              (lake.display(ckey), run_id))  # fmt: skip
+                    end, used = cpf.metadata.num_rows, "file"
+            else:
+                _same_source(source, None, cursor)
+                file_id = (lake.display(key), run_id)
+                rows, next_row = _collect(
+                    pf, start, limit, changes_only, max_bytes - _ENVELOPE, adjusted, file_id
+                )
+                end, used = total, None
     except OSError as exc:
         raise StorageError(f"cannot read {lake.display(key)}: {exc}") from exc
-    has_more = next_row < total
-    nxt = (
-        sign(secret, {"v": 1, "p": province, "m": month, "f": feed, "r": run_id, "o": next_row})
-        if has_more
-        else None
-    )
+    has_more = next_row < end
+    state: dict[str, Any] = {"v": 1, "p": province, "m": month, "f": feed, "r": run_id, "o": next_row}
+    if used:
+        state["s"] = used
+    nxt = sign(signer, state) if has_more else None
     head = {
         "month": month,
         "province": province,
@@ -96,6 +110,12 @@ def page(
     }
     envelope = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
     return envelope[:-1] + ',"rows":[' + ",".join(p for p in rows if p) + "]}"
+
+
+def _same_source(source: str | None, used: str | None, cursor: str | None) -> None:
+    """A cursor's offset counts rows of the file it was read from (partition or changes file)."""
+    if cursor and source != used:
+        raise InvalidInput("cursor is not one this API returned for this listing", field="cursor")
 
 
 def _run_id(pf: pq.ParquetFile) -> str:

@@ -492,12 +492,14 @@ def other_dishonesty(
 def block_tables(
     eb: EntityBlock, block: int, seed: int, regions: Regions, window: Window
 ) -> dict[str, pa.Table]:
-    """All ten datasets for one block (one generator per dataset, so adding one changes no other)."""
+    """All thirteen datasets for one block (one generator per dataset, so adding one changes no other)."""
     p = regions.province
     m = len(window.months)
 
     def rng(k: int) -> np.random.Generator:
         return np.random.default_rng([seed, block, 100 + k])
+
+    from functions.generate import fields
 
     annual, miss_rows, miss_years = annual_reports(rng(3), eb, window)
     entities = eb.table.append_column("_file", part_name(eb.gidx))
@@ -509,9 +511,13 @@ def block_tables(
         "abnormal_list": abnormal_list(rng(5), eb, window, p, m, (miss_rows, miss_years)),
         "serious_dishonesty_list": serious_dishonesty(rng(6), eb, window, p, m),
         "inspections": inspections(rng(7), eb, window, p, m, seed),
-        "complaints": complaints(rng(8), eb, window, p, m),
+        "complaints": fields.complaint_domains(rng(11), eb, complaints(rng(8), eb, window, p, m)),
         "relationships": relationships(rng(9), eb, window),
         "other_dishonesty": other_dishonesty(rng(10), eb, window, regions, p, m),
+        # the professional fields' own data (docs/adr/0118)
+        "licences": fields.licences(rng(12), eb, window, p),
+        "equipment": fields.equipment(rng(13), eb, window, p),
+        "product_checks": fields.product_checks(rng(14), eb, window, p, m),
     }
 
 

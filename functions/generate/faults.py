@@ -62,6 +62,18 @@ _TARGETS: dict[str, dict[str, str]] = {
         "missing_required": "source", "bad_date": "recorded_on", "future_date": "recorded_on",
         "bad_enum": "category", "personal_data": "source",
     },
+    "licences": {
+        "missing_required": "licence_type", "bad_date": "valid_from", "future_date": "valid_from",
+        "bad_enum": "licence_type", "personal_data": "licence_no",
+    },
+    "equipment": {
+        "missing_required": "kind", "bad_date": "registered_on", "future_date": "registered_on",
+        "bad_enum": "status", "personal_data": "equipment_id",
+    },
+    "product_checks": {
+        "missing_required": "product", "bad_date": "checked_on", "future_date": "checked_on",
+        "bad_enum": "result", "personal_data": "product",
+    },
 }  # fmt: skip
 _KEY_DUP = "duplicate_key"
 _ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)

@@ -133,6 +133,7 @@ def generate_province(
     n_blocks = -(-entities // BLOCK)
     per_chunk = max(1, -(-chunk_size // BLOCK))
     conflict_codes: list[str] = []
+    listed: pa.Table | None = None
     try:
         for first in range(0, n_blocks, per_chunk):
             parts: dict[str, list[pa.Table]] = {ds: [] for ds in ENTITY_DATASETS}
@@ -145,8 +146,12 @@ def generate_province(
                 sink.write(ds, pa.concat_tables(parts[ds]))
             if not conflict_codes:
                 conflict_codes = parts["entities"][0].column("uscc").slice(0, 200).to_pylist()
+            if listed is None:
+                listed = _lists(parts["entities"][0], seed, window)
             progress("generate entities", min((first + per_chunk) * BLOCK, entities), entities)
         sink.write("inspectors", _roster(province, entities, seed, regions.codes, conflict_codes, window))
+        if listed is not None and listed.num_rows:
+            sink.write("supervision_lists", listed)
     finally:
         sink.close()
     files = _post_process(out_dir, sink, seed, faults, formats, regions.codes, province, progress, layout)
@@ -191,6 +196,15 @@ def _roster(
         today=end,
     )
     return t.append_column("_file", pa.repeat(pa.scalar("roster"), t.num_rows))
+
+
+def _lists(entities: pa.Table, seed: int, window: Window) -> pa.Table:
+    """The province's tolerance lists (``supervision_lists``), one file ``lists``."""
+    from functions.generate.lists import lists_table
+
+    end = dt.date(1970, 1, 1) + dt.timedelta(days=int(window.end))
+    t = lists_table(entities, end, seed=seed)
+    return t.append_column("_file", pa.repeat(pa.scalar("lists"), t.num_rows))
 
 
 def _post_process(

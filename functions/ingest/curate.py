@@ -2,8 +2,9 @@
 Parquet encoding.
 
 Encoding choices (docs/adr/0015): zstd; no dictionary for values unique by construction (a
-single-column dataset key, after duplicate rejection, and ``_source_line``) nor for floats
-(amounts are near-unique; zstd still folds repeats); min/max statistics only for non-text
+single-column dataset key, after duplicate rejection, and ``_source_line``), for USCC columns
+(one value per entity: the dictionary only grows until the writer gives up on it, ADR 0116)
+nor for floats (amounts are near-unique; zstd still folds repeats); min/max statistics only for non-text
 columns (string min/max over unsorted text prunes nothing and costs the most), and for
 ``_ingest_id``: one value per file, so its min = max names the file's ingest for the
 classification's ranked dedup (ADR 0036) without reading the column.
@@ -36,22 +37,26 @@ def curated_table(
     spec: DatasetSpec, v: Validated, lines: pa.Array, *, ingest_id: str, ingested_at: dt.datetime
 ) -> pa.Table:
     schema: pa.Schema = spec.curated_schema
-    keep = pc.invert(v.failed)
+    # Most batches of a real upload have no rejected row: their columns are taken as they are
+    # (a filter would copy every value to drop none; ADR 0116).
+    keep = pc.invert(v.failed) if v.rows_failed else None
 
     def accepted(name: str) -> pa.Array:
-        return pc.filter(v.typed[name], keep).cast(schema.field(name).type)
+        values = v.typed[name] if keep is None else pc.filter(v.typed[name], keep)
+        return values.cast(schema.field(name).type)
 
     # filter kernels release the GIL
     cols: list[pa.Array] = list(workers.pool().map(accepted, [f.name for f in spec.fields]))
     n = len(cols[0]) if cols else 0
     cols.append(pa.repeat(pa.scalar(ingest_id, pa.string()), n))
     cols.append(pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), n))
-    cols.append(pc.filter(lines, keep))
+    cols.append(lines if keep is None else pc.filter(lines, keep))
     return pa.Table.from_arrays(cols, schema=schema)
 
 
 def _options(spec: DatasetSpec, schema: pa.Schema) -> dict[str, Any]:
     plain = {LINE_COLUMN} | (set(spec.key) if len(spec.key) == 1 else set())
+    plain |= {f.name for f in spec.fields if f.kind == "uscc"}
     plain |= {f.name for f in schema if pa.types.is_floating(f.type)}
     return {
         "compression": CODEC,

@@ -235,6 +235,25 @@ def _data_gaps(gaps: list[dict[str, Any]]) -> str:
     )
 
 
+def _classification_gaps(items: list[dict[str, Any]]) -> str:
+    """Inputs the classification's indicators lacked and the indicators held back for them
+    (the published manifest's ``inputs_incomplete``, docs/adr/0132): the classes were computed
+    without them, and the reader is told so beside the classes."""
+    if not items:
+        return ""
+    rows = "".join(
+        f"<tr>{txt(i.get('requirement', ''))}{txt(i.get('missing', ''))}"
+        f"{txt(', '.join(str(x) for x in i.get('read_by', [])))}</tr>"
+        for i in items
+    )
+    return (
+        '<h3>分类输入不完整 classification inputs incomplete</h3><p class="meta">'
+        "这些指标因数据未报送而未计分 these indicators were held back (no points) for missing data.</p>"
+        '<table><tr><th class="l">输入 input</th><th class="l">缺失 missing</th>'
+        f'<th class="l">未计分的指标 indicators held back</th></tr>{rows}</table>'
+    )
+
+
 def _change_split(s: dict[str, Any]) -> str:
     """The month's change per class split into new entrants, exits and movement, in words too."""
     split = s.get("change_split")
@@ -546,9 +565,11 @@ def render(
     trends: dict[str, Any] | None = None,
     entity_names: dict[str, str] | None = None,
     objections: str = "",
+    inputs_incomplete: list[dict[str, Any]] | None = None,
 ) -> str:
     """The whole document (pure: same inputs, same bytes). ``objections``: the section of
-    ``functions.objections.report`` (already HTML)."""
+    ``functions.objections.report`` (already HTML); ``inputs_incomplete``: the published
+    classification manifest's missing inputs and gated indicators."""
     title = f"{summary['province_name']}（{summary['province']}）企业信用风险分类月报 {summary['month']}"
     return (
         '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
@@ -561,6 +582,7 @@ def render(
         '<p class="notice">内部资料：分类结果仅供监管部门内部使用，不得公开，不作为对企业的信用评价。'
         " Internal use only: classes are never published nor used as a public rating.</p>"
         + _classes(summary)
+        + _classification_gaps(inputs_incomplete or [])
         + _regions(regions, summary)
         + _industries(industries)
         + _migration(migration, summary)
@@ -615,6 +637,19 @@ def _read_or_build(
     return summary, regions, industries, migration, eff, trends
 
 
+def _manifest_gaps(lake: Lake, month: str, province: str) -> list[dict[str, Any]]:
+    """The published run's ``inputs_incomplete`` (empty for runs before it was recorded)."""
+    pointer = layout.classification_pointer_key(month, province)
+    if not lake.exists(pointer):
+        return []
+    run_id = lake.read_json(pointer).get("run_id")
+    key = f"{layout.run_prefix(str(run_id))}/manifest.json"
+    if not run_id or not lake.exists(key):
+        return []
+    items = lake.read_json(key).get("inputs_incomplete") or []
+    return [i for i in items if isinstance(i, dict)]
+
+
 def write_report(
     lake: Lake,
     *,
@@ -650,6 +685,7 @@ def write_report(
         trends=trends,
         entity_names=names_of(lake, month, province, shown) if shown else {},
         objections=section(lake, month, province, when),
+        inputs_incomplete=_manifest_gaps(lake, month, province),
     )
     out = layout.report_key(month, province)
     lake.write_bytes(out, html.encode("utf-8"), metadata={"Content-Type": "text/html; charset=utf-8"})

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from functions import layout
 from functions.analysis.analyse import analyse
 from functions.analysis.effectiveness import effectiveness
+from functions.report.county import write_county_pages
 from functions.report.html import write_report
 from functions.warnings.engine import run_warnings
 from functions.warnings.notify import Notifier
@@ -32,7 +33,8 @@ def after_classification(
     athena_runner: Any = None,
     boto3_session: Any = None,
 ) -> dict[str, Any]:
-    """Warnings (trigger ``monthly``), analysis, effectiveness and the report, in that order.
+    """Warnings (trigger ``monthly``), analysis, effectiveness, the report and the county pages
+    (one HTML + CSV per county of the province, ADR 0111), in that order.
 
     Each step rewrites its own outputs, so re-running after a failure is safe; warnings are
     deduplicated by key, so a re-run raises nothing twice. The warning and inspection SQL runs on
@@ -50,11 +52,21 @@ def after_classification(
         notifier=notifier,
         **on,
     )
+    from functions.objections.overdue import sync_overdue_warnings
+
+    overdue = sync_overdue_warnings(lake, province, now=now)  # undecided past 5 working days (ADR 0121)
     summary = analyse(lake, month=month, province=province, settings=settings, write=True, **on)
     eff = effectiveness(lake, month=month, province=province, cutoff=now, settings=settings, **on)
     eff_key = layout.analysis_key(month, province, "effectiveness.json")
     lake.write_json(eff_key, eff)
     report = write_report(lake, month=month, province=province, settings=settings, now=now, **on)
+    from functions.delivery.announce import announce
+    from functions.delivery.export import export_month
+
+    exported = export_month(lake, month, province, settings=settings, now=now)  # ADR 0122
+    announce_error = announce(exported, settings)
+    # every county of the month, on the engine; same keys and bytes on a re-run (same ``now``)
+    counties = write_county_pages(lake, month=month, province=province, settings=settings, now=now, **on)
     logger.info("after-classification steps done for %s/%s", province, month)
     counts = summary["class_counts"]
     lines = [
@@ -72,11 +84,18 @@ def after_classification(
         "month": month,
         "province": province,
         "warnings": warnings.to_dict(),
+        "objection_warnings": overdue,
+        "delivery": {
+            "rows": exported.rows,
+            "files": [f.key for f in exported.files],
+            "announce_error": announce_error,
+        },
         "analysis": summary["keys"],
         "effectiveness": eff_key,
         "report": report,
         "report_key": report,
         "report_uri": lake.display(report),
+        "county_pages": [w["html"] for w in counties],
         "summary": lines,
     }
 

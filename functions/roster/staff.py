@@ -15,15 +15,21 @@ with counts only, never an entity code or a conflict.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from functions.errors import Unprocessable
 from functions.roster.load import Roster, RosterInspector
 from functions.sampling.draw import stream
+from functions.sampling.frame import int64_numpy, string_array
 from functions.sampling.inspectors import Inspector, assign
 
 LEVELS = ("county", "city", "province")
@@ -39,12 +45,57 @@ class Rules:
     min_pool: int
 
 
-@dataclass(frozen=True)
 class Staffing:
-    inspectors: list[list[str]]  # per target, in the targets' order
-    loads: dict[str, int]  # every inspector of the pools used, 0 included
-    levels: dict[str, int]  # regions staffed per level (county / city / province)
-    qualified: int  # inspectors active on the day and qualified for the field
+    """Inspectors per target as an ``n × per_target`` matrix of positions in ``ids`` (ascending
+    per row, so each target's ids are sorted): built and encoded column-wise (docs/adr/0129)."""
+
+    def __init__(
+        self,
+        ids: tuple[str, ...],
+        matrix: Any,
+        loads: dict[str, int],
+        levels: dict[str, int],
+        qualified: int,
+    ) -> None:
+        self.ids = ids  # the qualified inspectors' ids, sorted
+        self.matrix = matrix  # int64 numpy, one row per target in the targets' order
+        self.loads = loads  # every inspector of the pools used, 0 included
+        self.levels = levels  # regions staffed per level (county / city / province)
+        self.qualified = qualified  # inspectors active on the day and qualified for the field
+
+    @cached_property
+    def inspectors(self) -> list[list[str]]:
+        """Per target, in the targets' order (verification, tests; the API encodes the matrix)."""
+        out: list[list[str]] = np.array(self.ids, dtype=object)[self.matrix].tolist()
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Staffing):
+            return NotImplemented
+        return (self.ids, self.loads, self.levels, self.qualified) == (
+            other.ids,
+            other.loads,
+            other.levels,
+            other.qualified,
+        ) and bool(np.array_equal(self.matrix, other.matrix))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+_rngs = threading.local()
+
+
+def _generator(seed: str) -> Any:
+    """numpy's legacy MT19937 seeded from ``stream(seed, "inspector-rounds")``. One
+    ``RandomState`` per thread, re-seeded: constructing one first seeds it from OS entropy
+    (~0.3 ms, once per pool per plan before); ``seed()`` runs the same ``init_by_array``."""
+    words = np.frombuffer(stream(seed, "inspector-rounds").getrandbits(256).to_bytes(32, "big"), dtype=">u4")
+    rng = getattr(_rngs, "rng", None)
+    if rng is None:
+        rng = _rngs.rng = np.random.RandomState(words.astype(np.uint32))
+    else:
+        rng.seed(words.astype(np.uint32))
+    return rng
 
 
 def rounds(seed: str, targets: Sequence[str], pool: Sequence[str], per_target: int) -> dict[str, list[str]]:
@@ -56,31 +107,37 @@ def rounds(seed: str, targets: Sequence[str], pool: Sequence[str], per_target: i
     straddles two permutations could name an inspector twice; the repeat in the later permutation
     is swapped with a later position of the same permutation (its counts unchanged). A pure
     function of its arguments (numpy's legacy MT19937 is stable across versions)."""
-    m, p, n = len(pool), per_target, len(targets)
-    if n == 0:
+    if not targets:
         return {}
-    words = np.frombuffer(stream(seed, "inspector-rounds").getrandbits(256).to_bytes(32, "big"), dtype=">u4")
-    rng = np.random.RandomState(words.astype(np.uint32))
-    order = rng.permutation(n)
-    perms = [rng.permutation(m) for _ in range(-(-n * p // m))]
-    for r in range(1, len(perms)):
-        start = r * m  # first slot of perms[r]; the window holding it begins at a multiple of p
-        head = start - start % p
-        if head == start:
-            continue
-        before = set(perms[r - 1][head - (r - 1) * m :].tolist())
-        cur = perms[r]
-        end = min(p - start % p, m)  # positions of perms[r] inside the straddling window
-        spare = end
-        for k in range(end):
-            if int(cur[k]) in before:
-                while int(cur[spare]) in before:
-                    spare += 1
-                cur[k], cur[spare] = cur[spare], cur[k]
-                spare += 1
-    slots = np.sort(np.concatenate(perms)[: n * p].reshape(n, p), axis=1)
+    order, slots = _round_slots(seed, len(targets), len(pool), per_target)
     picked: list[list[str]] = np.array(sorted(pool), dtype=object)[slots].tolist()
     return dict(zip((targets[j] for j in order.tolist()), picked, strict=True))
+
+
+def _round_slots(seed: str, n: int, m: int, p: int) -> tuple[Any, Any]:
+    """:func:`rounds` as positions: target ``order[j]`` takes the pool members ``slots[j]``
+    (positions in the sorted pool, ascending)."""
+    rng = _generator(seed)
+    order = rng.permutation(n)
+    perms = [rng.permutation(m) for _ in range(-(-n * p // m))]
+    if m % p:  # with m a multiple of p no window straddles two permutations
+        for r in range(1, len(perms)):
+            start = r * m  # first slot of perms[r]; the window holding it begins at a multiple of p
+            head = start - start % p
+            if head == start:
+                continue
+            before = set(perms[r - 1][head - (r - 1) * m :].tolist())
+            cur = perms[r]
+            end = min(p - start % p, m)  # positions of perms[r] inside the straddling window
+            spare = end
+            for k in range(end):
+                if int(cur[k]) in before:
+                    while int(cur[spare]) in before:
+                        spare += 1
+                    cur[k], cur[spare] = cur[spare], cur[k]
+                    spare += 1
+    slots = np.sort(np.concatenate(perms)[: n * p].reshape(n, p), axis=1)
+    return order, slots
 
 
 def covers(inspector: RosterInspector, area: str) -> bool:
@@ -99,79 +156,144 @@ def draw_day(as_of: dt.datetime) -> dt.date:
 
 def staff(seed: str, targets: Sequence[tuple[str, str]], roster: Roster, rules: Rules) -> Staffing:
     """Inspectors for ``targets`` (``(uscc, region_code)`` pairs): a pure function of its arguments."""
-    day = draw_day(roster.as_of)
-    qualified = [i for i in roster.inspectors if rules.field in i.fields and i.active_on(day)]
-    regions: dict[str, list[str]] = {}
-    for code, region in targets:
-        regions.setdefault(region, []).append(code)
+    codes = string_array([c for c, _ in targets])
+    return staff_columns(seed, codes, string_array([r for _, r in targets]), roster, rules)
+
+
+@dataclass(frozen=True)
+class _Pools:
+    """What staffing derives from the roster alone, kept across plans of the same roster, field
+    and day (before, every plan re-derived each area's pool from every inspector)."""
+
+    qualified: list[RosterInspector]  # active on the day and qualified, in roster order
+    ids: tuple[str, ...]  # their ids, sorted
+    position: dict[str, int]  # id → index in ``ids``
+    conflicted: dict[str, set[str]]  # entity → ids of the qualified inspectors recusing
+    areas: dict[str, tuple[str, ...]]  # area → ids of the inspectors covering it (filled lazily)
+
+    def pool_of(self, area: str) -> tuple[str, ...]:
+        hit = self.areas.get(area)
+        if hit is None:
+            hit = self.areas[area] = tuple(i.id for i in self.qualified if _covers(i.prefix, area))
+        return hit
+
+
+_pools_cache: OrderedDict[tuple[str, str, dt.date], _Pools] = OrderedDict()
+_pools_lock = threading.Lock()
+
+
+def _pools(roster: Roster, field: str, day: dt.date) -> _Pools:
+    key = (roster.digest(), field, day)
+    with _pools_lock:
+        hit = _pools_cache.get(key)
+        if hit is not None:
+            _pools_cache.move_to_end(key)
+            return hit
+    qualified = [i for i in roster.inspectors if field in i.fields and i.active_on(day)]
+    ids = tuple(sorted(i.id for i in qualified))
     conflicted: dict[str, set[str]] = {}
     for ins in qualified:
         for code in ins.conflicts:
             conflicted.setdefault(code, set()).add(ins.id)
-    prefixes = [(i.prefix, i.id) for i in qualified]
-    pools: dict[str, tuple[str, ...]] = {}  # area → ids of the inspectors covering it
+    made = _Pools(qualified, ids, {i: k for k, i in enumerate(ids)}, conflicted, {})
+    with _pools_lock:
+        _pools_cache[key] = made
+        while len(_pools_cache) > 16:
+            _pools_cache.popitem(last=False)
+    return made
 
-    def pool_of(area: str) -> tuple[str, ...]:
-        hit = pools.get(area)
-        if hit is None:
-            hit = pools[area] = tuple(i for p, i in prefixes if _covers(p, area))
-        return hit
 
-    chosen: dict[tuple[str, ...], list[str]] = {}  # pool (ids) → regions
+def staff_columns(seed: str, uscc: Any, region: Any, roster: Roster, rules: Rules) -> Staffing:
+    """:func:`staff` over Arrow string columns (the plan's targets), grouped and assigned with
+    numpy: the same assignment, bit for bit (a test pins it), without a Python object per
+    target. Codes are distinct (entities of one frame)."""
+    uscc = uscc.combine_chunks() if isinstance(uscc, pa.ChunkedArray) else uscc
+    region = region.combine_chunks() if isinstance(region, pa.ChunkedArray) else region
+    if region.null_count:
+        raise ValueError("every target needs a region_code")
+    day = draw_day(roster.as_of)
+    pools = _pools(roster, rules.field, day)
+    conflicted, p, n = pools.conflicted, rules.per_target, len(uscc)
+    enc = pc.dictionary_encode(region)
+    names: list[str] = enc.dictionary.to_pylist()
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[np.argsort(np.array(names, dtype=object), kind="stable")] = np.arange(len(names), dtype=np.int64)
+    ind = enc.indices
+    region_rank = rank[np.frombuffer(ind.buffers()[1], dtype=np.int32, count=n, offset=ind.offset * 4)]
+    by_region = np.argsort(region_rank, kind="stable")  # targets grouped by region, in target order
+    cuts = np.cumsum(np.bincount(region_rank, minlength=len(names)))[:-1]
+    positions = np.split(by_region, cuts)  # per region (sorted), its targets' positions
+    regions = sorted(names)
+    recusing: dict[int, list[str]] = {}  # region rank → its targets with a recusing inspector
+    if conflicted and n:
+        hit = np.flatnonzero(_mask(pc.is_in(uscc, value_set=string_array(sorted(conflicted)))))
+        for k, code in zip(hit.tolist(), uscc.take(int64_numpy(hit)).to_pylist(), strict=True):
+            recusing.setdefault(int(region_rank[k]), []).append(code)
+    chosen: dict[tuple[str, ...], list[int]] = {}  # pool (ids) → region ranks
     levels = dict.fromkeys(LEVELS, 0)
     failed: list[dict[str, Any]] = []
-    for region in sorted(regions):
-        codes = regions[region]
-        recusing = [c for c in codes if c in conflicted]
+    for r, name in enumerate(regions):
+        count = len(positions[r])
+        codes = recusing.get(r, [])
         for level in LEVELS:
-            pool = pool_of(region[: _AREA_LENGTH[level]])
-            if len(pool) < rules.per_target:
-                short = len(codes)
-            else:
+            pool = pools.pool_of(name[: _AREA_LENGTH[level]])
+            if len(pool) < p:
+                short = count
+            elif codes:
                 ids = set(pool)
-                short = sum(1 for c in recusing if len(ids - conflicted[c]) < rules.per_target)
+                short = sum(1 for c in codes if len(ids - conflicted[c]) < p)
+            else:
+                short = 0
             big_enough = len(pool) >= rules.min_pool or level == LEVELS[-1]
             if big_enough and not short:
-                chosen.setdefault(pool, []).append(region)
+                chosen.setdefault(pool, []).append(r)
                 levels[level] += 1
                 break
         else:
             failed.append(
                 {
-                    "region_code": region,
-                    "targets": len(codes),
+                    "region_code": name,
+                    "targets": count,
                     "eligible_inspectors": len(pool),
                     "unstaffable": short,
                 }
             )
     if failed:
         raise Unprocessable(
-            f"{len(failed)} region(s) cannot be staffed with {rules.per_target} inspectors qualified for "
+            f"{len(failed)} region(s) cannot be staffed with {p} inspectors qualified for "
             f"{rules.field!r}, active on {day.isoformat()} and free of conflicts",
             field="inspectors",
             inspector_field=rules.field,
-            per_target=rules.per_target,
-            qualified_inspectors=len(qualified),
+            per_target=p,
+            qualified_inspectors=len(pools.qualified),
             regions=failed[:50],
             regions_count=len(failed),
         )
-    by_id = {i.id: i for i in qualified}
-    staffed: dict[str, list[str]] = {}
-    loads: dict[str, int] = {}
-    for pool, pool_regions in sorted(chosen.items(), key=lambda kv: kv[1][0]):
-        codes = [c for r in pool_regions for c in regions[r]]
-        pool_seed = f"{seed}/{pool_regions[0]}"
+    by_id = {i.id: i for i in pools.qualified}
+    matrix = np.zeros((n, p), dtype=np.int64)
+    used: set[int] = set()
+    for pool, ranks in sorted(chosen.items(), key=lambda kv: regions[kv[1][0]]):
+        at = np.concatenate([positions[r] for r in ranks])  # the pool's targets: region, then order
+        pool_seed = f"{seed}/{regions[ranks[0]]}"
         ids = set(pool)
-        if len(pool) >= 2 * rules.per_target and not any(conflicted.get(c, set()) & ids for c in codes):
-            staffed.update(rounds(pool_seed, codes, pool, rules.per_target))
+        members = np.array(sorted(pools.position[i] for i in pool), dtype=np.int64)  # = sorted ids
+        if len(pool) >= 2 * p and not any(conflicted[c] & ids for r in ranks for c in recusing.get(r, ())):
+            order, slots = _round_slots(pool_seed, len(at), len(pool), p)
+            matrix[at[order]] = members[slots]
         else:
-            members = [Inspector(i, by_id[i].region_code, by_id[i].conflicts) for i in pool]
-            staffed.update(assign(pool_seed, codes, members, rules.per_target))
-        for i in pool:
-            loads.setdefault(i, 0)
-    for picked in staffed.values():
-        for i in picked:
-            loads[i] += 1
-    return Staffing(
-        [staffed[code] for code, _ in targets], dict(sorted(loads.items())), levels, len(qualified)
+            codes = uscc.take(int64_numpy(at)).to_pylist()
+            inspectors = [Inspector(i, by_id[i].region_code, by_id[i].conflicts) for i in pool]
+            got = assign(pool_seed, codes, inspectors, p)
+            matrix[at] = np.array([[pools.position[i] for i in got[c]] for c in codes], dtype=np.int64)
+        used.update(members.tolist())
+    counts = (
+        np.bincount(matrix.ravel(), minlength=len(pools.ids)) if n else np.zeros(len(pools.ids), np.int64)
     )
+    loads = {pools.ids[g]: int(counts[g]) for g in sorted(used)}
+    return Staffing(pools.ids, matrix, loads, levels, len(pools.qualified))
+
+
+def _mask(col: Any) -> Any:
+    """A boolean Arrow array without nulls as numpy."""
+    bits = np.unpackbits(np.frombuffer(col.buffers()[1], dtype=np.uint8), bitorder="little")
+    return bits[col.offset : col.offset + len(col)].astype(bool)

@@ -45,6 +45,10 @@ DIGEST_PREFIX = f"{LAYOUT}:"  # a v2 frame digest names its definition; a bare h
 CELL_KEY = ("risk_class", "region_code", "section", "entity_type")
 COPY_COLUMNS = (*CELL_KEY, "uscc", "name", "industry_code")
 ROW_GROUP_SIZE = 4_096
+# Dictionary pages only where values repeat: pyarrow would also try them on the unique uscc and
+# name, fall back to plain pages mid-chunk, and decoding that mix costs ~1.6x the CPU (and ~40 %
+# more bytes) of plain pages — DuckDB's writer (publish) already writes those columns plain.
+DICTIONARY_COLUMNS = CELL_KEY
 _FETCH_GROUPS = 128  # row groups decoded at a time when fetching drawn rows (bounds memory)
 _CACHE_SIZE = 8
 INDEX_SCHEMA = pa.schema(
@@ -157,8 +161,16 @@ def sort_for_copy(table: pa.Table) -> pa.Table:
 
 
 def write_copy(path: str, table: pa.Table) -> None:
-    """Write sorted copy rows (:func:`sort_for_copy`) to a local Parquet file."""
-    pq.write_table(table, path, compression="zstd", row_group_size=ROW_GROUP_SIZE)
+    """Write sorted copy rows (:func:`sort_for_copy`) to a local Parquet file, encoded as the
+    publish step's DuckDB writes it (dictionaries for the cell key only, see
+    :data:`DICTIONARY_COLUMNS`)."""
+    pq.write_table(
+        table,
+        path,
+        compression="zstd",
+        row_group_size=ROW_GROUP_SIZE,
+        use_dictionary=list(DICTIONARY_COLUMNS),
+    )
 
 
 def store(lake: Lake, month: str, province: str, run_id: str, model: str, copy_path: str) -> pa.Table:
@@ -237,6 +249,29 @@ def load_published(lake: Lake, month: str, province: str) -> CellFrame | frames.
         if found is not None:
             return found
     return frames.load_published(lake, month, province)
+
+
+def load_published_for(lake: Lake, month: str, province: str, field: str | None) -> CellFrame | frames.Frame:
+    """The frame a plan draws from: the general one, or, with a professional ``field`` named,
+    the sampling copy of the field's published run (its population by sampling class,
+    docs/adr/0118). It sits beside the general copies, keyed by the field run's id."""
+    if field is None:
+        return load_published(lake, month, province)
+    pointer: Any = None
+    try:
+        pointer = lake.read_json(layout.field_classification_pointer_key(field, month, province))
+    except FileNotFoundError:
+        pointer = None
+    except ValueError:
+        logger.warning("unreadable %s pointer for %s %s", field, month, province)
+    if not (isinstance(pointer, dict) and isinstance(pointer.get("run_id"), str)):
+        raise NotFound(
+            f"no published {field} classification for province {province} in {month}", field="frame_field"
+        )
+    found = load_run(lake, month, province, pointer["run_id"], pointer=pointer)
+    if found is None:
+        raise StorageError(f"the {field} run {pointer['run_id']} has no sampling copy")
+    return found
 
 
 def load_run(
@@ -370,6 +405,26 @@ def _select(frame: CellFrame, scope: frames.Scope, classes: Sequence[str]) -> Se
     lines = sorted(f"-\t{cls[cell]}\t{code}\n" for cell, _, code in gone)
     h.update("".join(lines).encode())
     return Selection(cells, cum, excluded, populations, DIGEST_PREFIX + h.hexdigest())
+
+
+def with_excluded(sel: Selection, located: Sequence[tuple[str, int, int]]) -> Selection:
+    """``sel`` less the entities at ``(class, index row of the cell, rank in the cell)``, located
+    by the query engine (the supervision set, ADR 0123): no read of the copy or its source. The
+    digest stays the scope's; cells outside the scope are ignored, a second exclusion is one."""
+    excluded: dict[str, Any] = {}
+    populations: dict[str, int] = {}
+    for c, rows in sel.cells.items():
+        mine = [(cell, rank) for k, cell, rank in located if k == c]
+        extra = []
+        if mine and len(rows):
+            cells_of = np.array([cell for cell, _ in mine], dtype=np.int64)
+            j = np.searchsorted(rows, cells_of)
+            hit = (j < len(rows)) & (rows[np.minimum(j, len(rows) - 1)] == cells_of)
+            ranks = np.array([rank for _, rank in mine], dtype=np.int64)
+            extra = (sel.cum[c][j[hit]] + ranks[hit]).tolist()
+        excluded[c] = np.union1d(sel.excluded[c], np.array(extra, dtype=np.int64)).astype(np.int64)
+        populations[c] = int(sel.cum[c][-1]) - len(excluded[c])
+    return Selection(sel.cells, sel.cum, excluded, populations, sel.digest)
 
 
 def _locate_excluded(frame: CellFrame, codes: list[str], in_scope: Any) -> list[tuple[int, int, str]]:

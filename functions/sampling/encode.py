@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from functions.sampling.frame import string_array, string_scalar
+from functions.sampling.frame import int64_numpy, string_array, string_scalar
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -49,6 +50,22 @@ def inspector_lists(staffing: Sequence[Sequence[str]]) -> pa.Array:
         return hit
 
     return string_array(["[" + ",".join(lit(i) for i in ids) + "]" for ids in staffing])
+
+
+def inspector_matrix(ids: Sequence[str], matrix: Any) -> pa.Array:
+    """:func:`inspector_lists` of ``[[ids[k] for k in row] for row in matrix]``, column-wise: one
+    literal per inspector, one ``take`` per slot (docs/adr/0129)."""
+    if not len(matrix):
+        return string_array([])
+    literals = string_array([json.dumps(i, ensure_ascii=False) for i in ids])
+    parts: list[Any] = [string_scalar("[")]
+    for j in range(matrix.shape[1]):
+        if j:
+            parts.append(string_scalar(","))
+        parts.append(literals.take(int64_numpy(np.ascontiguousarray(matrix[:, j]))))
+    parts.append(string_scalar("]"))
+    out: pa.Array = pc.binary_join_element_wise(*parts, string_scalar(""))
+    return out
 
 
 def object_strings(

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -236,7 +237,27 @@ def stratum_indices(table: pa.Table, classes: Sequence[str]) -> dict[str, pa.Arr
     return out
 
 
-_JSON_UNSAFE = r'["\\\x00-\x1f]'
+_UNSAFE_BYTES = np.zeros(256, dtype=bool)
+_UNSAFE_BYTES[[*range(0x20), ord('"'), ord("\\")]] = True
+
+
+def _json_safe(col: pa.ChunkedArray) -> bool:
+    """No value holds a character JSON escapes (``"``, ``\\``, U+0000–U+001F). A scan of the data
+    buffers, exact for UTF-8 (every byte of a multi-byte character is ≥ 0x80), in place of a
+    regex per value (ADR 0129)."""
+    for chunk in col.chunks:
+        if not len(chunk):
+            continue
+        _, offsets, data = chunk.buffers()
+        offs = np.frombuffer(offsets, dtype=np.int32, count=len(chunk) + 1, offset=chunk.offset * 4)
+        lo, hi = int(offs[0]), int(offs[-1])
+        if hi > lo and bool(
+            _UNSAFE_BYTES[np.frombuffer(data, dtype=np.uint8, count=hi - lo, offset=lo)].any()
+        ):
+            return False
+    return True
+
+
 _plain_cache: OrderedDict[tuple[int, tuple[str, ...]], tuple[pa.Table, frozenset[str]]] = OrderedDict()
 
 
@@ -255,7 +276,7 @@ def json_plain_columns(table: pa.Table, columns: Sequence[str] | None = None) ->
         for name in names
         if pa.types.is_string(table.schema.field(name).type)
         and table[name].null_count == 0
-        and not pc.any(pc.match_substring_regex(table[name], pattern=_JSON_UNSAFE)).as_py()
+        and _json_safe(table[name])
     )
     with _lock:
         _plain_cache[key] = (table, plain)

@@ -37,7 +37,42 @@ def lookup(lake: Lake, uscc: str, month: str) -> dict[str, Any]:
         raise StorageError(f"cannot read {lake.display(key)}: {exc}") from exc
     if row is None:
         raise NotFound(f"{uscc} has no classification for month {month}", field="uscc")
-    return {"uscc": row["uscc"], "month": month, **{k: row[k] for k in COLUMNS if k != "uscc"}}
+    out = {"uscc": row["uscc"], "month": month, **{k: row[k] for k in COLUMNS if k != "uscc"}}
+    out["fields"] = {
+        name: {k: r[k] for k in FIELD_COLUMNS}
+        | {"sampling_class": _stricter(row["risk_class"], r["risk_class"])}
+        for name, r in field_rows(lake, month, province, uscc).items()
+    }
+    return out
+
+
+FIELD_COLUMNS = ["risk_class", "risk_score", "previous_class", "reasons", "rules", "model", "run_id"]
+
+
+def _stricter(general: str, field: str) -> str:
+    from functions.classify.fields import stricter
+
+    return stricter(general, field)
+
+
+def field_rows(lake: Lake, month: str, province: str, uscc: str) -> dict[str, dict[str, Any]]:
+    """Each professional field's published row of ``uscc`` (docs/adr/0117); fields whose
+    population it is not in are left out. Same row-group pruning as the general lookup."""
+    from schemas.fields import FIELDS
+
+    out: dict[str, dict[str, Any]] = {}
+    for name in FIELDS:
+        key = layout.field_classification_key(name, month, province)
+        if lake.info(key) is None:
+            continue
+        try:
+            with lake.open_input_file(key) as f:
+                row = _find(pq.ParquetFile(f), uscc)
+        except (OSError, KeyError) as exc:
+            raise StorageError(f"cannot read {lake.display(key)}: {exc}") from exc
+        if row is not None:
+            out[name] = row
+    return out
 
 
 def _find(pf: pq.ParquetFile, uscc: str) -> dict[str, Any] | None:

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from functions.errors import InvalidInput
 from functions.obs.context import bind, scoped
 from functions.roster.load import Roster, load_roster
-from functions.roster.staff import Rules, staff
-from functions.sampling import cells, encode
+from functions.roster.staff import Rules, Staffing, staff_columns
+from functions.sampling import cells, encode, supervision
 from functions.sampling import draw as drawing
 from functions.sampling import frame as frames
 from functions.sampling.plans import MAX_ANSWER_BYTES, PlanText, dumps, new_plan_id, store_plan_bytes
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 TARGET_COLUMNS = ["uscc", "name", "risk_class", "region_code", "industry_code"]
+PLAN_FORMAT = 3  # the stored layout new plans are written in (docs/adr/0125)
 
 
 def scope_of(req: PlanRequest) -> frames.Scope:
@@ -46,22 +48,27 @@ class Drawn:
     frame_size: int
     strata: list[dict[str, Any]]
     targets: pa.Table  # TARGET_COLUMNS, in plan order
-    staffing: list[list[str]] | None  # inspectors per target (same order), None without a pool
+    staffing: Staffing | None  # inspectors per target (same order), None without a pool
     inspector_loads: dict[str, int] | None
     plain: frozenset[str] = frozenset()  # target columns that need no JSON escaping
     roster: dict[str, Any] | None = None  # which roster staffed the plan (schemas.api.RosterUsed)
+    supervision: dict[str, Any] | None = None  # lists and re-inspection (schemas.api.SupervisionUsed)
 
     def rows(self) -> list[dict[str, Any]]:
         """The targets as dicts (verification, tests); the API path uses :meth:`target_objects`."""
         columns = [self.targets.column(c).to_pylist() for c in TARGET_COLUMNS]
         rows = [dict(zip(TARGET_COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
         for i, r in enumerate(rows):
-            r["inspectors"] = list(self.staffing[i]) if self.staffing is not None else []
+            r["inspectors"] = list(self.staffing.inspectors[i]) if self.staffing is not None else []
         return rows
 
     def target_objects(self) -> pa.Array:
         """One JSON object (plus a comma) per target, see :mod:`functions.sampling.encode`."""
-        inspectors: pa.Array | str = "[]" if self.staffing is None else encode.inspector_lists(self.staffing)
+        inspectors: pa.Array | str = (
+            "[]"
+            if self.staffing is None
+            else encode.inspector_matrix(self.staffing.ids, self.staffing.matrix)
+        )
         return encode.object_strings(self.targets, TARGET_COLUMNS, {"inspectors": inspectors}, self.plain)
 
     def head(self) -> dict[str, Any]:
@@ -71,6 +78,7 @@ class Drawn:
             "algorithm": drawing.ALGORITHM,
             "strata": self.strata,
             "roster": self.roster,
+            "supervision": self.supervision,
         }
 
 
@@ -86,28 +94,38 @@ def staffing_rules(req: PlanRequest, settings: Settings) -> Rules:
     return Rules(req.inspectors.field, asked or least, max(settings.roster_min_pool, asked or least))
 
 
-def draw_plan(
-    req: PlanRequest, frame: frames.Frame | cells.CellFrame, seed: str, roster: Roster, rules: Rules
-) -> Drawn:
-    """The reproducible part of a plan: a pure function of (request, seed, frame, roster, rules)."""
+@dataclass(frozen=True)
+class Targets:
+    """The draw before staffing: what every plan format shares (docs/adr/0125)."""
+
+    digest: str
+    size: int
+    strata: list[dict[str, Any]]
+    table: pa.Table  # TARGET_COLUMNS, in plan order
+    plain: frozenset[str]
+    supervision: dict[str, Any] | None = None
+
+
+def draw_targets(
+    req: PlanRequest,
+    frame: frames.Frame | cells.CellFrame,
+    seed: str,
+    special: supervision.SupervisionSet | None = None,
+) -> Targets:
+    """The targets of a draw (scope, strata, positions), a pure function of (request, seed, frame,
+    supervision set). Listed and recently inspected entities leave their class strata; whitelist
+    entities form a stratum of their own, sandbox entities one drawn at ratio 0 (ADR 0123, 0124)."""
     ratios: dict[str, float] = {str(k): v for k, v in req.ratios.items()}
+    opts = req.supervision
+    listed = None
+    if special is not None and opts is not None:
+        listed = supervision.in_scope(special.table, scope_of(req))
     if isinstance(frame, cells.CellFrame):
-        digest, size, populations, positions, targets = _draw_cells(req, frame, seed, ratios)
+        digest, size, populations, positions, targets = _draw_cells(req, frame, seed, ratios, listed)
         plain = frames.json_plain_columns(targets, TARGET_COLUMNS)
     else:
-        digest, size, populations, positions, targets = _draw_in_memory(req, frame, seed, ratios)
+        digest, size, populations, positions, targets = _draw_in_memory(req, frame, seed, ratios, listed)
         plain = frames.json_plain_columns(frame.table, TARGET_COLUMNS)
-    pairs = zip(targets.column("uscc").to_pylist(), targets.column("region_code").to_pylist(), strict=True)
-    staffed = staff(seed, list(pairs), roster, rules)
-    used = {
-        "as_of": roster.as_of.isoformat(timespec="milliseconds"),
-        "digest": roster.digest(),
-        "field": rules.field,
-        "per_target": rules.per_target,
-        "min_pool": rules.min_pool,
-        "qualified": staffed.qualified,
-        "levels": staffed.levels,
-    }
     strata = [
         {
             "risk_class": c,
@@ -117,16 +135,55 @@ def draw_plan(
         }
         for c in RISK_CLASSES
     ]
-    return Drawn(digest, size, strata, targets, staffed.inspectors, staffed.loads, plain, used)
+    used: dict[str, Any] | None = None
+    if listed is not None and special is not None and opts is not None:
+        extra, used = supervision.list_draw(listed, seed, opts, TARGET_COLUMNS)
+        used = {"digest": special.digest, "as_of": special.as_of, "day": special.day, **used}
+        if extra.num_rows:
+            targets = pa.concat_tables([targets.cast(extra.schema), extra])
+            plain = plain & frames.json_plain_columns(extra, TARGET_COLUMNS)
+    return Targets(digest, size, strata, targets, plain, used)
+
+
+def draw_plan(
+    req: PlanRequest,
+    frame: frames.Frame | cells.CellFrame,
+    seed: str,
+    roster: Roster,
+    rules: Rules,
+    special: supervision.SupervisionSet | None = None,
+) -> Drawn:
+    """The reproducible part of a plan: a pure function of (request, seed, frame, roster, rules,
+    supervision set)."""
+    drawn = draw_targets(req, frame, seed, special)
+    targets = drawn.table
+    staffed = staff_columns(seed, targets.column("uscc"), targets.column("region_code"), roster, rules)
+    used = {
+        "as_of": roster.as_of.isoformat(timespec="milliseconds"),
+        "digest": roster.digest(),
+        "field": rules.field,
+        "per_target": rules.per_target,
+        "min_pool": rules.min_pool,
+        "qualified": staffed.qualified,
+        "levels": staffed.levels,
+    }
+    return Drawn(drawn.digest, drawn.size, drawn.strata, targets, staffed, staffed.loads,
+                 drawn.plain, used, drawn.supervision)  # fmt: skip
 
 
 _Draw = tuple[str, int, dict[str, int], dict[str, Any], pa.Table]
 
 
-def _draw_in_memory(req: PlanRequest, frame: frames.Frame, seed: str, ratios: dict[str, float]) -> _Draw:
+def _draw_in_memory(
+    req: PlanRequest, frame: frames.Frame, seed: str, ratios: dict[str, float], listed: pa.Table | None
+) -> _Draw:
     """A partition read whole (runs published before the sampling copy; frame digest v1)."""
     prepared = frames.scoped_frame(frame, scope_of(req), RISK_CLASSES)
     table, indices = prepared.table, prepared.indices
+    gone = None if listed is None else supervision.leaving_strata(listed)
+    if gone is not None and gone.num_rows:
+        table = table.filter(pc.invert(pc.is_in(table["uscc"], value_set=gone["uscc"])))
+        indices = frames.stratum_indices(table, RISK_CLASSES)
     populations = {c: len(indices[c]) for c in RISK_CLASSES}
     positions = drawing.draw_positions(seed, populations, ratios)
     picked: list[pa.Array] = [
@@ -134,23 +191,33 @@ def _draw_in_memory(req: PlanRequest, frame: frames.Frame, seed: str, ratios: di
     ]
     rows = table.select(TARGET_COLUMNS)
     targets = rows.take(pa.concat_arrays(picked)) if picked else rows.slice(0, 0)
-    return prepared.digest, table.num_rows, populations, positions, targets
+    return prepared.digest, prepared.table.num_rows, populations, positions, targets
 
 
-def _draw_cells(req: PlanRequest, frame: cells.CellFrame, seed: str, ratios: dict[str, float]) -> _Draw:
+def _draw_cells(
+    req: PlanRequest, frame: cells.CellFrame, seed: str, ratios: dict[str, float], listed: pa.Table | None
+) -> _Draw:
     """The run's sampling copy (ADR 0100): counts from the cell index, only drawn rows read."""
     sel = cells.selection(frame, scope_of(req), RISK_CLASSES)
+    size = sel.size
+    if listed is not None:
+        sel = cells.with_excluded(sel, supervision.located(frame, supervision.leaving_strata(listed)))
     positions = drawing.draw_positions(seed, sel.populations, ratios)
     rows = cells.rows_of(frame, sel, positions, RISK_CLASSES)
     targets = cells.fetch(frame, rows, TARGET_COLUMNS)
-    return sel.digest, sel.size, dict(sel.populations), positions, targets
+    return sel.digest, size, dict(sel.populations), positions, targets
 
 
 def compute(
-    req: PlanRequest, frame: frames.Frame | cells.CellFrame, seed: str, roster: Roster, rules: Rules
+    req: PlanRequest,
+    frame: frames.Frame | cells.CellFrame,
+    seed: str,
+    roster: Roster,
+    rules: Rules,
+    special: supervision.SupervisionSet | None = None,
 ) -> dict[str, Any]:
     """:func:`draw_plan` as the plan's members (``targets`` as dicts): what verify compares."""
-    drawn = draw_plan(req, frame, seed, roster, rules)
+    drawn = draw_plan(req, frame, seed, roster, rules, special)
     return {**drawn.head(), "targets": drawn.rows(), "inspector_loads": drawn.inspector_loads}
 
 
@@ -173,6 +240,7 @@ def make_plan(
     seed: str | None = None,
     frame: frames.Frame | cells.CellFrame | None = None,
     official: dict[str, Any] | None = None,
+    special: supervision.SupervisionSet | None = None,
 ) -> CreatedPlan:
     """Draw and store a plan, serialised once (docs/adr/0045). Scope is the caller's job.
 
@@ -180,17 +248,23 @@ def make_plan(
     fixed at registration and the ``official`` members (task, commitment, reveal…); otherwise
     the plan is a test draw, labelled ``"mode": "test"`` (docs/adr/0093). Inspectors come from
     the province's roster as it stands at ``now`` (docs/adr/0097)."""
-    frame = frame if frame is not None else cells.load_published(lake, req.month, req.province)
+    if frame is None:
+        frame = cells.load_published_for(lake, req.month, req.province, req.frame_field)
     if seed is None:
         seed = req.seed if req.seed is not None else drawing.new_seed()
     at = now or dt.datetime.now(dt.UTC)
     at = at.replace(microsecond=at.microsecond // 1000 * 1000)  # as stored (milliseconds)
-    rules = staffing_rules(req, get_settings())
-    drawn = draw_plan(req, frame, seed, load_roster(lake, req.province, at), rules)
+    settings = get_settings()
+    rules = staffing_rules(req, settings)
+    if req.supervision is not None and special is None:  # a test draw that asked for them
+        special = supervision.compute(lake, req.province, req.month, req.supervision, as_of=at,
+                                      settings=settings)  # fmt: skip
+    drawn = draw_plan(req, frame, seed, load_roster(lake, req.province, at), rules, special)
     plan_id = new_plan_id(req.province)
     bind(plan_id=plan_id)  # on every log line of the plan's making (docs/adr/0076)
     head: dict[str, Any] = {
         "plan_id": plan_id,
+        "plan_format": PLAN_FORMAT,
         "created_at": at.isoformat(timespec="milliseconds"),
         "caller": principal.caller(),
         "month": req.month,

@@ -18,10 +18,12 @@ import secrets
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+import pyarrow.compute as pc
+
 from functions import layout
 from functions.errors import Conflict, InvalidInput, NotFound, StorageError, Unprocessable, WriteConflict
 from functions.obs.context import bind, scoped
-from functions.sampling import audit, cells, commit
+from functions.sampling import audit, cells, commit, supervision
 from functions.sampling import draw as drawing
 from functions.sampling import frame as frames
 from functions.sampling.plans import MAX_ANSWER_BYTES
@@ -98,7 +100,7 @@ def register_task(
     taken = audit.read_object(lake, slot_key, "sampling object")
     if taken is not None:
         raise _slot_taken(req, str(taken["task_id"]))
-    frame = cells.load_published(lake, req.month, req.province)
+    frame = cells.load_published_for(lake, req.month, req.province, req.frame_field)
     task: dict[str, Any] = {
         "task_id": new_task_id(req.province),
         "created_at": _now(now),
@@ -110,6 +112,14 @@ def register_task(
         "model": frame.model,
     }
     digest, size = scoped_digest(frame, _scope(task))
+    if req.supervision.lists or req.supervision.reinspection:
+        # fixed now, before the randomness exists (ADR 0123, 0124); the draw reads it back
+        at = dt.datetime.fromisoformat(task["created_at"])
+        special = supervision.compute(lake, req.province, req.month, req.supervision, as_of=at)
+        listed = supervision.in_scope(special.table, _scope(task))
+        excluded = listed.filter(pc.equal(listed["disposition"], "inspected_recently")).num_rows
+        task["exclusions"]["inspected_recently"] += excluded
+        task["supervision_set"] = {"digest": special.digest, "as_of": special.as_of, "day": special.day}
     secret = commit.new_secret()
     task.update(
         frame_digest=digest,
@@ -221,6 +231,8 @@ def plan_request_of(task: dict[str, Any], dreq: DrawRequest | None = None) -> Pl
         "ratios": task["ratios"],
         "exclude": [e["uscc"] for e in task["exclude"]],
         "mode": "official",
+        "supervision": task["supervision"] if task.get("supervision_set") else None,
+        "frame_field": task.get("frame_field"),
     }
     inspectors: dict[str, Any] = {"field": task.get("field") or "general"}
     if dreq is not None and dreq.inspectors is not None:
@@ -288,8 +300,10 @@ def draw_task(
         "exclusions": task["exclusions"],
     }
     seed = commit.seed_of(reveal, task_id, task["frame_digest"], draw_no)
+    fixed = task.get("supervision_set")
+    special = supervision.load(lake, province, fixed["digest"]) if fixed else None
     made = make_plan(lake, req, principal, now=now, max_answer_bytes=max_answer_bytes, seed=seed,
-                     frame=frame, official=official)  # fmt: skip
+                     frame=frame, official=official, special=special)  # fmt: skip
     record = {
         "draw_no": draw_no,
         "plan_id": made.plan_id,

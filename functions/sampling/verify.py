@@ -1,5 +1,10 @@
 """``creditrisk plan verify``: re-draw a stored plan from its seed and its frame.
 
+Stored plans keep the format they were written in (``plan_format``, docs/adr/0125): format 1
+(before the roster: inspectors came in the request, assigned by
+:func:`functions.sampling.inspectors.assign`), 2 (the roster, no ``plan_format`` member yet) and
+3 (supervision lists and re-inspection limits). Each is replayed as it was written.
+
 The plan names the run it drew from; runs are kept (``results/runs/<run_id>/``), so the draw
 can be replayed even after a newer run was published — the answer then also says that the
 classification the plan used has since been replaced.
@@ -18,14 +23,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from functions import layout
-from functions.errors import CreditRiskError, NotFound, Unprocessable
+from functions.errors import CreditRiskError, NotFound, StorageError, Unprocessable
 from functions.roster.load import load_roster
 from functions.roster.staff import Rules
-from functions.sampling import audit, cells, commit
+from functions.sampling import audit, cells, commit, supervision
 from functions.sampling import frame as frames
+from functions.sampling.inspectors import Inspector, assign
 from functions.sampling.plans import load_plan_text
-from functions.sampling.service import compute
-from schemas.api import PlanRequest
+from functions.sampling.service import PLAN_FORMAT, TARGET_COLUMNS, compute, draw_targets
+from schemas.api import PlanRequest, PlanRequestV1
 
 if TYPE_CHECKING:
     from functions.lake import Lake
@@ -33,6 +39,15 @@ if TYPE_CHECKING:
     from functions.sampling.signing import Signer
 
 COMPARED = ("frame_digest", "frame_size", "strata", "roster", "targets", "inspector_loads")
+COMPARED_V1 = ("frame_digest", "frame_size", "strata", "targets", "inspector_loads")  # no roster
+
+
+def plan_format(plan: dict[str, Any]) -> int:
+    """The stored layout: the ``plan_format`` member, else 2 with a ``roster`` member, else 1."""
+    declared = plan.get("plan_format")
+    if declared is not None:
+        return declared if isinstance(declared, int) and not isinstance(declared, bool) else -1
+    return 2 if "roster" in plan else 1
 
 
 @dataclass
@@ -61,7 +76,9 @@ def verify_plan(
     plan: dict[str, Any] = json.loads(text)
     official: list[str] = []
     chain_problems: list[str] = []
-    claims_test = plan.get("mode") == "test" and plan.get("task_id") is None
+    # format 1 plans written before tasks existed carry no mode: they were test draws by nature
+    mode = plan.get("mode", "test" if plan_format(plan) == 1 else None)
+    claims_test = mode == "test" and plan.get("task_id") is None
     if claims_test and signer is not None and _on_chain(lake, signer, plan_id, full):
         claims_test = False  # an official plan rewritten to pass for a test draw
     if not claims_test:
@@ -86,13 +103,26 @@ def verify_plan(
 
 def _redraw(lake: Lake, plan_id: str, plan: dict[str, Any]) -> Verification:
     """Re-draw from the stored request, seed and frame, and compare."""
+    fmt = plan_format(plan)
+    if fmt not in range(1, PLAN_FORMAT + 1):
+        return Verification(plan_id, "mismatch", str(plan.get("run_id")), None, ["plan_format"],
+                            message=f"unknown plan format {plan.get('plan_format')!r}")  # fmt: skip
+    legacy: PlanRequestV1 | None = None
     try:
-        req = PlanRequest.model_validate(plan["request"], strict=False)
+        if fmt == 1:
+            legacy = PlanRequestV1.model_validate(plan["request"], strict=False)
+            req = _request_of_v1(legacy)
+        else:
+            req = PlanRequest.model_validate(plan["request"], strict=False)
         month, province, run_id = plan["month"], plan["province"], plan["run_id"]
     except (ValueError, KeyError, TypeError):
         return Verification(plan_id, "mismatch", str(plan.get("run_id")), None, ["request"],
                             message="the stored request is not a valid request")  # fmt: skip
-    current_run = _published_run(lake, month, province)
+    current_run = (
+        _published_field_run(lake, req.frame_field, month, province)
+        if req.frame_field
+        else _published_run(lake, month, province)
+    )
     replaced = current_run != run_id
     frame: frames.Frame | cells.CellFrame
     if str(plan.get("frame_digest", "")).startswith(cells.DIGEST_PREFIX):
@@ -107,26 +137,39 @@ def _redraw(lake: Lake, plan_id: str, plan: dict[str, Any]) -> Verification:
     else:
         # frame digest v1 (bare hex): the whole partition, as the plan was drawn
         stale = []
-        legacy: frames.Frame | None = None
+        published: frames.Frame | None = None
         if not replaced:
             try:
-                legacy = frames.load_published(lake, month, province)
+                published = frames.load_published(lake, month, province)
             except NotFound:
-                legacy = None
-        if legacy is None or legacy.run_id != run_id:
+                published = None
+        if published is None or published.run_id != run_id:
             try:
-                legacy = frames.load_run(lake, run_id)
+                published = frames.load_run(lake, run_id)
             except NotFound:
                 return _unverifiable(plan_id, run_id, current_run, layout.run_classifications_key(run_id))
-        frame = legacy
+        frame = published
+    compared: tuple[str, ...] = COMPARED
     try:
-        again = compute(req, frame, plan["seed"], *staffing_of(lake, plan))
+        if legacy is not None:
+            again, compared = replay_v1(legacy, req, frame, str(plan["seed"])), COMPARED_V1
+        else:
+            special = None
+            if fmt >= 3:
+                compared = (*COMPARED, "supervision")
+                used = plan.get("supervision")
+                if isinstance(used, dict):
+                    special = supervision.load(lake, province, str(used.get("digest")))
+            again = compute(req, frame, plan["seed"], *staffing_of(lake, plan), special)
+    except StorageError as exc:
+        return Verification(plan_id, "mismatch", run_id, current_run, ["supervision"],
+                            message=f"the plan's supervision set cannot be read: {exc}")  # fmt: skip
     except (KeyError, TypeError, ValueError, Unprocessable) as exc:
         return Verification(
             plan_id, "mismatch", run_id, current_run, ["roster"],
             message=f"the plan's staffing cannot be replayed from the roster ({type(exc).__name__})",
         )  # fmt: skip
-    diffs = [k for k in COMPARED if _norm(again[k]) != _norm(plan.get(k))] + stale
+    diffs = [k for k in compared if _norm(again[k]) != _norm(plan.get(k))] + stale
     if replaced:
         status = "replaced" if not diffs else "replaced-mismatch"
         msg = f"the classification used (run {run_id}) has since been replaced by run {current_run}; " + (
@@ -138,6 +181,50 @@ def _redraw(lake: Lake, plan_id: str, plan: dict[str, Any]) -> Verification:
     if diffs:
         msg += f" (different: {', '.join(diffs)})"
     return Verification(plan_id, status, run_id, current_run, diffs, msg)
+
+
+def _request_of_v1(legacy: PlanRequestV1) -> PlanRequest:
+    """The scope and ratios of a format 1 request as today's request (staffing aside)."""
+    body = legacy.model_dump(mode="json", exclude={"inspectors", "mode"})
+    return PlanRequest.model_validate({**body, "mode": "test"}, strict=False)
+
+
+def replay_v1(
+    legacy: PlanRequestV1, req: PlanRequest, frame: frames.Frame | cells.CellFrame, seed: str
+) -> dict[str, Any]:
+    """A format 1 plan as it was drawn: the same targets, staffed from the request's pool by
+    :func:`assign` (loads listed for the whole pool), or unstaffed without one."""
+    drawn = draw_targets(req, frame, seed)
+    staffing: list[list[str]] | None = None
+    loads: dict[str, int] | None = None
+    if legacy.inspectors is not None:
+        pool = [Inspector(i.id, i.region_code, frozenset(i.conflicts)) for i in legacy.inspectors.pool]
+        codes = drawn.table.column("uscc").to_pylist()
+        by_code = assign(seed, codes, pool, legacy.inspectors.per_target)
+        staffing = [by_code[c] for c in codes]
+        loads = {i.id: 0 for i in pool}
+        for ids in staffing:
+            for i in ids:
+                loads[i] += 1
+    columns = [drawn.table.column(c).to_pylist() for c in TARGET_COLUMNS]
+    rows = [dict(zip(TARGET_COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
+    for n, r in enumerate(rows):
+        r["inspectors"] = list(staffing[n]) if staffing is not None else []
+    return {"frame_digest": drawn.digest, "frame_size": drawn.size, "strata": drawn.strata,
+            "targets": rows, "inspector_loads": loads}  # fmt: skip
+
+
+def _published_field_run(lake: Lake, field: str, month: str, province: str) -> str | None:
+    """The run published for a professional field's month now (its pointer, docs/adr/0117)."""
+    try:
+        pointer = lake.read_json(layout.field_classification_pointer_key(field, month, province))
+    except (FileNotFoundError, ValueError):
+        return None
+    return (
+        str(pointer["run_id"])
+        if isinstance(pointer, dict) and isinstance(pointer.get("run_id"), str)
+        else None
+    )
 
 
 def _published_run(lake: Lake, month: str, province: str) -> str | None:
@@ -266,6 +353,11 @@ def official_differences(
             diffs.append(f"request.{name}")
     if _norm(request.get("exclude")) != _norm([e["uscc"] for e in task.get("exclude", [])]):
         diffs.append("request.exclude")
+    fixed_set = task.get("supervision_set")
+    if _norm(request.get("supervision")) != _norm(task.get("supervision") if fixed_set else None):
+        diffs.append("request.supervision")
+    if _norm((plan.get("supervision") or {}).get("digest")) != _norm((fixed_set or {}).get("digest")):
+        diffs.append("supervision")
     draw_no, reveal = plan.get("draw_no"), str(plan.get("reveal"))
     if not isinstance(draw_no, int) or not commit.opens(reveal, draw_no, str(task.get("commitment"))):
         diffs.append("reveal")

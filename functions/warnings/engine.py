@@ -309,8 +309,9 @@ def run_warnings(
     at = now.astimezone(dt.UTC)
     by = actor or "system"
 
-    # 1. Coverage: which rules have their inputs; one gap per missing input.
-    coverage = coverage_store.summary(lake, province)
+    # 1. Coverage (recorded first for curated files without: ADR 0133): which rules have their
+    # inputs; one gap per missing input.
+    coverage = coverage_store.ensure(lake, province)
     gaps: dict[str, dict[str, Any]] = {}
     runnable: list[Rule] = []
     for rule in selected_rules:
@@ -492,6 +493,8 @@ def run_warnings(
         )
         if m == month:
             warnings_key = written
+    if out_rows:  # the next run reads this state, not the whole history
+        store.compact(lake, province)
     by_rule = dict(sorted(Counter(w["rule_id"] for w in raised).items()))
     notified, notify_error = False, None
     if tasks_key is not None:

@@ -10,6 +10,7 @@ that hive readers (pyarrow, awswrangler, Glue, DuckDB) read each dataset whole (
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 WARNING_SCHEMA = WARNING_RECORD_SCHEMA
 TASK_SCHEMA = TASK_RECORD_SCHEMA
 PARTITION_COLUMNS = ("month", "province")
+SNAPSHOT_FILES = b"creditrisk.covered_files"
 
 
 def _months(lake: Lake) -> list[str]:
@@ -83,16 +85,64 @@ def history(lake: Lake, month: str, province: str) -> pa.Table:
     return pa.concat_tables(parts) if parts else WARNING_SCHEMA.empty_table()
 
 
-def current_warnings(lake: Lake, province: str) -> pa.Table:
-    """The latest row of every warning of the province, all months, with a ``month`` column."""
-    parts = []
+def _warning_files(lake: Lake, province: str) -> dict[str, int]:
+    """Every warnings file of the province (all months): key → size (a listing, no reads)."""
+    out: dict[str, int] = {}
     for month in sorted(_months(lake)):
-        t = history(lake, month, province)
+        for f in lake.list_files(layout.warnings_prefix(month, province)):
+            if f.key.endswith(".parquet"):
+                out[f.key] = f.size
+    return out
+
+
+def _month_of(key: str) -> str:
+    return key.split("month=", 1)[1].split("/", 1)[0]
+
+
+def _read_snapshot(lake: Lake, province: str, files: dict[str, int]) -> tuple[pa.Table, set[str]] | None:
+    """The stored current state and the files it covers, or None when there is none or it no
+    longer matches the files (a covered file gone or changed size: rebuilt from history)."""
+    key = layout.warnings_current_key(province)
+    if not lake.exists(key):
+        return None
+    t = _read(lake, key)
+    meta = (t.schema.metadata or {}).get(SNAPSHOT_FILES)
+    covered: dict[str, int] = json.loads(meta) if meta else {}
+    if any(files.get(k) != size for k, size in covered.items()):
+        logger.warning("warnings snapshot of province %s is stale: rebuilt from the history", province)
+        return None
+    return t.replace_schema_metadata(None), set(covered)
+
+
+def current_warnings(lake: Lake, province: str) -> pa.Table:
+    """The latest row of every warning of the province, all months, with a ``month`` column.
+
+    Read from the compacted snapshot (``compact``) plus only the files written after it, so a
+    run's cost does not grow with the warning history; without a valid snapshot, from every
+    file (as before snapshots existed)."""
+    files = _warning_files(lake, province)
+    snap = _read_snapshot(lake, province, files)
+    base, covered = snap if snap is not None else (None, set())
+    parts = [] if base is None else [base]
+    for key in sorted(k for k in files if k not in covered):
+        t = _upgrade_warnings(_read(lake, key))
         if t.num_rows:
-            parts.append(t.append_column("month", pa.array([month] * t.num_rows, pa.string())))
+            parts.append(t.append_column("month", pa.array([_month_of(key)] * t.num_rows, pa.string())))
     if not parts:
         return WARNING_SCHEMA.empty_table().append_column("month", pa.array([], pa.string()))
     return _latest(pa.concat_tables(parts), "warning_key", "state_at")
+
+
+def compact(lake: Lake, province: str) -> str:
+    """Write the province's current warning state and the files it covers (the warnings run
+    calls it after writing; idempotent). Re-derivable: deleting it costs one full read of the
+    history on the next run."""
+    files = _warning_files(lake, province)
+    table = current_warnings(lake, province)
+    meta = {SNAPSHOT_FILES: json.dumps(files, sort_keys=True)}
+    key = layout.warnings_current_key(province)
+    lake.write_parquet(key, table.replace_schema_metadata(meta))
+    return key
 
 
 def existing_keys(lake: Lake, province: str) -> set[str]:

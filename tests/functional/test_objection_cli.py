@@ -4,6 +4,7 @@ approved by a second person and shown by ``explain`` (issue 14; exit statuses pe
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 
@@ -11,6 +12,8 @@ import pytest
 
 from functions import layout
 from functions.lake import Lake
+from functions.objections.overdue import RULE_ID, sync_overdue_warnings
+from functions.warnings import store
 from tests.classify_data import code, entity, write_curated
 
 Run = Callable[..., tuple[int, str, str]]
@@ -97,6 +100,8 @@ def test_rejected_needs_a_reason_and_undecided_overdue_ones_warn(classified: Lak
         assert run_cli("--lake", lake.uri, "objection", step, oid, "--by", "li")[0] == 0
     status, _, err = run_cli("--lake", lake.uri, "objection", "decide", oid, "--rejected", "--by", "wang")
     assert status == 2 and "reason" in err
+    # the monthly follow-up raised the overdue warning; the decision resolves it (ADR 0121)
+    assert sync_overdue_warnings(lake, "13", now=dt.datetime.now(dt.UTC)) == {"raised": 1, "resolved": 0}
     status, out, _ = run_cli(
         "--lake",
         lake.uri,
@@ -110,6 +115,8 @@ def test_rejected_needs_a_reason_and_undecided_overdue_ones_warn(classified: Lak
         "wang",
     )
     assert status == 0 and "rejected" in out
+    warning = store.load_warnings(lake, MONTH, "13", rule=RULE_ID).to_pylist()
+    assert [(w["state"], w["state_by"], w["fact"]) for w in warning] == [("resolved", "wang", oid)]
     assert run_cli("--lake", lake.uri, "objection", "show", "13-" + "0" * 16)[0] == 1
 
 

@@ -59,6 +59,18 @@ VALUES: dict[str, str] = {
         for p in PROVINCES
     },
     **{
+        f"Platform{p}.Arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/creditrisk-dev-platform-{p}"
+        for p in PROVINCES
+    },
+    **{
+        f"Delivery{p}": f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:creditrisk-dev-delivery-{p}"
+        for p in PROVINCES
+    },
+    **{
+        f"Delivery{p}Rule.Arn": f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/delivery-{p}"
+        for p in PROVINCES
+    },
+    **{
         f"import:creditrisk-dev-{k}": v
         for k, v in {
             "LandingBucket": LANDING,
@@ -459,6 +471,26 @@ def test_api_reads_the_inspector_roster_and_disclosures_only(platform: dict[str,
     assert decide(api, platform, "s3:PutObject", obj(LAKE, disclosure)) != "allow"
 
 
+def test_api_runs_the_supervision_set_on_athena_within_its_inputs(platform: dict[str, Any]) -> None:
+    """Registering a task with tolerance lists or re-inspection limits runs one statement on the
+    platform workgroup (ADR 0123): the API reads those four curated inputs, its own UNLOAD
+    scratch and the catalogue, and nothing else curated; it never changes the catalogue."""
+    api = function_policy("api")
+    for ds in ("supervision_lists", "entities", "annual_reports", "inspections"):
+        key = f"curated/{ds}/province=42/ingest=i/part-0.parquet"
+        assert decide(api, platform, "s3:GetObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:PutObject", obj(LAKE, key)) != "allow"
+    assert decide(api, platform, "s3:GetObject", obj(LAKE, CURATED)) != "allow"
+    assert decide(api, platform, "athena:StartQueryExecution", PLATFORM_WG) == "allow"
+    assert decide(api, platform, "athena:StartQueryExecution", AUDIT_WG) != "allow"
+    scratch = "athena-results/platform/unload/supervision-42-2026-10-abc/x.parquet"
+    assert decide(api, platform, "s3:DeleteObject", obj(LAKE, scratch)) == "allow"
+    assert decide(api, platform, "s3:DeleteObject", obj(LAKE, "results/runs/r/c.parquet")) != "allow"
+    assert decide(api, platform, "glue:GetTable", f"{GLUE}:table/creditrisk_dev/curated_entities") == "allow"
+    for action in ("glue:CreateTable", "glue:DeleteTable"):
+        assert decide(api, platform, action, f"{GLUE}:table/creditrisk_dev/curated_entities") != "allow"
+
+
 @pytest.mark.parametrize("kind", ["api", "authorizer"])
 def test_request_paths_cannot_publish_tasks(kind: str, platform: dict[str, Any]) -> None:
     assert decide(function_policy(kind), platform, "sns:Publish", TOPIC) != "allow"
@@ -504,18 +536,23 @@ def test_api_stores_plans_but_cannot_delete_them(platform: dict[str, Any]) -> No
     assert decide(api, platform, "s3:GetObject", obj(LAKE, "curated/penalties/province=42/x")) != "allow"
 
 
-def test_api_appends_objection_steps_and_reads_the_cursor_key_only(platform: dict[str, Any]) -> None:
+def test_api_appends_objection_and_adjustment_steps_and_keeps_no_cursor_key(platform: dict[str, Any]) -> None:
+    """ADR 0120/0121: adjustments are proposed and approved through the API (their trail and the
+    month's approved index); the cursor MAC is the KMS key's, so no key object is read or made."""
     api = function_policy("api")
-    step = obj(LAKE, "audit/objections/42/42-0123456789abcdef/0001-received.json")
-    assert decide(api, platform, "s3:PutObject", step) == "allow"
-    assert decide(api, platform, "s3:GetObject", step) == "allow"
-    assert decide(api, platform, "s3:DeleteObject", step) != "allow"
-    assert (
-        decide(api, platform, "s3:PutObject", obj(LAKE, "audit/adjustments/42/2026-10/x/0001-proposed.json"))
-        != "allow"
-    )
-    assert decide(api, platform, "s3:GetObject", obj(LAKE, "_auth/signing/cursor.key")) == "allow"
-    assert decide(api, platform, "s3:PutObject", obj(LAKE, "_auth/signing/other.key")) != "allow"
+    for key in (
+        "audit/objections/42/42-0123456789abcdef/0001-received.json",
+        "audit/adjustments/42/2026-10/42-0123456789abcdef/0001-proposed.json",
+    ):
+        assert decide(api, platform, "s3:PutObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:GetObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:DeleteObject", obj(LAKE, key)) != "allow"
+    index = "results/classifications/month=2026-10/province=42/_adjustments.json"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, index)) == "allow"
+    published = "results/classifications/month=2026-10/province=42/classifications.parquet"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, published)) != "allow"
+    for action in ("s3:GetObject", "s3:PutObject"):
+        assert decide(api, platform, action, obj(LAKE, "_auth/signing/cursor.key")) != "allow"
 
 
 def test_api_keeps_tasks_secrets_and_the_audit_chain_and_signs_with_the_audit_key(
@@ -606,3 +643,105 @@ def test_api_writes_chain_checkpoints_and_the_ref_index(platform: dict[str, Any]
         assert decide(api, platform, "s3:PutObject", obj(LAKE, key)) == "allow"
         assert decide(api, platform, "s3:GetObject", obj(LAKE, key)) == "allow"
         assert decide(api, platform, "s3:DeleteObject", obj(LAKE, key)) != "allow"
+
+
+# -- the monthly export per province (名录库对接, issue 14, docs/adr/0122) -----------------------
+EXPORT = "delivery/42/month=2026-10/classifications.parquet"
+
+
+def test_platform_42_reads_its_own_delivery_prefix_and_nothing_else(platform: dict[str, Any]) -> None:
+    p42 = role_policies(platform, "Platform42")
+    assert decide(p42, platform, "s3:GetObject", obj(LAKE, EXPORT)) == "allow"
+    assert (
+        decide(p42, platform, "s3:GetObject", obj(LAKE, "delivery/42/month=2026-10/manifest.json")) == "allow"
+    )
+    for key in (
+        "delivery/43/month=2026-10/classifications.parquet",
+        "delivery/23/month=2026-10/classifications.parquet",
+        "delivery/421/x",
+        "results/classifications/month=2026-10/province=42/part-0.parquet",
+        "incoming/42/penalties/x.csv",
+        "curated/penalties/province=42/x.parquet",
+        "_auth/tokens/abc.json",
+    ):
+        assert decide(p42, platform, "s3:GetObject", obj(LAKE, key)) != "allow", key
+    assert decide(p42, platform, "s3:GetObject", obj(LANDING, "incoming/42/penalties/x.csv")) != "allow"
+    assert (
+        decide(p42, platform, "s3:ListBucket", bucket_arn(LAKE), **{"s3:prefix": "delivery/42/"}) == "allow"
+    )
+    for prefix in ("delivery/43/", "delivery/", "results/", ""):
+        assert decide(p42, platform, "s3:ListBucket", bucket_arn(LAKE), **{"s3:prefix": prefix}) != "allow"
+    for action in ("s3:PutObject", "s3:DeleteObject"):
+        assert decide(p42, platform, action, obj(LAKE, EXPORT)) != "allow"
+    assert decide(p42, platform, "kms:Decrypt", KEY, **S3_VIA) == "allow"
+    assert decide(p42, platform, "kms:Decrypt", KEY) != "allow"
+    assert decide(p42, platform, "kms:GenerateDataKey", KEY, **S3_VIA) != "allow"
+    insecure = {"aws:SecureTransport": "false"}
+    assert decide(p42, platform, "s3:GetObject", obj(LAKE, EXPORT), **insecure) == "deny"
+
+
+def test_every_province_platform_reads_only_its_own_delivery(platform: dict[str, Any]) -> None:
+    for province in PROVINCES:
+        policies = role_policies(platform, f"Platform{province}")
+        allowed = [
+            p
+            for p in PROVINCES
+            if decide(policies, platform, "s3:GetObject", obj(LAKE, f"delivery/{p}/month=2026-10/x"))
+            == "allow"
+        ]
+        assert allowed == [province]
+
+
+def test_each_platform_subscribes_only_to_its_own_announcements(platform: dict[str, Any]) -> None:
+    def on_topic(identity: list[dict[str, Any]], action: str, province: str, **ctx: Any) -> str:
+        policy = resolve(platform[f"Delivery{province}Policy"]["Properties"]["PolicyDocument"], VALUES)
+        return evaluate(
+            identity, Request(action, VALUES[f"Delivery{province}"], ctx), resource_policies=[policy]
+        )
+
+    def who(province: str) -> dict[str, str]:
+        return {"aws:PrincipalArn": VALUES[f"Platform{province}.Arn"], "sns:Protocol": "https"}
+
+    for province in PROVINCES:
+        mine = role_policies(platform, f"Platform{province}")
+        assert [p for p in PROVINCES if on_topic(mine, "sns:Subscribe", p, **who(province)) == "allow"] == [
+            province
+        ]
+        props = platform[f"Delivery{province}Rule"]["Properties"]
+        assert props["EventPattern"]["detail"] == {"province": [province]}
+        assert props["EventPattern"]["source"] == ["creditrisk.delivery"]
+    admin = [{"Statement": [{"Effect": "Allow", "Action": "sns:*", "Resource": "*"}]}]
+    assert on_topic(admin, "sns:Subscribe", "42", **who("43")) == "deny"
+    assert on_topic(admin, "sns:Publish", "42", **{"aws:SourceArn": VALUES["Delivery43Rule.Arn"]}) == "deny"
+    assert on_topic(admin, "sns:Publish", "42", **{"aws:SourceArn": VALUES["Delivery42Rule.Arn"]}) == "allow"
+    assert on_topic(role_policies(platform, "Platform42"), "sns:Publish", "42", **who("42")) != "allow"
+
+
+def test_only_the_monthly_run_writes_and_announces_the_delivery(platform: dict[str, Any]) -> None:
+    classify = function_policy("classify")
+    assert decide(classify, platform, "s3:PutObject", obj(LAKE, EXPORT)) == "allow"
+    mine = {"events:source": "creditrisk.delivery"}
+    assert decide(classify, platform, "events:PutEvents", DEFAULT_BUS, **mine) == "allow"
+    mixed = {"events:source": ["creditrisk.delivery", "creditrisk.ingest"]}
+    assert decide(classify, platform, "events:PutEvents", DEFAULT_BUS, **mixed) != "allow"
+    for kind in ("api", "authorizer", "ingest"):
+        pol = function_policy(kind)
+        assert decide(pol, platform, "s3:PutObject", obj(LAKE, EXPORT)) != "allow"
+        assert decide(pol, platform, "s3:GetObject", obj(LAKE, EXPORT)) != "allow"
+        assert decide(pol, platform, "events:PutEvents", DEFAULT_BUS, **mine) != "allow"
+    for logical in ("Uploader42", "AuditorRole"):
+        assert (
+            decide(role_policies(platform, logical), platform, "s3:GetObject", obj(LAKE, EXPORT)) != "allow"
+        )
+
+
+def test_both_warning_runs_keep_the_compacted_warning_state(platform: dict[str, Any]) -> None:
+    """The upload (ingest role) and monthly (classify role) warnings runs read and write the
+    compacted current state (``layout.warnings_current_key``); the API role only reads."""
+    from functions.layout import warnings_current_key
+
+    key = obj(LAKE, warnings_current_key("42"))
+    for kind in ("ingest", "classify"):
+        for action in ("s3:GetObject", "s3:PutObject"):
+            assert decide(function_policy(kind), platform, action, key) == "allow", (kind, action)
+    assert decide(function_policy("api"), platform, "s3:PutObject", key) != "allow"

@@ -97,7 +97,12 @@ def test_data_buckets_are_versioned_encrypted_private_logged(template: dict[str,
 def test_lifecycle_keeps_archive_and_quarantine_and_expires_scratch(template: dict[str, Any]) -> None:
     lake_rules = template["Resources"]["LakeBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     expiring = {r.get("Prefix") for r in lake_rules if "ExpirationInDays" in r}
-    assert expiring == {"athena-results/"}
+    assert expiring == {"athena-results/", "backtests/"}
+    backtests = next(r for r in lake_rules if r.get("Prefix") == "backtests/")
+    assert (
+        backtests["ExpirationInDays"] == 30
+        and backtests["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1
+    )
     landing = template["Resources"]["LandingBucket"]["Properties"]
     assert {
         r.get("Prefix") for r in landing["LifecycleConfiguration"]["Rules"] if "ExpirationInDays" in r

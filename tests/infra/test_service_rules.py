@@ -257,7 +257,7 @@ def test_replaced_versions_expire_except_the_audit_trail(platform_template: Json
         for r in rules
         if "NoncurrentVersionExpiration" in r
     }
-    assert expiring == {**NONCURRENT_EXPIRY_DAYS, "athena-results/": 1}
+    assert expiring == {**NONCURRENT_EXPIRY_DAYS, "athena-results/": 1, "backtests/": 1}
     for kept in VERSIONS_KEPT:
         assert not any(kept.startswith(p) or p.startswith(kept) for p in expiring), kept
     assert "" not in expiring  # no bucket-wide rule that would reach the audit trail

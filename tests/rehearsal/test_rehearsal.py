@@ -291,3 +291,50 @@ def test_home_made_evaluator_agrees_with_the_simulator(
                 f"{c.role} {c.action} {c.resource} {dict(c.context)}: simulator {d.decision}, iam_eval {home}"
             )
     assert disagree == []
+
+
+def test_the_province_platform_reads_its_own_delivery_only(rehearsal: Rehearsal) -> None:
+    """ADR 0122: the monthly run wrote the export under delivery/<PP>/; the simulator lets the
+    province's platform role read exactly that, never another province's, results/ or uploads."""
+    lake = f"arn:{PARTITION}:s3:::{rehearsal.lake}"
+    written = sorted(
+        {
+            c.resource
+            for c in rehearsal.calls
+            if c.action == "s3:PutObject" and f"{lake}/delivery/" in c.resource
+        }
+    )
+    assert f"{lake}/delivery/{PROVINCE}/month={MONTH}/manifest.json" in written
+    role = f"Platform{PROVINCE}"
+    sim = Simulator(rehearsal.stack)
+    own = [Case(role, "s3:GetObject", r, (), "own delivery") for r in written]
+    own.append(Case(role, "s3:ListBucket", lake, (("s3:prefix", f"delivery/{PROVINCE}/"),), "own listing"))
+    assert [d for d in sim.run(own) if not d.allowed] == []
+    other = next(p for p in ("43", "23") if p != PROVINCE)
+    foreign = [
+        Case(f"Platform{other}", "s3:GetObject", r, (), "another province's platform") for r in written
+    ]
+    foreign += [
+        Case(role, "s3:GetObject", f"{lake}/{key}", (), "outside its delivery")
+        for key in (
+            f"delivery/{other}/month={MONTH}/classifications.parquet",
+            f"results/classifications/month={MONTH}/province={PROVINCE}/part-0.parquet",
+            f"incoming/{PROVINCE}/penalties/x.csv",
+        )
+    ]
+    foreign.append(
+        Case(
+            role,
+            "s3:GetObject",
+            f"arn:{PARTITION}:s3:::{rehearsal.landing}/incoming/{PROVINCE}/x.csv",
+            (),
+            "uploads",
+        )
+    )
+    foreign += [
+        Case(role, "s3:ListBucket", lake, (("s3:prefix", p),), "listing")
+        for p in ("delivery/", "results/", "")
+    ]
+    foreign += [Case(role, "s3:PutObject", r, (), "write") for r in written]
+    allowed = [d for d in sim.run(foreign) if d.allowed]
+    assert _describe(allowed) == []

@@ -47,10 +47,15 @@ classes:
 
 
 def test_shipped_systems_load_and_cover_the_frame() -> None:
-    assert shipped_system_ids() == ["langfang-public-credit", "samr-general"]
+    fields = ["drug", "food", "industrial-product", "special-equipment"]
+    assert shipped_system_ids() == sorted(["langfang-public-credit", "samr-general", *fields])
     samr = load_system("samr-general")
     leaves = samr.leaves()
-    assert {ind.definition.dataset for ind, _, _ in leaves if ind.definition} == set(ENTITY_DATASETS)
+    field_only = {"licences", "equipment", "product_checks"}  # the fields' own data (ADR 0118)
+    general = {ind.definition.dataset for ind, _, _ in leaves if ind.definition}
+    assert general == set(ENTITY_DATASETS) - field_only
+    read = {i.definition.dataset for f in fields for i, _, _ in load_system(f).leaves() if i.definition}
+    assert field_only <= read
     assert {dim for _, _, dim in leaves} == {"basic", "dynamic", "regulatory", "relationship", "social"}
     assert abs(sum(w for _, w, _ in leaves) - 1) < 1e-9
     assert {r.code for r in samr.rules} == {"D_LICENCE_REVOKED", "C_SERIOUS_LIST"}
@@ -139,7 +144,10 @@ def test_unknown_and_invalid_files(tmp_path: Path) -> None:
     assert load_system(str(p)).id == "tiny"
 
 
-@pytest.mark.parametrize("system_id", ["samr-general", "langfang-public-credit"])
+@pytest.mark.parametrize(
+    "system_id",
+    ["samr-general", "langfang-public-credit", "food", "drug", "special-equipment", "industrial-product"],
+)
 def test_docs_table_matches_the_yaml(system_id: str) -> None:
     from functions.classify.doc import indicator_table, sync
 

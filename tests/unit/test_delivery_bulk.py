@@ -10,10 +10,13 @@ import pyarrow as pa
 import pytest
 
 from functions.delivery import bulk
-from functions.delivery.cursor import clear_cache
+from functions.delivery.bulk import clear_cache as clear_bulk
+from functions.delivery.cursor import DOMAIN, _unb64, clear_cache, cursor_signer
 from functions.errors import Conflict, InvalidInput, NotFound
 from functions.lake import Lake
-from tests.sampling_data import publish, results_table
+from functions.sampling.signing import KmsSigner
+from functions.settings import Settings
+from tests.sampling_data import FakeKms, publish, results_table
 
 MONTH = "2026-10"
 
@@ -37,7 +40,10 @@ def lake(local_lake: Lake, table: pa.Table) -> Lake:
 
 
 def _page(lake: Lake, cursor: str | None = None, **kw: Any) -> dict[str, Any]:
-    args = {"month": MONTH, "province": "42", "cursor": cursor, "limit": 50, "max_bytes": 10**6, **kw}
+    signer = cursor_signer(Settings(lake_uri=lake.uri), lake)  # the local lake's own key
+    args = {"month": MONTH, "province": "42", "cursor": cursor, "limit": 50, "max_bytes": 10**6,
+            "signer": signer}  # fmt: skip
+    args.update(kw)
     out: dict[str, Any] = json.loads(bulk.page(lake, **args))
     return out
 
@@ -125,3 +131,47 @@ def test_names_are_escaped_as_json(local_lake: Lake, odd: str) -> None:
     names = [odd, *t["name"].to_pylist()[1:]]
     publish(local_lake, t.set_column(t.schema.get_field_index("name"), "name", pa.array(names)), MONTH, "42")
     assert [r["name"] for r in _page(local_lake)["rows"]] == names
+
+
+def test_in_aws_cursors_are_macs_of_the_kms_key_and_nothing_is_kept_in_the_lake(lake: Lake) -> None:
+    """ADR 0121: KMS GenerateMac/VerifyMac (the audit chain's key, a cursor domain tag); a cursor
+    of the local key is refused by the KMS signer and the lake holds no cursor key."""
+    kms = FakeKms()
+    signer = KmsSigner(kms, "alias/creditrisk-audit")
+    first = _page(lake, signer=signer)
+    second = _page(lake, first["next_cursor"], signer=signer)
+    assert second["rows"][0]["uscc"] == _page(lake, limit=51)["rows"][50]["uscc"]
+    mac = "generate_mac alias/creditrisk-audit HMAC_SHA_256"
+    assert kms.calls[:3] == [mac, "verify_mac alias/creditrisk-audit", mac]
+    with pytest.raises(InvalidInput, match="cursor"):
+        _page(lake, _page(lake)["next_cursor"], signer=signer)  # signed by the local key
+    body = first["next_cursor"].split(".")[0]
+    assert not kms.inner.verify(DOMAIN, "") and signer.verify(DOMAIN + _unb64(body), _unb64(
+        first["next_cursor"].split(".")[1]).decode())  # fmt: skip
+    assert not [f.key for f in lake.list_files("_auth") if "cursor" in f.key]
+
+
+def test_the_change_feed_reads_the_changes_file_written_at_publish(lake: Lake, table: pa.Table) -> None:
+    """ADR 0121: the feed pages through the run's changed rows file; without one (a run published
+    before it) it scans the partition, with the same rows; cursors do not cross the two."""
+    from functions import layout
+    from functions.delivery.changes import write_changes
+
+    key = layout.changes_key(MONTH, "42", "run-1")
+    stored = lake.read_parquet(key)
+    rows = table.to_pylist()
+    want = [r["uscc"] for r in rows if r["previous_class"] is None or r["previous_class"] != r["risk_class"]]
+    assert stored["uscc"].to_pylist() == want
+    from_file, pages = _all(lake, changes_only=True)
+    assert [r["uscc"] for r in from_file] == want and pages == -(-len(want) // 50)
+    file_cursor = _page(lake, changes_only=True)["next_cursor"]
+    lake.delete(key)
+    clear_bulk()
+    scanned, _ = _all(lake, changes_only=True)
+    assert scanned == from_file
+    scan_cursor = _page(lake, changes_only=True)["next_cursor"]
+    with pytest.raises(InvalidInput, match="cursor"):
+        _page(lake, file_cursor, changes_only=True)
+    assert write_changes(lake, MONTH, "42", "run-1") == len(want)
+    with pytest.raises(InvalidInput, match="cursor"):
+        _page(lake, scan_cursor, changes_only=True)

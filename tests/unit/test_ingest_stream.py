@@ -98,6 +98,39 @@ def test_curated_row_groups_as_one_write(tmp_path: Path, monkeypatch: pytest.Mon
     assert lines == list(range(2, 252))
 
 
+def test_curated_encodings(tmp_path: Path) -> None:
+    """USCCs (one per entity) and the key are written plain; few-valued columns keep their
+    dictionary, and ``_ingest_id`` its statistics (ADR 0015, 0116)."""
+    lake, r = _ingest(tmp_path, "lake", to_csv(penalty_rows(250)).encode(), ingest_chunk_bytes=SMALL)
+    meta = pq.ParquetFile(io.BytesIO(lake.read_bytes(r.curated_key or ""))).metadata
+    group = meta.row_group(0)
+    encodings = {group.column(i).path_in_schema: group.column(i).encodings for i in range(meta.num_columns)}
+    plain = {c for c, e in encodings.items() if "RLE_DICTIONARY" not in e}
+    # (Parquet never dictionary-encodes booleans: ``withdrawn``)
+    assert plain == {"uscc", "decision_no", "amount", "withdrawn", "_source_line"}
+    ingest_column = next(i for i in range(meta.num_columns) if group.column(i).path_in_schema == "_ingest_id")
+    assert group.column(ingest_column).statistics.min == r.ingest_id
+
+
+def test_batches_without_rejects_are_curated_as_they_are() -> None:
+    """A batch with no rejected row is taken without a filter; one with a rejected row loses it."""
+    from functions.ingest.curate import curated_table
+
+    rows = penalty_rows(6)
+    rr = read(to_csv(rows).encode(), "csv", SPEC)
+    clean = validate(rr.table, SPEC, province="42", today=TODAY, display_names=rr.original_names)
+    got = curated_table(SPEC, clean, rr.lines, ingest_id="i1", ingested_at=NOW)
+    assert got.column("decision_no").to_pylist() == [r["decision_no"] for r in rows]
+    assert got.column("_source_line").to_pylist() == [2, 3, 4, 5, 6, 7]
+    rows[2]["domain"] = "nowhere"
+    rr = read(to_csv(rows).encode(), "csv", SPEC)
+    bad = validate(rr.table, SPEC, province="42", today=TODAY, display_names=rr.original_names)
+    got = curated_table(SPEC, bad, rr.lines, ingest_id="i1", ingested_at=NOW)
+    assert got.column("decision_no").to_pylist() == [r["decision_no"] for i, r in enumerate(rows) if i != 2]
+    assert got.column("_source_line").to_pylist() == [2, 3, 5, 6, 7]
+    assert got.schema == SPEC.curated_schema
+
+
 def test_hash_collisions_never_reject_a_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every key hashes alike: all rows are candidates, and the exact comparison clears them."""
     monkeypatch.setattr(pipeline_module, "key_hashes", lambda keys: np.ones(len(keys[0]), dtype=np.uint64))

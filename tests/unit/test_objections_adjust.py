@@ -13,9 +13,11 @@ from functions.delivery.bulk import page
 from functions.errors import Conflict, Forbidden, InvalidInput
 from functions.lake import Lake
 from functions.objections import adjust
+from functions.sampling.signing import HmacSigner
 from schemas.objections import Actor
 from tests.sampling_data import publish, results_table
 
+SIGNER = HmacSigner(b"k" * 32)
 MONTH = "2026-10"
 LI = Actor(kind="operator", id="li", name="li")
 WANG = Actor(kind="operator", id="wang", name="wang")
@@ -50,7 +52,9 @@ def test_an_adjustment_shows_only_once_a_second_person_approves(lake: Lake) -> N
     assert info["adjustment"]["adjusted_class"] == "B" and info["adjustment"]["approved_by"] == "wang"
     assert "MANUALLY ADJUSTED to class B (model class C)" in render(info)
 
-    body = json.loads(page(lake, month=MONTH, province="42", cursor=None, limit=100, max_bytes=10**6))
+    body = json.loads(
+        page(lake, month=MONTH, province="42", cursor=None, limit=100, max_bytes=10**6, signer=SIGNER)
+    )
     row = next(r for r in body["rows"] if r["uscc"] == code)
     assert (row["class"], row["model_class"], row["adjusted"]) == ("B", "C", True)
     assert sum(r["adjusted"] for r in body["rows"]) == 1

@@ -28,6 +28,11 @@ def test_report_is_self_contained_and_matches_partitions(local_lake: Lake, local
     assert check_against_partitions(local_lake, parsed.values) > 100
     # The shown text is the formatted stored value.
     assert parsed.values["class.A.share"][1].endswith("%")
+    # the monthly follow-up also wrote the province's delivery export (ADR 0122)
+    assert out["delivery"]["rows"] == 3000 and out["delivery"]["announce_error"] is None
+    manifest = local_lake.read_json(layout.delivery_key("42", "2026-10", "manifest.json"))
+    assert (manifest["run_id"], manifest["rows"]) == ("r10", 3000)
+    assert out["objection_warnings"] == {"raised": 0, "resolved": 0}
 
 
 def test_number_cells_escape_and_format() -> None:
@@ -79,3 +84,52 @@ def test_effectiveness_shows_n_and_intervals_or_insufficient_data() -> None:
     assert values["eff.lift_d_over_a.n"][0] == "1" and values["eff.unclassified.inspections"][0] == "2"
     assert values["eff.A.fig"][1] == "10.0%" and "eff.A.fig.low" in values
     assert values["eff.auc"] == ("", "数据不足 insufficient data")  # 5 problems < 10
+
+
+def test_report_names_the_classification_inputs_that_were_incomplete(
+    local_lake: Lake, local_settings: Settings
+) -> None:
+    """The published manifest's missing inputs and gated indicators appear beside the classes."""
+    from functions.report import write_report
+
+    out = build_month(local_lake, local_settings)
+    run_id = local_lake.read_json(layout.classification_pointer_key("2026-10", "42"))["run_id"]
+    key = f"{layout.run_prefix(run_id)}/manifest.json"
+    gap = {
+        "requirement": "annual_reports@report_year>=2025",
+        "missing": "no annual_reports for report year 2025 or later (delivered: 2024)",
+        "read_by": ["samr-general@1.2:UNFILED_REPORTS"],
+        "gated": True,
+    }
+    local_lake.write_json(key, {"run_id": run_id, "inputs_incomplete": [gap]})
+    write_report(local_lake, month="2026-10", province="42", settings=local_settings, now=NOW)
+    html = local_lake.read_bytes(out["report"]).decode("utf-8")
+    assert "classification inputs incomplete" in html
+    assert "samr-general@1.2:UNFILED_REPORTS" in html and "(delivered: 2024)" in html
+
+
+def test_monthly_step_writes_every_countys_page_idempotently(
+    local_lake: Lake, local_settings: Settings
+) -> None:
+    """The monthly follow-up writes one page + CSV per county of the month; a re-run (same
+    ``now``) rewrites the same keys with the same bytes."""
+    import duckdb
+
+    from functions.report.monthly import after_classification
+    from tests.report_check import M, P
+
+    out = build_month(local_lake, local_settings)
+    assert out["county_pages"]
+    counties = {k.split("county=")[1].split("/")[0] for k in out["county_pages"]}
+    cls = local_lake.path(layout.classification_key(M, P))
+    con = duckdb.connect()
+    sql = f"SELECT DISTINCT substr(region_code, 1, 6) FROM read_parquet('{cls}')"
+    expected = {r[0] for r in con.sql(sql).fetchall()}
+    con.close()
+    assert counties == expected and len(counties) > 1  # every county of the classification
+    for key in out["county_pages"]:
+        assert local_lake.exists(key) and local_lake.exists(key[: -len("html")] + "csv")
+    before = {k: local_lake.read_bytes(k) for k in out["county_pages"]}
+    again = after_classification(local_lake, month=M, province=P, settings=local_settings, now=NOW)
+    assert again["county_pages"] == out["county_pages"]
+    assert {k: local_lake.read_bytes(k) for k in again["county_pages"]} == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections import Counter
 
@@ -164,3 +165,40 @@ def test_conflicts_take_the_repairing_assignment() -> None:
     )
     out = staff("s", ts, recusing, RULES)
     assert "c0" not in out.inspectors[0]
+
+
+def _golden_roster(conflicted: list[str]) -> Roster:
+    """44 inspectors over a province office, 3 cities and 9 counties (some counties thin, so
+    pools widen), mixed fields and active days; every 9th recuses from one of ``conflicted``."""
+    rows = []
+    for k in range(44):
+        office = (
+            ("420000", "420100", "420500", "421000")[k % 4]
+            if k % 3 == 0
+            else f"42{(k % 3) * 4 + 1:02d}0{k % 3 + 1}"
+        )
+        fields = "general;food" if k % 2 else "general"
+        end = dt.date(2026, 10, 1) if k % 11 == 5 else None
+        conflicts = frozenset({conflicted[k % len(conflicted)]}) if conflicted and k % 9 == 4 else frozenset()
+        rows.append(ins(f"i{k:02d}", office, fields, end=end, conflicts=conflicts))
+    return roster(*rows)
+
+
+# sha256 of each case's staffing (inspectors, loads, levels, qualified) as first released: plans
+# re-derive their staffing at verification, so these never change without a new plan format
+GOLDEN = {
+    "rounds": "f39e81c9b27f8839565bb8b200276b98d15ae1704c9673887f14039bb19497fa",
+    "conflicts": "85fac52a595cb3011416bc49df86dc1abe265f290150755d52ca07910710fe19",
+    "food_p3": "abc34b3a4ff889151f59b70d2310e15b66a75c2bc4e682554c7cfbc958cee362",
+}
+
+
+@pytest.mark.parametrize("case", sorted(GOLDEN))
+def test_staffing_is_bit_identical_to_the_released_algorithm(case: str) -> None:
+    counties = ["420101", "420102", "420103", "420501", "420502", "420503", "421001", "421002", "421003"]
+    ts = [(f"9{c}{k:05d}", c) for k in range(400) for c in counties if (k * 7 + int(c)) % 5]
+    conflicted = [code for code, _ in ts[::97]] if case == "conflicts" else []
+    rules = Rules("food", 3, 3) if case == "food_p3" else RULES
+    out = staff(f"seed-{case}", ts, _golden_roster(conflicted), rules)
+    text = json.dumps([out.inspectors, out.loads, out.levels, out.qualified], sort_keys=True)
+    assert hashlib.sha256(text.encode()).hexdigest() == GOLDEN[case]

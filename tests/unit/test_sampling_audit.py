@@ -14,6 +14,7 @@ from functions.lake import Lake
 from functions.sampling import audit
 from functions.sampling.signing import HmacSigner, KmsSigner, signer_from_settings
 from functions.settings import Settings
+from tests.sampling_data import FakeKms
 
 KEY = HmacSigner(b"k" * 32)
 AT = "2026-11-01T00:00:00.000+00:00"
@@ -53,24 +54,6 @@ def test_appending_to_a_broken_head_is_refused(local_lake: Lake) -> None:
     _chain(local_lake, 1)
     with pytest.raises(StorageError, match="does not verify"):
         audit.append(local_lake, HmacSigner(b"x" * 32), "42", "plan", "42-" + "0" * 20, "0" * 64, AT)
-
-
-class FakeKms:
-    """generate_mac / verify_mac as KMS answers them (HMAC under a key only the fake holds)."""
-
-    def __init__(self) -> None:
-        self.inner = HmacSigner(b"kms" * 11)
-        self.calls: list[str] = []
-
-    def generate_mac(self, **kw: Any) -> dict[str, Any]:
-        self.calls.append(f"generate_mac {kw['KeyId']} {kw['MacAlgorithm']}")
-        return {"Mac": bytes.fromhex(self.inner.sign(kw["Message"]))}
-
-    def verify_mac(self, **kw: Any) -> dict[str, Any]:
-        self.calls.append(f"verify_mac {kw['KeyId']}")
-        if kw["Mac"].hex() != self.inner.sign(kw["Message"]):
-            raise RuntimeError("KMSInvalidMacException")
-        return {"MacValid": True}
 
 
 def test_kms_signer(local_lake: Lake) -> None:

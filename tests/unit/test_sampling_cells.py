@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -279,3 +280,41 @@ def test_duckdb_writes_the_same_copy_as_the_reference_sort(local_lake: Lake, tab
     got = cells.load_run(local_lake, MONTH, "42", "run-dk")
     assert got is not None
     assert got.index.to_pylist() == reference.to_pylist()  # same cells, rows and digests
+
+
+def test_the_copy_samples_by_the_approved_adjusted_class(local_lake: Lake, table: pa.Table) -> None:
+    """ADR 0120: an approved manual adjustment moves the entity to its adjusted class in the
+    sampling copy (the published partition keeps the model's class); a proposed one does not."""
+    from functions.classify.sampling_copy import write_sampling_copy
+    from functions.objections import adjust
+    from schemas.objections import Actor
+
+    cells.clear_cache()
+    publish(local_lake, table, MONTH, "42")
+    li, wang = Actor(kind="operator", id="li", name="li"), Actor(kind="operator", id="wang", name="wang")
+    rows = table.to_pylist()
+    moved, pending = rows[7], rows[8]
+    to = "D" if moved["risk_class"] != "D" else "A"
+    a = adjust.propose(local_lake, moved["uscc"], MONTH, to, "核查后调整", li)
+    adjust.decide(local_lake, MONTH, a.adjustment_id, wang, approve=True)
+    adjust.propose(local_lake, pending["uscc"], MONTH, "D" if pending["risk_class"] != "D" else "A", "x", li)
+    summary = write_sampling_copy(local_lake, MONTH, "42", "run-1", "samr-general@1")
+    assert summary["adjusted"] == 1 and summary["rows"] == 3000
+    copy = pq.ParquetFile(local_lake.path(layout.sampling_frame_key(MONTH, "42", "run-1"))).read()
+    cls = dict(zip(copy["uscc"].to_pylist(), copy["risk_class"].to_pylist(), strict=True))
+    assert cls[moved["uscc"]] == to and cls[pending["uscc"]] == pending["risk_class"]
+    assert sum(c != r["risk_class"] for r in rows for c in [cls[r["uscc"]]]) == 1
+    index = cells.load_run(local_lake, MONTH, "42", "run-1")
+    assert index is not None
+    counts: dict[str, int] = {}
+    for r in index.index.to_pylist():
+        counts[r["risk_class"]] = counts.get(r["risk_class"], 0) + r["count"]
+    model = {k: sum(r["risk_class"] == k for r in rows) for k in "ABCD"}
+    model[moved["risk_class"]] -= 1
+    model[to] += 1
+    assert counts == {k: v for k, v in model.items() if v}
+    published = local_lake.read_parquet(layout.classification_key(MONTH, "42"))
+    assert (
+        moved["risk_class"]
+        in published.filter(pc.equal(published["uscc"], moved["uscc"]))["risk_class"].to_pylist()
+    )

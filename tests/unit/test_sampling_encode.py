@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -66,6 +67,15 @@ def test_plain_columns_are_only_those_without_escapes_or_nulls() -> None:
     assert json_plain_columns(_table(["a\n"], ["湖北"])) == {"name"}
 
 
+@pytest.mark.parametrize("text", [*TRICKY, "a\x1fb", "~\x7f€", "\x20 space"])
+def test_plain_check_scans_only_the_values_of_its_slice(text: str) -> None:
+    """Bytes outside a sliced chunk's values (before or after) do not count; any in them do."""
+    unsafe = any(ch in text for ch in '"\\') or any(ord(ch) < 0x20 for ch in text)
+    around = pa.chunked_array([string_array(['"', "湖北", text, "x", "\n"]).slice(1, 3), string_array([])])
+    table = pa.table({"uscc": around, "name": pa.chunked_array([string_array(["1", "2", "3"])])})
+    assert json_plain_columns(table) == ({"name"} if unsafe else {"uscc", "name"})
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.text(max_size=12), min_size=1, max_size=20))
 def test_any_text_encodes_like_json_dumps(texts: list[str]) -> None:
@@ -103,3 +113,16 @@ def test_huge_populations_use_the_reference_loop() -> None:
 def test_draw_still_returns_plain_lists() -> None:
     out = draw("golden", {"A": 100, "B": 10, "C": 0, "D": 5}, {"A": 0.05, "B": 0.3, "D": 1})
     assert out["A"] == [14, 58, 67, 87, 94] and all(type(v) is int for v in out["A"])
+
+
+@pytest.mark.parametrize("per_target", [1, 2, 3])
+def test_inspector_matrix_is_inspector_lists(per_target: int) -> None:
+    """The column-wise lists (API path) are the per-target lists' text, escapes included."""
+    ids = sorted(["a", 'q"uote', "检查员42", "back\\slash", "z"])
+    matrix = np.array([[(k * 3 + j) % len(ids) for j in range(per_target)] for k in range(7)])
+    matrix.sort(axis=1)
+    lists = [[ids[k] for k in row] for row in matrix.tolist()]
+    got = encode.inspector_matrix(ids, matrix).to_pylist()
+    assert got == encode.inspector_lists(lists).to_pylist()
+    assert [json.loads(g) for g in got] == lists
+    assert encode.inspector_matrix(ids, np.zeros((0, 2), dtype=np.int64)).to_pylist() == []

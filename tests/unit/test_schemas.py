@@ -11,13 +11,14 @@ from schemas.datasets import ENTITY_DATASETS, Penalty
 from schemas.results import CLASSIFICATION_SCHEMA
 
 
-def test_ten_entity_datasets_and_the_roster_with_keys_in_their_fields() -> None:
-    assert len(ENTITY_DATASETS) == 10
-    assert [n for n in DATASETS if n not in ENTITY_DATASETS] == ["inspectors"]
+def test_thirteen_entity_datasets_and_the_reference_data_with_keys_in_their_fields() -> None:
+    assert len(ENTITY_DATASETS) == 13
+    assert [n for n in DATASETS if n not in ENTITY_DATASETS] == ["inspectors", "supervision_lists"]
     for spec in DATASETS.values():
         assert set(spec.key) <= set(spec.columns), spec.name
         assert spec.event_date in spec.columns
-        assert ("uscc" in spec.columns) == spec.entity_data
+        assert "uscc" in spec.columns or not spec.entity_data
+    assert "uscc" not in DATASETS["inspectors"].columns
 
 
 def test_chinese_aliases_are_unique_per_dataset() -> None:

@@ -215,8 +215,13 @@ def test_monthly_follow_up_on_athena_writes_warnings_analysis_and_report(
     )
     # the rules, the tasked entities' classes, the inspections, the models and cut-off bands of
     # the PSI (ADR 0106), the analysis aggregates (regions, sections, migration, provenance) and
-    # the score histograms: every report figure ran on "Athena" (ADR 0109)
-    assert len(fake.unloads) == len(load_rules().rules) + 4 + 5
+    # the score histograms: every report figure ran on "Athena" (ADR 0109); then the county
+    # pages: the counties of the month and their D-class entities (one county here)
+    assert len(fake.unloads) == len(load_rules().rules) + 4 + 5 + 2
+    assert (
+        any("county=" in k for k in (out["county_pages"] or []))
+        and out["county_pages"] == duck["county_pages"]
+    )
     assert any("FULL OUTER JOIN" in u and "FROM classifications" in u for u in fake.unloads)
     assert s3_lake.exists(out["report_key"]) and out["report_key"] == layout.report_key(M, P)
     assert _rows(s3_lake) == _rows(local_lake)

@@ -1,0 +1,319 @@
+"""Professional-field classification beside the general class (专业领域分级分类, docs/adr/0117, 0118).
+
+After the general run of a month is published, each field system (``schemas/fields.yaml``) is
+compiled and run on the same engine SQL as the general one, over the field's population only.
+A field run keeps two files in its run folder:
+
+- ``field_classifications.parquet``: the field's own class, score and reasons (published to
+  ``results/field_classifications/field=<f>/month=<M>/province=<PP>/``);
+- ``classifications.parquet``: the field's *sampling frame*, the same rows with ``risk_class``
+  set by the combination rule (the stricter of the general and the field class). Plans that
+  name the field are drawn from it, through its sampling copy, and verified against it.
+
+The combined view (:func:`combined`) puts the general class and each field's class of an entity
+side by side.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from functions import layout
+from functions.classify.compile import compile_by_type, datasets_read
+from functions.classify.load import load_system
+from functions.errors import EngineError, InvalidInput, NotFound
+from functions.months import month_end
+from schemas.fields import FIELDS, FIELDS_FILE
+from schemas.results import CLASSIFICATION_SCHEMA, RISK_CLASSES
+
+if TYPE_CHECKING:
+    from functions.classify.run import RunResult
+    from functions.lake import Lake
+    from functions.settings import Settings
+
+logger = logging.getLogger(__name__)
+FIELD_RESULT = "field_classifications.parquet"
+
+
+def check_fields(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` as known fields (a clear ``InvalidInput`` naming the known ones otherwise)."""
+    unknown = sorted(set(names) - set(FIELDS))
+    if unknown:
+        raise InvalidInput(
+            f"unknown field(s) {', '.join(unknown)}; known: {', '.join(FIELDS)}", field="fields"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def field_result_key(run_id: str) -> str:
+    return f"{layout.run_prefix(run_id)}/{FIELD_RESULT}"
+
+
+def stricter(general: str | None, field: str) -> str:
+    """The combination rule (``schemas/fields.yaml`` ``combination: stricter``): the riskier of
+    the two classes; an entity without a general class keeps its field class."""
+    assert FIELDS_FILE.combination == "stricter"
+    if general is None:
+        return field
+    return max(general, field, key=RISK_CLASSES.index)
+
+
+def frame_sql(field_path: str, general_path: str | None) -> str:
+    """The field's sampling frame: its rows in uscc order, ``risk_class`` by the combination rule
+    (classes are letters A–D, so the stricter one is the greater)."""
+    cols = ", ".join(
+        "CASE WHEN g.risk_class IS NOT NULL AND g.risk_class > f.risk_class THEN g.risk_class "
+        "ELSE f.risk_class END AS risk_class"
+        if c == "risk_class"
+        else f"f.{c} AS {c}"
+        for c in CLASSIFICATION_SCHEMA.names
+    )
+    general = (
+        f"(SELECT uscc, risk_class FROM read_parquet('{_quoted(general_path)}'))"
+        if general_path
+        else "(SELECT CAST(NULL AS VARCHAR) AS uscc, CAST(NULL AS VARCHAR) AS risk_class WHERE FALSE)"
+    )
+    return (
+        f"SELECT {cols} FROM read_parquet('{_quoted(field_path)}') AS f "
+        f"LEFT JOIN {general} AS g ON g.uscc = f.uscc ORDER BY f.uscc"
+    )
+
+
+def _quoted(path: str) -> str:
+    return path.replace("'", "''")
+
+
+def write_frame(
+    lake: Lake, run_id: str, general_key: str | None, *, settings: Settings | None = None
+) -> dict[str, int]:
+    """Write the field run's sampling frame (``classifications.parquet`` of the run) from its
+    field result and the published general result; returns the rows per sampling class."""
+    import duckdb
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from functions.classify.engine_duckdb import conform, connect_for
+
+    counts = {c: 0 for c in RISK_CLASSES}
+    with tempfile.TemporaryDirectory(prefix="creditrisk-field-") as tmp:
+
+        def local(key: str, name: str) -> str:
+            if lake.is_local:
+                return str(lake.path(key))
+            path = os.path.join(tmp, name)
+            lake.download(key, path)
+            return path
+
+        field_path = local(field_result_key(run_id), "field.parquet")
+        general_path = local(general_key, "general.parquet") if general_key else None
+        target = os.path.join(tmp, "frame.parquet")
+        con = connect_for(settings, os.path.join(tmp, "spill"))
+        try:
+            reader = con.sql(frame_sql(field_path, general_path)).to_arrow_reader(batch_size=200_000)
+            with pq.ParquetWriter(target, CLASSIFICATION_SCHEMA, compression="zstd") as writer:
+                for batch in reader:
+                    table = conform(pa.Table.from_batches([batch]))
+                    writer.write_table(table)
+                    for vc in pc.value_counts(table.column("risk_class")).to_pylist():
+                        counts[str(vc["values"])] += int(vc["counts"])
+        except duckdb.Error as exc:
+            raise EngineError(
+                f"DuckDB failed to write the sampling frame of field run {run_id}: {exc}"
+            ) from exc
+        finally:
+            con.close()
+        lake.write_file(layout.run_classifications_key(run_id), target)
+    return counts
+
+
+def classify_fields(
+    lake: Lake,
+    general: RunResult,
+    *,
+    fields: Sequence[str],
+    settings: Settings,
+    engine: str,
+    cutoff: dt.datetime,
+    boto3_session: Any = None,
+    athena_runner: Any = None,
+) -> dict[str, dict[str, Any]]:
+    """Classify and publish every field of ``fields`` for the general run's month and province;
+    the summary per field (run id, counts of the field class and of the sampling class)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in check_fields(fields):
+        done = classify_field(
+            lake,
+            name,
+            general,
+            settings=settings,
+            engine=engine,
+            cutoff=cutoff,
+            boto3_session=boto3_session,
+            athena_runner=athena_runner,
+        )
+        out[name] = {
+            "run_id": done["run_id"],
+            "model": done["model"],
+            "counts": done["counts"],
+            "sampling_counts": done["sampling_counts"],
+        }
+    return out
+
+
+def classify_field(
+    lake: Lake,
+    field: str,
+    general: RunResult,
+    *,
+    settings: Settings,
+    engine: str,
+    cutoff: dt.datetime,
+    boto3_session: Any = None,
+    athena_runner: Any = None,
+) -> dict[str, Any]:
+    """One field's run: compile, execute, write its sampling frame, keep the manifest, publish."""
+    from functions.classify.run import ingest_plan, input_files, new_run_id
+
+    t0 = time.perf_counter()
+    month, province = general.month, general.province
+    system = load_system(FIELDS[field].system)
+    started = dt.datetime.now(dt.UTC)
+    run_id = f"{new_run_id(month, province, started)}-{field.replace('_', '-')}"
+    datasets = datasets_read(system)
+    inputs = input_files(lake, province, datasets)
+    compiled = compile_by_type(
+        [(system, tuple(system.entity_types))],
+        month=month,
+        province=province,
+        cutoff=cutoff,
+        run_id=run_id,
+        ingests=ingest_plan(inputs, datasets, cutoff),
+    )
+    if engine == "duckdb":
+        from functions.classify.engine_duckdb import run_duckdb_to_lake
+
+        done = run_duckdb_to_lake(lake, compiled, field_result_key(run_id), settings=settings)
+        counts, rows = done.counts, done.rows
+    elif engine == "athena":
+        from functions.classify.engine_athena import run_athena
+
+        counts, rows = run_athena(
+            lake, compiled, settings=settings, boto3_session=boto3_session, runner=athena_runner
+        )
+        lake.copy(layout.run_classifications_key(run_id), field_result_key(run_id))
+    else:
+        raise InvalidInput(f"engine must be duckdb or athena, got {engine!r}", field="engine")
+    general_key = layout.run_classifications_key(general.run_id)
+    sampling_counts = write_frame(lake, run_id, general_key, settings=settings)
+    manifest: dict[str, Any] = {
+        "run_id": run_id,
+        "field": field,
+        "general_run_id": general.run_id,
+        "combination": FIELDS_FILE.combination,
+        "supersedes": published_field_run_id(lake, field, month, province),
+        "month": month,
+        "province": province,
+        "period_end": month_end(month).isoformat(),
+        "cutoff": cutoff.isoformat(),
+        "model": system.model_ref,
+        "model_hash": system.content_hash(),
+        "models": dict(compiled.models),
+        "model_hashes": {system.model_ref: system.content_hash()},
+        "engine": engine,
+        "inputs": inputs,
+        "rows": rows,
+        "counts": counts,
+        "sampling_counts": sampling_counts,
+        "statements": compiled.statements,
+        "timings": {"total_s": time.perf_counter() - t0},
+    }
+    lake.write_json(f"{layout.run_prefix(run_id)}/manifest.json", manifest)
+    publish_field(lake, manifest, settings=settings)
+    logger.info("classified field %s of %s %s: %s rows, %s", field, province, month, rows, counts)
+    return manifest
+
+
+def published_field_run_id(lake: Lake, field: str, month: str, province: str) -> str | None:
+    key = layout.field_classification_pointer_key(field, month, province)
+    if not lake.exists(key):
+        return None
+    run_id = lake.read_json(key).get("run_id")
+    return str(run_id) if run_id else None
+
+
+def publish_field(lake: Lake, manifest: dict[str, Any], *, settings: Settings | None = None) -> None:
+    """Like the general publish (ADR 0033): the sampling copy of the field's frame first, then
+    the field result over the published key, then the pointer."""
+    from functions.classify.sampling_copy import write_sampling_copy
+
+    field, month, province, run_id = (manifest[k] for k in ("field", "month", "province", "run_id"))
+    write_sampling_copy(lake, month, province, run_id, manifest["model"], settings=settings)
+    lake.copy(field_result_key(run_id), layout.field_classification_key(field, month, province))
+    lake.write_json(
+        layout.field_classification_pointer_key(field, month, province),
+        {
+            "run_id": run_id,
+            "field": field,
+            "general_run_id": manifest["general_run_id"],
+            "combination": manifest["combination"],
+            "supersedes": manifest.get("supersedes"),
+            "model": manifest["model"],
+            "model_hash": manifest["model_hash"],
+            "cutoff": manifest["cutoff"],
+            "published_at": dt.datetime.now(dt.UTC).isoformat(),
+            "rows": manifest["rows"],
+        },
+    )
+
+
+def combined(lake: Lake, month: str, province: str) -> pa.Table:
+    """The combined view (docs/results-contract.md): per classified entity its general class,
+    each field's class (null outside the field's population) and each field's sampling class
+    (the combination rule). Built on DuckDB over the published partitions."""
+    from functions.classify.engine_duckdb import connect
+
+    general = layout.classification_key(month, province)
+    if not lake.exists(general):
+        raise NotFound(f"no published classification for province {province} in {month}", field="month")
+    with tempfile.TemporaryDirectory(prefix="creditrisk-combined-") as tmp:
+
+        def local(key: str, name: str) -> str:
+            if lake.is_local:
+                return str(lake.path(key))
+            path = os.path.join(tmp, name)
+            lake.download(key, path)
+            return path
+
+        joins, cols = [], []
+        for n, name in enumerate(FIELDS):
+            key = layout.field_classification_key(name, month, province)
+            source = (
+                f"read_parquet('{_quoted(local(key, f'{name}.parquet'))}')"
+                if lake.exists(key)
+                else "(SELECT CAST(NULL AS VARCHAR) AS uscc, CAST(NULL AS VARCHAR) AS risk_class WHERE FALSE)"
+            )
+            joins.append(f"LEFT JOIN (SELECT uscc, risk_class FROM {source}) AS f{n} ON f{n}.uscc = g.uscc")
+            cols.append(f"f{n}.risk_class AS {name}_class")
+            cols.append(
+                f"CASE WHEN f{n}.risk_class IS NULL THEN NULL WHEN g.risk_class > f{n}.risk_class "
+                f"THEN g.risk_class ELSE f{n}.risk_class END AS {name}_sampling_class"
+            )
+        sql = (
+            f"SELECT g.uscc AS uscc, g.risk_class AS general_class, {', '.join(cols)} "
+            f"FROM read_parquet('{_quoted(local(general, 'general.parquet'))}') AS g {' '.join(joins)} "
+            "ORDER BY g.uscc"
+        )
+        con = connect()
+        try:
+            table: pa.Table = con.sql(sql).to_arrow_table()
+        finally:
+            con.close()
+    return table

@@ -1,0 +1,41 @@
+"""``creditrisk migrate``: one-off, idempotent migrations of stored results (docs/operations.md)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from functions.cli.common import lake_from
+
+
+@click.group("migrate")
+def command() -> None:
+    """One-off migrations; each is idempotent (a second run changes nothing)."""
+
+
+@command.command("partition-columns")
+@click.option("--province", default=None, help="two-digit province code (default: every province)")
+@click.option("--dry-run", is_flag=True, help="list what would be rewritten, change nothing")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.pass_context
+def partition_columns(ctx: click.Context, province: str | None, dry_run: bool, as_json: bool) -> None:
+    """Drop the partition keys old warnings/tasks files repeat as columns (ADR 0105).
+
+    Exit status 1 when a file's column disagrees with its path (listed, not rewritten)."""
+    from functions import layout
+    from functions.errors import InvalidInput
+    from functions.warnings.migrate import drop_partition_columns
+
+    if province is not None and not layout.PROVINCE_RE.match(province):
+        raise InvalidInput("province must be a two-digit GB/T 2260 code", field="province")
+    result = drop_partition_columns(lake_from(ctx), province=province, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps({**result.to_dict(), "dry_run": dry_run}, indent=2))
+    else:
+        verb = "would rewrite" if dry_run else "rewrote"
+        click.echo(f"{verb} {len(result.rewritten)} files; {result.unchanged} already without the columns")
+        for key in result.conflicts:
+            click.echo(f"conflict (left as is): {key}", err=True)
+    if result.conflicts:
+        ctx.exit(1)

@@ -1,0 +1,139 @@
+"""The professional fields' own datasets of one block (licences, special-equipment registrations,
+product spot checks) and the field of each complaint, so a synthetic province has field
+populations to classify (docs/synthetic-data.md, docs/adr/0118).
+
+Who is in a field follows the entity's industry section (GB/T 4754): catering and trade hold
+food licences, manufacturing industrial-product licences and test failures, hotels, property
+management and manufacturing use boilers and lifts; failures, overdue inspections and revoked
+licences rise with the latent risk ``rr``. Each table has its own generator (block seed, k ≥ 11),
+so the general datasets are the same as without the fields.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from functions.generate.arrowutil import day_str, month_of, strs, uniform_days
+from functions.generate.events import _bounds, _Draw, _ids, part_name
+from functions.generate.population import EntityBlock, Window
+
+# licence type → (share of entities holding one, by industry section)
+LICENCE_RATES: dict[str, dict[str, float]] = {
+    "food_business": {"H": 0.6, "F": 0.25},
+    "food_production": {"C": 0.06},
+    "drug_business": {"F": 0.03},
+    "drug_production": {"C": 0.004},
+    "medical_device": {"F": 0.01, "C": 0.003},
+    "special_equipment_production": {"C": 0.005},
+    "industrial_product": {"C": 0.05},
+}
+EQUIPMENT_RATES = {"C": 0.25, "H": 0.2, "K": 0.3, "D": 0.3, "E": 0.1}  # users of special equipment
+EQUIPMENT_KINDS = ("boiler", "pressure_vessel", "pressure_piping", "elevator", "lifting", "site_vehicle")
+CHECK_DOMAINS = {"H": "food", "F": "food", "C": "product_quality"}  # sample tests per section
+COMPLAINT_DOMAINS = {"H": "food", "F": "food", "C": "product_quality", "K": "special_equipment"}
+YEAR = 365
+
+
+def _sections(eb: EntityBlock) -> np.ndarray:
+    return np.asarray(pc.utf8_slice_codeunits(eb.table["industry_code"], 0, 1).to_pylist(), dtype=object)
+
+
+def _rate(sections: np.ndarray, by_section: dict[str, float]) -> np.ndarray:
+    return np.array([by_section.get(s, 0.0) for s in sections], dtype=np.float64)
+
+
+def licences(rng: np.random.Generator, eb: EntityBlock, window: Window, province: str) -> pa.Table:
+    sec = _sections(eb)
+    hi = np.minimum(eb.active_until, window.end)
+    tables = []
+    for k, (ltype, rates) in enumerate(LICENCE_RATES.items()):
+        has = (rng.random(len(sec)) < _rate(sec, rates)).astype(np.int64)
+        d = _Draw(rng, has, eb.established, hi)
+        n = len(d)
+        valid_to = d.day + 5 * YEAR
+        rr = eb.rr[d.row]
+        revoked = rng.random(n) < np.minimum(0.01 * rr, 0.3)
+        revoked_on = uniform_days(rng, d.day, np.maximum(d.day, np.minimum(valid_to, window.end)))
+        tables.append(
+            pa.table(
+                {
+                    "licence_no": _ids(f"XK{k}", province, eb, d),
+                    "uscc": eb.uscc.take(d.row),
+                    "licence_type": strs((ltype,), np.zeros(n, dtype=np.int64)),
+                    "valid_from": day_str(d.day),
+                    "valid_to": day_str(valid_to),
+                    "revoked_on": day_str(revoked_on, ~revoked),
+                    "_file": part_name(eb.gidx[d.row]) if n else pa.array([], pa.string()),
+                }
+            )
+        )
+    return pa.concat_tables(tables)
+
+
+def equipment(rng: np.random.Generator, eb: EntityBlock, window: Window, province: str) -> pa.Table:
+    sec = _sections(eb)
+    users = rng.random(len(sec)) < _rate(sec, EQUIPMENT_RATES)
+    counts = np.where(users, 1 + rng.poisson(1.5, size=len(sec)), 0)
+    hi = np.minimum(eb.active_until, window.end)
+    d = _Draw(rng, counts, eb.established, hi)
+    n = len(d)
+    rr = eb.rr[d.row]
+    # the next periodic inspection falls around the window's end; riskier users let it lapse
+    lapse = rng.random(n) < np.minimum(0.04 * rr, 0.5)
+    due = np.where(
+        lapse,
+        window.end - rng.integers(1, 240, size=n),
+        window.end + rng.integers(1, YEAR, size=n),
+    )
+    status = np.select([rng.random(n) < 0.05, rng.random(n) < 0.03], [1, 2], default=0)
+    return pa.table(
+        {
+            "equipment_id": _ids("TS", province, eb, d),
+            "uscc": eb.uscc.take(d.row),
+            "kind": strs(EQUIPMENT_KINDS, rng.integers(0, len(EQUIPMENT_KINDS), size=n)),
+            "registered_on": day_str(d.day),
+            "next_inspection_due": day_str(due),
+            "status": strs(("in_use", "suspended", "deregistered"), status),
+            "_file": part_name(eb.gidx[d.row]) if n else pa.array([], pa.string()),
+        }
+    )
+
+
+def product_checks(
+    rng: np.random.Generator, eb: EntityBlock, window: Window, province: str, months: int
+) -> pa.Table:
+    sec = _sections(eb)
+    domain = np.array([CHECK_DOMAINS.get(s, "") for s in sec], dtype=object)
+    rate = np.where(domain != "", 0.15 * months / 12 * (0.7 + 0.3 * eb.rr), 0.0)
+    lo, hi = _bounds(eb, window)
+    d = _Draw(rng, rng.poisson(rate), lo, hi)
+    n = len(d)
+    fail = rng.random(n) < np.minimum(0.03 * eb.rr[d.row], 0.5)
+    doms = tuple(sorted(set(CHECK_DOMAINS.values())))
+    return pa.table(
+        {
+            "check_id": _ids("CJ", province, eb, d),
+            "uscc": eb.uscc.take(d.row),
+            "checked_on": day_str(d.day),
+            "domain": strs(doms, np.array([doms.index(x) for x in domain[d.row]], dtype=np.int64)),
+            "product": strs(("样品",), np.zeros(n, dtype=np.int64)),
+            "result": strs(("pass", "fail"), fail.astype(np.int64)),
+            "_file": month_of(d.day),
+        }
+    )
+
+
+def complaint_domains(rng: np.random.Generator, eb: EntityBlock, complaints: pa.Table) -> pa.Table:
+    """``complaints`` with a ``domain``: the field of the entity's section for about 60 %, else
+    empty (not known), so field systems read field complaints and the rest stay general only."""
+    sec = dict(zip(eb.uscc.to_pylist(), _sections(eb), strict=True))
+    codes = complaints["uscc"].to_pylist()
+    field = [COMPLAINT_DOMAINS.get(sec.get(c, ""), "") for c in codes]
+    known = rng.random(len(codes)) < 0.6
+    values = [f if (k and f) else None for f, k in zip(field, known, strict=True)]
+    return complaints.add_column(complaints.num_columns - 1, "domain", pa.array(values, pa.string()))
+
+
+__all__ = ["complaint_domains", "equipment", "licences", "product_checks"]

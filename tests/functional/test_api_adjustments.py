@@ -1,0 +1,153 @@
+"""Manual class adjustments through the REST API (issue 14, docs/adr/0113, 0120): proposed by one
+token, approved by another of the same province, never by the proposer, never across provinces;
+once approved the bulk read shows the adjusted class beside the model's."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from functions import layout
+from functions.auth import tokens
+from functions.lake import Lake
+from functions.settings import Settings
+from schemas.delivery import ClassificationsPage
+from schemas.objections import AdjustmentOut, AdjustmentsPage
+from tests.sampling_data import publish, results_table
+
+MONTH = "2026-10"
+
+
+@dataclass
+class Api:
+    client: Client
+    proposer: str
+    approver: str
+    other: str
+    lake: Lake
+
+    def get(self, path: str, token: str) -> Any:
+        return self.client.http.get(path, headers={"Authorization": f"Bearer {token}"})
+
+    def post(self, path: str, body: Any, token: str) -> Any:
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        return self.client.http.post(path, headers=headers, body=json.dumps(body))
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch, local_settings: Settings, local_lake: Lake) -> Iterator[Api]:
+    monkeypatch.setenv("CREDITRISK_LAKE_URI", local_settings.lake_uri)
+    app_module.reset()
+    publish(local_lake, results_table("42", 60, run_id="run-42"), MONTH, "42")
+    proposer, _ = tokens.issue_token(local_lake, name="hubei-li", provinces=["42"])
+    approver, _ = tokens.issue_token(local_lake, name="hubei-wang", provinces=["42"])
+    other, _ = tokens.issue_token(local_lake, name="heilongjiang", provinces=["23"])
+    with Client(app_module.app) as client:
+        yield Api(client, proposer, approver, other, local_lake)
+    app_module.reset()
+
+
+def _entity(lake: Lake) -> tuple[str, str]:
+    t = lake.read_parquet(layout.classification_key(MONTH, "42"))
+    return str(t["uscc"][0].as_py()), str(t["risk_class"][0].as_py())
+
+
+def _other_class(cls: str) -> str:
+    return "D" if cls != "D" else "A"
+
+
+def test_propose_then_approve_by_another_token_shows_in_the_bulk_read(api: Api) -> None:
+    code, model = _entity(api.lake)
+    to = _other_class(model)
+    body = {"uscc": code, "month": MONTH, "to_class": to, "reason": "核查后调整"}
+    r = api.post("/v1/adjustments", body, api.proposer)
+    assert r.status_code == 201, r.body
+    made = AdjustmentOut.model_validate_json(r.body)
+    assert r.headers["Location"] == f"/v1/adjustments/{made.adjustment_id}?month={MONTH}"
+    assert (made.status, made.model_class, made.adjusted_class) == ("proposed", model, to)
+    assert made.proposed_by.name == "hubei-li"
+
+    # not yet approved: the bulk read still gives the model's class
+    first = ClassificationsPage.model_validate_json(
+        api.get(f"/v1/classifications?month={MONTH}&province=42&limit=1", api.proposer).body
+    )
+    assert (first.rows[0].class_, first.rows[0].adjusted) == (model, False)
+
+    own = api.post(
+        f"/v1/adjustments/{made.adjustment_id}/decision",
+        {"month": MONTH, "decision": "approved"},
+        api.proposer,
+    )
+    assert own.status_code == 403, own.body  # the proposer cannot approve their own
+    ok = api.post(
+        f"/v1/adjustments/{made.adjustment_id}/decision",
+        {"month": MONTH, "decision": "approved"},
+        api.approver,
+    )
+    assert ok.status_code == 200, ok.body
+    done = AdjustmentOut.model_validate_json(ok.body)
+    assert done.status == "approved" and done.approved_by is not None
+    assert done.approved_by.name == "hubei-wang"
+    assert [e.step for e in done.trail] == ["proposed", "approved"]
+    again = api.post(
+        f"/v1/adjustments/{made.adjustment_id}/decision",
+        {"month": MONTH, "decision": "refused"},
+        api.approver,
+    )
+    assert again.status_code == 409
+
+    page = ClassificationsPage.model_validate_json(
+        api.get(f"/v1/classifications?month={MONTH}&province=42&limit=1", api.approver).body
+    )
+    row = page.rows[0]
+    assert (row.uscc, row.class_, row.model_class, row.adjusted) == (code, to, model, True)
+
+    got = api.get(f"/v1/adjustments/{made.adjustment_id}?month={MONTH}", api.proposer)
+    assert got.status_code == 200 and AdjustmentOut.model_validate_json(got.body) == done
+    listed = AdjustmentsPage.model_validate_json(
+        api.get(f"/v1/adjustments?province=42&month={MONTH}", api.proposer).body
+    )
+    assert [a.adjustment_id for a in listed.adjustments] == [made.adjustment_id]
+
+
+def test_refusal_leaves_the_model_class(api: Api) -> None:
+    code, model = _entity(api.lake)
+    made = AdjustmentOut.model_validate_json(
+        api.post("/v1/adjustments", {"uscc": code, "month": MONTH, "to_class": _other_class(model),
+                                     "reason": "x"}, api.proposer).body)  # fmt: skip
+    r = api.post(f"/v1/adjustments/{made.adjustment_id}/decision",
+                 {"month": MONTH, "decision": "refused", "reason": "记录无误"}, api.approver)  # fmt: skip
+    assert r.status_code == 200 and AdjustmentOut.model_validate_json(r.body).status == "refused"
+    url = f"/v1/classifications?month={MONTH}&province=42&limit=1"
+    page = ClassificationsPage.model_validate_json(api.get(url, api.proposer).body)
+    assert (page.rows[0].class_, page.rows[0].adjusted) == (model, False)
+
+
+def test_other_provinces_and_bad_input_are_refused(api: Api) -> None:
+    code, model = _entity(api.lake)
+    body = {"uscc": code, "month": MONTH, "to_class": _other_class(model), "reason": "x"}
+    assert api.post("/v1/adjustments", body, api.other).status_code == 403
+    made = AdjustmentOut.model_validate_json(api.post("/v1/adjustments", body, api.proposer).body)
+    path = f"/v1/adjustments/{made.adjustment_id}"
+    assert api.get(f"{path}?month={MONTH}", api.other).status_code == 403
+    assert (
+        api.post(f"{path}/decision", {"month": MONTH, "decision": "approved"}, api.other).status_code == 403
+    )
+    assert api.get(f"/v1/adjustments?province=42&month={MONTH}", api.other).status_code == 403
+    same = api.post("/v1/adjustments", {**body, "to_class": model}, api.proposer)
+    assert same.status_code == 400 and json.loads(same.body)["field"] == "to_class"
+    extra = api.post("/v1/adjustments", {**body, "approved_by": "me"}, api.proposer)
+    assert extra.status_code == 400
+    assert (
+        api.post(f"{path}/decision", {"month": MONTH, "decision": "maybe"}, api.approver).status_code == 400
+    )
+    assert api.get(f"{path}?month=2026-09", api.proposer).status_code == 404
+    assert api.get(f"/v1/adjustments/42-zz?month={MONTH}", api.proposer).status_code == 400
+    missing = api.post("/v1/adjustments", {**body, "month": "2026-09"}, api.proposer)
+    assert missing.status_code == 404

@@ -1,0 +1,100 @@
+"""``creditrisk plan verify`` accepts every plan format it wrote (docs/adr/0125) and still
+detects tampering, through the real entry point in a subprocess.
+
+The fixtures under ``tests/fixtures/plans/`` were written by the code of commit 7b796b3 (before
+the inspector roster: inspectors came in the request, no ``mode``, no ``roster`` member) over
+``results_table("42", 300, run_id="run-legacy")`` published for 2026-10."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions.lake import Lake
+from tests.functional.test_cli_exit_statuses import Run, creditrisk
+from tests.sampling_data import publish, results_table
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plans"
+POOL = "v1-roster-less-pool.json"
+BARE = "v1-roster-less-no-inspectors.json"
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    out = Lake.from_uri(str(tmp_path_factory.mktemp("formats") / "lake"))
+    publish(out, results_table("42", 300, run_id="run-legacy"), "2026-10", "42")
+    return out
+
+
+def _store(lake: Lake, plan: dict[str, Any]) -> str:
+    path = Path(lake.uri) / "plans" / "42" / f"{plan['plan_id']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(plan, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    return str(plan["plan_id"])
+
+
+def _fixture(name: str) -> dict[str, Any]:
+    plan: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return plan
+
+
+def _verify(lake: Lake, plan_id: str) -> Run:
+    return creditrisk("plan", "verify", plan_id, lake=Path(lake.uri))
+
+
+@pytest.mark.parametrize("name", [POOL, BARE])
+def test_format_1_plans_verify(lake: Lake, name: str) -> None:
+    plan = _fixture(name)
+    assert "roster" not in plan and "plan_format" not in plan and "mode" not in plan
+    run = _verify(lake, _store(lake, plan))
+    assert run.code == 0, run.out + run.err
+    assert ": match" in run.out and "test plan" in run.out
+
+
+def _tampered(plan: dict[str, Any], how: str) -> dict[str, Any]:
+    out = json.loads(json.dumps(plan))
+    if how == "inspector":
+        t = out["targets"][0]
+        t["inspectors"] = [i for i in out["inspector_loads"] if i not in t["inspectors"]][:2]
+    elif how == "target":
+        out["targets"] = out["targets"][1:]
+    elif how == "seed":
+        out["seed"] = "another-seed"
+    elif how == "loads":
+        first = next(iter(out["inspector_loads"]))
+        out["inspector_loads"][first] += 1
+    elif how == "pool":  # the target's first inspector now has to recuse from it
+        first = out["targets"][0]["inspectors"][0]
+        pool = out["request"]["inspectors"]["pool"]
+        next(i for i in pool if i["id"] == first)["conflicts"] = [out["targets"][0]["uscc"]]
+    elif how == "format":
+        out["plan_format"] = 9
+    return out
+
+
+TAMPERINGS = ["inspector", "target", "seed", "loads", "pool", "format"]
+
+
+@pytest.mark.parametrize("how", TAMPERINGS)
+def test_format_1_tampering_is_detected(lake: Lake, how: str) -> None:
+    plan = _tampered(_fixture(POOL), how)
+    plan["plan_id"] = f"42-{TAMPERINGS.index(how) + 1:020x}"
+    run = _verify(lake, _store(lake, plan))
+    assert run.code == 1, run.out + run.err
+    assert "mismatch" in run.out
+
+
+def test_a_new_plan_stripped_to_look_like_format_1_fails(lake: Lake) -> None:
+    args = ("plan", "draw", "--month", "2026-10", "--province", "42", "--seed", "n1", "--json")
+    drawn = creditrisk(*args, lake=Path(lake.uri))
+    assert drawn.code == 0, drawn.err
+    plan = json.loads(drawn.out)
+    assert plan["plan_format"] == 3
+    assert _verify(lake, plan["plan_id"]).code == 0
+    for member in ("roster", "plan_format"):
+        del plan[member]
+    run = _verify(lake, _store(lake, plan))
+    assert run.code == 1 and "mismatch" in run.out, run.out

@@ -1,0 +1,158 @@
+"""The monthly classification writes the professional-field results beside the general one, and
+a sampling request or task that names a field draws from the field's population by its sampling
+class (the stricter of the general and the field class), reproducibly (docs/adr/0117, 0118)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from functions import layout
+from functions.auth import tokens
+from functions.classify.fields import combined
+from functions.classify.run import classify_all
+from functions.lake import Lake
+from functions.sampling.verify import verify_plan
+from functions.settings import Settings
+from tests.classify_data import code, entity, write_curated
+from tests.sampling_data import roster
+
+MONTH = "2026-06"
+D = dt.date
+ALL = {"A": 1.0, "B": 1.0, "C": 1.0, "D": 1.0}
+
+
+def _data() -> dict[str, list[dict[str, Any]]]:
+    """60 entities: every third one holds a food licence, every fifth has a food penalty (some of
+    those unlicensed), every seventh a serious-dishonesty listing (general C, food at least C)."""
+    ents = [entity(n) for n in range(60)]
+    lic = [
+        {"licence_no": f"L{n}", "uscc": code(n), "licence_type": "food_business", "valid_from": D(2023, 1, 1)}
+        for n in range(0, 60, 3)
+    ]
+    pen = [
+        {"decision_no": f"P{n}", "uscc": code(n), "decided_on": D(2026, 2, 1), "authority": "局",
+         "domain": "food", "kind": "fine", "amount": 5000.0}
+        for n in range(0, 60, 5)
+    ]  # fmt: skip
+    sdl = [
+        {"record_id": f"S{n}", "uscc": code(n), "listed_on": D(2025, 6, 1), "reason": "严重违法"}
+        for n in range(0, 60, 7)
+    ]
+    return {"entities": ents, "licences": lic, "penalties": pen, "serious_dishonesty_list": sdl}
+
+
+@dataclass
+class World:
+    client: Client
+    lake: Lake
+    token: str
+    summary: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """One classified lake for the module (the monthly classification is the expensive part)."""
+    settings = Settings(lake_uri=str(tmp_path_factory.mktemp("field-sampling") / "lake"))
+    lake = Lake.from_uri(settings.lake_uri)
+    for dataset, rows in _data().items():
+        write_curated(lake, dataset, rows)
+    roster(lake, "13")
+    summary = classify_all(
+        lake, month=MONTH, settings=settings, cutoff=dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CREDITRISK_LAKE_URI", settings.lake_uri)
+        app_module.reset()
+        token, _ = tokens.issue_token(lake, name="platform-13", provinces=["13"])
+        with Client(app_module.app) as client:
+            yield World(client, lake, token, summary)
+        app_module.reset()
+
+
+def _post(w: World, path: str, body: dict[str, Any]) -> Any:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {w.token}"}
+    return w.client.http.post(path, headers=headers, body=json.dumps(body).encode())
+
+
+def test_monthly_classification_writes_every_field(world: World) -> None:
+    entry = world.summary["provinces"]["13"]
+    assert entry["status"] == "published"
+    assert set(entry["fields"]) == {"food", "drug", "special_equipment", "industrial_product"}
+    food = entry["fields"]["food"]
+    # licensed (20) or with a food record (12, of which 4 also licensed): 28 in the population
+    assert sum(food["counts"].values()) == 28 and food["model"] == "food@1.0"
+    assert sum(entry["fields"]["drug"]["counts"].values()) == 0  # nobody is in the drug field
+    for name, info in entry["fields"].items():
+        pointer = world.lake.read_json(layout.field_classification_pointer_key(name, MONTH, "13"))
+        assert pointer["run_id"] == info["run_id"] and pointer["general_run_id"] == entry["run_id"]
+
+
+def test_a_field_plan_draws_the_field_population_by_sampling_class(world: World) -> None:
+    view = {r["uscc"]: r for r in combined(world.lake, MONTH, "13").to_pylist()}
+    population = {u for u, r in view.items() if r["food_class"] is not None}
+    r = _post(world, "/v1/sampling/plans", {"month": MONTH, "province": "13", "mode": "test",
+                                            "ratios": ALL, "seed": "s", "frame_field": "food"})  # fmt: skip
+    assert r.status_code == 201, r.body
+    plan = json.loads(r.body)
+    assert plan["run_id"] == world.summary["provinces"]["13"]["fields"]["food"]["run_id"]
+    assert plan["model"] == "food@1.0" and plan["frame_size"] == len(population) == 28
+    assert {t["uscc"] for t in plan["targets"]} == population
+    for t in plan["targets"]:
+        assert t["risk_class"] == view[t["uscc"]]["food_sampling_class"]
+    strata = {s["risk_class"]: s["population"] for s in plan["strata"]}
+    expected = {c: sum(1 for u in population if view[u]["food_sampling_class"] == c) for c in "ABCD"}
+    assert strata == expected and expected["C"] > 0  # the listed entities are at least C
+    # a listed entity that is general C but field-licensed and clean is drawn as C in the field
+    listed = code(21)  # licensed (21 % 3 == 0), listed (21 % 7 == 0), no food penalty
+    assert view[listed]["general_class"] == "C" and view[listed]["food_sampling_class"] == "C"
+    assert verify_plan(world.lake, plan["plan_id"]).status == "match"
+    general = json.loads(
+        _post(
+            world,
+            "/v1/sampling/plans",
+            {"month": MONTH, "province": "13", "mode": "test", "ratios": ALL, "seed": "s"},
+        ).body
+    )
+    assert general["frame_size"] == 60 and general["model"].startswith("samr-general@")
+
+
+def test_a_field_task_fixes_the_field_frame(world: World) -> None:
+    task = json.loads(
+        _post(
+            world,
+            "/v1/sampling/tasks",
+            {
+                "month": MONTH,
+                "province": "13",
+                "field": "food",
+                "frame_field": "food",
+                "ratios": {"C": 1.0},
+                "window": {"start": "2026-07-01", "end": "2026-08-31"},
+            },
+        ).body
+    )
+    food_run = world.summary["provinces"]["13"]["fields"]["food"]["run_id"]
+    assert task["run_id"] == food_run and task["frame_field"] == "food" and task["frame_size"] == 28
+    r = _post(world, f"/v1/sampling/tasks/{task['task_id']}/plans", {})
+    assert r.status_code == 201, r.body
+    plan = json.loads(r.body)
+    assert plan["run_id"] == food_run and plan["request"]["frame_field"] == "food"
+    assert plan["targets"] and all(t["risk_class"] == "C" for t in plan["targets"])
+
+
+def test_a_field_not_classified_that_month_is_a_clear_404(world: World) -> None:
+    r = _post(world, "/v1/sampling/plans", {"month": "2026-05", "province": "13", "mode": "test",
+                                            "ratios": ALL, "frame_field": "food"})  # fmt: skip
+    # the general month is not published either: the field pointer is looked up first
+    assert r.status_code == 404 and json.loads(r.body)["field"] == "frame_field"
+    bad = _post(world, "/v1/sampling/plans", {"month": MONTH, "province": "13", "mode": "test",
+                                              "ratios": ALL, "frame_field": "toys"})  # fmt: skip
+    assert bad.status_code in (400, 422)
