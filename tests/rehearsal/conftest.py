@@ -149,7 +149,8 @@ def forbidden(r: Rehearsal, curated_key: str, result_key: str) -> list[Attempt]:
         Attempt("ClassifyMonthlyRole", "s3:GetObject", r.landing, upload),
         Attempt("ClassifyMonthlyRole", "s3:PutObject", r.lake, curated_key),
         Attempt("BearerAuthRole", "s3:GetObject", r.lake, result_key),
-        Attempt("ApiHandlerRole", "s3:GetObject", r.lake, curated_key),
+        # the API reads four curated datasets for a task's supervision set (ADR 0123), not penalties
+        Attempt("ApiHandlerRole", "s3:GetObject", r.lake, curated_key.replace("/entities/", "/penalties/")),
     ]
 
 

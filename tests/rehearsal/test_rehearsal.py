@@ -199,9 +199,13 @@ def test_notifications_reach_the_simulator(rehearsal: Rehearsal) -> None:
     """sns:Publish is the one non-S3 call the DuckDB path makes; moto cannot scope it."""
     published = [c for c in rehearsal.calls if c.action == "sns:Publish"]
     assert published and all(c.moto_allowed is None for c in published)
-    # the functions publish to the warnings topic; the per-province upload topics are EventBridge's
-    # and the alarms topic CloudWatch's
-    direct = {t for t in rehearsal.stack.topics if "-uploads-" not in t and not t.endswith("-alarms")}
+    # the functions publish to the warnings topic; the per-province upload and delivery topics are
+    # EventBridge's and the alarms topic CloudWatch's
+    direct = {
+        t
+        for t in rehearsal.stack.topics
+        if "-uploads-" not in t and "-delivery-" not in t and not t.endswith("-alarms")
+    }
     assert {c.resource for c in published} == direct
 
 
