@@ -94,6 +94,7 @@ def command(
             cutoff=cut,
             settings=settings,
             progress=StderrProgress(),
+            fields=settings.field_systems,  # one province like all: the fields follow its general run
         )
         summary = {"month": month, "provinces": {province: result.summary_entry()}}
     if follow_ups:

@@ -167,8 +167,12 @@ def decide_cmd(
     sync_overdue_warnings(lake, out.province, now=dt.datetime.now(dt.UTC), by=by, trigger="manual")
     if outcome == "upheld" and reclassify:
         settings = settings_from(ctx)
-        classify = functools.partial(
-            classify_month, lake, settings=settings, engine=engine or settings.engine
+        classify = functools.partial(  # the fields follow the corrected general class (ADR 0117)
+            classify_month,
+            lake,
+            settings=settings,
+            engine=engine or settings.engine,
+            fields=settings.field_systems,
         )
         out = run_correction(lake, objection_id, _by(by), classify=classify)
     _show(out, as_json)
@@ -188,7 +192,10 @@ def reclassify_cmd(ctx: click.Context, objection_id: str, engine: str | None, by
     from functions.objections.service import reclassify
 
     lake, settings = lake_from(ctx), settings_from(ctx)
-    classify = functools.partial(classify_month, lake, settings=settings, engine=engine or settings.engine)
+    engine = engine or settings.engine
+    classify = functools.partial(
+        classify_month, lake, settings=settings, engine=engine, fields=settings.field_systems
+    )
     _show(reclassify(lake, objection_id, _by(by), classify=classify), as_json)
 
 

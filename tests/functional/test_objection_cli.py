@@ -15,6 +15,7 @@ from functions.lake import Lake
 from functions.objections.overdue import RULE_ID, sync_overdue_warnings
 from functions.warnings import store
 from tests.classify_data import code, entity, write_curated
+from tests.unit.test_classify_fields import lic
 
 Run = Callable[..., tuple[int, str, str]]
 MONTH = "2026-06"
@@ -24,6 +25,7 @@ CUT = "2026-07-05T00:00:00"
 @pytest.fixture
 def classified(local_lake: Lake, run_cli: Run) -> Lake:
     write_curated(local_lake, "entities", [entity(1), entity(2), entity(3, status="revoked")])
+    write_curated(local_lake, "licences", [lic(1, 1, "food_business")])  # entity 1 is in the food field
     status, _, err = run_cli("--lake", local_lake.uri, "classify", "--month", MONTH, "--cutoff", CUT)
     assert status == 0, err
     return local_lake
@@ -84,6 +86,9 @@ def test_upheld_with_a_correction_run_then_listed_as_decided_late(classified: La
     manifest = lake.read_json(f"{layout.run_prefix(pointer['run_id'])}/manifest.json")
     assert manifest["correction"]["objection_id"] == oid
     assert lake.exists(f"{layout.run_prefix(first_run)}/manifest.json")  # the earlier run is kept
+    # the food field's class is re-derived from the corrected general run, not left on the first
+    food = lake.read_json(layout.field_classification_pointer_key("food", MONTH, "13"))
+    assert food["general_run_id"] == pointer["run_id"] != first_run
     assert f"run {pointer['run_id']}" in out and "upheld OVERDUE" in out  # decided long after 13 July
     status, out, err = run_cli("--lake", lake.uri, "objection", "list", "--province", "13", "--overdue")
     assert status == 0 and oid in out and "warning" not in err  # decided, so no warning
