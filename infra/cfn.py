@@ -57,6 +57,91 @@ class _NoAliasDumper(yaml.SafeDumper):
         return True
 
 
+def province_topic(
+    topic: str,
+    *,
+    name: str,
+    display: str,
+    description: str,
+    pattern: Json,
+    subscriber_sid: str,
+    subscriber_arn: Json,
+) -> Json:
+    """A province's own encrypted topic, the EventBridge rule that alone publishes to it and the
+    topic policy that lets only the province's role subscribe (upload outcomes, monthly exports)."""
+    rule = f"{topic}Rule"
+    return {
+        topic: {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {
+                "TopicName": sub(name),
+                "DisplayName": display,
+                "KmsMasterKeyId": getatt("UploadOutcomesKey", "Arn"),
+            },
+        },
+        rule: {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Description": description,
+                "EventBusName": "default",
+                "EventPattern": pattern,
+                "State": "ENABLED",
+                "Targets": [{"Id": "province-topic", "Arn": ref(topic)}],
+            },
+        },
+        f"{topic}Policy": {
+            "Type": "AWS::SNS::TopicPolicy",
+            "Properties": {
+                "Topics": [ref(topic)],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "OnlyTheProvinceRulePublishes",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sns:Publish",
+                            "Resource": ref(topic),
+                            "Condition": {"ArnEquals": {"aws:SourceArn": getatt(rule, "Arn")}},
+                        },
+                        {
+                            "Sid": subscriber_sid,
+                            "Effect": "Allow",
+                            "Principal": {"AWS": subscriber_arn},
+                            "Action": ["sns:Subscribe", "sns:GetTopicAttributes"],
+                            "Resource": ref(topic),
+                        },
+                        {
+                            "Sid": "NoOneElseSubscribes",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "sns:Subscribe",
+                            "Resource": ref(topic),
+                            "Condition": {"ArnNotEquals": {"aws:PrincipalArn": subscriber_arn}},
+                        },
+                        {
+                            "Sid": "NoOneElsePublishes",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "sns:Publish",
+                            "Resource": ref(topic),
+                            "Condition": {"ArnNotEquals": {"aws:SourceArn": getatt(rule, "Arn")}},
+                        },
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": ["sns:Publish", "sns:Subscribe"],
+                            "Resource": ref(topic),
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        },
+                    ],
+                },
+            },
+        },
+    }
+
+
 def dump(template: Json) -> str:
     return yaml.dump(template, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True, width=100)
 

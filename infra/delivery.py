@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.layout import DELIVERY_PREFIX, PROVINCES
-from infra.cfn import getatt, ref, sub
+from infra.cfn import getatt, province_topic, ref, sub
 from schemas.delivery import EXPORT_EVENT_DETAIL_TYPE, EXPORT_EVENT_SOURCE
 
 APP = "creditrisk"
@@ -98,78 +98,18 @@ def platform_role(province: str, trust: Json, kms_via_s3: Json) -> Json:
 
 def province_resources(province: str, trust: Json, kms_via_s3: Json) -> Json:
     role, topic = role_logical(province), topic_logical(province)
-    rule = f"{topic}Rule"
     role_arn = getatt(role, "Arn")
     return {
         role: platform_role(province, trust, kms_via_s3),
-        topic: {
-            "Type": "AWS::SNS::Topic",
-            "Properties": {
-                "TopicName": sub(f"{APP}-${{Stage}}-delivery-{province}"),
-                "DisplayName": f"creditrisk monthly export {province}",
-                "KmsMasterKeyId": getatt("UploadOutcomesKey", "Arn"),
-            },
-        },
-        rule: {
-            "Type": "AWS::Events::Rule",
-            "Properties": {
-                "Description": f"Monthly export announcements of province {province} to its topic",
-                "EventBusName": "default",
-                "EventPattern": event_pattern(province),
-                "State": "ENABLED",
-                "Targets": [{"Id": "province-topic", "Arn": ref(topic)}],
-            },
-        },
-        f"{topic}Policy": {
-            "Type": "AWS::SNS::TopicPolicy",
-            "Properties": {
-                "Topics": [ref(topic)],
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "OnlyTheProvinceRulePublishes",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "events.amazonaws.com"},
-                            "Action": "sns:Publish",
-                            "Resource": ref(topic),
-                            "Condition": {"ArnEquals": {"aws:SourceArn": getatt(rule, "Arn")}},
-                        },
-                        {
-                            "Sid": "TheProvincePlatformSubscribes",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": role_arn},
-                            "Action": ["sns:Subscribe", "sns:GetTopicAttributes"],
-                            "Resource": ref(topic),
-                        },
-                        {
-                            "Sid": "NoOneElseSubscribes",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "sns:Subscribe",
-                            "Resource": ref(topic),
-                            "Condition": {"ArnNotEquals": {"aws:PrincipalArn": role_arn}},
-                        },
-                        {
-                            "Sid": "NoOneElsePublishes",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "sns:Publish",
-                            "Resource": ref(topic),
-                            "Condition": {"ArnNotEquals": {"aws:SourceArn": getatt(rule, "Arn")}},
-                        },
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": ["sns:Publish", "sns:Subscribe"],
-                            "Resource": ref(topic),
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        },
-                    ],
-                },
-            },
-        },
+        **province_topic(
+            topic,
+            name=f"{APP}-${{Stage}}-delivery-{province}",
+            display=f"creditrisk monthly export {province}",
+            description=f"Monthly export announcements of province {province} to its topic",
+            pattern=event_pattern(province),
+            subscriber_sid="TheProvincePlatformSubscribes",
+            subscriber_arn=role_arn,
+        ),
     }
 
 

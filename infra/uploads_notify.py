@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.layout import PROVINCES
-from infra.cfn import account_administers_key, getatt, ref, service_uses_key, sub
+from infra.cfn import account_administers_key, getatt, province_topic, ref, service_uses_key, sub
 from schemas.uploads import EVENT_DETAIL_TYPE, EVENT_SOURCE
 
 APP = "creditrisk"
@@ -54,77 +54,17 @@ def notify_key() -> Json:
 
 def province_resources(province: str) -> Json:
     topic = topic_logical(province)
-    rule = f"{topic}Rule"
     uploader_arn = getatt(f"Uploader{province}", "Arn")
     return {
-        topic: {
-            "Type": "AWS::SNS::Topic",
-            "Properties": {
-                "TopicName": sub(f"{APP}-${{Stage}}-uploads-{province}"),
-                "DisplayName": f"creditrisk upload outcomes {province}",
-                "KmsMasterKeyId": getatt("UploadOutcomesKey", "Arn"),
-            },
-        },
-        rule: {
-            "Type": "AWS::Events::Rule",
-            "Properties": {
-                "Description": f"Ingest outcomes of province {province} to its topic",
-                "EventBusName": "default",
-                "EventPattern": event_pattern(province),
-                "State": "ENABLED",
-                "Targets": [{"Id": "province-topic", "Arn": ref(topic)}],
-            },
-        },
-        f"{topic}Policy": {
-            "Type": "AWS::SNS::TopicPolicy",
-            "Properties": {
-                "Topics": [ref(topic)],
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "OnlyTheProvinceRulePublishes",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "events.amazonaws.com"},
-                            "Action": "sns:Publish",
-                            "Resource": ref(topic),
-                            "Condition": {"ArnEquals": {"aws:SourceArn": getatt(rule, "Arn")}},
-                        },
-                        {
-                            "Sid": "TheProvinceUploaderSubscribes",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": uploader_arn},
-                            "Action": ["sns:Subscribe", "sns:GetTopicAttributes"],
-                            "Resource": ref(topic),
-                        },
-                        {
-                            "Sid": "NoOneElseSubscribes",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "sns:Subscribe",
-                            "Resource": ref(topic),
-                            "Condition": {"ArnNotEquals": {"aws:PrincipalArn": uploader_arn}},
-                        },
-                        {
-                            "Sid": "NoOneElsePublishes",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "sns:Publish",
-                            "Resource": ref(topic),
-                            "Condition": {"ArnNotEquals": {"aws:SourceArn": getatt(rule, "Arn")}},
-                        },
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": ["sns:Publish", "sns:Subscribe"],
-                            "Resource": ref(topic),
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        },
-                    ],
-                },
-            },
-        },
+        **province_topic(
+            topic,
+            name=f"{APP}-${{Stage}}-uploads-{province}",
+            display=f"creditrisk upload outcomes {province}",
+            description=f"Ingest outcomes of province {province} to its topic",
+            pattern=event_pattern(province),
+            subscriber_sid="TheProvinceUploaderSubscribes",
+            subscriber_arn=uploader_arn,
+        ),
         f"Uploader{province}Notifications": {
             "Type": "AWS::IAM::Policy",
             "Properties": {
