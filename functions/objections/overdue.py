@@ -48,13 +48,14 @@ def sync_overdue_warnings(
         key = warning_key(RULE_ID, o.uscc, o.objection_id)
         old = current.get(key)
         late = o.overdue and o.decided_on is None
+        when = _after(old, at)
         if late and (old is None or old["state"] != "open"):
             row = old or _row(o, key, at, trigger, run_id)
-            out[o.month].append(_state(row, "open", at, by, trigger, run_id, f"undecided after {o.due_on}"))
+            out[o.month].append(_state(row, "open", when, by, trigger, run_id, f"undecided after {o.due_on}"))
             raised += 1
         elif not late and old is not None and old["state"] == "open":
             reason = f"decided ({o.status}) on {o.decided_on}"
-            out[o.month].append(_state(old, "resolved", at, by, trigger, run_id, reason))
+            out[o.month].append(_state(old, "resolved", when, by, trigger, run_id, reason))
             resolved += 1
     for month, rows in sorted(out.items()):
         store.write_partition(lake, layout.warnings_key(month, province, run_id), rows, store.WARNING_SCHEMA)
@@ -63,6 +64,15 @@ def sync_overdue_warnings(
             "province %s: %s overdue-objection warning(s) raised, %s resolved", province, raised, resolved
         )
     return {"raised": raised, "resolved": resolved}
+
+
+def _after(old: dict[str, Any] | None, at: dt.datetime) -> dt.datetime:
+    """``at``, or just after the key's last transition: the latest state per key is the one with
+    the latest ``state_at``, and run ids (hence file order) do not order two runs in one instant."""
+    last = old.get("state_at") if old is not None else None
+    if isinstance(last, dt.datetime) and last >= at:
+        return last + dt.timedelta(microseconds=1)
+    return at
 
 
 def _current(lake: Lake, province: str, months: set[str]) -> dict[str, dict[str, Any]]:

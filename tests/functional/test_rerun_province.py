@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from functions import layout
 from functions.lake import Lake
+from functions.settings import Settings
 from tests.classify_data import code, entity, write_curated
 
 Run = Callable[..., tuple[int, str, str]]
@@ -43,7 +44,15 @@ def test_rerun_of_one_province_touches_nothing_else(local_lake: Lake, run_cli: R
 
     after = _snapshot(local_lake)
     changed = {k for k in after if before.get(k) != after[k]}
-    own = (layout.run_prefix(second) + "/", "province=13/", "province=13.", "/13/")
+    # the province's field runs follow its general run (ADR 0117): their run folders are its own too
+    field_runs = [
+        local_lake.read_json(layout.field_classification_pointer_key(f, MONTH, "13"))["run_id"]
+        for f in Settings().field_systems
+        if local_lake.exists(layout.field_classification_pointer_key(f, MONTH, "13"))
+    ]
+    assert field_runs  # the re-run re-classified the fields too
+    runs = tuple(layout.run_prefix(r) + "/" for r in [second, *field_runs])
+    own = (*runs, "province=13/", "province=13.", "/13/")
     assert changed and all(any(p in k for p in own) for k in changed), sorted(changed)
     assert layout.classification_key(MONTH, "13") in changed and layout.report_key(MONTH, "13") in changed
     untouched = {k: v for k, v in before.items() if "province=42" in k or "/42/" in k}

@@ -62,7 +62,7 @@ def test_an_overdue_objection_is_raised_once_and_resolved_when_decided(lake: Lak
         "resolved": 1,
     }
     assert _states(lake) == {late_one: "resolved"}
-    history = store.history(lake, MONTH, "42").to_pylist()
+    history = sorted(store.history(lake, MONTH, "42").to_pylist(), key=lambda h: h["state_at"])
     assert [(h["state"], h["state_by"]) for h in history] == [("open", "system"), ("resolved", "wang")]
     assert history[1]["state_reason"] == "decided (rejected) on 2026-10-14"
     assert sync_overdue_warnings(lake, "42", now=LATE) == {"raised": 0, "resolved": 0}
