@@ -106,11 +106,7 @@ def write_frame(
     with tempfile.TemporaryDirectory(prefix="creditrisk-field-") as tmp:
 
         def local(key: str, name: str) -> str:
-            if lake.is_local:
-                return str(lake.path(key))
-            path = os.path.join(tmp, name)
-            lake.download(key, path)
-            return path
+            return _local_file(lake, key, tmp, name)
 
         field_path = local(field_result_key(run_id), "field.parquet")
         general_path = local(general_key, "general.parquet") if general_key else None
@@ -286,11 +282,7 @@ def combined(lake: Lake, month: str, province: str) -> pa.Table:
     with tempfile.TemporaryDirectory(prefix="creditrisk-combined-") as tmp:
 
         def local(key: str, name: str) -> str:
-            if lake.is_local:
-                return str(lake.path(key))
-            path = os.path.join(tmp, name)
-            lake.download(key, path)
-            return path
+            return _local_file(lake, key, tmp, name)
 
         joins, cols = [], []
         for n, name in enumerate(FIELDS):
@@ -317,3 +309,13 @@ def combined(lake: Lake, month: str, province: str) -> pa.Table:
         finally:
             con.close()
     return table
+
+
+def _local_file(lake: Lake, key: str, tmp: str, name: str) -> str:
+    """A path DuckDB can open for ``key``: the file itself in a local lake, else a download into
+    ``tmp`` (the caller's temporary folder, removed with it)."""
+    if lake.is_local:
+        return str(lake.path(key))
+    path = os.path.join(tmp, name)
+    lake.download(key, path)
+    return path
