@@ -8,7 +8,7 @@ import functools
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from chalice.app import Chalice, Cron, Response
 from pydantic import ValidationError
@@ -162,15 +162,32 @@ def bearer_auth(auth_request: Any) -> Any:
     )
 
 
-def _json_body() -> Any:
-    """The request body parsed strictly: size, duplicate keys, out-of-range numbers (ADR 0096)."""
+def _json_body(max_bytes: int | None = None) -> Any:
+    """The request body parsed strictly: size, duplicate keys, out-of-range numbers (ADR 0096).
+    ``max_bytes`` lowers the limit for small bodies (objections: 64 KiB)."""
     from functions.strict_json import loads
     from schemas.api import MAX_BODY_BYTES
 
+    limit = MAX_BODY_BYTES if max_bytes is None else max_bytes
     raw = app.current_request.raw_body if app.current_request is not None else b""
-    if len(raw or b"") > MAX_BODY_BYTES:
-        raise InvalidInput(f"the request body exceeds {MAX_BODY_BYTES} bytes", field="body")
+    if len(raw or b"") > limit:
+        raise InvalidInput(f"the request body exceeds {limit} bytes", field="body")
     return loads(raw)
+
+
+_Parsed = TypeVar("_Parsed")
+
+
+def _scoped(parse: Callable[[], _Parsed], province: Callable[[_Parsed], str]) -> tuple[Any, _Parsed]:
+    """The province-scope wiring of a route, in its one order: authenticate (401), parse the input
+    (400), check the caller's provinces (403), all before any data is read, so a caller outside
+    the province learns nothing of what exists there (docs/adr/0043, 0143)."""
+    from functions.auth.guard import require_province
+
+    principal = _principal()
+    parsed = parse()
+    require_province(principal, province(parsed))
+    return principal, parsed
 
 
 def _plan_created(made: Any) -> Response:
@@ -288,16 +305,16 @@ def get_classification(uscc: str) -> Response:
     return Response(body=lookup(lake(), query.uscc, query.month), status_code=200, headers={**_JSON})
 
 
-# -- bulk read, change feed and objections (issue 14, docs/api.md, docs/adr/0112-0114) ----------
+# -- bulk read, change feed, objections and adjustments (issue 14, docs/api.md, ADR 0112-0114) --
+_OBJECTION_BODY_BYTES = 64 * 1024
+
+
 def _bulk(changes_only: bool) -> Response:
-    from functions.auth.guard import require_province
     from functions.delivery.bulk import page
     from functions.delivery.cursor import cursor_signer
     from schemas.delivery import ClassificationsQuery
 
-    principal = _principal()
-    query = ClassificationsQuery.model_validate(_query_params())
-    require_province(principal, query.province)
+    _, query = _scoped(lambda: ClassificationsQuery.model_validate(_query_params()), lambda q: q.province)
     body = page(
         lake(),
         month=query.month,
@@ -332,16 +349,12 @@ def _actor(principal: Any) -> Any:
 @app.route("/v1/objections", methods=["POST"], authorizer=bearer_auth, content_types=["application/json"])
 @_api
 def register_objection() -> Response:
-    from functions.auth.guard import require_province
     from functions.objections.service import register
     from schemas.objections import ObjectionIn
 
-    principal = _principal()
-    raw = app.current_request.raw_body if app.current_request is not None else b""
-    if len(raw or b"") > 64 * 1024:
-        raise InvalidInput("the request body exceeds 65536 bytes", field="body")
-    req = ObjectionIn.model_validate_json(raw or b"null")
-    require_province(principal, req.uscc[2:4])
+    principal, req = _scoped(
+        lambda: ObjectionIn.model_validate(_json_body(_OBJECTION_BODY_BYTES)), lambda r: r.uscc[2:4]
+    )
     out = register(lake(), req, _actor(principal))
     return Response(
         body=out.model_dump_json(),
@@ -353,14 +366,11 @@ def register_objection() -> Response:
 @app.route("/v1/objections", methods=["GET"], authorizer=bearer_auth)
 @_api
 def list_objections() -> Response:
-    from functions.auth.guard import require_province
     from functions.objections.service import list_objections as listed
     from functions.objections.service import today_in_china
     from schemas.objections import ObjectionsPage, ObjectionsQuery
 
-    principal = _principal()
-    query = ObjectionsQuery.model_validate(_query_params())
-    require_province(principal, query.province)
+    _, query = _scoped(lambda: ObjectionsQuery.model_validate(_query_params()), lambda q: q.province)
     found = listed(lake(), query.province, month=query.month, overdue_only=query.overdue == "true")
     out = ObjectionsPage(
         province=query.province,
@@ -374,28 +384,42 @@ def list_objections() -> Response:
 @app.route("/v1/objections/{objection_id}", methods=["GET"], authorizer=bearer_auth)
 @_api
 def get_objection(objection_id: str) -> Response:
-    from functions.auth.guard import require_province
     from functions.objections.service import get
     from schemas.objections import ObjectionQuery
 
-    principal = _principal()
-    query = ObjectionQuery.model_validate({"objection_id": objection_id})
-    require_province(principal, query.objection_id[:2])
+    _, query = _scoped(
+        lambda: ObjectionQuery.model_validate({"objection_id": objection_id}), lambda q: q.objection_id[:2]
+    )
     return Response(
         body=get(lake(), query.objection_id).model_dump_json(), status_code=200, headers={**_JSON}
     )
 
 
+@app.route("/v1/objections/{objection_id}/steps", methods=["POST"], authorizer=bearer_auth,
+           content_types=["application/json"])  # fmt: skip
+@_api
+def advance_objection(objection_id: str) -> Response:
+    """The review steps (accepted, checked, decided) of the provincial system that received the
+    objection; the correction run of an upheld one is the authority's (ADR 0143)."""
+    from functions.objections.service import advance
+    from schemas.objections import ObjectionQuery, ObjectionStepIn
+
+    principal, query = _scoped(
+        lambda: ObjectionQuery.model_validate({"objection_id": objection_id}), lambda q: q.objection_id[:2]
+    )
+    req = ObjectionStepIn.model_validate(_json_body(_OBJECTION_BODY_BYTES))
+    out = advance(lake(), query.objection_id, req.step, _actor(principal),
+                  outcome=req.outcome, reason=req.reason, correction=req.correction)  # fmt: skip
+    return Response(body=out.model_dump_json(), status_code=200, headers={**_JSON})
+
+
 @app.route("/v1/adjustments", methods=["POST"], authorizer=bearer_auth, content_types=["application/json"])
 @_api
 def propose_adjustment() -> Response:
-    from functions.auth.guard import require_province
     from functions.objections.adjust import propose
     from schemas.objections import AdjustmentIn
 
-    principal = _principal()
-    req = AdjustmentIn.model_validate(_json_body())
-    require_province(principal, req.uscc[2:4])
+    principal, req = _scoped(lambda: AdjustmentIn.model_validate(_json_body()), lambda r: r.uscc[2:4])
     out = propose(lake(), req.uscc, req.month, req.to_class, req.reason, _actor(principal))
     location = f"/v1/adjustments/{out.adjustment_id}?month={out.month}"
     return Response(body=out.model_dump_json(), status_code=201, headers={**_JSON, "Location": location})
@@ -404,13 +428,10 @@ def propose_adjustment() -> Response:
 @app.route("/v1/adjustments", methods=["GET"], authorizer=bearer_auth)
 @_api
 def list_adjustments() -> Response:
-    from functions.auth.guard import require_province
     from functions.objections.adjust import list_adjustments as listed
     from schemas.objections import AdjustmentsPage, AdjustmentsQuery
 
-    principal = _principal()
-    query = AdjustmentsQuery.model_validate(_query_params())
-    require_province(principal, query.province)
+    _, query = _scoped(lambda: AdjustmentsQuery.model_validate(_query_params()), lambda q: q.province)
     out = AdjustmentsPage(
         province=query.province, month=query.month, adjustments=listed(lake(), query.province, query.month)
     )
@@ -420,13 +441,13 @@ def list_adjustments() -> Response:
 @app.route("/v1/adjustments/{adjustment_id}", methods=["GET"], authorizer=bearer_auth)
 @_api
 def get_adjustment(adjustment_id: str) -> Response:
-    from functions.auth.guard import require_province
     from functions.objections.adjust import get
     from schemas.objections import AdjustmentQuery
 
-    principal = _principal()
-    query = AdjustmentQuery.model_validate({**_query_params(), "adjustment_id": adjustment_id})
-    require_province(principal, query.adjustment_id[:2])
+    _, query = _scoped(
+        lambda: AdjustmentQuery.model_validate({**_query_params(), "adjustment_id": adjustment_id}),
+        lambda q: q.adjustment_id[:2],
+    )
     out = get(lake(), query.month, query.adjustment_id)
     return Response(body=out.model_dump_json(), status_code=200, headers={**_JSON})
 
@@ -435,14 +456,14 @@ def get_adjustment(adjustment_id: str) -> Response:
            content_types=["application/json"])  # fmt: skip
 @_api
 def decide_adjustment(adjustment_id: str) -> Response:
-    from functions.auth.guard import require_province
     from functions.objections.adjust import decide
     from schemas.objections import AdjustmentDecision, AdjustmentQuery
 
-    principal = _principal()
-    body = AdjustmentDecision.model_validate(_json_body())
-    query = AdjustmentQuery.model_validate({"adjustment_id": adjustment_id, "month": body.month})
-    require_province(principal, query.adjustment_id[:2])
+    def parse() -> tuple[AdjustmentQuery, AdjustmentDecision]:
+        body = AdjustmentDecision.model_validate(_json_body())
+        return AdjustmentQuery.model_validate({"adjustment_id": adjustment_id, "month": body.month}), body
+
+    principal, (query, body) = _scoped(parse, lambda parsed: parsed[0].adjustment_id[:2])
     out = decide(lake(), query.month, query.adjustment_id, _actor(principal),
                  approve=body.decision == "approved", reason=body.reason)  # fmt: skip
     return Response(body=out.model_dump_json(), status_code=200, headers={**_JSON})

@@ -46,6 +46,7 @@ from schemas.objections import (
     ObjectionIn,
     ObjectionOut,
     ObjectionsPage,
+    ObjectionStepIn,
 )
 from schemas.uploads import (
     INGEST_ID_PATTERN,
@@ -116,6 +117,7 @@ def build() -> dict[str, Any]:
             (ObjectionIn, "validation"),
             (ObjectionOut, "serialization"),
             (ObjectionsPage, "serialization"),
+            (ObjectionStepIn, "validation"),
             (AdjustmentIn, "validation"),
             (AdjustmentDecision, "validation"),
             (AdjustmentOut, "serialization"),
@@ -631,6 +633,23 @@ def _issue14_paths() -> dict[str, Any]:
                 "summary": "One objection's state and audit trail",
                 "parameters": [oid],
                 "responses": {**_ok("the objection", "ObjectionOut"), **_errors(400, 401, 403, 404)},
+            }
+        },
+        "/v1/objections/{objection_id}/steps": {
+            "post": {
+                "operationId": "advanceObjection",
+                "summary": "Append the next review step (accepted, checked, decided) to the audit trail",
+                "parameters": [oid],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": REF.format(model="ObjectionStepIn")}}
+                    },
+                },
+                "responses": {
+                    **_ok("the objection with the step appended", "ObjectionOut"),
+                    **_errors(400, 401, 403, 404, 409),
+                },
             }
         },
         **_adjustment_paths(),

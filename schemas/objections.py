@@ -97,6 +97,35 @@ class Correction(_Strict):
         return self
 
 
+class ObjectionStepIn(_Strict):
+    """``POST /v1/objections/{objection_id}/steps``: the authority's next review step, in order
+    accepted → checked → decided. A decision is ``upheld`` with its ``correction`` or
+    ``rejected`` with a ``reason`` (the rules live in ``functions.objections.service.advance``,
+    shared with the CLI)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {"step": "accepted"},
+                {"step": "checked", "reason": "处罚记录已核对"},
+                {"step": "decided", "outcome": "rejected", "reason": "records verified"},
+                {
+                    "step": "decided",
+                    "outcome": "upheld",
+                    "correction": {"kind": "upload", "ingest_id": "0123456789abcdef0123"},
+                },
+            ]
+        },
+    )
+    step: Literal["accepted", "checked", "decided"]
+    outcome: Outcome | None = Field(None, description="decided only: upheld or rejected")
+    reason: Reason | None = Field(None, description="required when rejected; a note otherwise")
+    correction: Correction | None = Field(None, description="required when upheld")
+
+
 class Actor(_Strict):
     """Who did a step: a token (API) or a named operator (CLI)."""
 

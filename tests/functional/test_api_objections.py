@@ -127,3 +127,117 @@ def test_bulk_read_is_province_scoped_and_validated(api: Api) -> None:
     assert first.next_cursor is not None
     foreign = api.get(f"/v1/classifications?month={MONTH}&province=42&cursor={first.next_cursor}")
     assert foreign.status_code == 400
+
+
+def _registered(api: Api, received_on: str = "2026-11-02") -> ObjectionOut:
+    body = {"uscc": _code(api.lake), "month": MONTH, "received_on": received_on, "reasons": ["R1"]}
+    r = api.post("/v1/objections", body)
+    assert r.status_code == 201, r.body
+    return ObjectionOut.model_validate_json(r.body)
+
+
+def _step(api: Api, objection_id: str, body: Any, token: str | None = None) -> Any:
+    return api.post(f"/v1/objections/{objection_id}/steps", body, token)
+
+
+def test_review_steps_through_the_api_append_who_and_when_to_the_trail(api: Api) -> None:
+    """accepted → checked → decided (rejected), each by the calling token; the deadline fixed at
+    receipt does not move, and a decision after it is overdue."""
+    made = _registered(api)
+    checker, _ = tokens.issue_token(api.lake, name="hubei-checker", provinces=["42"])
+    assert _step(api, made.objection_id, {"step": "accepted"}).status_code == 200
+    checked = _step(api, made.objection_id, {"step": "checked", "reason": "处罚记录已核对"}, checker)
+    assert checked.status_code == 200, checked.body
+    r = _step(api, made.objection_id, {"step": "decided", "outcome": "rejected", "reason": "records stand"})
+    assert r.status_code == 200, r.body
+    out = ObjectionOut.model_validate_json(r.body)
+    assert [(e.seq, e.step, e.by.kind, e.by.name) for e in out.trail] == [
+        (1, "received", "token", "hubei-platform"),
+        (2, "accepted", "token", "hubei-platform"),
+        (3, "checked", "token", "hubei-checker"),
+        (4, "decided", "token", "hubei-platform"),
+    ]
+    assert out.trail[2].reason == "处罚记录已核对" and out.trail[3].reason == "records stand"
+    assert all(e.at.endswith("+00:00") for e in out.trail)  # when, in UTC
+    assert (out.status, out.due_on, out.received_on) == ("rejected", made.due_on, "2026-11-02")
+    assert out.overdue and out.decided_on is not None and out.decided_on > out.due_on
+    stored = ObjectionOut.model_validate_json(api.get(f"/v1/objections/{made.objection_id}").body)
+    assert stored == out
+    again = _step(api, made.objection_id, {"step": "decided", "outcome": "upheld"})
+    assert again.status_code == 409  # decided once, for good
+
+
+def test_upheld_needs_its_correction_and_steps_keep_their_order(api: Api) -> None:
+    made = _registered(api)
+    early = _step(api, made.objection_id, {"step": "decided", "outcome": "rejected", "reason": "x"})
+    assert early.status_code == 409 and "accepted" in json.loads(early.body)["message"]
+    assert _step(api, made.objection_id, {"step": "accepted"}).status_code == 200
+    assert _step(api, made.objection_id, {"step": "accepted"}).status_code == 409
+    assert _step(api, made.objection_id, {"step": "checked", "outcome": "upheld"}).status_code == 400
+    assert _step(api, made.objection_id, {"step": "checked"}).status_code == 200
+    for bad, status in (
+        ({"step": "decided", "outcome": "upheld"}, 400),  # no correction
+        ({"step": "decided", "outcome": "rejected"}, 400),  # no reason
+        ({"step": "decided"}, 400),  # no outcome
+        ({"step": "received"}, 400),  # registration is its own route
+        ({"step": "decided", "outcome": "upheld", "extra": 1}, 400),
+        (
+            {"step": "decided", "outcome": "upheld", "correction": {"kind": "upload", "ingest_id": "0" * 20}},
+            404,
+        ),
+    ):
+        r = _step(api, made.objection_id, bad)
+        assert r.status_code == status, (bad, r.body)
+    correction = {"kind": "record", "dataset": "penalties", "record_id": "PEN-1", "note": "已撤销的处罚"}
+    r = _step(api, made.objection_id, {"step": "decided", "outcome": "upheld", "correction": correction})
+    assert r.status_code == 200, r.body
+    out = ObjectionOut.model_validate_json(r.body)
+    assert out.status == "upheld" and out.correction_run_id is None  # the run is the authority's
+    assert out.trail[-1].correction is not None and out.trail[-1].correction.record_id == "PEN-1"
+    assert len(out.trail) == 4  # the refused attempts appended nothing
+
+
+def test_review_steps_from_another_province_learn_nothing(api: Api) -> None:
+    """Same 403 whether or not the objection exists; the trail is untouched."""
+    made = _registered(api)
+    missing = "42-" + "0" * 16
+    body = {"step": "accepted"}
+    there = _step(api, made.objection_id, body, api.other)
+    absent = _step(api, missing, body, api.other)
+    assert there.status_code == absent.status_code == 403 and there.body == absent.body
+    assert made.objection_id not in there.body.decode()
+    bad_body = _step(api, made.objection_id, {"step": "nope"}, api.other)
+    assert bad_body.status_code == 403  # scope first: no validation detail about the objection
+    assert _step(api, missing, body).status_code == 404
+    assert (
+        api.client.http.post(
+            f"/v1/objections/{made.objection_id}/steps",
+            headers={"Content-Type": "application/json"},
+            body="{}",
+        ).status_code
+        == 401
+    )
+    stored = ObjectionOut.model_validate_json(api.get(f"/v1/objections/{made.objection_id}").body)
+    assert [e.step for e in stored.trail] == ["received"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ('{"uscc": "X", "uscc": "Y", "month": "2026-10", "received_on": "2026-11-02"}', "duplicate key"),
+        ('{"uscc": NaN}', "not JSON"),
+        ('{"uscc": 1e999}', "outside the range"),
+        ('{"step": "accepted", "step": "checked"}', "duplicate key"),
+    ],
+)
+def test_objection_bodies_are_parsed_strictly(api: Api, raw: str, problem: str) -> None:
+    """Duplicate keys, NaN and overflowing numbers are 400 naming the problem (ADR 0096)."""
+    made = _registered(api)
+    path = f"/v1/objections/{made.objection_id}/steps" if '"step"' in raw else "/v1/objections"
+    headers = {"Authorization": f"Bearer {api.mine}", "Content-Type": "application/json"}
+    r = api.client.http.post(path, headers=headers, body=raw)
+    assert r.status_code == 400 and problem in json.loads(r.body)["message"], r.body
+    big = json.dumps({"uscc": _code(api.lake), "month": MONTH, "received_on": "2026-11-02",
+                      "reasons": ["R1"], "pad": "x" * 70_000})  # fmt: skip
+    too_big = api.client.http.post("/v1/objections", headers=headers, body=big)
+    assert too_big.status_code == 400 and "65536" in json.loads(too_big.body)["message"]
