@@ -243,6 +243,12 @@ def adjustments_index_key(month: str, province: str) -> str:
     return f"{classification_prefix(month, province)}/_adjustments.json"
 
 
+def adjustments_snapshot_key(month: str, province: str, digest: str) -> str:
+    """One snapshot of the month's approved adjustments, named by the SHA-256 of its bytes and
+    never rewritten: what a plan drew by (docs/adr/0142)."""
+    return f"{classification_prefix(month, province)}/_adjustments/{digest}.json"
+
+
 # -- data coverage (issue 16, docs/adr/0104) -----------------------------------------------------
 def coverage_prefix(province: str | None = None) -> str:
     """``results/coverage/province=P``: one small file per accepted ingest (what it delivered)."""

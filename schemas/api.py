@@ -240,6 +240,16 @@ class SupervisionUsed(_Strict):
     )
 
 
+class AdjustmentsUsed(_Strict):
+    """The approved manual adjustments a draw applied (docs/adr/0142)."""
+
+    digest: str = Field(description="SHA-256 of the stored snapshot of the month's approved adjustments")
+    adjustments: int = Field(ge=0, description="approved adjustments in the snapshot")
+    applied: int | None = Field(
+        None, ge=0, description="entities of the scope the draw moved to their adjusted class's stratum"
+    )
+
+
 class Target(_Strict):
     uscc: str
     name: str
@@ -259,10 +269,11 @@ class Plan(_Strict):
 
     plan_id: str
     plan_format: int = Field(
-        3,
+        4,
         description="layout version of the stored plan: 1 inspectors from the request (before the "
-        "roster), 2 roster without this member, 3 supervision lists and re-inspection limits; "
-        "`plan verify` replays each as written (docs/adr/0125)",
+        "roster), 2 roster without this member, 3 supervision lists and re-inspection limits, 4 "
+        "approved adjustments applied at the draw; `plan verify` replays each as written "
+        "(docs/adr/0125, 0142)",
     )
     created_at: str
     caller: Caller
@@ -312,6 +323,9 @@ class Plan(_Strict):
     exclusions: dict[str, int] | None = Field(None, description="excluded entities per reason")
     supervision: SupervisionUsed | None = Field(
         None, description="the tolerance lists and re-inspection limits applied (null: none)"
+    )
+    adjustments: AdjustmentsUsed | None = Field(
+        None, description="the approved manual adjustments the draw applied (null: none; ADR 0142)"
     )
 
 
@@ -532,6 +546,9 @@ class TaskOut(_Strict):
     supervision: SupervisionIn | None = Field(None, description="tolerance lists and re-inspection limits")
     supervision_set: dict[str, str] | None = Field(
         None, description="the supervision set fixed at registration: digest, as_of, day (docs/adr/0123)"
+    )
+    adjustments: AdjustmentsUsed | None = Field(
+        None, description="the approved adjustments fixed at registration, applied by every draw (ADR 0142)"
     )
     official_plan_id: str | None
     supersessions: int

@@ -18,6 +18,7 @@ from functions import layout
 from functions import uscc as uscc_mod
 from functions.errors import Conflict, Forbidden, InvalidInput, NotFound
 from functions.objections.trail import append, now_utc, read_trail
+from functions.sampling.overlay import store_snapshot
 from schemas.objections import Actor, AdjustmentOut
 
 if TYPE_CHECKING:
@@ -144,9 +145,11 @@ def rebuild_index(lake: Lake, province: str, month: str) -> dict[str, dict[str, 
                 "approved_by": a.approved_by.name,
                 "approved_at": a.trail[-1].at,
             }
+    # the snapshot first: the index names it, and plans record its digest (docs/adr/0142)
+    digest = store_snapshot(lake, month, province, approved)
     lake.write_json(
         layout.adjustments_index_key(month, province),
-        {"month": month, "province": province, "adjustments": approved},
+        {"month": month, "province": province, "digest": digest, "adjustments": approved},
     )
     return approved
 

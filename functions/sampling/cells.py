@@ -428,13 +428,25 @@ def with_excluded(sel: Selection, located: Sequence[tuple[str, int, int]]) -> Se
 
 
 def _locate_excluded(frame: CellFrame, codes: list[str], in_scope: Any) -> list[tuple[int, int, str]]:
-    """``(cell, rank in cell, uscc)`` of each excluded code inside the scope.
+    """``(cell, rank in cell, uscc)`` of each excluded code inside the scope (see :func:`locate`)."""
+    found = locate(frame, codes, in_scope)
+    return sorted((cell, rank, code) for code, (cell, rank) in found.items())
 
-    The run's uscc-sorted classification tells each code's cell (only the row groups whose uscc
-    statistics bracket a code are read); the copy's rows of that cell tell its rank. The cost
-    follows the number of exclusions, not the province."""
+
+def locate(frame: CellFrame, codes: Sequence[str], in_scope: Any = None) -> dict[str, tuple[int, int]]:
+    """``uscc → (index row of its cell, rank in the cell)`` in the copy, for the codes it holds
+    (with ``in_scope``, a mask over the index rows: only those in a scope's cells).
+
+    The run's uscc-sorted classification tells each code's region, section and entity type (only
+    the row groups whose uscc statistics bracket a code are read); the copy's rows of the cell
+    tell its rank. The class of the cell is the copy's, which is the model's unless an approved
+    adjustment was joined when the copy was written (ADR 0120): the model's class is tried first.
+    The cost follows the number of codes, not the province."""
     lake = frame.lake
-    found: list[tuple[int, str]] = []
+    codes = sorted(set(codes))
+    if not codes:
+        return {}
+    rows: list[dict[str, Any]] = []
     wanted = frames.string_array(codes)
     cols = ["uscc", "risk_class", "region_code", "industry_code", "entity_type"]
     try:
@@ -448,33 +460,32 @@ def _locate_excluded(frame: CellFrame, codes: list[str], in_scope: Any) -> list[
                     if lo >= len(codes) or codes[lo] > stats.max:
                         continue
                 t = pf.read_row_group(rg, columns=cols)
-                t = t.filter(pc.is_in(t["uscc"], value_set=wanted))
-                for r in t.to_pylist():
-                    key = (r["risk_class"], r["region_code"], r["industry_code"][:1], r["entity_type"])
-                    cell = frame.cell_of(key)
-                    if cell is None:
-                        raise StorageError(
-                            f"run {frame.run_id}: a row's cell is missing from the sampling index"
-                        )
-                    if in_scope[cell]:
-                        found.append((cell, r["uscc"]))
+                rows += t.filter(pc.is_in(t["uscc"], value_set=wanted)).to_pylist()
     except FileNotFoundError as exc:
         raise NotFound(f"run {frame.run_id} is no longer in the lake", field="run_id") from exc
     except (OSError, pa.ArrowInvalid) as exc:
         raise StorageError(f"cannot read {lake.display(frame.source_key)}: {exc}") from exc
-    out: list[tuple[int, int, str]] = []
-    by_cell: dict[int, list[str]] = {}
-    for cell, code in found:
-        by_cell.setdefault(cell, []).append(code)
     start, count = frame.starts, _ints(frame.index["count"])
-    for cell, members in sorted(by_cell.items()):
-        rows = np.arange(start[cell], start[cell] + count[cell], dtype=np.int64)
-        uscc = fetch(frame, rows, ["uscc"])["uscc"].combine_chunks()
-        for code in members:
-            rank = int(pc.index(uscc, frames.string_scalar(code)).as_py())
-            if rank < 0:
-                raise StorageError(f"run {frame.run_id}: the sampling copy lacks an entity of its source")
-            out.append((cell, rank, code))
+    members: dict[int, pa.Array] = {}
+    out: dict[str, tuple[int, int]] = {}
+    for r in rows:
+        tail = (r["region_code"], r["industry_code"][:1], r["entity_type"])
+        classes = [r["risk_class"], *sorted({str(c) for c in frame.index["risk_class"].to_pylist()})]
+        cands = [cell for c in dict.fromkeys(classes) if (cell := frame.cell_of((c, *tail))) is not None]
+        if not cands:
+            raise StorageError(f"run {frame.run_id}: a row's cell is missing from the sampling index")
+        if in_scope is not None and not in_scope[cands[0]]:
+            continue  # the scope is by region, section and type: the same for every class's cell
+        for cell in cands:
+            if cell not in members:
+                span = np.arange(start[cell], start[cell] + count[cell], dtype=np.int64)
+                members[cell] = fetch(frame, span, ["uscc"])["uscc"].combine_chunks()
+            rank = int(pc.index(members[cell], frames.string_scalar(r["uscc"])).as_py())
+            if rank >= 0:
+                out[r["uscc"]] = (cell, rank)
+                break
+        else:
+            raise StorageError(f"run {frame.run_id}: the sampling copy lacks an entity of its source")
     return out
 
 

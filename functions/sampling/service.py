@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -14,7 +14,7 @@ from functions.errors import InvalidInput
 from functions.obs.context import bind, scoped
 from functions.roster.load import Roster, load_roster
 from functions.roster.staff import Rules, Staffing, staff_columns
-from functions.sampling import cells, encode, supervision
+from functions.sampling import cells, encode, overlay, supervision
 from functions.sampling import draw as drawing
 from functions.sampling import frame as frames
 from functions.sampling.plans import MAX_ANSWER_BYTES, PlanText, dumps, new_plan_id, store_plan_bytes
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 TARGET_COLUMNS = ["uscc", "name", "risk_class", "region_code", "industry_code"]
-PLAN_FORMAT = 3  # the stored layout new plans are written in (docs/adr/0125)
+PLAN_FORMAT = 4  # the stored layout new plans are written in (docs/adr/0125, 4: ADR 0142)
 
 
 def scope_of(req: PlanRequest) -> frames.Scope:
@@ -53,6 +53,7 @@ class Drawn:
     plain: frozenset[str] = frozenset()  # target columns that need no JSON escaping
     roster: dict[str, Any] | None = None  # which roster staffed the plan (schemas.api.RosterUsed)
     supervision: dict[str, Any] | None = None  # lists and re-inspection (schemas.api.SupervisionUsed)
+    adjustments: dict[str, Any] | None = None  # the adjustments snapshot applied (ADR 0142)
 
     def rows(self) -> list[dict[str, Any]]:
         """The targets as dicts (verification, tests); the API path uses :meth:`target_objects`."""
@@ -79,6 +80,7 @@ class Drawn:
             "strata": self.strata,
             "roster": self.roster,
             "supervision": self.supervision,
+            "adjustments": self.adjustments,
         }
 
 
@@ -104,6 +106,7 @@ class Targets:
     table: pa.Table  # TARGET_COLUMNS, in plan order
     plain: frozenset[str]
     supervision: dict[str, Any] | None = None
+    adjustments: dict[str, Any] | None = None
 
 
 def draw_targets(
@@ -111,17 +114,24 @@ def draw_targets(
     frame: frames.Frame | cells.CellFrame,
     seed: str,
     special: supervision.SupervisionSet | None = None,
+    adjusted: overlay.Overlay | None = None,
 ) -> Targets:
     """The targets of a draw (scope, strata, positions), a pure function of (request, seed, frame,
-    supervision set). Listed and recently inspected entities leave their class strata; whitelist
-    entities form a stratum of their own, sandbox entities one drawn at ratio 0 (ADR 0123, 0124)."""
+    supervision set, adjustments snapshot). Listed and recently inspected entities leave their
+    class strata; whitelist entities form a stratum of their own, sandbox entities one drawn at
+    ratio 0 (ADR 0123, 0124); approved adjustments move entities to their adjusted class's
+    stratum (a sampling copy only, ADR 0142)."""
     ratios: dict[str, float] = {str(k): v for k, v in req.ratios.items()}
     opts = req.supervision
     listed = None
     if special is not None and opts is not None:
         listed = supervision.in_scope(special.table, scope_of(req))
+    applied: dict[str, Any] | None = None
     if isinstance(frame, cells.CellFrame):
-        digest, size, populations, positions, targets = _draw_cells(req, frame, seed, ratios, listed)
+        digest, size, populations, positions, targets, moved = _draw_cells(
+            req, frame, seed, ratios, listed, adjusted
+        )
+        applied = None if adjusted is None else adjusted.record(moved)
         plain = frames.json_plain_columns(targets, TARGET_COLUMNS)
     else:
         digest, size, populations, positions, targets = _draw_in_memory(req, frame, seed, ratios, listed)
@@ -142,7 +152,7 @@ def draw_targets(
         if extra.num_rows:
             targets = pa.concat_tables([targets.cast(extra.schema), extra])
             plain = plain & frames.json_plain_columns(extra, TARGET_COLUMNS)
-    return Targets(digest, size, strata, targets, plain, used)
+    return Targets(digest, size, strata, targets, plain, used, applied)
 
 
 def draw_plan(
@@ -152,10 +162,11 @@ def draw_plan(
     roster: Roster,
     rules: Rules,
     special: supervision.SupervisionSet | None = None,
+    adjusted: overlay.Overlay | None = None,
 ) -> Drawn:
     """The reproducible part of a plan: a pure function of (request, seed, frame, roster, rules,
-    supervision set)."""
-    drawn = draw_targets(req, frame, seed, special)
+    supervision set, adjustments snapshot)."""
+    drawn = draw_targets(req, frame, seed, special, adjusted)
     targets = drawn.table
     staffed = staff_columns(seed, targets.column("uscc"), targets.column("region_code"), roster, rules)
     used = {
@@ -168,7 +179,7 @@ def draw_plan(
         "levels": staffed.levels,
     }
     return Drawn(drawn.digest, drawn.size, drawn.strata, targets, staffed, staffed.loads,
-                 drawn.plain, used, drawn.supervision)  # fmt: skip
+                 drawn.plain, used, drawn.supervision, drawn.adjustments)  # fmt: skip
 
 
 _Draw = tuple[str, int, dict[str, int], dict[str, Any], pa.Table]
@@ -195,17 +206,36 @@ def _draw_in_memory(
 
 
 def _draw_cells(
-    req: PlanRequest, frame: cells.CellFrame, seed: str, ratios: dict[str, float], listed: pa.Table | None
-) -> _Draw:
-    """The run's sampling copy (ADR 0100): counts from the cell index, only drawn rows read."""
+    req: PlanRequest,
+    frame: cells.CellFrame,
+    seed: str,
+    ratios: dict[str, float],
+    listed: pa.Table | None,
+    adjusted: overlay.Overlay | None,
+) -> tuple[str, int, dict[str, int], dict[str, Any], pa.Table, int]:
+    """The run's sampling copy (ADR 0100): counts from the cell index, only drawn rows read; with
+    an adjustments snapshot, adjusted entities drawn in their adjusted class (ADR 0142)."""
     sel = cells.selection(frame, scope_of(req), RISK_CLASSES)
     size = sel.size
-    if listed is not None:
-        sel = cells.with_excluded(sel, supervision.located(frame, supervision.leaving_strata(listed)))
-    positions = drawing.draw_positions(seed, sel.populations, ratios)
-    rows = cells.rows_of(frame, sel, positions, RISK_CLASSES)
+    leaving = None if listed is None else supervision.leaving_strata(listed)
+    moves = None
+    if adjusted is not None and adjusted.classes:
+        gone = [*req.exclude, *([] if leaving is None else leaving["uscc"].to_pylist())]
+        moves = overlay.moves(frame, adjusted, sel, gone)
+        sel = cells.with_excluded(sel, moves.out)
+    if leaving is not None:
+        sel = cells.with_excluded(sel, supervision.located(frame, leaving))
+    if moves is None or not moves.applied:
+        positions = drawing.draw_positions(seed, sel.populations, ratios)
+        rows = cells.rows_of(frame, sel, positions, RISK_CLASSES)
+        targets = cells.fetch(frame, rows, TARGET_COLUMNS)
+        return sel.digest, size, dict(sel.populations), positions, targets, 0
+    populations = overlay.populations(sel, moves)
+    positions = drawing.draw_positions(seed, populations, ratios)
+    rows, drawn_in = overlay.rows_of(frame, sel, moves, positions, RISK_CLASSES)
     targets = cells.fetch(frame, rows, TARGET_COLUMNS)
-    return sel.digest, size, dict(sel.populations), positions, targets
+    targets = targets.set_column(TARGET_COLUMNS.index("risk_class"), "risk_class", drawn_in)
+    return sel.digest, size, populations, positions, targets, moves.applied
 
 
 def compute(
@@ -215,10 +245,22 @@ def compute(
     roster: Roster,
     rules: Rules,
     special: supervision.SupervisionSet | None = None,
+    adjusted: overlay.Overlay | None = None,
 ) -> dict[str, Any]:
     """:func:`draw_plan` as the plan's members (``targets`` as dicts): what verify compares."""
-    drawn = draw_plan(req, frame, seed, roster, rules, special)
+    drawn = draw_plan(req, frame, seed, roster, rules, special, adjusted)
     return {**drawn.head(), "targets": drawn.rows(), "inspector_loads": drawn.inspector_loads}
+
+
+def adjustments_for(
+    lake: Lake, month: str, province: str, frame_field: str | None, frame: frames.Frame | cells.CellFrame
+) -> overlay.Overlay | None:
+    """The approved adjustments a draw over ``frame`` applies now: the general class's sampling
+    copy only (a field frame's class is the stricter of two, ADR 0117; a partition read whole
+    predates the copies); ``None`` without a snapshot."""
+    if frame_field is not None or not isinstance(frame, cells.CellFrame):
+        return None
+    return overlay.current(lake, month, province)
 
 
 @dataclass(frozen=True)
@@ -241,15 +283,20 @@ def make_plan(
     frame: frames.Frame | cells.CellFrame | None = None,
     official: dict[str, Any] | None = None,
     special: supervision.SupervisionSet | None = None,
+    adjusted: overlay.Overlay | Literal["current"] | None = "current",
 ) -> CreatedPlan:
     """Draw and store a plan, serialised once (docs/adr/0045). Scope is the caller's job.
 
     A task's draw (:mod:`functions.sampling.tasks`) passes its committed ``seed``, the ``frame``
     fixed at registration and the ``official`` members (task, commitment, reveal…); otherwise
     the plan is a test draw, labelled ``"mode": "test"`` (docs/adr/0093). Inspectors come from
-    the province's roster as it stands at ``now`` (docs/adr/0097)."""
+    the province's roster as it stands at ``now`` (docs/adr/0097). A test draw applies the
+    month's approved adjustments as they stand (``adjusted="current"``); a task passes the
+    snapshot fixed at its registration (docs/adr/0142)."""
     if frame is None:
         frame = cells.load_published_for(lake, req.month, req.province, req.frame_field)
+    if adjusted == "current":
+        adjusted = adjustments_for(lake, req.month, req.province, req.frame_field, frame)
     if seed is None:
         seed = req.seed if req.seed is not None else drawing.new_seed()
     at = now or dt.datetime.now(dt.UTC)
@@ -259,7 +306,7 @@ def make_plan(
     if req.supervision is not None and special is None:  # a test draw that asked for them
         special = supervision.compute(lake, req.province, req.month, req.supervision, as_of=at,
                                       settings=settings)  # fmt: skip
-    drawn = draw_plan(req, frame, seed, load_roster(lake, req.province, at), rules, special)
+    drawn = draw_plan(req, frame, seed, load_roster(lake, req.province, at), rules, special, adjusted)
     plan_id = new_plan_id(req.province)
     bind(plan_id=plan_id)  # on every log line of the plan's making (docs/adr/0076)
     head: dict[str, Any] = {

@@ -23,11 +23,11 @@ import pyarrow.compute as pc
 from functions import layout
 from functions.errors import Conflict, InvalidInput, NotFound, StorageError, Unprocessable, WriteConflict
 from functions.obs.context import bind, scoped
-from functions.sampling import audit, cells, commit, supervision
+from functions.sampling import audit, cells, commit, overlay, supervision
 from functions.sampling import draw as drawing
 from functions.sampling import frame as frames
 from functions.sampling.plans import MAX_ANSWER_BYTES
-from functions.sampling.service import CreatedPlan, make_plan
+from functions.sampling.service import CreatedPlan, adjustments_for, make_plan
 from schemas.api import EXCLUSION_REASONS, REDRAW_REASONS, DrawRequest, PlanRequest, TaskRequest
 from schemas.results import RISK_CLASSES
 
@@ -120,6 +120,10 @@ def register_task(
         excluded = listed.filter(pc.equal(listed["disposition"], "inspected_recently")).num_rows
         task["exclusions"]["inspected_recently"] += excluded
         task["supervision_set"] = {"digest": special.digest, "as_of": special.as_of, "day": special.day}
+    # the approved adjustments are fixed now too, before the randomness exists (ADR 0142)
+    adjusted = adjustments_for(lake, req.month, req.province, req.frame_field, frame)
+    task["adjustments"] = None if adjusted is None else {"digest": adjusted.digest,
+                                                         "adjustments": len(adjusted.classes)}  # fmt: skip
     secret = commit.new_secret()
     task.update(
         frame_digest=digest,
@@ -302,8 +306,10 @@ def draw_task(
     seed = commit.seed_of(reveal, task_id, task["frame_digest"], draw_no)
     fixed = task.get("supervision_set")
     special = supervision.load(lake, province, fixed["digest"]) if fixed else None
+    fixed_adj = task.get("adjustments")  # tasks registered before ADR 0142 have none
+    adjusted = overlay.load(lake, task["month"], province, fixed_adj["digest"]) if fixed_adj else None
     made = make_plan(lake, req, principal, now=now, max_answer_bytes=max_answer_bytes, seed=seed,
-                     frame=frame, official=official, special=special)  # fmt: skip
+                     frame=frame, official=official, special=special, adjusted=adjusted)  # fmt: skip
     record = {
         "draw_no": draw_no,
         "plan_id": made.plan_id,

@@ -26,7 +26,7 @@ from functions import layout
 from functions.errors import CreditRiskError, NotFound, StorageError, Unprocessable
 from functions.roster.load import load_roster
 from functions.roster.staff import Rules
-from functions.sampling import audit, cells, commit, supervision
+from functions.sampling import audit, cells, commit, overlay, supervision
 from functions.sampling import frame as frames
 from functions.sampling.inspectors import Inspector, assign
 from functions.sampling.plans import load_plan_text
@@ -150,17 +150,25 @@ def _redraw(lake: Lake, plan_id: str, plan: dict[str, Any]) -> Verification:
                 return _unverifiable(plan_id, run_id, current_run, layout.run_classifications_key(run_id))
         frame = published
     compared: tuple[str, ...] = COMPARED
+    adjusted: overlay.Overlay | None = None
+    if fmt >= 4:
+        compared = (*COMPARED, "supervision", "adjustments")
+        try:
+            adjusted = adjustments_of(lake, plan)
+        except StorageError as exc:
+            return Verification(plan_id, "mismatch", run_id, current_run, ["adjustments"],
+                                message=f"the plan's adjustments cannot be re-applied: {exc}")  # fmt: skip
     try:
         if legacy is not None:
             again, compared = replay_v1(legacy, req, frame, str(plan["seed"])), COMPARED_V1
         else:
             special = None
             if fmt >= 3:
-                compared = (*COMPARED, "supervision")
+                compared = (*compared, "supervision") if fmt == 3 else compared
                 used = plan.get("supervision")
                 if isinstance(used, dict):
                     special = supervision.load(lake, province, str(used.get("digest")))
-            again = compute(req, frame, plan["seed"], *staffing_of(lake, plan), special)
+            again = compute(req, frame, plan["seed"], *staffing_of(lake, plan), special, adjusted)
     except StorageError as exc:
         return Verification(plan_id, "mismatch", run_id, current_run, ["supervision"],
                             message=f"the plan's supervision set cannot be read: {exc}")  # fmt: skip
@@ -181,6 +189,39 @@ def _redraw(lake: Lake, plan_id: str, plan: dict[str, Any]) -> Verification:
     if diffs:
         msg += f" (different: {', '.join(diffs)})"
     return Verification(plan_id, status, run_id, current_run, diffs, msg)
+
+
+def adjustments_of(lake: Lake, plan: dict[str, Any]) -> overlay.Overlay | None:
+    """The adjustments snapshot a format 4 plan names, read back and checked: its bytes against
+    the digest, and each entry against its adjustment's own trail (approved, same entity and
+    class, approved before the plan was drawn). StorageError names what does not hold."""
+    from functions.objections.adjust import get as adjustment
+
+    used = plan.get("adjustments")
+    if used is None:
+        return None
+    if not isinstance(used, dict) or not isinstance(used.get("digest"), str):
+        raise StorageError("the plan's adjustments member is not a snapshot reference")
+    month, province = str(plan["month"]), str(plan["province"])
+    found = overlay.load(lake, month, province, used["digest"])
+    drawn_at = dt.datetime.fromisoformat(str(plan["created_at"]))
+    for code, to in sorted(found.classes.items()):
+        try:
+            a = adjustment(lake, month, found.ids[code])
+        except CreditRiskError:
+            raise StorageError(
+                f"the snapshot names adjustment {found.ids[code]}, which has no trail"
+            ) from None
+        approved = a.trail[-1].at if a.status == "approved" else None
+        if (
+            approved is None
+            or (a.uscc, a.adjusted_class) != (code, to)
+            or dt.datetime.fromisoformat(approved) > drawn_at
+        ):
+            raise StorageError(
+                f"the snapshot's adjustment {a.adjustment_id} is not one approved before the draw"
+            )
+    return found
 
 
 def _request_of_v1(legacy: PlanRequestV1) -> PlanRequest:
@@ -358,6 +399,10 @@ def official_differences(
         diffs.append("request.supervision")
     if _norm((plan.get("supervision") or {}).get("digest")) != _norm((fixed_set or {}).get("digest")):
         diffs.append("supervision")
+    if plan_format(plan) >= 4 and _norm((plan.get("adjustments") or {}).get("digest")) != _norm(
+        (task.get("adjustments") or {}).get("digest")
+    ):
+        diffs.append("adjustments")  # the snapshot fixed at registration (ADR 0142)
     draw_no, reveal = plan.get("draw_no"), str(plan.get("reveal"))
     if not isinstance(draw_no, int) or not commit.opens(reveal, draw_no, str(task.get("commitment"))):
         diffs.append("reveal")

@@ -92,7 +92,7 @@ def test_a_new_plan_stripped_to_look_like_format_1_fails(lake: Lake) -> None:
     drawn = creditrisk(*args, lake=Path(lake.uri))
     assert drawn.code == 0, drawn.err
     plan = json.loads(drawn.out)
-    assert plan["plan_format"] == 3
+    assert plan["plan_format"] == 4
     assert _verify(lake, plan["plan_id"]).code == 0
     for member in ("roster", "plan_format"):
         del plan[member]

@@ -549,6 +549,12 @@ def test_api_appends_objection_and_adjustment_steps_and_keeps_no_cursor_key(plat
         assert decide(api, platform, "s3:DeleteObject", obj(LAKE, key)) != "allow"
     index = "results/classifications/month=2026-10/province=42/_adjustments.json"
     assert decide(api, platform, "s3:PutObject", obj(LAKE, index)) == "allow"
+    # the content-addressed snapshot each approval writes, which plans name (ADR 0142)
+    snapshot = f"results/classifications/month=2026-10/province=42/_adjustments/{'0' * 64}.json"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, snapshot)) == "allow"
+    assert decide(api, platform, "s3:DeleteObject", obj(LAKE, snapshot)) != "allow"
+    copy = "results/classifications/month=2026-10/province=42/_sampling/run-1/frame.parquet"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, copy)) != "allow"
     published = "results/classifications/month=2026-10/province=42/classifications.parquet"
     assert decide(api, platform, "s3:PutObject", obj(LAKE, published)) != "allow"
     for action in ("s3:GetObject", "s3:PutObject"):
