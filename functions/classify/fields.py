@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Sequence
@@ -270,44 +271,95 @@ def publish_field(lake: Lake, manifest: dict[str, Any], *, settings: Settings | 
     )
 
 
-def combined(lake: Lake, month: str, province: str) -> pa.Table:
-    """The combined view (docs/results-contract.md): per classified entity its general class,
-    each field's class (null outside the field's population) and each field's sampling class
-    (the combination rule). Built on DuckDB over the published partitions."""
-    from functions.classify.engine_duckdb import connect
+COMBINED_PAGE = 5_000  # rows per page of the combined view
+COMBINED_MAX = 50_000  # the most one statement returns (a page, or the entities asked for)
+_CODE_RE = re.compile(r"^[0-9A-Z]{1,18}$")  # a uscc or a cursor on it, safe as a SQL literal
 
-    general = layout.classification_key(month, province)
-    if not lake.exists(general):
-        raise NotFound(f"no published classification for province {province} in {month}", field="month")
-    with tempfile.TemporaryDirectory(prefix="creditrisk-combined-") as tmp:
 
-        def local(key: str, name: str) -> str:
-            return _local_file(lake, key, tmp, name)
-
-        joins, cols = [], []
-        for n, name in enumerate(FIELDS):
-            key = layout.field_classification_key(name, month, province)
-            source = (
-                f"read_parquet('{_quoted(local(key, f'{name}.parquet'))}')"
-                if lake.exists(key)
-                else "(SELECT CAST(NULL AS VARCHAR) AS uscc, CAST(NULL AS VARCHAR) AS risk_class WHERE FALSE)"
-            )
-            joins.append(f"LEFT JOIN (SELECT uscc, risk_class FROM {source}) AS f{n} ON f{n}.uscc = g.uscc")
-            cols.append(f"f{n}.risk_class AS {name}_class")
-            cols.append(
-                f"CASE WHEN f{n}.risk_class IS NULL THEN NULL WHEN g.risk_class > f{n}.risk_class "
-                f"THEN g.risk_class ELSE f{n}.risk_class END AS {name}_sampling_class"
-            )
-        sql = (
-            f"SELECT g.uscc AS uscc, g.risk_class AS general_class, {', '.join(cols)} "
-            f"FROM read_parquet('{_quoted(local(general, 'general.parquet'))}') AS g {' '.join(joins)} "
-            "ORDER BY g.uscc"
+def combined_sql(
+    month: str,
+    province: str,
+    *,
+    after: str | None = None,
+    limit: int = COMBINED_PAGE,
+    uscc: Sequence[str] | None = None,
+) -> str:
+    """The combined view as one Trino statement over the ``classifications`` and
+    ``field_classifications`` tables (the Glue tables in Athena, DuckDB views locally): per
+    entity the general class, each field's class (null outside its population) and each field's
+    sampling class (the stricter, ADR 0117). It returns one page in uscc order (the entities
+    after ``after``, at most ``limit``) or only the entities in ``uscc``; the field side is cut
+    to the page's uscc range before the join, so nothing holds the province (ADR 0143)."""
+    if not layout.MONTH_RE.match(month) or province not in layout.PROVINCES:
+        raise InvalidInput("month is YYYY-MM and province a province code", field="month")
+    if not 1 <= limit <= COMBINED_MAX:
+        raise InvalidInput(f"limit must be 1..{COMBINED_MAX}", field="limit")
+    codes = sorted({c.upper() for c in uscc}) if uscc is not None else None
+    if codes is not None and len(codes) > COMBINED_MAX:
+        raise InvalidInput(f"at most {COMBINED_MAX} entities at a time", field="uscc")
+    for c in [*(codes or []), *([after] if after is not None else [])]:
+        if not _CODE_RE.match(c):
+            raise InvalidInput(f"not a Unified Social Credit Code: {c[:40]!r}", field="uscc")
+    part = f"month = '{month}' AND province = '{province}'"
+    where = [part]
+    if after is not None:
+        where.append(f"uscc > '{after}'")
+    if codes is not None:
+        where.append("uscc IN (" + (", ".join(f"'{c}'" for c in codes) or "NULL") + ")")
+    rows = max(1, len(codes)) if codes is not None else limit  # every entity asked for
+    page = (
+        f"SELECT uscc, risk_class FROM classifications WHERE {' AND '.join(where)} ORDER BY uscc LIMIT {rows}"
+    )
+    joins, cols = [], []
+    for n, name in enumerate(FIELDS):
+        cut = [f"field = '{name}'", *where, "uscc <= (SELECT max(uscc) FROM page)"]
+        joins.append(
+            f"LEFT JOIN (SELECT uscc, risk_class FROM field_classifications WHERE {' AND '.join(cut)}) "
+            f"AS f{n} ON f{n}.uscc = g.uscc"
         )
-        con = connect()
-        try:
-            table: pa.Table = con.sql(sql).to_arrow_table()
-        finally:
-            con.close()
+        cols.append(f"f{n}.risk_class AS {name}_class")
+        cols.append(
+            f"CASE WHEN f{n}.risk_class IS NULL THEN NULL WHEN g.risk_class > f{n}.risk_class "
+            f"THEN g.risk_class ELSE f{n}.risk_class END AS {name}_sampling_class"
+        )
+    return (
+        f"WITH page AS ({page}) SELECT g.uscc AS uscc, g.risk_class AS general_class, {', '.join(cols)} "
+        f"FROM page AS g {' '.join(joins)} ORDER BY g.uscc"
+    )
+
+
+def combined(
+    lake: Lake,
+    month: str,
+    province: str,
+    *,
+    after: str | None = None,
+    limit: int = COMBINED_PAGE,
+    uscc: Sequence[str] | None = None,
+) -> pa.Table:
+    """:func:`combined_sql` run on DuckDB over the month's partitions of the lake (the same text
+    runs on Athena): one page, or the entities asked for, never the province."""
+    from functions.classify.compile import to_duckdb
+    from functions.classify.curated_views import FIELD_RESULTS_TABLE, RESULTS_TABLE
+    from functions.classify.engine_duckdb import FIELD_PARTITIONS, RESULTS_PARTITIONS, _register, connect
+
+    sql = to_duckdb(combined_sql(month, province, after=after, limit=limit, uscc=uscc))
+    if not lake.exists(layout.classification_key(month, province)):
+        raise NotFound(f"no published classification for province {province} in {month}", field="month")
+    con = connect()
+    try:
+        general = layout.classification_prefix(month, province)
+        _register(con, RESULTS_TABLE, lake, general, "results/classifications", CLASSIFICATION_SCHEMA,
+                  RESULTS_PARTITIONS)  # fmt: skip
+        for n, name in enumerate(FIELDS):  # only the month's partitions are listed and read
+            prefix = layout.field_classification_prefix(name, month, province)
+            _register(con, f"_field_{n}", lake, prefix, layout.FIELD_RESULTS, CLASSIFICATION_SCHEMA,
+                      FIELD_PARTITIONS)  # fmt: skip
+        union = " UNION ALL ".join(f'SELECT * FROM "_field_{n}"' for n in range(len(FIELDS)))
+        con.execute(f'CREATE OR REPLACE TEMP VIEW "{FIELD_RESULTS_TABLE}" AS {union}')
+        table: pa.Table = con.sql(sql).to_arrow_table()
+    finally:
+        con.close()
     return table
 
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from functions import layout
-from functions.classify.fields import combined, field_result_key, stricter
+from functions.classify.fields import COMBINED_MAX, combined, combined_sql, field_result_key, stricter
 from functions.classify.load import load_system, parse_system
 from functions.classify.run import RunResult, classify_month
 from functions.errors import ConfigError, InvalidInput
@@ -198,6 +198,43 @@ def test_combined_view_and_field_rows(published: tuple[Lake, RunResult]) -> None
     assert rows[code(2)]["food_sampling_class"] == stricter(rows[code(2)]["general_class"], "C")
     assert code(9) in rows and all(rows[code(9)][f"{f}_class"] is None for f in FIELD_NAMES)
     assert set(field_rows(lake, MONTH, "13", code(2))) == {"food"}
+
+
+def test_combined_view_pages_and_answers_only_what_is_asked(published: tuple[Lake, RunResult]) -> None:
+    """One engine statement per page (ADR 0143): paging by uscc gives the whole view exactly
+    once, in order; asking for entities gives only those; nothing more than a page comes back."""
+    lake, _ = published
+    whole = combined(lake, MONTH, "13").to_pylist()
+    pages: list[list[dict[str, Any]]] = []
+    after = None
+    while True:
+        page = combined(lake, MONTH, "13", after=after, limit=7).to_pylist()
+        if not page:
+            break
+        assert len(page) <= 7
+        pages.append(page)
+        after = page[-1]["uscc"]
+    assert [r for p in pages for r in p] == whole and len(pages) == -(-len(whole) // 7)
+    asked = combined(lake, MONTH, "13", uscc=[code(2), code(7), "91130000000000999X"]).to_pylist()
+    assert [r["uscc"] for r in asked] == sorted([code(2), code(7)])
+    assert asked == [r for r in whole if r["uscc"] in (code(2), code(7))]
+    for bad in ({"limit": 0}, {"limit": COMBINED_MAX + 1}, {"after": "x' OR '1'='1"}, {"uscc": ["9'1"]}):
+        with pytest.raises(InvalidInput):
+            combined(lake, MONTH, "13", **bad)
+
+
+def test_combined_sql_is_one_trino_statement_over_the_tables_of_both_engines() -> None:
+    """The same text Athena runs: Trino, over ``classifications`` and ``field_classifications``,
+    cut to the month and province and to the page's uscc range on every side."""
+    import sqlglot
+    from sqlglot import exp
+
+    sql = combined_sql(MONTH, "13", after="91130000", limit=100)
+    tree = sqlglot.parse_one(sql, read="trino")
+    assert {t.name for t in tree.find_all(exp.Table)} == {"classifications", "field_classifications", "page"}
+    assert sql.count("month = '2026-06' AND province = '13'") == 1 + len(FIELDS)
+    assert sql.count("uscc > '91130000'") == 1 + len(FIELDS) and "LIMIT 100" in sql
+    assert sql.count("uscc <= (SELECT max(uscc) FROM page)") == len(FIELDS)
 
 
 def test_stricter_rule() -> None:
