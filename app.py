@@ -486,13 +486,10 @@ def get_public_disclosure(plan_id: str) -> Response:
 @app.route("/v1/warnings", methods=["GET"], authorizer=bearer_auth)
 @_api
 def get_warnings() -> Response:
-    from functions.auth.guard import require_province
     from functions.warnings.api import list_warnings
     from schemas.warnings import WarningsQuery
 
-    principal = _principal()
-    query = WarningsQuery.model_validate(_query_params())
-    require_province(principal, query.province)
+    _, query = _scoped(lambda: WarningsQuery.model_validate(_query_params()), lambda q: q.province)
     return Response(body=list_warnings(lake(), query), status_code=200, headers={**_JSON})
 
 
@@ -501,12 +498,9 @@ def get_warnings() -> Response:
 @_api
 def get_effectiveness() -> Response:
     from functions.analysis.effectiveness_view import stored_figures
-    from functions.auth.guard import require_province
     from schemas.api import EffectivenessQuery
 
-    principal = _principal()
-    query = EffectivenessQuery.model_validate(_query_params())
-    require_province(principal, query.province)
+    _, query = _scoped(lambda: EffectivenessQuery.model_validate(_query_params()), lambda q: q.province)
     return Response(body=stored_figures(lake(), query), status_code=200, headers={**_JSON})
 
 
@@ -514,13 +508,10 @@ def get_effectiveness() -> Response:
 @app.route("/v1/uploads", methods=["GET"], authorizer=bearer_auth)
 @_api
 def list_uploads() -> Response:
-    from functions.auth.guard import require_province
     from functions.uploads.query import list_uploads as page_of_uploads
     from schemas.uploads import UploadsQuery
 
-    principal = _principal()
-    query = UploadsQuery.model_validate(_query_params())
-    require_province(principal, query.province)
+    _, query = _scoped(lambda: UploadsQuery.model_validate(_query_params()), lambda q: q.province)
     body = page_of_uploads(lake(), query, max_bytes=get_settings().api_max_answer_bytes)
     return Response(body=body, status_code=200, headers={**_JSON})
 

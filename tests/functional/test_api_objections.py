@@ -241,3 +241,45 @@ def test_objection_bodies_are_parsed_strictly(api: Api, raw: str, problem: str) 
                       "reasons": ["R1"], "pad": "x" * 70_000})  # fmt: skip
     too_big = api.client.http.post("/v1/objections", headers=headers, body=big)
     assert too_big.status_code == 400 and "65536" in json.loads(too_big.body)["message"]
+
+
+ID = "42-" + "0" * 16
+SCOPED = [  # every issue-14 route, asked about province 42 (ADR 0143: one scope helper)
+    ("GET", f"/v1/classifications?month={MONTH}&province=42", None),
+    ("GET", f"/v1/classifications/changes?month={MONTH}&province=42", None),
+    ("GET", "/v1/objections?province=42", None),
+    ("GET", f"/v1/objections/{ID}", None),
+    (
+        "POST",
+        "/v1/objections",
+        {"uscc": "91420100MA4K0000XX", "month": MONTH, "received_on": "2026-11-02", "reasons": ["R1"]},
+    ),
+    ("POST", f"/v1/objections/{ID}/steps", {"step": "accepted"}),
+    ("GET", f"/v1/adjustments?province=42&month={MONTH}", None),
+    ("GET", f"/v1/adjustments/{ID}?month={MONTH}", None),
+    (
+        "POST",
+        "/v1/adjustments",
+        {"uscc": "91420100MA4K0000XX", "month": MONTH, "to_class": "B", "reason": "r"},
+    ),
+    ("POST", f"/v1/adjustments/{ID}/decision", {"month": MONTH, "decision": "approved"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"), SCOPED, ids=[f"{m} {p.split('?')[0]}" for m, p, _ in SCOPED]
+)
+def test_auth_cells_of_the_scoped_routes(api: Api, method: str, path: str, body: Any) -> None:
+    """No token: 401; a token of another province: 403, the same answer on every route."""
+    headers = {"Content-Type": "application/json"}
+    raw = json.dumps(body) if body is not None else None
+    call = api.client.http.post if method == "POST" else api.client.http.get
+    anonymous = call(path, headers=headers, body=raw) if raw is not None else call(path, headers=headers)
+    assert anonymous.status_code == 401
+    foreign = api.post(path, body, api.other) if method == "POST" else api.get(path, api.other)
+    assert foreign.status_code == 403, foreign.body
+    assert json.loads(foreign.body) == {
+        "error": "forbidden",
+        "message": "this token is not allowed for the requested province",
+        "field": "province",
+    }
