@@ -468,10 +468,11 @@ def locate(frame: CellFrame, codes: Sequence[str], in_scope: Any = None) -> dict
     start, count = frame.starts, _ints(frame.index["count"])
     members: dict[int, pa.Array] = {}
     out: dict[str, tuple[int, int]] = {}
+    every = sorted(set(frame.index["risk_class"].to_pylist()))
     for r in rows:
         tail = (r["region_code"], r["industry_code"][:1], r["entity_type"])
-        classes = [r["risk_class"], *sorted({str(c) for c in frame.index["risk_class"].to_pylist()})]
-        cands = [cell for c in dict.fromkeys(classes) if (cell := frame.cell_of((c, *tail))) is not None]
+        classes = dict.fromkeys([r["risk_class"], *every])
+        cands = [cell for c in classes if (cell := frame.cell_of((c, *tail))) is not None]
         if not cands:
             raise StorageError(f"run {frame.run_id}: a row's cell is missing from the sampling index")
         if in_scope is not None and not in_scope[cands[0]]:
