@@ -1,9 +1,11 @@
 """``creditrisk plan verify`` accepts every plan format it wrote (docs/adr/0125) and still
 detects tampering, through the real entry point in a subprocess.
 
-The fixtures under ``tests/fixtures/plans/`` were written by the code of commit 7b796b3 (before
-the inspector roster: inspectors came in the request, no ``mode``, no ``roster`` member) over
-``results_table("42", 300, run_id="run-legacy")`` published for 2026-10."""
+The ``v1-*`` fixtures under ``tests/fixtures/plans/`` were written by the code of commit 7b796b3
+(before the inspector roster: inspectors came in the request, no ``mode``, no ``roster`` member)
+over ``results_table("42", 300, run_id="run-legacy")`` published for 2026-10. ``v3-*`` was written
+by the code of commit a121cdc (format 3, before adjustments were applied at the draw, ADR 0142)
+over the same table and a roster ingested on 2026-01-01 (:func:`_v3_lake`)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from tests.sampling_data import publish, results_table
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plans"
 POOL = "v1-roster-less-pool.json"
 BARE = "v1-roster-less-no-inspectors.json"
+V3 = "v3-before-adjustments.json"
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +101,42 @@ def test_a_new_plan_stripped_to_look_like_format_1_fails(lake: Lake) -> None:
         del plan[member]
     run = _verify(lake, _store(lake, plan))
     assert run.code == 1 and "mismatch" in run.out, run.out
+
+
+@pytest.fixture(scope="module")
+def v3_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """The lake the format 3 fixture was drawn on: its roster ingested at a fixed time."""
+    import datetime as dt
+
+    from functions.roster.synthetic import roster_table, write_curated
+    from tests.sampling_data import REGIONS
+
+    out = Lake.from_uri(str(tmp_path_factory.mktemp("formats-v3") / "lake"))
+    publish(out, results_table("42", 300, run_id="run-legacy"), "2026-10", "42", with_roster=False)
+    write_curated(out, "42", roster_table("42", 40, counties=REGIONS["42"]), ingest_id="roster-2026",
+                  ingested_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))  # fmt: skip
+    return out
+
+
+def test_a_format_3_plan_verifies_without_adjustments_even_after_an_approval(v3_lake: Lake) -> None:
+    """ADR 0142: format 3 plans never applied adjustments; one approved since does not touch them,
+    and a changed target still fails."""
+    from functions.objections import adjust
+    from schemas.objections import Actor
+
+    plan = _fixture(V3)
+    assert plan["plan_format"] == 3 and "adjustments" not in plan
+    plan_id = _store(v3_lake, plan)
+    run = _verify(v3_lake, plan_id)
+    assert run.code == 0 and ": match" in run.out, run.out + run.err
+    target = next(t for t in plan["targets"] if t["risk_class"] != "A")
+    li, wang = Actor(kind="operator", id="li", name="li"), Actor(kind="operator", id="wang", name="wang")
+    a = adjust.propose(v3_lake, target["uscc"], "2026-10", "A", "核查后调整", li)
+    adjust.decide(v3_lake, "2026-10", a.adjustment_id, wang, approve=True)
+    again = _verify(v3_lake, plan_id)
+    assert again.code == 0 and ": match" in again.out, again.out + again.err
+    tampered = json.loads(json.dumps(plan))
+    tampered["plan_id"] = "42-" + "f" * 20
+    tampered["targets"][0]["risk_class"] = "A" if tampered["targets"][0]["risk_class"] != "A" else "D"
+    bad = _verify(v3_lake, _store(v3_lake, tampered))
+    assert bad.code == 1 and "mismatch" in bad.out, bad.out
