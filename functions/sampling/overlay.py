@@ -126,7 +126,6 @@ class Moves:
 
     out: list[tuple[str, int, int]]  # (copy class, index row of the cell, rank in the cell)
     into: dict[str, Any]  # class → copy row numbers of the entrants (uscc order), int64 numpy
-    codes: dict[str, list[str]]  # class → the entrants' uscc, same order
 
     @property
     def applied(self) -> int:
@@ -146,7 +145,7 @@ def moves(
         mask[rows] = True
     found = cells.locate(frame, sorted(overlay.classes), mask)
     out: list[tuple[str, int, int]] = []
-    entrants: dict[str, list[tuple[str, int]]] = {}
+    entrants: dict[str, list[tuple[str, int]]] = {}  # class → (uscc, copy row), uscc order
     for code, (cell, rank) in sorted(found.items()):
         was, now = str(frame.index["risk_class"][cell].as_py()), overlay.classes[code]
         if was == now or not mask[cell] or code in gone:
@@ -154,8 +153,7 @@ def moves(
         out.append((was, cell, rank))
         entrants.setdefault(now, []).append((code, int(frame.starts[cell]) + rank))
     into = {c: np.array([r for _, r in v], dtype=np.int64) for c, v in entrants.items()}
-    codes = {c: [u for u, _ in v] for c, v in entrants.items()}
-    return Moves(out, into, codes)
+    return Moves(out, into)
 
 
 def populations(sel: cells.Selection, mv: Moves) -> dict[str, int]:
