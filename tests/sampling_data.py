@@ -21,6 +21,7 @@ from schemas.results import CLASSIFICATION_SCHEMA, DIMENSIONS
 REGIONS = {"42": ("420100", "420102", "420500", "421000"), "23": ("230100", "230200"), "13": ("131000",)}
 CLASS_SHARES = (("A", 0.55), ("B", 0.30), ("C", 0.10), ("D", 0.05))
 ENTITY_TYPES = ("enterprise", "enterprise", "individual", "cooperative")
+AUDIT_KEY = HmacSigner(b"\xab" * 32)  # signs the audit chain of plans tests draw
 
 
 def results_table(

@@ -247,7 +247,9 @@ def make_plan(
     A task's draw (:mod:`functions.sampling.tasks`) passes its committed ``seed``, the ``frame``
     fixed at registration and the ``official`` members (task, commitment, reveal…); otherwise
     the plan is a test draw, labelled ``"mode": "test"`` (docs/adr/0093). Inspectors come from
-    the province's roster as it stands at ``now`` (docs/adr/0097)."""
+    the province's roster as it stands at ``now`` (docs/adr/0097). The plan is stored but not
+    on the audit chain: :mod:`functions.sampling.tasks` appends it (every caller outside tests
+    goes through it, docs/adr/0141)."""
     if frame is None:
         frame = cells.load_published_for(lake, req.month, req.province, req.frame_field)
     if seed is None:
@@ -292,11 +294,3 @@ def make_plan(
         "plan %s stored: province %s month %s, %d targets", plan_id, req.province, req.month, len(objects)
     )
     return CreatedPlan(plan_id, stored, text.answer(stored, max_answer_bytes), len(objects))
-
-
-def create_plan(
-    lake: Lake, req: PlanRequest, principal: Principal, *, now: dt.datetime | None = None
-) -> tuple[str, str]:
-    """Draw and store a plan; returns ``(plan_id, stored JSON text)``. Scope is the caller's job."""
-    made = make_plan(lake, req, principal, now=now)
-    return made.plan_id, made.stored.decode("utf-8")

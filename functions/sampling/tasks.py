@@ -99,7 +99,7 @@ def register_task(
     slot_key = layout.task_index_key(req.province, slot_of(req))
     taken = audit.read_object(lake, slot_key, "sampling object")
     if taken is not None:
-        raise _slot_taken(req, str(taken["task_id"]))
+        raise _slot_taken(req, str(taken["task_id"]), lake)
     frame = cells.load_published_for(lake, req.month, req.province, req.frame_field)
     task: dict[str, Any] = {
         "task_id": new_task_id(req.province),
@@ -143,14 +143,22 @@ def register_task(
     except WriteConflict:
         winner = audit.read_object(lake, slot_key, "sampling object") or {}
         logger.info("task %s lost the slot to %s; left unregistered", task_id, winner.get("task_id"))
-        raise _slot_taken(req, str(winner.get("task_id"))) from None
-    audit.append(lake, signer, province, "task", task_id, audit.sha256(data), task["created_at"],
-                 commitment=task["commitment"], frame_digest=task["frame_digest"])  # fmt: skip
+        raise _slot_taken(req, str(winner.get("task_id")), lake) from None
+    chain_task(lake, signer, task, data, task["created_at"])
     logger.info("task %s registered: province %s month %s", task_id, province, req.month)
     return view(task, [])
 
 
-def _slot_taken(req: TaskRequest, task_id: str) -> Conflict:
+def _slot_taken(req: TaskRequest, task_id: str, lake: Lake) -> Conflict:
+    if not audit.indexed(lake, req.province, ("task",), task_id):
+        # its writer died between claiming the slot and the chain (docs/adr/0140)
+        return Conflict(
+            f"task {task_id} claimed month {req.month}, field {req.field or '-'} and region "
+            f"{req.region_prefix or req.province} but is not on the audit chain yet; an operator "
+            f"finishes its registration: creditrisk audit repair --province {req.province}",
+            field="task",
+            task_id=task_id,
+        )
     return Conflict(
         f"task {task_id} is already registered for month {req.month}, field "
         f"{req.field or '-'} and region {req.region_prefix or req.province}; redraw it with a reason",
@@ -264,6 +272,15 @@ def draw_task(
     draws = load_draws(lake, task_id)
     draw_no = len(draws) + 1
     previous = draws[-1]["plan_id"] if draws else None
+    # a task or draw whose writer died before the chain is finished by the operator first, never
+    # drawn on or superseded unrecorded (docs/adr/0140)
+    if not audit.indexed(lake, province, ("task",), task_id):
+        raise Conflict(f"task {task_id} is not on the audit chain; it cannot be drawn until an operator "
+                       f"runs: creditrisk audit repair --province {province}", field="task_id")  # fmt: skip
+    if previous is not None and not audit.indexed(lake, province, audit.OFFICIAL_KINDS, previous):
+        raise Conflict(f"draw {draw_no - 1} of task {task_id} ({previous}) is not on the audit chain; "
+                       f"an operator finishes it first: creditrisk audit repair --province {province}",
+                       field="task_id")  # fmt: skip
     if previous is not None and dreq.reason is None:
         raise Conflict(
             f"task {task_id} has its official plan {previous}; a redraw needs a reason, one of: "
@@ -324,11 +341,34 @@ def draw_task(
             f"another draw of task {task_id} was made at the same time; read the task again",
             field="task_id",
         ) from None
-    kind = "plan" if previous is None else "supersession"
-    audit.append(lake, signer, province, kind, made.plan_id, audit.sha256(made.stored), at,
-                 task_id=task_id, draw_no=draw_no, supersedes=previous, reason=dreq.reason,
-                 mode="official")  # fmt: skip
+    chain_draw(lake, signer, province, task_id, record, made.stored, at)
     return made
+
+
+def chain_task(lake: Lake, signer: Signer, task: dict[str, Any], data: bytes, at: str, **extra: Any) -> None:
+    """The task's registration record (``data``: the stored task); ``extra`` marks a repair."""
+    audit.append(lake, signer, task["province"], "task", task["task_id"], audit.sha256(data), at,
+                 commitment=task["commitment"], frame_digest=task["frame_digest"], **extra)  # fmt: skip
+
+
+def chain_draw(
+    lake: Lake, signer: Signer, province: str, task_id: str, draw: dict[str, Any], stored: bytes, at: str,
+    **extra: Any,
+) -> None:  # fmt: skip
+    """A draw's record: ``plan`` for the first, ``supersession`` for a redraw (``stored``: the plan)."""
+    kind = "plan" if draw["supersedes"] is None else "supersession"
+    audit.append(lake, signer, province, kind, draw["plan_id"], audit.sha256(stored), at,
+                 task_id=task_id, draw_no=draw["draw_no"], supersedes=draw["supersedes"],
+                 reason=draw["reason"], mode="official", **extra)  # fmt: skip
+
+
+def chain_test_plan(
+    lake: Lake, signer: Signer, province: str, plan_id: str, stored: bytes, seed_generated: bool, at: str,
+    **extra: Any,
+) -> None:  # fmt: skip
+    """A test plan's record: ``test_plan``, ``mode: test``, never one of a task's plans."""
+    audit.append(lake, signer, province, "test_plan", plan_id, audit.sha256(stored), at, mode="test",
+                 seed_from="server" if seed_generated else "caller", **extra)  # fmt: skip
 
 
 def draw_test_plan(
@@ -343,7 +383,13 @@ def draw_test_plan(
     """A test-mode plan (the caller's seed allowed), on the chain as ``test_plan`` with
     ``mode: test``: visible to auditors, never one of a task's plans (docs/adr/0126)."""
     made = make_plan(lake, req, principal, now=now, max_answer_bytes=max_answer_bytes)
-    seed_from = "caller" if req.seed is not None else "server"
-    audit.append(lake, signer, req.province, "test_plan", made.plan_id, audit.sha256(made.stored),
-                 _now(now), mode="test", seed_from=seed_from)  # fmt: skip
+    chain_test_plan(lake, signer, req.province, made.plan_id, made.stored, req.seed is None, _now(now))
     return made
+
+
+def create_plan(
+    lake: Lake, req: PlanRequest, principal: Principal, signer: Signer, *, now: dt.datetime | None = None
+) -> tuple[str, str]:
+    """A test plan on the chain; returns ``(plan_id, stored JSON text)`` (the demo, tests)."""
+    made = draw_test_plan(lake, req, principal, signer, now=now)
+    return made.plan_id, made.stored.decode("utf-8")

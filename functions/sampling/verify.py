@@ -87,7 +87,9 @@ def verify_plan(
                                 message="an official plan needs the audit signer to be verified")  # fmt: skip
         official, chain_problems = official_differences(lake, plan, text.encode("utf-8"), signer, full=full)
     elif signer is not None:
-        official, chain_problems = _test_plan_differences(lake, plan_id, text.encode("utf-8"), signer, full)
+        official, chain_problems = _test_plan_differences(
+            lake, plan_id, text.encode("utf-8"), signer, full, legacy=plan_format(plan) < 3
+        )
     out = _redraw(lake, plan_id, plan)
     if official:
         out.differences += [d for d in official if d not in out.differences]
@@ -284,11 +286,18 @@ def _chain_record(
 
 
 def _test_plan_differences(
-    lake: Lake, plan_id: str, stored: bytes, signer: Signer, full: bool
+    lake: Lake, plan_id: str, stored: bytes, signer: Signer, full: bool, *, legacy: bool
 ) -> tuple[list[str], list[str]]:
-    """A test plan drawn since test plans go on the chain must match its ``test_plan`` record;
-    older ones have none (the message says it is not on the chain)."""
-    rec, problems = _chain_record(lake, signer, plan_id.split("-", 1)[0], ("test_plan",), plan_id, full)
+    """Every stored test plan is on the chain (docs/adr/0141) and must match its ``test_plan``
+    record; one that is not (its writer died, or it was drawn before) fails until ``creditrisk
+    audit repair`` adopts it. ``legacy`` formats (1, 2) predate the chain: they pass off it."""
+    province = plan_id.split("-", 1)[0]
+    rec, problems = _chain_record(lake, signer, province, ("test_plan",), plan_id, full)
+    if rec is None and legacy:
+        return [], [*problems, f"test plan {plan_id} (format 1/2) was drawn before the chain"]
+    if rec is None:
+        problems = [*problems, f"test plan {plan_id} is not on the audit chain (creditrisk audit repair "
+                    f"--province {province} adopts it)"]  # fmt: skip
     diffs = ["audit_chain"] if problems else []
     if rec is not None and rec.get("subject") != audit.sha256(stored):
         diffs.append("stored_plan")
