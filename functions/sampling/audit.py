@@ -137,8 +137,8 @@ def append(
             lake.write_bytes(layout.audit_record_key(province, seq + 1), canonical(record),
                              metadata={"Content-Type": "application/json"}, if_none_match=True)  # fmt: skip
         except WriteConflict:
-            if finish_pending(lake, signer, province, seq, prev, etag) is None:
-                time.sleep(min(0.2, 0.005 * 2**attempt) * (0.5 + random.random()))
+            finish_pending(lake, signer, province, seq, prev, etag)
+            time.sleep(min(0.2, 0.005 * 2**attempt) * (0.5 + random.random()))
             continue
         move_head(lake, signer, province, record, etag)
         write_index(lake, signer, province, record)

@@ -79,8 +79,9 @@ def repair(
     if not check.ok and not dry_run:
         out.problems += check.problems
         return out
-    _index(lake, signer, province, check.records, dry_run, out)
-    on_chain = {(str(r.get("kind")), str(r.get("ref"))) for r in check.records}
+    records = check.records[: audit.signed_head(lake, signer, province)[0]]  # a dry run: not beyond it
+    _index(lake, signer, province, records, dry_run, out)
+    on_chain = {(str(r.get("kind")), str(r.get("ref"))) for r in records}
     _tasks(lake, signer, province, on_chain, at, mark, dry_run, out)
     _test_plans(lake, signer, province, on_chain, at, mark, dry_run, out)
     if out.actions and not dry_run:
