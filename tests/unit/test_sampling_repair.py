@@ -4,7 +4,6 @@ nothing already appended is lost or rewritten. Crashes come from :class:`Crashin
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 from collections.abc import Callable
@@ -13,40 +12,26 @@ from pathlib import Path
 import pytest
 
 from functions import layout
-from functions.auth.tokens import Principal
 from functions.errors import Conflict
 from functions.lake import Lake
 from functions.sampling import audit
 from functions.sampling.repair import repair
-from functions.sampling.tasks import draw_task, draw_test_plan, load_draws, register_task
+from functions.sampling.tasks import draw_task, load_draws, register_task
 from functions.sampling.verify import verify_plan
-from schemas.api import DrawRequest, PlanRequest, TaskRequest
+from schemas.api import DrawRequest
 from tests.crashing_lake import Crashed, CrashingLake
-from tests.sampling_data import AUDIT_KEY, publish, results_table
+from tests.sampling_data import (
+    AUDIT_KEY,
+    LIFE_AT,
+    LIFE_MONTH,
+    WHO,
+    life,
+    publish,
+    results_table,
+    task_request,
+)
 
-MONTH = "2026-10"
-WHO = Principal("tok1", "platform-42", frozenset({"42"}))
-NOW = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
 REGIONS = ("4201", "420102", "4205", "420500", "4210", "421000", "420100", "42")
-
-
-def task_request(region: str) -> TaskRequest:
-    return TaskRequest.model_validate(
-        {"month": MONTH, "province": "42", "region_prefix": region, "ratios": {"B": 0.05, "D": 0.3},
-         "window": {"start": "2026-11-01", "end": "2026-11-30"},
-         "supervision": {"lists": False, "reinspection": False}}, strict=False,
-    )  # fmt: skip
-
-
-def life(lake: Lake, region: str) -> None:
-    """A task's life: registration, official draw, a redraw, and a test plan."""
-    task = register_task(lake, task_request(region), WHO, AUDIT_KEY, now=NOW)
-    draw_task(lake, task["task_id"], DrawRequest(), WHO, AUDIT_KEY, now=NOW)
-    draw_task(lake, task["task_id"], DrawRequest(reason="scope_error"), WHO, AUDIT_KEY, now=NOW)
-    body = {"month": MONTH, "province": "42", "region_prefix": region, "ratios": {"D": 0.2}, "seed": region,
-            "mode": "test"}  # fmt: skip
-    test = PlanRequest.model_validate(body, strict=False)
-    draw_test_plan(lake, test, WHO, AUDIT_KEY, now=NOW)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +39,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     """A published province, and how many writes one task's life makes."""
     root = tmp_path_factory.mktemp("repair") / "lake"
     lake = Lake.from_uri(str(root))
-    publish(lake, results_table("42", 600, run_id="run-1"), MONTH, "42")
+    publish(lake, results_table("42", 600, run_id="run-1"), LIFE_MONTH, "42")
     counting = CrashingLake(Lake.from_uri(str(root.parent / "count")), None)
     shutil.copytree(root, root.parent / "count", dirs_exist_ok=True)
     life(counting, REGIONS[-1])
@@ -98,9 +83,9 @@ def test_a_crash_at_any_write_never_blocks_and_repair_finishes_it(
         life(CrashingLake(lake, after), REGIONS[2])
     # the next writer is not blocked: another task's whole life goes through
     life(lake, REGIONS[3])
-    done = repair(lake, AUDIT_KEY, "42", "cli:operator", now=NOW)
+    done = repair(lake, AUDIT_KEY, "42", "cli:operator", now=LIFE_AT)
     assert done.ok, done.problems
-    again = repair(lake, AUDIT_KEY, "42", "cli:operator", now=NOW)
+    again = repair(lake, AUDIT_KEY, "42", "cli:operator", now=LIFE_AT)
     assert again.ok and again.actions == []  # idempotent: nothing left, nothing appended
     check = audit.check_chain(lake, AUDIT_KEY, "42")
     assert check.ok, check.problems
@@ -138,13 +123,13 @@ def test_an_unfinished_registration_says_so_and_draws_wait(
     """Slot claimed, task not on the chain: the same request and a draw get a 409 naming repair."""
     lake = _fresh(template, tmp_path)
     with pytest.raises(Crashed):
-        register_task(CrashingLake(lake, 3), task_request("4201"), WHO, AUDIT_KEY, now=NOW)
+        register_task(CrashingLake(lake, 3), task_request("4201"), WHO, AUDIT_KEY, now=LIFE_AT)
     with pytest.raises(Conflict, match=r"not on the audit chain yet.*audit repair") as exc:
-        register_task(lake, task_request("4201"), WHO, AUDIT_KEY, now=NOW)
+        register_task(lake, task_request("4201"), WHO, AUDIT_KEY, now=LIFE_AT)
     task_id = str(exc.value.details["task_id"])
     with pytest.raises(Conflict, match="cannot be drawn until an operator"):
         draw_task(lake, task_id, DrawRequest(), WHO, AUDIT_KEY)
-    done = repair(lake, AUDIT_KEY, "42", "cli:operator", now=NOW)
+    done = repair(lake, AUDIT_KEY, "42", "cli:operator", now=LIFE_AT)
     assert [a["action"] for a in done.actions] == ["registered_task"]
     assert draw_task(lake, task_id, DrawRequest(), WHO, AUDIT_KEY).plan_id
 
@@ -160,11 +145,11 @@ def test_an_unsealed_record_is_set_aside_kept_and_recorded(
     lake.write_bytes(layout.audit_record_key("42", n), planted)
     with pytest.raises(Conflict, match="not sealed"):
         life(lake, REGIONS[1])
-    dry = repair(lake, AUDIT_KEY, "42", "cli:operator", now=NOW, dry_run=True)
+    dry = repair(lake, AUDIT_KEY, "42", "cli:operator", now=LIFE_AT, dry_run=True)
     # the task whose registration met the planted record is claimed but not on the chain yet
     assert [a["action"] for a in dry.actions] == ["set_aside", "registered_task"]
     assert lake.read_bytes(layout.audit_record_key("42", n)) == planted  # a dry run writes nothing
-    done = repair(lake, AUDIT_KEY, "42", "cli:operator", now=NOW)
+    done = repair(lake, AUDIT_KEY, "42", "cli:operator", now=LIFE_AT)
     assert done.ok, done.problems
     kept = layout.audit_set_aside_key("42", n, audit.sha256(planted))
     assert lake.read_bytes(kept) == planted
@@ -181,7 +166,7 @@ def test_a_tampered_chain_is_reported_not_repaired(template: tuple[Path, int], t
     key = layout.audit_record_key("42", 2)
     rec = json.loads(lake.read_bytes(key))
     lake.write_bytes(key, audit.canonical({**rec, "ref": "42-t" + "9" * 20}))
-    done = repair(lake, AUDIT_KEY, "42", "cli:operator", now=NOW)
+    done = repair(lake, AUDIT_KEY, "42", "cli:operator", now=LIFE_AT)
     assert not done.ok and "record 2: digest does not match its content" in done.problems
     assert not done.actions
 
