@@ -58,10 +58,29 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def slot_of(req: TaskRequest) -> str:
-    """One task per (month, field, region): a second registration cannot buy a second draw."""
+def slot_of(req: TaskRequest, frame_field: str | None = None) -> str:
+    """One task per (month, inspection field, region, population): a second registration cannot
+    buy a second draw, and a field population's task (``frame_field``) is not the general one's.
+    The general population keeps the key every task had before (docs/adr/0141)."""
     key = f"{req.month}|{req.field or ''}|{req.region_prefix or req.province}"
+    if frame_field is not None:
+        key += f"|frame={frame_field}"
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def _slot_holder(lake: Lake, req: TaskRequest) -> str | None:
+    """The task holding the request's slot: its own key, or, for a field population, the general
+    key when a task registered before ADR 0141 holds it for the same ``frame_field``."""
+    taken = audit.read_object(lake, layout.task_index_key(req.province, slot_of(req, req.frame_field)),
+                              "sampling object")  # fmt: skip
+    if taken is not None:
+        return str(taken["task_id"])
+    if req.frame_field is None:
+        return None
+    old = audit.read_object(lake, layout.task_index_key(req.province, slot_of(req)), "sampling object")
+    if old is not None and load_task(lake, str(old["task_id"])).get("frame_field") == req.frame_field:
+        return str(old["task_id"])
+    return None
 
 
 def exclusion_counts(req: TaskRequest) -> dict[str, int]:
@@ -96,10 +115,10 @@ def register_task(
 ) -> dict[str, Any]:
     """Store a task and its committed secret; returns the task's public view. Scope is the caller's job."""
     counts = exclusion_counts(req)
-    slot_key = layout.task_index_key(req.province, slot_of(req))
-    taken = audit.read_object(lake, slot_key, "sampling object")
-    if taken is not None:
-        raise _slot_taken(req, str(taken["task_id"]), lake)
+    slot_key = layout.task_index_key(req.province, slot_of(req, req.frame_field))
+    holder = _slot_holder(lake, req)
+    if holder is not None:
+        raise _slot_taken(req, holder, lake)
     frame = cells.load_published_for(lake, req.month, req.province, req.frame_field)
     task: dict[str, Any] = {
         "task_id": new_task_id(req.province),
@@ -153,15 +172,17 @@ def _slot_taken(req: TaskRequest, task_id: str, lake: Lake) -> Conflict:
     if not audit.indexed(lake, req.province, ("task",), task_id):
         # its writer died between claiming the slot and the chain (docs/adr/0140)
         return Conflict(
-            f"task {task_id} claimed month {req.month}, field {req.field or '-'} and region "
-            f"{req.region_prefix or req.province} but is not on the audit chain yet; an operator "
+            f"task {task_id} claimed month {req.month}, field {req.field or '-'}, region "
+            f"{req.region_prefix or req.province} and population {req.frame_field or 'general'} but "
+            "is not on the audit chain yet; an operator "
             f"finishes its registration: creditrisk audit repair --province {req.province}",
             field="task",
             task_id=task_id,
         )
     return Conflict(
-        f"task {task_id} is already registered for month {req.month}, field "
-        f"{req.field or '-'} and region {req.region_prefix or req.province}; redraw it with a reason",
+        f"task {task_id} is already registered for month {req.month}, field {req.field or '-'}, "
+        f"region {req.region_prefix or req.province} and population {req.frame_field or 'general'}; "
+        "redraw it with a reason",
         field="task",
         task_id=task_id,
     )
