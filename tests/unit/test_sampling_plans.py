@@ -109,3 +109,34 @@ def test_verify_detects_tampering(lake: Lake) -> None:
 def test_verify_unknown_plan(lake: Lake) -> None:
     with pytest.raises(NotFound):
         verify_plan(lake, new_plan_id("42"))
+
+
+def test_a_bare_test_plan_is_on_the_chain_and_verified_against_it(lake: Lake) -> None:
+    """``create_plan`` (the demo, tests) appends ``test_plan`` like the API (docs/adr/0141)."""
+    from functions.sampling import audit
+
+    pid, text = create_plan(lake, _request(seed="c", mode="test"), CALLER, AUDIT_KEY)
+    found = audit.locate(lake, AUDIT_KEY, "42", ("test_plan",), pid)
+    assert found.ok and len(found.records) == 1
+    rec = found.records[0]
+    assert (rec["mode"], rec["seed_from"], rec["subject"]) == ("test", "caller", audit.sha256(text.encode()))
+    assert audit.locate(lake, AUDIT_KEY, "42", audit.OFFICIAL_KINDS, pid).records == []  # never official
+    assert verify_plan(lake, pid, AUDIT_KEY).ok
+    path = layout.plan_key("42", pid)
+    lake.write_bytes(path, text.replace('"created_at":"', '"created_at":"1', 1).encode())
+    edited = verify_plan(lake, pid, AUDIT_KEY)
+    assert not edited.ok and "stored_plan" in edited.differences
+
+
+def test_a_test_plan_off_the_chain_fails_until_repair_adopts_it(lake: Lake) -> None:
+    """Stored without its record (a writer that died, or drawn before ADR 0141): exit 1, then
+    ``audit repair`` appends its ``test_plan`` record marked ``repaired_by``."""
+    from functions.sampling.repair import repair
+    from functions.sampling.service import make_plan
+
+    pid = make_plan(lake, _request(seed="o", mode="test"), CALLER).plan_id  # stored, not appended
+    off = verify_plan(lake, pid, AUDIT_KEY)
+    assert not off.ok and "audit_chain" in off.differences and "not on the audit chain" in off.message
+    done = repair(lake, AUDIT_KEY, "42", "cli:op")
+    assert done.actions[0]["action"] == "adopted_test_plan" and done.actions[0]["ref"] == pid
+    assert verify_plan(lake, pid, AUDIT_KEY).ok
