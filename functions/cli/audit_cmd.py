@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from collections import Counter
 
 import click
 
@@ -27,7 +28,12 @@ def verify_cmd(ctx: click.Context, province: str) -> None:
     check = audit.check_chain(lake, signer_from_settings(settings_from(ctx), lake), province)
     for problem in check.problems:
         click.echo(f"problem: {problem}")
-    click.echo(f"province {province}: {len(check.records)} records, " + ("ok" if check.ok else "NOT ok"))
+    kinds = Counter(str(r.get("kind")) for r in check.records)
+    # official plans and test plans counted apart: a test plan is never an official one (ADR 0141)
+    counts = ", ".join(f"{k} {kinds[k]}" for k in audit.KINDS)
+    click.echo(
+        f"province {province}: {len(check.records)} records ({counts}), " + ("ok" if check.ok else "NOT ok")
+    )
     if not check.ok:
         ctx.exit(1)
 
