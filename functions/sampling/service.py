@@ -40,48 +40,6 @@ def scope_of(req: PlanRequest) -> frames.Scope:
     )
 
 
-@dataclass(frozen=True)
-class Drawn:
-    """The reproducible part of a plan, columnar: the targets stay an Arrow table."""
-
-    frame_digest: str
-    frame_size: int
-    strata: list[dict[str, Any]]
-    targets: pa.Table  # TARGET_COLUMNS, in plan order
-    staffing: Staffing | None  # inspectors per target (same order), None without a pool
-    inspector_loads: dict[str, int] | None
-    plain: frozenset[str] = frozenset()  # target columns that need no JSON escaping
-    roster: dict[str, Any] | None = None  # which roster staffed the plan (schemas.api.RosterUsed)
-    supervision: dict[str, Any] | None = None  # lists and re-inspection (schemas.api.SupervisionUsed)
-
-    def rows(self) -> list[dict[str, Any]]:
-        """The targets as dicts (verification, tests); the API path uses :meth:`target_objects`."""
-        columns = [self.targets.column(c).to_pylist() for c in TARGET_COLUMNS]
-        rows = [dict(zip(TARGET_COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
-        for i, r in enumerate(rows):
-            r["inspectors"] = list(self.staffing.inspectors[i]) if self.staffing is not None else []
-        return rows
-
-    def target_objects(self) -> pa.Array:
-        """One JSON object (plus a comma) per target, see :mod:`functions.sampling.encode`."""
-        inspectors: pa.Array | str = (
-            "[]"
-            if self.staffing is None
-            else encode.inspector_matrix(self.staffing.ids, self.staffing.matrix)
-        )
-        return encode.object_strings(self.targets, TARGET_COLUMNS, {"inspectors": inspectors}, self.plain)
-
-    def head(self) -> dict[str, Any]:
-        return {
-            "frame_digest": self.frame_digest,
-            "frame_size": self.frame_size,
-            "algorithm": drawing.ALGORITHM,
-            "strata": self.strata,
-            "roster": self.roster,
-            "supervision": self.supervision,
-        }
-
-
 def staffing_rules(req: PlanRequest, settings: Settings) -> Rules:
     """The request's staffing within the configured floor (never below 2 per target)."""
     least = settings.inspectors_per_target
@@ -98,12 +56,55 @@ def staffing_rules(req: PlanRequest, settings: Settings) -> Rules:
 class Targets:
     """The draw before staffing: what every plan format shares (docs/adr/0125)."""
 
-    digest: str
-    size: int
+    digest: str  # the scoped frame's digest
+    size: int  # and its size
     strata: list[dict[str, Any]]
     table: pa.Table  # TARGET_COLUMNS, in plan order
-    plain: frozenset[str]
-    supervision: dict[str, Any] | None = None
+    plain: frozenset[str]  # target columns that need no JSON escaping
+    supervision: dict[str, Any] | None = None  # lists and re-inspection (schemas.api.SupervisionUsed)
+
+    def rows(self, inspectors: list[list[str]] | None = None) -> list[dict[str, Any]]:
+        """The targets as dicts with their ``inspectors`` (none when unstaffed): verification, tests."""
+        columns = [self.table.column(c).to_pylist() for c in TARGET_COLUMNS]
+        rows = [dict(zip(TARGET_COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
+        for i, r in enumerate(rows):
+            r["inspectors"] = list(inspectors[i]) if inspectors is not None else []
+        return rows
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """The reproducible part of a plan: the draw (columnar, the targets stay an Arrow table)
+    staffed from the roster."""
+
+    draw: Targets
+    staffing: Staffing  # inspectors per target, in the targets' order
+    roster: dict[str, Any]  # which roster staffed the plan (schemas.api.RosterUsed)
+
+    @property
+    def inspector_loads(self) -> dict[str, int]:
+        return self.staffing.loads
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The targets as dicts (verification, tests); the API path uses :meth:`target_objects`."""
+        return self.draw.rows(self.staffing.inspectors)
+
+    def target_objects(self) -> pa.Array:
+        """One JSON object (plus a comma) per target, see :mod:`functions.sampling.encode`."""
+        inspectors = encode.inspector_matrix(self.staffing.ids, self.staffing.matrix)
+        return encode.object_strings(
+            self.draw.table, TARGET_COLUMNS, {"inspectors": inspectors}, self.draw.plain
+        )
+
+    def head(self) -> dict[str, Any]:
+        return {
+            "frame_digest": self.draw.digest,
+            "frame_size": self.draw.size,
+            "algorithm": drawing.ALGORITHM,
+            "strata": self.draw.strata,
+            "roster": self.roster,
+            "supervision": self.draw.supervision,
+        }
 
 
 def draw_targets(
@@ -167,8 +168,7 @@ def draw_plan(
         "qualified": staffed.qualified,
         "levels": staffed.levels,
     }
-    return Drawn(drawn.digest, drawn.size, drawn.strata, targets, staffed, staffed.loads,
-                 drawn.plain, used, drawn.supervision)  # fmt: skip
+    return Drawn(drawn, staffed, used)
 
 
 _Draw = tuple[str, int, dict[str, int], dict[str, Any], pa.Table]

@@ -30,7 +30,7 @@ from functions.sampling import audit, cells, commit, supervision
 from functions.sampling import frame as frames
 from functions.sampling.inspectors import Inspector, assign
 from functions.sampling.plans import load_plan_text
-from functions.sampling.service import PLAN_FORMAT, TARGET_COLUMNS, compute, draw_targets
+from functions.sampling.service import PLAN_FORMAT, compute, draw_targets
 from schemas.api import PlanRequest, PlanRequestV1
 
 if TYPE_CHECKING:
@@ -208,12 +208,8 @@ def replay_v1(
         for ids in staffing:
             for i in ids:
                 loads[i] += 1
-    columns = [drawn.table.column(c).to_pylist() for c in TARGET_COLUMNS]
-    rows = [dict(zip(TARGET_COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
-    for n, r in enumerate(rows):
-        r["inspectors"] = list(staffing[n]) if staffing is not None else []
     return {"frame_digest": drawn.digest, "frame_size": drawn.size, "strata": drawn.strata,
-            "targets": rows, "inspector_loads": loads}  # fmt: skip
+            "targets": drawn.rows(staffing), "inspector_loads": loads}  # fmt: skip
 
 
 def _published_field_run(lake: Lake, field: str, month: str, province: str) -> str | None:

@@ -146,12 +146,12 @@ def test_exclusions_shift_positions_and_enter_the_digest(lake: Lake, table: pa.T
     assert got == _expected_targets(table, req, "seed-x")
     assert not {r["uscc"] for r in got} & set(inside)
     plain = draw_plan(_request(region_prefix="420102"), frame, "seed-x", *_staffing(lake))
-    assert drawn.frame_size == plain.frame_size - len(inside)  # outside codes change nothing
-    assert drawn.frame_digest != plain.frame_digest and drawn.frame_digest.startswith("cells-v2:")
+    assert drawn.draw.size == plain.draw.size - len(inside)  # outside codes change nothing
+    assert drawn.draw.digest != plain.draw.digest and drawn.draw.digest.startswith("cells-v2:")
     sel = cells.selection(frame, frames.Scope(region_prefix="420102"), "ABCD")
     body = b"".join(frame.lines[int(i)].as_py().encode() for c in "ABCD" for i in sel.cells[c])
     assert (
-        plain.frame_digest == "cells-v2:" + hashlib.sha256(b"creditrisk-frame/cells-v2\n" + body).hexdigest()
+        plain.draw.digest == "cells-v2:" + hashlib.sha256(b"creditrisk-frame/cells-v2\n" + body).hexdigest()
     )
 
 
@@ -217,7 +217,7 @@ def test_a_small_scope_reads_a_fraction_of_the_copy(local_settings: Any) -> None
     lake.read_bytes_count = 0
     req = _request(region_prefix="420102", industries=["C"], entity_types=["enterprise"], ratios={"D": 1.0})
     drawn = draw_plan(req, frame, "s", *staffing)
-    assert drawn.targets.num_rows > 0
+    assert drawn.draw.table.num_rows > 0
     assert 0 < lake.read_bytes_count < copy_size / 10
 
 
