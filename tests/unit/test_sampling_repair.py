@@ -166,9 +166,10 @@ def test_a_tampered_chain_is_reported_not_repaired(template: tuple[Path, int], t
     key = layout.audit_record_key("42", 2)
     rec = json.loads(lake.read_bytes(key))
     lake.write_bytes(key, audit.canonical({**rec, "ref": "42-t" + "9" * 20}))
-    done = repair(lake, AUDIT_KEY, "42", "cli:operator", now=LIFE_AT)
-    assert not done.ok and "record 2: digest does not match its content" in done.problems
-    assert not done.actions
+    for dry_run in (True, False):
+        done = repair(lake, AUDIT_KEY, "42", "cli:operator", now=LIFE_AT, dry_run=dry_run)
+        assert not done.ok and "record 2: digest does not match its content" in done.problems
+        assert not done.actions
 
 
 def test_a_slow_writer_finished_by_another_is_no_error(template: tuple[Path, int], tmp_path: Path) -> None:
