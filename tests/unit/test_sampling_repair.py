@@ -8,11 +8,12 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from functions import layout
-from functions.errors import Conflict
+from functions.errors import Conflict, StorageError
 from functions.lake import Lake
 from functions.sampling import audit
 from functions.sampling.repair import repair
@@ -187,3 +188,31 @@ def test_a_slow_writer_finished_by_another_is_no_error(template: tuple[Path, int
     assert audit.finish_pending(lake, AUDIT_KEY, "42", seq, prev, etag) == record  # the next writer
     finishers[0]()  # the slow original: its If-Match loses, the head already names its record
     assert audit.check_chain(lake, AUDIT_KEY, "42").ok
+
+
+class _ConflictingS3:
+    """S3 answering 409 ``ConditionalRequestConflict`` to a conditional PutObject, as AWS
+    documents for a conditional write racing another in flight (moto never answers it)."""
+
+    def put_object(self, **kw: Any) -> None:
+        from botocore.exceptions import ClientError
+
+        error = {"Code": "ConditionalRequestConflict", "Message": "A conflicting operation occurred"}
+        raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 409}}, "PutObject")
+
+
+def test_a_409_while_finishing_is_a_lost_race_and_the_head_decides(tmp_path: Path) -> None:
+    """The finisher's head replace answered 409: accepted when the head names the record (the
+    other writer finished it), refused as tampering when it names anything else."""
+    import pyarrow.fs as pafs
+
+    lake = Lake(pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem()), "bucket/lake",
+                "s3://bucket/lake", s3_client=_ConflictingS3)  # fmt: skip
+    record = {"seq": 3, "digest": "d" * 64}
+    head = tmp_path / "bucket/lake" / layout.audit_head_key("42")
+    head.parent.mkdir(parents=True)
+    head.write_bytes(audit.canonical(audit.signed(AUDIT_KEY, "42", 3, "d" * 64)))
+    audit.move_head(lake, AUDIT_KEY, "42", record, "etag-of-2")  # no error: the head is there
+    head.write_bytes(audit.canonical(audit.signed(AUDIT_KEY, "42", 2, "e" * 64)))
+    with pytest.raises(StorageError, match="moved while record #3 was written"):
+        audit.move_head(lake, AUDIT_KEY, "42", record, "etag-of-2")
