@@ -77,7 +77,19 @@ def test_the_life_writes_in_the_documented_order(template: tuple[Path, int], tmp
 def test_a_crash_at_any_write_never_blocks_and_repair_finishes_it(
     template: tuple[Path, int], tmp_path: Path, after: int
 ) -> None:
-    lake = _fresh(template, tmp_path)
+    _crash_and_recover(_fresh(template, tmp_path), after)
+
+
+# after a slot claim, a record (sealed, beyond the head), a head (no index yet), a draw claim:
+# the steps whose writes are conditional (the folder lake above covers every write)
+@pytest.mark.parametrize("after", [3, 4, 5, 8])
+def test_the_same_on_moto_s3_with_conditional_writes(s3_lake: Lake, after: int) -> None:
+    """``If-None-Match: *`` / ``If-Match`` as S3 answers them (moto 5.2 enforces both)."""
+    publish(s3_lake, results_table("42", 300, run_id="run-1"), LIFE_MONTH, "42")
+    _crash_and_recover(s3_lake, after)
+
+
+def _crash_and_recover(lake: Lake, after: int) -> None:
     life(lake, REGIONS[1])  # a chain with history before the crash
     before = _chain_bytes(lake)
     with pytest.raises(Crashed):
