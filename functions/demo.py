@@ -86,7 +86,7 @@ def run_demo(lake_uri: str, *, province: str, entities: int, months: int, seed: 
             )
 
     _follow_ups(lake, settings, end_month, province)
-    _draw_plan(lake, end_month, province, seed)
+    _draw_plan(lake, settings, end_month, province, seed)
     _backtest(lake, settings, history[0], history[-2], province)
     print(f"\nlake: {lake.root}   (creditrisk --lake {lake.root} --help for more)")
     return 0
@@ -154,16 +154,19 @@ def _county_page(lake: Lake, settings: Settings, month: str, province: str) -> N
     print(f"    {lake.display(page['html'])}  (CSV beside it)")
 
 
-def _draw_plan(lake: Lake, month: str, province: str, seed: int) -> None:
+def _draw_plan(lake: Lake, settings: Settings, month: str, province: str, seed: int) -> None:
+    """Test plans (the demo picks the seed), on the audit chain as ``test_plan`` (docs/adr/0141)."""
     from functions.auth.tokens import Principal
-    from functions.sampling.service import create_plan
+    from functions.sampling.signing import signer_from_settings
+    from functions.sampling.tasks import create_plan
     from schemas.api import PlanRequest
 
     _section(f"5. draw a double-random inspection plan (ratios {DEMO_RATIOS})")
     req = PlanRequest.model_validate({"month": month, "province": province, "ratios": DEMO_RATIOS,
-                                      "seed": f"demo-{seed}"})  # fmt: skip
+                                      "seed": f"demo-{seed}", "mode": "test"})  # fmt: skip
     principal = Principal(token_id="demo", name="make demo", provinces=frozenset({province}))
-    plan_id, text = create_plan(lake, req, principal)
+    signer = signer_from_settings(settings, lake)
+    plan_id, text = create_plan(lake, req, principal, signer)
     plan = json.loads(text)
     print(f"  plan {plan_id} (seed {plan['seed']}, run {plan['run_id']})")
     for stratum in plan["strata"]:
@@ -172,10 +175,10 @@ def _draw_plan(lake: Lake, month: str, province: str, seed: int) -> None:
               f"sampled {stratum['sampled']:>6,}")  # fmt: skip
     # the same draw in the food field: its population by the stricter of general and food class
     food = PlanRequest.model_validate({"month": month, "province": province, "ratios": DEMO_RATIOS,
-                                       "seed": f"demo-{seed}", "frame_field": "food",
+                                       "seed": f"demo-{seed}", "frame_field": "food", "mode": "test",
                                        "inspectors": {"field": "food"}})  # fmt: skip
     try:
-        food_id, food_text = create_plan(lake, food, principal)
+        food_id, food_text = create_plan(lake, food, principal, signer)
     except CreditRiskError as exc:  # e.g. a roster without food inspectors: say so, go on
         print(f"  food-field plan not drawn: {exc.message}")
         return

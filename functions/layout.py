@@ -313,6 +313,15 @@ def audit_checkpoints_prefix(province: str) -> str:
     return f"audit/{province}/checkpoints"
 
 
+def audit_set_aside_key(province: str, seq: int, sha: str) -> str:
+    """A record found beyond the head without a valid seal, kept by ``audit repair`` (ADR 0140)."""
+    return f"audit/{province}/set-aside/{seq:010d}-{sha[:16]}.json"
+
+
+def task_slots_prefix(province: str) -> str:
+    return f"tasks/{province}/_slots"
+
+
 def audit_ref_key(province: str, kind: str, ref: str) -> str:
     """Which record is about ``ref`` (a task or plan id): written once with the record."""
     return f"audit/{province}/refs/{kind}/{ref}.json"

@@ -6,7 +6,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from schemas.datasets import InspectorField
 from schemas.fields import ClassifiedField
@@ -33,6 +41,18 @@ _EXIT_ENUM: list[Any] = list(LIST_EXIT_REASONS)
 
 Month = Annotated[str, Field(pattern=MONTH_PATTERN, description="YYYY-MM", examples=["2026-10"])]
 Province = Annotated[str, Field(pattern=PROVINCE_PATTERN, description="GB/T 2260 province code")]
+
+
+def _in_province(v: str | None, info: ValidationInfo) -> str | None:
+    """A request's ``region_prefix`` starts with its ``province`` (declared before it)."""
+    province = info.data.get("province")
+    if v is not None and province is not None and not v.startswith(province):
+        raise ValueError("must start with the province code")
+    return v
+
+
+# the scope's region of a plan or task request (the JSON Schema states the rule: region_rule)
+RegionPrefix = Annotated[str | None, Field(pattern=r"^[0-9]{2,6}$"), AfterValidator(_in_province)]
 Uscc = Annotated[str, Field(pattern=USCC_PATTERN, description="unified social credit code")]
 Ratio = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 RiskClass = Literal["A", "B", "C", "D"]
@@ -126,7 +146,7 @@ class PlanRequest(_Strict):
 
     month: Month
     province: Province
-    region_prefix: Annotated[str | None, Field(pattern=r"^[0-9]{2,6}$")] = Field(
+    region_prefix: RegionPrefix = Field(
         None, description="city or county code prefix (starts with the province)"
     )
     industries: Annotated[list[Section], Field(max_length=20)] = Field(
@@ -157,14 +177,6 @@ class PlanRequest(_Strict):
             "registered task (`POST /v1/sampling/tasks/{task_id}/plans`, docs/adr/0093)"
         ),
     )
-
-    @field_validator("region_prefix")
-    @classmethod
-    def _region_in_province(cls, v: str | None, info: ValidationInfo) -> str | None:
-        province = info.data.get("province")
-        if v is not None and province is not None and not v.startswith(province):
-            raise ValueError("must start with the province code")
-        return v
 
 
 class LegacyInspectorIn(_Strict):
@@ -471,7 +483,7 @@ class TaskRequest(_Strict):
         description="inspection field (e.g. food): one task per month, field and region; the plan's "
         "inspectors must be qualified for it (general when absent)",
     )
-    region_prefix: Annotated[str | None, Field(pattern=r"^[0-9]{2,6}$")] = Field(
+    region_prefix: RegionPrefix = Field(
         None, description="city or county code prefix (starts with the province)"
     )
     industries: Annotated[list[Section], Field(max_length=20)] = Field(default_factory=list)
@@ -486,14 +498,6 @@ class TaskRequest(_Strict):
         description="tolerance lists and re-inspection limits, fixed at registration (docs/adr/0123, 0124)",
     )
     frame_field: ClassifiedField | None = Field(None, description=FRAME_FIELD)
-
-    @field_validator("region_prefix")
-    @classmethod
-    def _region_in_province(cls, v: str | None, info: ValidationInfo) -> str | None:
-        province = info.data.get("province")
-        if v is not None and province is not None and not v.startswith(province):
-            raise ValueError("must start with the province code")
-        return v
 
 
 class DrawRequest(_Strict):

@@ -14,13 +14,16 @@ from typing import Any
 import pyarrow as pa
 
 from functions import layout, uscc
+from functions.auth.tokens import Principal
 from functions.lake import Lake
 from functions.sampling.signing import HmacSigner
+from schemas.api import DrawRequest, PlanRequest, TaskRequest
 from schemas.results import CLASSIFICATION_SCHEMA, DIMENSIONS
 
 REGIONS = {"42": ("420100", "420102", "420500", "421000"), "23": ("230100", "230200"), "13": ("131000",)}
 CLASS_SHARES = (("A", 0.55), ("B", 0.30), ("C", 0.10), ("D", 0.05))
 ENTITY_TYPES = ("enterprise", "enterprise", "individual", "cooperative")
+AUDIT_KEY = HmacSigner(b"\xab" * 32)  # signs the audit chain of plans tests draw
 
 
 def results_table(
@@ -186,3 +189,32 @@ class FakeKms:
         if kw["Mac"].hex() != self.inner.sign(kw["Message"]):
             raise RuntimeError("KMSInvalidMacException")
         return {"MacValid": True}
+
+
+# -- a sampling task's life (crash and repair tests, docs/adr/0140) -------------------------------
+LIFE_MONTH = "2026-10"
+LIFE_AT = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
+WHO = Principal("tok1", "platform-42", frozenset({"42"}))
+
+
+def task_request(region: str) -> TaskRequest:
+    """A task of province 42 for ``region`` (one slot per region), without supervision lists."""
+    return TaskRequest.model_validate(
+        {"month": LIFE_MONTH, "province": "42", "region_prefix": region, "ratios": {"B": 0.05, "D": 0.3},
+         "window": {"start": "2026-11-01", "end": "2026-11-30"},
+         "supervision": {"lists": False, "reinspection": False}}, strict=False,
+    )  # fmt: skip
+
+
+def life(lake: Lake, region: str) -> str:
+    """A task's life: registration, official draw, a redraw, and a test plan (returns its id)."""
+    from functions.sampling.tasks import draw_task, draw_test_plan, register_task
+
+    task = register_task(lake, task_request(region), WHO, AUDIT_KEY, now=LIFE_AT)
+    draw_task(lake, task["task_id"], DrawRequest(), WHO, AUDIT_KEY, now=LIFE_AT)
+    draw_task(lake, task["task_id"], DrawRequest(reason="scope_error"), WHO, AUDIT_KEY, now=LIFE_AT)
+    body = {"month": LIFE_MONTH, "province": "42", "region_prefix": region, "ratios": {"D": 0.2},
+            "seed": region, "mode": "test"}  # fmt: skip
+    return draw_test_plan(
+        lake, PlanRequest.model_validate(body, strict=False), WHO, AUDIT_KEY, now=LIFE_AT
+    ).plan_id

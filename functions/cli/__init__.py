@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "functions.cli.generate_cmd",
     "functions.cli.ingest_cmd",
     "functions.cli.plan_cmd",
+    "functions.cli.audit_cmd",
     "functions.cli.token_cmd",
     "functions.cli.query_cmd",
     "functions.cli.classify_cmd",

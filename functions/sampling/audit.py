@@ -11,6 +11,11 @@ head replaced only if unchanged since read (``If-Match``), so two writers can ne
 chain; the loser retries from the new head. Every :data:`CHECKPOINT_EVERY` records the head is
 also kept as a signed checkpoint, and each record's sequence number is indexed by its subject's
 ref, so one plan is verified from its record to the next checkpoint (docs/adr/0127).
+
+A writer that dies between its steps never blocks the chain (docs/adr/0140): each record carries
+a ``seal``, its writer's signature over "record N+1 is pending after N", so the next writer (or
+``creditrisk audit repair``) finishes a sealed record's append instead of refusing; a record
+without a valid seal was not written with the key and is only ever set aside by the operator.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ logger = logging.getLogger(__name__)
 GENESIS = "0" * 64
 # ``test_plan``: a plan drawn with a caller's seed in test mode; never an official kind, so no
 # lookup of a task's plans (``plan``/``supersession``) can ever return it (docs/adr/0126).
-KINDS = ("task", "plan", "supersession", "test_plan")
+# ``repair``: what ``creditrisk audit repair`` did, who ran it and when (docs/adr/0140).
+KINDS = ("task", "plan", "supersession", "test_plan", "repair")
 OFFICIAL_KINDS = ("plan", "supersession")
 CHECKPOINT_EVERY = 32
 APPEND_TRIES = 12
@@ -49,13 +55,23 @@ def sha256(data: bytes) -> str:
 
 
 def record_digest(record: dict[str, Any]) -> str:
-    return sha256(canonical({k: v for k, v in record.items() if k != "digest"}))
+    """Over every member but the digest and the seal (the seal signs the digest)."""
+    return sha256(canonical({k: v for k, v in record.items() if k not in ("digest", "seal")}))
 
 
 def head_message(province: str, seq: int, digest: str) -> bytes:
     return canonical(
         {"chain": "creditrisk-sampling-audit/1", "province": province, "seq": seq, "digest": digest}
     )
+
+
+def seal_message(province: str, seq: int, digest: str) -> bytes:
+    """What a record's ``seal`` signs: not a head (a seal never vouches that a record is the last),
+    only that the key's holder wrote this record as number ``seq`` (docs/adr/0140)."""
+    return canonical(
+        {"chain": "creditrisk-sampling-audit/1", "pending": True, "province": province, "seq": seq,
+         "digest": digest}
+    )  # fmt: skip
 
 
 def read_object(lake: Lake, key: str, what: str = "audit object") -> dict[str, Any] | None:
@@ -69,7 +85,7 @@ def read_object(lake: Lake, key: str, what: str = "audit object") -> dict[str, A
     return data
 
 
-def _signed_head(lake: Lake, signer: Signer, province: str) -> tuple[int, str, str | None]:
+def signed_head(lake: Lake, signer: Signer, province: str) -> tuple[int, str, str | None]:
     """``(seq, digest, etag)`` of the head (``etag`` None before the first record)."""
     found = lake.read_tagged(layout.audit_head_key(province))
     if found is None:
@@ -102,43 +118,119 @@ def append(
 
     Race-safe: the record is created only if its sequence number is free and the head replaced
     only if nobody moved it; a loser re-reads and retries, and after :data:`APPEND_TRIES` gets a
-    :class:`~functions.errors.Conflict` (409). A record whose writer died before signing the
-    head blocks the chain until an operator looks: it is never signed on someone else's word."""
+    :class:`~functions.errors.Conflict` (409). A sealed record beyond the head (its writer died
+    or is slow) is finished first, not waited for; one without a valid seal blocks the chain
+    with a 409 until ``creditrisk audit repair`` sets it aside (docs/adr/0140)."""
     if kind not in KINDS:
         raise ValueError(f"unknown audit record kind {kind!r}")
     for attempt in range(APPEND_TRIES):
-        seq, prev, etag = _signed_head(lake, signer, province)
+        seq, prev, etag = signed_head(lake, signer, province)
+        if seq:
+            ensure_indexed(lake, signer, province, seq, prev)
         record: dict[str, Any] = {
             "seq": seq + 1, "province": province, "at": at, "kind": kind, "ref": ref, "subject": subject,
             "prev": prev, **extra,
         }  # fmt: skip
         record["digest"] = record_digest(record)
+        record["seal"] = signer.sign(seal_message(province, seq + 1, record["digest"]))
         try:
             lake.write_bytes(layout.audit_record_key(province, seq + 1), canonical(record),
                              metadata={"Content-Type": "application/json"}, if_none_match=True)  # fmt: skip
         except WriteConflict:
+            finish_pending(lake, signer, province, seq, prev, etag)
             time.sleep(min(0.2, 0.005 * 2**attempt) * (0.5 + random.random()))
             continue
-        # only the writer of record seq+1 moves the head from seq, so this replace cannot lose
-        # unless someone else wrote the head: then the chain is tampered with, and says so
-        head = canonical(signed(signer, province, seq + 1, record["digest"]))
-        try:
-            if etag is None:
-                lake.write_bytes(layout.audit_head_key(province), head, if_none_match=True)
-            else:
-                lake.write_bytes(layout.audit_head_key(province), head, if_match=etag)
-        except WriteConflict as exc:
-            raise StorageError(
-                f"the audit chain head of province {province} moved while record #{seq + 1} was "
-                "written; the chain needs an operator"
-            ) from exc
-        _after_append(lake, signer, province, record)
+        move_head(lake, signer, province, record, etag)
+        write_index(lake, signer, province, record)
         logger.info("audit %s #%d: %s %s", province, seq + 1, kind, ref)
         return record
     raise Conflict("the audit chain is busy (concurrent appends); try again", field="audit")
 
 
-def _after_append(lake: Lake, signer: Signer, province: str, record: dict[str, Any]) -> None:
+def sealed(signer: Signer, province: str, record: Any, seq: int, prev: str) -> bool:
+    """Whether ``record`` is number ``seq``, links to ``prev`` and was sealed with our key."""
+    return (
+        isinstance(record, dict)
+        and record.get("seq") == seq
+        and record.get("province") == province
+        and record.get("kind") in KINDS
+        and record.get("prev") == prev
+        and record.get("digest") == record_digest(record)
+        and signer.verify(seal_message(province, seq, str(record["digest"])), str(record.get("seal", "")))
+    )
+
+
+def pending_record(lake: Lake, province: str, head_seq: int) -> tuple[bytes, str] | None:
+    """The bytes and ETag of a record beyond the head (an append not finished), if any."""
+    return lake.read_tagged(layout.audit_record_key(province, head_seq + 1))
+
+
+def finish_pending(
+    lake: Lake, signer: Signer, province: str, seq: int, prev: str, etag: str | None
+) -> dict[str, Any] | None:
+    """Finish the append of record ``seq + 1`` beyond the head ``seq`` (``None`` when there is
+    none): sealed and linked, the head is moved to it; otherwise a 409 that asks for the operator.
+    Idempotent: a writer that finishes it meanwhile (the original one, or another) is no error."""
+    found = pending_record(lake, province, seq)
+    if found is None:
+        return None
+    try:
+        record: Any = json.loads(found[0])
+    except ValueError:
+        record = None
+    if not sealed(signer, province, record, seq + 1, prev):
+        raise Conflict(
+            f"record #{seq + 1} of the audit chain of province {province} is beyond the head and not "
+            f"sealed with the chain's key (or does not link to #{seq}); appends wait for an operator: "
+            f"creditrisk audit repair --province {province}",
+            field="audit",
+        )
+    move_head(lake, signer, province, record, etag)
+    write_index(lake, signer, province, record)
+    logger.warning("audit %s #%d: finished an append its writer had left", province, seq + 1)
+    out: dict[str, Any] = record
+    return out
+
+
+def move_head(lake: Lake, signer: Signer, province: str, record: dict[str, Any], etag: str | None) -> None:
+    """Sign ``record`` as the head, replacing the head read with ``etag`` (``None``: no head yet).
+
+    Only the writer of record N+1 moves the head from N, or whoever finishes that record's
+    append for it: a lost replace is fine when the head already names the record (or a later
+    one); anything else means someone else wrote the head, and the chain says so."""
+    seq = int(record["seq"])
+    head = canonical(signed(signer, province, seq, str(record["digest"])))
+    try:
+        if etag is None:
+            lake.write_bytes(layout.audit_head_key(province), head, if_none_match=True)
+        else:
+            lake.write_bytes(layout.audit_head_key(province), head, if_match=etag)
+    except WriteConflict as exc:
+        now = read_object(lake, layout.audit_head_key(province)) or {}
+        at = now.get("seq")
+        if isinstance(at, int) and (at > seq or (at == seq and now.get("digest") == record["digest"])):
+            return
+        raise StorageError(
+            f"the audit chain head of province {province} moved while record #{seq} was "
+            "written; the chain needs an operator"
+        ) from exc
+
+
+def ensure_indexed(lake: Lake, signer: Signer, province: str, seq: int, digest: str) -> bool:
+    """Write the ref index entry (and checkpoint) of the head's record if its writer died before
+    them (verification would not find the record otherwise). Returns whether anything was missing."""
+    rec = read_object(lake, layout.audit_record_key(province, seq))
+    if not isinstance(rec, dict) or rec.get("digest") != digest:
+        return False  # the head check reports it
+    missing = not lake.exists(layout.audit_ref_key(province, str(rec.get("kind")), str(rec.get("ref"))))
+    if seq % CHECKPOINT_EVERY == 0:
+        missing = missing or not lake.exists(layout.audit_checkpoint_key(province, seq))
+    if missing:
+        write_index(lake, signer, province, rec)
+    return missing
+
+
+def write_index(lake: Lake, signer: Signer, province: str, record: dict[str, Any]) -> None:
     """The ref index and (every :data:`CHECKPOINT_EVERY` records) a signed checkpoint; both are
     conveniences for verification, created once, and their loss only makes verification walk
     further."""
@@ -153,6 +245,11 @@ def _after_append(lake: Lake, signer: Signer, province: str, record: dict[str, A
             lake.write_bytes(key, data, if_none_match=True)
         except WriteConflict:
             logger.warning("audit %s #%d: %s exists already", province, seq, key)
+
+
+def indexed(lake: Lake, province: str, kinds: tuple[str, ...], ref: str) -> bool:
+    """Whether ``ref`` has a record of one of ``kinds`` (its index entry; one small read each)."""
+    return any(lake.exists(layout.audit_ref_key(province, kind, ref)) for kind in kinds)
 
 
 def locate(lake: Lake, signer: Signer, province: str, kinds: tuple[str, ...], ref: str) -> ChainCheck:

@@ -40,50 +40,6 @@ def scope_of(req: PlanRequest) -> frames.Scope:
     )
 
 
-@dataclass(frozen=True)
-class Drawn:
-    """The reproducible part of a plan, columnar: the targets stay an Arrow table."""
-
-    frame_digest: str
-    frame_size: int
-    strata: list[dict[str, Any]]
-    targets: pa.Table  # TARGET_COLUMNS, in plan order
-    staffing: Staffing | None  # inspectors per target (same order), None without a pool
-    inspector_loads: dict[str, int] | None
-    plain: frozenset[str] = frozenset()  # target columns that need no JSON escaping
-    roster: dict[str, Any] | None = None  # which roster staffed the plan (schemas.api.RosterUsed)
-    supervision: dict[str, Any] | None = None  # lists and re-inspection (schemas.api.SupervisionUsed)
-    adjustments: dict[str, Any] | None = None  # the adjustments snapshot applied (ADR 0142)
-
-    def rows(self) -> list[dict[str, Any]]:
-        """The targets as dicts (verification, tests); the API path uses :meth:`target_objects`."""
-        columns = [self.targets.column(c).to_pylist() for c in TARGET_COLUMNS]
-        rows = [dict(zip(TARGET_COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
-        for i, r in enumerate(rows):
-            r["inspectors"] = list(self.staffing.inspectors[i]) if self.staffing is not None else []
-        return rows
-
-    def target_objects(self) -> pa.Array:
-        """One JSON object (plus a comma) per target, see :mod:`functions.sampling.encode`."""
-        inspectors: pa.Array | str = (
-            "[]"
-            if self.staffing is None
-            else encode.inspector_matrix(self.staffing.ids, self.staffing.matrix)
-        )
-        return encode.object_strings(self.targets, TARGET_COLUMNS, {"inspectors": inspectors}, self.plain)
-
-    def head(self) -> dict[str, Any]:
-        return {
-            "frame_digest": self.frame_digest,
-            "frame_size": self.frame_size,
-            "algorithm": drawing.ALGORITHM,
-            "strata": self.strata,
-            "roster": self.roster,
-            "supervision": self.supervision,
-            "adjustments": self.adjustments,
-        }
-
-
 def staffing_rules(req: PlanRequest, settings: Settings) -> Rules:
     """The request's staffing within the configured floor (never below 2 per target)."""
     least = settings.inspectors_per_target
@@ -100,13 +56,57 @@ def staffing_rules(req: PlanRequest, settings: Settings) -> Rules:
 class Targets:
     """The draw before staffing: what every plan format shares (docs/adr/0125)."""
 
-    digest: str
-    size: int
+    digest: str  # the scoped frame's digest
+    size: int  # and its size
     strata: list[dict[str, Any]]
     table: pa.Table  # TARGET_COLUMNS, in plan order
-    plain: frozenset[str]
-    supervision: dict[str, Any] | None = None
-    adjustments: dict[str, Any] | None = None
+    plain: frozenset[str]  # target columns that need no JSON escaping
+    supervision: dict[str, Any] | None = None  # lists and re-inspection (schemas.api.SupervisionUsed)
+    adjustments: dict[str, Any] | None = None  # the adjustments snapshot applied (ADR 0142)
+
+    def rows(self, inspectors: list[list[str]] | None = None) -> list[dict[str, Any]]:
+        """The targets as dicts with their ``inspectors`` (none when unstaffed): verification, tests."""
+        columns = [self.table.column(c).to_pylist() for c in TARGET_COLUMNS]
+        rows = [dict(zip(TARGET_COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
+        for i, r in enumerate(rows):
+            r["inspectors"] = list(inspectors[i]) if inspectors is not None else []
+        return rows
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """The reproducible part of a plan: the draw (columnar, the targets stay an Arrow table)
+    staffed from the roster."""
+
+    draw: Targets
+    staffing: Staffing  # inspectors per target, in the targets' order
+    roster: dict[str, Any]  # which roster staffed the plan (schemas.api.RosterUsed)
+
+    @property
+    def inspector_loads(self) -> dict[str, int]:
+        return self.staffing.loads
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The targets as dicts (verification, tests); the API path uses :meth:`target_objects`."""
+        return self.draw.rows(self.staffing.inspectors)
+
+    def target_objects(self) -> pa.Array:
+        """One JSON object (plus a comma) per target, see :mod:`functions.sampling.encode`."""
+        inspectors = encode.inspector_matrix(self.staffing.ids, self.staffing.matrix)
+        return encode.object_strings(
+            self.draw.table, TARGET_COLUMNS, {"inspectors": inspectors}, self.draw.plain
+        )
+
+    def head(self) -> dict[str, Any]:
+        return {
+            "frame_digest": self.draw.digest,
+            "frame_size": self.draw.size,
+            "algorithm": drawing.ALGORITHM,
+            "strata": self.draw.strata,
+            "roster": self.roster,
+            "supervision": self.draw.supervision,
+            "adjustments": self.draw.adjustments,
+        }
 
 
 def draw_targets(
@@ -178,8 +178,7 @@ def draw_plan(
         "qualified": staffed.qualified,
         "levels": staffed.levels,
     }
-    return Drawn(drawn.digest, drawn.size, drawn.strata, targets, staffed, staffed.loads,
-                 drawn.plain, used, drawn.supervision, drawn.adjustments)  # fmt: skip
+    return Drawn(drawn, staffed, used)
 
 
 _Draw = tuple[str, int, dict[str, int], dict[str, Any], pa.Table]
@@ -292,7 +291,9 @@ def make_plan(
     the plan is a test draw, labelled ``"mode": "test"`` (docs/adr/0093). Inspectors come from
     the province's roster as it stands at ``now`` (docs/adr/0097). A test draw applies the
     month's approved adjustments as they stand (``adjusted="current"``); a task passes the
-    snapshot fixed at its registration (docs/adr/0142)."""
+    snapshot fixed at its registration (docs/adr/0142). The plan is stored but not on the
+    audit chain: :mod:`functions.sampling.tasks` appends it (every caller outside tests goes
+    through it, docs/adr/0141)."""
     if frame is None:
         frame = cells.load_published_for(lake, req.month, req.province, req.frame_field)
     if adjusted == "current":
@@ -339,11 +340,3 @@ def make_plan(
         "plan %s stored: province %s month %s, %d targets", plan_id, req.province, req.month, len(objects)
     )
     return CreatedPlan(plan_id, stored, text.answer(stored, max_answer_bytes), len(objects))
-
-
-def create_plan(
-    lake: Lake, req: PlanRequest, principal: Principal, *, now: dt.datetime | None = None
-) -> tuple[str, str]:
-    """Draw and store a plan; returns ``(plan_id, stored JSON text)``. Scope is the caller's job."""
-    made = make_plan(lake, req, principal, now=now)
-    return made.plan_id, made.stored.decode("utf-8")

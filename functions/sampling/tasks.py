@@ -58,10 +58,29 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def slot_of(req: TaskRequest) -> str:
-    """One task per (month, field, region): a second registration cannot buy a second draw."""
+def slot_of(req: TaskRequest, frame_field: str | None = None) -> str:
+    """One task per (month, inspection field, region, population): a second registration cannot
+    buy a second draw, and a field population's task (``frame_field``) is not the general one's.
+    The general population keeps the key every task had before (docs/adr/0141)."""
     key = f"{req.month}|{req.field or ''}|{req.region_prefix or req.province}"
+    if frame_field is not None:
+        key += f"|frame={frame_field}"
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def _slot_holder(lake: Lake, req: TaskRequest) -> str | None:
+    """The task holding the request's slot: its own key, or, for a field population, the general
+    key when a task registered before ADR 0141 holds it for the same ``frame_field``."""
+    taken = audit.read_object(lake, layout.task_index_key(req.province, slot_of(req, req.frame_field)),
+                              "sampling object")  # fmt: skip
+    if taken is not None:
+        return str(taken["task_id"])
+    if req.frame_field is None:
+        return None
+    old = audit.read_object(lake, layout.task_index_key(req.province, slot_of(req)), "sampling object")
+    if old is not None and load_task(lake, str(old["task_id"])).get("frame_field") == req.frame_field:
+        return str(old["task_id"])
+    return None
 
 
 def exclusion_counts(req: TaskRequest) -> dict[str, int]:
@@ -96,10 +115,10 @@ def register_task(
 ) -> dict[str, Any]:
     """Store a task and its committed secret; returns the task's public view. Scope is the caller's job."""
     counts = exclusion_counts(req)
-    slot_key = layout.task_index_key(req.province, slot_of(req))
-    taken = audit.read_object(lake, slot_key, "sampling object")
-    if taken is not None:
-        raise _slot_taken(req, str(taken["task_id"]))
+    slot_key = layout.task_index_key(req.province, slot_of(req, req.frame_field))
+    holder = _slot_holder(lake, req)
+    if holder is not None:
+        raise _slot_taken(req, holder, lake)
     frame = cells.load_published_for(lake, req.month, req.province, req.frame_field)
     task: dict[str, Any] = {
         "task_id": new_task_id(req.province),
@@ -147,17 +166,27 @@ def register_task(
     except WriteConflict:
         winner = audit.read_object(lake, slot_key, "sampling object") or {}
         logger.info("task %s lost the slot to %s; left unregistered", task_id, winner.get("task_id"))
-        raise _slot_taken(req, str(winner.get("task_id"))) from None
-    audit.append(lake, signer, province, "task", task_id, audit.sha256(data), task["created_at"],
-                 commitment=task["commitment"], frame_digest=task["frame_digest"])  # fmt: skip
+        raise _slot_taken(req, str(winner.get("task_id")), lake) from None
+    chain_task(lake, signer, task, data, task["created_at"])
     logger.info("task %s registered: province %s month %s", task_id, province, req.month)
     return view(task, [])
 
 
-def _slot_taken(req: TaskRequest, task_id: str) -> Conflict:
+def _slot_taken(req: TaskRequest, task_id: str, lake: Lake) -> Conflict:
+    if not audit.indexed(lake, req.province, ("task",), task_id):
+        # its writer died between claiming the slot and the chain (docs/adr/0140)
+        return Conflict(
+            f"task {task_id} claimed month {req.month}, field {req.field or '-'}, region "
+            f"{req.region_prefix or req.province} and population {req.frame_field or 'general'} but "
+            "is not on the audit chain yet; an operator "
+            f"finishes its registration: creditrisk audit repair --province {req.province}",
+            field="task",
+            task_id=task_id,
+        )
     return Conflict(
-        f"task {task_id} is already registered for month {req.month}, field "
-        f"{req.field or '-'} and region {req.region_prefix or req.province}; redraw it with a reason",
+        f"task {task_id} is already registered for month {req.month}, field {req.field or '-'}, "
+        f"region {req.region_prefix or req.province} and population {req.frame_field or 'general'}; "
+        "redraw it with a reason",
         field="task",
         task_id=task_id,
     )
@@ -268,6 +297,15 @@ def draw_task(
     draws = load_draws(lake, task_id)
     draw_no = len(draws) + 1
     previous = draws[-1]["plan_id"] if draws else None
+    # a task or draw whose writer died before the chain is finished by the operator first, never
+    # drawn on or superseded unrecorded (docs/adr/0140)
+    if not audit.indexed(lake, province, ("task",), task_id):
+        raise Conflict(f"task {task_id} is not on the audit chain; it cannot be drawn until an operator "
+                       f"runs: creditrisk audit repair --province {province}", field="task_id")  # fmt: skip
+    if previous is not None and not audit.indexed(lake, province, audit.OFFICIAL_KINDS, previous):
+        raise Conflict(f"draw {draw_no - 1} of task {task_id} ({previous}) is not on the audit chain; "
+                       f"an operator finishes it first: creditrisk audit repair --province {province}",
+                       field="task_id")  # fmt: skip
     if previous is not None and dreq.reason is None:
         raise Conflict(
             f"task {task_id} has its official plan {previous}; a redraw needs a reason, one of: "
@@ -330,11 +368,34 @@ def draw_task(
             f"another draw of task {task_id} was made at the same time; read the task again",
             field="task_id",
         ) from None
-    kind = "plan" if previous is None else "supersession"
-    audit.append(lake, signer, province, kind, made.plan_id, audit.sha256(made.stored), at,
-                 task_id=task_id, draw_no=draw_no, supersedes=previous, reason=dreq.reason,
-                 mode="official")  # fmt: skip
+    chain_draw(lake, signer, province, task_id, record, made.stored, at)
     return made
+
+
+def chain_task(lake: Lake, signer: Signer, task: dict[str, Any], data: bytes, at: str, **extra: Any) -> None:
+    """The task's registration record (``data``: the stored task); ``extra`` marks a repair."""
+    audit.append(lake, signer, task["province"], "task", task["task_id"], audit.sha256(data), at,
+                 commitment=task["commitment"], frame_digest=task["frame_digest"], **extra)  # fmt: skip
+
+
+def chain_draw(
+    lake: Lake, signer: Signer, province: str, task_id: str, draw: dict[str, Any], stored: bytes, at: str,
+    **extra: Any,
+) -> None:  # fmt: skip
+    """A draw's record: ``plan`` for the first, ``supersession`` for a redraw (``stored``: the plan)."""
+    kind = "plan" if draw["supersedes"] is None else "supersession"
+    audit.append(lake, signer, province, kind, draw["plan_id"], audit.sha256(stored), at,
+                 task_id=task_id, draw_no=draw["draw_no"], supersedes=draw["supersedes"],
+                 reason=draw["reason"], mode="official", **extra)  # fmt: skip
+
+
+def chain_test_plan(
+    lake: Lake, signer: Signer, province: str, plan_id: str, stored: bytes, seed_generated: bool, at: str,
+    **extra: Any,
+) -> None:  # fmt: skip
+    """A test plan's record: ``test_plan``, ``mode: test``, never one of a task's plans."""
+    audit.append(lake, signer, province, "test_plan", plan_id, audit.sha256(stored), at, mode="test",
+                 seed_from="server" if seed_generated else "caller", **extra)  # fmt: skip
 
 
 def draw_test_plan(
@@ -349,7 +410,13 @@ def draw_test_plan(
     """A test-mode plan (the caller's seed allowed), on the chain as ``test_plan`` with
     ``mode: test``: visible to auditors, never one of a task's plans (docs/adr/0126)."""
     made = make_plan(lake, req, principal, now=now, max_answer_bytes=max_answer_bytes)
-    seed_from = "caller" if req.seed is not None else "server"
-    audit.append(lake, signer, req.province, "test_plan", made.plan_id, audit.sha256(made.stored),
-                 _now(now), mode="test", seed_from=seed_from)  # fmt: skip
+    chain_test_plan(lake, signer, req.province, made.plan_id, made.stored, req.seed is None, _now(now))
     return made
+
+
+def create_plan(
+    lake: Lake, req: PlanRequest, principal: Principal, signer: Signer, *, now: dt.datetime | None = None
+) -> tuple[str, str]:
+    """A test plan on the chain; returns ``(plan_id, stored JSON text)`` (the demo, tests)."""
+    made = draw_test_plan(lake, req, principal, signer, now=now)
+    return made.plan_id, made.stored.decode("utf-8")

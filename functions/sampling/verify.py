@@ -30,7 +30,7 @@ from functions.sampling import audit, cells, commit, overlay, supervision
 from functions.sampling import frame as frames
 from functions.sampling.inspectors import Inspector, assign
 from functions.sampling.plans import load_plan_text
-from functions.sampling.service import PLAN_FORMAT, TARGET_COLUMNS, compute, draw_targets
+from functions.sampling.service import PLAN_FORMAT, compute, draw_targets
 from schemas.api import PlanRequest, PlanRequestV1
 
 if TYPE_CHECKING:
@@ -87,7 +87,9 @@ def verify_plan(
                                 message="an official plan needs the audit signer to be verified")  # fmt: skip
         official, chain_problems = official_differences(lake, plan, text.encode("utf-8"), signer, full=full)
     elif signer is not None:
-        official, chain_problems = _test_plan_differences(lake, plan_id, text.encode("utf-8"), signer, full)
+        official, chain_problems = _test_plan_differences(
+            lake, plan_id, text.encode("utf-8"), signer, full, legacy=plan_format(plan) < 3
+        )
     out = _redraw(lake, plan_id, plan)
     if official:
         out.differences += [d for d in official if d not in out.differences]
@@ -247,12 +249,8 @@ def replay_v1(
         for ids in staffing:
             for i in ids:
                 loads[i] += 1
-    columns = [drawn.table.column(c).to_pylist() for c in TARGET_COLUMNS]
-    rows = [dict(zip(TARGET_COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
-    for n, r in enumerate(rows):
-        r["inspectors"] = list(staffing[n]) if staffing is not None else []
     return {"frame_digest": drawn.digest, "frame_size": drawn.size, "strata": drawn.strata,
-            "targets": rows, "inspector_loads": loads}  # fmt: skip
+            "targets": drawn.rows(staffing), "inspector_loads": loads}  # fmt: skip
 
 
 def _published_field_run(lake: Lake, field: str, month: str, province: str) -> str | None:
@@ -325,11 +323,18 @@ def _chain_record(
 
 
 def _test_plan_differences(
-    lake: Lake, plan_id: str, stored: bytes, signer: Signer, full: bool
+    lake: Lake, plan_id: str, stored: bytes, signer: Signer, full: bool, *, legacy: bool
 ) -> tuple[list[str], list[str]]:
-    """A test plan drawn since test plans go on the chain must match its ``test_plan`` record;
-    older ones have none (the message says it is not on the chain)."""
-    rec, problems = _chain_record(lake, signer, plan_id.split("-", 1)[0], ("test_plan",), plan_id, full)
+    """Every stored test plan is on the chain (docs/adr/0141) and must match its ``test_plan``
+    record; one that is not (its writer died, or it was drawn before) fails until ``creditrisk
+    audit repair`` adopts it. ``legacy`` formats (1, 2) predate the chain: they pass off it."""
+    province = plan_id.split("-", 1)[0]
+    rec, problems = _chain_record(lake, signer, province, ("test_plan",), plan_id, full)
+    if rec is None and legacy:
+        return [], [*problems, f"test plan {plan_id} (format 1/2) was drawn before the chain"]
+    if rec is None:
+        problems = [*problems, f"test plan {plan_id} is not on the audit chain (creditrisk audit repair "
+                    f"--province {province} adopts it)"]  # fmt: skip
     diffs = ["audit_chain"] if problems else []
     if rec is not None and rec.get("subject") != audit.sha256(stored):
         diffs.append("stored_plan")

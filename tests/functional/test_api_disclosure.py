@@ -16,11 +16,11 @@ import app as app_module
 from functions import layout
 from functions.auth.tokens import Principal
 from functions.lake import Lake
-from functions.sampling.service import create_plan
+from functions.sampling.tasks import create_plan
 from functions.settings import Settings
 from schemas.api import PlanRequest
 from tests.functional.test_warnings_triggers import Env, env  # noqa: F401 (the fixture)
-from tests.sampling_data import inspections, publish, results_table
+from tests.sampling_data import AUDIT_KEY, inspections, publish, results_table
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def _plan_with_results(lake: Lake) -> tuple[str, list[str]]:
     req = PlanRequest.model_validate(
         {"month": "2026-10", "province": "42", "ratios": {"B": 0.05, "D": 0.5}, "seed": "d"}, strict=False
     )
-    _, text = create_plan(lake, req, Principal("t", "platform", frozenset({"42"})))
+    _, text = create_plan(lake, req, Principal("t", "platform", frozenset({"42"})), AUDIT_KEY)
     plan = json.loads(text)
     codes = [t["uscc"] for t in plan["targets"]][:3]
     rows = [
@@ -102,7 +102,7 @@ def test_ingesting_results_publishes_the_disclosure(
     req = PlanRequest.model_validate(
         {"month": "2026-10", "province": "42", "ratios": {"D": 1.0}, "seed": "i"}, strict=False
     )
-    _, text = create_plan(local_lake, req, Principal("t", "platform", frozenset({"42"})))
+    _, text = create_plan(local_lake, req, Principal("t", "platform", frozenset({"42"})), AUDIT_KEY)
     plan = json.loads(text)
     code = plan["targets"][0]["uscc"]
     upload = tmp_path / "landing" / "incoming" / "42" / "inspections" / "results.csv"
@@ -132,7 +132,7 @@ def test_the_upload_trigger_publishes_the_disclosure_once(env: Env) -> None:  # 
     req = PlanRequest.model_validate(
         {"month": "2026-10", "province": "42", "ratios": {"D": 1.0}, "seed": "u"}, strict=False
     )
-    _, text = create_plan(env.lake, req, Principal("t", "platform", frozenset({"42"})))
+    _, text = create_plan(env.lake, req, Principal("t", "platform", frozenset({"42"})), AUDIT_KEY)
     plan = json.loads(text)
     code = plan["targets"][0]["uscc"]
     body = (

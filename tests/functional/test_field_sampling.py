@@ -156,3 +156,48 @@ def test_a_field_not_classified_that_month_is_a_clear_404(world: World) -> None:
     bad = _post(world, "/v1/sampling/plans", {"month": MONTH, "province": "13", "mode": "test",
                                               "ratios": ALL, "frame_field": "toys"})  # fmt: skip
     assert bad.status_code in (400, 422)
+
+
+def _task(w: World, region: str, frame_field: str | None) -> Any:
+    body = {"month": MONTH, "province": "13", "region_prefix": region, "ratios": {"C": 1.0},
+            "window": {"start": "2026-07-01", "end": "2026-08-31"}}  # fmt: skip
+    return _post(
+        w, "/v1/sampling/tasks", body if frame_field is None else {**body, "frame_field": frame_field}
+    )
+
+
+def test_a_field_population_has_its_own_task_slot(world: World) -> None:
+    """Same month, inspection field and region: the general and the food population are two
+    tasks (docs/adr/0141); a second of either is refused."""
+    general, food = _task(world, "1310", None), _task(world, "1310", "food")
+    assert general.status_code == food.status_code == 201, (general.body, food.body)
+    assert json.loads(food.body)["frame_field"] == "food"
+    again = _task(world, "1310", "food")
+    assert again.status_code == 409 and json.loads(food.body)["task_id"] in json.loads(again.body)["message"]
+    assert "population food" in json.loads(again.body)["message"]
+    assert _task(world, "1310", None).status_code == 409
+
+
+def test_a_field_task_registered_under_the_old_slot_key_still_holds_its_slot(world: World) -> None:
+    """Before ADR 0141 a food-population task claimed the general key: it is still found (no
+    second food task), and it is drawn and verified as before."""
+    from functions.sampling.signing import signer_from_settings
+    from functions.sampling.tasks import slot_of
+    from schemas.api import TaskRequest
+
+    created = _task(world, "131000", "food")
+    assert created.status_code == 201, created.body
+    task = json.loads(created.body)
+    fixed = ("month", "province", "region_prefix", "ratios", "window", "frame_field")
+    req = TaskRequest.model_validate({k: task[k] for k in fixed}, strict=False)
+    new_key = layout.task_index_key("13", slot_of(req, "food"))
+    marker = world.lake.read_bytes(new_key)
+    world.lake.write_bytes(layout.task_index_key("13", slot_of(req)), marker)  # as written before
+    world.lake.delete(new_key)
+    again = _task(world, "131000", "food")
+    assert again.status_code == 409 and task["task_id"] in json.loads(again.body)["message"]
+    drawn = _post(world, f"/v1/sampling/tasks/{task['task_id']}/plans", {})
+    assert drawn.status_code == 201, drawn.body
+    signer = signer_from_settings(Settings(lake_uri=world.lake.root), world.lake)
+    result = verify_plan(world.lake, json.loads(drawn.body)["plan_id"], signer)
+    assert result.ok and result.status == "match", result.message

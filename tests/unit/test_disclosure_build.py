@@ -20,9 +20,9 @@ from functions.disclosure.build import (
 )
 from functions.errors import InvalidInput, NotFound
 from functions.lake import Lake
-from functions.sampling.service import create_plan
+from functions.sampling.tasks import create_plan
 from schemas.api import PlanRequest
-from tests.sampling_data import inspections, results_table
+from tests.sampling_data import AUDIT_KEY, inspections, results_table
 from tests.sampling_data import publish as publish_results
 
 NOW = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
@@ -50,7 +50,7 @@ def _plan(lake: Lake, **extra: object) -> dict[str, object]:
         **extra,
     }
     req = PlanRequest.model_validate(body, strict=False)
-    _, text = create_plan(lake, req, Principal("t", "platform", frozenset({"42"})))
+    _, text = create_plan(lake, req, Principal("t", "platform", frozenset({"42"})), AUDIT_KEY)
     plan: dict[str, object] = json.loads(text)
     return plan
 

@@ -96,11 +96,11 @@ def test_concurrent_appends_keep_the_chain_linear(local_lake: Lake) -> None:
     assert sorted(r["ref"] for r in check.records) == sorted(f"42-{i:020x}" for i in range(24))
 
 
-def test_a_record_nobody_signed_blocks_appends_with_a_conflict(local_lake: Lake) -> None:
-    """A writer that died between its record and the head: never signed on someone else's word."""
+def test_a_record_nobody_sealed_blocks_appends_until_an_operator_looks(local_lake: Lake) -> None:
+    """Beyond the head without the key's seal: never signed on someone else's word (ADR 0140)."""
     _chain(local_lake, 1)
     local_lake.write_bytes(layout.audit_record_key("42", 2), b"{}")
-    with pytest.raises(Conflict, match="busy"):
+    with pytest.raises(Conflict, match="creditrisk audit repair --province 42"):
         audit.append(local_lake, KEY, "42", "plan", "42-" + "0" * 20, "0" * 64, AT)
 
 

@@ -23,10 +23,11 @@ from functions.sampling import cells
 from functions.sampling import draw as drawing
 from functions.sampling import frame as frames
 from functions.sampling.plans import load_plan
-from functions.sampling.service import TARGET_COLUMNS, create_plan, draw_plan
+from functions.sampling.service import TARGET_COLUMNS, draw_plan
+from functions.sampling.tasks import create_plan
 from functions.sampling.verify import verify_plan
 from schemas.api import PlanRequest
-from tests.sampling_data import publish, results_table
+from tests.sampling_data import AUDIT_KEY, publish, results_table
 
 CALLER = Principal("0123456789ab", "platform", frozenset({"42"}))
 MONTH = "2026-10"
@@ -145,12 +146,12 @@ def test_exclusions_shift_positions_and_enter_the_digest(lake: Lake, table: pa.T
     assert got == _expected_targets(table, req, "seed-x")
     assert not {r["uscc"] for r in got} & set(inside)
     plain = draw_plan(_request(region_prefix="420102"), frame, "seed-x", *_staffing(lake))
-    assert drawn.frame_size == plain.frame_size - len(inside)  # outside codes change nothing
-    assert drawn.frame_digest != plain.frame_digest and drawn.frame_digest.startswith("cells-v2:")
+    assert drawn.draw.size == plain.draw.size - len(inside)  # outside codes change nothing
+    assert drawn.draw.digest != plain.draw.digest and drawn.draw.digest.startswith("cells-v2:")
     sel = cells.selection(frame, frames.Scope(region_prefix="420102"), "ABCD")
     body = b"".join(frame.lines[int(i)].as_py().encode() for c in "ABCD" for i in sel.cells[c])
     assert (
-        plain.frame_digest == "cells-v2:" + hashlib.sha256(b"creditrisk-frame/cells-v2\n" + body).hexdigest()
+        plain.draw.digest == "cells-v2:" + hashlib.sha256(b"creditrisk-frame/cells-v2\n" + body).hexdigest()
     )
 
 
@@ -216,7 +217,7 @@ def test_a_small_scope_reads_a_fraction_of_the_copy(local_settings: Any) -> None
     lake.read_bytes_count = 0
     req = _request(region_prefix="420102", industries=["C"], entity_types=["enterprise"], ratios={"D": 1.0})
     drawn = draw_plan(req, frame, "s", *staffing)
-    assert drawn.targets.num_rows > 0
+    assert drawn.draw.table.num_rows > 0
     assert 0 < lake.read_bytes_count < copy_size / 10
 
 
@@ -224,11 +225,11 @@ def test_v1_plans_still_verify_and_v2_plans_match(local_lake: Lake, table: pa.Ta
     cells.clear_cache()
     frames.clear_cache()
     publish(local_lake, table, MONTH, "42", sampling_copy=False)  # a run from before ADR 0100
-    old, _ = create_plan(local_lake, _request(seed="v"), CALLER)
+    old, _ = create_plan(local_lake, _request(seed="v"), CALLER, AUDIT_KEY)
     assert len(load_plan(local_lake, old)["frame_digest"]) == 64  # v1: bare hex
     assert verify_plan(local_lake, old).status == "match"
     publish(local_lake, results_table("42", 3000, run_id="run-2", seed=11), MONTH, "42")
-    new, _ = create_plan(local_lake, _request(seed="v"), CALLER)
+    new, _ = create_plan(local_lake, _request(seed="v"), CALLER, AUDIT_KEY)
     assert load_plan(local_lake, new)["frame_digest"].startswith("cells-v2:")
     assert verify_plan(local_lake, new).status == "match"
     result = verify_plan(local_lake, old)
@@ -236,7 +237,7 @@ def test_v1_plans_still_verify_and_v2_plans_match(local_lake: Lake, table: pa.Ta
 
 
 def test_verify_rebuilds_the_index_and_detects_an_edited_copy(lake: Lake, tmp_path: Any) -> None:
-    pid, _ = create_plan(lake, _request(seed="t"), CALLER)
+    pid, _ = create_plan(lake, _request(seed="t"), CALLER, AUDIT_KEY)
     frame = _frame(lake)
     rows = pq.read_table(lake.path(frame.copy_key))
     names = rows["name"].to_pylist()

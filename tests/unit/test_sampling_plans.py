@@ -12,10 +12,10 @@ from functions.errors import Conflict, InvalidInput, NotFound
 from functions.lake import Lake
 from functions.sampling import frame as frames
 from functions.sampling.plans import load_plan, new_plan_id, province_of_plan, store_plan
-from functions.sampling.service import create_plan
+from functions.sampling.tasks import create_plan
 from functions.sampling.verify import verify_plan
 from schemas.api import PlanRequest
-from tests.sampling_data import publish, results_table
+from tests.sampling_data import AUDIT_KEY, publish, results_table
 
 CALLER = Principal("0123456789ab", "platform", frozenset({"42"}))
 
@@ -42,14 +42,14 @@ def test_plan_ids_carry_the_province() -> None:
 
 
 def test_plans_are_immutable(lake: Lake) -> None:
-    pid, text = create_plan(lake, _request(seed="s"), CALLER)
+    pid, text = create_plan(lake, _request(seed="s"), CALLER, AUDIT_KEY)
     with pytest.raises(Conflict):
         store_plan(lake, json.loads(text))
     assert lake.read_bytes(layout.plan_key("42", pid)).decode() == text
 
 
 def test_stored_plan_records_request_caller_time_and_frame(lake: Lake) -> None:
-    pid, text = create_plan(lake, _request(), CALLER)
+    pid, text = create_plan(lake, _request(), CALLER, AUDIT_KEY)
     plan = load_plan(lake, pid)
     assert plan["caller"] == {"token_id": "0123456789ab", "name": "platform"}
     assert "secret" not in text and "hash" not in json.dumps(plan["caller"])
@@ -64,9 +64,9 @@ def test_stored_plan_records_request_caller_time_and_frame(lake: Lake) -> None:
 
 
 def test_same_seed_same_targets(lake: Lake) -> None:
-    _, a = create_plan(lake, _request(seed="fixed"), CALLER)
-    _, b = create_plan(lake, _request(seed="fixed"), CALLER)
-    _, c = create_plan(lake, _request(seed="other"), CALLER)
+    _, a = create_plan(lake, _request(seed="fixed"), CALLER, AUDIT_KEY)
+    _, b = create_plan(lake, _request(seed="fixed"), CALLER, AUDIT_KEY)
+    _, c = create_plan(lake, _request(seed="other"), CALLER, AUDIT_KEY)
     ta, tb, tc = (json.loads(x)["targets"] for x in (a, b, c))
     assert ta == tb and ta != tc
 
@@ -74,7 +74,9 @@ def test_same_seed_same_targets(lake: Lake) -> None:
 def test_exclusions_are_never_drawn(lake: Lake) -> None:
     table = results_table("42", 1500, run_id="run-1")
     d_codes = [r["uscc"] for r in table.to_pylist() if r["risk_class"] == "D"]
-    _, text = create_plan(lake, _request(seed="e", ratios={"D": 1.0}, exclude=d_codes[:10]), CALLER)
+    _, text = create_plan(
+        lake, _request(seed="e", ratios={"D": 1.0}, exclude=d_codes[:10]), CALLER, AUDIT_KEY
+    )
     plan = json.loads(text)
     drawn = {t["uscc"] for t in plan["targets"]}
     assert drawn == set(d_codes[10:])
@@ -87,7 +89,7 @@ def test_exclusions_are_never_drawn(lake: Lake) -> None:
 
 
 def test_verify_matches_then_reports_replacement(lake: Lake) -> None:
-    pid, _ = create_plan(lake, _request(seed="v"), CALLER)
+    pid, _ = create_plan(lake, _request(seed="v"), CALLER, AUDIT_KEY)
     assert verify_plan(lake, pid).status == "match"
     publish(lake, results_table("42", 1500, run_id="run-2", seed=99), "2026-10", "42")
     result = verify_plan(lake, pid)
@@ -96,7 +98,7 @@ def test_verify_matches_then_reports_replacement(lake: Lake) -> None:
 
 
 def test_verify_detects_tampering(lake: Lake) -> None:
-    pid, text = create_plan(lake, _request(seed="t"), CALLER)
+    pid, text = create_plan(lake, _request(seed="t"), CALLER, AUDIT_KEY)
     plan = json.loads(text)
     plan["targets"] = plan["targets"][1:]
     lake.write_json(layout.plan_key("42", pid), plan)  # simulate an edit behind the API's back
@@ -107,3 +109,34 @@ def test_verify_detects_tampering(lake: Lake) -> None:
 def test_verify_unknown_plan(lake: Lake) -> None:
     with pytest.raises(NotFound):
         verify_plan(lake, new_plan_id("42"))
+
+
+def test_a_bare_test_plan_is_on_the_chain_and_verified_against_it(lake: Lake) -> None:
+    """``create_plan`` (the demo, tests) appends ``test_plan`` like the API (docs/adr/0141)."""
+    from functions.sampling import audit
+
+    pid, text = create_plan(lake, _request(seed="c", mode="test"), CALLER, AUDIT_KEY)
+    found = audit.locate(lake, AUDIT_KEY, "42", ("test_plan",), pid)
+    assert found.ok and len(found.records) == 1
+    rec = found.records[0]
+    assert (rec["mode"], rec["seed_from"], rec["subject"]) == ("test", "caller", audit.sha256(text.encode()))
+    assert audit.locate(lake, AUDIT_KEY, "42", audit.OFFICIAL_KINDS, pid).records == []  # never official
+    assert verify_plan(lake, pid, AUDIT_KEY).ok
+    path = layout.plan_key("42", pid)
+    lake.write_bytes(path, text.replace('"created_at":"', '"created_at":"1', 1).encode())
+    edited = verify_plan(lake, pid, AUDIT_KEY)
+    assert not edited.ok and "stored_plan" in edited.differences
+
+
+def test_a_test_plan_off_the_chain_fails_until_repair_adopts_it(lake: Lake) -> None:
+    """Stored without its record (a writer that died, or drawn before ADR 0141): exit 1, then
+    ``audit repair`` appends its ``test_plan`` record marked ``repaired_by``."""
+    from functions.sampling.repair import repair
+    from functions.sampling.service import make_plan
+
+    pid = make_plan(lake, _request(seed="o", mode="test"), CALLER).plan_id  # stored, not appended
+    off = verify_plan(lake, pid, AUDIT_KEY)
+    assert not off.ok and "audit_chain" in off.differences and "not on the audit chain" in off.message
+    done = repair(lake, AUDIT_KEY, "42", "cli:op")
+    assert done.actions[0]["action"] == "adopted_test_plan" and done.actions[0]["ref"] == pid
+    assert verify_plan(lake, pid, AUDIT_KEY).ok
