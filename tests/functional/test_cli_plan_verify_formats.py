@@ -127,6 +127,9 @@ def test_a_format_3_plan_verifies_without_adjustments_even_after_an_approval(v3_
     plan = _fixture(V3)
     assert plan["plan_format"] == 3 and "adjustments" not in plan
     plan_id = _store(v3_lake, plan)
+    # stored before every test plan went on the chain: the upgrade's repair adopts it (ADR 0141)
+    adopted = creditrisk("audit", "repair", "--province", "42", lake=Path(v3_lake.uri))
+    assert adopted.code == 0, adopted.out + adopted.err
     run = _verify(v3_lake, plan_id)
     assert run.code == 0 and ": match" in run.out, run.out + run.err
     target = next(t for t in plan["targets"] if t["risk_class"] != "A")

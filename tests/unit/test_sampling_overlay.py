@@ -16,11 +16,11 @@ from functions.lake import Lake
 from functions.objections import adjust
 from functions.sampling import cells, overlay
 from functions.sampling import frame as frames
-from functions.sampling.service import create_plan
+from functions.sampling.tasks import create_plan
 from functions.sampling.verify import verify_plan
 from schemas.api import PlanRequest
 from schemas.objections import Actor
-from tests.sampling_data import publish, results_table
+from tests.sampling_data import AUDIT_KEY, publish, results_table
 
 CALLER = Principal("0123456789ab", "platform", frozenset({"42"}))
 MONTH = "2026-10"
@@ -43,7 +43,7 @@ def lake(local_lake: Lake, table: pa.Table) -> Lake:
 def _plan(lake: Lake, seed: str, **extra: Any) -> dict[str, Any]:
     req = PlanRequest.model_validate({"month": MONTH, "province": "42", "ratios": {"D": 1.0}, "seed": seed,
                                       **extra})  # fmt: skip
-    plan: dict[str, Any] = json.loads(create_plan(lake, req, CALLER)[1])
+    plan: dict[str, Any] = json.loads(create_plan(lake, req, CALLER, AUDIT_KEY)[1])
     return plan
 
 
