@@ -110,6 +110,7 @@ def test_monthly_run_gates_the_indicator_and_alerts_instead_of_flooding(
         None,
         False,
     )
+    assert {GAP, "relationships"} <= set(info["follow_up"]["warnings"]["data_gaps"])
     assert info["follow_up"]["warnings"]["raised"] < N  # not an overdue warning per entity
     assert load_warnings(local_lake, M, P, rule="annual_report_overdue").num_rows == 0
 
