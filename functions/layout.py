@@ -165,6 +165,13 @@ def tasks_key(month: str, province: str, run_id: str) -> str:
 # days by the comparison itself and by the lake bucket's lifecycle rule (docs/adr/0108).
 BACKTESTS_PREFIX = "backtests"
 BACKTESTS_KEEP_DAYS = 30
+# Every comparison's re-classified months, one dataset (Glue ``backtest_classifications``,
+# ``job`` injected by the statements: docs/adr/0139)
+BACKTEST_CLASSIFICATIONS = f"{BACKTESTS_PREFIX}/classifications"
+
+
+def backtest_classification_key(job: str, month: str, province: str) -> str:
+    return f"{BACKTEST_CLASSIFICATIONS}/job={job}/month={month}/province={province}/part-0.parquet"
 
 
 def analysis_prefix(month: str, province: str) -> str:

@@ -98,6 +98,8 @@ def run_follow_ups(
                 "tasks": w["tasks"],
                 "warnings_key": w["warnings_key"],
                 "notify_error": w["notify_error"],
+                # inputs missing for rules or gated indicators, one alert each (ADR 0104, 0138)
+                "data_gaps": w["data_gaps"],
             },
             "analysis": done["analysis"],
             "effectiveness": done["effectiveness"],

@@ -169,6 +169,8 @@ def results_glue_table(t: ResultsTable) -> Json:
             params.update(_province_projection())
         for key, values in t.enums:
             params.update({f"projection.{key}.type": "enum", f"projection.{key}.values": ",".join(values)})
+        for key in t.injected:  # the query's own ``key = '…'`` gives the one partition to read
+            params[f"projection.{key}.type"] = "injected"
         path = "/".join(f"{p}=${{!{p}}}" for p in t.partitions)
         params["storage.location.template"] = sub(f"{base}/{path}/")
     columns = glue_columns(t.schema, skip_names=t.partitions)

@@ -30,6 +30,8 @@ class ResultsTable:
     description: str
     # partition keys with a fixed list of values (Athena projects them as an enum)
     enums: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # partition keys with open-ended values every query names (Athena's ``injected`` projection)
+    injected: tuple[str, ...] = ()
 
 
 INGEST_REPORT_SCHEMA = arrow_schema(IngestReport)
@@ -43,6 +45,16 @@ RESULTS_TABLES: tuple[ResultsTable, ...] = (
         "parquet",
         "Published monthly classifications of the professional fields, the field's population only",
         (("field", FIELD_NAMES),),
+    ),
+    ResultsTable(
+        "backtest_classifications",
+        "backtests/classifications",
+        CLASSIFICATION_SCHEMA,
+        ("job", "month", "province"),
+        "parquet",
+        "Champion/challenger re-classified months (scratch, never published; expire after 30 days); "
+        "every query names its job",
+        injected=("job",),
     ),
     ResultsTable(
         "warnings",

@@ -1,11 +1,15 @@
 """Champion / challenger: the same backtest for two indicator systems over the same history.
 
 A system that did not publish the window's months (a new version, new cut-offs) re-classifies
-each month into a scratch area of the lake (``backtests/<job>/``, never the published results),
-with the cut-off time the published run used, so both systems see exactly the same data. Both
-backtests then run the same engine statements (:mod:`functions.analysis.backtest`) and the
-class changes between the two are counted per month (docs/analysis.md, ADR 0108). The
-re-classification runs on DuckDB (the Athena path would need a Glue table per scratch run).
+each month into a scratch area of the lake (``backtests/classifications/job=<job>/``, never the
+published results), with the cut-off time the published run used, so both systems see exactly
+the same data. Both backtests then run the same engine statements
+(:mod:`functions.analysis.backtest`) and the class changes between the two are counted per month
+(docs/analysis.md, ADR 0108). On Athena the re-classification is the monthly run's CTAS (no
+``external_location``: the workgroup enforces its own), copied into the scratch, and the
+statements read every job's scratch through one Glue table, ``backtest_classifications``, whose
+``job`` partition each statement names (injected projection, docs/adr/0139); DuckDB registers
+the same table over the same files, so both engines run the same SQL.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from functions import layout
 from functions.analysis import backtest as bt
 from functions.analysis import stats
-from functions.errors import EngineError, InvalidInput, NotFound
+from functions.errors import InvalidInput, NotFound
 from functions.months import previous_month
 from functions.warnings.query import DuckDBSource, QuerySource
 from schemas.results import RISK_CLASSES
@@ -32,11 +38,19 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 SCRATCH = layout.BACKTESTS_PREFIX
+SCRATCH_TABLE = "backtest_classifications"  # schemas/tables.py: the Glue and query table
+SCRATCH_PARTITIONS = pa.schema([("job", pa.string()), ("month", pa.string()), ("province", pa.string())])
 
 
 def scratch_prefix(job: str) -> str:
     """Where one comparison keeps its re-classified months (``month=…/province=…`` below)."""
-    return f"{SCRATCH}/{job}/classifications"
+    return f"{layout.BACKTEST_CLASSIFICATIONS}/job={job}"
+
+
+def scratch_table(job: str) -> str:
+    """What the backtest statements read for one job's re-classified months: the one table with
+    its ``job`` named (Athena projects only that partition; no table per run)."""
+    return f"(SELECT * FROM {SCRATCH_TABLE} WHERE job = {bt._q(job)})"
 
 
 def prune_scratch(lake: Lake, now: dt.datetime, keep_days: int = layout.BACKTESTS_KEEP_DAYS) -> list[str]:
@@ -71,9 +85,14 @@ def reclassify(
     job: str,
     settings: Settings,
     cutoff: dt.datetime,
+    engine: str = "duckdb",
+    athena_runner: Any = None,
+    boto3_session: Any = None,
 ) -> dict[str, dict[str, int]]:
-    """Classify ``months`` with ``system`` into the scratch prefix; month → counts per class."""
+    """Classify ``months`` with ``system`` into the scratch prefix on ``engine`` (as the monthly
+    run does: DuckDB, or Athena's CTAS copied into the scratch); month → counts per class."""
     from functions.classify.compile import compile_by_type, datasets_read
+    from functions.classify.engine_athena import run_athena
     from functions.classify.engine_duckdb import run_duckdb_to_lake
     from functions.classify.run import assign_systems, ingest_plan, input_files
 
@@ -91,22 +110,26 @@ def reclassify(
             run_id=f"{job}-{month}",
             ingests=ingest_plan(inputs, datasets, cut),
         )
-        key = f"{scratch_prefix(job)}/month={month}/province={province}/part-0.parquet"
-        done = run_duckdb_to_lake(lake, compiled, key, settings=settings)
-        out[month] = dict(done.counts)
-        logger.info("challenger %s classified %s/%s: %s", system.model_ref, province, month, done.counts)
+        key = layout.backtest_classification_key(job, month, province)
+        if engine == "athena":
+            counts, _ = run_athena(
+                lake, compiled, settings=settings, boto3_session=boto3_session, runner=athena_runner, key=key
+            )
+        else:
+            counts = run_duckdb_to_lake(lake, compiled, key, settings=settings).counts
+        out[month] = dict(counts)
+        logger.info("challenger %s classified %s/%s: %s", system.model_ref, province, month, counts)
     return out
 
 
-def register_scratch(source: QuerySource, lake: Lake, job: str, name: str) -> None:
-    """Expose a scratch run's classifications on the DuckDB source as ``name``."""
-    from functions.classify.engine_duckdb import RESULTS_PARTITIONS, _register
+def register_scratch(source: QuerySource, lake: Lake) -> None:
+    """Expose the scratch table on a DuckDB source (on Athena it is the Glue table)."""
+    from functions.classify.engine_duckdb import _register
     from schemas.results import CLASSIFICATION_SCHEMA
 
-    if not isinstance(source, DuckDBSource):
-        raise EngineError("champion/challenger re-classification runs on DuckDB (use --engine duckdb)")
-    prefix = scratch_prefix(job)
-    _register(source.con, name, lake, prefix, prefix, CLASSIFICATION_SCHEMA, RESULTS_PARTITIONS)
+    if isinstance(source, DuckDBSource):
+        base = layout.BACKTEST_CLASSIFICATIONS
+        _register(source.con, SCRATCH_TABLE, lake, base, base, CLASSIFICATION_SCHEMA, SCRATCH_PARTITIONS)
 
 
 def changes_sql(province: str, months: Sequence[str], champion: str, challenger: str) -> str:
@@ -151,17 +174,26 @@ def compare(
     cutoff: dt.datetime | None = None,
     seed: int = stats.DEFAULT_SEED,
     replicates: int = stats.BOOTSTRAP_REPLICATES,
+    engine: str | None = None,
+    athena_runner: Any = None,
+    boto3_session: Any = None,
 ) -> dict[str, Any]:
-    """Both backtests side by side and the class changes between them."""
+    """Both backtests side by side and the class changes between them, on ``engine`` (default
+    ``settings.engine``: Athena in AWS, like the monthly classification)."""
     if champion.content_hash() == challenger.content_hash():
         raise InvalidInput("champion and challenger are the same system", field="challenger")
     months = bt.month_range(first, last)
     cut = (cutoff or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     job = f"{province}-{first}-{last}-{cut.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
-    prune_scratch(lake, dt.datetime.now(dt.UTC))
+    if lake.is_local:  # in AWS the bucket's lifecycle rule expires backtests/ (no role deletes)
+        prune_scratch(lake, dt.datetime.now(dt.UTC))
     # the month before the window too, so the first month's PSI has its previous month
     class_months = [previous_month(months[0]), *months]
-    source = bt.open_backtest_source(lake, province, months, cut, settings=settings, engine="duckdb")
+    engine = engine or settings.engine
+    if engine not in ("duckdb", "athena"):
+        raise InvalidInput(f"engine must be duckdb or athena, got {engine!r}", field="engine")
+    on = {"athena_runner": athena_runner, "boto3_session": boto3_session}
+    source = bt.open_backtest_source(lake, province, months, cut, settings=settings, engine=engine, **on)
     try:
         stored = bt.stored_models(source, province, class_months)
         if not stored:
@@ -188,10 +220,13 @@ def compare(
                     job=sub,
                     settings=settings,
                     cutoff=cut,
+                    engine=engine,
+                    **on,
                 ),
             }
-            tables[role] = f"bt_{role}"
-            register_scratch(source, lake, sub, tables[role])
+            tables[role] = scratch_table(sub)
+        if reclassified:
+            register_scratch(source, lake)
         ref = reference or months[0]  # present on both sides, published or re-classified
         sides = {
             role: bt.evaluate_source(

@@ -133,8 +133,10 @@ def run_athena(
     settings: Settings,
     boto3_session: Any = None,
     runner: AthenaRunner | None = None,
+    key: str | None = None,
 ) -> tuple[dict[str, int], int]:
-    """Run on Athena; leaves ``classifications.parquet`` in the run prefix; returns (counts, rows)."""
+    """Run on Athena; leaves the result at ``key`` (default: ``classifications.parquet`` in the
+    run prefix; a champion/challenger re-run puts it in its scratch); returns (counts, rows)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -154,9 +156,10 @@ def run_athena(
             "expected exactly one (bucket_count = 1)",
             query_id=query_id,
         )
-    lake.copy(files[0].key, layout.run_classifications_key(compiled.run_id))
+    out = key or layout.run_classifications_key(compiled.run_id)
+    lake.copy(files[0].key, out)
     # Only the class column is read back (a few MB even for 10M entities) to count the classes.
-    with lake.open_input_file(layout.run_classifications_key(compiled.run_id)) as f:
+    with lake.open_input_file(out) as f:
         classes = pq.read_table(f, columns=["risk_class"]).column("risk_class")
     counts = {c: 0 for c in RISK_CLASSES}
     for row in pc.value_counts(classes).to_pylist():

@@ -65,3 +65,14 @@ def gate(systems: list[System], coverage: Coverage, period_end: dt.date) -> Gati
         {**missing[text], "read_by": sorted(readers[text]), "gated": True} for text in sorted(missing)
     ]
     return Gating({ref: frozenset(codes) for ref, codes in gated.items()}, incomplete)
+
+
+def held_back(manifest: dict[str, object] | None) -> dict[str, list[str]]:
+    """Requirement text → the indicators a run's manifest says were gated for it (empty for
+    runs before gating, whose ``inputs_incomplete`` only noted the gaps)."""
+    items = (manifest or {}).get("inputs_incomplete")
+    out: dict[str, list[str]] = {}
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("gated") is True and isinstance(item.get("requirement"), str):
+            out[item["requirement"]] = sorted(str(x) for x in item.get("read_by") or [])
+    return out

@@ -423,6 +423,16 @@ def published_run_id(lake: Lake, month: str, province: str) -> str | None:
     return str(run_id) if run_id else None
 
 
+def published_manifest(lake: Lake, month: str, province: str) -> dict[str, Any] | None:
+    """The manifest of the run published for ``month``/``province`` (None before the first)."""
+    run_id = published_run_id(lake, month, province)
+    key = f"{layout.run_prefix(run_id)}/manifest.json" if run_id else None
+    if key is None or not lake.exists(key):
+        return None
+    manifest: dict[str, Any] = lake.read_json(key)
+    return manifest
+
+
 def publish(lake: Lake, manifest: dict[str, Any], *, settings: Settings | None = None) -> None:
     """Write the run's sampling copy (ADR 0100), copy the run's Parquet over the published key
     (atomic), then move the pointer: readers find the copy through the pointer only."""

@@ -110,7 +110,7 @@ def command(
         result = compare(
             lake, first=first, last=last, province=prov, champion=champion,
             challenger=load_system(challenger), settings=settings, reference=reference,
-            seed=seed, replicates=replicates,
+            seed=seed, replicates=replicates, engine=engine,
         )  # fmt: skip
         click.echo(
             json.dumps(result, ensure_ascii=False, indent=2, default=str) if as_json else render_text(result)

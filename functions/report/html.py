@@ -21,6 +21,7 @@ from functions import layout
 from functions.analysis.analyse import analyse
 from functions.analysis.effectiveness import effectiveness
 from functions.analysis.lookup import names_of
+from functions.classify.run import published_manifest
 from functions.objections.report import section
 from functions.report.svg import CLASS_COLOURS, bar_chart, paired_histogram
 from functions.warnings.store import load_tasks, load_warnings
@@ -220,18 +221,20 @@ def _migration(migration: list[dict[str, Any]], s: dict[str, Any] | None = None)
 
 
 def _data_gaps(gaps: list[dict[str, Any]]) -> str:
-    """Inputs the province has not delivered: the rules held back are listed, not silently
-    missing from the figures (docs/adr/0104)."""
+    """Inputs the province has not delivered: the rules and indicators held back are listed,
+    not silently missing from the figures (docs/adr/0104, 0138)."""
     if not gaps:
         return ""
     items = "".join(
-        f"<tr>{txt(g['fact'])}{txt(ev.get('missing', ''))}{txt(', '.join(ev.get('rules', [])))}</tr>"
+        f"<tr>{txt(g['fact'])}{txt(ev.get('missing', ''))}"
+        f"{txt(', '.join([*ev.get('rules', []), *ev.get('indicators', [])]))}</tr>"
         for g in gaps
         for ev in [json.loads(g["evidence"])]
     )
     return (
         '<h3>数据缺失 inputs incomplete</h3><table><tr><th class="l">输入 input</th>'
-        f'<th class="l">缺失 missing</th><th class="l">未运行的规则 rules held back</th></tr>{items}</table>'
+        '<th class="l">缺失 missing</th><th class="l">未运行的规则与指标 rules and indicators held back</th>'
+        f"</tr>{items}</table>"
     )
 
 
@@ -639,14 +642,7 @@ def _read_or_build(
 
 def _manifest_gaps(lake: Lake, month: str, province: str) -> list[dict[str, Any]]:
     """The published run's ``inputs_incomplete`` (empty for runs before it was recorded)."""
-    pointer = layout.classification_pointer_key(month, province)
-    if not lake.exists(pointer):
-        return []
-    run_id = lake.read_json(pointer).get("run_id")
-    key = f"{layout.run_prefix(str(run_id))}/manifest.json"
-    if not run_id or not lake.exists(key):
-        return []
-    items = lake.read_json(key).get("inputs_incomplete") or []
+    items = (published_manifest(lake, month, province) or {}).get("inputs_incomplete") or []
     return [i for i in items if isinstance(i, dict)]
 
 

@@ -3,7 +3,8 @@
 Rules are compiled to Athena SQL and run over as-of views of the curated lake, on DuckDB
 locally or on Athena in AWS (``settings.engine``; :mod:`functions.warnings.query`). Before a
 rule runs, its declared inputs are checked on the province's coverage: a rule whose inputs are
-missing does not run and one data-gap alert per missing input says so (docs/adr/0104). The run
+missing does not run and one data-gap alert per missing input says so (docs/adr/0104); so do the
+inputs the month's classification held indicators back for (docs/adr/0138). The run
 then moves warnings through their lifecycle (docs/adr/0103): new facts are raised ``open``,
 open warnings the run looked at and no longer finds are ``resolved`` (standing conditions) or
 ``retracted`` (events of the month no longer found on corrected data), closed ones that fire
@@ -28,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from functions import layout
+from functions.classify.gating import held_back
+from functions.classify.run import published_manifest
 from functions.coverage import store as coverage_store
 from functions.coverage.requires import Need
 from functions.errors import InvalidInput
@@ -321,6 +324,17 @@ def run_warnings(
             g["rules"].append(rule.id)
         if not unmet:
             runnable.append(rule)
+    # Inputs the month's published classification held indicators back for (ADR 0132) get the
+    # same alert, one per requirement whatever reads it (docs/adr/0138); a run of chosen rules
+    # only looks at those rules' inputs.
+    if not rules and class_month == month:
+        manifest = published_manifest(lake, month, province)
+        for text, indicators in sorted(held_back(manifest).items()):
+            need = Need.parse(text)
+            if need.met(coverage):
+                continue  # delivered since the classification: nothing is missing any more
+            g = gaps.setdefault(need.text, {"need": need, "rules": []})
+            g["indicators"] = indicators
     blocked = tuple(sorted({rid for g in gaps.values() for rid in g["rules"]}))
 
     current = Current(store.current_warnings(lake, province))
@@ -355,6 +369,7 @@ def run_warnings(
             "requirement": text,
             "missing": need.missing(coverage),
             "rules": sorted(g["rules"]),
+            "indicators": g.get("indicators", []),
         }
         row = {
             "warning_key": key,

@@ -191,7 +191,14 @@ def test_results_tables_in_creditrisk_query(local: tuple[Lake, dict[str, int]]) 
          "ingested_at": "2026-11-01T00:00:00Z", "reasons": {"bad_date": 2}, "rows_accepted": 7},
     )  # fmt: skip
     names = {t.name for t in RESULTS_TABLES}
-    assert names == {"warnings", "tasks", "coverage", "ingest_reports", "field_classifications"}
+    assert names == {
+        "warnings",
+        "tasks",
+        "coverage",
+        "ingest_reports",
+        "field_classifications",
+        "backtest_classifications",
+    }
     f = run_query(lake, "SELECT field, month, province, risk_class FROM field_classifications")
     assert f.to_pylist() == [{"field": "food", "month": M, "province": P, "risk_class": "C"}]
     w = run_query(lake, "SELECT count(*) AS n FROM creditrisk_prod.warnings WHERE province = '42'")

@@ -524,6 +524,22 @@ def test_classify_reads_curated_publishes_results_and_never_touches_uploads(plat
     )
 
 
+def test_classify_role_runs_champion_challenger_on_athena(platform: dict[str, Any]) -> None:
+    """The re-classified months (docs/adr/0139): written (S3 copy of the CTAS output) and read
+    by Athena through ``backtest_classifications``; never deleted by the role (the bucket's
+    lifecycle rule expires ``backtests/``, docs/adr/0073)."""
+    cls = function_policy("classify")
+    scratch = obj(LAKE, "backtests/classifications/job=42-x/month=2026-10/province=42/part-0.parquet")
+    for action in ("s3:PutObject", "s3:GetObject"):
+        assert decide(cls, platform, action, scratch) == "allow", action
+    assert decide(cls, platform, "s3:DeleteObject", scratch) != "allow"
+    table = f"{GLUE}:table/creditrisk_dev/backtest_classifications"
+    assert decide(cls, platform, "glue:GetTable", table) == "allow"
+    ctas = f"{GLUE}:table/creditrisk_dev/classify_run_42_2026_06_20261203t000000z_ab_challenger_2026_06"
+    assert decide(cls, platform, "glue:CreateTable", ctas) == "allow"
+    assert decide(cls, platform, "s3:DeleteObject", obj(LAKE, "results/runs/r/c.parquet")) != "allow"
+
+
 def test_api_stores_plans_but_cannot_delete_them(platform: dict[str, Any]) -> None:
     api = function_policy("api")
     assert decide(api, platform, "s3:PutObject", obj(LAKE, "plans/42/42-abc.json")) == "allow"

@@ -11,7 +11,7 @@ import pyarrow as pa
 from functions import layout
 from functions.classify import classify_month
 from functions.classify.compile import compile_system, to_duckdb
-from functions.classify.gating import gate
+from functions.classify.gating import gate, held_back
 from functions.classify.load import load_system
 from functions.coverage.store import coverage_rows, summarise, summary
 from functions.lake import Lake
@@ -96,3 +96,14 @@ def test_missing_report_year_holds_the_indicator_back_until_delivered(local_lake
     missing = {g["requirement"] for g in res.manifest["inputs_incomplete"]}
     assert "annual_reports@report_year>=2025" not in missing
     assert "UNFILED_REPORTS" in _reasons(local_lake, "2026-10")[code(1)]
+
+
+def test_held_back_reads_only_gated_requirements_from_a_manifest() -> None:
+    manifest = {
+        "inputs_incomplete": [
+            {"requirement": "annual_reports@report_year>=2025", "read_by": ["m@1:B", "m@1:A"], "gated": True},
+            {"requirement": "complaints", "read_by": ["m@1:C"]},  # a run before gating: noted only
+        ]
+    }
+    assert held_back(manifest) == {"annual_reports@report_year>=2025": ["m@1:A", "m@1:B"]}
+    assert held_back(None) == {} and held_back({"inputs_incomplete": None}) == {}
