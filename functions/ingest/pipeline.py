@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 
 from functions import layout
-from functions.coverage.store import record_reports
+from functions.coverage.store import Delivered, record_reports
 from functions.errors import FileRejected, NotFound
 from functions.ingest import ledger
 from functions.ingest.curate import CuratedWriter, curated_table
@@ -288,12 +288,14 @@ def _ingest(
     today = now.astimezone(ZoneInfo(settings.tz)).date()
     lk = parse_landing_key(key)
     ident = _Identity(lake, lk, source, size, sha, etag, version_id, now)
+    delivered: dict[str, Delivered] = {}
     try:
         ident.poll()  # a digest already known: an earlier ingest is found before any reading
         try:
-            _read_validate_publish(
+            counted = _read_validate_publish(
                 lake, lk, source, size, ident, settings, today, now, timings, progress, work
             )
+            delivered[ident.ingest_id()] = counted
         except FileRejected as exc:
             report = ident.report()
             ident.archive().write()
@@ -312,7 +314,7 @@ def _ingest(
     assert report.rows_read == report.rows_accepted + report.rows_rejected + report.rows_out_of_scope
     lake.write_json(ident.report_key(), report.model_dump(mode="json"))  # the commit marker
     # What the ingest delivered, for the rules' input checks (docs/adr/0104); never fails it.
-    record_reports(lake, [report])
+    record_reports(lake, [report], delivered)
     return report
 
 
@@ -328,8 +330,8 @@ def _read_validate_publish(
     timings: dict[str, float],
     progress: ProgressFn,
     work: Path,
-) -> None:
-    """Everything before the report: read, validate, publish."""
+) -> Delivered:
+    """Everything before the report: read, validate, publish; what was delivered."""
     if source is None:
         raise FileRejected(
             f"the file is {size:,} bytes; the largest upload ingested is {settings.ingest_max_bytes:,} "
@@ -347,7 +349,7 @@ def _read_validate_publish(
         chunk_bytes=settings.ingest_chunk_bytes,
         profile=load_profile(lk.province),
     )
-    _process(lake, lk, reader, ident, settings, today, now, timings, progress, work)
+    return _process(lake, lk, reader, ident, settings, today, now, timings, progress, work)
 
 
 class _Archive:
@@ -416,6 +418,7 @@ class _Pass:
     candidates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # KeyIndex's
     quarantine_bytes: int = 0
     curated_sha256: str = ""  # of the curated file, hashed as it was written
+    delivered: Delivered | None = None  # coverage of the accepted rows, counted as written
 
     def discard(self) -> None:
         """Free the work folder's space for the next pass."""
@@ -434,8 +437,9 @@ def _process(
     timings: dict[str, float],
     progress: ProgressFn,
     work: Path,
-) -> None:
-    """Validate and write every batch locally, decide, then publish; fills the report."""
+) -> Delivered:
+    """Validate and write every batch locally, decide, then publish; fills the report and
+    returns the coverage of the accepted rows."""
     spec = DATASETS[lk.dataset]
     run = _Runner(lk, reader, ident, spec, settings, today, now, timings, progress, work)
     t = time.perf_counter()
@@ -494,6 +498,8 @@ def _process(
     report.rows_accepted = in_scope - failed
     report.rows_rejected = failed
     timings["write"] = _lap(t)
+    assert result.delivered is not None
+    return result.delivered
 
 
 class _Runner:
@@ -544,6 +550,7 @@ class _Runner:
             self.work / f"quarantine-{self.pass_no}.jsonl",
         )
         writer = CuratedWriter(self.spec, out.curated_path)
+        out.delivered = Delivered(self.lk.dataset)
         label = f"validate {self.lk.filename}"
         try:
             with (
@@ -594,7 +601,7 @@ class _Runner:
                     if pending is not None:
                         pending.result()
                     # Filter and Parquet encoding release the GIL: they overlap the next batch.
-                    pending = bg.submit(self._write, writer, v, lines, quarantine, q)
+                    pending = bg.submit(self._write, writer, out.delivered, v, lines, quarantine, q)
                     out.rows += n
                     out.quarantine_bytes += len(q)
                     if out.quarantine_bytes > self.settings.ingest_max_bytes:
@@ -629,11 +636,20 @@ class _Runner:
         index.add(key_hashes(key_columns(table, self.spec)))
 
     def _write(
-        self, writer: CuratedWriter, v: Validated, lines: pa.Array, quarantine: BinaryIO, q: bytes
+        self,
+        writer: CuratedWriter,
+        delivered: Delivered,
+        v: Validated,
+        lines: pa.Array,
+        quarantine: BinaryIO,
+        q: bytes,
     ) -> None:
-        """The batch's accepted rows → the curated file, its rejected ones → the quarantine."""
+        """The batch's accepted rows → the curated file (and their coverage), its rejected ones →
+        the quarantine."""
         ingest_id = self.ident.ingest_id()  # the first batch may wait here for the digest
-        writer.write(curated_table(self.spec, v, lines, ingest_id=ingest_id, ingested_at=self.now))
+        curated = curated_table(self.spec, v, lines, ingest_id=ingest_id, ingested_at=self.now)
+        writer.write(curated)
+        delivered.add(curated)
         if q:
             quarantine.write(q)
 
