@@ -5,10 +5,11 @@ unreferenced archive/curated object at a deterministic path that the re-delivery
 (docs/adr/0010). ``ingest_id`` = digest(landing key, SHA-256 of content): the same object
 delivered twice finds its report and writes nothing.
 
-The file is streamed (docs/adr/0084): the landed object is copied to a local work folder while
-it is hashed, then read, validated and written in batches to local temp files (curated Parquet,
-quarantine lines); duplicate keys across batches are found from 64-bit key hashes
-(``keys.KeyIndex``) and confirmed exactly in a second read. The reject threshold is decided once
+The file is streamed (docs/adr/0084): an S3 object is copied to a local work folder while it is
+hashed (a local file is read in place and hashed beside the first batches, docs/adr/0136), then
+read, validated and written in batches to local temp files (curated Parquet, quarantine lines);
+duplicate keys across batches are found from 64-bit key hashes (``keys.KeyIndex``) and confirmed
+exactly in a second read. The reject threshold is decided once
 the whole file is known, before anything is published; then the outputs are uploaded in the
 order above.
 """
