@@ -9,9 +9,8 @@ The file is streamed (docs/adr/0084): an S3 object is copied to a local work fol
 hashed (a local file is read in place and hashed beside the first batches, docs/adr/0136), then
 read, validated and written in batches to local temp files (curated Parquet, quarantine lines);
 duplicate keys across batches are found from 64-bit key hashes (``keys.KeyIndex``) and confirmed
-exactly in a second read. The reject threshold is decided once
-the whole file is known, before anything is published; then the outputs are uploaded in the
-order above.
+exactly in a second read. The reject threshold is decided once the whole file is known, before
+anything is published; then the outputs are uploaded in the order above.
 """
 
 from __future__ import annotations
