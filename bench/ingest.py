@@ -9,8 +9,10 @@ the second full pass are measured too (docs/adr/0084).
 Targets: ≥1M rows/s, ≥8× the per-row validator (issue 2); peak ≤ 1.5 GB at 10M rows (issue 13).
 On a shared machine compare ``ingest_cpu_seconds_per_1M_rows`` (all threads; ≤ 2 is needed for
 1M rows/s on two cores): 3.7–3.9 before ADR 0090, 3.0–3.3 after, at load 9–12; 1.7–2.3 at load
-6–25 before and after ADR 0116 (per-step figures and where the time goes: that ADR). Compare the
-ingest with ``bare_parse_rows_per_s`` of the same run: the ingest cannot beat its own parse.
+6–25 before and after ADR 0116 (per-step figures and where the time goes: that ADR); cold (this
+bench's figure) 1.70 before ADR 0136 and 1.55 after, warm 1.51 and 1.45, medians at load 6–8 (that
+ADR: the serial steps it moved beside the batches). Compare the ingest with
+``bare_parse_rows_per_s`` of the same run: the ingest cannot beat its own parse.
 """
 
 from __future__ import annotations

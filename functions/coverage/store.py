@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,16 +60,76 @@ def coverage_rows(
     return out
 
 
+class Delivered:
+    """``coverage_rows`` of a table seen batch by batch: the ingest counts its accepted rows as
+    it writes them, so recording their coverage reads nothing back (docs/adr/0136)."""
+
+    def __init__(self, dataset: str) -> None:
+        self.dataset = dataset
+        self._groups: dict[int | None, tuple[int, Any, Any]] = {}  # year → rows, first, last
+
+    def add(self, table: pa.Table) -> None:
+        date_col = DATASETS[self.dataset].event_date
+        if self.dataset == ANNUAL:
+            for y in pc.unique(table["year"]).to_pylist():
+                if y is not None:
+                    part = table.filter(pc.equal(table["year"], y))
+                    self._add(int(y), part[date_col], part.num_rows)
+        else:
+            dates = table[date_col] if date_col in table.column_names else pa.array([], pa.date32())
+            self._add(None, dates, table.num_rows)
+
+    def _add(self, year: int | None, dates: pa.Array | pa.ChunkedArray, n: int) -> None:
+        mm = pc.min_max(dates)
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        rows, first, last = self._groups.get(year, (0, None, None))
+        first = lo if first is None else first if lo is None else min(first, lo)
+        last = hi if last is None else last if hi is None else max(last, hi)
+        self._groups[year] = (rows + n, first, last)
+
+    def rows(self, *, ingest_id: str, ingested_at: dt.datetime) -> list[dict[str, Any]]:
+        """What ``coverage_rows`` gives for all the tables added, as one."""
+        years: list[int | None] = [None]
+        if self.dataset == ANNUAL:
+            years = [*sorted(y for y in self._groups if y is not None)]
+        out = []
+        for year in years:
+            rows, first, last = self._groups.get(year, (0, None, None))
+            out.append(
+                {
+                    "dataset": self.dataset,
+                    "ingest_id": ingest_id,
+                    "ingested_at": ingested_at,
+                    "rows": rows,
+                    "first_event_on": first,
+                    "last_event_on": last,
+                    "report_year": year,
+                }
+            )
+        return out
+
+
 def record_curated(
-    lake: Lake, dataset: str, province: str, curated_key: str, *, ingest_id: str, ingested_at: dt.datetime
+    lake: Lake,
+    dataset: str,
+    province: str,
+    curated_key: str,
+    *,
+    ingest_id: str,
+    ingested_at: dt.datetime,
+    delivered: Delivered | None = None,
 ) -> str | None:
-    """Append the coverage of one committed ingest (reads two columns of its curated file)."""
-    columns = [DATASETS[dataset].event_date] + (["year"] if dataset == ANNUAL else [])
-    try:
-        table = lake.read_parquet(curated_key, columns=columns)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise StorageError(f"cannot read {lake.display(curated_key)} for coverage: {exc}") from exc
-    rows = coverage_rows(dataset, table, ingest_id=ingest_id, ingested_at=ingested_at)
+    """Append the coverage of one committed ingest: counted as it was written (``delivered``),
+    else from two columns of its curated file."""
+    if delivered is not None:
+        rows = delivered.rows(ingest_id=ingest_id, ingested_at=ingested_at)
+    else:
+        columns = [DATASETS[dataset].event_date] + (["year"] if dataset == ANNUAL else [])
+        try:
+            table = lake.read_parquet(curated_key, columns=columns)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise StorageError(f"cannot read {lake.display(curated_key)} for coverage: {exc}") from exc
+        rows = coverage_rows(dataset, table, ingest_id=ingest_id, ingested_at=ingested_at)
     if not rows or not any(r["rows"] for r in rows):
         return None
     key = layout.coverage_key(province, dataset, ingest_id)
@@ -76,10 +137,13 @@ def record_curated(
     return key
 
 
-def record_reports(lake: Lake, reports: list[IngestReport]) -> list[str]:
+def record_reports(
+    lake: Lake, reports: list[IngestReport], delivered: Mapping[str, Delivered] | None = None
+) -> list[str]:
     """Record the coverage of each accepted ingest not yet recorded (the pipeline does it at
-    commit; the upload follow-up catches any committed without it). Failures are logged, never
-    raised: the ingest is committed, and ``rebuild`` recomputes coverage from curated files."""
+    commit, with what it counted per ingest id in ``delivered``; the upload follow-up catches any
+    committed without it). Failures are logged, never raised: the ingest is committed, and
+    ``rebuild`` recomputes coverage from curated files."""
     keys = []
     for r in reports:
         if r.status != "accepted" or not r.curated_key or not r.rows_accepted:
@@ -89,7 +153,13 @@ def record_reports(lake: Lake, reports: list[IngestReport]) -> list[str]:
         try:
             at = dt.datetime.fromisoformat(r.ingested_at.replace("Z", "+00:00"))
             key = record_curated(
-                lake, r.dataset, r.province, r.curated_key, ingest_id=r.ingest_id, ingested_at=at
+                lake,
+                r.dataset,
+                r.province,
+                r.curated_key,
+                ingest_id=r.ingest_id,
+                ingested_at=at,
+                delivered=(delivered or {}).get(r.ingest_id),
             )
         except Exception as exc:
             logger.error("coverage of ingest %s failed: %s", r.ingest_id, type(exc).__name__, exc_info=exc)

@@ -13,6 +13,7 @@ classification's ranked dedup (ADR 0036) without reading the column.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +69,23 @@ def _options(spec: DatasetSpec, schema: pa.Schema) -> dict[str, Any]:
 class CuratedWriter:
     """The curated Parquet file written batch by batch, with the row groups one ``write_table``
     of the whole table would make (``ROW_GROUP_ROWS`` each, the last one shorter): accepted rows
-    wait in memory until a full row group is there (docs/adr/0084)."""
+    wait in memory until a full row group is there (docs/adr/0084).
+
+    A local file is SHA-256-hashed as its bytes go out (``sha256()``), so the report's digest
+    costs no read of the finished file (docs/adr/0136)."""
 
     def __init__(self, spec: DatasetSpec, where: str | Path | pa.NativeFile) -> None:
         self.schema: pa.Schema = spec.curated_schema
-        self._writer = pq.ParquetWriter(where, self.schema, **_options(spec, self.schema))
+        self._hashing: _HashingFile | None = None
+        sink: str | Path | pa.NativeFile = where
+        if isinstance(where, str | Path):
+            self._hashing = _HashingFile(where)
+            sink = pa.BufferedOutputStream(pa.PythonFile(self._hashing, mode="w"), _SINK_BUFFER)
+        self._sink = sink
+        self._writer = pq.ParquetWriter(sink, self.schema, **_options(spec, self.schema))
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
+        self._closed = False
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
@@ -89,11 +100,51 @@ class CuratedWriter:
             self._pending, self._pending_rows = [rest], rest.num_rows
 
     def close(self) -> None:
-        if self._pending_rows or not self.rows:
-            whole = pa.concat_tables(self._pending) if self._pending else self.schema.empty_table()
-            self._writer.write_table(whole, row_group_size=ROW_GROUP_ROWS)
-        self._pending, self._pending_rows = [], 0
-        self._writer.close()
+        """Write what waits and the footer (once; a second call does nothing)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._pending_rows or not self.rows:
+                whole = pa.concat_tables(self._pending) if self._pending else self.schema.empty_table()
+                self._writer.write_table(whole, row_group_size=ROW_GROUP_ROWS)
+            self._pending, self._pending_rows = [], 0
+            self._writer.close()
+        finally:
+            if self._hashing is not None:
+                assert isinstance(self._sink, pa.NativeFile)
+                self._sink.close()  # flushes into the hashing file, which closes too
+
+    def sha256(self) -> str:
+        """Hex SHA-256 of the closed local file's bytes."""
+        assert self._closed and self._hashing is not None
+        return self._hashing.digest.hexdigest()
+
+
+_SINK_BUFFER = 1 << 20  # Parquet writes many small pieces (page headers): hashed in 1 MB writes
+
+
+class _HashingFile:
+    """A local file that hashes what is written to it (what ``pa.PythonFile`` needs)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self.digest = hashlib.sha256()
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self._file.write(data)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+        self.closed = True
 
 
 def parquet_bytes(spec: DatasetSpec, table: pa.Table) -> bytes:

@@ -5,12 +5,12 @@ unreferenced archive/curated object at a deterministic path that the re-delivery
 (docs/adr/0010). ``ingest_id`` = digest(landing key, SHA-256 of content): the same object
 delivered twice finds its report and writes nothing.
 
-The file is streamed (docs/adr/0084): the landed object is copied to a local work folder while
-it is hashed, then read, validated and written in batches to local temp files (curated Parquet,
-quarantine lines); duplicate keys across batches are found from 64-bit key hashes
-(``keys.KeyIndex``) and confirmed exactly in a second read. The reject threshold is decided once
-the whole file is known, before anything is published; then the outputs are uploaded in the
-order above.
+The file is streamed (docs/adr/0084): an S3 object is copied to a local work folder while it is
+hashed (a local file is read in place and hashed beside the first batches, docs/adr/0136), then
+read, validated and written in batches to local temp files (curated Parquet, quarantine lines);
+duplicate keys across batches are found from 64-bit key hashes (``keys.KeyIndex``) and confirmed
+exactly in a second read. The reject threshold is decided once the whole file is known, before
+anything is published; then the outputs are uploaded in the order above.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 
 from functions import layout
+from functions.coverage.store import Delivered, record_reports
 from functions.errors import FileRejected, NotFound
 from functions.ingest import ledger
 from functions.ingest.curate import CuratedWriter, curated_table
@@ -43,7 +44,7 @@ from functions.ingest.paths import LandingKey, parse_landing_key
 from functions.ingest.profiles import load_profile
 from functions.ingest.quarantine import MAX_REPORT_ERRORS, first_errors, quarantine_jsonl
 from functions.ingest.readers import Batch, RestartAsGB18030, Source, StreamReader
-from functions.ingest.validate import duplicate_mask, key_columns, validate
+from functions.ingest.validate import Validated, duplicate_mask, key_columns, validate
 from functions.lake import Lake, LakeFile
 from functions.obs.context import bind, scoped
 from functions.progress import ProgressFn, no_progress
@@ -80,13 +81,14 @@ def ingest_object(
     progress("read object", 0, info.size)
     with _work_dir(settings) as tmp:
         work = Path(tmp)
+        sha: str | Digest
         if info.size > settings.ingest_max_bytes:
             sha = landing.download(key, None)
             report = _ingest(lake, key, None, info.size, sha, etag, version_id, settings, now, progress, work)
         else:
             if landing.is_local:
                 source: Path = Path(landing.path(key))
-                sha = _file_sha256(source)
+                sha = Digest(source)  # read in place: hashed beside the first batches
             else:
                 source = work / "source"
                 sha = landing.download(key, source)
@@ -125,10 +127,9 @@ def ingest_file(
 ) -> IngestReport:
     """Ingest the local file ``path`` as if uploaded at landing ``key`` (read in place, streamed)."""
     path = Path(path)
-    sha = _file_sha256(path)
     with _work_dir(settings) as tmp:
         return _ingest(
-            lake, key, path, path.stat().st_size, sha, None, None, settings, now, progress, Path(tmp)
+            lake, key, path, path.stat().st_size, Digest(path), None, None, settings, now, progress, Path(tmp)
         )
 
 
@@ -141,13 +142,138 @@ def _file_sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+class Digest:
+    """The SHA-256 of a local file, computed in a thread from construction (hashlib releases the
+    GIL): the ingest id it names is needed only when the first accepted rows are written and
+    before anything is published, so the hash runs beside the first batches instead of alone
+    before them (docs/adr/0136). An object copied from S3 is hashed on its way down instead."""
+
+    def __init__(self, path: Path) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-sha256")
+        self._future = self._thread.submit(_file_sha256, path)
+        self._thread.shutdown(wait=False)  # the thread ends with its one task
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def value(self) -> str:
+        """The hex digest, once computed (its error, if reading failed)."""
+        return self._future.result()
+
+    def wait(self) -> None:
+        """Let a still running hash end quietly (another error is on its way)."""
+        try:
+            self._future.result()
+        except Exception:  # the caller's error is the one to report
+            logger.debug("hashing the landed file failed while another error unwound")
+
+
+class _Duplicate(Exception):
+    """The landed content was ingested before: its earlier report, as a duplicate's."""
+
+    def __init__(self, report: IngestReport) -> None:
+        super().__init__(report.ingest_id)
+        self.report = report
+
+
+class _Identity:
+    """Who this ingest is, once the content's digest is known: the ingest id, its report and
+    its archive upload (started then). Until then the reading goes on (docs/adr/0136)."""
+
+    def __init__(
+        self,
+        lake: Lake,
+        lk: LandingKey,
+        source: Source | None,
+        size: int,
+        sha: str | Digest,
+        etag: str | None,
+        version_id: str | None,
+        now: dt.datetime,
+    ) -> None:
+        self.lake, self.lk, self.source, self.size, self.sha = lake, lk, source, size, sha
+        self.etag, self.version_id, self.now = etag, version_id, now
+        self._report: IngestReport | None = None
+        self._archive: _Archive | None = None
+
+    def known(self) -> bool:
+        return isinstance(self.sha, str) or self.sha.done()
+
+    def digest(self) -> str:
+        return self.sha if isinstance(self.sha, str) else self.sha.value()
+
+    def ingest_id(self) -> str:
+        """Pure and thread-safe (the writer's thread asks for it); waits for the digest."""
+        return make_ingest_id(self.lk.key, self.digest())
+
+    def report_key(self) -> str:
+        return layout.ingest_report_key(self.lk.area_province, self.lk.area_dataset, self.ingest_id())
+
+    def poll(self) -> None:
+        """Identify as soon as the digest is there (between batches): an earlier ingest of the
+        same content stops this one early, and the archive upload starts."""
+        if self._report is None and self.known():
+            self.report()
+
+    def report(self) -> IngestReport:
+        """The report of this ingest (waits for the digest; the first call checks for an earlier
+        report, raising ``_Duplicate``, and starts the archive upload)."""
+        if self._report is not None:
+            return self._report
+        lk, sha = self.lk, self.digest()
+        ingest_id = make_ingest_id(lk.key, sha)
+        bind(ingest_id=ingest_id)  # on every log line from here (docs/adr/0076)
+        pp, ds = lk.area_province, lk.area_dataset
+        report_key = self.report_key()
+        if self.lake.exists(report_key):
+            previous = IngestReport.model_validate(self.lake.read_json(report_key))
+            logger.info(
+                "ingest %s of %s already done (%s); nothing to do", ingest_id, lk.key, previous.status
+            )
+            raise _Duplicate(previous.model_copy(update={"status": "duplicate"}))
+        archive_key = layout.archive_key(pp, ds, ingest_id, lk.area_filename)
+        self._archive = _Archive(
+            self.lake, archive_key, self.source, {"sha256": sha, "source-key": quote(lk.key)}
+        )
+        self._report = IngestReport(
+            ingest_id=ingest_id,
+            source_key=lk.key,
+            province=lk.province,
+            dataset=lk.dataset,
+            size=self.size,
+            sha256=sha,
+            etag=self.etag,
+            version_id=self.version_id,
+            format=lk.fmt,
+            status="accepted",
+            ingested_at=self.now.isoformat().replace("+00:00", "Z"),
+            archive_key=archive_key if self.source is not None else None,
+            report_key=report_key,
+        )
+        self._archive.start()  # beside the reading; always completes before any other output
+        return self._report
+
+    def archive(self) -> _Archive:
+        self.report()
+        assert self._archive is not None
+        return self._archive
+
+    def settle(self) -> None:
+        """Wait for the threads started so far, quietly (an error may be unwinding): nothing
+        reads the work folder or the landed file once the ingest returns."""
+        if self._archive is not None:
+            self._archive.abandon()
+        if isinstance(self.sha, Digest):
+            self.sha.wait()
+
+
 @scoped
 def _ingest(
     lake: Lake,
     key: str,
     source: Source | None,
     size: int,
-    sha: str,
+    sha: str | Digest,
     etag: str | None,
     version_id: str | None,
     settings: Settings,
@@ -155,58 +281,40 @@ def _ingest(
     progress: ProgressFn,
     work: Path,
 ) -> IngestReport:
-    """The ingest of one landed file (``source`` None: too large to read)."""
+    """The ingest of one landed file (``source`` None: too large to read); ``sha``: the content's
+    SHA-256, or a local file's still being computed."""
     timings: dict[str, float] = {}
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     today = now.astimezone(ZoneInfo(settings.tz)).date()
     lk = parse_landing_key(key)
-    ingest_id = make_ingest_id(lk.key, sha)
-    bind(ingest_id=ingest_id)  # on every log line from here (docs/adr/0076)
-    pp, ds = lk.area_province, lk.area_dataset
-    report_key = layout.ingest_report_key(pp, ds, ingest_id)
-    if lake.exists(report_key):
-        previous = IngestReport.model_validate(lake.read_json(report_key))
-        logger.info("ingest %s of %s already done (%s); nothing to do", ingest_id, lk.key, previous.status)
-        return previous.model_copy(update={"status": "duplicate"})
-    archive_key = layout.archive_key(pp, ds, ingest_id, lk.area_filename)
-    archive = _Archive(lake, archive_key, source, {"sha256": sha, "source-key": quote(lk.key)})
-    report = IngestReport(
-        ingest_id=ingest_id,
-        source_key=lk.key,
-        province=lk.province,
-        dataset=lk.dataset,
-        size=size,
-        sha256=sha,
-        etag=etag,
-        version_id=version_id,
-        format=lk.fmt,
-        status="accepted",
-        ingested_at=now.isoformat().replace("+00:00", "Z"),
-        archive_key=archive_key if source is not None else None,
-        report_key=report_key,
-    )
-    archive.start()  # beside the reading; always completes before any other output
+    ident = _Identity(lake, lk, source, size, sha, etag, version_id, now)
+    delivered: dict[str, Delivered] = {}
     try:
-        _read_validate_publish(
-            lake, lk, source, size, report, archive, settings, today, now, timings, progress, work
-        )
-    except FileRejected as exc:
-        archive.write()
-        report.status = "rejected_file"
-        report.file_reason = str(exc.details.get("reason", "rejected"))
-        report.file_message = exc.message
-        report.rows_accepted, report.rows_rejected = 0, report.rows_read - report.rows_out_of_scope
-        report.curated_key = report.quarantine_key = None
-        logger.info("ingest %s of %s rejected: %s", ingest_id, lk.key, report.file_reason)
+        ident.poll()  # a digest already known: an earlier ingest is found before any reading
+        try:
+            counted = _read_validate_publish(
+                lake, lk, source, size, ident, settings, today, now, timings, progress, work
+            )
+            delivered[ident.ingest_id()] = counted
+        except FileRejected as exc:
+            report = ident.report()
+            ident.archive().write()
+            report.status = "rejected_file"
+            report.file_reason = str(exc.details.get("reason", "rejected"))
+            report.file_message = exc.message
+            report.rows_accepted, report.rows_rejected = 0, report.rows_read - report.rows_out_of_scope
+            report.curated_key = report.quarantine_key = None
+            logger.info("ingest %s of %s rejected: %s", report.ingest_id, lk.key, report.file_reason)
+    except _Duplicate as done:
+        return done.report
     finally:
-        archive.abandon()  # an unexpected error: let the upload end before the work folder goes
+        ident.settle()
+    report = ident.report()
     report.timings = timings
     assert report.rows_read == report.rows_accepted + report.rows_rejected + report.rows_out_of_scope
-    lake.write_json(report_key, report.model_dump(mode="json"))  # the commit marker
+    lake.write_json(ident.report_key(), report.model_dump(mode="json"))  # the commit marker
     # What the ingest delivered, for the rules' input checks (docs/adr/0104); never fails it.
-    from functions.coverage.store import record_reports
-
-    record_reports(lake, [report])
+    record_reports(lake, [report], delivered)
     return report
 
 
@@ -215,16 +323,15 @@ def _read_validate_publish(
     lk: LandingKey,
     source: Source | None,
     size: int,
-    report: IngestReport,
-    archive: _Archive,
+    ident: _Identity,
     settings: Settings,
     today: dt.date,
     now: dt.datetime,
     timings: dict[str, float],
     progress: ProgressFn,
     work: Path,
-) -> None:
-    """Everything between the report check and the report: read, validate, publish."""
+) -> Delivered:
+    """Everything before the report: read, validate, publish; what was delivered."""
     if source is None:
         raise FileRejected(
             f"the file is {size:,} bytes; the largest upload ingested is {settings.ingest_max_bytes:,} "
@@ -242,7 +349,7 @@ def _read_validate_publish(
         chunk_bytes=settings.ingest_chunk_bytes,
         profile=load_profile(lk.province),
     )
-    _process(lake, lk, reader, report, archive, settings, today, now, timings, progress, work)
+    return _process(lake, lk, reader, ident, settings, today, now, timings, progress, work)
 
 
 class _Archive:
@@ -308,7 +415,10 @@ class _Pass:
     reasons: Counter[str] = field(default_factory=Counter)
     errors: list[RowError] = field(default_factory=list)
     keys: KeyIndex = field(default_factory=KeyIndex)
+    candidates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # KeyIndex's
     quarantine_bytes: int = 0
+    curated_sha256: str = ""  # of the curated file, hashed as it was written
+    delivered: Delivered | None = None  # coverage of the accepted rows, counted as written
 
     def discard(self) -> None:
         """Free the work folder's space for the next pass."""
@@ -320,23 +430,22 @@ def _process(
     lake: Lake,
     lk: LandingKey,
     reader: StreamReader,
-    report: IngestReport,
-    archive: _Archive,
+    ident: _Identity,
     settings: Settings,
     today: dt.date,
     now: dt.datetime,
     timings: dict[str, float],
     progress: ProgressFn,
     work: Path,
-) -> None:
-    """Validate and write every batch locally, decide, then publish; fills ``report``."""
+) -> Delivered:
+    """Validate and write every batch locally, decide, then publish; fills the report and
+    returns the coverage of the accepted rows."""
     spec = DATASETS[lk.dataset]
-    run = _Runner(lk, reader, report.ingest_id, spec, settings, today, now, timings, progress, work)
+    run = _Runner(lk, reader, ident, spec, settings, today, now, timings, progress, work)
     t = time.perf_counter()
     result = run.first_pass()
     passes = 1
-    candidates = result.keys.candidates()
-    result.keys = KeyIndex()  # the hashes are no longer needed
+    candidates = result.candidates
     if len(candidates):
         duplicates = run.confirm(candidates)
         passes += 1
@@ -346,6 +455,7 @@ def _process(
             passes += 1
     timings["passes"] = passes
     timings["stream"] = _lap(t)
+    report = ident.report()
     report.encoding, report.header_mapping = reader.encoding, reader.mapping
     report.sheet = reader.sheet
     report.ignored_columns = reader.ignored
@@ -373,7 +483,7 @@ def _process(
         )
     t = time.perf_counter()
     ingest_id = report.ingest_id
-    archive.write()  # the archive first, always
+    ident.archive().write()  # the archive first, always
     if failed:
         q_key = layout.quarantine_key(lk.area_province, lk.area_dataset, ingest_id)
         lake.write_file(q_key, result.quarantine_path)
@@ -383,11 +493,13 @@ def _process(
     report.curated_key = c_key
     # recorded once here, so a monthly run need not read the province's files again to name
     # them in its manifest (ADR 0039)
-    report.curated_sha256 = _file_sha256(result.curated_path)
+    report.curated_sha256 = result.curated_sha256
     report.curated_bytes = result.curated_path.stat().st_size
     report.rows_accepted = in_scope - failed
     report.rows_rejected = failed
     timings["write"] = _lap(t)
+    assert result.delivered is not None
+    return result.delivered
 
 
 class _Runner:
@@ -398,7 +510,7 @@ class _Runner:
         self,
         lk: LandingKey,
         reader: StreamReader,
-        ingest_id: str,
+        ident: _Identity,
         spec: DatasetSpec,
         settings: Settings,
         today: dt.date,
@@ -407,7 +519,7 @@ class _Runner:
         progress: ProgressFn,
         work: Path,
     ) -> None:
-        self.lk, self.reader, self.ingest_id, self.spec = lk, reader, ingest_id, spec
+        self.lk, self.reader, self.ident, self.spec = lk, reader, ident, spec
         self.settings, self.today, self.now = settings, today, now
         self.timings, self.progress, self.work = timings, progress, work
         self.pass_no = 0
@@ -420,12 +532,17 @@ class _Runner:
                 for name in (f"curated-{self.pass_no}.parquet", f"quarantine-{self.pass_no}.jsonl"):
                     (self.work / name).unlink(missing_ok=True)
                 logger.info(
-                    "ingest %s: not UTF-8 after the sniffed prefix; reading as GB18030", self.ingest_id
+                    "ingest of %s: not UTF-8 after the sniffed prefix; reading as GB18030", self.lk.key
                 )
 
     def full_pass(self, duplicates: np.ndarray, *, hash_keys: bool) -> _Pass:
         """Every batch validated (``duplicates``: sorted file row numbers with a repeated key),
-        accepted rows appended to a local Parquet file, rejected ones to local JSON lines."""
+        accepted rows appended to a local Parquet file, rejected ones to local JSON lines.
+
+        Three threads besides this one, each a stage with its own order (docs/adr/0136): the
+        next batch is read and cleaned ahead (``_prefetched``), key hashes are computed and
+        sorted (``keys``), and the curated table is built and encoded (``write``) — Parquet
+        encoding, the largest single step, never waits behind the key hashes."""
         self.pass_no += 1
         out = _Pass(
             self.work,
@@ -433,13 +550,20 @@ class _Runner:
             self.work / f"quarantine-{self.pass_no}.jsonl",
         )
         writer = CuratedWriter(self.spec, out.curated_path)
+        out.delivered = Delivered(self.lk.dataset)
         label = f"validate {self.lk.filename}"
         try:
-            with open(out.quarantine_path, "wb") as quarantine, ThreadPoolExecutor(max_workers=1) as bg:
+            with (
+                open(out.quarantine_path, "wb") as quarantine,
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as bg,
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-keys") as keys,
+            ):
                 pending: Future[None] | None = None
+                hashed: Future[None] | None = None
                 columns: list[str] = []  # the uploaded names of the columns so far, in order
                 quarantined: list[str] | None = None  # the columns when a row was first rejected
                 for batch in _prefetched(self.reader.batches()):
+                    self.ident.poll()  # an earlier ingest of the same content stops this one
                     table, lines, outside = batch.in_scope()
                     if outside:
                         out.out_of_scope[batch.out_of_scope_reason or "out_of_scope"] += outside
@@ -450,7 +574,10 @@ class _Runner:
                             "split it into several files (docs/upload-contract.md)",
                             reason="too_large",
                         )
-                    hashed = bg.submit(self._hash, table) if hash_keys else None
+                    if hash_keys:
+                        if hashed is not None:
+                            hashed.result()  # in file order, and its error surfaces here
+                        hashed = keys.submit(self._hash, table, out.keys)
                     t = time.perf_counter()
                     v = validate(
                         table,
@@ -466,9 +593,6 @@ class _Runner:
                     out.reasons.update(v.counts())
                     if len(out.errors) < MAX_REPORT_ERRORS:
                         out.errors.extend(first_errors(v, lines, limit=MAX_REPORT_ERRORS - len(out.errors)))
-                    curated = curated_table(
-                        self.spec, v, lines, ingest_id=self.ingest_id, ingested_at=self.now
-                    )
                     q = quarantine_jsonl(table, v, lines, batch.original_names) if failed else b""
                     columns = [batch.original_names.get(c, c) for c in table.column_names]
                     if failed and quarantined is None:
@@ -476,10 +600,8 @@ class _Runner:
                     self.timings["validate"] = round(self.timings.get("validate", 0.0) + _lap(t), 4)
                     if pending is not None:
                         pending.result()
-                    if hashed is not None:
-                        out.keys.add(hashed.result())
-                    # Parquet encoding releases the GIL: it overlaps the next batch's parse.
-                    pending = bg.submit(_write, writer, curated, quarantine, q)
+                    # Filter and Parquet encoding release the GIL: they overlap the next batch.
+                    pending = bg.submit(self._write, writer, out.delivered, v, lines, quarantine, q)
                     out.rows += n
                     out.quarantine_bytes += len(q)
                     if out.quarantine_bytes > self.settings.ingest_max_bytes:
@@ -493,7 +615,16 @@ class _Runner:
                     self.progress(label, out.rows, None)
                 if pending is not None:
                     pending.result()
-            writer.close()
+                # the last row group is encoded while the key hashes are merged
+                closing = bg.submit(writer.close)
+                if hashed is not None:
+                    hashed.result()
+                    out.candidates = out.keys.candidates()
+                    out.keys = KeyIndex()  # the hashes are no longer needed
+                    if len(out.candidates):
+                        logger.info("ingest of %s: %d key hash candidates", self.lk.key, len(out.candidates))
+                closing.result()
+            out.curated_sha256 = writer.sha256()
             if quarantined is not None and quarantined != columns:
                 _complete_quarantine(out.quarantine_path, columns)
         except BaseException:
@@ -501,8 +632,26 @@ class _Runner:
             raise
         return out
 
-    def _hash(self, table: pa.Table) -> np.ndarray:
-        return key_hashes(key_columns(table, self.spec))
+    def _hash(self, table: pa.Table, index: KeyIndex) -> None:
+        index.add(key_hashes(key_columns(table, self.spec)))
+
+    def _write(
+        self,
+        writer: CuratedWriter,
+        delivered: Delivered,
+        v: Validated,
+        lines: pa.Array,
+        quarantine: BinaryIO,
+        q: bytes,
+    ) -> None:
+        """The batch's accepted rows → the curated file (and their coverage), its rejected ones →
+        the quarantine."""
+        ingest_id = self.ident.ingest_id()  # the first batch may wait here for the digest
+        curated = curated_table(self.spec, v, lines, ingest_id=ingest_id, ingested_at=self.now)
+        writer.write(curated)
+        delivered.add(curated)
+        if q:
+            quarantine.write(q)
 
     def confirm(self, candidates: np.ndarray) -> np.ndarray:
         """Sorted file row numbers among ``candidates`` whose key really repeats (exact compare)."""
@@ -524,12 +673,7 @@ class _Runner:
         table = pa.concat_tables(parts)
         mask = duplicate_mask([c.combine_chunks() for c in table.columns])
         exact: np.ndarray = candidates[np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)]
-        logger.info(
-            "ingest %s: %d key hash candidates, %d duplicate rows",
-            self.ingest_id,
-            len(candidates),
-            len(exact),
-        )
+        logger.info("ingest of %s: %d duplicate rows", self.lk.key, len(exact))
         return exact
 
 
@@ -563,12 +707,6 @@ def _complete_quarantine(path: Path, columns: list[str]) -> None:
                 line = (json.dumps(row, ensure_ascii=False) + "\n").encode()
             new.write(line)
     done.replace(path)
-
-
-def _write(writer: CuratedWriter, curated: pa.Table, quarantine: BinaryIO, q: bytes) -> None:
-    writer.write(curated)
-    if q:
-        quarantine.write(q)
 
 
 def _batch_mask(duplicates: np.ndarray, start: int, n: int) -> pa.Array:

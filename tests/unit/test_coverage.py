@@ -14,7 +14,7 @@ import pytest
 
 from functions.classify import classify_month
 from functions.coverage.requires import Need, Requirement, inputs_incomplete, report_year_due
-from functions.coverage.store import coverage_rows, summarise, summary
+from functions.coverage.store import Delivered, coverage_rows, summarise, summary
 from functions.lake import Lake
 from functions.settings import Settings
 from functions.warnings.compile import Period, compile_rule
@@ -25,6 +25,27 @@ from tests.warnings_data import code, entity, write_curated
 
 D = dt.date
 AT = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("dataset", ["annual_reports", "penalties"])
+def test_coverage_counted_in_batches_is_that_of_the_whole_table(dataset: str) -> None:
+    """What the ingest counts as it writes (docs/adr/0136) is what reading the file back gives:
+    batches without a date, without a year, or empty change nothing."""
+    date_col = DATASETS[dataset].event_date
+    t = pa.table(
+        {
+            "year": pa.array([2025, None, 2024, 2025, 2023, 2025], pa.int64()),
+            date_col: pa.array(
+                [None, D(2026, 1, 2), D(2025, 5, 1), D(2026, 3, 1), None, D(2025, 6, 9)], pa.date32()
+            ),
+        }
+    )
+    delivered = Delivered(dataset)
+    for lo, hi in [(0, 1), (1, 1), (1, 3), (3, 6)]:
+        delivered.add(t.slice(lo, hi - lo))
+    whole = coverage_rows(dataset, t, ingest_id="i1", ingested_at=AT)
+    assert delivered.rows(ingest_id="i1", ingested_at=AT) == whole
+    assert len(whole) == (3 if dataset == "annual_reports" else 1)
 
 
 def test_annual_reports_cover_one_row_per_report_year() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,6 +12,7 @@ import pytest
 from functions import layout
 from functions.errors import StorageError
 from functions.ingest import ingest_bytes, ingest_object, ingest_tree, pending_keys, summarise
+from functions.ingest.pipeline import make_ingest_id
 from functions.lake import Lake
 from functions.settings import Settings
 from schemas.datasets import DATASETS
@@ -138,6 +140,34 @@ def test_duplicate_delivery_changes_nothing(lake: Lake, settings: Settings) -> N
     before = _snapshot(lake)
     again = ingest_bytes(lake, KEY, data, settings=settings, now=NOW + dt.timedelta(hours=1))
     assert again.status == "duplicate" and again.ingest_id == first.ingest_id
+    assert _snapshot(lake) == before
+
+
+@pytest.mark.parametrize("rows", [300, 0])
+def test_local_redelivery_found_while_hashing_beside_the_reading(
+    lake: Lake, tmp_path: Path, rows: int
+) -> None:
+    """A local landed file is hashed beside its first batches (docs/adr/0136): its ingest id,
+    archive metadata and curated digest are still the content's, and a second delivery of the
+    same content is a duplicate that writes nothing, accepted or rejected whole (no rows)."""
+    settings = Settings(lake_uri=lake.uri, ingest_chunk_bytes=2048)
+    landing = Lake.from_uri(str(tmp_path / "landing"))
+    data = _csv(rows, bad=1) if rows else b""
+    landing.write_bytes(KEY, data)
+    first = ingest_object(lake, landing, KEY, settings=settings, now=NOW)
+    sha = hashlib.sha256(data).hexdigest()
+    assert (first.sha256, first.ingest_id) == (sha, make_ingest_id(KEY, sha))
+    assert lake.info(first.archive_key or "") is not None
+    if rows:
+        assert first.status == "accepted" and first.rows_accepted == rows - 1
+        stored = lake.read_bytes(first.curated_key or "")
+        assert first.curated_sha256 == hashlib.sha256(stored).hexdigest()
+        assert first.curated_bytes == len(stored)
+    else:
+        assert (first.status, first.file_reason) == ("rejected_file", "empty_file")
+    before = _snapshot(lake)
+    again = ingest_object(lake, landing, KEY, settings=settings, now=NOW + dt.timedelta(hours=1))
+    assert (again.status, again.ingest_id) == ("duplicate", first.ingest_id)
     assert _snapshot(lake) == before
 
 

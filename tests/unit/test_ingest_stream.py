@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import itertools
 import json
 import subprocess
 import sys
@@ -312,6 +313,24 @@ def test_key_hashes_and_candidates_across_batches() -> None:
     index.add(h[:2])
     index.add(h[2:])
     assert index.candidates().tolist() == [0, 3]  # null keys never match
+
+
+def test_candidates_from_sorted_parts_match_a_plain_count() -> None:
+    """Parts sorted as they are added and merged at the end (docs/adr/0136) name exactly the rows
+    whose hash occurs twice or more, in file order, whatever the part sizes."""
+    from functions.ingest.keys import KeyIndex
+
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(0, 400, 5000).astype(np.uint64)  # many repeats, some 0 (no key)
+    index = KeyIndex()
+    cuts = [0, 1, 1, 17, 900, 2500, 4999, 5000]
+    for lo, hi in itertools.pairwise(cuts):
+        index.add(hashes[lo:hi])
+    values, counts = np.unique(hashes, return_counts=True)
+    repeated = set(values[(counts > 1) & (values != 0)].tolist())
+    expected = [i for i, h in enumerate(hashes.tolist()) if h in repeated]
+    assert index.candidates().tolist() == expected
+    assert KeyIndex().candidates().tolist() == []
 
 
 @pytest.mark.parametrize("name", ["penalties_2021.csv", "penalties_2016.csv", "abnormal_list.csv"])
