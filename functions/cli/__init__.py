@@ -11,31 +11,48 @@ import pydantic
 
 from functions.errors import CreditRiskError, InvalidInput
 
-# Modules that each expose ``command`` (a click command or group). Add new ones here.
-COMMAND_MODULES = (
-    "functions.cli.generate_cmd",
-    "functions.cli.ingest_cmd",
-    "functions.cli.plan_cmd",
-    "functions.cli.audit_cmd",
-    "functions.cli.token_cmd",
-    "functions.cli.query_cmd",
-    "functions.cli.classify_cmd",
-    "functions.cli.explain_cmd",
-    "functions.cli.warnings_cmd",
-    "functions.cli.coverage_cmd",
-    "functions.cli.report_cmd",
-    "functions.cli.evaluate_cmd",
-    "functions.cli.county_cmd",
-    "functions.cli.dlq_cmd",
-    "functions.cli.contract_cmd",
-    "functions.cli.objection_cmd",
-    "functions.cli.adjust_cmd",
-    "functions.cli.disclose_cmd",
-    "functions.cli.migrate_cmd",
-)
+# Command name -> the module that exposes it as ``command`` (a click command or group). A module
+# is imported only when its command runs (or for the top-level help): a command pays for its own
+# imports, not for pandas, DuckDB and sqlglot of the others (docs/adr/0137). Add new ones here;
+# tests/unit/test_cli_lazy.py checks each name against its module.
+COMMANDS = {
+    "generate": "functions.cli.generate_cmd",
+    "ingest": "functions.cli.ingest_cmd",
+    "plan": "functions.cli.plan_cmd",
+    "audit": "functions.cli.audit_cmd",
+    "token": "functions.cli.token_cmd",
+    "query": "functions.cli.query_cmd",
+    "classify": "functions.cli.classify_cmd",
+    "explain": "functions.cli.explain_cmd",
+    "warnings": "functions.cli.warnings_cmd",
+    "coverage": "functions.cli.coverage_cmd",
+    "report": "functions.cli.report_cmd",
+    "evaluate": "functions.cli.evaluate_cmd",
+    "county-pages": "functions.cli.county_cmd",
+    "dlq": "functions.cli.dlq_cmd",
+    "contract": "functions.cli.contract_cmd",
+    "objection": "functions.cli.objection_cmd",
+    "adjust": "functions.cli.adjust_cmd",
+    "disclose": "functions.cli.disclose_cmd",
+    "migrate": "functions.cli.migrate_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands are imported by name, on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            command: click.Command = importlib.import_module(COMMANDS[cmd_name]).command
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
 
 
 @click.group(
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit status: 0 done; 1 the command ran and failed (a file rejected whole, a plan that "
     "does not verify, not found, storage or engine errors); 2 usage error (bad option or value).",
@@ -50,10 +67,6 @@ def cli(ctx: click.Context, lake: str | None, verbose: bool) -> None:
     )
     ctx.ensure_object(dict)
     ctx.obj["lake"] = lake
-
-
-for _name in COMMAND_MODULES:
-    cli.add_command(importlib.import_module(_name).command)
 
 
 def main(argv: list[str] | None = None) -> None:
