@@ -53,10 +53,6 @@ class Repair:
         return not self.problems
 
 
-def _now(now: dt.datetime | None) -> str:
-    return (now or dt.datetime.now(dt.UTC)).isoformat(timespec="milliseconds")
-
-
 def repair(
     lake: Lake,
     signer: Signer,
@@ -68,7 +64,7 @@ def repair(
 ) -> Repair:
     """Finish or set aside every unfinished append of ``province``; idempotent."""
     out = Repair(province)
-    at = _now(now)
+    at = tasks.stamp(now)
     mark = {"repaired_by": operator}
     try:
         _pending(lake, signer, province, operator, at, dry_run, out)

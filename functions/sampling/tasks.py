@@ -50,7 +50,8 @@ def province_of_task(task_id: str) -> str:
     return m.group(1)
 
 
-def _now(now: dt.datetime | None) -> str:
+def stamp(now: dt.datetime | None) -> str:
+    """``now`` (or the clock) as the chain's and the stored objects' UTC text, to the millisecond."""
     return (now or dt.datetime.now(dt.UTC)).isoformat(timespec="milliseconds")
 
 
@@ -122,7 +123,7 @@ def register_task(
     frame = cells.load_published_for(lake, req.month, req.province, req.frame_field)
     task: dict[str, Any] = {
         "task_id": new_task_id(req.province),
-        "created_at": _now(now),
+        "created_at": stamp(now),
         "caller": principal.caller(),
         **req.model_dump(mode="json", exclude={"exclude"}),
         "exclude": [e.model_dump(mode="json") for e in req.exclude],
@@ -329,7 +330,7 @@ def draw_task(
     if stored is None:
         raise StorageError(f"the committed secret of task {task_id} is missing")
     reveal = commit.key_for(str(stored["secret"]), draw_no)
-    at = _now(now)
+    at = stamp(now)
     official = {
         "mode": "official",
         "task_id": task_id,
@@ -410,7 +411,7 @@ def draw_test_plan(
     """A test-mode plan (the caller's seed allowed), on the chain as ``test_plan`` with
     ``mode: test``: visible to auditors, never one of a task's plans (docs/adr/0126)."""
     made = make_plan(lake, req, principal, now=now, max_answer_bytes=max_answer_bytes)
-    chain_test_plan(lake, signer, req.province, made.plan_id, made.stored, req.seed is None, _now(now))
+    chain_test_plan(lake, signer, req.province, made.plan_id, made.stored, req.seed is None, stamp(now))
     return made
 
 
