@@ -59,29 +59,52 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def slot_of(req: TaskRequest, frame_field: str | None = None) -> str:
+def slot_of(req: TaskRequest, frame_field: str | None = None, *, beside_old: bool = False) -> str:
     """One task per (month, inspection field, region, population): a second registration cannot
     buy a second draw, and a field population's task (``frame_field``) is not the general one's.
-    The general population keeps the key every task had before (docs/adr/0141)."""
+    The general population keeps the key every task had before (docs/adr/0141); ``beside_old``
+    is its key where a field task registered before ADR 0141 holds that one (docs/adr/0151)."""
     key = f"{req.month}|{req.field or ''}|{req.region_prefix or req.province}"
     if frame_field is not None:
         key += f"|frame={frame_field}"
+    elif beside_old:
+        key += "|general"  # no field population's key ends so: those end in |frame=<field>
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
-def _slot_holder(lake: Lake, req: TaskRequest) -> str | None:
-    """The task holding the request's slot: its own key, or, for a field population, the general
-    key when a task registered before ADR 0141 holds it for the same ``frame_field``."""
-    taken = audit.read_object(lake, layout.task_index_key(req.province, slot_of(req, req.frame_field)),
-                              "sampling object")  # fmt: skip
-    if taken is not None:
-        return str(taken["task_id"])
-    if req.frame_field is None:
+def _slot_for(lake: Lake, req: TaskRequest) -> tuple[str, str | None]:
+    """The slot key the request claims and the task already holding its population's slot, if any.
+
+    Before ADR 0141 a field task claimed the general key. It still holds its own population's
+    slot (a field registration looks there too), but not the general one's: the general task
+    goes beside it, under ``slot_of(..., beside_old=True)`` (docs/adr/0151). Only a taken
+    general key costs the extra reads."""
+    general = layout.task_index_key(req.province, slot_of(req))
+    if req.frame_field is not None:
+        own = layout.task_index_key(req.province, slot_of(req, req.frame_field))
+        taken = audit.read_object(lake, own, "sampling object")
+        if taken is not None:
+            return own, str(taken["task_id"])
+        old = _general_holder(lake, general)
+        return own, (old[0] if old is not None and old[1] == req.frame_field else None)
+    old = _general_holder(lake, general)
+    if old is None:
+        return general, None
+    task_id, frame_field = old
+    if frame_field is None:
+        return general, task_id
+    beside = layout.task_index_key(req.province, slot_of(req, beside_old=True))
+    taken = audit.read_object(lake, beside, "sampling object")
+    return beside, (None if taken is None else str(taken["task_id"]))
+
+
+def _general_holder(lake: Lake, general_key: str) -> tuple[str, str | None] | None:
+    """The task holding the general key and its ``frame_field`` (set: a field task from before 0141)."""
+    held = audit.read_object(lake, general_key, "sampling object")
+    if held is None:
         return None
-    old = audit.read_object(lake, layout.task_index_key(req.province, slot_of(req)), "sampling object")
-    if old is not None and load_task(lake, str(old["task_id"])).get("frame_field") == req.frame_field:
-        return str(old["task_id"])
-    return None
+    task_id = str(held["task_id"])
+    return task_id, load_task(lake, task_id).get("frame_field")
 
 
 def exclusion_counts(req: TaskRequest) -> dict[str, int]:
@@ -116,8 +139,7 @@ def register_task(
 ) -> dict[str, Any]:
     """Store a task and its committed secret; returns the task's public view. Scope is the caller's job."""
     counts = exclusion_counts(req)
-    slot_key = layout.task_index_key(req.province, slot_of(req, req.frame_field))
-    holder = _slot_holder(lake, req)
+    slot_key, holder = _slot_for(lake, req)
     if holder is not None:
         raise _slot_taken(req, holder, lake)
     frame = cells.load_published_for(lake, req.month, req.province, req.frame_field)

@@ -5,6 +5,7 @@ class (the stricter of the general and the field class), reproducibly (docs/adr/
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -178,22 +179,28 @@ def test_a_field_population_has_its_own_task_slot(world: World) -> None:
     assert _task(world, "1310", None).status_code == 409
 
 
+def _old_food_task(w: World, region: str) -> dict[str, Any]:
+    """A food-population task laid out as the code before ADR 0141 left it: the task stored as
+    ever, its slot marker under the key of (month, inspection field, region) alone, spelt out
+    here as that code computed it (no population in it)."""
+    created = _task(w, region, "food")
+    assert created.status_code == 201, created.body
+    task: dict[str, Any] = json.loads(created.body)
+    slots = layout.task_slots_prefix("13")
+    (marker,) = [f.key for f in w.lake.list_files(slots, include_hidden=True)
+                 if json.loads(w.lake.read_bytes(f.key))["task_id"] == task["task_id"]]  # fmt: skip
+    old_slot = hashlib.sha256(f"{MONTH}||{region}".encode()).hexdigest()[:32]
+    w.lake.write_bytes(layout.task_index_key("13", old_slot), w.lake.read_bytes(marker), if_none_match=True)
+    w.lake.delete(marker)
+    return task
+
+
 def test_a_field_task_registered_under_the_old_slot_key_still_holds_its_slot(world: World) -> None:
     """Before ADR 0141 a food-population task claimed the general key: it is still found (no
     second food task), and it is drawn and verified as before."""
     from functions.sampling.signing import signer_from_settings
-    from functions.sampling.tasks import slot_of
-    from schemas.api import TaskRequest
 
-    created = _task(world, "131000", "food")
-    assert created.status_code == 201, created.body
-    task = json.loads(created.body)
-    fixed = ("month", "province", "region_prefix", "ratios", "window", "frame_field")
-    req = TaskRequest.model_validate({k: task[k] for k in fixed}, strict=False)
-    new_key = layout.task_index_key("13", slot_of(req, "food"))
-    marker = world.lake.read_bytes(new_key)
-    world.lake.write_bytes(layout.task_index_key("13", slot_of(req)), marker)  # as written before
-    world.lake.delete(new_key)
+    task = _old_food_task(world, "131000")
     again = _task(world, "131000", "food")
     assert again.status_code == 409 and task["task_id"] in json.loads(again.body)["message"]
     drawn = _post(world, f"/v1/sampling/tasks/{task['task_id']}/plans", {})
@@ -201,3 +208,31 @@ def test_a_field_task_registered_under_the_old_slot_key_still_holds_its_slot(wor
     signer = signer_from_settings(Settings(lake_uri=world.lake.root), world.lake)
     result = verify_plan(world.lake, json.loads(drawn.body)["plan_id"], signer)
     assert result.ok and result.status == "match", result.message
+
+
+def test_an_old_field_task_no_longer_blocks_the_general_task_of_its_slot(world: World) -> None:
+    """The old food task holds the general key, yet the general population's task registers
+    beside it, once (docs/adr/0151); the food task stays readable, drawable and verified, and the
+    chain is whole."""
+    from functions.sampling import audit, tasks
+    from functions.sampling.repair import repair
+    from functions.sampling.signing import signer_from_settings
+
+    food = _old_food_task(world, "13100")
+    general = _task(world, "13100", None)
+    assert general.status_code == 201, general.body
+    gen = json.loads(general.body)
+    assert gen["task_id"] != food["task_id"] and gen["frame_field"] is None
+    again = _task(world, "13100", None)
+    assert again.status_code == 409 and gen["task_id"] in json.loads(again.body)["message"]
+    refused = _task(world, "13100", "food")
+    assert refused.status_code == 409 and food["task_id"] in json.loads(refused.body)["message"]
+    assert tasks.load_task(world.lake, food["task_id"])["frame_field"] == "food"
+    signer = signer_from_settings(Settings(lake_uri=world.lake.root), world.lake)
+    for task in (food, gen):
+        drawn = _post(world, f"/v1/sampling/tasks/{task['task_id']}/plans", {})
+        assert drawn.status_code == 201, drawn.body
+        result = verify_plan(world.lake, json.loads(drawn.body)["plan_id"], signer)
+        assert result.ok and result.status == "match", result.message
+    assert audit.check_chain(world.lake, signer, "13").problems == []
+    assert repair(world.lake, signer, "13", "cli:test", dry_run=True).actions == []  # nothing left half-done
