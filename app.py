@@ -201,14 +201,11 @@ def _plan_created(made: Any) -> Response:
 @app.route("/v1/sampling/plans", methods=["POST"], authorizer=bearer_auth, content_types=["application/json"])
 @_api
 def create_sampling_plan() -> Response:
-    from functions.auth.guard import require_province
     from functions.sampling.signing import signer_from_settings
     from functions.sampling.tasks import draw_test_plan
     from schemas.api import PlanRequest
 
-    principal = _principal()
-    req = PlanRequest.model_validate(_json_body())
-    require_province(principal, req.province)
+    principal, req = _scoped(lambda: PlanRequest.model_validate(_json_body()), lambda r: r.province)
     if req.mode != "test":
         raise Unprocessable("official plans are drawn from a registered task: POST /v1/sampling/tasks, "
                             "then POST /v1/sampling/tasks/{task_id}/plans", field="mode")  # fmt: skip
@@ -223,14 +220,11 @@ def create_sampling_plan() -> Response:
 @app.route("/v1/sampling/tasks", methods=["POST"], authorizer=bearer_auth, content_types=["application/json"])
 @_api
 def create_sampling_task() -> Response:
-    from functions.auth.guard import require_province
     from functions.sampling.signing import signer_from_settings
     from functions.sampling.tasks import register_task
     from schemas.api import TaskRequest
 
-    principal = _principal()
-    req = TaskRequest.model_validate(_json_body())
-    require_province(principal, req.province)
+    principal, req = _scoped(lambda: TaskRequest.model_validate(_json_body()), lambda r: r.province)
     task = register_task(lake(), req, principal, signer_from_settings(get_settings(), lake()))
     location = f"/v1/sampling/tasks/{task['task_id']}"
     return Response(body=task, status_code=201, headers={**_JSON, "Location": location})
@@ -239,11 +233,9 @@ def create_sampling_task() -> Response:
 @app.route("/v1/sampling/tasks/{task_id}", methods=["GET"], authorizer=bearer_auth)
 @_api
 def get_sampling_task(task_id: str) -> Response:
-    from functions.auth.guard import require_province
     from functions.sampling.tasks import province_of_task, task_view
 
-    principal = _principal()
-    require_province(principal, province_of_task(task_id))
+    _scoped(lambda: task_id, province_of_task)  # a malformed id is 400 (InvalidInput), before 403
     return Response(body=task_view(lake(), task_id), status_code=200, headers={**_JSON})
 
 
@@ -251,13 +243,13 @@ def get_sampling_task(task_id: str) -> Response:
            content_types=["application/json"])  # fmt: skip
 @_api
 def draw_sampling_task(task_id: str) -> Response:
-    from functions.auth.guard import require_province
+    """Scope on the task id before the body is read: another province's caller gets the same 403
+    whatever it sends (as for objection steps, ADR 0143)."""
     from functions.sampling.signing import signer_from_settings
     from functions.sampling.tasks import draw_task, province_of_task
     from schemas.api import DrawRequest
 
-    principal = _principal()
-    require_province(principal, province_of_task(task_id))
+    principal, _ = _scoped(lambda: task_id, province_of_task)
     body = _json_body()
     dreq = DrawRequest.model_validate({} if body is None else body)
     settings = get_settings()
@@ -269,11 +261,9 @@ def draw_sampling_task(task_id: str) -> Response:
 @app.route("/v1/sampling/plans/{plan_id}", methods=["GET"], authorizer=bearer_auth)
 @_api
 def get_sampling_plan(plan_id: str) -> Response:
-    from functions.auth.guard import require_province
     from functions.sampling.plans import plan_answer, province_of_plan
 
-    principal = _principal()
-    require_province(principal, province_of_plan(plan_id))
+    _scoped(lambda: plan_id, province_of_plan)
     body = plan_answer(lake(), plan_id, get_settings().api_max_answer_bytes)
     return Response(body=body, status_code=200, headers={**_JSON})
 
@@ -281,13 +271,11 @@ def get_sampling_plan(plan_id: str) -> Response:
 @app.route("/v1/sampling/plans/{plan_id}/targets", methods=["GET"], authorizer=bearer_auth)
 @_api
 def get_sampling_plan_targets(plan_id: str) -> Response:
-    from functions.auth.guard import require_province
     from functions.sampling.plans import province_of_plan, targets_page
     from schemas.api import TargetsQuery
 
-    principal = _principal()
-    query = TargetsQuery.model_validate({**_query_params(), "plan_id": plan_id})
-    require_province(principal, province_of_plan(query.plan_id))
+    _, query = _scoped(lambda: TargetsQuery.model_validate({**_query_params(), "plan_id": plan_id}),
+                       lambda q: province_of_plan(q.plan_id))  # fmt: skip
     body = targets_page(lake(), query.plan_id, query.offset, query.limit, get_settings().api_max_answer_bytes)
     return Response(body=body, status_code=200, headers={**_JSON})
 
@@ -295,13 +283,11 @@ def get_sampling_plan_targets(plan_id: str) -> Response:
 @app.route("/v1/classifications/{uscc}", methods=["GET"], authorizer=bearer_auth)
 @_api
 def get_classification(uscc: str) -> Response:
-    from functions.auth.guard import require_province
     from functions.sampling.lookup import lookup
     from schemas.api import ClassificationQuery
 
-    principal = _principal()
-    query = ClassificationQuery.model_validate({**_query_params(), "uscc": uscc})
-    require_province(principal, query.uscc[2:4])
+    _, query = _scoped(lambda: ClassificationQuery.model_validate({**_query_params(), "uscc": uscc}),
+                       lambda q: q.uscc[2:4])  # fmt: skip
     return Response(body=lookup(lake(), query.uscc, query.month), status_code=200, headers={**_JSON})
 
 

@@ -173,6 +173,51 @@ def test_tasks_are_scoped_to_the_callers_provinces(api: Api) -> None:
     assert api.get("/v1/sampling/tasks/not-a-task").status_code == 400
 
 
+FORBIDDEN = {"error": "forbidden", "message": "this token is not allowed for the requested province",
+             "field": "province"}  # fmt: skip
+
+
+def test_auth_cells_of_the_sampling_routes(api: Api) -> None:
+    """Every sampling route in the one order (ADR 0143, 0151): no token 401; a malformed input 400
+    even from another province; then that province's 403, the same whether the task or plan exists.
+    A draw is scoped on its task id before its body is read."""
+    task = _register(api)
+    plan_id = json.loads(_draw(api, task["task_id"]).body)["plan_id"]
+    code = api.table["uscc"][0].as_py()
+    no_task, no_plan = "42-t" + "0" * 20, "42-" + "0" * 20
+    routes: list[tuple[str, str, Any, str, Any]] = [  # method, path, body, a malformed path, its body
+        ("POST", "/v1/sampling/plans", {"month": MONTH, "province": "42", "ratios": RATIOS, "mode": "test"},
+         "/v1/sampling/plans", {"month": MONTH, "province": "42", "ratios": {}, "mode": "test"}),
+        ("POST", "/v1/sampling/tasks", _task(), "/v1/sampling/tasks", _task(ratios={})),
+        ("GET", f"/v1/sampling/tasks/{task['task_id']}", None, "/v1/sampling/tasks/nope", None),
+        ("GET", f"/v1/sampling/tasks/{no_task}", None, "/v1/sampling/tasks/42-tXYZ", None),
+        ("POST", f"/v1/sampling/tasks/{task['task_id']}/plans", {"reason": "nope"},
+         "/v1/sampling/tasks/nope/plans", {}),
+        ("POST", f"/v1/sampling/tasks/{no_task}/plans", {}, "/v1/sampling/tasks/nope/plans", {}),
+        ("GET", f"/v1/sampling/plans/{plan_id}", None, "/v1/sampling/plans/nope", None),
+        ("GET", f"/v1/sampling/plans/{no_plan}", None, "/v1/sampling/plans/nope", None),
+        ("GET", f"/v1/sampling/plans/{plan_id}/targets?limit=5", None,
+         f"/v1/sampling/plans/{plan_id}/targets?limit=0", None),
+        ("GET", f"/v1/sampling/plans/{no_plan}/targets", None, "/v1/sampling/plans/nope/targets", None),
+        ("GET", f"/v1/classifications/{code}?month={MONTH}", None,
+         f"/v1/classifications/{code}?month=2026-13", None),
+    ]  # fmt: skip
+
+    def call(method: str, path: str, body: Any, token: str | None) -> Any:
+        if method == "GET":
+            return api.get(path, token=token)
+        if token:
+            return _post(api, path, body, token=token)
+        return api.client.http.post(path, headers={"Content-Type": "application/json"}, body=json.dumps(body))
+
+    for method, path, body, bad_path, bad_body in routes:
+        assert call(method, bad_path, bad_body, None).status_code == 401, path
+        malformed = call(method, bad_path, bad_body, api.other)
+        assert malformed.status_code == 400 and json.loads(malformed.body)["error"] != "forbidden", bad_path
+        foreign = call(method, path, body, api.other)
+        assert foreign.status_code == 403 and json.loads(foreign.body) == FORBIDDEN, (path, foreign.body)
+
+
 @pytest.mark.parametrize(
     ("raw", "says"),
     [
