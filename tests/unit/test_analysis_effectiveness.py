@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from functions import layout
-from functions.analysis import effectiveness, metrics
-from functions.analysis.effectiveness import replay
+from functions.analysis import metrics
+from functions.analysis.effectiveness import effectiveness, replay
 from functions.lake import Lake
 from tests.warnings_data import code, publish_classification, write_curated
 

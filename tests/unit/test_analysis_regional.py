@@ -7,7 +7,7 @@ import math
 import pyarrow as pa
 import pytest
 
-from functions.analysis import analyse
+from functions.analysis.analyse import analyse
 from functions.analysis.regional import FlagTest, industries, migration, regions
 from functions.errors import NotFound
 from functions.lake import Lake

@@ -6,7 +6,8 @@ import pyarrow as pa
 import pytest
 import sqlglot
 
-from functions.analysis import analyse, engine, names, trends
+from functions.analysis import engine, names, trends
+from functions.analysis.analyse import analyse
 from functions.analysis.regional import FlagTest, benjamini_hochberg, industries, migration, regions
 from functions.lake import Lake
 from tests.warnings_data import code, publish_classification

@@ -15,7 +15,10 @@ import pytest
 from functions.cli import COMMANDS, cli
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("pandas", "duckdb", "sqlglot", "awswrangler", "functions.classify", "functions.generate")
+HEAVY = (
+    "pandas", "duckdb", "pyarrow", "sqlglot", "awswrangler",
+    "functions.analysis.engine", "functions.classify", "functions.generate",
+)  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
@@ -54,3 +57,11 @@ def test_a_light_command_loads_no_engine_and_the_top_level_help_lists_every_comm
     listed = {line.split()[0] for line in section.splitlines() if line.strip()}
     assert listed == set(COMMANDS)
     assert "functions.generate" in loaded  # listing a command's help imports its module
+
+
+@pytest.mark.parametrize("args", [("evaluate", "--bogus"), ("evaluate", "--from", "2026-01")])
+def test_an_evaluate_usage_error_loads_no_engine(args: tuple[str, ...]) -> None:
+    """A usage error is exit 2 before any work: it cost 1.3 CPU-s while ``functions.analysis``
+    imported the engine and ``schemas`` imported pyarrow (docs/adr/0151)."""
+    code, _, loaded = _loaded_after(*args)
+    assert code == 2 and loaded == []
