@@ -197,6 +197,11 @@ LIFE_AT = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
 WHO = Principal("tok1", "platform-42", frozenset({"42"}))
 
 
+def publish_life(lake: Lake) -> None:
+    """Province 42 published for :data:`LIFE_MONTH`: what :func:`life` registers and draws from."""
+    publish(lake, results_table("42", 400, run_id="run-1"), LIFE_MONTH, "42")
+
+
 def task_request(region: str) -> TaskRequest:
     """A task of province 42 for ``region`` (one slot per region), without supervision lists."""
     return TaskRequest.model_validate(

@@ -53,6 +53,25 @@ class Repair:
         return not self.problems
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every step of one run shares: where, with which key, who runs it and when (written
+    into the records it appends), whether it only reports, and what it reports."""
+
+    lake: Lake
+    signer: Signer
+    province: str
+    operator: str
+    at: str
+    dry_run: bool
+    out: Repair
+
+    @property
+    def mark(self) -> dict[str, str]:
+        """What each record this run completes carries."""
+        return {"repaired_by": self.operator}
+
+
 def repair(
     lake: Lake,
     signer: Signer,
@@ -65,9 +84,9 @@ def repair(
     """Finish or set aside every unfinished append of ``province``; idempotent."""
     out = Repair(province)
     at = tasks.stamp(now)
-    mark = {"repaired_by": operator}
+    run = _Run(lake, signer, province, operator, at, dry_run, out)
     try:
-        _pending(lake, signer, province, operator, at, dry_run, out)
+        _pending(run)
     except (StorageError, CreditRiskError) as exc:
         out.problems.append(str(exc))
         return out
@@ -82,10 +101,10 @@ def repair(
         out.problems += problems
         return out
     records = check.records[:head_seq]  # a dry run: not the record beyond the head
-    _index(lake, signer, province, records, dry_run, out)
+    _index(run, records)
     on_chain = {(str(r.get("kind")), str(r.get("ref"))) for r in records}
-    _tasks(lake, signer, province, on_chain, at, mark, dry_run, out)
-    _test_plans(lake, signer, province, on_chain, at, mark, dry_run, out)
+    _tasks(run, on_chain)
+    _test_plans(run, on_chain)
     if out.actions and not dry_run:
         summary = {"operator": operator, "at": at, "actions": out.actions}
         audit.append(lake, signer, province, "repair", f"{province}-r{secrets.token_hex(10)}",
@@ -98,10 +117,9 @@ def repair(
     return out
 
 
-def _pending(
-    lake: Lake, signer: Signer, province: str, operator: str, at: str, dry_run: bool, out: Repair
-) -> None:
+def _pending(run: _Run) -> None:
     """The record beyond the head, if any: finished when sealed, else set aside."""
+    lake, signer, province, out = run.lake, run.signer, run.province, run.out
     seq, prev, etag = audit.signed_head(lake, signer, province)
     found = audit.pending_record(lake, province, seq)
     if found is None:
@@ -114,7 +132,7 @@ def _pending(
     if audit.sealed(signer, province, record, seq + 1, prev):
         out.actions.append({"action": "finished_append", "seq": seq + 1, "kind": record["kind"],
                             "ref": record["ref"]})  # fmt: skip
-        if not dry_run:
+        if not run.dry_run:
             audit.move_head(lake, signer, province, record, etag)
             audit.ensure_indexed(lake, signer, province, seq + 1, str(record["digest"]))
         return
@@ -122,7 +140,7 @@ def _pending(
     kept = layout.audit_set_aside_key(province, seq + 1, sha)
     action = {"action": "set_aside", "seq": seq + 1, "sha256": sha, "kept_at": kept}
     out.actions.append(action)
-    if dry_run:
+    if run.dry_run:
         return
     try:
         lake.write_bytes(kept, data, if_none_match=True)
@@ -130,9 +148,9 @@ def _pending(
         if audit.sha256(lake.read_bytes(kept)) != sha:
             raise StorageError(f"{lake.display(kept)} exists with other bytes; not overwritten") from None
     replacement: dict[str, Any] = {
-        "seq": seq + 1, "province": province, "at": at, "kind": "repair",
+        "seq": seq + 1, "province": province, "at": run.at, "kind": "repair",
         "ref": f"{province}-r{secrets.token_hex(10)}", "subject": sha, "prev": prev,
-        "operator": operator, "actions": [action],
+        "operator": run.operator, "actions": [action],
     }  # fmt: skip
     replacement["digest"] = audit.record_digest(replacement)
     replacement["seal"] = signer.sign(audit.seal_message(province, seq + 1, replacement["digest"]))
@@ -147,10 +165,9 @@ def _pending(
     audit.ensure_indexed(lake, signer, province, seq + 1, replacement["digest"])
 
 
-def _index(
-    lake: Lake, signer: Signer, province: str, records: list[dict[str, Any]], dry_run: bool, out: Repair
-) -> None:
+def _index(run: _Run, records: list[dict[str, Any]]) -> None:
     """Ref index entries and checkpoints a writer died before (two listings, then create-once)."""
+    lake, province = run.lake, run.province
     refs = {f.key for f in lake.list_files(f"audit/{province}/refs")}
     cps = {f.key for f in lake.list_files(layout.audit_checkpoints_prefix(province))}
     for rec in records:
@@ -158,24 +175,16 @@ def _index(
         ref_key = layout.audit_ref_key(province, str(rec.get("kind")), str(rec.get("ref")))
         cp_key = layout.audit_checkpoint_key(province, seq)
         if ref_key not in refs or (seq % audit.CHECKPOINT_EVERY == 0 and cp_key not in cps):
-            out.actions.append(
+            run.out.actions.append(
                 {"action": "indexed", "seq": seq, "kind": rec.get("kind"), "ref": rec.get("ref")}
             )
-            if not dry_run:
-                audit.write_index(lake, signer, province, rec)
+            if not run.dry_run:
+                audit.write_index(lake, run.signer, province, rec)
 
 
-def _tasks(
-    lake: Lake,
-    signer: Signer,
-    province: str,
-    on_chain: set[tuple[str, str]],
-    at: str,
-    mark: dict[str, str],
-    dry_run: bool,
-    out: Repair,
-) -> None:
+def _tasks(run: _Run, on_chain: set[tuple[str, str]]) -> None:
     """Claimed slots whose task is not on the chain, and claimed draws whose plan is not."""
+    lake, province, out = run.lake, run.province, run.out
     task_ids = []
     for f in lake.list_files(layout.task_slots_prefix(province), include_hidden=True):
         slot = audit.read_object(lake, f.key, "sampling object") or {}
@@ -193,8 +202,8 @@ def _tasks(
                 out.problems.append(f"task {task_id} does not match its committed secret; not registered")
                 continue
             out.actions.append({"action": "registered_task", "ref": task_id, "subject": audit.sha256(data)})
-            if not dry_run:
-                tasks.chain_task(lake, signer, task, data, at, **mark)
+            if not run.dry_run:
+                tasks.chain_task(lake, run.signer, task, data, run.at, **run.mark)
         for draw in tasks.load_draws(lake, task_id):
             plan_id = str(draw.get("plan_id"))
             if any((k, plan_id) in on_chain for k in audit.OFFICIAL_KINDS):
@@ -217,25 +226,17 @@ def _tasks(
                 break
             out.actions.append({"action": "recorded_draw", "ref": plan_id, "task_id": task_id,
                                 "draw_no": draw_no, "subject": audit.sha256(stored_plan)})  # fmt: skip
-            if not dry_run:
-                tasks.chain_draw(lake, signer, province, task_id, draw, stored_plan, at, **mark)
+            if not run.dry_run:
+                tasks.chain_draw(lake, run.signer, province, task_id, draw, stored_plan, run.at, **run.mark)
 
 
-def _test_plans(
-    lake: Lake,
-    signer: Signer,
-    province: str,
-    on_chain: set[tuple[str, str]],
-    at: str,
-    mark: dict[str, str],
-    dry_run: bool,
-    out: Repair,
-) -> None:
+def _test_plans(run: _Run, on_chain: set[tuple[str, str]]) -> None:
     """Stored test plans not on the chain get their ``test_plan`` record (adopted: ``repaired_by``
     says when, so a change made before adoption is not vouched for); an official plan that is no
     draw of its task (its writer died before claiming the draw) stays off the chain, noted."""
+    lake, out = run.lake, run.out
     recorded = {ref for _, ref in on_chain} | {str(a.get("ref")) for a in out.actions}
-    for f in lake.list_files(layout.plans_prefix(province), recursive=False):
+    for f in lake.list_files(layout.plans_prefix(run.province), recursive=False):
         plan_id = f.key.rsplit("/", 1)[-1].removesuffix(".json")
         if plan_id in recorded or not layout.PLAN_ID_RE.match(plan_id):
             continue
@@ -249,6 +250,8 @@ def _test_plans(
             out.notes.append(f"plan {plan_id} is no draw of its task (never official); left off the chain")
             continue
         out.actions.append({"action": "adopted_test_plan", "ref": plan_id, "subject": audit.sha256(data)})
-        if not dry_run:
-            tasks.chain_test_plan(lake, signer, province, plan_id, data, bool(plan.get("seed_generated")),
-                                  at, **mark)  # fmt: skip
+        if not run.dry_run:
+            seed_generated = bool(plan.get("seed_generated"))
+            tasks.chain_test_plan(
+                lake, run.signer, run.province, plan_id, data, seed_generated, run.at, **run.mark
+            )

@@ -26,8 +26,7 @@ from tests.sampling_data import (
     LIFE_MONTH,
     WHO,
     life,
-    publish,
-    results_table,
+    publish_life,
     task_request,
 )
 
@@ -52,7 +51,7 @@ def case(request: pytest.FixtureRequest, tmp_path: Path) -> Case:
         lake = request.getfixturevalue("s3_lake")
         env |= {"CREDITRISK_LAKE_URI": lake.uri, "CREDITRISK_REGION": REGION,
                 "CREDITRISK_AWS_ENDPOINT_URL": request.getfixturevalue("moto_endpoint")}  # fmt: skip
-    publish(lake, results_table("42", 400, run_id="run-1"), LIFE_MONTH, "42")
+    publish_life(lake)
     return Case(lake, env)
 
 

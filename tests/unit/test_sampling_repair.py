@@ -24,11 +24,9 @@ from tests.crashing_lake import Crashed, CrashingLake
 from tests.sampling_data import (
     AUDIT_KEY,
     LIFE_AT,
-    LIFE_MONTH,
     WHO,
     life,
-    publish,
-    results_table,
+    publish_life,
     task_request,
 )
 
@@ -40,7 +38,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     """A published province, and how many writes one task's life makes."""
     root = tmp_path_factory.mktemp("repair") / "lake"
     lake = Lake.from_uri(str(root))
-    publish(lake, results_table("42", 600, run_id="run-1"), LIFE_MONTH, "42")
+    publish_life(lake)
     counting = CrashingLake(Lake.from_uri(str(root.parent / "count")), None)
     shutil.copytree(root, root.parent / "count", dirs_exist_ok=True)
     life(counting, REGIONS[-1])
@@ -85,7 +83,7 @@ def test_a_crash_at_any_write_never_blocks_and_repair_finishes_it(
 @pytest.mark.parametrize("after", [3, 4, 5, 8])
 def test_the_same_on_moto_s3_with_conditional_writes(s3_lake: Lake, after: int) -> None:
     """``If-None-Match: *`` / ``If-Match`` as S3 answers them (moto 5.2 enforces both)."""
-    publish(s3_lake, results_table("42", 300, run_id="run-1"), LIFE_MONTH, "42")
+    publish_life(s3_lake)
     _crash_and_recover(s3_lake, after)
 
 
