@@ -132,10 +132,7 @@ def region_rule() -> dict[str, Any]:
 class PlanRequest(_Strict):
     """``POST /v1/sampling/plans``: a test draw (``mode: "test"``); official plans come from tasks."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        frozen=True,
+    model_config = ConfigDict(  # extra, strict and frozen come from _Strict
         json_schema_extra={
             **region_rule(),
             "examples": [
@@ -464,10 +461,7 @@ class Window(_Strict):
 class TaskRequest(_Strict):
     """``POST /v1/sampling/tasks``: what will be drawn, fixed before anyone sees the randomness."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        frozen=True,
+    model_config = ConfigDict(  # extra, strict and frozen come from _Strict
         json_schema_extra={
             **region_rule(),
             "examples": [

@@ -41,10 +41,7 @@ class DisputedRecord(_Strict):
 class ObjectionIn(_Strict):
     """``POST /v1/objections``: what the provincial system received."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        frozen=True,
+    model_config = ConfigDict(  # extra, strict and frozen come from _Strict
         json_schema_extra={
             "examples": [
                 {
@@ -103,10 +100,7 @@ class ObjectionStepIn(_Strict):
     ``rejected`` with a ``reason`` (the rules live in ``functions.objections.service.advance``,
     shared with the CLI)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        frozen=True,
+    model_config = ConfigDict(  # extra, strict and frozen come from _Strict
         json_schema_extra={
             "examples": [
                 {"step": "accepted"},
@@ -221,10 +215,7 @@ class AdjustmentIn(_Strict):
     """``POST /v1/adjustments``: propose a class for an entity's published month (shown nowhere
     until a second principal approves it)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        frozen=True,
+    model_config = ConfigDict(  # extra, strict and frozen come from _Strict
         json_schema_extra={
             "examples": [
                 {"uscc": "91420100MA4K0000XX", "month": "2026-10", "to_class": "B", "reason": "核查后调整"}
@@ -241,10 +232,7 @@ class AdjustmentDecision(_Strict):
     """``POST /v1/adjustments/{adjustment_id}/decision``: the second principal's approval or
     refusal (never the proposer's)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        frozen=True,
+    model_config = ConfigDict(  # extra, strict and frozen come from _Strict
         json_schema_extra={"examples": [{"month": "2026-10", "decision": "approved"}]},
     )
     month: Month

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 
 import pyarrow as pa
 import pytest
@@ -60,3 +61,14 @@ def test_unknown_dataset_names_known_ones() -> None:
 
 def test_results_schema_has_nested_reasons() -> None:
     assert CLASSIFICATION_SCHEMA.field("reasons").type.value_type.names == ["code", "label", "points"]
+
+
+@pytest.mark.parametrize("module", ["schemas.api", "schemas.objections"])
+def test_every_request_model_forbids_extras_is_strict_and_frozen(module: str) -> None:
+    """Models with their own ``model_config`` (examples) inherit these from ``_Strict``."""
+    mod = importlib.import_module(module)
+    models = [m for m in vars(mod).values() if isinstance(m, type) and issubclass(m, mod._Strict)]
+    assert any("json_schema_extra" in m.model_config for m in models)
+    for m in models:
+        assert (m.model_config.get("extra"), m.model_config.get("strict"), m.model_config.get("frozen")) == (
+            "forbid", True, True), m.__name__  # fmt: skip
