@@ -135,6 +135,18 @@ def publish(
     return run_id
 
 
+def publish_cold(lake: Lake, table: pa.Table, month: str, province: str, **kw: Any) -> Lake:
+    """:func:`publish` with the process's frame caches emptied first: they are keyed by the lake
+    object's identity, which a new test's lake can reuse. Returns ``lake`` (fixtures' set-up)."""
+    from functions.sampling import cells
+    from functions.sampling import frame as frames
+
+    cells.clear_cache()
+    frames.clear_cache()
+    publish(lake, table, month, province, **kw)
+    return lake
+
+
 def inspections(
     lake: Lake,
     province: str,

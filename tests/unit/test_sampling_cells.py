@@ -27,7 +27,7 @@ from functions.sampling.service import TARGET_COLUMNS, draw_plan
 from functions.sampling.tasks import create_plan
 from functions.sampling.verify import verify_plan
 from schemas.api import PlanRequest
-from tests.sampling_data import AUDIT_KEY, publish, results_table
+from tests.sampling_data import AUDIT_KEY, publish, publish_cold, results_table
 
 CALLER = Principal("0123456789ab", "platform", frozenset({"42"}))
 MONTH = "2026-10"
@@ -54,10 +54,7 @@ def table() -> pa.Table:
 
 @pytest.fixture
 def lake(local_lake: Lake, table: pa.Table) -> Lake:
-    cells.clear_cache()
-    frames.clear_cache()
-    publish(local_lake, table, MONTH, "42")
-    return local_lake
+    return publish_cold(local_lake, table, MONTH, "42")
 
 
 def _frame(lake: Lake) -> cells.CellFrame:
@@ -222,9 +219,7 @@ def test_a_small_scope_reads_a_fraction_of_the_copy(local_settings: Any) -> None
 
 
 def test_v1_plans_still_verify_and_v2_plans_match(local_lake: Lake, table: pa.Table) -> None:
-    cells.clear_cache()
-    frames.clear_cache()
-    publish(local_lake, table, MONTH, "42", sampling_copy=False)  # a run from before ADR 0100
+    publish_cold(local_lake, table, MONTH, "42", sampling_copy=False)  # a run from before ADR 0100
     old, _ = create_plan(local_lake, _request(seed="v"), CALLER, AUDIT_KEY)
     assert len(load_plan(local_lake, old)["frame_digest"]) == 64  # v1: bare hex
     assert verify_plan(local_lake, old).status == "match"
@@ -257,8 +252,7 @@ def test_verify_rebuilds_the_index_and_detects_an_edited_copy(lake: Lake, tmp_pa
 
 
 def test_the_same_layout_draws_the_same_plan_from_s3(any_lake: Lake, table: pa.Table) -> None:
-    cells.clear_cache()
-    publish(any_lake, table, MONTH, "42")
+    publish_cold(any_lake, table, MONTH, "42")
     frame = cells.load_published(any_lake, MONTH, "42")
     assert isinstance(frame, cells.CellFrame)
     req = _request(region_prefix="4201", exclude=[table["uscc"][5].as_py()])
@@ -270,8 +264,7 @@ def test_the_same_layout_draws_the_same_plan_from_s3(any_lake: Lake, table: pa.T
 def test_duckdb_writes_the_same_copy_as_the_reference_sort(local_lake: Lake, table: pa.Table) -> None:
     from functions.classify.sampling_copy import write_sampling_copy
 
-    cells.clear_cache()
-    publish(local_lake, table, MONTH, "42")  # reference copy (pyarrow sort) for run-1
+    publish_cold(local_lake, table, MONTH, "42")  # reference copy (pyarrow sort) for run-1
     reference = _frame(local_lake).index
     other = table.set_column(table.schema.get_field_index("run_id"), "run_id", pa.array(["run-dk"] * 3000))
     shuffled = other.take(pa.array(list(reversed(range(3000)))))
@@ -290,8 +283,7 @@ def test_the_copy_samples_by_the_approved_adjusted_class(local_lake: Lake, table
     from functions.objections import adjust
     from schemas.objections import Actor
 
-    cells.clear_cache()
-    publish(local_lake, table, MONTH, "42")
+    publish_cold(local_lake, table, MONTH, "42")
     li, wang = Actor(kind="operator", id="li", name="li"), Actor(kind="operator", id="wang", name="wang")
     rows = table.to_pylist()
     moved, pending = rows[7], rows[8]

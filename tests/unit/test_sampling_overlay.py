@@ -15,12 +15,11 @@ from functions.auth.tokens import Principal
 from functions.lake import Lake
 from functions.objections import adjust
 from functions.sampling import cells, overlay
-from functions.sampling import frame as frames
 from functions.sampling.tasks import create_plan
 from functions.sampling.verify import verify_plan
 from schemas.api import PlanRequest
 from schemas.objections import Actor
-from tests.sampling_data import AUDIT_KEY, publish, results_table
+from tests.sampling_data import AUDIT_KEY, publish_cold, results_table
 
 CALLER = Principal("0123456789ab", "platform", frozenset({"42"}))
 MONTH = "2026-10"
@@ -34,10 +33,7 @@ def table() -> pa.Table:
 
 @pytest.fixture
 def lake(local_lake: Lake, table: pa.Table) -> Lake:
-    cells.clear_cache()
-    frames.clear_cache()
-    publish(local_lake, table, MONTH, "42")  # the run's sampling copy is written here
-    return local_lake
+    return publish_cold(local_lake, table, MONTH, "42")  # the run's sampling copy is written here
 
 
 def _plan(lake: Lake, seed: str, **extra: Any) -> dict[str, Any]:
@@ -186,8 +182,7 @@ def test_an_entity_adjusted_in_the_copy_can_be_excluded_and_is_not_moved_again(
     finds the entity in that class's cell, so an exclusion works and the overlay moves nothing."""
     from functions.classify.sampling_copy import write_sampling_copy
 
-    cells.clear_cache()
-    publish(local_lake, table, MONTH, "42")
+    publish_cold(local_lake, table, MONTH, "42")
     entity = next(r for r in table.to_pylist() if r["risk_class"] == "A")
     _approve(local_lake, entity["uscc"], "D")
     write_sampling_copy(local_lake, MONTH, "42", "run-1", "samr-general@1")  # the adjusted copy
