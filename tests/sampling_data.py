@@ -159,6 +159,21 @@ def inspections(
     return curate(lake, "inspections", province, rows, ingest_id=ingest_id, ingested_at=ingested_at)
 
 
+def classed_inspections(day: dt.date) -> list[dict[str, Any]]:
+    """Inspections joined to their class, as ``analysis.effectiveness.evaluate`` takes them:
+    40 A (4 problems), 1 D (a problem: too few for a D/A lift), 2 without a class."""
+    return [
+        {"inspection_id": f"a{i}", "inspected_on": day + dt.timedelta(days=i % 28), "risk_class": "A",
+         "risk_score": float(i % 5), "problem": i < 4, "class_source": "plan"}
+        for i in range(40)
+    ] + [
+        {"inspection_id": "d1", "inspected_on": day, "risk_class": "D", "risk_score": 60.0, "problem": True,
+         "class_source": "plan"},
+        *({"inspection_id": f"n{i}", "inspected_on": day, "risk_class": None, "risk_score": None,
+           "problem": False, "class_source": "none"} for i in range(2)),
+    ]  # fmt: skip
+
+
 def curate(
     lake: Lake,
     dataset: str,

@@ -11,29 +11,19 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-import app as app_module
 from functions import layout
 from functions.analysis.effectiveness import evaluate
 from functions.analysis.metrics import histogram
-from functions.auth import tokens
 from functions.lake import Lake
 from functions.settings import Settings
 from schemas.api import EffectivenessOut
+from tests.api_client import get, two_provinces
+from tests.sampling_data import classed_inspections
 
 
 def _stored(month: str) -> dict[str, Any]:
     """Effectiveness as the monthly run stores it: 40 A inspections (4 problems), 1 D, 2 unclassified."""
-    day = dt.date(int(month[:4]), int(month[5:]), 1)
-    rows = [
-        {"inspection_id": f"a{i}", "inspected_on": day + dt.timedelta(days=i % 28), "risk_class": "A",
-         "risk_score": float(i % 5), "problem": i < 4, "class_source": "plan"}
-        for i in range(40)
-    ] + [
-        {"inspection_id": "d1", "inspected_on": day, "risk_class": "D", "risk_score": 60.0, "problem": True,
-         "class_source": "plan"},
-        *({"inspection_id": f"n{i}", "inspected_on": day, "risk_class": None, "risk_score": None,
-           "problem": False, "class_source": "none"} for i in range(2)),
-    ]  # fmt: skip
+    rows = classed_inspections(dt.date(int(month[:4]), int(month[5:]), 1))
     hist = histogram([1.0, 2.0])
     out: dict[str, Any] = json.loads(json.dumps(evaluate(rows, hist, hist, month), default=str))
     return out
@@ -43,19 +33,9 @@ def _stored(month: str) -> dict[str, Any]:
 def api(
     monkeypatch: pytest.MonkeyPatch, local_settings: Settings, local_lake: Lake
 ) -> Iterator[tuple[Client, str, str]]:
-    monkeypatch.setenv("CREDITRISK_LAKE_URI", local_settings.lake_uri)
-    app_module.reset()
     for month in ("2026-09", "2026-10"):
         local_lake.write_json(layout.analysis_key(month, "42", "effectiveness.json"), _stored(month))
-    mine, _ = tokens.issue_token(local_lake, name="p42", provinces=["42"])
-    other, _ = tokens.issue_token(local_lake, name="p23", provinces=["23"])
-    with Client(app_module.app) as client:
-        yield client, mine, other
-    app_module.reset()
-
-
-def get(client: Client, path: str, token: str | None) -> Any:
-    return client.http.get(path, headers={"Authorization": f"Bearer {token}"} if token else {})
+    yield from two_provinces(monkeypatch, local_settings, local_lake)
 
 
 def test_every_figure_carries_n_and_an_interval(api: tuple[Client, str, str]) -> None:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from chalice.test import Client
 
-import app as app_module
-from functions.auth import tokens
 from functions.lake import Lake
 from functions.settings import Settings
 from functions.warnings import run_warnings
 from schemas.warnings import WarningsOut
+from tests.api_client import get, two_provinces
 from tests.unit.test_warnings_rules import NOW, M, P, build
 
 
@@ -22,19 +20,9 @@ from tests.unit.test_warnings_rules import NOW, M, P, build
 def api(
     monkeypatch: pytest.MonkeyPatch, local_settings: Settings, local_lake: Lake
 ) -> Iterator[tuple[Client, str, str]]:
-    monkeypatch.setenv("CREDITRISK_LAKE_URI", local_settings.lake_uri)
-    app_module.reset()
     build(local_lake)
     run_warnings(local_lake, month=M, province=P, trigger="monthly", now=NOW, settings=local_settings)
-    mine, _ = tokens.issue_token(local_lake, name="p42", provinces=["42"])
-    other, _ = tokens.issue_token(local_lake, name="p23", provinces=["23"])
-    with Client(app_module.app) as client:
-        yield client, mine, other
-    app_module.reset()
-
-
-def get(client: Client, path: str, token: str | None) -> Any:
-    return client.http.get(path, headers={"Authorization": f"Bearer {token}"} if token else {})
+    yield from two_provinces(monkeypatch, local_settings, local_lake)
 
 
 def test_lists_filters_and_pages(api: tuple[Client, str, str]) -> None:

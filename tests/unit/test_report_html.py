@@ -57,18 +57,9 @@ def test_effectiveness_shows_n_and_intervals_or_insufficient_data() -> None:
     from functions.analysis.effectiveness import evaluate
     from functions.analysis.metrics import histogram
     from functions.report.html import _effectiveness
+    from tests.sampling_data import classed_inspections
 
-    day = dt.date(2026, 10, 1)
-    rows = [  # 40 A inspections (4 problems), 1 D (a problem), 2 without a class
-        {"inspection_id": f"a{i}", "inspected_on": day + dt.timedelta(days=i % 28), "risk_class": "A",
-         "risk_score": float(i % 5), "problem": i < 4, "class_source": "plan"}
-        for i in range(40)
-    ] + [
-        {"inspection_id": "d1", "inspected_on": day, "risk_class": "D", "risk_score": 60.0, "problem": True,
-         "class_source": "plan"},
-        *({"inspection_id": f"n{i}", "inspected_on": day, "risk_class": None, "risk_score": None,
-           "problem": False, "class_source": "none"} for i in range(2)),
-    ]  # fmt: skip
+    rows = classed_inspections(dt.date(2026, 10, 1))  # 40 A (4 problems), 1 D, 2 without a class
     hist = histogram([1.0, 2.0])
     eff = evaluate(rows, hist, hist, "2026-10")
     assert eff["lift_d_over_a"] == 10.0  # the raw ratio rests on one D inspection …
