@@ -38,7 +38,7 @@ YEAR = 365
 TERM = 5 * YEAR  # a field licence is valid 5 years (食品经营许可证, 药品经营许可证 and others)
 # routine inspections a year per entity active in the field (日常监督检查), beside the 双随机 spot
 # checks every entity gets: licensees of food and drugs, users of special equipment, manufacturers
-FIELD_INSPECTION_RATES = {"food": 0.5, "drug": 0.8, "special_equipment": 0.5, "product_quality": 0.4}
+FIELD_INSPECTION_RATES = {"food": 0.5, "drug": 1.5, "special_equipment": 1.0, "product_quality": 0.6}
 FIELD_LICENCES = {
     "food": ("food_production", "food_business"),
     "drug": ("drug_production", "drug_business", "medical_device"),
