@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from functions import layout
 from functions.analysis.backtest import PROBLEM_RESULTS
 from functions.analysis.metrics import auc
+from functions.errors import ConfigError, Unprocessable
 from functions.months import month_end
 from schemas.fields import FIELDS
 from schemas.results import RISK_CLASSES
@@ -82,8 +83,8 @@ def field_figures(lake: Lake, field: str, month: str, province: str) -> FieldFig
     import duckdb
 
     spec = FIELDS[field]
-    classes = lake.path(layout.field_classification_key(field, month, province))
-    inspections = lake.path(layout.curated_prefix("inspections", province))
+    classes = _quoted(lake.path(layout.field_classification_key(field, month, province)))
+    inspections = _quoted(lake.path(layout.curated_prefix("inspections", province)))
     domains = ", ".join(f"'{d}'" for d in spec.domains)
     problems = ", ".join(f"'{r}'" for r in PROBLEM_RESULTS)
     con = duckdb.connect()
@@ -101,7 +102,7 @@ def field_figures(lake: Lake, field: str, month: str, province: str) -> FieldFig
     finally:
         con.close()
     if len(models) != 1:
-        raise ValueError(f"field {field} of {month} names {len(models)} models, not one")
+        raise Unprocessable(f"field {field} of {month} names {len(models)} models, not one", field="field")
     total = sum(mix.values())
     out = []
     for cls in RISK_CLASSES:
@@ -118,6 +119,10 @@ def field_figures(lake: Lake, field: str, month: str, province: str) -> FieldFig
         classes=tuple(out),
         auc=auc([float(s) for _, s, _, _ in rows], [bool(h) for _, _, h, _ in rows]),
     )
+
+
+def _quoted(path: str) -> str:
+    return path.replace("'", "''")
 
 
 def figures_table(fig: FieldFigures) -> str:
@@ -155,7 +160,7 @@ def sync(text: str, fig: FieldFigures) -> str:
     """``text`` with its calibration block replaced by ``fig``'s (the text must hold the markers)."""
     head, found, rest = text.partition(BEGIN)
     if not found or END not in rest:
-        raise ValueError("the document has no calibration-table markers")
+        raise ConfigError("the document has no calibration-table markers", field="doc")
     _, _, tail = rest.partition(END)
     return head + figures_table(fig) + tail
 
@@ -186,7 +191,7 @@ def score_counts(lake: Lake, field: str, month: str, province: str) -> list[tupl
     """Entities per score value of a published field result (the suggestion mode's input)."""
     import duckdb
 
-    path = lake.path(layout.field_classification_key(field, month, province))
+    path = _quoted(lake.path(layout.field_classification_key(field, month, province)))
     con = duckdb.connect()
     try:
         rows = con.execute(f"SELECT risk_score, count(*) FROM read_parquet('{path}') GROUP BY 1").fetchall()
@@ -216,6 +221,16 @@ def suggest_versions(lake: Lake, month: str, province: str, mix: str, out_dir: P
     return written
 
 
+def suggestion_targets(out_dir: Path) -> list[Path]:
+    """The files ``suggest_versions`` writes into ``out_dir`` (checked before any work)."""
+    from functions.analysis import suggest
+
+    return [
+        out_dir / f"{spec.system}@{suggest.next_version(spec.system, SOURCE_VERSION)}.yaml"
+        for spec in FIELDS.values()
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m functions.analysis.field_calibration")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sug = sub.add_parser("suggest", help="new field system versions from the suggestion province")
     sug.add_argument("out_dir", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "suggest":
+        taken = [str(p) for p in suggestion_targets(args.out_dir) if p.exists()]
+        if taken:
+            parser.error(f"a new version is never written over a file: {', '.join(taken)}")
     with tempfile.TemporaryDirectory(prefix="creditrisk-fieldcal-") as tmp:
         if args.command == "docs":
             lake = build_province(Path(tmp), REFERENCE, REFERENCE_MONTH)

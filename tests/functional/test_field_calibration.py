@@ -4,6 +4,8 @@ mix usable for class-dependent sampling; and the documents show exactly these fi
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,18 @@ def test_the_documents_show_these_figures(figures: fc.FieldFigures) -> None:
     text = path.read_text(encoding="utf-8")
     assert fc.sync(text, figures) == text, "regenerate: python -m functions.analysis.field_calibration docs"
     assert "not yet calibrated" not in text
+
+
+def test_the_tool_never_writes_over_a_version_and_says_so(tmp_path: Path) -> None:
+    """Checked before any province is built: exit 2, the file named, the file untouched."""
+    taken = tmp_path / "food@1.2.yaml"
+    taken.write_text("kept", encoding="utf-8")
+
+    def tool(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "functions.analysis.field_calibration", *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parents[2])
+
+    run = tool("suggest", str(tmp_path))
+    assert run.returncode == 2 and "never written over" in run.stderr and str(taken) in run.stderr
+    assert taken.read_text(encoding="utf-8") == "kept" and sorted(tmp_path.iterdir()) == [taken]
+    assert tool().returncode == 2 and tool("nope").returncode == 2

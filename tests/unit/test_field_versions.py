@@ -7,6 +7,7 @@ import pytest
 
 from functions.analysis import field_calibration as fc
 from functions.classify.load import load_system, shipped_versions
+from functions.errors import ConfigError
 from schemas.fields import FIELDS
 
 # content hashes of the 1.0 versions when 1.1 was published: 1.0 is never edited in place
@@ -58,5 +59,5 @@ def test_table_and_sync() -> None:
     )
     doc = f"intro\n{fc.BEGIN}\nold\n{fc.END}\nafter\n"
     assert fc.sync(doc, FIG) == f"intro\n{table}\nafter\n"
-    with pytest.raises(ValueError, match="no calibration-table markers"):
+    with pytest.raises(ConfigError, match="no calibration-table markers"):
         fc.sync("no markers", FIG)
