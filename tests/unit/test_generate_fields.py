@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from functions.analysis.backtest import PROBLEM_RESULTS
 from functions.generate import events, fields
@@ -17,10 +18,14 @@ END = "2026-10"
 WINDOW = make_window(END, 24)
 
 
-def _blocks(n: int) -> list[tuple[EntityBlock, dict[str, pa.Table]]]:
+Blocks = list[tuple[EntityBlock, dict[str, pa.Table]]]
+
+
+@pytest.fixture(scope="module")
+def blocks() -> Blocks:
     regions = regions_for("42")
     out = []
-    for b in range(n):
+    for b in range(8):
         eb = entity_block(b, BLOCK, 5, regions, WINDOW)
         out.append((eb, events.block_tables(eb, b, 5, regions, WINDOW)))
     return out
@@ -31,10 +36,10 @@ def _rr_of(eb: EntityBlock, uscc: list[str]) -> list[float]:
     return [float(eb.rr[pos[u]]) for u in uscc]
 
 
-def test_field_inspection_findings_rise_with_the_latent_risk() -> None:
+def test_field_inspection_findings_rise_with_the_latent_risk(blocks: Blocks) -> None:
     rr: list[float] = []
     found: list[bool] = []
-    for eb, tables in _blocks(8):
+    for eb, tables in blocks:
         t = tables["inspections"]
         routine = t.filter(pa.array([i.startswith("JF") for i in t["inspection_id"].to_pylist()]))
         rr.extend(_rr_of(eb, routine["uscc"].to_pylist()))
@@ -45,11 +50,11 @@ def test_field_inspection_findings_rise_with_the_latent_risk() -> None:
     assert hits[-tenth:].mean() > 3 * hits[:tenth].mean()
 
 
-def test_licences_are_renewed_and_lapse_with_the_risk() -> None:
+def test_licences_are_renewed_and_lapse_with_the_risk(blocks: Blocks) -> None:
     lapsed_rr: list[float] = []
     kept_rr: list[float] = []
     end = WINDOW.end
-    for eb, tables in _blocks(8):
+    for eb, tables in blocks:
         lic = tables["licences"]
         last: dict[str, int] = {}
         for u, v in zip(lic["uscc"].to_pylist(), lic["valid_to"].to_pylist(), strict=True):
