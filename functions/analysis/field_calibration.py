@@ -131,8 +131,11 @@ def figures_table(fig: FieldFigures) -> str:
     def pct(x: float | None) -> str:
         return "–" if x is None else f"{100 * x:.1f}%"
 
+    mix = ", ".join(f"{c} {float(v):.0%}" for c, v in (p.split("=") for p in TARGET_MIX.split(",")))
     lines = [
         BEGIN,
+        f"Cut-offs suggested for the class mix {mix} on {REFERENCE_MONTH} of the suggestion province "
+        f"({SUGGESTION['entities']:,} entities, seed {SUGGESTION['seed']}); checked here out of time:",
         f"`{fig.model}` on the synthetic province {fig.province} ({REFERENCE['entities']:,} entities, "
         f"seed {REFERENCE['seed']}), classified for {fig.month} ({fig.population:,} entities in the "
         f"field) against its {fig.inspections:,} inspections of domain "
