@@ -57,6 +57,7 @@ def test_table_and_sync() -> None:
     assert (
         "domain `food` after 2026-05-31 (to 2026-11-30)" in table and "(100 entities in the field)" in table
     )
+    assert "class mix A 75%, B 17%, C 6%, D 2% on 2026-05 of the suggestion province" in table
     doc = f"intro\n{fc.BEGIN}\nold\n{fc.END}\nafter\n"
     assert fc.sync(doc, FIG) == f"intro\n{table}\nafter\n"
     with pytest.raises(ConfigError, match="no calibration-table markers"):
