@@ -81,7 +81,8 @@ def run_demo(lake_uri: str, *, province: str, entities: int, months: int, seed: 
         for name, info in result.fields.items():
             c = info["counts"]
             print(
-                f"  field {name:<18} {sum(c.values()):>7,} entities  A {c['A']:,} B {c['B']:,} C {c['C']:,} "
+                f"  field {name:<18} {info['model']:<22} {sum(c.values()):>7,} entities  "
+                f"A {c['A']:,} B {c['B']:,} C {c['C']:,} "
                 f"D {c['D']:,}  (sampling: {info['sampling_counts']})"
             )
 

@@ -325,21 +325,19 @@ def plan_ids(seed: int, province: str, month: str, k: int) -> tuple[str, ...]:
     return tuple(out)
 
 
-def inspections(
-    rng: np.random.Generator, eb: EntityBlock, window: Window, province: str, months: int, seed: int
-) -> pa.Table:
-    lo, hi = _bounds(eb, window)
-    rate = 0.05 * months / 12 * (0.7 + 0.3 * eb.rr)
-    d = _Draw(rng, rng.poisson(rate), lo, hi)
-    n = len(d)
-    rr = eb.rr[d.row]
-    # Every outcome but no_problem is a finding (analysis.effectiveness.PROBLEM_RESULTS), so each
-    # rises with the latent risk; the rest (most inspections, as in published results) find nothing.
+INSPECTION_RESULTS = ("no_problem", "corrected", "problem_found", "not_at_address", "refused")
+
+
+def inspection_results(rng: np.random.Generator, rr: np.ndarray) -> np.ndarray:
+    """Index into ``INSPECTION_RESULTS`` per inspection of an entity with latent risk ``rr``.
+
+    Every outcome but no_problem is a finding (analysis.effectiveness.PROBLEM_RESULTS), so each
+    rises with the latent risk; the rest (most inspections, as in published results) find nothing."""
     p_problem = np.minimum(0.05 * rr, 0.6)
     p_corrected = np.minimum(0.04 * rr, 0.2)
     p_away = 0.03 * np.sqrt(rr)
-    u = rng.random(n)
-    result = np.select(
+    u = rng.random(len(rr))
+    out: np.ndarray = np.select(
         [
             u < p_problem,
             u < p_problem + p_away,
@@ -349,6 +347,17 @@ def inspections(
         [2, 3, 4, 1],
         default=0,
     )
+    return out
+
+
+def inspections(
+    rng: np.random.Generator, eb: EntityBlock, window: Window, province: str, months: int, seed: int
+) -> pa.Table:
+    lo, hi = _bounds(eb, window)
+    rate = 0.05 * months / 12 * (0.7 + 0.3 * eb.rr)
+    d = _Draw(rng, rng.poisson(rate), lo, hi)
+    n = len(d)
+    result = inspection_results(rng, eb.rr[d.row])
     month = month_of(d.day)
     month_idx = pc.index_in(month, value_set=pa.array(window.months)).to_numpy(zero_copy_only=False)
     plans = [p for m in window.months for p in plan_ids(seed, province, m, 3)]
@@ -361,7 +370,7 @@ def inspections(
             "inspected_on": day_str(d.day),
             "plan_id": pc.if_else(pa.array(has_plan), strs(plans, plan_idx), _NULL),
             "domain": _choice(rng, vocab.INSPECTION_DOMAINS, n),
-            "result": strs(("no_problem", "corrected", "problem_found", "not_at_address", "refused"), result),
+            "result": strs(INSPECTION_RESULTS, result),
             "_file": month,
         }
     )
@@ -492,7 +501,8 @@ def other_dishonesty(
 def block_tables(
     eb: EntityBlock, block: int, seed: int, regions: Regions, window: Window
 ) -> dict[str, pa.Table]:
-    """All thirteen datasets for one block (one generator per dataset, so adding one changes no other)."""
+    """All thirteen datasets for one block (one generator per dataset, so adding one changes no other;
+    the fields' inspections have their own, so the spot checks are the same as without them)."""
     p = regions.province
     m = len(window.months)
 
@@ -503,22 +513,38 @@ def block_tables(
 
     annual, miss_rows, miss_years = annual_reports(rng(3), eb, window)
     entities = eb.table.append_column("_file", part_name(eb.gidx))
+    licences = fields.licences(rng(12), eb, window, p)
+    equipment = fields.equipment(rng(13), eb, window, p)
+    penalty = penalties(rng(4), eb, window, regions, m)
+    complaint = fields.complaint_domains(rng(11), eb, complaints(rng(8), eb, window, p, m))
+    field_inspections = fields.field_inspections(
+        rng(15), eb, window, p, m, licences, equipment, (penalty, complaint)
+    )
     return {
         "entities": entities,
         "registration_changes": registration_changes(rng(2), eb, window, p, m),
         "annual_reports": annual,
-        "penalties": penalties(rng(4), eb, window, regions, m),
+        "penalties": penalty,
         "abnormal_list": abnormal_list(rng(5), eb, window, p, m, (miss_rows, miss_years)),
         "serious_dishonesty_list": serious_dishonesty(rng(6), eb, window, p, m),
-        "inspections": inspections(rng(7), eb, window, p, m, seed),
-        "complaints": fields.complaint_domains(rng(11), eb, complaints(rng(8), eb, window, p, m)),
+        # the 双随机 spot checks, then the fields' routine inspections of their licensees and users
+        "inspections": pa.concat_tables([inspections(rng(7), eb, window, p, m, seed), field_inspections]),
+        "complaints": complaint,
         "relationships": relationships(rng(9), eb, window),
         "other_dishonesty": other_dishonesty(rng(10), eb, window, regions, p, m),
         # the professional fields' own data (docs/adr/0118)
-        "licences": fields.licences(rng(12), eb, window, p),
-        "equipment": fields.equipment(rng(13), eb, window, p),
+        "licences": licences,
+        "equipment": equipment,
         "product_checks": fields.product_checks(rng(14), eb, window, p, m),
     }
 
 
-__all__ = ["BLOCK", "ENTITIES_PER_PART", "block_tables", "decision_numbers", "penalty_table"]
+__all__ = [
+    "BLOCK",
+    "ENTITIES_PER_PART",
+    "INSPECTION_RESULTS",
+    "block_tables",
+    "decision_numbers",
+    "inspection_results",
+    "penalty_table",
+]

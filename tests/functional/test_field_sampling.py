@@ -89,7 +89,7 @@ def test_monthly_classification_writes_every_field(world: World) -> None:
     assert set(entry["fields"]) == {"food", "drug", "special_equipment", "industrial_product"}
     food = entry["fields"]["food"]
     # licensed (20) or with a food record (12, of which 4 also licensed): 28 in the population
-    assert sum(food["counts"].values()) == 28 and food["model"] == "food@1.0"
+    assert sum(food["counts"].values()) == 28 and food["model"] == "food@1.1"
     assert sum(entry["fields"]["drug"]["counts"].values()) == 0  # nobody is in the drug field
     for name, info in entry["fields"].items():
         pointer = world.lake.read_json(layout.field_classification_pointer_key(name, MONTH, "13"))
@@ -104,7 +104,7 @@ def test_a_field_plan_draws_the_field_population_by_sampling_class(world: World)
     assert r.status_code == 201, r.body
     plan = json.loads(r.body)
     assert plan["run_id"] == world.summary["provinces"]["13"]["fields"]["food"]["run_id"]
-    assert plan["model"] == "food@1.0" and plan["frame_size"] == len(population) == 28
+    assert plan["model"] == "food@1.1" and plan["frame_size"] == len(population) == 28
     assert {t["uscc"] for t in plan["targets"]} == population
     for t in plan["targets"]:
         assert t["risk_class"] == view[t["uscc"]]["food_sampling_class"]

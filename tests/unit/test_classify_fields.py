@@ -141,7 +141,8 @@ def test_each_field_classifies_its_population_only(published: tuple[Lake, RunRes
     assert members["drug"] == {code(4)}
     assert members["special_equipment"] == {code(5)}
     assert members["industrial_product"] == {code(6)}
-    assert result.fields["food"]["counts"] == {"A": 1, "B": 0, "C": 2, "D": 1}
+    # food@1.1's cut-offs (D ≥ 25, docs/adr/0146): 2 and 3 score past 25, 8 is D by rule
+    assert result.fields["food"]["counts"] == {"A": 1, "B": 0, "C": 0, "D": 3}
 
 
 def test_field_classes_and_reasons(published: tuple[Lake, RunResult]) -> None:
@@ -149,9 +150,9 @@ def test_field_classes_and_reasons(published: tuple[Lake, RunResult]) -> None:
     food = _rows(lake, "food")
     assert food[code(1)]["risk_class"] == "A" and food[code(1)]["reasons"] == []
     two = food[code(2)]
-    assert two["risk_class"] == "C" and two["model"] == "food@1.0"
+    assert two["risk_class"] == "D" and two["model"] == "food@1.1"
     # weighted points: 2 penalties 80 × 0.55 × 0.3, 1 substantiated 50 × 0.25 × 0.5, 1 failed
-    # test 50 × 0.55 × 0.2, 1 complaint 40 × 0.25 × 0.5; score 29.95 ≥ 25 → C
+    # test 50 × 0.55 × 0.2, 1 complaint 40 × 0.25 × 0.5; score 29.95 ≥ 25 → D (C under 1.0)
     assert [(r["code"], r["points"]) for r in two["reasons"]] == [
         ("FIELD_PENALTIES_24M", pytest.approx(13.2)),
         ("FIELD_SUBSTANTIATED_12M", pytest.approx(6.25)),
@@ -159,8 +160,8 @@ def test_field_classes_and_reasons(published: tuple[Lake, RunResult]) -> None:
         ("FIELD_COMPLAINTS_12M", pytest.approx(5.0)),
     ]
     assert two["risk_score"] == pytest.approx(29.95)
-    three = food[code(3)]  # unlicensed, a severe food penalty
-    assert three["risk_class"] == "C" and three["rules"] == ["C_FIELD_SEVERE"]
+    three = food[code(3)]  # unlicensed, a severe food penalty: 10 + 11 + 8.25 ≥ 25 → D, rule → C
+    assert three["risk_class"] == "D" and three["rules"] == ["C_FIELD_SEVERE"]
     assert {r["code"] for r in three["reasons"]} >= {"FIELD_LICENCE_VALID", "FIELD_SEVERE_36M"}
     assert food[code(8)]["risk_class"] == "D" and "D_LICENCE_REVOKED" in food[code(8)]["rules"]
     drug = _rows(lake, "drug")[code(4)]  # licence expired before the period end, a failed test
@@ -194,8 +195,8 @@ def test_combined_view_and_field_rows(published: tuple[Lake, RunResult]) -> None
     lake, _ = published
     rows = {r["uscc"]: r for r in combined(lake, MONTH, "13").to_pylist()}
     assert rows[code(7)]["food_class"] is None and rows[code(7)]["general_class"] is not None
-    assert rows[code(2)]["food_class"] == "C" and rows[code(2)]["drug_class"] is None
-    assert rows[code(2)]["food_sampling_class"] == stricter(rows[code(2)]["general_class"], "C")
+    assert rows[code(2)]["food_class"] == "D" and rows[code(2)]["drug_class"] is None
+    assert rows[code(2)]["food_sampling_class"] == stricter(rows[code(2)]["general_class"], "D")
     assert code(9) in rows and all(rows[code(9)][f"{f}_class"] is None for f in FIELD_NAMES)
     assert set(field_rows(lake, MONTH, "13", code(2))) == {"food"}
 
@@ -253,7 +254,7 @@ def test_the_previous_class_is_the_fields_own(published: tuple[Lake, RunResult])
         for r in lake.read_parquet(layout.field_classification_key("food", "2026-07", "13")).to_pylist()
     }
     assert set(nxt.fields) == {"food"}
-    assert food[code(2)]["previous_class"] == "C" and food[code(1)]["previous_class"] == "A"
+    assert food[code(2)]["previous_class"] == "D" and food[code(1)]["previous_class"] == "A"
 
 
 def test_unknown_field_is_refused(tmp_path: Any) -> None:
@@ -297,15 +298,15 @@ def test_explain_shows_general_and_field_reasons_side_by_side(published: tuple[L
     lake, _ = published
     info = explain(lake, code(2), MONTH)
     food = info["fields"]["food"]
-    assert set(info["fields"]) == {"food"} and food["risk_class"] == "C" and food["model"] == "food@1.0"
-    assert food["sampling_class"] == stricter(info["risk_class"], "C")
+    assert set(info["fields"]) == {"food"} and food["risk_class"] == "D" and food["model"] == "food@1.1"
+    assert food["sampling_class"] == stricter(info["risk_class"], "D")
     assert food["reasons"][0]["code"] == "FIELD_PENALTIES_24M"
     text = render(info)
     head = next(line for line in text.splitlines() if line.strip().startswith("general:"))
-    assert f"general: {info['risk_class']}" in head and "food: C (sampling " in head
+    assert f"general: {info['risk_class']}" in head and "food: D (sampling " in head
     row = text.splitlines()[text.splitlines().index(head) + 1]
     assert "FIELD_PENALTIES_24M 13.20" in row  # the food reason beside the general one
     assert "not in any field" in render(explain(lake, code(7), MONTH))
     api = lookup(lake, code(2), MONTH)
-    assert api["fields"]["food"]["risk_class"] == "C" and api["fields"]["food"]["reasons"] == food["reasons"]
+    assert api["fields"]["food"]["risk_class"] == "D" and api["fields"]["food"]["reasons"] == food["reasons"]
     assert lookup(lake, code(7), MONTH)["fields"] == {}

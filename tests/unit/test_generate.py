@@ -135,7 +135,14 @@ def test_distributions_are_plausible(plain: Path) -> None:
     assert 0.05 < entity_share("penalties") < 0.12
     assert 0.015 < entity_share("abnormal_list") < 0.05
     assert 0.0005 < entity_share("serious_dishonesty_list") < 0.01
-    assert 0.05 < entity_share("inspections") < 0.14  # ~5% a year over two years
+    inspections = rows_of(plain, "42", "inspections")
+    spot = {r["uscc"] for r in inspections if r["inspection_id"].startswith("JC")}
+    assert 0.05 < len(spot) / n < 0.14  # spot checks: ~5% a year over two years
+    # the fields' routine inspections: their own domains, no sampling plan, fewer entities
+    routine = [r for r in inspections if r["inspection_id"].startswith("JF")]
+    assert {r["domain"] for r in routine} == {"food", "drug", "special_equipment", "product_quality"}
+    assert all(r["plan_id"] is None for r in routine)
+    assert 0.1 < len({r["uscc"] for r in routine}) / n < 0.4
     penalties = rows_of(plain, "42", "penalties")
     kinds = Counter(p["kind"] for p in penalties)
     assert kinds["fine"] + kinds["warning"] > 0.7 * len(penalties)
