@@ -39,3 +39,33 @@ def partition_columns(ctx: click.Context, province: str | None, dry_run: bool, a
             click.echo(f"conflict (left as is): {key}", err=True)
     if result.conflicts:
         ctx.exit(1)
+
+
+@command.command("analysis-tables")
+@click.option("--province", default=None, help="two-digit province code (default: every province)")
+@click.option("--dry-run", is_flag=True, help="list what would be moved, change nothing")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.pass_context
+def analysis_tables(ctx: click.Context, province: str | None, dry_run: bool, as_json: bool) -> None:
+    """Move the regions/industries/migration tables out of results/analysis/ (ADR 0149).
+
+    Exit status 1 when a legacy file does not fit its contract (listed, left as is)."""
+    from functions import layout
+    from functions.analysis.migrate import migrate_analysis_tables
+    from functions.errors import InvalidInput
+
+    if province is not None and not layout.PROVINCE_RE.match(province):
+        raise InvalidInput("province must be a two-digit GB/T 2260 code", field="province")
+    result = migrate_analysis_tables(lake_from(ctx), province=province, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps({**result.to_dict(), "dry_run": dry_run}, indent=2))
+    else:
+        verb = "would move" if dry_run else "moved"
+        click.echo(
+            f"{verb} {len(result.moved)} files; {len(result.superseded)} already newer at the new key"
+            + (" (would delete the legacy copy)" if dry_run else " (legacy copy deleted)")
+        )
+        for key in result.conflicts:
+            click.echo(f"conflict (left as is): {key}", err=True)
+    if result.conflicts:
+        ctx.exit(1)
