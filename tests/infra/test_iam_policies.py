@@ -334,8 +334,12 @@ def test_auditor_reads_only_results(platform: dict[str, Any], key: str) -> None:
 def test_auditor_queries_the_results_tables_and_reads_ingest_reports(platform: dict[str, Any]) -> None:
     """Warnings, tasks, coverage and ingest reports are Glue tables auditors query (issue 16)."""
     aud = role_policies(platform, "AuditorRole")
-    for name in ("warnings", "tasks", "coverage", "ingest_reports"):
+    tables = ("warnings", "tasks", "coverage", "ingest_reports")
+    analysis = ("analysis_regions", "analysis_industries", "analysis_migration")  # ADR 0149
+    for name in (*tables, *analysis):
         assert decide(aud, platform, "glue:GetTable", f"{GLUE}:table/creditrisk_dev/{name}") == "allow"
+    part = "results/analysis_regions/month=2026-10/province=42/regions.parquet"
+    assert decide(aud, platform, "s3:GetObject", obj(LAKE, part)) == "allow"
     report = "reports/ingest/42/penalties/i1.json"
     assert decide(aud, platform, "s3:GetObject", obj(LAKE, report)) == "allow"
     assert (
