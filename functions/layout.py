@@ -174,6 +174,11 @@ def backtest_classification_key(job: str, month: str, province: str) -> str:
     return f"{BACKTEST_CLASSIFICATIONS}/job={job}/month={month}/province={province}/part-0.parquet"
 
 
+def hive_keys(key: str) -> dict[str, str]:
+    """The hive partition keys of a file's path (``month=…/province=…`` → their values)."""
+    return dict(part.split("=", 1) for part in key.split("/")[:-1] if "=" in part)
+
+
 def analysis_prefix(month: str, province: str) -> str:
     return f"results/analysis/month={month}/province={province}"
 

@@ -40,7 +40,7 @@ class AnalysisMigration:
 
 
 def _partition(key: str) -> tuple[str, str] | None:
-    parts = dict(p.split("=", 1) for p in key.split("/")[:-1] if "=" in p)
+    parts = layout.hive_keys(key)
     month, province = parts.get("month"), parts.get("province")
     return (month, province) if month and province else None
 
