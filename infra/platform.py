@@ -598,6 +598,25 @@ _WRITE_ACTIONS_DENIED = [
 ]
 
 
+GLUE_READ = [  # what Athena needs of the catalog to read a table as the caller
+    "glue:GetDatabase",
+    "glue:GetDatabases",
+    "glue:GetTable",
+    "glue:GetTables",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+]
+
+
+def _glue_arns(*tables: str) -> list[Json]:
+    base = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
+    return [
+        sub(f"{base}:catalog"),
+        sub(f"{base}:database/${{GlueDatabase}}"),
+        *(sub(f"{base}:table/${{GlueDatabase}}/{t}") for t in tables),
+    ]
+
+
 AUDIT_CHAINS = "audit/??/*"  # a province's sampling audit chain (two digits), not audit/objections
 
 
@@ -643,35 +662,12 @@ def auditor_role() -> Json:
                             {
                                 "Sid": "ReadResultsCatalog",
                                 "Effect": "Allow",
-                                "Action": [
-                                    "glue:GetDatabase",
-                                    "glue:GetDatabases",
-                                    "glue:GetTable",
-                                    "glue:GetTables",
-                                    "glue:GetPartition",
-                                    "glue:GetPartitions",
-                                ],
-                                "Resource": [
-                                    sub(
-                                        "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog"
-                                    ),
-                                    sub(
-                                        "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
-                                        ":database/${GlueDatabase}"
-                                    ),
-                                    sub(
-                                        "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
-                                        f":table/${{GlueDatabase}}/{CLASSIFICATIONS_TABLE}"
-                                    ),
-                                    # warnings, tasks, coverage, ingest reports (schemas/tables.py)
-                                    *(
-                                        sub(
-                                            "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
-                                            f":table/${{GlueDatabase}}/{t.name}"
-                                        )
-                                        for t in RESULTS_TABLES
-                                    ),
-                                ],
+                                "Action": GLUE_READ,
+                                # the results tables: warnings, tasks, coverage, ingest
+                                # reports, the analysis tables … (schemas/tables.py)
+                                "Resource": _glue_arns(
+                                    CLASSIFICATIONS_TABLE, *(t.name for t in RESULTS_TABLES)
+                                ),
                             },
                             {
                                 "Sid": "ReadResults",
@@ -846,15 +842,6 @@ def alarm_topic() -> Json:
 EVALUATOR_READS = ("curated", "reports/ingest", "results/classifications")
 
 
-def _glue_arns(*tables: str) -> list[Json]:
-    base = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
-    return [
-        sub(f"{base}:catalog"),
-        sub(f"{base}:database/${{GlueDatabase}}"),
-        *(sub(f"{base}:table/${{GlueDatabase}}/{t}") for t in tables),
-    ]
-
-
 def evaluator_role() -> Json:
     """Runs ``creditrisk evaluate`` in AWS (backtest, champion/challenger, cut-off suggestions;
     docs/adr/0150): an analyst assumes it from a workstation. Queries run in the platform
@@ -903,14 +890,7 @@ def evaluator_role() -> Json:
                             {
                                 "Sid": "ReadInputTables",
                                 "Effect": "Allow",
-                                "Action": [
-                                    "glue:GetDatabase",
-                                    "glue:GetDatabases",
-                                    "glue:GetTable",
-                                    "glue:GetTables",
-                                    "glue:GetPartition",
-                                    "glue:GetPartitions",
-                                ],
+                                "Action": GLUE_READ,
                                 "Resource": _glue_arns(*tables),
                             },
                             {
