@@ -143,7 +143,7 @@ def _county_page(lake: Lake, settings: Settings, month: str, province: str) -> N
     from functions import layout
     from functions.report.county import write_county_pages
 
-    regions = lake.read_parquet(layout.analysis_key(month, province, "regions.parquet")).to_pylist()
+    regions = lake.read_parquet(layout.analysis_table_key("regions", month, province)).to_pylist()
     counties = [r for r in regions if r["level"] == "county" and r["code"]]
     if not counties:
         return

@@ -174,13 +174,33 @@ def backtest_classification_key(job: str, month: str, province: str) -> str:
     return f"{BACKTEST_CLASSIFICATIONS}/job={job}/month={month}/province={province}/part-0.parquet"
 
 
+def hive_keys(key: str) -> dict[str, str]:
+    """The hive partition keys of a file's path (``month=…/province=…`` → their values)."""
+    return dict(part.split("=", 1) for part in key.split("/")[:-1] if "=" in part)
+
+
 def analysis_prefix(month: str, province: str) -> str:
     return f"results/analysis/month={month}/province={province}"
 
 
 def analysis_key(month: str, province: str, name: str) -> str:
-    """``regions.parquet``, ``industries.parquet``, ``migration.parquet``, ``effectiveness.json`` …"""
+    """The analysis' JSON documents: ``summary.json``, ``trends.json``, ``effectiveness.json``."""
     return f"{analysis_prefix(month, province)}/{name}"
+
+
+def analysis_dataset(kind: str) -> str:
+    """The results dataset of one kind of tabular analysis output (``regions``, ``industries``,
+    ``migration``: schemas/analysis.py), one schema per dataset (docs/adr/0149)."""
+    return f"results/analysis_{kind}"
+
+
+def analysis_table_key(kind: str, month: str, province: str) -> str:
+    return f"{analysis_dataset(kind)}/month={month}/province={province}/{kind}.parquet"
+
+
+def legacy_analysis_table_key(kind: str, month: str, province: str) -> str:
+    """Where the tables were written before ADR 0149 (``creditrisk migrate analysis-tables``)."""
+    return f"{analysis_prefix(month, province)}/{kind}.parquet"
 
 
 def report_key(month: str, province: str) -> str:

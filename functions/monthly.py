@@ -100,6 +100,7 @@ def run_follow_ups(
                 "notify_error": w["notify_error"],
                 # inputs missing for rules or gated indicators, one alert each (ADR 0104, 0138)
                 "data_gaps": w["data_gaps"],
+                "gaps_updated": w["gaps_updated"],  # open alerts whose evidence grew
             },
             "analysis": done["analysis"],
             "effectiveness": done["effectiveness"],

@@ -598,6 +598,25 @@ _WRITE_ACTIONS_DENIED = [
 ]
 
 
+GLUE_READ = [  # what Athena needs of the catalog to read a table as the caller
+    "glue:GetDatabase",
+    "glue:GetDatabases",
+    "glue:GetTable",
+    "glue:GetTables",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+]
+
+
+def _glue_arns(*tables: str) -> list[Json]:
+    base = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
+    return [
+        sub(f"{base}:catalog"),
+        sub(f"{base}:database/${{GlueDatabase}}"),
+        *(sub(f"{base}:table/${{GlueDatabase}}/{t}") for t in tables),
+    ]
+
+
 AUDIT_CHAINS = "audit/??/*"  # a province's sampling audit chain (two digits), not audit/objections
 
 
@@ -643,35 +662,12 @@ def auditor_role() -> Json:
                             {
                                 "Sid": "ReadResultsCatalog",
                                 "Effect": "Allow",
-                                "Action": [
-                                    "glue:GetDatabase",
-                                    "glue:GetDatabases",
-                                    "glue:GetTable",
-                                    "glue:GetTables",
-                                    "glue:GetPartition",
-                                    "glue:GetPartitions",
-                                ],
-                                "Resource": [
-                                    sub(
-                                        "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog"
-                                    ),
-                                    sub(
-                                        "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
-                                        ":database/${GlueDatabase}"
-                                    ),
-                                    sub(
-                                        "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
-                                        f":table/${{GlueDatabase}}/{CLASSIFICATIONS_TABLE}"
-                                    ),
-                                    # warnings, tasks, coverage, ingest reports (schemas/tables.py)
-                                    *(
-                                        sub(
-                                            "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
-                                            f":table/${{GlueDatabase}}/{t.name}"
-                                        )
-                                        for t in RESULTS_TABLES
-                                    ),
-                                ],
+                                "Action": GLUE_READ,
+                                # the results tables: warnings, tasks, coverage, ingest
+                                # reports, the analysis tables … (schemas/tables.py)
+                                "Resource": _glue_arns(
+                                    CLASSIFICATIONS_TABLE, *(t.name for t in RESULTS_TABLES)
+                                ),
                             },
                             {
                                 "Sid": "ReadResults",
@@ -840,9 +836,149 @@ def alarm_topic() -> Json:
     }
 
 
+# What ``creditrisk evaluate`` reads besides its own scratch: the curated inputs and their ingest
+# reports (a challenger's re-classification reads what the monthly run reads, docs/adr/0150),
+# the published classifications and their ``_current.json`` pointers (cut-off, model hash).
+EVALUATOR_READS = ("curated", "reports/ingest", "results/classifications")
+
+
+def evaluator_role() -> Json:
+    """Runs ``creditrisk evaluate`` in AWS (backtest, champion/challenger, cut-off suggestions;
+    docs/adr/0150): an analyst assumes it from a workstation. Queries run in the platform
+    workgroup (the re-classification is the monthly run's CTAS, ADR 0139), reads what that
+    reads, writes only the backtests scratch and Athena's own output; never publishes, never
+    deletes outside the UNLOAD read-back area (the lifecycle rule expires ``backtests/``)."""
+    lake = "${LakeBucket.Arn}"
+    out_area = f"{lake}/{PLATFORM_RESULTS}/*"
+    unload = f"{lake}/{PLATFORM_RESULTS}/unload/*"
+    scratch = f"{lake}/{layout.BACKTESTS_PREFIX}/*"
+    reads = [f"{p}/*" for p in EVALUATOR_READS]
+    tables = [
+        CLASSIFICATIONS_TABLE,
+        "backtest_classifications",
+        *(glue_table_name(name) for name in sorted(DATASETS)),
+    ]
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "RoleName": sub(f"{APP}-${{Stage}}-evaluator"),
+            "Description": "creditrisk evaluate: backtests and champion/challenger on Athena",
+            # a 36-month comparison re-classifies 37 months of a province, one CTAS each
+            "MaxSessionDuration": 4 * 3600,
+            "AssumeRolePolicyDocument": _trust_account(),
+            "Policies": [
+                {
+                    "PolicyName": "evaluate-backtests",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "RunQueriesInPlatformWorkgroup",
+                                "Effect": "Allow",
+                                "Action": [
+                                    "athena:StartQueryExecution",
+                                    "athena:StopQueryExecution",
+                                    "athena:GetQueryExecution",
+                                    "athena:GetQueryResults",
+                                    "athena:GetWorkGroup",
+                                ],
+                                "Resource": sub(
+                                    "arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}"
+                                    ":workgroup/${PlatformWorkGroup}"
+                                ),
+                            },
+                            {
+                                "Sid": "ReadInputTables",
+                                "Effect": "Allow",
+                                "Action": GLUE_READ,
+                                "Resource": _glue_arns(*tables),
+                            },
+                            {
+                                # the challenger's CTAS and its DROP (classify.engine_athena)
+                                "Sid": "ReclassifyRunTablesOnly",
+                                "Effect": "Allow",
+                                "Action": ["glue:CreateTable", "glue:DeleteTable", "glue:GetTable"],
+                                "Resource": _glue_arns("classify_run_*"),
+                            },
+                            {
+                                "Sid": "ReadInputs",
+                                "Effect": "Allow",
+                                "Action": ["s3:GetObject"],
+                                "Resource": [sub(f"{lake}/{p}") for p in reads],
+                            },
+                            {
+                                "Sid": "ChallengerScratch",
+                                "Effect": "Allow",
+                                "Action": ["s3:GetObject", "s3:PutObject"],
+                                "Resource": sub(scratch),
+                            },
+                            {
+                                "Sid": "AthenaQueryOutput",
+                                "Effect": "Allow",
+                                "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                                "Resource": sub(out_area),
+                            },
+                            {
+                                "Sid": "RemoveUnloadOutputAfterReading",
+                                "Effect": "Allow",
+                                "Action": ["s3:DeleteObject"],
+                                "Resource": sub(unload),
+                            },
+                            {
+                                # Not limited by s3:prefix: a month without a published run has
+                                # no ``_current.json``, and S3 answers that read 404 (not 403)
+                                # only to a caller with ListBucket, which it judges without an
+                                # s3:prefix (found by the rehearsal). Key names only, as for
+                                # the classify role; reads stay limited above.
+                                "Sid": "ListLakeAndLocateIt",
+                                "Effect": "Allow",
+                                "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                                "Resource": getatt("LakeBucket", "Arn"),
+                            },
+                            _kms_via_s3(["kms:Decrypt", "kms:GenerateDataKey"]),
+                            {
+                                "Sid": "NeverChangeSetUp",
+                                "Effect": "Deny",
+                                "Action": [
+                                    *(
+                                        a
+                                        for a in _WRITE_ACTIONS_DENIED
+                                        if not a.startswith("glue:") and a != "s3:DeleteObject*"
+                                    ),
+                                    "s3:DeleteObjectVersion",
+                                ],
+                                "Resource": "*",
+                            },
+                            {
+                                "Sid": "NeverDeleteOutsideUnloadReadBack",
+                                "Effect": "Deny",
+                                "Action": ["s3:DeleteObject"],
+                                "NotResource": sub(unload),
+                            },
+                            {
+                                "Sid": "NeverChangeOtherTables",
+                                "Effect": "Deny",
+                                "Action": [a for a in _WRITE_ACTIONS_DENIED if a.startswith("glue:")],
+                                "NotResource": _glue_arns("classify_run_*"),
+                            },
+                            {
+                                "Sid": "NeverWriteOutsideScratchAndQueryOutput",
+                                "Effect": "Deny",
+                                "Action": ["s3:PutObject"],
+                                "NotResource": [sub(scratch), sub(out_area)],
+                            },
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+
+
 def people() -> Json:
     out: Json = {f"Uploader{p}": uploader_role(p) for p in sorted(PROVINCES)}
     out["AuditorRole"] = auditor_role()
+    out["EvaluatorRole"] = evaluator_role()
     return out
 
 
@@ -889,6 +1025,9 @@ def outputs() -> Json:
         "PlatformWorkGroup": out(ref("PlatformWorkGroup"), "PlatformWorkGroup", "Athena workgroup (runs)"),
         "AuditWorkGroup": out(ref("AuditWorkGroup"), "AuditWorkGroup", "Athena workgroup (auditors)"),
         "AuditorRoleArn": out(getatt("AuditorRole", "Arn"), "AuditorRoleArn", "Auditor role"),
+        "EvaluatorRoleArn": out(
+            getatt("EvaluatorRole", "Arn"), "EvaluatorRoleArn", "Role of creditrisk evaluate (backtests)"
+        ),
         "LogRetentionDays": out(ref("LogRetentionDays"), "LogRetentionDays", "Function log retention"),
         "WarningsTopicArn": out(ref("WarningsTopic"), "WarningsTopicArn", "SNS topic for inspection tasks"),
         "AlarmTopicArn": out(

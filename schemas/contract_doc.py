@@ -1,5 +1,6 @@
 """Generate ``docs/upload-contract.md`` (English and Chinese) and one JSON Schema per dataset
-from the contract models and the mapping profiles (``schemas/profiles/``):
+from the contract models and the mapping profiles (``schemas/profiles/``), and
+``docs/results-tables.md`` (``schemas/tables_doc.py``):
 ``python -m schemas.contract_doc`` (``--check`` fails when stale).
 
 The profiles are read here as plain YAML (they are data beside the contract), so the contract
@@ -457,7 +458,9 @@ def json_schema(spec: DatasetSpec) -> dict[str, Any]:
 
 
 def rendered() -> dict[Path, str]:
-    out = {DOC_PATH: render_doc()}
+    from schemas import tables_doc
+
+    out = {DOC_PATH: render_doc(), tables_doc.DOC_PATH: tables_doc.render()}
     for spec in DATASETS.values():
         out[JSON_DIR / f"{spec.name}.schema.json"] = (
             json.dumps(json_schema(spec), ensure_ascii=False, indent=2) + "\n"

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 import pyarrow as pa
+from pydantic import BaseModel
 
+from schemas.analysis import ANALYSIS_KINDS
 from schemas.arrow import arrow_schema
 from schemas.fields import FIELD_NAMES
 from schemas.ingest import IngestReport
-from schemas.results import CLASSIFICATION_SCHEMA
-from schemas.warnings import COVERAGE_SCHEMA, TASK_RECORD_SCHEMA, WARNING_RECORD_SCHEMA
+from schemas.results import CLASSIFICATION_SCHEMA, Classification
+from schemas.warnings import CoverageRecord, TaskRecord, WarningRecord
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,31 @@ class ResultsTable:
     enums: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # partition keys with open-ended values every query names (Athena's ``injected`` projection)
     injected: tuple[str, ...] = ()
+    # the row contract the schema comes from (its field descriptions go into the docs)
+    model: type[BaseModel] | None = None
 
 
 INGEST_REPORT_SCHEMA = arrow_schema(IngestReport)
+_ANALYSIS_TEXT = {
+    "regions": "Regional risk of the month per province, city and county: counts per class, C+D share, "
+    "change, z, Benjamini-Hochberg q-value, flag, GB/T 2260 name",
+    "industries": "Industry risk of the month per GB/T 4754 section: the same figures as analysis_regions",
+    "migration": "Class migration matrix of the month: entities from last month's class (or new) to "
+    "this month's (or exited)",
+}
+
+
+def _analysis_table(kind: str, model: type[BaseModel]) -> ResultsTable:
+    return ResultsTable(
+        f"analysis_{kind}",
+        f"results/analysis_{kind}",  # functions/layout.py analysis_dataset
+        arrow_schema(model),
+        ("month", "province"),
+        "parquet",
+        _ANALYSIS_TEXT[kind],
+        model=model,
+    )
+
 
 RESULTS_TABLES: tuple[ResultsTable, ...] = (
     ResultsTable(
@@ -45,6 +69,7 @@ RESULTS_TABLES: tuple[ResultsTable, ...] = (
         "parquet",
         "Published monthly classifications of the professional fields, the field's population only",
         (("field", FIELD_NAMES),),
+        model=Classification,
     ),
     ResultsTable(
         "backtest_classifications",
@@ -55,30 +80,34 @@ RESULTS_TABLES: tuple[ResultsTable, ...] = (
         "Champion/challenger re-classified months (scratch, never published; expire after 30 days); "
         "every query names its job",
         injected=("job",),
+        model=Classification,
     ),
     ResultsTable(
         "warnings",
         "results/warnings",
-        WARNING_RECORD_SCHEMA,
+        arrow_schema(WarningRecord),
         ("month", "province"),
         "parquet",
         "Early warnings and data-gap alerts, one row per state change (latest state_at = current state)",
+        model=WarningRecord,
     ),
     ResultsTable(
         "tasks",
         "results/tasks",
-        TASK_RECORD_SCHEMA,
+        arrow_schema(TaskRecord),
         ("month", "province"),
         "parquet",
         "Inspection tasks, one per entity and month (latest updated_at = current version)",
+        model=TaskRecord,
     ),
     ResultsTable(
         "coverage",
         "results/coverage",
-        COVERAGE_SCHEMA,
+        arrow_schema(CoverageRecord),
         ("province",),
         "parquet",
         "What each accepted ingest delivered: dataset, event dates, report years",
+        model=CoverageRecord,
     ),
     ResultsTable(
         "ingest_reports",
@@ -87,5 +116,14 @@ RESULTS_TABLES: tuple[ResultsTable, ...] = (
         (),
         "json",
         "One ingest report per upload (the commit marker; province and dataset are columns)",
+        model=IngestReport,
     ),
+    *(_analysis_table(kind, model) for kind, model in ANALYSIS_KINDS.items()),
 )
+# Parquet datasets under ``results/`` that are deliberately not tables of this list, and why.
+# tests/functional/test_results_readers.py fails on any other dataset without a table.
+NOT_RESULTS_TABLES: dict[str, str] = {
+    "results/classifications": "the classifications table (infra/platform.py, docs/results-contract.md)",
+    "results/warnings-state": "the warnings' compacted current state, rebuilt by each run: the warnings "
+    "table holds every state row",
+}

@@ -83,13 +83,13 @@ def check_against_partitions(lake: Lake, values: dict[str, tuple[str, str]]) -> 
     for c in "ABCD":
         same(f"class.{c}.entities", cls.count(c))
     same("entities", len(cls))
-    for r in lake.read_parquet(layout.analysis_key(M, P, "regions.parquet")).to_pylist():
+    for r in lake.read_parquet(layout.analysis_table_key("regions", M, P)).to_pylist():
         for f in ("entities", "a", "b", "c", "d", "cd_share", "cd_share_change", "z", "flagged"):
             same(f"region.{r['level']}.{r['code']}.{f}", r[f])
-    for r in lake.read_parquet(layout.analysis_key(M, P, "industries.parquet")).to_pylist():
+    for r in lake.read_parquet(layout.analysis_table_key("industries", M, P)).to_pylist():
         for f in ("entities", "cd_share", "ratio_to_province", "flagged"):
             same(f"industry.{r['section']}.{f}", r[f])
-    for r in lake.read_parquet(layout.analysis_key(M, P, "migration.parquet")).to_pylist():
+    for r in lake.read_parquet(layout.analysis_table_key("migration", M, P)).to_pylist():
         same(f"migration.{r['from_class']}.{r['to_class']}", r["entities"])
     w = [x for x in load_warnings(lake, M, P).to_pylist() if x["rule_id"] != "data_gap"]  # gaps: own list
     same("warnings.total", len(w))

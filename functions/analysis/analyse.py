@@ -1,4 +1,5 @@
-"""The month's risk picture for a province, written beside the results (``results/analysis/``).
+"""The month's risk picture for a province, written beside the results: one dataset per table
+(``results/analysis_<kind>/``, schemas/analysis.py) and JSON documents in ``results/analysis/``.
 
 Every figure is an aggregate computed on the engine (DuckDB over the lake locally, Athena in
 AWS: :mod:`functions.analysis.engine`, ADR 0109); Python only shapes a few thousand counts.
@@ -151,7 +152,7 @@ def analyse(
     keys: dict[str, str] = {}
     if write:
         for name, table in (("regions", regions), ("industries", industries), ("migration", migration)):
-            keys[name] = layout.analysis_key(month, province, f"{name}.parquet")
+            keys[name] = layout.analysis_table_key(name, month, province)
             lake.write_parquet(keys[name], table)
         keys["trends"] = layout.analysis_key(month, province, "trends.json")
         lake.write_json(keys["trends"], trend)

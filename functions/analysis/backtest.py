@@ -41,11 +41,27 @@ PROBLEM_RESULTS = ("problem_found", "corrected", "not_at_address", "refused")
 MAX_MONTHS = 36
 TOP_SHARES = (0.05, 0.10, 0.20)
 NO_CLASS = "-"
-PUBLISHED = "classifications"  # the published results (a DuckDB view / the Glue table)
 
 
 def _q(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Classes:
+    """The classifications a backtest reads: a table, and the literal ``key = 'value'``
+    predicates every scan of it carries in the WHERE of the SELECT that reads it (the table's
+    injected projection keys: Athena computes the partitions from them, docs/adr/0150)."""
+
+    table: str
+    fixed: tuple[tuple[str, str], ...] = ()
+
+    def where(self, condition: str) -> str:
+        """``condition`` with the fixed predicates first, for the scan's own WHERE."""
+        return " AND ".join([*(f"{k} = {_q(v)}" for k, v in self.fixed), condition])
+
+
+PUBLISHED = Classes("classifications")  # the published results (a DuckDB view / the Glue table)
 
 
 def next_month(month: str) -> str:
@@ -75,7 +91,7 @@ def inspection_span(months: Sequence[str]) -> tuple[dt.date, dt.date]:
 
 
 # -- the statements (Trino dialect; DuckDB runs them transpiled) ------------------------------
-def joined_sql(province: str, months: Sequence[str], table: str = PUBLISHED) -> str:
+def joined_sql(province: str, months: Sequence[str], table: Classes = PUBLISHED) -> str:
     """``WITH`` clause ending in ``joined``: each inspection of the window with the class and
     score of its entity in the month before (NULL when it had none) and ``problem`` 0/1."""
     case = " ".join(
@@ -87,8 +103,8 @@ def joined_sql(province: str, months: Sequence[str], table: str = PUBLISHED) -> 
     problems = ", ".join(_q(r) for r in PROBLEM_RESULTS)
     in_months = ", ".join(_q(m) for m in months)
     return f"""WITH cls AS (
-  SELECT month AS class_month, uscc, risk_class, risk_score FROM {table}
-  WHERE province = {_q(province)} AND month IN ({in_months})
+  SELECT month AS class_month, uscc, risk_class, risk_score FROM {table.table}
+  WHERE {table.where(f"province = {_q(province)} AND month IN ({in_months})")}
 ), insp AS (
   SELECT inspection_id, uscc, inspected_on, CASE {case} END AS class_month,
     CASE WHEN result IN ({problems}) THEN 1 ELSE 0 END AS problem
@@ -99,7 +115,7 @@ def joined_sql(province: str, months: Sequence[str], table: str = PUBLISHED) -> 
 )"""
 
 
-def class_counts_sql(province: str, months: Sequence[str], table: str = PUBLISHED) -> str:
+def class_counts_sql(province: str, months: Sequence[str], table: Classes = PUBLISHED) -> str:
     return (
         joined_sql(province, months, table)
         + f"\nSELECT class_month, coalesce(risk_class, {_q(NO_CLASS)}) AS risk_class, "
@@ -107,7 +123,7 @@ def class_counts_sql(province: str, months: Sequence[str], table: str = PUBLISHE
     )
 
 
-def score_cells_sql(province: str, months: Sequence[str], table: str = PUBLISHED) -> str:
+def score_cells_sql(province: str, months: Sequence[str], table: Classes = PUBLISHED) -> str:
     return (
         joined_sql(province, months, table)
         + "\nSELECT class_month, risk_score, count(*) AS n, sum(problem) AS problems FROM joined "
@@ -115,7 +131,7 @@ def score_cells_sql(province: str, months: Sequence[str], table: str = PUBLISHED
     )
 
 
-def date_counts_sql(province: str, months: Sequence[str], table: str = PUBLISHED) -> str:
+def date_counts_sql(province: str, months: Sequence[str], table: Classes = PUBLISHED) -> str:
     return (
         joined_sql(province, months, table)
         + "\nSELECT class_month, inspected_on, count(*) AS n, sum(problem) AS problems FROM joined "
@@ -123,7 +139,7 @@ def date_counts_sql(province: str, months: Sequence[str], table: str = PUBLISHED
     )
 
 
-def replay_pairs_sql(province: str, months: Sequence[str], table: str = PUBLISHED) -> str:
+def replay_pairs_sql(province: str, months: Sequence[str], table: Classes = PUBLISHED) -> str:
     """Problems per (actual date, date in risk-score order): the k-th inspection by score takes
     the k-th actual date (ties by actual date, then id: no gain inside a tie)."""
     return (
@@ -153,17 +169,20 @@ def band_case(system: System | None) -> str:
 
 
 def band_counts_sql(
-    province: str, months: Sequence[str], system: System | None, table: str = PUBLISHED
+    province: str, months: Sequence[str], system: System | None, table: Classes = PUBLISHED
 ) -> str:
     in_months = ", ".join(_q(m) for m in months)
     return (
-        f"SELECT month, {band_case(system)} AS band, count(*) AS n FROM {table} "
-        f"WHERE province = {_q(province)} AND month IN ({in_months}) GROUP BY 1, 2"
+        f"SELECT month, {band_case(system)} AS band, count(*) AS n FROM {table.table} "
+        f"WHERE {table.where(f'province = {_q(province)} AND month IN ({in_months})')} GROUP BY 1, 2"
     )
 
 
-def models_sql(province: str, table: str = PUBLISHED) -> str:
-    return f"SELECT month, model, count(*) AS n FROM {table} WHERE province = {_q(province)} GROUP BY 1, 2"
+def models_sql(province: str, table: Classes = PUBLISHED) -> str:
+    return (
+        f"SELECT month, model, count(*) AS n FROM {table.table} "
+        f"WHERE {table.where(f'province = {_q(province)}')} GROUP BY 1, 2"
+    )
 
 
 # -- aggregates → figures (pure) --------------------------------------------------------------
@@ -409,7 +428,7 @@ def month_figures(
 
 
 # -- running it --------------------------------------------------------------------------------
-def query_aggregates(source: QuerySource, province: str, months: Sequence[str], table: str) -> Aggregates:
+def query_aggregates(source: QuerySource, province: str, months: Sequence[str], table: Classes) -> Aggregates:
     def run(sql: str, label: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = source.query(sql, label=label).to_pylist()
         return rows
@@ -469,7 +488,7 @@ def evaluate_source(
     province: str,
     months: Sequence[str],
     system: System | None,
-    table: str = PUBLISHED,
+    table: Classes = PUBLISHED,
     reference: str | None,
     seed: int,
     replicates: int,

@@ -47,10 +47,11 @@ def scratch_prefix(job: str) -> str:
     return f"{layout.BACKTEST_CLASSIFICATIONS}/job={job}"
 
 
-def scratch_table(job: str) -> str:
-    """What the backtest statements read for one job's re-classified months: the one table with
-    its ``job`` named (Athena projects only that partition; no table per run)."""
-    return f"(SELECT * FROM {SCRATCH_TABLE} WHERE job = {bt._q(job)})"
+def scratch_table(job: str) -> bt.Classes:
+    """What the backtest statements read for one job's re-classified months: the one table, with
+    ``job = '<job>'`` in the WHERE of every SELECT that scans it (Athena projects only that
+    partition; no table per run, no wrapping subquery: docs/adr/0150)."""
+    return bt.Classes(SCRATCH_TABLE, (("job", job),))
 
 
 def prune_scratch(lake: Lake, now: dt.datetime, keep_days: int = layout.BACKTESTS_KEEP_DAYS) -> list[str]:
@@ -132,12 +133,12 @@ def register_scratch(source: QuerySource, lake: Lake) -> None:
         _register(source.con, SCRATCH_TABLE, lake, base, base, CLASSIFICATION_SCHEMA, SCRATCH_PARTITIONS)
 
 
-def changes_sql(province: str, months: Sequence[str], champion: str, challenger: str) -> str:
+def changes_sql(province: str, months: Sequence[str], champion: bt.Classes, challenger: bt.Classes) -> str:
     """Entities per (month, champion class, challenger class); a missing side is ``-``."""
     in_months = ", ".join(bt._q(m) for m in months)
     where = f"province = {bt._q(province)} AND month IN ({in_months})"
-    return f"""WITH a AS (SELECT month, uscc, risk_class FROM {champion} WHERE {where}),
-b AS (SELECT month, uscc, risk_class FROM {challenger} WHERE {where})
+    return f"""WITH a AS (SELECT month, uscc, risk_class FROM {champion.table} WHERE {champion.where(where)}),
+b AS (SELECT month, uscc, risk_class FROM {challenger.table} WHERE {challenger.where(where)})
 SELECT coalesce(a.month, b.month) AS month, coalesce(a.risk_class, '-') AS champion,
   coalesce(b.risk_class, '-') AS challenger, count(*) AS n
 FROM a FULL OUTER JOIN b ON a.uscc = b.uscc AND a.month = b.month GROUP BY 1, 2, 3"""
@@ -200,7 +201,7 @@ def compare(
             raise NotFound(
                 f"no published classification of province {province} in {first}..{last}", field="from"
             )
-        tables: dict[str, str] = {}
+        tables: dict[str, bt.Classes] = {}
         reclassified: dict[str, Any] = {}
         for role, system in (("champion", champion), ("challenger", challenger)):
             published = all(

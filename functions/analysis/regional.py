@@ -18,35 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from functions.analysis import names
+from schemas.analysis import INDUSTRY_SCHEMA, MIGRATION_SCHEMA, REGION_SCHEMA
 from schemas.results import RISK_CLASSES
 
 LEVELS = (("province", 2), ("city", 4), ("county", 6))
 SECTIONS = names.SECTIONS
-GROUP_FIELDS = [
-    pa.field("entities", pa.int64()),
-    *[pa.field(c.lower(), pa.int64()) for c in RISK_CLASSES],
-    pa.field("cd_share", pa.float64()),
-    pa.field("prev_entities", pa.int64()),
-    pa.field("prev_cd_share", pa.float64()),
-    pa.field("cd_share_change", pa.float64()),
-    pa.field("ratio_to_province", pa.float64()),
-    pa.field("z", pa.float64()),
-    pa.field("flagged", pa.bool_()),
-    pa.field("p_value", pa.float64()),
-    pa.field("q_value", pa.float64()),
-]
-REGION_SCHEMA = pa.schema(
-    [
-        pa.field("level", pa.string()),
-        pa.field("code", pa.string()),
-        *GROUP_FIELDS,
-        pa.field("name", pa.string()),
-    ]
-)
-INDUSTRY_SCHEMA = pa.schema([pa.field("section", pa.string()), pa.field("name", pa.string()), *GROUP_FIELDS])
-MIGRATION_SCHEMA = pa.schema(
-    [pa.field("from_class", pa.string()), pa.field("to_class", pa.string()), pa.field("entities", pa.int64())]
-)
 NEW, EXITED = "new", "exited"
 
 

@@ -4,7 +4,8 @@ The SQL is written for Athena (Trino dialect) against the Glue tables of infra/p
 sqlglot translates it to DuckDB, and the same table names are registered over the lake by the
 classification engine's ``register_lake_tables``: ``curated_<dataset>`` (partition column
 ``province``), ``classifications`` (partition columns ``month`` and ``province``) and the results
-tables of ``schemas/tables.py`` (``warnings``, ``tasks``, ``coverage``, ``ingest_reports``). Database
+tables of ``schemas/tables.py`` (``warnings``, ``tasks``, ``coverage``, ``ingest_reports``, the
+``analysis_*`` tables …: docs/results-tables.md). Database
 qualifiers such as ``creditrisk_prod.`` are dropped, so a query pastes from Athena unchanged.
 """
 
@@ -112,7 +113,8 @@ def command(ctx: click.Context, sql: str, fmt: str, max_rows: int) -> None:
 
     Tables: the ten curated datasets (e.g. curated_penalties, partition column province),
     classifications, warnings and tasks (partition columns month, province), coverage
-    (province) and ingest_reports. Example:
+    (province), ingest_reports, analysis_regions, analysis_industries and analysis_migration
+    (month, province); every column: docs/results-tables.md. Example:
 
         creditrisk query "SELECT risk_class, count(*) FROM classifications
         WHERE month = '2026-10' AND province = '42' GROUP BY 1 ORDER BY 1"

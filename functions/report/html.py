@@ -622,13 +622,14 @@ def _read_or_build(
     dict[str, Any],
     dict[str, Any] | None,
 ]:
-    key = layout.analysis_key
-    if refresh or not lake.exists(key(month, province, "summary.json")):
+    key, table = layout.analysis_key, layout.analysis_table_key
+    # a month analysed before ADR 0149 has its tables at the legacy keys: analysed again here
+    kinds = ("regions", "industries", "migration")
+    stored = [key(month, province, "summary.json"), *(table(k, month, province) for k in kinds)]
+    if refresh or not all(lake.exists(k) for k in stored):
         analyse(lake, month=month, province=province, settings=settings, write=True, **on)
     summary = lake.read_json(key(month, province, "summary.json"))
-    regions = lake.read_parquet(key(month, province, "regions.parquet")).to_pylist()
-    industries = lake.read_parquet(key(month, province, "industries.parquet")).to_pylist()
-    migration = lake.read_parquet(key(month, province, "migration.parquet")).to_pylist()
+    regions, industries, migration = (lake.read_parquet(table(k, month, province)).to_pylist() for k in kinds)
     tkey = key(month, province, "trends.json")
     trends = lake.read_json(tkey) if lake.exists(tkey) else None
     ekey = key(month, province, "effectiveness.json")

@@ -78,6 +78,7 @@ class WarningRunResult:
     data_gaps: tuple[str, ...] = ()
     blocked_rules: tuple[str, ...] = ()
     gaps_resolved: int = 0
+    gaps_updated: int = 0  # open data-gap alerts whose evidence grew (docs/adr/0138)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -175,6 +176,25 @@ def _transition(
         state=state, state_at=at, state_by=by, state_trigger=trigger, run_id=run_id, state_reason=reason
     )
     return out
+
+
+def grown_gap_evidence(old: dict[str, Any], found: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """An open data-gap alert's evidence with what a later run ``found`` added, and the reason
+    of that transition; ``None`` when it adds nothing. Rules and indicators accumulate (a run of
+    chosen rules or a later model never shrinks what the gap held back while open); ``missing``
+    is the current one (coverage only grows, so it only narrows)."""
+    merged = dict(old)
+    added: list[str] = []
+    for name in ("rules", "indicators"):
+        before = list(old.get(name) or [])
+        new = sorted(set(found.get(name) or []) - set(before))
+        merged[name] = sorted({*before, *new})
+        if new:
+            added.append(f"{name} + {', '.join(new)}")
+    if found.get("missing") and found["missing"] != old.get("missing"):
+        merged["missing"] = found["missing"]
+        added.append(f"missing now: {found['missing']}")
+    return (merged, "evidence updated: " + "; ".join(added)) if added else None
 
 
 def _class_of(source: QuerySource, usccs: list[str]) -> dict[str, tuple[str | None, float | None]]:
@@ -358,10 +378,9 @@ def run_warnings(
             )
             unscoped.update(json.loads(w["evidence"]).get("rules", []))
             gaps_resolved += 1
+    gaps_updated = 0
     for text, g in sorted(gaps.items()):
         key = warning_key(DATA_GAP_RULE, "", text)
-        if current.is_open(key):
-            continue
         old = current.get(key)
         need = g["need"]
         gap_evidence = {
@@ -371,6 +390,19 @@ def run_warnings(
             "rules": sorted(g["rules"]),
             "indicators": g.get("indicators", []),
         }
+        if old is not None and current.is_open(key):
+            # Still open: never a second alert; a recorded transition (open → open) when this
+            # run found the gap holding back more or other rules or indicators (ADR 0138).
+            grown = grown_gap_evidence(json.loads(old["evidence"]), gap_evidence)
+            if grown is not None:
+                grown_evidence, why = grown
+                row = {**old, "evidence": json.dumps(grown_evidence, ensure_ascii=False, sort_keys=True)}
+                add(
+                    old["month"],
+                    _transition(row, "open", at=at, by=by, trigger=trigger, run_id=run_id, reason=why),
+                )
+                gaps_updated += 1
+            continue
         row = {
             "warning_key": key,
             "rule": DATA_GAP_REF,
@@ -567,4 +599,5 @@ def run_warnings(
         tuple(sorted(gaps)),
         blocked,
         gaps_resolved,
+        gaps_updated,
     )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from functions import layout
 from functions.errors import StorageError
 
 if TYPE_CHECKING:
@@ -36,11 +37,6 @@ class MigrationResult:
         return {"rewritten": self.rewritten, "unchanged": self.unchanged, "conflicts": self.conflicts}
 
 
-def _path_keys(key: str) -> dict[str, str]:
-    """The hive keys of a file's path (``month=…/province=…``)."""
-    return dict(part.split("=", 1) for part in key.split("/")[:-1] if "=" in part)
-
-
 def drop_partition_columns(
     lake: Lake, *, province: str | None = None, dry_run: bool = False
 ) -> MigrationResult:
@@ -50,7 +46,7 @@ def drop_partition_columns(
         for f in lake.list_files(prefix):
             if not f.key.endswith(".parquet"):
                 continue
-            keys = _path_keys(f.key)
+            keys = layout.hive_keys(f.key)
             if province is not None and keys.get("province") != province:
                 continue
             try:

@@ -92,10 +92,29 @@ def test_monthly_run_gates_the_indicator_and_alerts_instead_of_flooding(
         w["fact"]: w for w in load_warnings(local_lake, M, P, rule="data_gap", state="open").to_pylist()
     }
     assert GAP in alerts
-    # One alert for the annual reports, opened by the first upload's rule run: the monthly run
-    # found it open and added none (the rule and the indicator share it).
-    assert [r["state"] for r in _gap_rows(local_lake, GAP)] == ["open"]
-    assert json.loads(alerts[GAP]["evidence"])["rules"] == ["annual_report_overdue"]
+    # One alert for the annual reports, opened by the first upload's rule run (the rule and the
+    # indicator share it): the monthly run added no second alert but recorded, as a transition
+    # of the open one, that the gap also held back the classification's indicator (ADR 0138).
+    rows_gap = _gap_rows(local_lake, GAP)
+    assert [(r["state"], r["state_trigger"]) for r in rows_gap] == [("open", "upload"), ("open", "monthly")]
+    assert {r["warning_key"] for r in rows_gap} == {alerts[GAP]["warning_key"]}
+    first, updated = (json.loads(r["evidence"]) for r in rows_gap)
+    assert (first["rules"], first["indicators"]) == (["annual_report_overdue"], [])
+    held_gap = {i["requirement"]: i["read_by"] for i in manifest["inputs_incomplete"]}[GAP]
+    assert f"{model}:UNFILED_REPORTS" in held_gap
+    assert (updated["rules"], updated["indicators"]) == (["annual_report_overdue"], sorted(held_gap))
+    assert rows_gap[1]["state_reason"] == "evidence updated: indicators + " + ", ".join(sorted(held_gap))
+    assert rows_gap[1]["detected_at"] == rows_gap[0]["detected_at"]  # the same alert, not a new one
+    assert json.loads(alerts[GAP]["evidence"]) == updated  # the current state carries it
+    # every open gap that also held back indicators got the same recorded update, once
+    updates = [
+        r
+        for r in history(local_lake, M, P).to_pylist()
+        if r["rule_id"] == "data_gap" and r["state_reason"].startswith("evidence updated: ")
+    ]
+    gated = {i["requirement"] for i in manifest["inputs_incomplete"] if i.get("gated")}
+    assert len(updates) == info["follow_up"]["warnings"]["gaps_updated"] == len({r["fact"] for r in updates})
+    assert GAP in {r["fact"] for r in updates} and {r["fact"] for r in updates} <= gated
     # An input only indicators read (no warning rule needs relationships) gets its own alert,
     # raised by the monthly run, naming the indicators it held back.
     rel = alerts["relationships"]
@@ -113,6 +132,28 @@ def test_monthly_run_gates_the_indicator_and_alerts_instead_of_flooding(
     assert {GAP, "relationships"} <= set(info["follow_up"]["warnings"]["data_gaps"])
     assert info["follow_up"]["warnings"]["raised"] < N  # not an overdue warning per entity
     assert load_warnings(local_lake, M, P, rule="annual_report_overdue").num_rows == 0
+
+
+def test_a_rerun_of_the_month_records_no_further_evidence_change(
+    local_lake: Lake, settings: Settings, monthly: dict[str, Any]
+) -> None:
+    before = _gap_rows(local_lake, GAP)
+    again = run_warnings(
+        local_lake, month=M, province=P, trigger="monthly", now=NOW + dt.timedelta(hours=1), settings=settings
+    )
+    assert again.gaps_updated == 0 and GAP in again.data_gaps
+    assert _gap_rows(local_lake, GAP) == before
+    # a run of chosen rules sees fewer readers of the gap: the evidence never shrinks
+    chosen = run_warnings(
+        local_lake,
+        month=M,
+        province=P,
+        trigger="manual",
+        now=NOW + dt.timedelta(hours=2),
+        settings=settings,
+        rules=["annual_report_overdue"],
+    )
+    assert chosen.gaps_updated == 0 and _gap_rows(local_lake, GAP) == before
 
 
 @pytest.fixture
@@ -150,7 +191,8 @@ def test_the_later_annual_reports_upload_resolves_the_alert(
     assert resolved == {**before, GAP: f"input delivered: {GAP}"}
     still_open = _listed(client, token, "open")
     assert GAP not in still_open and "relationships" in still_open  # not delivered: stays open
-    assert [r["state"] for r in _gap_rows(local_lake, GAP)] == ["open", "resolved"]
+    # raised, its evidence updated by the monthly run, resolved: one alert's three transitions
+    assert [r["state"] for r in _gap_rows(local_lake, GAP)] == ["open", "open", "resolved"]
     # The rule the alert held back ran for the whole province: the two without a report.
     overdue = load_warnings(local_lake, "2026-11", P, rule="annual_report_overdue").to_pylist()
     assert sorted(w["uscc"] for w in overdue) == [code(N - 1), code(N)]

@@ -22,7 +22,7 @@ from functions.cli.query_cmd import run_query
 from functions.lake import Lake
 from functions.settings import Settings
 from functions.warnings import run_warnings
-from schemas.tables import RESULTS_TABLES
+from schemas.tables import NOT_RESULTS_TABLES, RESULTS_TABLES
 from tests.unit.test_warnings_rules import NOW, M, P, build
 from tests.warnings_data import classification_rows, code, publish_classification
 
@@ -34,11 +34,16 @@ DATASETS = {
     "results/warnings-state": (("province",), "warning_key"),
     "results/classifications": (("month", "province"), "uscc"),
     "results/field_classifications": (("field", "month", "province"), "uscc"),
+    "results/analysis_regions": (("month", "province"), "code"),
+    "results/analysis_industries": (("month", "province"), "section"),
+    "results/analysis_migration": (("month", "province"), "from_class"),
 }
-# results/analysis holds one file per kind in each partition (different schemas): each kind
-# is its own dataset, read whole across months and provinces by its file name
-ANALYSIS = {"regions": "code", "industries": "section", "migration": "from_class"}
-ANALYSIS_KEYS = ("month", "province")
+
+
+def _dataset_of(key: str) -> str:
+    """``results/x/month=…/…/f.parquet`` → ``results/x`` (the path up to its first hive key)."""
+    parts = key.split("/")
+    return "/".join(parts[: next(i for i, p in enumerate(parts) if "=" in p)])
 
 
 def populate(lake: Lake, settings: Settings) -> dict[str, int]:
@@ -64,10 +69,6 @@ def populate(lake: Lake, settings: Settings) -> dict[str, int]:
     analyse(lake, month=M, province=P, settings=settings, write=True)
     analyse(lake, month="2026-09", province="13", settings=settings, write=True)
     counts = {}
-    for kind in ANALYSIS:
-        files = [f.key for f in lake.list_files("results/analysis") if f.key.endswith(f"/{kind}.parquet")]
-        assert {k.split("province=")[1][:2] for k in files} == {P, "13"}
-        counts[kind] = sum(lake.read_parquet(k).num_rows for k in files)
     for prefix in DATASETS:
         counts[prefix] = sum(
             lake.read_parquet(f.key).num_rows for f in lake.list_files(prefix) if f.key.endswith(".parquet")
@@ -118,36 +119,24 @@ def test_duckdb_hive_partitioning_reads_whole(local: tuple[Lake, dict[str, int]]
     _check(t, prefix, counts[prefix])
 
 
-def _check_analysis(table: Any, kind: str, expected: int) -> None:
-    names = table.column_names if hasattr(table, "column_names") else list(table.columns)
-    assert set(ANALYSIS_KEYS) <= set(names) and ANALYSIS[kind] in names
-    assert len(table) == expected
-
-
-@pytest.mark.parametrize("kind", sorted(ANALYSIS))
-def test_analysis_kinds_read_whole_with_pyarrow_and_duckdb(
-    local: tuple[Lake, dict[str, int]], kind: str
-) -> None:
-    lake, counts = local
-    files = [f.key for f in lake.list_files("results/analysis") if f.key.endswith(f"/{kind}.parquet")]
-    for f in files:  # never a partition key inside the file
-        assert not set(ANALYSIS_KEYS) & set(lake.read_parquet(f).column_names), f
-    t = pads.dataset(
-        [lake.path(f) for f in files],
-        format="parquet",
-        partitioning="hive",
-        partition_base_dir=lake.path("results/analysis"),
-    ).to_table()
-    _check_analysis(t, kind, counts[kind])
-    con = duckdb.connect()
-    try:
-        d = con.sql(
-            f"SELECT * FROM read_parquet('{lake.path('results/analysis')}/*/*/{kind}.parquet', "
-            "hive_partitioning = true)"
-        ).to_arrow_table()
-    finally:
-        con.close()
-    _check_analysis(d, kind, counts[kind])
+def test_every_parquet_dataset_is_read_here_and_has_a_table(local: tuple[Lake, dict[str, int]]) -> None:
+    """A new results dataset fails here until it is a table of schemas/tables.py (Glue and
+    ``creditrisk query``) and read by the three readers above, or is listed, with its reason,
+    in ``NOT_RESULTS_TABLES`` (ADR 0149)."""
+    lake, _ = local
+    found = {_dataset_of(f.key) for f in lake.list_files("results") if f.key.endswith(".parquet")}
+    tables = {t.prefix for t in RESULTS_TABLES if t.format == "parquet"}
+    assert found <= set(DATASETS), f"read it in DATASETS: {sorted(found - set(DATASETS))}"
+    assert found <= tables | set(NOT_RESULTS_TABLES), (
+        f"no table: {sorted(found - tables - set(NOT_RESULTS_TABLES))}"
+    )
+    assert not tables & set(NOT_RESULTS_TABLES)
+    # every results table under results/ is written by populate, so the three readers read it
+    assert {p for p in tables if p.startswith("results/")} <= found
+    # and each dataset holds one schema: every file's columns are its table's
+    for t in RESULTS_TABLES:
+        for f in lake.list_files(t.prefix) if t.prefix in found else []:
+            assert lake.read_parquet(f.key).schema.names == t.schema.names, f.key
 
 
 @pytest.fixture
@@ -172,14 +161,6 @@ def test_awswrangler_reads_every_dataset_on_s3(
             boto3_session=boto3_session,
         )
         _check(df, prefix, counts[prefix])
-    for kind in ANALYSIS:
-        df = wrangler.s3.read_parquet(
-            path=s3_lake.display("results/analysis") + "/",
-            dataset=True,
-            path_suffix=f"/{kind}.parquet",
-            boto3_session=boto3_session,
-        )
-        _check_analysis(df, kind, counts[kind])
 
 
 def test_results_tables_in_creditrisk_query(local: tuple[Lake, dict[str, int]]) -> None:
@@ -198,6 +179,9 @@ def test_results_tables_in_creditrisk_query(local: tuple[Lake, dict[str, int]]) 
         "ingest_reports",
         "field_classifications",
         "backtest_classifications",
+        "analysis_regions",
+        "analysis_industries",
+        "analysis_migration",
     }
     f = run_query(lake, "SELECT field, month, province, risk_class FROM field_classifications")
     assert f.to_pylist() == [{"field": "food", "month": M, "province": P, "risk_class": "C"}]
@@ -211,5 +195,16 @@ def test_results_tables_in_creditrisk_query(local: tuple[Lake, dict[str, int]]) 
     assert t["n"].to_pylist()[0] >= t["d"].to_pylist()[0] > 0
     c = run_query(lake, "SELECT DISTINCT dataset FROM coverage WHERE province = '42' ORDER BY 1")
     assert "entities" in c["dataset"].to_pylist()
+    g = run_query(
+        lake,
+        "SELECT province, sum(entities) AS n FROM analysis_regions WHERE level = 'province' "
+        "GROUP BY province ORDER BY province",
+    )
+    assert g.to_pylist() == [{"province": "13", "n": 1}, {"province": P, "n": g["n"][1].as_py()}]
+    assert g["n"][1].as_py() > 0
+    m = run_query(lake, "SELECT count(*) AS cells FROM analysis_migration WHERE month = '2026-09'")
+    assert m["cells"].to_pylist() == [24]
+    i = run_query(lake, "SELECT DISTINCT province FROM analysis_industries ORDER BY 1")
+    assert i["province"].to_pylist() == ["13", P]
     r = run_query(lake, "SELECT ingest_id, rows_accepted, reasons['bad_date'] AS bad FROM ingest_reports")
     assert r.to_pylist() == [{"ingest_id": "ing-9", "rows_accepted": 7, "bad": 2}]

@@ -334,8 +334,12 @@ def test_auditor_reads_only_results(platform: dict[str, Any], key: str) -> None:
 def test_auditor_queries_the_results_tables_and_reads_ingest_reports(platform: dict[str, Any]) -> None:
     """Warnings, tasks, coverage and ingest reports are Glue tables auditors query (issue 16)."""
     aud = role_policies(platform, "AuditorRole")
-    for name in ("warnings", "tasks", "coverage", "ingest_reports"):
+    tables = ("warnings", "tasks", "coverage", "ingest_reports")
+    analysis = ("analysis_regions", "analysis_industries", "analysis_migration")  # ADR 0149
+    for name in (*tables, *analysis):
         assert decide(aud, platform, "glue:GetTable", f"{GLUE}:table/creditrisk_dev/{name}") == "allow"
+    part = "results/analysis_regions/month=2026-10/province=42/regions.parquet"
+    assert decide(aud, platform, "s3:GetObject", obj(LAKE, part)) == "allow"
     report = "reports/ingest/42/penalties/i1.json"
     assert decide(aud, platform, "s3:GetObject", obj(LAKE, report)) == "allow"
     assert (
@@ -524,20 +528,95 @@ def test_classify_reads_curated_publishes_results_and_never_touches_uploads(plat
     )
 
 
-def test_classify_role_runs_champion_challenger_on_athena(platform: dict[str, Any]) -> None:
-    """The re-classified months (docs/adr/0139): written (S3 copy of the CTAS output) and read
-    by Athena through ``backtest_classifications``; never deleted by the role (the bucket's
-    lifecycle rule expires ``backtests/``, docs/adr/0073)."""
+# -- evaluator (creditrisk evaluate, docs/adr/0150) ----------------------------------------------
+SCRATCH = "backtests/classifications/job=42-x/month=2026-10/province=42/part-0.parquet"
+CTAS = f"{GLUE}:table/creditrisk_dev/classify_run_42_2026_06_20261203t000000z_ab_challenger_2026_06"
+
+
+def test_evaluator_runs_backtests_and_champion_challenger_on_athena(platform: dict[str, Any]) -> None:
+    """What ``creditrisk evaluate`` does on Athena: queries in the platform workgroup over the
+    published classifications, the curated inputs and the scratch table; the challenger's CTAS
+    (``classify_run_*``), its copy into ``backtests/`` and the UNLOAD read-back."""
+    ev = role_policies(platform, "EvaluatorRole")
+    for action in ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"):
+        assert decide(ev, platform, action, PLATFORM_WG) == "allow", action
+    for table in ("classifications", "backtest_classifications", "curated_inspections", "curated_entities"):
+        for action in ("glue:GetTable", "glue:GetPartitions"):
+            assert decide(ev, platform, action, f"{GLUE}:table/creditrisk_dev/{table}") == "allow", table
+    for action in ("glue:CreateTable", "glue:DeleteTable"):
+        assert decide(ev, platform, action, CTAS) == "allow", action
+    for key in (
+        CURATED,
+        "reports/ingest/42/penalties/i1.json",
+        "results/classifications/month=2026-10/province=42/part-0.parquet",
+        "results/classifications/month=2026-10/province=42/_current.json",
+        SCRATCH,
+        "athena-results/platform/tables/q1/0.parquet",
+    ):
+        assert decide(ev, platform, "s3:GetObject", obj(LAKE, key)) == "allow", key
+    for key in (SCRATCH, "athena-results/platform/tables/q1/0.parquet", "athena-results/platform/unload/j/0"):
+        assert decide(ev, platform, "s3:PutObject", obj(LAKE, key)) == "allow", key
+    assert decide(ev, platform, "s3:DeleteObject", obj(LAKE, "athena-results/platform/unload/j/0")) == "allow"
+    for prefix in (
+        "curated/inspections/province=42",
+        "results/classifications/",
+        "backtests/classifications/",
+    ):
+        ctx = {"s3:prefix": prefix}
+        assert decide(ev, platform, "s3:ListBucket", bucket_arn(LAKE), **ctx) == "allow", prefix
+    # a missing month's ``_current.json`` must answer 404, which S3 decides on ListBucket
+    # without any s3:prefix (the rehearsal's finding)
+    assert decide(ev, platform, "s3:ListBucket", bucket_arn(LAKE)) == "allow"
+    assert decide(ev, platform, "s3:GetBucketLocation", bucket_arn(LAKE)) == "allow"
+    assert decide(ev, platform, "kms:Decrypt", KEY, **S3_VIA) == "allow"
+    assert decide(ev, platform, "kms:GenerateDataKey", KEY, **S3_VIA) == "allow"
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("s3:DeleteObject", obj(LAKE, SCRATCH)),  # the lifecycle rule expires backtests/
+        ("s3:PutObject", obj(LAKE, "results/classifications/month=2026-10/province=42/part-0.parquet")),
+        ("s3:PutObject", obj(LAKE, "results/warnings/month=2026-10/province=42/part-r.parquet")),
+        ("s3:PutObject", obj(LAKE, "curated/penalties/province=42/ingest=i/part-0.parquet")),
+        ("s3:DeleteObject", obj(LAKE, "results/classifications/month=2026-10/province=42/part-0.parquet")),
+        ("s3:DeleteObject", obj(LAKE, "athena-results/platform/tables/q1/0.parquet")),
+        ("s3:DeleteObjectVersion", obj(LAKE, "athena-results/platform/unload/j/0")),
+        ("s3:GetObject", obj(LANDING, "incoming/42/penalties/x.csv")),
+        ("s3:GetObject", obj(LAKE, "_auth/tokens/abc.json")),
+        ("s3:GetObject", obj(LAKE, "archive/42/penalties/i/x.csv")),
+        ("s3:GetObject", obj(LAKE, "quarantine/42/penalties/i/rejected.jsonl")),
+        ("s3:GetObject", obj(LAKE, "plans/42/42-0123.json")),
+        ("s3:PutLifecycleConfiguration", bucket_arn(LAKE)),
+        ("glue:DeleteTable", f"{GLUE}:table/creditrisk_dev/backtest_classifications"),
+        ("glue:UpdateTable", f"{GLUE}:table/creditrisk_dev/classifications"),
+        ("glue:CreateTable", f"{GLUE}:table/creditrisk_dev/mine"),
+        ("glue:GetTable", f"{GLUE}:table/creditrisk_dev/warnings"),
+        ("athena:StartQueryExecution", AUDIT_WG),
+        ("athena:UpdateWorkGroup", PLATFORM_WG),
+        ("kms:Decrypt", KEY),
+        ("sns:Publish", f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:creditrisk-dev-inspection-tasks"),
+    ],
+)
+def test_evaluator_publishes_nothing_and_reads_only_its_inputs(
+    platform: dict[str, Any], action: str, resource: str
+) -> None:
+    assert decide(role_policies(platform, "EvaluatorRole"), platform, action, resource) != "allow"
+
+
+def test_evaluator_role_is_assumed_by_people_of_the_account_only(platform: dict[str, Any]) -> None:
+    props = platform["EvaluatorRole"]["Properties"]
+    (stmt,) = props["AssumeRolePolicyDocument"]["Statement"]
+    assert stmt["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+    assert props["MaxSessionDuration"] == 4 * 3600
+
+
+def test_classify_role_no_longer_touches_the_backtests_scratch(platform: dict[str, Any]) -> None:
+    """The monthly function never runs ``evaluate``: the scratch is the evaluator's (ADR 0150)."""
     cls = function_policy("classify")
-    scratch = obj(LAKE, "backtests/classifications/job=42-x/month=2026-10/province=42/part-0.parquet")
-    for action in ("s3:PutObject", "s3:GetObject"):
-        assert decide(cls, platform, action, scratch) == "allow", action
-    assert decide(cls, platform, "s3:DeleteObject", scratch) != "allow"
-    table = f"{GLUE}:table/creditrisk_dev/backtest_classifications"
-    assert decide(cls, platform, "glue:GetTable", table) == "allow"
-    ctas = f"{GLUE}:table/creditrisk_dev/classify_run_42_2026_06_20261203t000000z_ab_challenger_2026_06"
-    assert decide(cls, platform, "glue:CreateTable", ctas) == "allow"
-    assert decide(cls, platform, "s3:DeleteObject", obj(LAKE, "results/runs/r/c.parquet")) != "allow"
+    for action in ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"):
+        assert decide(cls, platform, action, obj(LAKE, SCRATCH)) != "allow", action
+    assert decide(cls, platform, "glue:CreateTable", CTAS) == "allow"  # its own monthly CTAS
 
 
 def test_api_stores_plans_but_cannot_delete_them(platform: dict[str, Any]) -> None:

@@ -1,5 +1,6 @@
 """One rehearsal per session: the stacks on a moto server with IAM enforced, then an upload, the
-ingest, the monthly run and an auditor read, each with its own role's credentials.
+ingest, the monthly run, an auditor read, the inspection platform and ``creditrisk evaluate``,
+each with its own role's credentials.
 
 The scenario runs once (module fixtures would repeat 30 s of work); tests read its outcome.
 IAM enforcement is on only while the scenario runs, so no other test sees it.
@@ -7,6 +8,7 @@ IAM enforcement is on only while the scenario runs, so no other test sees it.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
@@ -62,6 +64,7 @@ class Rehearsal:
     plan: dict[str, Any] = field(default_factory=dict)
     plan_status: list[int] = field(default_factory=list)
     token_id: str = ""
+    evaluation: dict[str, Any] = field(default_factory=dict)  # creditrisk evaluate's outcome
     failures: dict[str, str] = field(default_factory=dict)  # step → what went wrong
     attempts: list[Attempt] = field(default_factory=list)
 
@@ -149,6 +152,11 @@ def forbidden(r: Rehearsal, curated_key: str, result_key: str) -> list[Attempt]:
         Attempt("ClassifyMonthlyRole", "s3:GetObject", r.landing, upload),
         Attempt("ClassifyMonthlyRole", "s3:PutObject", r.lake, curated_key),
         Attempt("BearerAuthRole", "s3:GetObject", r.lake, result_key),
+        # creditrisk evaluate publishes nothing and deletes no scratch (the lifecycle rule does)
+        Attempt("EvaluatorRole", "s3:PutObject", r.lake, forged, moto_blind=NOT_RESOURCE),
+        Attempt("EvaluatorRole", "s3:DeleteObject", r.lake, forged, moto_blind=NOT_RESOURCE),
+        Attempt("EvaluatorRole", "s3:GetObject", r.landing, upload),
+        Attempt("EvaluatorRole", "s3:GetObject", r.lake, "_auth/tokens/none.json"),
         # the API reads four curated datasets for a task's supervision set (ADR 0123), not penalties
         Attempt("ApiHandlerRole", "s3:GetObject", r.lake, curated_key.replace("/entities/", "/penalties/")),
     ]
@@ -180,6 +188,42 @@ def _audit(r: Rehearsal) -> dict[str, int]:
     table = pq.read_table(io.BytesIO(s3.get_object(Bucket=r.lake, Key=key)["Body"].read()))
     classes = table.column("risk_class").to_pylist()
     return {c: classes.count(c) for c in sorted(set(classes))}
+
+
+def _evaluate(r: Rehearsal) -> dict[str, Any]:
+    """``creditrisk evaluate`` as an analyst with the evaluator role (docs/adr/0150): the
+    backtest of the published month and samr-general 1.1 against 1.2 (the side that did not
+    publish the month is re-classified into ``backtests/``). DuckDB over S3 here; what Athena
+    checks as the caller is simulated."""
+    from functions.analysis.backtest import backtest
+    from functions.analysis.challenger import compare
+    from functions.classify.load import load_system
+    from functions.lake import Lake
+    from functions.settings import Settings
+
+    creds = r.creds["EvaluatorRole"]
+    settings = Settings(
+        lake_uri=f"s3://{r.lake}", region=REGION, aws_endpoint_url=r.endpoint, engine="duckdb"
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in os.environ if n.startswith(("CREDITRISK_", "AWS_"))]:
+            mp.delenv(name)
+        for name, value in creds.env().items():
+            mp.setenv(name, value)
+        lake = Lake.from_uri(
+            settings.lake_uri, region=REGION, endpoint_url=r.endpoint, boto3_session=creds.session()
+        )
+        cut = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+        run = {"first": MONTH, "last": MONTH, "province": PROVINCE, "settings": settings, "cutoff": cut}
+        alone = backtest(lake, **run, replicates=100)
+        versus = compare(
+            lake,
+            **run,
+            champion=load_system("samr-general@1.1"),
+            challenger=load_system("samr-general@1.2"),
+            replicates=100,
+        )
+    return {"backtest": alone, "compare": versus}
 
 
 def _issue_token(r: Rehearsal) -> str:
@@ -247,6 +291,9 @@ def run_rehearsal(endpoint: str) -> Rehearsal:
     def sampling() -> None:
         _sampling(r, token)
 
+    def evaluate() -> None:
+        r.evaluation = _evaluate(r)
+
     def attempts() -> None:
         written = [
             c.resource
@@ -264,6 +311,7 @@ def run_rehearsal(endpoint: str) -> Rehearsal:
         "monthly": monthly,
         "audit": audit,
         "sampling": sampling,
+        "evaluate": evaluate,
         "forbidden": attempts,
     }
     with recorder.active():

@@ -23,6 +23,7 @@ STEP_ROLES = {
     "monthly": {"ClassifyMonthlyRole"},
     "audit": {"AuditorRole"},
     "sampling": {"BearerAuthRole", "ApiHandlerRole"},
+    "evaluate": {"EvaluatorRole"},
 }
 
 
@@ -110,6 +111,49 @@ def auditor_cases(r: Rehearsal) -> list[Case]:
     )
 
 
+def evaluator_cases(r: Rehearsal) -> list[Case]:
+    """``creditrisk evaluate`` on Athena (docs/adr/0150): its statements read the published
+    classifications, the scratch table (a file the comparison really wrote) and the curated
+    inputs in the platform workgroup; the challenger's CTAS creates and drops a
+    ``classify_run_*`` table (Glue checks the catalog and database too)."""
+    from functions import layout
+
+    scratch = [
+        c.resource.split(":::", 1)[1].split("/", 1)[1]
+        for c in r.calls
+        if c.step == "evaluate" and c.action == "s3:PutObject" and "/backtests/classifications/" in c.resource
+    ]
+    curated = [
+        c.resource.split(":::", 1)[1].split("/", 1)[1]
+        for c in r.calls
+        if c.action == "s3:PutObject" and "/curated/entities/" in c.resource
+    ]
+    if not scratch or not curated:
+        return []
+    cases = [
+        *athena_query_cases(
+            r, "EvaluatorRole", "PlatformWorkGroup", "TableBacktestClassifications", scratch[0]
+        ),
+        *athena_query_cases(
+            r,
+            "EvaluatorRole",
+            "PlatformWorkGroup",
+            "TableClassifications",
+            layout.classification_key(MONTH, PROVINCE),
+        ),
+        *athena_query_cases(r, "EvaluatorRole", "PlatformWorkGroup", "TableEntities", curated[-1]),
+    ]
+    db = r.stack.platform_value("TableClassifications", "DatabaseName")
+    glue = f"arn:{PARTITION}:glue:{REGION}:{ACCOUNT}"
+    run_table = f"{glue}:table/{db}/classify_run_42_2026_10_x_challenger_2026_10"
+    for action in ("glue:CreateTable", "glue:DeleteTable"):
+        cases += [
+            Case("EvaluatorRole", action, res, (), "challenger CTAS")
+            for res in (f"{glue}:catalog", f"{glue}:database/{db}", run_table)
+        ]
+    return cases
+
+
 # -- findings of issue 12, fixed: their requests must keep being made and allowed ---------------
 Predicate = Callable[[Rehearsal, Decision], bool]
 KNOWN: dict[str, Predicate] = {
@@ -129,7 +173,12 @@ KNOWN: dict[str, Predicate] = {
 
 @pytest.fixture(scope="session")
 def decisions(rehearsal: Rehearsal) -> list[Decision]:
-    cases = [*recorded_cases(rehearsal), *auditor_cases(rehearsal), *function_athena_cases(rehearsal)]
+    cases = [
+        *recorded_cases(rehearsal),
+        *auditor_cases(rehearsal),
+        *function_athena_cases(rehearsal),
+        *evaluator_cases(rehearsal),
+    ]
     return Simulator(rehearsal.stack).run(cases)
 
 
@@ -163,6 +212,28 @@ def test_the_inspection_platform_draws_a_plan_through_authorizer_and_api(rehears
     assert rehearsal.plan_status == [201, 200], rehearsal.plan
     assert rehearsal.plan["province"] == PROVINCE and rehearsal.plan["month"] == MONTH
     assert len(rehearsal.plan["targets"]) == 2  # ratio 1.0: both classified entities are drawn
+
+
+def test_evaluate_ran_with_the_evaluator_role(rehearsal: Rehearsal) -> None:
+    """The backtest and the 1.1 vs 1.2 comparison ran as the evaluator; the side that did not
+    publish the month was re-classified into the scratch, nothing was published, and Athena's
+    checks for it are simulated."""
+    assert "evaluate" not in rehearsal.failures, rehearsal.failures.get("evaluate")
+    versus = rehearsal.evaluation["compare"]
+    assert (versus["champion"]["model"], versus["challenger"]["model"]) == (
+        "samr-general@1.1",
+        "samr-general@1.2",
+    )
+    ((side, redone),) = versus["reclassified"].items()  # the one that did not publish the month
+    assert sum(redone["counts"][MONTH].values()) == 2, side
+    written = {
+        c.resource.split("/", 1)[1]
+        for c in rehearsal.calls
+        if c.step == "evaluate" and c.action == "s3:PutObject"
+    }
+    assert written and all(k.startswith("backtests/classifications/job=") for k in written), written
+    assert {c.action for c in rehearsal.calls if c.step == "evaluate"} >= {"s3:GetObject", "s3:ListBucket"}
+    assert len(evaluator_cases(rehearsal)) > 30
 
 
 def test_a_vanished_upload_is_reported_as_missing(rehearsal: Rehearsal) -> None:

@@ -17,11 +17,12 @@ import pyarrow.parquet as pq
 import sqlglot
 
 from functions import layout
-from functions.analysis.challenger import SCRATCH_TABLE, compare, scratch_table
+from functions.analysis.challenger import SCRATCH_TABLE, compare
 from functions.classify import classify_month
 from functions.classify.compile import to_duckdb
 from functions.classify.engine_duckdb import conform, connect, register_lake_tables
 from functions.classify.load import load_system
+from functions.injected_projection import scans, violations
 from functions.lake import Lake
 from functions.results_tables import register_results_tables
 from functions.settings import Settings
@@ -142,12 +143,15 @@ def test_challenger_on_athena_matches_duckdb(s3_lake: Lake, s3_settings: Setting
     assert len(ctas) == 3 and not any("external_location" in s for s in ctas)
     unloads = [s for s in fake.submitted if s.startswith("UNLOAD")]
     scratch = [s for s in unloads if SCRATCH_TABLE in s]
-    assert scratch and all(scratch_table(job) in s for s in scratch)
+    assert scratch and all(f"job = '{job}'" in s for s in scratch)
     assert not any(re.search(r"\bbt_(champion|challenger)\b", s) for s in unloads)  # no per-run table
     # What Athena gets parses as Trino SQL (the CTAS's SELECT, the UNLOADs' queries).
     queries = [s.split(") AS\n", 1)[1] for s in ctas] + [UNLOAD_RE.match(s)["query"] for s in unloads]  # type: ignore[index]
     for q in queries:
         sqlglot.parse_one(q, read="trino")
+        # every scan of the injected-projection table names its job at the scan (ADR 0150)
+        assert violations(q) == [], q
+    assert sum(scans(q) for q in queries) >= len(scratch)
     # The published results are the champion's, untouched; nothing published for the challenger.
     assert "champion" not in athena["reclassified"]
     assert not s3_lake.list_files("results/runs/" + job)

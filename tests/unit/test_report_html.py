@@ -51,6 +51,31 @@ def test_report_regenerates_idempotently(local_lake: Lake, local_settings: Setti
     assert local_lake.read_bytes(key) == first
 
 
+def test_a_month_analysed_before_adr_0149_still_reports_then_migrates(
+    local_lake: Lake, local_settings: Settings
+) -> None:
+    """Tables only at the legacy keys (``results/analysis/…/<kind>.parquet``): the report
+    analyses the month again instead of failing, and the migration then drops the legacy copies
+    as superseded."""
+    from functions.analysis.migrate import migrate_analysis_tables
+    from functions.report import write_report
+
+    out = build_month(local_lake, local_settings)
+    first = local_lake.read_bytes(out["report"])
+    legacy = {}
+    for kind in ("regions", "industries", "migration"):
+        new = layout.analysis_table_key(kind, "2026-10", "42")
+        legacy[kind] = layout.legacy_analysis_table_key(kind, "2026-10", "42")
+        local_lake.write_parquet(legacy[kind], local_lake.read_parquet(new))
+        local_lake.delete(new)
+    key = write_report(local_lake, month="2026-10", province="42", settings=local_settings, now=NOW)
+    assert local_lake.read_bytes(key) == first
+    assert all(local_lake.exists(layout.analysis_table_key(k, "2026-10", "42")) for k in legacy)
+    done = migrate_analysis_tables(local_lake)
+    assert (sorted(done.superseded), done.moved, done.conflicts) == (sorted(legacy.values()), [], [])
+    assert not any(local_lake.exists(k) for k in legacy.values())
+
+
 def test_effectiveness_shows_n_and_intervals_or_insufficient_data() -> None:
     import datetime as dt
 
