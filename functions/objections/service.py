@@ -30,6 +30,13 @@ logger = logging.getLogger(__name__)
 
 # which step may follow which (the rules' order: received → accepted → checked → decided)
 NEXT: dict[str, str] = {"received": "accepted", "accepted": "checked", "checked": "decided"}
+# steps after the decision and the correction status each leaves (docs/adr/0144)
+CORRECTION_STEPS: dict[str, str] = {
+    "queued": "queued",
+    "correction_started": "running",
+    "correction_failed": "failed",
+    "corrected": "done",
+}
 CN = ZoneInfo("Asia/Shanghai")
 
 
@@ -192,12 +199,17 @@ def fold(objection_id: str, trail: list[dict[str, Any]], today: dt.date) -> Obje
             steps.append(e)
     data = steps[0]["data"]
     status, decided_on, run_id = "received", None, None
+    correction: str | None = None
     for e in steps[1:]:
         if e["step"] == "decided":
             status = e["outcome"]
             decided_on = dt.datetime.fromisoformat(e["at"]).astimezone(CN).date().isoformat()
-        elif e["step"] == "corrected":
-            run_id = e["run_id"]
+            correction = "pending" if status == "upheld" else None
+        elif e["step"] in CORRECTION_STEPS:
+            if correction not in (None, "done"):  # a late step never reopens a finished run
+                correction = CORRECTION_STEPS[e["step"]]
+            if e["step"] == "corrected":
+                run_id = e["run_id"]
         else:
             status = e["step"]
     due = dt.date.fromisoformat(data["due_on"])
@@ -217,6 +229,7 @@ def fold(objection_id: str, trail: list[dict[str, Any]], today: dt.date) -> Obje
             "overdue": overdue,
             "decided_on": decided_on,
             "correction_run_id": run_id,
+            "correction_status": correction,
             "trail": steps,
         },
         strict=False,
