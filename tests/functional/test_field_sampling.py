@@ -265,3 +265,21 @@ def test_approved_adjustments_reach_the_field_frame_combined_with_the_field_clas
     signer = signer_from_settings(Settings(lake_uri=world.lake.root), world.lake)
     checked = verify_plan(world.lake, plan["plan_id"], signer)
     assert checked.status == "match", checked
+
+    # a field run published after the approvals: its frame keeps the model's combination (the
+    # draw applies the snapshot), never the adjusted general class in place of the stricter one
+    settings = Settings(lake_uri=world.lake.root)
+    again = classify_all(
+        world.lake, month=MONTH, settings=settings, cutoff=dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
+    )
+    run = again["provinces"]["13"]["fields"]["food"]["run_id"]
+    frame = world.lake.read_parquet(layout.run_classifications_key(run), columns=["uscc", "risk_class"])
+    copy = world.lake.read_parquet(
+        layout.sampling_frame_key(MONTH, "13", run), columns=["uscc", "risk_class"]
+    )
+    classes = dict(zip(copy["uscc"].to_pylist(), copy["risk_class"].to_pylist(), strict=True))
+    assert classes == dict(zip(frame["uscc"].to_pylist(), frame["risk_class"].to_pylist(), strict=True))
+    assert classes[down] == "C" and classes[up] == "A"
+    redrawn = json.loads(_post(world, "/v1/sampling/plans", body).body)
+    assert redrawn["run_id"] == run and redrawn["adjustments"]["applied"] == 1
+    assert {t["uscc"]: t["risk_class"] for t in redrawn["targets"]} == drawn
