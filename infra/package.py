@@ -67,7 +67,9 @@ QUEUE_KINDS = ("corrections",)
 # AWS recommends a queue visibility timeout of 6x the consumer's timeout (Lambda's SQS event
 # source guide); below 1x, AWS refuses the event source mapping.
 VISIBILITY_PER_TIMEOUT = 6
-CORRECTION_MAX_RECEIVES = 3  # deliveries before a follow-up is kept in its dead-letter queue
+# deliveries before a follow-up is kept in its dead-letter queue; AWS advises at least 5 for a
+# Lambda event source, since receives the poller could not hand to a throttled function count too
+CORRECTION_MAX_RECEIVES = 5
 QUEUE_RETENTION = 345600  # 4 days (the SQS default) for the follow-ups
 DLQ_RETENTION = 1209600  # 14 days (the SQS maximum): longer than the source queue's
 PIP_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
@@ -451,6 +453,9 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
         for event in props.get("Events", {}).values():
             if event.get("Type") == "SQS" and kind in QUEUE_KINDS:  # the queue declared above
                 event["Properties"]["Queue"] = {"Fn::GetAtt": ["CorrectionQueue", "Arn"]}
+                # the poller invokes no more than the function may run: no throttled receives
+                limit = int(cfg["functions"][kind]["reserved_concurrency"])
+                event["Properties"]["ScalingConfig"] = {"MaximumConcurrency": limit}
             if event.get("Type") == "CloudWatchEvent" and kind == "ingest":
                 detail = event["Properties"]["Pattern"].setdefault("detail", {})
                 detail["bucket"] = {"name": [resolve("${LandingBucket}")]}

@@ -143,7 +143,8 @@ def test_a_failed_run_shows_failed_and_ends_in_the_dead_letter_queue(
             env.client.lambda_.invoke("corrections", env.receive())
     got = ObjectionOut.model_validate_json(env.get(f"/v1/objections/{decided.objection_id}").body)
     assert (got.correction_status, got.correction_run_id) == ("failed", None)
-    assert [e.attempt for e in got.trail if e.step == "correction_failed"] == [1, 2, 3]
+    attempts = [e.attempt for e in got.trail if e.step == "correction_failed"]
+    assert attempts == list(range(1, package.CORRECTION_MAX_RECEIVES + 1))
     assert env.lake.read_json(layout.classification_pointer_key(MONTH, "13")) == published
     assert "Messages" not in env.sqs.receive_message(QueueUrl=env.queue, VisibilityTimeout=0)
     kept = env.sqs.receive_message(QueueUrl=env.dlq)["Messages"]
