@@ -24,9 +24,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from functions import layout
-from functions.errors import Conflict, RunInProgress
-from functions.objections.service import get, record_correction_run
-from functions.objections.trail import append, read_trail
+from functions.errors import Conflict
+from functions.objections import service
+from functions.objections.trail import append
 from schemas.objections import Actor, FollowUpMessage, ObjectionOut
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def enqueue(lake: Lake, decided: ObjectionOut, by: Actor, sender: Sender | None)
     event = {"step": "queued", "at": _iso(None), "by": by.model_dump(), "message_id": message_id}
     append(lake, layout.objection_prefix(decided.objection_id), event, expected_seq=len(decided.trail) + 1)
     logger.info("objection %s: follow-up queued as message %s", decided.objection_id, message_id)
-    return get(lake, decided.objection_id)
+    return service.get(lake, decided.objection_id)
 
 
 def follow_up(
@@ -76,7 +76,7 @@ def follow_up(
     *,
     classify: Callable[..., Any],
     attempt: int = 1,
-    lease: dt.timedelta = dt.timedelta(seconds=900),
+    lease: dt.timedelta = service.LEASE,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> dict[str, Any]:
     """Resolve the decided objection's overdue warning, then run its correction run if upheld and
@@ -85,7 +85,7 @@ def follow_up(
     from functions.objections.overdue import sync_overdue_warnings
 
     oid = message.objection_id
-    state = get(lake, oid, now=now())
+    state = service.get(lake, oid, now=now())
     if state.decided_on is None:  # only a decision queues a message: keep it for an operator
         raise Conflict(f"objection {oid} is not decided ({state.status})", field="objection_id")
     decided = next(e for e in state.trail if e.step == "decided")
@@ -93,56 +93,11 @@ def follow_up(
     out: dict[str, Any] = {"objection_id": oid, "status": state.status, "warnings": warned}
     if state.status != "upheld" or state.correction_run_id is not None:
         return {**out, "correction": "done" if state.correction_run_id else "none"}
-    published = _published_for(lake, state)
-    if published is not None:  # an earlier delivery published its run and stopped before recording it
-        done = record_correction_run(lake, oid, published, WORKER, now=now())
-        return {**out, "correction": "recorded", "run_id": done.correction_run_id}
-    _claim(lake, state, attempt, lease, now())
-    try:
-        result = classify(month=state.month, province=state.province,
-                          correction={"objection_id": oid, "uscc": state.uscc})  # fmt: skip
-    except Exception as exc:
-        logger.error("objection %s: correction run failed: %s", oid, type(exc).__name__, exc_info=exc)
-        _append_next(lake, oid, {"step": "correction_failed", "at": _iso(now()), "by": WORKER.model_dump(),
-                                 "attempt": attempt, "error": type(exc).__name__[:200]})  # fmt: skip
-        raise
-    done = record_correction_run(lake, oid, result.run_id, WORKER, now=now())
+    # a run already published for it (a runner died before recording it) is recorded, not repeated
+    recorded = service.published_correction(lake, state) is not None
+    done = service.reclassify(lake, oid, WORKER, classify=classify, now=now(), lease=lease, attempt=attempt)
     logger.info("objection %s: correction run %s recorded", oid, done.correction_run_id)
-    return {**out, "correction": "ran", "run_id": done.correction_run_id}
-
-
-def _claim(lake: Lake, state: ObjectionOut, attempt: int, lease: dt.timedelta, now: dt.datetime) -> None:
-    """Append ``correction_started``, unless a younger claim holds the run (then retry later)."""
-    started = [e for e in state.trail if e.step == "correction_started"]
-    if started and state.correction_status == "running":
-        since = now - dt.datetime.fromisoformat(started[-1].at)
-        if since < lease:
-            raise RunInProgress(
-                f"objection {state.objection_id}: a correction run started {int(since.total_seconds())} s "
-                f"ago (lease {int(lease.total_seconds())} s); try again later"
-            )
-    event = {"step": "correction_started", "at": _iso(now), "by": WORKER.model_dump(), "attempt": attempt}
-    try:
-        append(lake, layout.objection_prefix(state.objection_id), event, expected_seq=len(state.trail) + 1)
-    except Conflict as exc:  # another delivery claimed it in between
-        raise RunInProgress(f"objection {state.objection_id}: claimed by another delivery") from exc
-
-
-def _append_next(lake: Lake, objection_id: str, event: dict[str, Any]) -> None:
-    prefix = layout.objection_prefix(objection_id)
-    append(lake, prefix, event, expected_seq=len(read_trail(lake, prefix)) + 1)
-
-
-def _published_for(lake: Lake, state: ObjectionOut) -> str | None:
-    """The published run of the objection's month if it is this objection's correction run."""
-    key = layout.classification_pointer_key(state.month, state.province)
-    if not lake.exists(key):
-        return None
-    pointer = lake.read_json(key)
-    correction = pointer.get("correction") or {}
-    if correction.get("objection_id") == state.objection_id and pointer.get("run_id"):
-        return str(pointer["run_id"])
-    return None
+    return {**out, "correction": "recorded" if recorded else "ran", "run_id": done.correction_run_id}
 
 
 def _iso(at: dt.datetime | None) -> str:

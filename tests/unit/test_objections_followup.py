@@ -233,3 +233,26 @@ def test_the_recorded_sqs_event_gives_the_message_and_its_delivery_count() -> No
         event["Records"][0]["body"] = body
         with pytest.raises(InvalidInput, match="not an objection follow-up"):
             deliveries(event)
+
+
+def test_the_cli_correction_run_respects_the_workers_claim(lake: Lake) -> None:
+    """`creditrisk objection reclassify` claims through the same step: it does not start a second
+    run beside a running worker, and takes over a dead worker's claim after the lease."""
+    oid = _decided(lake)
+
+    def killed(**kw: Any) -> Any:
+        raise SystemExit("timed out")
+
+    with pytest.raises(SystemExit):
+        _run(lake, oid, killed)  # type: ignore[arg-type]
+    operator = Actor(kind="operator", id="wang", name="wang")
+    classify = Classify(lake)
+    with pytest.raises(RunInProgress, match="correction worker"):
+        service.reclassify(lake, oid, operator, classify=classify, now=LATE + dt.timedelta(seconds=60))
+    assert classify.calls == []
+    out = service.reclassify(lake, oid, operator, classify=classify, now=LATE + LEASE * 2)
+    assert (out.correction_status, out.correction_run_id, len(classify.calls)) == ("done", "corr-1", 1)
+    assert [(e.step, e.by.name) for e in out.trail[-2:]] == [
+        ("correction_started", "wang"),
+        ("corrected", "wang"),
+    ]
