@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from functions import layout
 from functions.errors import Conflict
 from functions.objections import service
-from functions.objections.trail import append
+from functions.objections.trail import append, now_utc
 from schemas.objections import Actor, FollowUpMessage, ObjectionOut
 
 if TYPE_CHECKING:
@@ -64,9 +64,15 @@ def enqueue(lake: Lake, decided: ObjectionOut, by: Actor, sender: Sender | None)
             "objection %s: follow-up not queued: %s", decided.objection_id, type(exc).__name__, exc_info=exc
         )
         return decided
-    event = {"step": "queued", "at": _iso(None), "by": by.model_dump(), "message_id": message_id}
-    append(lake, layout.objection_prefix(decided.objection_id), event, expected_seq=len(decided.trail) + 1)
-    logger.info("objection %s: follow-up queued as message %s", decided.objection_id, message_id)
+    event = {"step": "queued", "at": now_utc(), "by": by.model_dump(), "message_id": message_id}
+    try:
+        append(
+            lake, layout.objection_prefix(decided.objection_id), event, expected_seq=len(decided.trail) + 1
+        )
+    except Conflict:  # the worker was faster and appended its own step: it is under way
+        logger.info("objection %s: the worker took message %s at once", decided.objection_id, message_id)
+    else:
+        logger.info("objection %s: follow-up queued as message %s", decided.objection_id, message_id)
     return service.get(lake, decided.objection_id)
 
 
@@ -98,7 +104,3 @@ def follow_up(
     done = service.reclassify(lake, oid, WORKER, classify=classify, now=now(), lease=lease, attempt=attempt)
     logger.info("objection %s: correction run %s recorded", oid, done.correction_run_id)
     return {**out, "correction": "recorded" if recorded else "ran", "run_id": done.correction_run_id}
-
-
-def _iso(at: dt.datetime | None) -> str:
-    return (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")

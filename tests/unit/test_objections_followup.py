@@ -256,3 +256,20 @@ def test_the_cli_correction_run_respects_the_workers_claim(lake: Lake) -> None:
         ("correction_started", "wang"),
         ("corrected", "wang"),
     ]
+
+
+def test_a_worker_faster_than_the_queued_step_does_not_fail_the_decision(lake: Lake) -> None:
+    """SQS may hand the message to the worker before the API appends ``queued``: the API's
+    append then loses the step number, and the decision still answers (the run shows running)."""
+    oid = _decided(lake)
+    decided = service.get(lake, oid)
+
+    class Fast:
+        def send(self, body: str) -> str:
+            with pytest.raises(SystemExit):  # the worker claims the run, then is still running
+                _run(lake, oid, lambda **kw: (_ for _ in ()).throw(SystemExit("busy")))  # type: ignore[arg-type]
+            return "m-fast"
+
+    out = enqueue(lake, decided, CHIEF, Fast())
+    assert (out.correction_status, out.trail[-1].step) == ("running", "correction_started")
+    assert "queued" not in [e.step for e in out.trail]
