@@ -415,7 +415,7 @@ def advance_objection(objection_id: str) -> Response:
                   outcome=req.outcome, reason=req.reason, correction=req.correction)  # fmt: skip
     if req.step == "decided":
         out = enqueue(lake(), out, _actor(principal), sender_from_settings(get_settings()))
-    status = 202 if out.correction_status in ("pending", "queued") else 200
+    status = 202 if out.correction_status not in (None, "done") else 200  # an upheld one's run is to come
     return Response(body=out.model_dump_json(), status_code=status, headers={**_JSON})
 
 
