@@ -386,7 +386,10 @@ def get_objection(objection_id: str) -> Response:
 @_api
 def advance_objection(objection_id: str) -> Response:
     """The review steps (accepted, checked, decided) of the provincial system that received the
-    objection; the correction run of an upheld one is the authority's (ADR 0143)."""
+    objection. A decision queues its follow-up (the overdue warning resolved, an upheld one's
+    correction run) for the ``corrections`` worker: 202 while that run is to come (ADR 0144)."""
+    from functions.objections.followup import enqueue
+    from functions.objections.queue import sender_from_settings
     from functions.objections.service import advance
     from schemas.objections import ObjectionQuery, ObjectionStepIn
 
@@ -396,7 +399,10 @@ def advance_objection(objection_id: str) -> Response:
     req = ObjectionStepIn.model_validate(_json_body(_OBJECTION_BODY_BYTES))
     out = advance(lake(), query.objection_id, req.step, _actor(principal),
                   outcome=req.outcome, reason=req.reason, correction=req.correction)  # fmt: skip
-    return Response(body=out.model_dump_json(), status_code=200, headers={**_JSON})
+    if req.step == "decided":
+        out = enqueue(lake(), out, _actor(principal), sender_from_settings(get_settings()))
+    status = 202 if out.correction_status not in (None, "done") else 200  # an upheld one's run is to come
+    return Response(body=out.model_dump_json(), status_code=status, headers={**_JSON})
 
 
 @app.route("/v1/adjustments", methods=["POST"], authorizer=bearer_auth, content_types=["application/json"])
@@ -606,6 +612,32 @@ def _ingest_landed(candidates: list[str], *, etag: str | None, version_id: str |
         }
     logger.warning("landed object %s is gone (deleted or overwritten); skipped", candidates[-1])
     return {"source_key": candidates[-1], "status": "missing"}
+
+
+# -- decisions' follow-ups (issue 14, docs/adr/0144) ----------------------------------------------
+# The queue's ARN is wired by infra/package.py (the queue is declared beside the dead-letter
+# queue); the name here only names the event source for chalice.
+@app.on_sqs_message(queue="creditrisk-corrections", batch_size=1, name="corrections")
+def corrections(event: Any) -> list[dict[str, Any]]:
+    """A decided objection's follow-up: its overdue warning resolved and, if upheld, its
+    correction run (the path of ``creditrisk objection reclassify``). An error raises, so SQS
+    delivers the message again and at last keeps it in the queue's dead-letter queue."""
+    import datetime as dt
+
+    from functions.classify.run import classify_month
+    from functions.objections.followup import follow_up
+    from functions.objections.queue import deliveries
+
+    settings = get_settings()
+    classify = functools.partial(  # the fields follow the corrected general class (ADR 0117)
+        classify_month, lake(), settings=settings, engine=settings.engine, fields=settings.field_systems
+    )
+    lease = dt.timedelta(seconds=settings.correction_lease_seconds)
+    done = []
+    for d in deliveries(event.to_dict()):
+        with log_context(objection_id=d.message.objection_id, message_id=d.message_id):
+            done.append(follow_up(lake(), d.message, classify=classify, attempt=d.attempt, lease=lease))
+    return done
 
 
 # -- monthly classification (issue 3, docs/results-contract.md, docs/adr/0035) -------------------

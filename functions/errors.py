@@ -67,6 +67,13 @@ class WriteConflict(Conflict):
     code = "conflict"
 
 
+class RunInProgress(CreditRiskError):
+    """Another worker holds the job (its lease has not expired): a queued message is delivered
+    again later (docs/adr/0144)."""
+
+    code = "run_in_progress"
+
+
 class Unprocessable(CreditRiskError):
     """Well-formed, but impossible to satisfy, e.g. no valid inspector assignment (HTTP 422)."""
 

@@ -110,6 +110,12 @@ def classification_pointer_key(month: str, province: str) -> str:
     return f"{classification_prefix(month, province)}/_current.json"
 
 
+def field_result_key(run_id: str) -> str:
+    """A field run's own classes, scores and reasons (its ``classifications.parquet`` is the
+    field's sampling frame, by the combination rule; docs/adr/0117)."""
+    return f"{run_prefix(run_id)}/field_classifications.parquet"
+
+
 def run_classifications_key(run_id: str) -> str:
     """Every run's classification output, kept for audit (plan verification re-reads it)."""
     return f"{run_prefix(run_id)}/classifications.parquet"

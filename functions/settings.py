@@ -103,6 +103,16 @@ class Settings(BaseSettings):
         None, description="SQS dead-letter queue of the asynchronous functions (docs/operations.md)"
     )
 
+    # -- decisions made through the API finish in a worker (issue 14, docs/adr/0144) --
+    correction_queue_url: str | None = Field(
+        None,
+        description="SQS queue of decided objections' follow-ups (warning, correction run); "
+        "unset: an upheld decision stays pending until `creditrisk objection reclassify`",
+    )
+    correction_lease_seconds: int = Field(
+        900, ge=1, description="how long a started correction run holds its objection (the worker's timeout)"
+    )
+
     # -- ingestion (issue 2, docs/upload-contract.md) --
     landing_bucket: str | None = Field(
         None, description="bucket whose incoming/ uploads trigger ingestion; default: from landing_uri"

@@ -57,8 +57,21 @@ IMPORTS = (
     "AlarmTopicArn",
     "AuditKeyArn",
 )
-LOCAL_REFS = {"DeadLetterQueueArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+LOCAL_REFS = {
+    "DeadLetterQueueArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+    "CorrectionQueueArn": {"Fn::GetAtt": ["CorrectionQueue", "Arn"]},
+}
 ASYNC_KINDS = ("ingest", "classify")  # invoked asynchronously: failures go to the DLQ
+# Decisions' follow-ups (docs/adr/0144): the API queues them, this function consumes them.
+QUEUE_KINDS = ("corrections",)
+# AWS recommends a queue visibility timeout of 6x the consumer's timeout (Lambda's SQS event
+# source guide); below 1x, AWS refuses the event source mapping.
+VISIBILITY_PER_TIMEOUT = 6
+# deliveries before a follow-up is kept in its dead-letter queue; AWS advises at least 5 for a
+# Lambda event source, since receives the poller could not hand to a throttled function count too
+CORRECTION_MAX_RECEIVES = 5
+QUEUE_RETENTION = 345600  # 4 days (the SQS default) for the follow-ups
+DLQ_RETENTION = 1209600  # 14 days (the SQS maximum): longer than the source queue's
 PIP_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
 # What every function logs through (issue 12): Lambda's own JSON format, so ``functions.*``
 # INFO lines reach CloudWatch with level, logger and request id as fields.
@@ -314,6 +327,39 @@ SYNC_NO_DLQ = (
     "CKV_AWS_116",
     "Invoked synchronously by API Gateway: the caller gets the error; a DLQ never receives events.",
 )
+QUEUE_NO_DLQ = (
+    "CKV_AWS_116",
+    "Invoked by an SQS event source mapping: failed messages go to the source queue's own "
+    "dead-letter queue (its redrive policy); a function DLQ only serves asynchronous invocations.",
+)
+
+
+def correction_queues(cfg: Json) -> Json:
+    """The follow-up queue and its dead-letter queue (docs/adr/0144), sized from the consumer's
+    timeout: a message is invisible for 6x the timeout while a worker runs, and kept for 14 days
+    in the dead-letter queue after the last of its deliveries failed."""
+    timeout = int(cfg["functions"]["corrections"]["timeout"])
+    return {
+        "CorrectionDeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "MessageRetentionPeriod": DLQ_RETENTION,
+                "KmsMasterKeyId": resolve("${DataKeyArn}"),
+            },
+        },
+        "CorrectionQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "VisibilityTimeout": VISIBILITY_PER_TIMEOUT * timeout,
+                "MessageRetentionPeriod": QUEUE_RETENTION,
+                "KmsMasterKeyId": resolve("${DataKeyArn}"),
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": ["CorrectionDeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": CORRECTION_MAX_RECEIVES,
+                },
+            },
+        },
+    }
 
 
 def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | None) -> Json:
@@ -347,6 +393,7 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
             "KmsMasterKeyId": resolve("${DataKeyArn}"),
         },
     }
+    res.update(correction_queues(cfg))
     env = {
         "CREDITRISK_LAKE_URI": "s3://${LakeBucket}",
         "CREDITRISK_LANDING_URI": "s3://${LandingBucket}",
@@ -357,6 +404,8 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
         "CREDITRISK_UPLOAD_EVENTS_BUS": "default",  # ingest outcomes, infra/uploads_notify.py
         "CREDITRISK_DELIVERY_EVENTS_BUS": "default",  # monthly exports, infra/delivery.py
         "CREDITRISK_AUDIT_KMS_KEY_ID": "${AuditKeyArn}",  # signs the sampling audit chain (ADR 0095)
+        "CREDITRISK_CORRECTION_QUEUE_URL": {"Ref": "CorrectionQueue"},  # decisions' follow-ups (ADR 0144)
+        "CREDITRISK_CORRECTION_LEASE_SECONDS": str(cfg["functions"]["corrections"]["timeout"]),
         **cfg.get("environment", {}),
     }
     for logical, r in list(res.items()):
@@ -388,6 +437,8 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
                 "Type": "SQS",
                 "TargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
             }
+        elif kind in QUEUE_KINDS:
+            skips.append(QUEUE_NO_DLQ)
         else:
             skips.append(SYNC_NO_DLQ)
         r["Metadata"] = _skip(*skips)
@@ -400,6 +451,11 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
             },
         }
         for event in props.get("Events", {}).values():
+            if event.get("Type") == "SQS" and kind in QUEUE_KINDS:  # the queue declared above
+                event["Properties"]["Queue"] = {"Fn::GetAtt": ["CorrectionQueue", "Arn"]}
+                # the poller invokes no more than the function may run: no throttled receives
+                limit = int(cfg["functions"][kind]["reserved_concurrency"])
+                event["Properties"]["ScalingConfig"] = {"MaximumConcurrency": limit}
             if event.get("Type") == "CloudWatchEvent" and kind == "ingest":
                 detail = event["Properties"]["Pattern"].setdefault("detail", {})
                 detail["bucket"] = {"name": [resolve("${LandingBucket}")]}
@@ -415,6 +471,8 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
         if r.get("Type") == "AWS::Serverless::Function":
             outputs.setdefault(f"{logical}Name", {"Value": {"Ref": logical}})
     outputs["DeadLetterQueueUrl"] = {"Value": {"Ref": "DeadLetterQueue"}}
+    outputs["CorrectionQueueUrl"] = {"Value": {"Ref": "CorrectionQueue"}}
+    outputs["CorrectionDeadLetterQueueUrl"] = {"Value": {"Ref": "CorrectionDeadLetterQueue"}}
     api = res.get("RestAPI")
     if api:
         api["Properties"]["TracingEnabled"] = True
@@ -528,6 +586,18 @@ def alarms(cfg: Json, res: Json, kinds: dict[str, str]) -> Json:
             "ApproximateNumberOfMessagesVisible",
             "AWS/SQS",
             QueueName={"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]},
+        ),
+        threshold=1,
+        statistic="Maximum",
+        period=300,
+    )
+    out["AlarmCorrectionDeadLetters"] = _alarm(
+        "A decision's follow-up (overdue warning, correction run) failed every delivery and waits "
+        "in the correction dead-letter queue (docs/operations.md)",
+        _metric(
+            "ApproximateNumberOfMessagesVisible",
+            "AWS/SQS",
+            QueueName={"Fn::GetAtt": ["CorrectionDeadLetterQueue", "QueueName"]},
         ),
         threshold=1,
         statistic="Maximum",

@@ -648,6 +648,12 @@ def _issue14_paths() -> dict[str, Any]:
                 },
                 "responses": {
                     **_ok("the objection with the step appended", "ObjectionOut"),
+                    **_ok(
+                        "an upheld decision: recorded, its correction run queued for the corrections "
+                        "worker (correction_status queued, or pending without a queue; ADR 0144)",
+                        "ObjectionOut",
+                        "202",
+                    ),
                     **_errors(400, 401, 403, 404, 409),
                 },
             }

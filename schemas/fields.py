@@ -44,6 +44,18 @@ assert set(FIELD_NAMES) == set(get_args(ClassifiedField)), "fields.yaml must lis
 assert set(FIELD_NAMES) <= set(get_args(InspectorField)), "a classified field is an inspector field"
 
 
+def combine(general: str | None, field: str) -> str:
+    """The combination rule (``combination: stricter``): an entity of a field's population is
+    sampled in the riskier of its general and its field class; without a general class, its
+    field class (docs/adr/0117)."""
+    from schemas.results import RISK_CLASSES
+
+    assert FIELDS_FILE.combination == "stricter"
+    if general is None:
+        return field
+    return max(general, field, key=RISK_CLASSES.index)
+
+
 def field_of_system(system_id: str) -> str | None:
     """The field a system classifies, or None for a general system."""
     return next((name for name, f in FIELDS.items() if f.system == system_id), None)

@@ -19,9 +19,22 @@ ADJUSTMENT_ID_PATTERN = r"^[1-9][0-9]-[0-9a-f]{16}$"
 MAX_DISPUTED = 50
 OBJECTIONS_PAGE = 200
 
-Step = Literal["received", "accepted", "checked", "decided", "corrected"]
+Step = Literal[
+    "received",
+    "accepted",
+    "checked",
+    "decided",
+    "queued",
+    "correction_started",
+    "correction_failed",
+    "corrected",
+]
 Outcome = Literal["upheld", "rejected"]
 Status = Literal["received", "accepted", "checked", "upheld", "rejected"]
+# the correction run of an upheld objection (docs/adr/0144): pending (decided, nothing queued:
+# run ``creditrisk objection reclassify``), queued, running, failed (retried, then in the
+# dead-letter queue), done (``correction_run_id`` is set)
+CorrectionStatus = Literal["pending", "queued", "running", "failed", "done"]
 ObjectionId = Annotated[str, Field(pattern=OBJECTION_ID_PATTERN, description="PP-16 hex digits")]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
@@ -121,9 +134,9 @@ class ObjectionStepIn(_Strict):
 
 
 class Actor(_Strict):
-    """Who did a step: a token (API) or a named operator (CLI)."""
+    """Who did a step: a token (API), a named operator (CLI) or the correction worker (system)."""
 
-    kind: Literal["token", "operator"]
+    kind: Literal["token", "operator", "system"]
     id: Annotated[str, Field(min_length=1, max_length=100)]
     name: Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -139,6 +152,9 @@ class ObjectionEvent(_Strict):
     reason: Reason | None = None
     correction: Correction | None = None
     run_id: str | None = Field(None, description="the correction run (step corrected)")
+    message_id: str | None = Field(None, description="the queued message (step queued)")
+    attempt: int | None = Field(None, ge=1, description="the delivery (correction_started/failed)")
+    error: str | None = Field(None, max_length=200, description="why (step correction_failed)")
     data: dict[str, object] | None = Field(None, description="the registration (step received)")
 
 
@@ -158,6 +174,9 @@ class ObjectionOut(_Strict):
     overdue: bool = Field(description="undecided after due_on, or decided after it")
     decided_on: str | None
     correction_run_id: str | None
+    correction_status: CorrectionStatus | None = Field(
+        None, description="an upheld objection's correction run (ADR 0144); null otherwise"
+    )
     trail: list[ObjectionEvent]
 
 
@@ -180,6 +199,15 @@ class ObjectionsQuery(BaseModel):
 
 
 class ObjectionQuery(_Strict):
+    objection_id: ObjectionId
+
+
+class FollowUpMessage(_Strict):
+    """The queued follow-up of a decision made through the API (docs/adr/0144): ids only, never
+    personal data; the worker reads everything else from the objection's trail, so a duplicate
+    delivery finds the work done."""
+
+    v: Literal[1] = 1
     objection_id: ObjectionId
 
 

@@ -32,7 +32,7 @@ from functions.classify.compile import compile_by_type, datasets_read
 from functions.classify.load import load_system
 from functions.errors import EngineError, InvalidInput, NotFound
 from functions.months import month_end
-from schemas.fields import FIELDS, FIELDS_FILE
+from schemas.fields import FIELDS, FIELDS_FILE, combine
 from schemas.results import CLASSIFICATION_SCHEMA, RISK_CLASSES
 
 if TYPE_CHECKING:
@@ -55,16 +55,12 @@ def check_fields(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def field_result_key(run_id: str) -> str:
-    return f"{layout.run_prefix(run_id)}/{FIELD_RESULT}"
+    return layout.field_result_key(run_id)
 
 
 def stricter(general: str | None, field: str) -> str:
-    """The combination rule (``schemas/fields.yaml`` ``combination: stricter``): the riskier of
-    the two classes; an entity without a general class keeps its field class."""
-    assert FIELDS_FILE.combination == "stricter"
-    if general is None:
-        return field
-    return max(general, field, key=RISK_CLASSES.index)
+    """The combination rule (``schemas/fields.yaml``; :func:`schemas.fields.combine`)."""
+    return combine(general, field)
 
 
 def frame_sql(field_path: str, general_path: str | None) -> str:
@@ -252,7 +248,10 @@ def publish_field(lake: Lake, manifest: dict[str, Any], *, settings: Settings | 
     from functions.classify.sampling_copy import write_sampling_copy
 
     field, month, province, run_id = (manifest[k] for k in ("field", "month", "province", "run_id"))
-    write_sampling_copy(lake, month, province, run_id, manifest["model"], settings=settings)
+    # the field frame's classes are the combination of the *model's* general class; approved
+    # adjustments are applied by the draw, combined with the field class (ADR 0145), never
+    # joined here (that would put the adjusted general class in place of the stricter one)
+    write_sampling_copy(lake, month, province, run_id, manifest["model"], settings=settings, adjust=False)
     lake.copy(field_result_key(run_id), layout.field_classification_key(field, month, province))
     lake.write_json(
         layout.field_classification_pointer_key(field, month, province),

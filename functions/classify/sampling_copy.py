@@ -45,9 +45,17 @@ def _quoted(path: str) -> str:
 
 
 def write_sampling_copy(
-    lake: Lake, month: str, province: str, run_id: str, model: str, *, settings: Settings | None = None
+    lake: Lake,
+    month: str,
+    province: str,
+    run_id: str,
+    model: str,
+    *,
+    settings: Settings | None = None,
+    adjust: bool = True,
 ) -> dict[str, Any]:
-    """Sort the run's classification into its sampling copy, index it, store both; a summary."""
+    """Sort the run's classification into its sampling copy, index it, store both; a summary.
+    ``adjust``: join the approved adjustments (the general class's copy; ADR 0120)."""
     import duckdb
 
     from functions.classify.engine_duckdb import connect_for
@@ -61,7 +69,7 @@ def write_sampling_copy(
             lake.download(key, source)
         target = os.path.join(tmp, "frame.parquet")
         con = connect_for(settings, os.path.join(tmp, "spill"))
-        adjusted = approved_adjustments(lake, month, province)
+        adjusted = approved_adjustments(lake, month, province) if adjust else {}
         try:
             if adjusted:  # sampling draws by the approved class (ADR 0120); a handful of rows
                 con.execute("CREATE TEMP TABLE adj (uscc VARCHAR, adjusted_class VARCHAR)")

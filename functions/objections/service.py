@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from functions import layout
 from functions import uscc as uscc_mod
-from functions.errors import Conflict, InvalidInput, NotFound
+from functions.errors import Conflict, InvalidInput, NotFound, RunInProgress
 from functions.objections.trail import append, now_utc, read_trail
 from functions.objections.workdays import add_working_days
 from schemas.objections import Actor, Correction, ObjectionIn, ObjectionOut
@@ -30,7 +30,16 @@ logger = logging.getLogger(__name__)
 
 # which step may follow which (the rules' order: received → accepted → checked → decided)
 NEXT: dict[str, str] = {"received": "accepted", "accepted": "checked", "checked": "decided"}
+# steps after the decision and the correction status each leaves (docs/adr/0144)
+CORRECTION_STEPS: dict[str, str] = {
+    "queued": "queued",
+    "correction_started": "running",
+    "correction_failed": "failed",
+    "corrected": "done",
+}
 CN = ZoneInfo("Asia/Shanghai")
+# how long a started correction run holds its objection: the worker's timeout (ADR 0144)
+LEASE = dt.timedelta(seconds=900)
 
 
 def today_in_china(now: dt.datetime | None = None) -> dt.date:
@@ -126,23 +135,76 @@ def reclassify(
     *,
     classify: Callable[..., Any],
     now: dt.datetime | None = None,
+    lease: dt.timedelta = LEASE,
+    attempt: int | None = None,
 ) -> ObjectionOut:
     """Re-classify an upheld objection's month as a correction run and record it.
 
     ``classify`` is ``functions.classify.run.classify_month`` with its settings bound (injected so
     that tests and the CLI choose the engine); it is called with ``correction=`` naming the
-    objection, which the run's manifest keeps."""
-    state = get(lake, objection_id, now=now)
+    objection, which the run's manifest keeps. The CLI and the corrections worker (ADR 0144) both
+    come here: the run is claimed first (``correction_started``, created once), a claim younger
+    than ``lease`` is another runner's (``RunInProgress``), a failure is appended
+    (``correction_failed``) and re-raised, and a run already published for the objection by a
+    runner that stopped before recording it is recorded, not repeated."""
+    at = now or dt.datetime.now(dt.UTC)
+    state = get(lake, objection_id, now=at)
     if state.status != "upheld":
         raise Conflict(f"objection {objection_id} is {state.status}, not upheld", field="objection_id")
     if state.correction_run_id is not None:
         raise Conflict(f"objection {objection_id} already has correction run {state.correction_run_id}")
-    result = classify(
-        month=state.month,
-        province=state.province,
-        correction={"objection_id": objection_id, "uscc": state.uscc},
-    )
+    published = published_correction(lake, state)
+    if published is not None:
+        return record_correction_run(lake, objection_id, published, by, now=at)
+    _claim(lake, state, by, attempt, lease, at)
+    try:
+        result = classify(
+            month=state.month,
+            province=state.province,
+            correction={"objection_id": objection_id, "uscc": state.uscc},
+        )
+    except Exception as exc:
+        logger.error(
+            "objection %s: correction run failed: %s", objection_id, type(exc).__name__, exc_info=exc
+        )
+        failed = {"step": "correction_failed", "at": _at(now), "by": by.model_dump(),
+                  "error": type(exc).__name__[:200], **({"attempt": attempt} if attempt else {})}  # fmt: skip
+        prefix = layout.objection_prefix(objection_id)
+        append(lake, prefix, failed, expected_seq=len(read_trail(lake, prefix)) + 1)
+        raise
     return record_correction_run(lake, objection_id, result.run_id, by, now=now)
+
+
+def published_correction(lake: Lake, state: ObjectionOut) -> str | None:
+    """The run published for the objection's month if it is this objection's correction run."""
+    key = layout.classification_pointer_key(state.month, state.province)
+    if not lake.exists(key):
+        return None
+    pointer = lake.read_json(key)
+    correction = pointer.get("correction") or {}
+    if correction.get("objection_id") == state.objection_id and pointer.get("run_id"):
+        return str(pointer["run_id"])
+    return None
+
+
+def _claim(
+    lake: Lake, state: ObjectionOut, by: Actor, attempt: int | None, lease: dt.timedelta, now: dt.datetime
+) -> None:
+    """Append ``correction_started``, unless a younger claim holds the run (then retry later)."""
+    started = [e for e in state.trail if e.step == "correction_started"]
+    if started and state.correction_status == "running":
+        since = now - dt.datetime.fromisoformat(started[-1].at)
+        if since < lease:
+            raise RunInProgress(
+                f"objection {state.objection_id}: a correction run started {int(since.total_seconds())} s "
+                f"ago by {started[-1].by.name} (lease {int(lease.total_seconds())} s); try again later"
+            )
+    event = {"step": "correction_started", "at": now.astimezone(dt.UTC).isoformat(timespec="seconds"),
+             "by": by.model_dump(), **({"attempt": attempt} if attempt else {})}  # fmt: skip
+    try:
+        append(lake, layout.objection_prefix(state.objection_id), event, expected_seq=len(state.trail) + 1)
+    except Conflict as exc:  # another runner claimed it in between
+        raise RunInProgress(f"objection {state.objection_id}: claimed by another runner") from exc
 
 
 def get(lake: Lake, objection_id: str, *, now: dt.datetime | None = None) -> ObjectionOut:
@@ -192,12 +254,17 @@ def fold(objection_id: str, trail: list[dict[str, Any]], today: dt.date) -> Obje
             steps.append(e)
     data = steps[0]["data"]
     status, decided_on, run_id = "received", None, None
+    correction: str | None = None
     for e in steps[1:]:
         if e["step"] == "decided":
             status = e["outcome"]
             decided_on = dt.datetime.fromisoformat(e["at"]).astimezone(CN).date().isoformat()
-        elif e["step"] == "corrected":
-            run_id = e["run_id"]
+            correction = "pending" if status == "upheld" else None
+        elif e["step"] in CORRECTION_STEPS:
+            if correction not in (None, "done"):  # a late step never reopens a finished run
+                correction = CORRECTION_STEPS[e["step"]]
+            if e["step"] == "corrected":
+                run_id = e["run_id"]
         else:
             status = e["step"]
     due = dt.date.fromisoformat(data["due_on"])
@@ -217,6 +284,7 @@ def fold(objection_id: str, trail: list[dict[str, Any]], today: dt.date) -> Obje
             "overdue": overdue,
             "decided_on": decided_on,
             "correction_run_id": run_id,
+            "correction_status": correction,
             "trail": steps,
         },
         strict=False,

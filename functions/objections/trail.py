@@ -8,6 +8,7 @@ same ``seq`` are told apart by a re-read: the loser gets a ``Conflict`` (docs/ad
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import posixpath
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,9 @@ def append(lake: Lake, prefix: str, event: dict[str, Any], *, expected_seq: int)
         raise Conflict("the record changed meanwhile; read it again and retry", field="seq")
     stored = {**event, "seq": expected_seq}
     key = f"{prefix}/{expected_seq:04d}-{event['step']}.json"
-    lake.write_json(key, stored)
+    data = json.dumps(stored, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+    # created once (If-None-Match, ADR 0126): of two writers of the same step, one loses here
+    lake.write_bytes(key, data, if_none_match=True)
     mine = [
         posixpath.basename(f.key)
         for f in lake.list_files(prefix)

@@ -25,7 +25,18 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 # the only keys a context may carry: ids and codes, never personal data
-KEYS = ("ingest_id", "source_key", "run_id", "month", "province", "plan_id", "redrive_id", "task_id")
+KEYS = (
+    "ingest_id",
+    "source_key",
+    "run_id",
+    "month",
+    "province",
+    "plan_id",
+    "redrive_id",
+    "task_id",
+    "objection_id",
+    "message_id",
+)
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _IDS: ContextVar[Mapping[str, str]] = ContextVar("creditrisk_log_ids", default=_EMPTY)
 

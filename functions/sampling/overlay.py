@@ -31,6 +31,7 @@ from functions import layout
 from functions.errors import StorageError, WriteConflict
 from functions.sampling import cells
 from functions.sampling import frame as frames
+from schemas.fields import combine
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -118,6 +119,52 @@ def current(lake: Lake, month: str, province: str) -> Overlay | None:
     if not isinstance(digest, str):
         return None
     return load(lake, month, province, digest)
+
+
+def for_field(frame: cells.CellFrame, general: Overlay) -> Overlay:
+    """The snapshot as a field frame sees it (docs/adr/0145): an adjusted entity of the field's
+    population is sampled in the combination (``schemas/fields.yaml``: the stricter) of its
+    adjusted general class and its field class, read from the field run's own result; entities
+    outside the population are not in the frame and drop out. Digest and ids stay the
+    snapshot's: the plan names the same snapshot, and ``plan verify`` derives the same classes
+    from it and the field run (both immutable)."""
+    field = _field_classes(frame.lake, frame.run_id, sorted(general.classes))
+    classes = {c: combine(general.classes[c], f) for c, f in field.items()}
+    return Overlay(general.month, general.province, general.digest, classes,
+                   {c: general.ids[c] for c in classes})  # fmt: skip
+
+
+def _field_classes(lake: Lake, run_id: str, codes: Sequence[str]) -> dict[str, str]:
+    """``uscc → field class`` in a field run's result for ``codes`` (a handful: only the row
+    groups whose uscc statistics bracket one of them are read)."""
+    import bisect
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if not codes:
+        return {}
+    key = layout.field_result_key(run_id)
+    wanted = frames.string_array(list(codes))
+    out: dict[str, str] = {}
+    try:
+        with lake.open_input_file(key) as f:
+            pf = pq.ParquetFile(f)
+            col = pf.schema_arrow.get_field_index("uscc")
+            for rg in range(pf.metadata.num_row_groups):
+                stats = pf.metadata.row_group(rg).column(col).statistics
+                if stats is not None and stats.has_min_max:
+                    lo = bisect.bisect_left(codes, stats.min)
+                    if lo >= len(codes) or codes[lo] > stats.max:
+                        continue
+                t = pf.read_row_group(rg, columns=["uscc", "risk_class"])
+                t = t.filter(pc.is_in(t["uscc"], value_set=wanted))
+                out.update(zip(t["uscc"].to_pylist(), t["risk_class"].to_pylist(), strict=True))
+    except FileNotFoundError as exc:
+        raise StorageError(f"field run {run_id} has no field result ({key})") from exc
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise StorageError(f"cannot read {lake.display(key)}: {exc}") from exc
+    return out
 
 
 @dataclass(frozen=True)

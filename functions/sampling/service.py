@@ -218,6 +218,8 @@ def _draw_cells(
     size = sel.size
     leaving = None if listed is None else supervision.leaving_strata(listed)
     moves = None
+    if adjusted is not None and adjusted.classes and req.frame_field is not None:
+        adjusted = overlay.for_field(frame, adjusted)  # combined with the field class (ADR 0145)
     if adjusted is not None and adjusted.classes:
         gone = [*req.exclude, *([] if leaving is None else leaving["uscc"].to_pylist())]
         moves = overlay.moves(frame, adjusted, sel, gone)
@@ -254,10 +256,10 @@ def compute(
 def adjustments_for(
     lake: Lake, month: str, province: str, frame_field: str | None, frame: frames.Frame | cells.CellFrame
 ) -> overlay.Overlay | None:
-    """The approved adjustments a draw over ``frame`` applies now: the general class's sampling
-    copy only (a field frame's class is the stricter of two, ADR 0117; a partition read whole
-    predates the copies); ``None`` without a snapshot."""
-    if frame_field is not None or not isinstance(frame, cells.CellFrame):
+    """The approved adjustments a draw over ``frame`` applies now: the month's snapshot, on the
+    general class's sampling copy or a field's (there combined with the field class by the draw,
+    ADR 0145); ``None`` without a snapshot or for a partition read whole (it predates the copies)."""
+    if not isinstance(frame, cells.CellFrame):
         return None
     return overlay.current(lake, month, province)
 

@@ -190,9 +190,10 @@ def test_upheld_needs_its_correction_and_steps_keep_their_order(api: Api) -> Non
         assert r.status_code == status, (bad, r.body)
     correction = {"kind": "record", "dataset": "penalties", "record_id": "PEN-1", "note": "已撤销的处罚"}
     r = _step(api, made.objection_id, {"step": "decided", "outcome": "upheld", "correction": correction})
-    assert r.status_code == 200, r.body
+    assert r.status_code == 202, r.body  # the correction run is to come (ADR 0144)
     out = ObjectionOut.model_validate_json(r.body)
-    assert out.status == "upheld" and out.correction_run_id is None  # the run is the authority's
+    # no queue here (a folder lake): pending, for `creditrisk objection reclassify`
+    assert (out.status, out.correction_status, out.correction_run_id) == ("upheld", "pending", None)
     assert out.trail[-1].correction is not None and out.trail[-1].correction.record_id == "PEN-1"
     assert len(out.trail) == 4  # the refused attempts appended nothing
 

@@ -114,7 +114,11 @@ def test_a_field_plan_draws_the_field_population_by_sampling_class(world: World)
     # a listed entity that is general C but field-licensed and clean is drawn as C in the field
     listed = code(21)  # licensed (21 % 3 == 0), listed (21 % 7 == 0), no food penalty
     assert view[listed]["general_class"] == "C" and view[listed]["food_sampling_class"] == "C"
-    assert verify_plan(world.lake, plan["plan_id"]).status == "match"
+    from functions.sampling.signing import signer_from_settings
+
+    signer = signer_from_settings(Settings(lake_uri=world.lake.root), world.lake)
+    checked = verify_plan(world.lake, plan["plan_id"], signer)
+    assert checked.status == "match", checked
     general = json.loads(
         _post(
             world,
@@ -236,3 +240,81 @@ def test_an_old_field_task_no_longer_blocks_the_general_task_of_its_slot(world: 
         assert result.ok and result.status == "match", result.message
     assert audit.check_chain(world.lake, signer, "13").problems == []
     assert repair(world.lake, signer, "13", "cli:test", dry_run=True).actions == []  # nothing left half-done
+
+
+def test_approved_adjustments_reach_the_field_frame_combined_with_the_field_class(world: World) -> None:
+    """ADR 0145: an approved adjustment changes the general class a field draw combines with the
+    field class (the stricter of the two), at once, as the same recorded overlay as a general
+    draw; ``plan verify`` re-applies it, and a field plan drawn before the approval still
+    verifies. Runs last in the module: it approves adjustments in the shared lake."""
+    from functions.objections import adjust
+    from functions.sampling import overlay
+    from schemas.objections import Actor
+
+    view = {r["uscc"]: r for r in combined(world.lake, MONTH, "13").to_pylist()}
+    food = {u: r for u, r in view.items() if r["food_class"] is not None}
+    body = {
+        "month": MONTH,
+        "province": "13",
+        "mode": "test",
+        "ratios": ALL,
+        "seed": "adj",
+        "frame_field": "food",
+    }
+    before = json.loads(_post(world, "/v1/sampling/plans", body).body)
+    assert before["adjustments"] is None
+    # up: general A → D makes the field sampling class D; down: general C → A leaves it at the
+    # field class C (the stricter of A and C), where the adjusted class alone would say A
+    up = next(u for u, r in sorted(food.items()) if r["food_sampling_class"] == "A")
+    down = next(u for u, r in sorted(food.items()) if r["general_class"] == r["food_class"] == "C")
+    outside = next(u for u in sorted(view) if u not in food)
+    li, wang = Actor(kind="operator", id="li", name="li"), Actor(kind="operator", id="wang", name="wang")
+    for uscc, to in ((up, "D"), (down, "A"), (outside, "D")):
+        a = adjust.propose(world.lake, uscc, MONTH, to, "核查后调整", li)
+        adjust.decide(world.lake, MONTH, a.adjustment_id, wang, approve=True)
+    snapshot = overlay.current(world.lake, MONTH, "13")
+    assert snapshot is not None and len(snapshot.classes) == 3
+
+    after = json.loads(_post(world, "/v1/sampling/plans", body).body)
+    assert after["adjustments"] == {"digest": snapshot.digest, "adjustments": 3, "applied": 1}
+    assert after["frame_size"] == before["frame_size"] == len(food)  # the outsider stays outside
+    drawn = {t["uscc"]: t["risk_class"] for t in after["targets"]}
+    assert set(drawn) == set(food)
+    assert drawn[up] == "D"
+    assert drawn[down] == "C"
+    others = {u: c for u, c in drawn.items() if u != up}
+    assert others == {u: food[u]["food_sampling_class"] for u in others}
+    strata = {s["risk_class"]: s["population"] for s in after["strata"]}
+    assert strata == {c: sum(1 for v in drawn.values() if v == c) for c in "ABCD"}
+    assert verify_plan(world.lake, after["plan_id"]).status == "match"
+    assert verify_plan(world.lake, before["plan_id"]).status == "match"  # drawn without: replays without
+
+    # a field task fixes the snapshot at registration and draws by it
+    task = json.loads(_task(world, "131", "food").body)
+    assert task["frame_field"] == "food"
+    plan = json.loads(_post(world, f"/v1/sampling/tasks/{task['task_id']}/plans", {}).body)
+    assert plan["adjustments"]["digest"] == snapshot.digest
+    assert all(t["risk_class"] == "C" for t in plan["targets"])
+    from functions.sampling.signing import signer_from_settings
+
+    signer = signer_from_settings(Settings(lake_uri=world.lake.root), world.lake)
+    checked = verify_plan(world.lake, plan["plan_id"], signer)
+    assert checked.status == "match", checked
+
+    # a field run published after the approvals: its frame keeps the model's combination (the
+    # draw applies the snapshot), never the adjusted general class in place of the stricter one
+    settings = Settings(lake_uri=world.lake.root)
+    again = classify_all(
+        world.lake, month=MONTH, settings=settings, cutoff=dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
+    )
+    run = again["provinces"]["13"]["fields"]["food"]["run_id"]
+    frame = world.lake.read_parquet(layout.run_classifications_key(run), columns=["uscc", "risk_class"])
+    copy = world.lake.read_parquet(
+        layout.sampling_frame_key(MONTH, "13", run), columns=["uscc", "risk_class"]
+    )
+    classes = dict(zip(copy["uscc"].to_pylist(), copy["risk_class"].to_pylist(), strict=True))
+    assert classes == dict(zip(frame["uscc"].to_pylist(), frame["risk_class"].to_pylist(), strict=True))
+    assert classes[down] == "C" and classes[up] == "A"
+    redrawn = json.loads(_post(world, "/v1/sampling/plans", body).body)
+    assert redrawn["run_id"] == run and redrawn["adjustments"]["applied"] == 1
+    assert {t["uscc"]: t["risk_class"] for t in redrawn["targets"]} == drawn

@@ -161,3 +161,25 @@ def test_manual_adjustment_needs_a_second_person(classified: Lake, run_cli: Run)
         f"class {row['risk_class']}" in out
         and f"MANUALLY ADJUSTED to class {to} (model class {row['risk_class']})" in out
     )
+
+
+def test_reclassify_does_not_run_beside_a_running_worker(classified: Lake, run_cli: Run) -> None:
+    """ADR 0144: the corrections worker claimed the run (``correction_started``) and is still
+    within its lease: ``objection reclassify`` starts no second run and exits 1 saying so."""
+    from functions.objections.trail import append
+
+    lake = classified
+    oid = str(_register(lake, run_cli)["objection_id"])
+    for step in ("accept", "check"):
+        assert run_cli("--lake", lake.uri, "objection", step, oid, "--by", "li")[0] == 0
+    decide = ["decide", oid, "--upheld", "--correction-record", "penalties:PEN-1", "--reason", "annulled"]
+    status, _, err = run_cli("--lake", lake.uri, "objection", *decide, "--no-reclassify", "--by", "wang")
+    assert status == 0, err
+    published = lake.read_json(layout.classification_pointer_key(MONTH, "13"))["run_id"]
+    worker = {"kind": "system", "id": "corrections", "name": "correction worker"}
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    claim = {"step": "correction_started", "at": at, "by": worker, "attempt": 1}
+    append(lake, layout.objection_prefix(oid), claim, expected_seq=5)
+    status, _, err = run_cli("--lake", lake.uri, "objection", "reclassify", oid, "--by", "wang")
+    assert status == 1 and "correction worker" in err and "Traceback" not in err, err
+    assert lake.read_json(layout.classification_pointer_key(MONTH, "13"))["run_id"] == published

@@ -45,6 +45,8 @@ VALUES: dict[str, str] = {
     "AuditWorkGroup": "creditrisk-dev-audit",
     "PlatformWorkGroup": "creditrisk-dev",
     "DeadLetterQueue.Arn": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:dlq",
+    "CorrectionQueue.Arn": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:corrections",
+    "CorrectionDeadLetterQueue.Arn": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:corrections-dlq",
     "UploadOutcomesKey.Arn": f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/0000-notify",
     **{
         f"Uploader{p}.Arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/creditrisk-dev-uploader-{p}"
@@ -684,7 +686,7 @@ def test_authorizer_reads_only_credential_hashes(platform: dict[str, Any]) -> No
     assert decide(auth, platform, "s3:GetObject", obj(LAKE, "plans/42/x.json")) != "allow"
 
 
-@pytest.mark.parametrize("kind", ["ingest", "classify", "api", "authorizer"])
+@pytest.mark.parametrize("kind", ["ingest", "classify", "api", "authorizer", "corrections"])
 def test_function_policies_grant_no_wildcard_resources_or_services(kind: str) -> None:
     for stmt in function_policy(kind)[0]["Statement"]:
         resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
@@ -846,3 +848,64 @@ def test_both_warning_runs_keep_the_compacted_warning_state(platform: dict[str, 
         for action in ("s3:GetObject", "s3:PutObject"):
             assert decide(function_policy(kind), platform, action, key) == "allow", (kind, action)
     assert decide(function_policy("api"), platform, "s3:PutObject", key) != "allow"
+
+
+# -- decisions' follow-ups (issue 14, docs/adr/0144) --------------------------------------------
+QUEUE = f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:corrections"
+QUEUE_DLQ = f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:corrections-dlq"
+SQS_VIA = {"kms:ViaService": f"sqs.{REGION}.amazonaws.com.cn"}
+
+
+def test_the_api_only_sends_follow_ups(platform: dict[str, Any]) -> None:
+    """The API queues a decision's follow-up and can do nothing else with the queue: it cannot
+    read, delete or purge messages, nor touch a dead-letter queue."""
+    api = function_policy("api")
+    assert decide(api, platform, "sqs:SendMessage", QUEUE) == "allow"
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue", "sqs:SetQueueAttributes",
+                   "sqs:ChangeMessageVisibility", "sqs:DeleteQueue"):  # fmt: skip
+        assert decide(api, platform, action, QUEUE) != "allow", action
+    for dlq in (QUEUE_DLQ, f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:dlq"):
+        assert decide(api, platform, "sqs:SendMessage", dlq) != "allow"
+        assert decide(api, platform, "sqs:ReceiveMessage", dlq) != "allow"
+    # the queue is encrypted with the data key: usable through SQS only
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        assert decide(api, platform, action, KEY, **SQS_VIA) == "allow"
+        assert decide(api, platform, action, KEY) != "allow"
+
+
+def test_the_corrections_worker_polls_its_queue_and_does_a_correction_run_only(
+    platform: dict[str, Any],
+) -> None:
+    """The worker (the SQS event source's role) polls the queue, appends the objection's steps,
+    publishes the correction run and the warning transitions; it sends nothing and delivers,
+    announces and signs nothing."""
+    w = function_policy("corrections")
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+        assert decide(w, platform, action, QUEUE) == "allow", action
+    for action in ("sqs:SendMessage", "sqs:PurgeQueue"):
+        assert decide(w, platform, action, QUEUE) != "allow", action
+    assert decide(w, platform, "sqs:ReceiveMessage", QUEUE_DLQ) != "allow"
+    assert decide(w, platform, "kms:Decrypt", KEY, **SQS_VIA) == "allow"
+    assert decide(w, platform, "kms:GenerateDataKey", KEY, **SQS_VIA) != "allow"
+    step = "audit/objections/42/42-0123456789abcdef/0006-correction_started.json"
+    assert decide(w, platform, "s3:PutObject", obj(LAKE, step)) == "allow"
+    assert decide(w, platform, "s3:DeleteObject", obj(LAKE, step)) != "allow"
+    for key in (
+        "results/runs/r/classifications.parquet",
+        "results/warnings/month=2026-10/province=42/w.parquet",
+    ):
+        assert decide(w, platform, "s3:PutObject", obj(LAKE, key)) == "allow"
+    assert decide(w, platform, "s3:GetObject", obj(LAKE, CURATED)) == "allow"
+    for key in ("delivery/42/2026-10/x.parquet", "_auth/tokens/abc.json", "plans/42/42-abc.json",
+                "audit/adjustments/42/2026-10/x/0001-proposed.json", "curated/x"):  # fmt: skip
+        assert decide(w, platform, "s3:PutObject", obj(LAKE, key)) != "allow", key
+    assert decide(w, platform, "s3:GetObject", obj(LANDING, "incoming/42/penalties/x.csv")) != "allow"
+    assert decide(w, platform, "kms:GenerateMac", AUDIT_KEY) != "allow"
+    bus = f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/default"
+    assert decide(w, platform, "events:PutEvents", bus) != "allow"
+
+
+@pytest.mark.parametrize("kind", ["ingest", "classify", "authorizer"])
+def test_no_other_function_uses_the_follow_up_queue(kind: str, platform: dict[str, Any]) -> None:
+    for action in ("sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"):
+        assert decide(function_policy(kind), platform, action, QUEUE) != "allow"

@@ -261,3 +261,127 @@ def test_replaced_versions_expire_except_the_audit_trail(platform_template: Json
     for kept in VERSIONS_KEPT:
         assert not any(kept.startswith(p) or p.startswith(kept) for p in expiring), kept
     assert "" not in expiring  # no bucket-wide rule that would reach the audit trail
+
+
+# -- SQS event sources: the decisions' follow-up queue (issue 14, docs/adr/0144) ----------------
+# Lambda's SQS event source rules that moto does not enforce ("Using Lambda with Amazon SQS").
+SQS_DEFAULT_VISIBILITY = 30
+SQS_DEFAULT_RETENTION = 345600
+SQS_MAX_VISIBILITY = 43200
+LAMBDA_MAX_TIMEOUT = 900
+
+
+def _granted(template: Json, role_ref: Any, action: str, resource: Any) -> list[Json]:
+    """The role's Allow statements that grant ``action`` on exactly ``resource`` (a GetAtt, as the
+    app template writes it inside ``Fn::Sub``)."""
+    role = template["Resources"][role_ref["Fn::GetAtt"][0]]
+    found = []
+    for pol in role["Properties"]["Policies"]:
+        for st in pol["PolicyDocument"]["Statement"]:
+            actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+            values = []
+            for res in st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]:
+                sub = res.get("Fn::Sub") if isinstance(res, dict) else None
+                values += list(sub[1].values()) if isinstance(sub, list) else [res]
+            if st["Effect"] == "Allow" and action in actions and resource in values:
+                found.append(st)
+    return found
+
+
+def _sqs_consumers(app: Json) -> list[tuple[str, Json, Json, str, Json]]:
+    """(function, its props, the SQS event's props, the queue's logical id, the queue's props)."""
+    out = []
+    for logical, fn in functions_of(app).items():
+        for ev in fn["Properties"].get("Events", {}).values():
+            if ev["Type"] == "SQS":
+                queue = ev["Properties"]["Queue"]["Fn::GetAtt"][0]  # a queue of this stack
+                out.append((logical, fn["Properties"], ev["Properties"], queue, app["Resources"][queue]))
+    return out
+
+
+def test_sqs_consumers_keep_lambdas_event_source_rules(app_templates: dict[str, Json]) -> None:
+    """AWS refuses an event source mapping whose queue's visibility timeout is below the function's
+    timeout and recommends 6x (retries while a batch is throttled or still running); a function
+    runs at most 900 s; a standard queue's batch is 1-10 without a batching window (the worker
+    takes one objection, so one failure retries only that one)."""
+    for stage, app in app_templates.items():
+        consumers = _sqs_consumers(app)
+        assert [c[0] for c in consumers] == ["Corrections"], stage
+        for logical, fn, event, _, queue in consumers:
+            where = f"{stage}/{logical}"
+            timeout = int(fn["Timeout"])
+            assert 1 <= timeout <= LAMBDA_MAX_TIMEOUT, where
+            visibility = int(queue["Properties"].get("VisibilityTimeout", SQS_DEFAULT_VISIBILITY))
+            assert visibility >= timeout, f"{where}: AWS refuses the mapping"
+            assert visibility >= 6 * timeout, f"{where}: AWS recommends 6x the function timeout"
+            assert visibility <= SQS_MAX_VISIBILITY, where
+            assert event["BatchSize"] == 1 and event.get("MaximumBatchingWindowInSeconds", 0) == 0, where
+            # AWS: MaximumConcurrency 2-1000; above the reserved concurrency the poller's
+            # invocations are throttled and their messages count receives toward the DLQ
+            most = int(event["ScalingConfig"]["MaximumConcurrency"])
+            assert 2 <= most <= int(fn.get("ReservedConcurrentExecutions", most)), where
+            # the worker's lease on a started run is its timeout (a crashed run is taken over after it)
+            lease = fn["Environment"]["Variables"]["CREDITRISK_CORRECTION_LEASE_SECONDS"]
+            assert int(lease) == timeout, where
+
+
+def test_sqs_consumers_fail_into_their_queues_dead_letter_queue(app_templates: dict[str, Json]) -> None:
+    """A message whose every delivery failed is kept, not dropped: the source queue redrives it to
+    a dead-letter queue of this stack that keeps it longer than the source would (SQS keeps a
+    message's original enqueue time across the redrive), and an operator is paged."""
+    for stage, app in app_templates.items():
+        alarms = _alarms(app)
+        for logical, _, _, queue_id, queue in _sqs_consumers(app):
+            where = f"{stage}/{logical}"
+            redrive = queue["Properties"]["RedrivePolicy"]
+            # AWS: at least 5 for a Lambda event source (throttled receives count too)
+            assert int(redrive["maxReceiveCount"]) >= 5, where
+            (dlq_id, attr) = redrive["deadLetterTargetArn"]["Fn::GetAtt"]
+            assert attr == "Arn" and dlq_id != queue_id, where
+            dlq = app["Resources"][dlq_id]
+            assert dlq["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" not in dlq["Properties"], where
+            kept = int(dlq["Properties"]["MessageRetentionPeriod"])
+            assert kept > int(queue["Properties"].get("MessageRetentionPeriod", SQS_DEFAULT_RETENTION)), where
+            paged = [
+                a
+                for a in alarms.values()
+                if a["MetricName"] == "ApproximateNumberOfMessagesVisible"
+                and a["Dimensions"][0]["Value"] == {"Fn::GetAtt": [dlq_id, "QueueName"]}
+            ]
+            assert paged and paged[0]["Threshold"] == 1, where
+            # an SQS-triggered function's failures are the queue's: a function DLQ would never fire
+            assert "DeadLetterQueue" not in app["Resources"][logical]["Properties"], where
+
+
+def test_sqs_consumer_roles_may_poll_their_queue_and_only_the_api_may_send(
+    app_templates: dict[str, Json],
+) -> None:
+    """Lambda polls the queue as the function's role: ReceiveMessage, DeleteMessage and
+    GetQueueAttributes on the queue, and Decrypt of its KMS key through SQS; without them AWS
+    refuses to create the mapping. The sender needs GenerateDataKey and Decrypt on that key."""
+    for stage, app in app_templates.items():
+        fns = functions_of(app)
+        for logical, fn, _, queue_id, queue in _sqs_consumers(app):
+            where = f"{stage}/{logical}"
+            arn = {"Fn::GetAtt": [queue_id, "Arn"]}
+            role = fn["Role"]
+            for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+                assert _granted(app, role, action, arn), f"{where}: {action}"
+            key = queue["Properties"]["KmsMasterKeyId"]["Fn::Sub"][1]["DataKeyArn"]
+            decrypt = _granted(app, role, "kms:Decrypt", key)
+            assert any(
+                "sqs." in str(st.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService"))
+                for st in decrypt
+            ), where
+            senders = {
+                k for k, f in fns.items() if _granted(app, f["Properties"]["Role"], "sqs:SendMessage", arn)
+            }
+            assert senders == {"APIHandler"}, where
+            api_role = fns["APIHandler"]["Properties"]["Role"]
+            for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                assert any(
+                    "sqs." in str(st.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService"))
+                    for st in _granted(app, api_role, action, key)
+                ), f"{where}: the API's {action}"
+            for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue"):
+                assert not _granted(app, api_role, action, arn), f"{where}: the API may not {action}"

@@ -140,6 +140,7 @@ def _names(resources: Json, values: dict[str, str], stack_name: str) -> dict[str
         elif kind == "AWS::SQS::Queue":
             name = resolve(props.get("QueueName", f"{stack_name}-{logical}"), values)
             out[f"{logical}.QueueName"] = name
+            out[logical] = f"https://sqs.{REGION}.{URL_SUFFIX}/{ACCOUNT}/{name}"  # Ref: the queue URL
             out[f"{logical}.Arn"] = f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}"
         elif kind == "AWS::IAM::Role":
             name = resolve(props.get("RoleName", f"{stack_name}-{logical}"), values)

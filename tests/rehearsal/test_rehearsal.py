@@ -413,3 +413,49 @@ def test_the_province_platform_reads_its_own_delivery_only(rehearsal: Rehearsal)
     foreign += [Case(role, "s3:PutObject", r, (), "write") for r in written]
     allowed = [d for d in sim.run(foreign) if d.allowed]
     assert _describe(allowed) == []
+
+
+def test_only_the_api_queues_follow_ups_and_only_the_worker_polls_them() -> None:
+    """ADR 0144, judged by the simulator on the deployed roles: the API role may send a decision's
+    follow-up to the queue (and use the queue's key through SQS) and nothing else with it; the
+    corrections worker's role polls it as Lambda's event source does; no one else may."""
+    from tests.rehearsal.stack import load_stack
+
+    stack = load_stack("dev")
+    url = stack.function("corrections").env["CREDITRISK_CORRECTION_QUEUE_URL"]
+    assert stack.function("app").env["CREDITRISK_CORRECTION_QUEUE_URL"] == url
+    queue = f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{url.rsplit('/', 1)[1]}"
+    dlq = f"{queue.rsplit('-', 1)[0]}-CorrectionDeadLetterQueue"
+    key = stack.values["DataKey.Arn"]
+    via_sqs = (("kms:ViaService", f"sqs.{REGION}.amazonaws.com.cn"),)
+    allowed = [
+        Case("ApiHandlerRole", "sqs:SendMessage", queue, (), "queue a decision's follow-up"),
+        Case("ApiHandlerRole", "kms:GenerateDataKey", key, via_sqs, "encrypt it"),
+        *(
+            Case("CorrectionsRole", a, queue, (), "event source polling")
+            for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+        ),
+        Case("CorrectionsRole", "kms:Decrypt", key, via_sqs, "decrypt it"),
+    ]
+    denied = [
+        *(
+            Case("ApiHandlerRole", a, queue, (), "the API only sends")
+            for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue", "sqs:SetQueueAttributes")
+        ),
+        Case("ApiHandlerRole", "sqs:SendMessage", dlq, (), "not the dead letters"),
+        Case("ApiHandlerRole", "kms:GenerateDataKey", key, (), "the key only through SQS"),
+        Case("CorrectionsRole", "sqs:SendMessage", queue, (), "the worker sends nothing"),
+        *(
+            Case(role, "sqs:SendMessage", queue, (), "no other sender")
+            for role in (
+                "BearerAuthRole",
+                "OnUploadEventRole",
+                "ClassifyMonthlyRole",
+                "AuditorRole",
+                "Platform42",
+            )
+        ),
+    ]
+    decisions = Simulator(stack).run([*allowed, *denied])
+    assert _describe([d for d in decisions[: len(allowed)] if not d.allowed]) == []
+    assert _describe([d for d in decisions[len(allowed) :] if d.allowed]) == []

@@ -110,7 +110,11 @@ def test_upheld_records_the_correction_and_the_correction_run(lake: Lake) -> Non
         {"month": MONTH, "province": "42", "correction": {"objection_id": oid, "uscc": _uscc(lake)}}
     ]
     assert out.status == "upheld" and out.correction_run_id == "2026-09-42-corr"
-    assert out.trail[3].correction == fix and out.trail[4].step == "corrected"
+    assert out.trail[3].correction == fix
+    assert [(e.step, e.by.name) for e in out.trail[4:]] == [
+        ("correction_started", "wang"),
+        ("corrected", "wang"),
+    ]
     with pytest.raises(Conflict):
         service.reclassify(lake, oid, CHIEF, classify=classify)
 
