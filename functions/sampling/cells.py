@@ -46,10 +46,13 @@ DIGEST_PREFIX = f"{LAYOUT}:"  # a v2 frame digest names its definition; a bare h
 CELL_KEY = ("risk_class", "region_code", "section", "entity_type")
 COPY_COLUMNS = (*CELL_KEY, "uscc", "name", "industry_code")
 ROW_GROUP_SIZE = 4_096
-# Dictionary pages only where values repeat: pyarrow would also try them on the unique uscc and
-# name, fall back to plain pages mid-chunk, and decoding that mix costs ~1.6x the CPU (and ~40 %
-# more bytes) of plain pages — DuckDB's writer (publish) already writes those columns plain.
-DICTIONARY_COLUMNS = CELL_KEY
+# Dictionary pages only where values repeat, as DuckDB's writer (publish) does: pyarrow would also
+# try them on the unique uscc and name, fall back to plain pages mid-chunk, and decoding that mix
+# costs ~1.6x the CPU (and ~40 % more bytes) of plain pages.
+DICTIONARY_COLUMNS = (*CELL_KEY, "industry_code")
+# Read as dictionaries where the file has them: the few hundred industry codes are then decoded
+# for the drawn rows only, not for every row of a dense draw's row groups (ADR 0148).
+DICTIONARY_READ = ("industry_code",)
 # A copy written by Athena (ADR 0147) is stored in position chunks: chunk k holds the positions
 # [k * chunk_rows, (k + 1) * chunk_rows), each row with its ``pos``, in one or more files, each
 # sorted by pos (all Athena guarantees of an UNLOAD's order). A request reads whole chunks.
@@ -635,6 +638,25 @@ def fetch(frame: CellFrame, rows: Any, columns: Sequence[str]) -> pa.Table:
     return pa.Table.from_arrays(out, names=list(columns))
 
 
+def _as_dictionary(metadata: Any, columns: Sequence[str]) -> list[str] | None:
+    """The columns of :data:`DICTIONARY_READ` among ``columns`` that the file stores with
+    dictionary pages (as read from its first row group); ``None`` if none."""
+    if not metadata.num_row_groups:
+        return None
+    rg = metadata.row_group(0)
+    chunks = {rg.column(i).path_in_schema: rg.column(i) for i in range(rg.num_columns)}
+    found = [c for c in columns if c in DICTIONARY_READ and c in chunks and chunks[c].has_dictionary_page]
+    return found or None
+
+
+def _strings(t: pa.Table) -> pa.Table:
+    """``t`` with its dictionary columns (as read) decoded to their values."""
+    for i, f in enumerate(t.schema):
+        if pa.types.is_dictionary(f.type):
+            t = t.set_column(i, f.name, pc.cast(t.column(i), f.type.value_type))
+    return t
+
+
 def _read_rows(frame: CellFrame, rows: Any, columns: list[str]) -> pa.Table:
     if not len(rows) or not columns:  # the copy's columns are all strings
         return pa.Table.from_arrays([frames.string_array([]) for _ in columns], names=columns)
@@ -649,7 +671,8 @@ def _read_rows(frame: CellFrame, rows: Any, columns: list[str]) -> pa.Table:
         with frame.lake.open_input_file(frame.copy_key) as f:
             # pre_buffer: on S3 the chosen column chunks of a batch of row groups are fetched as
             # coalesced concurrent range reads; no threads: a Lambda has about one core
-            pf = pq.ParquetFile(f, metadata=frame.metadata, pre_buffer=True)
+            dictionary = _as_dictionary(frame.metadata, columns)
+            pf = pq.ParquetFile(f, metadata=frame.metadata, pre_buffer=True, read_dictionary=dictionary)
             for k in range(0, len(groups), _FETCH_GROUPS):
                 chunk = groups[k : k + _FETCH_GROUPS]
                 t = pf.read_row_groups(chunk.tolist(), columns=columns, use_threads=False)
@@ -658,7 +681,8 @@ def _read_rows(frame: CellFrame, rows: Any, columns: list[str]) -> pa.Table:
                 lo, hi = np.searchsorted(g, chunk[0], "left"), np.searchsorted(g, chunk[-1], "right")
                 gi = g[lo:hi]
                 local = srt[lo:hi] - frame.rg_starts[gi] + base[np.searchsorted(chunk, gi)]
-                parts.append(t.take(frames.int64_numpy(np.ascontiguousarray(local, dtype=np.int64))))
+                taken = t.take(frames.int64_numpy(np.ascontiguousarray(local, dtype=np.int64)))
+                parts.append(_strings(taken))  # only the drawn rows' values are materialised
     except (OSError, pa.ArrowInvalid) as exc:
         raise StorageError(f"cannot read {frame.lake.display(frame.copy_key)}: {exc}") from exc
     got = pa.concat_tables(parts).combine_chunks()
@@ -679,11 +703,14 @@ def chunk(frame: CellFrame, k: int, columns: Sequence[str]) -> pa.Table:
         key = f"{prefix}/{name}"
         try:
             with frame.lake.open_input_file(key) as f:
-                pf = pq.ParquetFile(f, pre_buffer=True)
+                md = pq.ParquetFile(f).metadata
+                pf = pq.ParquetFile(
+                    f, metadata=md, pre_buffer=True, read_dictionary=_as_dictionary(md, columns)
+                )
                 parts.append(pf.read(columns=[*columns, "pos"], use_threads=False))
         except (OSError, pa.ArrowInvalid, KeyError) as exc:
             raise StorageError(f"cannot read {frame.lake.display(key)}: {exc}") from exc
-    t = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+    t = parts[0] if len(parts) == 1 else pa.concat_tables([_strings(p) for p in parts])
     pos = _ints(t["pos"])
     if len(pos) > 1 and not bool(np.all(pos[1:] > pos[:-1])):
         order = np.argsort(pos, kind="stable")
@@ -708,7 +735,7 @@ def _read_chunk_rows(frame: CellFrame, ch: Chunks, rows: Any, columns: list[str]
     for k in np.unique(k_of).tolist():
         lo, hi = np.searchsorted(k_of, k, "left"), np.searchsorted(k_of, k, "right")
         t = chunk(frame, k, columns).select(columns)
-        parts.append(t.take(frames.int64_numpy(np.ascontiguousarray(srt[lo:hi] - k * ch.rows))))
+        parts.append(_strings(t.take(frames.int64_numpy(np.ascontiguousarray(srt[lo:hi] - k * ch.rows)))))
     got = pa.concat_tables(parts).combine_chunks()
     back = np.empty_like(order)
     back[order] = np.arange(len(order), dtype=np.int64)
