@@ -691,13 +691,18 @@ def _read_rows(frame: CellFrame, rows: Any, columns: list[str]) -> pa.Table:
     return got.take(frames.int64_numpy(back))
 
 
-def chunk(frame: CellFrame, k: int, columns: Sequence[str]) -> pa.Table:
-    """Chunk ``k`` of a chunked copy, ``columns`` in position order (``pos`` last). Its files
-    are each sorted by ``pos`` (Athena's guarantee), not necessarily relative to each other:
-    they are merged here, and the positions checked to be exactly the chunk's."""
+def chunk(frame: CellFrame, k: int, columns: Sequence[str], *, trust_footer: bool = False) -> pa.Table:
+    """Chunk ``k`` of a chunked copy, ``columns`` in position order (with ``pos`` last unless
+    the footer was trusted). Its files are each sorted by ``pos`` (Athena's guarantee), not
+    necessarily relative to each other: they are merged here, and the positions checked to be
+    exactly the chunk's. ``trust_footer`` (plan requests): a chunk of one file whose ``pos``
+    statistics span exactly the chunk is read without ``pos``; verification reads every
+    position (:func:`rebuilt`), as it rebuilds the index rather than trust it."""
     ch = frame.chunks
     assert ch is not None
     prefix = layout.sampling_prefix(frame.month, frame.province, frame.run_id)
+    first = k * ch.rows
+    want = min(ch.rows, int(frame.rg_starts[-1]) - first)
     parts = []
     for name in ch.files[k]:
         key = f"{prefix}/{name}"
@@ -707,6 +712,8 @@ def chunk(frame: CellFrame, k: int, columns: Sequence[str]) -> pa.Table:
                 pf = pq.ParquetFile(
                     f, metadata=md, pre_buffer=True, read_dictionary=_as_dictionary(md, columns)
                 )
+                if trust_footer and len(ch.files[k]) == 1 and _spans(md, first, want):
+                    return pf.read(columns=list(columns), use_threads=False)
                 parts.append(pf.read(columns=[*columns, "pos"], use_threads=False))
         except (OSError, pa.ArrowInvalid, KeyError) as exc:
             raise StorageError(f"cannot read {frame.lake.display(key)}: {exc}") from exc
@@ -715,8 +722,6 @@ def chunk(frame: CellFrame, k: int, columns: Sequence[str]) -> pa.Table:
     if len(pos) > 1 and not bool(np.all(pos[1:] > pos[:-1])):
         order = np.argsort(pos, kind="stable")
         t, pos = t.take(frames.int64_numpy(order)), pos[order]
-    first = k * ch.rows
-    want = min(ch.rows, int(frame.rg_starts[-1]) - first)
     if (
         len(pos) != want
         or (want and (pos[0] != first or pos[-1] != first + want - 1))
@@ -724,6 +729,20 @@ def chunk(frame: CellFrame, k: int, columns: Sequence[str]) -> pa.Table:
     ):
         raise StorageError(f"chunk {k} of the sampling copy of run {frame.run_id} lacks or repeats positions")
     return t
+
+
+def _spans(metadata: Any, first: int, want: int) -> bool:
+    """Whether a chunk file's footer says it holds ``want`` rows with ``pos`` from ``first`` to
+    ``first + want - 1`` in one row group (so, sorted as Athena writes, each position once)."""
+    if metadata.num_rows != want or metadata.num_row_groups != 1:
+        return False
+    rg = metadata.row_group(0)
+    for i in range(rg.num_columns):
+        c = rg.column(i)
+        if c.path_in_schema == "pos":
+            st = c.statistics
+            return bool(st is not None and st.has_min_max and st.min == first and st.max == first + want - 1)
+    return False
 
 
 def _read_chunk_rows(frame: CellFrame, ch: Chunks, rows: Any, columns: list[str]) -> pa.Table:
@@ -734,7 +753,7 @@ def _read_chunk_rows(frame: CellFrame, ch: Chunks, rows: Any, columns: list[str]
     parts: list[pa.Table] = []
     for k in np.unique(k_of).tolist():
         lo, hi = np.searchsorted(k_of, k, "left"), np.searchsorted(k_of, k, "right")
-        t = chunk(frame, k, columns).select(columns)
+        t = chunk(frame, k, columns, trust_footer=True).select(columns)
         parts.append(_strings(t.take(frames.int64_numpy(np.ascontiguousarray(srt[lo:hi] - k * ch.rows)))))
     got = pa.concat_tables(parts).combine_chunks()
     back = np.empty_like(order)
