@@ -105,9 +105,9 @@ def test_a_request_reads_only_the_chunks_holding_its_rows(plans: dict[str, Any])
     read: list[int] = []
     real = cells.chunk
 
-    def spy(f: cells.CellFrame, k: int, columns: Any) -> pa.Table:
+    def spy(f: cells.CellFrame, k: int, columns: Any, **kw: Any) -> pa.Table:
         read.append(k)
-        return real(f, k, columns)
+        return real(f, k, columns, **kw)
 
     cells.chunk = spy  # type: ignore[assignment]
     try:
