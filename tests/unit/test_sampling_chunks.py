@@ -15,6 +15,7 @@ import pytest
 
 from functions import layout
 from functions.auth.tokens import Principal
+from functions.errors import StorageError
 from functions.lake import Lake
 from functions.sampling import cells
 from functions.sampling import frame as frames
@@ -119,3 +120,23 @@ def test_a_request_reads_only_the_chunks_holding_its_rows(plans: dict[str, Any])
         cells.chunk(frame, k, ["uscc"])["uscc"][p % 100].as_py()
         for p, k in ((5, 0), (205, 2), (1499, 14), (6, 0))
     ]
+
+
+def test_a_request_trusts_a_footer_only_when_it_spans_the_chunk(plans: dict[str, Any]) -> None:
+    """One file per chunk: read without ``pos`` when its statistics span the chunk exactly; a
+    file that lost a row no longer does, so its positions are read and the loss is an error."""
+    lake, _ = plans["chunks-1"]
+    frame = cells.load_run(lake, MONTH, "42", "run-1")
+    assert frame is not None and frame.chunks is not None
+    assert cells.chunk(frame, 2, ["uscc"], trust_footer=True).column_names == ["uscc"]
+    assert cells.chunk(frame, 2, ["uscc"]).column_names == ["uscc", "pos"]
+    key = f"{layout.sampling_prefix(MONTH, '42', 'run-1')}/{frame.chunks.files[2][0]}"
+    original = lake.read_bytes(key)
+    buf = io.BytesIO()
+    pq.write_table(pq.read_table(io.BytesIO(original)).slice(0, 255), buf)  # the last row lost
+    lake.write_bytes(key, buf.getvalue())
+    try:
+        with pytest.raises(StorageError, match="lacks or repeats positions"):
+            cells.fetch(frame, [2 * 256 + 3], ["uscc"])
+    finally:
+        lake.write_bytes(key, original)
