@@ -23,7 +23,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from functions import layout
-from functions.errors import EngineError
+from functions.errors import EngineError, StorageError
 from functions.objections.adjust import approved_adjustments
 from functions.sampling import cells
 
@@ -202,7 +202,9 @@ def write_sampling_copy_athena(
         if not found:
             raise EngineError(f"Athena wrote no sampling index for run {run_id}")
         got = pa.concat_tables(found).to_pylist()
-        got.sort(key=lambda r: tuple(r[c] for c in cells.CELL_KEY))
+        if any(r[c] is None for r in got for c in (*cells.CELL_KEY, "digest")):
+            raise StorageError(f"run {run_id} has rows without a class, region, section or entity type")
+        got.sort(key=lambda r: tuple(r[c] for c in cells.CELL_KEY))  # code point order, as Trino's
         counts = [int(r["n"]) for r in got]
         starts = [0, *itertools.accumulate(counts)][: len(counts)]
         index = pa.Table.from_arrays(

@@ -18,7 +18,7 @@ from functions import layout
 from functions.classify import sampling_copy
 from functions.classify.engine_athena import MAX_QUERY_BYTES, check_statement, ctas_table_name, execute
 from functions.classify.run import classify_month
-from functions.errors import EngineError
+from functions.errors import EngineError, StorageError
 from functions.lake import Lake
 from functions.objections import adjust
 from functions.sampling import cells
@@ -152,3 +152,24 @@ def test_the_stand_in_refuses_what_athena_refuses(s3_lake: Lake) -> None:
     assert fake.wait(fake.start(once))["State"] == "SUCCEEDED"
     assert fake.wait(fake.start(once))["State"] == "FAILED"  # the destination is no longer empty
     assert isinstance(s3_lake.read_parquet(s3_lake.list_files("scratch/u")[0].key), pa.Table)
+
+
+def test_rows_without_a_cell_key_are_a_clear_error(s3_lake: Lake) -> None:
+    rows = pa.table(
+        {
+            "uscc": ["911300000000000011", "911300000000000021"],
+            "name": ["甲", "乙"],
+            "risk_class": ["A", "B"],
+            "region_code": ["130102", None],
+            "industry_code": ["C13", "C13"],
+            "entity_type": ["enterprise", "enterprise"],
+        }
+    )
+    s3_lake.write_parquet("scratch/t/part-0.parquet", rows)
+    fake = TableAthena(s3_lake, tables={"db.run_t": "scratch/t/part-0.parquet"})
+    with pytest.raises(StorageError, match="without a class, region"):
+        sampling_copy.write_sampling_copy_athena(
+            s3_lake, MONTH, "13", "run-t", "m", source="db.run_t", runner=fake
+        )
+    assert len(fake.statements("UNLOAD")) == 1  # refused after the index, before any row is written
+    assert not s3_lake.exists(layout.sampling_cells_key(MONTH, "13", "run-t"))
