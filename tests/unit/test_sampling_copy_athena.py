@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from functions import layout
-from functions.classify import sampling_copy
+from functions.classify import engine_athena, sampling_copy
 from functions.classify.engine_athena import MAX_QUERY_BYTES, check_statement, ctas_table_name, execute
 from functions.classify.run import classify_month
 from functions.errors import EngineError, StorageError
@@ -67,7 +67,8 @@ def test_athena_writes_the_copy_the_duckdb_path_writes(
     a = adjust.propose(s3_lake, moved, MONTH, "B", "核查后调整", li)
     adjust.decide(s3_lake, MONTH, a.adjustment_id, wang, approve=True)
 
-    monkeypatch.setattr(cells, "CHUNK_ROWS", 2)  # 125 chunks: two row UNLOADs (100 + 25)
+    monkeypatch.setattr(cells, "CHUNK_ROWS", 16)  # 16 chunks, at most 10 per statement here:
+    monkeypatch.setattr(engine_athena, "MAX_PARTITIONS", 10)  # two row UNLOADs (10 + 6)
     fake = TableAthena(s3_lake, files_per_partition=2)
     downloads: list[str] = []
     real_download = s3_lake.download
@@ -95,8 +96,8 @@ def test_athena_writes_the_copy_the_duckdb_path_writes(
     assert not s3_lake.list_files(layout.athena_unload_prefix(""), include_hidden=True)  # scratch emptied
 
     athena = cells.load_run(s3_lake, MONTH, "13", run.run_id)
-    assert athena is not None and athena.chunks is not None and len(athena.chunks.files) == 125
-    assert sum(len(f) for f in athena.chunks.files) == 250  # two interleaved files per chunk
+    assert athena is not None and athena.chunks is not None and len(athena.chunks.files) == 16
+    assert sum(len(f) for f in athena.chunks.files) == 32  # two interleaved files per chunk
 
     # The DuckDB path over the same run's rows (as another run id), the single sorted file.
     rows = s3_lake.read_parquet(layout.run_classifications_key(run.run_id))
