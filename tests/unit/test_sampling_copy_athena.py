@@ -174,3 +174,13 @@ def test_rows_without_a_cell_key_are_a_clear_error(s3_lake: Lake) -> None:
         )
     assert len(fake.statements("UNLOAD")) == 1  # refused after the index, before any row is written
     assert not s3_lake.exists(layout.sampling_cells_key(MONTH, "13", "run-t"))
+
+
+def test_a_leftover_scratch_is_refused_before_any_statement(s3_lake: Lake) -> None:
+    """A partitioned UNLOAD appends to its partitions: rows left by an earlier attempt would be
+    taken as the copy's, so the scratch must be empty before the first statement."""
+    s3_lake.write_bytes(f"{layout.athena_unload_prefix('sampling-run-t')}/rows/part=0/old", b"x")
+    with pytest.raises(EngineError, match="not empty"):
+        sampling_copy.write_sampling_copy_athena(
+            s3_lake, MONTH, "13", "run-t", "m", source="db.t", runner=Refusing()
+        )
