@@ -18,6 +18,8 @@ province's roster of 200 inspectors (:func:`functions.roster.synthetic.roster_ta
 bench's 104 counties, written as one curated ingest), ``general`` field, 2 per target.
 Targets (issue 15): 20M — cold ≤ 3 s, warm p95 ≤ 200 ms, peak ≤ 1 GB; 1M with the 200-inspector
 roster — warm p95 ≤ 50 ms. ``--sizes=1000000,20000000`` (default), ``--quick`` = 100k only.
+``--layout=file`` (default: the single sorted file the DuckDB path writes) or ``--layout=chunks``
+(the position chunks Athena writes, ADR 0147: what a plan reads in AWS).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ ETYPES = ("cooperative", "enterprise", "individual")  # string order: the copy's
 ETYPE_P = (0.02, 0.38, 0.60)
 CATEGORY = {"cooperative": "3", "enterprise": "1", "individual": "2"}
 CLASS_P = (0.55, 0.30, 0.10, 0.05)
-CACHE_VERSION = "cells-v2-rg4096-plain-roster200"
+CACHE_VERSION = "cells-v2-rg4096-plain-dictind-roster200"  # industry_code dictionary-encoded
 ROSTER_SIZE = 200
 
 _SCENARIO = """
@@ -90,8 +92,9 @@ print(json.dumps({{
 
 
 # -- building the published classification (vectorised, chunked, cached) -----------------------
-def build_lake(entities: int, directory: Path) -> dict[str, Any]:
-    """Write pointer, sampling copy + index and the uscc-sorted run columns for ``entities``."""
+def build_lake(entities: int, directory: Path, chunked: bool = False) -> dict[str, Any]:
+    """Write pointer, sampling copy + index and the uscc-sorted run columns for ``entities``;
+    ``chunked``: the copy in position chunks (ADR 0147), else the single sorted file."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -143,19 +146,45 @@ def build_lake(entities: int, directory: Path) -> dict[str, Any]:
     Path(copy_path).parent.mkdir(parents=True, exist_ok=True)
     order = np.lexsort((ident, etype, section, region, cls))  # the copy's order: cell, then uscc
     schema = pa.schema([(c, pa.string()) for c in cells.COPY_COLUMNS])
-    # encoded as publish's DuckDB writes it: dictionaries for the cell key only
+    # encoded as publish's DuckDB writes it: dictionaries for the cell key and industry_code
     dictionary = list(cells.DICTIONARY_COLUMNS)
-    with pq.ParquetWriter(copy_path, schema, compression="zstd", use_dictionary=dictionary) as w:
-        for lo in range(0, n, chunk):
-            cols = columns(order[lo : lo + chunk])
-            w.write_table(
-                pa.table([cols[c] for c in cells.COPY_COLUMNS], schema=schema), cells.ROW_GROUP_SIZE
-            )
-    copy_s = time.perf_counter() - t
-    t = time.perf_counter()
-    with open(copy_path, "rb") as f:
-        index = cells.build_index(pq.ParquetFile(f), run_id=RUN_ID, model=MODEL)
-    lake.write_parquet(layout.sampling_cells_key(MONTH, PROVINCE, RUN_ID), index)
+    if chunked:  # as Athena writes it (ADR 0147): rows with their pos, one file per chunk
+        builder = cells.IndexBuilder()
+        files: list[tuple[str, ...]] = []
+        step = cells.CHUNK_ROWS * (chunk // cells.CHUNK_ROWS)
+        for lo in range(0, n, step):
+            cols = columns(order[lo : lo + step])
+            batch = pa.table([cols[c] for c in cells.COPY_COLUMNS], schema=schema)
+            builder.add(batch, f"rows {lo}")
+            batch = batch.append_column("pos", pa.array(np.arange(lo, lo + batch.num_rows, dtype=np.int64)))
+            for k0 in range(0, batch.num_rows, cells.CHUNK_ROWS):
+                name = cells.chunk_file_name((lo + k0) // cells.CHUNK_ROWS, 0)
+                path = Path(lake.path(f"{layout.sampling_prefix(MONTH, PROVINCE, RUN_ID)}/{name}"))
+                path.parent.mkdir(parents=True, exist_ok=True)
+                part = batch.slice(k0, cells.CHUNK_ROWS)
+                pq.write_table(part, str(path), compression="zstd", use_dictionary=dictionary)
+                files.append((name,))
+        copy_s = time.perf_counter() - t
+        t = time.perf_counter()
+        chunks = cells.Chunks(cells.CHUNK_ROWS, tuple(files))
+        index = cells.store_chunks(lake, MONTH, PROVINCE, RUN_ID, MODEL, builder.index({}), chunks)
+        copy_bytes = sum(
+            f.size
+            for f in lake.list_files(layout.sampling_prefix(MONTH, PROVINCE, RUN_ID), include_hidden=True)
+        )
+    else:
+        with pq.ParquetWriter(copy_path, schema, compression="zstd", use_dictionary=dictionary) as w:
+            for lo in range(0, n, chunk):
+                cols = columns(order[lo : lo + chunk])
+                w.write_table(
+                    pa.table([cols[c] for c in cells.COPY_COLUMNS], schema=schema), cells.ROW_GROUP_SIZE
+                )
+        copy_s = time.perf_counter() - t
+        t = time.perf_counter()
+        with open(copy_path, "rb") as f:
+            index = cells.build_index(pq.ParquetFile(f), run_id=RUN_ID, model=MODEL)
+        lake.write_parquet(layout.sampling_cells_key(MONTH, PROVINCE, RUN_ID), index)
+        copy_bytes = os.path.getsize(copy_path)
     index_s = time.perf_counter() - t
     t = time.perf_counter()
     cat_num = np.array([int(CATEGORY[e]) for e in ETYPES], dtype=np.int64)[etype]
@@ -164,10 +193,14 @@ def build_lake(entities: int, directory: Path) -> dict[str, Any]:
     src_path = lake.path(layout.run_classifications_key(RUN_ID))
     Path(src_path).parent.mkdir(parents=True, exist_ok=True)
     src_schema = pa.schema([(c, pa.string()) for c in src_cols])
-    with pq.ParquetWriter(src_path, src_schema, compression="zstd") as w:
-        for lo in range(0, n, chunk):
-            cols = columns(order[lo : lo + chunk])
-            w.write_table(pa.table([cols[c] for c in src_cols], schema=src_schema), 65_536)
+    built = _built_source(entities)
+    if built is not None:  # the same rows (fixed seed) from another cache of this size
+        shutil.copyfile(built, src_path)
+    else:
+        with pq.ParquetWriter(src_path, src_schema, compression="zstd") as w:
+            for lo in range(0, n, chunk):
+                cols = columns(order[lo : lo + chunk])
+                w.write_table(pa.table([cols[c] for c in src_cols], schema=src_schema), 65_536)
     source_s = time.perf_counter() - t
     # 1,000 entities of county 420102 to exclude (every 7th, all classes)
     members = np.flatnonzero(region == REGIONS.index("420102"))[::7][:1000]
@@ -180,7 +213,7 @@ def build_lake(entities: int, directory: Path) -> dict[str, Any]:
     info = {
         "entities": n,
         "cells": index.num_rows,
-        "copy_bytes": os.path.getsize(copy_path),
+        "copy_bytes": copy_bytes,
         "index_bytes": lake.info(layout.sampling_cells_key(MONTH, PROVINCE, RUN_ID)).size,  # type: ignore[union-attr]
         "build_s": {"copy": round(copy_s, 1), "index": round(index_s, 1), "uscc_sorted": round(source_s, 1)},
         "excluded": excluded,
@@ -189,8 +222,18 @@ def build_lake(entities: int, directory: Path) -> dict[str, Any]:
     return info
 
 
-def cached_lake(entities: int, rebuild: bool) -> tuple[Path, dict[str, Any]]:
-    directory = Path(tempfile.gettempdir()) / "creditrisk-bench-sampling" / f"{CACHE_VERSION}-{entities}"
+def _built_source(entities: int) -> Path | None:
+    """The uscc-sorted run columns of an earlier cache of ``entities`` (any copy layout)."""
+    for d in sorted((Path(tempfile.gettempdir()) / "creditrisk-bench-sampling").glob(f"*-{entities}")):
+        found = d / "results" / "runs" / RUN_ID / "classifications.parquet"
+        if (d / "bench-built.json").exists() and found.exists():
+            return found
+    return None
+
+
+def cached_lake(entities: int, rebuild: bool, chunked: bool = False) -> tuple[Path, dict[str, Any]]:
+    version = CACHE_VERSION + ("-chunks" if chunked else "")
+    directory = Path(tempfile.gettempdir()) / "creditrisk-bench-sampling" / f"{version}-{entities}"
     marker = directory / "bench-built.json"
     if rebuild and directory.exists():
         shutil.rmtree(directory)
@@ -199,7 +242,7 @@ def cached_lake(entities: int, rebuild: bool) -> tuple[Path, dict[str, Any]]:
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
-    return directory, build_lake(entities, directory)
+    return directory, build_lake(entities, directory, chunked)
 
 
 # -- measuring ---------------------------------------------------------------------------------
@@ -225,12 +268,12 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
-def run_size(entities: int, *, n: int, repeat: int, rebuild: bool) -> dict[str, Any]:
+def run_size(entities: int, *, n: int, repeat: int, rebuild: bool, chunked: bool = False) -> dict[str, Any]:
     from functions.auth.tokens import issue_token
     from functions.lake import Lake
 
     t = time.perf_counter()
-    directory, info = cached_lake(entities, rebuild)
+    directory, info = cached_lake(entities, rebuild, chunked)
     ready_s = time.perf_counter() - t
     token, _ = issue_token(Lake.from_uri(str(directory)), name="bench", provinces=[PROVINCE])
     out: dict[str, Any] = {
@@ -284,9 +327,12 @@ def main(argv: list[str]) -> dict[str, Any]:
             sizes = [int(x) for x in a.split("=", 1)[1].split(",")]
     n = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("--n=")), 10 if quick else 30)
     repeat = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("--repeat=")), 2)
-    result: dict[str, Any] = {"sizes": {}}
+    chunked = "--layout=chunks" in argv
+    result: dict[str, Any] = {"layout": "chunks" if chunked else "file", "sizes": {}}
     for size in sizes:
-        result["sizes"][str(size)] = run_size(size, n=n, repeat=repeat, rebuild="--rebuild" in argv)
+        result["sizes"][str(size)] = run_size(
+            size, n=n, repeat=repeat, rebuild="--rebuild" in argv, chunked=chunked
+        )
     targets: dict[str, Any] = {}
     big = result["sizes"].get("20000000")
     if big:

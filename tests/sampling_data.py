@@ -94,9 +94,12 @@ def publish(
     row_group_size: int | None = None,
     sampling_copy: bool = True,
     with_roster: bool = True,
+    chunks: tuple[int, int] | None = None,
 ) -> str:
     """Publish like the classification does: run copy, sampling copy (unless ``sampling_copy``
     is off: a run published before ADR 0100), partition, pointer. Returns the run id.
+    ``chunks``: (rows per chunk, files per chunk) to store the copy in chunks as Athena writes
+    it (ADR 0147) instead of the single file the DuckDB path writes.
     ``with_roster``: also give the province an inspector roster when it has none (plans need one)."""
     import io
     import tempfile
@@ -106,7 +109,13 @@ def publish(
     from functions.sampling import cells
 
     run_id = str(table["run_id"][0].as_py())
-    if sampling_copy:
+    if sampling_copy and chunks:
+        model = str(table["model"][0].as_py())
+        rows = cells.sort_for_copy(table)
+        cells.write_chunked(
+            lake, month, province, run_id, model, rows, chunk_rows=chunks[0], files_per_chunk=chunks[1]
+        )
+    elif sampling_copy:
         with tempfile.TemporaryDirectory(prefix="sampling-copy-") as tmp:
             path = f"{tmp}/frame.parquet"
             cells.write_copy(path, cells.sort_for_copy(table))

@@ -27,6 +27,10 @@ from schemas.results import RISK_CLASSES
 
 logger = logging.getLogger(__name__)
 FAILED_STATES = ("FAILED", "CANCELLED")
+# Athena's documented rules that a statement can break before it runs; :func:`check_statement`
+# refuses such a statement before it is sent (docs/adr/0147).
+MAX_PARTITIONS = 100  # partitions (open writers) one CTAS, INSERT INTO or UNLOAD may write
+MAX_QUERY_BYTES = 262_144  # the query string quota
 
 
 class AthenaRunner(Protocol):
@@ -77,6 +81,19 @@ def ctas_table_name(run_id: str) -> str:
     return "classify_run_" + re.sub(r"[^a-z0-9]", "_", run_id.lower())
 
 
+def runner_for(
+    settings: Settings, boto3_session: Any = None, runner: AthenaRunner | None = None
+) -> AthenaRunner:
+    """The injected runner, else awswrangler's on the configured workgroup."""
+    return runner or WranglerRunner(
+        settings.athena_database, settings.athena_workgroup, settings.athena_output_uri, boto3_session
+    )
+
+
+def drop_statement(database: str, run_id: str) -> str:
+    return f"DROP TABLE IF EXISTS {database}.{ctas_table_name(run_id)}"
+
+
 def workgroup_output_key(lake: Lake, settings: Settings) -> str:
     """The lake key of the workgroup's query-result location (where an enforced workgroup puts
     CTAS tables). Defaults to the platform result area the template configures."""
@@ -103,11 +120,30 @@ def athena_statements(compiled: Compiled, database: str) -> list[str]:
         f"bucketed_by = ARRAY['uscc'], bucket_count = 1) AS\n"
         f"{compiled.sql}"
     )
-    return [ctas, f"DROP TABLE IF EXISTS {table}"]
+    return [ctas, drop_statement(database, compiled.run_id)]
 
 
-def execute(runner: AthenaRunner, sql: str) -> str:
-    """Submit, wait, and turn FAILED/CANCELLED into a clear ``EngineError``."""
+def check_statement(sql: str, *, partitions: int = 0) -> None:
+    """Refuse, before it is sent, a statement Athena would refuse or run wrongly: a CTAS naming
+    an ``external_location`` (the platform workgroup enforces its configuration, ADR 0070), one
+    writing more than :data:`MAX_PARTITIONS` partitions (``partitions``: how many it writes,
+    HIVE_TOO_MANY_OPEN_PARTITIONS), a query string over :data:`MAX_QUERY_BYTES`."""
+    head = sql.lstrip()[:16].upper()
+    if head.startswith("CREATE TABLE") and re.search(r"\bexternal_location\b", sql, re.I):
+        raise EngineError("a CTAS in the platform workgroup may not name an external_location")
+    if partitions > MAX_PARTITIONS:
+        raise EngineError(
+            f"the statement would write {partitions} partitions; Athena allows {MAX_PARTITIONS} per statement"
+        )
+    size = len(sql.encode())
+    if size > MAX_QUERY_BYTES:
+        raise EngineError(f"the statement has {size} bytes; Athena accepts at most {MAX_QUERY_BYTES}")
+
+
+def execute(runner: AthenaRunner, sql: str, *, partitions: int = 0) -> str:
+    """Check (:func:`check_statement`), submit, wait, and turn FAILED/CANCELLED into a clear
+    ``EngineError``."""
+    check_statement(sql, partitions=partitions)
     try:
         query_id = runner.start(sql)
     except EngineError:
@@ -134,20 +170,34 @@ def run_athena(
     boto3_session: Any = None,
     runner: AthenaRunner | None = None,
     key: str | None = None,
+    keep_table: bool = False,
 ) -> tuple[dict[str, int], int]:
     """Run on Athena; leaves the result at ``key`` (default: ``classifications.parquet`` in the
-    run prefix; a champion/challenger re-run puts it in its scratch); returns (counts, rows)."""
+    run prefix; a champion/challenger re-run puts it in its scratch); returns (counts, rows).
+    ``keep_table``: the temporary table stays for the sampling copy's statements (ADR 0147);
+    the caller drops it (:func:`drop_statement`)."""
+    if lake.is_local:
+        raise EngineError("the athena engine needs an s3:// lake (Athena cannot read a local folder)")
+    runner = runner_for(settings, boto3_session, runner)
+    ctas, drop = athena_statements(compiled, settings.athena_database)
+    query_id = execute(runner, ctas)
+    if not keep_table:
+        execute(runner, drop)
+    try:
+        return _collect(lake, compiled, settings, query_id, key)
+    except Exception:
+        if keep_table:  # nothing will use the table now
+            execute(runner, drop)
+        raise
+
+
+def _collect(
+    lake: Lake, compiled: Compiled, settings: Settings, query_id: str, key: str | None
+) -> tuple[dict[str, int], int]:
+    """Copy the CTAS output to ``key`` and count its classes."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    if lake.is_local:
-        raise EngineError("the athena engine needs an s3:// lake (Athena cannot read a local folder)")
-    runner = runner or WranglerRunner(
-        settings.athena_database, settings.athena_workgroup, settings.athena_output_uri, boto3_session
-    )
-    ctas, drop = athena_statements(compiled, settings.athena_database)
-    query_id = execute(runner, ctas)
-    execute(runner, drop)
     prefix = ctas_output_prefix(lake, settings, query_id)
     files = [f for f in lake.list_files(prefix) if f.size > 0]
     if len(files) != 1:

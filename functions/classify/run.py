@@ -25,7 +25,7 @@ from functions.classify.gating import gate
 from functions.classify.load import load_system
 from functions.classify.system import EntityType, System
 from functions.coverage.store import ensure as ensure_coverage
-from functions.errors import CreditRiskError, InvalidInput, NotFound, StorageError
+from functions.errors import CreditRiskError, EngineError, InvalidInput, NotFound, StorageError
 from functions.lake import Lake, LakeFile
 from functions.months import month_end
 from functions.obs.context import bind, log_context, scoped
@@ -347,6 +347,7 @@ def classify_month(
     t = time.perf_counter()
     run_key = layout.run_classifications_key(run_id)
     engine_plan: dict[str, Any] = {}
+    athena: tuple[Any, str] | None = None  # (runner, the run's table) on Athena
     if engine == "duckdb":
         from functions.classify.engine_duckdb import run_duckdb_to_lake
 
@@ -356,43 +357,53 @@ def classify_month(
         # the statement ran without its final decode of the reasons, done in Arrow (ADR 0069)
         engine_plan["reasons"] = "keys_decoded_in_arrow"
     else:
-        from functions.classify.engine_athena import run_athena
+        from functions.classify.engine_athena import ctas_table_name, run_athena, runner_for
 
-        counts, rows = run_athena(
-            lake, compiled, settings=settings, boto3_session=boto3_session, runner=athena_runner
-        )
-    timings["engine_s"] = time.perf_counter() - t
-    progress("classify: run", 1, 1)
-    manifest: dict[str, Any] = {
-        "run_id": run_id,
-        # the run this one replaces as the published one (a re-run), recorded for audit
-        "supersedes": published_run_id(lake, month, province),
-        "correction": dict(correction) if correction else None,
-        "month": month,
-        "province": province,
-        "period_end": month_end(month).isoformat(),
-        "cutoff": cut.isoformat(),
-        "model": compiled.system.model_ref,
-        "model_hash": compiled.system.content_hash(),
-        "models": dict(compiled.models),
-        "model_hashes": {s.model_ref: s.content_hash() for s, _ in assignments},
-        "engine": engine,
-        "engine_plan": engine_plan,
-        "code_version": CODE_VERSION,
-        "started_at": started.isoformat(),
-        "inputs": inputs,
-        "rows": rows,
-        "counts": counts,
-        "statements": compiled.statements,
-        "timings": timings,
-        # inputs the indicators read that the province has not delivered, and the indicators
-        # held back for them (docs/adr/0104, 0132)
-        "inputs_incomplete": gating.incomplete,
-        "indicators_gated": gating.indicators,
-    }
-    timings["total_s"] = time.perf_counter() - t0
-    lake.write_json(f"{layout.run_prefix(run_id)}/manifest.json", manifest)
-    publish(lake, manifest, settings=settings)
+        runner = runner_for(settings, boto3_session, athena_runner)
+        # the run's table stays until publish: Athena writes the sampling copy from it (ADR 0147)
+        counts, rows = run_athena(lake, compiled, settings=settings, runner=runner, keep_table=True)
+        athena = (runner, f"{settings.athena_database}.{ctas_table_name(run_id)}")
+    try:
+        timings["engine_s"] = time.perf_counter() - t
+        progress("classify: run", 1, 1)
+        manifest: dict[str, Any] = {
+            "run_id": run_id,
+            # the run this one replaces as the published one (a re-run), recorded for audit
+            "supersedes": published_run_id(lake, month, province),
+            "correction": dict(correction) if correction else None,
+            "month": month,
+            "province": province,
+            "period_end": month_end(month).isoformat(),
+            "cutoff": cut.isoformat(),
+            "model": compiled.system.model_ref,
+            "model_hash": compiled.system.content_hash(),
+            "models": dict(compiled.models),
+            "model_hashes": {s.model_ref: s.content_hash() for s, _ in assignments},
+            "engine": engine,
+            "engine_plan": engine_plan,
+            "code_version": CODE_VERSION,
+            "started_at": started.isoformat(),
+            "inputs": inputs,
+            "rows": rows,
+            "counts": counts,
+            "statements": compiled.statements,
+            "timings": timings,
+            # inputs the indicators read that the province has not delivered, and the indicators
+            # held back for them (docs/adr/0104, 0132)
+            "inputs_incomplete": gating.incomplete,
+            "indicators_gated": gating.indicators,
+        }
+        timings["total_s"] = time.perf_counter() - t0
+        lake.write_json(f"{layout.run_prefix(run_id)}/manifest.json", manifest)
+        publish(lake, manifest, settings=settings, athena=athena)
+    finally:
+        if athena is not None:  # the run's temporary table, kept for the sampling copy
+            from functions.classify.engine_athena import drop_statement, execute
+
+            try:
+                execute(athena[0], drop_statement(settings.athena_database, run_id))
+            except EngineError as exc:  # a leftover table holds no data of its own: not fatal
+                logger.warning("could not drop the temporary table of run %s: %s", run_id, exc.message)
     logger.info("classified %s %s with %s: %s rows, %s", province, month, system.model_ref, rows, counts)
     result = RunResult(run_id, month, province, manifest, counts)
     if fields:
@@ -433,14 +444,27 @@ def published_manifest(lake: Lake, month: str, province: str) -> dict[str, Any] 
     return manifest
 
 
-def publish(lake: Lake, manifest: dict[str, Any], *, settings: Settings | None = None) -> None:
-    """Write the run's sampling copy (ADR 0100), copy the run's Parquet over the published key
+def publish(
+    lake: Lake,
+    manifest: dict[str, Any],
+    *,
+    settings: Settings | None = None,
+    athena: tuple[Any, str] | None = None,
+) -> None:
+    """Write the run's sampling copy (ADR 0100; by Athena from the run's table when ``athena``
+    = (runner, table) is given, ADR 0147), copy the run's Parquet over the published key
     (atomic), then move the pointer: readers find the copy through the pointer only."""
-    from functions.classify.sampling_copy import write_sampling_copy
+    from functions.classify.sampling_copy import write_sampling_copy, write_sampling_copy_athena
     from functions.delivery.changes import write_changes
 
     month, province, run_id = manifest["month"], manifest["province"], manifest["run_id"]
-    write_sampling_copy(lake, month, province, run_id, manifest["model"], settings=settings)
+    if athena is not None:
+        runner, source = athena
+        write_sampling_copy_athena(
+            lake, month, province, run_id, manifest["model"], source=source, runner=runner
+        )
+    else:
+        write_sampling_copy(lake, month, province, run_id, manifest["model"], settings=settings)
     write_changes(lake, month, province, run_id)  # the change feed's rows (ADR 0121)
     lake.copy(layout.run_classifications_key(run_id), layout.classification_key(month, province))
     lake.write_json(

@@ -18,6 +18,7 @@ import base64
 import bisect
 import hashlib
 import itertools
+import json
 import logging
 import threading
 from collections import OrderedDict
@@ -45,10 +46,18 @@ DIGEST_PREFIX = f"{LAYOUT}:"  # a v2 frame digest names its definition; a bare h
 CELL_KEY = ("risk_class", "region_code", "section", "entity_type")
 COPY_COLUMNS = (*CELL_KEY, "uscc", "name", "industry_code")
 ROW_GROUP_SIZE = 4_096
-# Dictionary pages only where values repeat: pyarrow would also try them on the unique uscc and
-# name, fall back to plain pages mid-chunk, and decoding that mix costs ~1.6x the CPU (and ~40 %
-# more bytes) of plain pages — DuckDB's writer (publish) already writes those columns plain.
-DICTIONARY_COLUMNS = CELL_KEY
+# Dictionary pages only where values repeat, as DuckDB's writer (publish) does: pyarrow would also
+# try them on the unique uscc and name, fall back to plain pages mid-chunk, and decoding that mix
+# costs ~1.6x the CPU (and ~40 % more bytes) of plain pages.
+DICTIONARY_COLUMNS = (*CELL_KEY, "industry_code")
+# Read as dictionaries where the file has them: the few hundred industry codes are then decoded
+# for the drawn rows only, not for every row of a dense draw's row groups (ADR 0148).
+DICTIONARY_READ = ("industry_code",)
+# A copy written by Athena (ADR 0147) is stored in position chunks: chunk k holds the positions
+# [k * chunk_rows, (k + 1) * chunk_rows), each row with its ``pos``, in one or more files, each
+# sorted by pos (all Athena guarantees of an UNLOAD's order). A request reads whole chunks.
+CHUNK_ROWS = 32_768
+CHUNKS_STORAGE = "chunks"
 _FETCH_GROUPS = 128  # row groups decoded at a time when fetching drawn rows (bounds memory)
 _CACHE_SIZE = 8
 INDEX_SCHEMA = pa.schema(
@@ -83,26 +92,28 @@ def _bools(col: Any) -> Any:
 
 
 # -- building the index (publish time, verification) -------------------------------------------
-def build_index(pf: pq.ParquetFile, *, run_id: str, model: str) -> pa.Table:
-    """The cell index of a sampling copy, streamed one row group at a time (bounded memory).
+class IndexBuilder:
+    """The cell index of a copy's rows fed in copy order, one table at a time (bounded memory).
 
-    Checks the copy's order as it goes: cells strictly ascending, ``uscc`` strictly ascending
-    inside a cell, no nulls in the key. A cell's digest is SHA-256 over ``uscc LF`` per row."""
-    keys: list[tuple[str, ...]] = []
-    starts: list[int] = []
-    counts: list[int] = []
-    hashers: list[Any] = []
-    pos = 0
-    last_uscc = ""
-    for rg in range(pf.num_row_groups):
-        t = pf.read_row_group(rg, columns=[*CELL_KEY, "uscc"])
+    Checks the order as it goes: cells strictly ascending, ``uscc`` strictly ascending inside a
+    cell, no nulls in the key. A cell's digest is SHA-256 over ``uscc LF`` per row."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[str, ...]] = []
+        self.starts: list[int] = []
+        self.counts: list[int] = []
+        self.hashers: list[Any] = []
+        self.pos = 0
+        self.last_uscc = ""
+
+    def add(self, t: pa.Table, where: str) -> None:
         n = t.num_rows
         if n == 0:
-            continue
+            return
         cols = [t[c].combine_chunks() for c in CELL_KEY]
         uscc = t["uscc"].combine_chunks()
         if any(a.null_count for a in cols) or uscc.null_count:
-            raise StorageError(f"sampling copy row group {rg} has nulls in its cell key or uscc")
+            raise StorageError(f"sampling copy {where} has nulls in its cell key or uscc")
         change = np.zeros(n, dtype=bool)
         change[0] = True
         if n > 1:
@@ -110,45 +121,58 @@ def build_index(pf: pq.ParquetFile, *, run_id: str, model: str) -> pa.Table:
                 change[1:] |= _bools(pc.not_equal(a.slice(1), a.slice(0, n - 1)))
             rising = _bools(pc.less(uscc.slice(0, n - 1), uscc.slice(1)))
             if not bool(np.all(rising | change[1:])):
-                raise StorageError(f"sampling copy row group {rg} is not sorted by uscc inside a cell")
+                raise StorageError(f"sampling copy {where} is not sorted by uscc inside a cell")
         lines = pc.binary_join_element_wise(uscc, frames.string_scalar("\n"), frames.string_scalar(""))
         lines = lines.cast(pa.large_string())
         _, offsets, data = lines.buffers()
         offs = memoryview(offsets).cast("q")
         view = memoryview(data)
         bounds = [*np.flatnonzero(change).tolist(), n]
+        keys, counts = self.keys, self.counts
         for s, e in itertools.pairwise(bounds):
             key = tuple(str(a[s].as_py()) for a in cols)
             first = str(uscc[s].as_py())
             if keys and key == keys[-1]:
-                if not last_uscc < first:
+                if not self.last_uscc < first:
                     raise StorageError(f"sampling copy is not sorted by uscc inside cell {key}")
                 counts[-1] += e - s
             else:
                 if keys and not key > keys[-1]:
                     raise StorageError(f"sampling copy is not sorted by cell at {key}")
                 keys.append(key)
-                starts.append(pos + s)
+                self.starts.append(self.pos + s)
                 counts.append(e - s)
-                hashers.append(hashlib.sha256())
-            hashers[-1].update(view[offs[lines.offset + s] : offs[lines.offset + e]])
-            last_uscc = str(uscc[e - 1].as_py())
-        pos += n
-    columns: list[pa.Array] = [frames.string_array([k[i] for k in keys]) for i in range(len(CELL_KEY))]
-    columns += [
-        frames.int64_array(starts),
-        frames.int64_array(counts),
-        frames.string_array([h.hexdigest() for h in hashers]),
-    ]
+                self.hashers.append(hashlib.sha256())
+            self.hashers[-1].update(view[offs[lines.offset + s] : offs[lines.offset + e]])
+            self.last_uscc = str(uscc[e - 1].as_py())
+        self.pos += n
+
+    def index(self, meta: dict[str, str]) -> pa.Table:
+        """The index table, ``meta`` (plus the row count) as its schema's metadata."""
+        keys = self.keys
+        columns: list[pa.Array] = [frames.string_array([k[i] for k in keys]) for i in range(len(CELL_KEY))]
+        columns += [
+            frames.int64_array(self.starts),
+            frames.int64_array(self.counts),
+            frames.string_array([h.hexdigest() for h in self.hashers]),
+        ]
+        meta = {**meta, "rows": str(self.pos)}
+        return pa.Table.from_arrays(columns, schema=INDEX_SCHEMA.with_metadata(meta))
+
+
+def build_index(pf: pq.ParquetFile, *, run_id: str, model: str) -> pa.Table:
+    """The cell index of a single-file sampling copy, streamed one row group at a time."""
+    builder = IndexBuilder()
+    for rg in range(pf.num_row_groups):
+        builder.add(pf.read_row_group(rg, columns=[*CELL_KEY, "uscc"]), f"row group {rg}")
     sizes = np.array([pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)], dtype="<i8")
     meta = {
         "layout": LAYOUT,
         "run_id": run_id,
         "model": model,
-        "rows": str(pos),
         "row_groups": base64.b64encode(sizes.tobytes()).decode(),
     }
-    return pa.Table.from_arrays(columns, schema=INDEX_SCHEMA.with_metadata(meta))
+    return builder.index(meta)
 
 
 def sort_for_copy(table: pa.Table) -> pa.Table:
@@ -183,7 +207,83 @@ def store(lake: Lake, month: str, province: str, run_id: str, model: str, copy_p
     return index
 
 
+def store_chunks(
+    lake: Lake, month: str, province: str, run_id: str, model: str, index: pa.Table, chunks: Chunks
+) -> pa.Table:
+    """Put the index of a chunked copy whose chunk files are already in the lake (the index
+    last: a reader finds it only once the chunks it describes are there); the stored index."""
+    rows = int(_ints(index["count"]).sum()) if index.num_rows else 0
+    meta = {"layout": LAYOUT, "run_id": run_id, "model": model, "rows": str(rows), **chunks.meta()}
+    index = index.cast(INDEX_SCHEMA).replace_schema_metadata(meta)
+    lake.write_parquet(layout.sampling_cells_key(month, province, run_id), index)
+    return index
+
+
+def write_chunked(
+    lake: Lake,
+    month: str,
+    province: str,
+    run_id: str,
+    model: str,
+    rows: pa.Table,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    files_per_chunk: int = 1,
+) -> pa.Table:
+    """Store sorted copy rows (:func:`sort_for_copy`) as a chunked copy, as Athena writes it
+    (ADR 0147): each chunk's rows with their ``pos``, dealt round-robin over ``files_per_chunk``
+    files (each sorted by pos, interleaved with the others), and its index. Tests and bench."""
+    import io
+
+    builder = IndexBuilder()
+    builder.add(rows, "rows")
+    index = builder.index({})
+    prefix = layout.sampling_prefix(month, province, run_id)
+    files: list[tuple[str, ...]] = []
+    pos = pa.array(np.arange(rows.num_rows, dtype=np.int64))
+    every = rows.select(list(COPY_COLUMNS)).append_column("pos", pos)
+    for k, start in enumerate(range(0, rows.num_rows, chunk_rows)):
+        part = every.slice(start, chunk_rows)
+        names = []
+        for i in range(min(files_per_chunk, part.num_rows)):
+            picked = part.take(pa.array(np.arange(i, part.num_rows, files_per_chunk, dtype=np.int64)))
+            buf = io.BytesIO()
+            pq.write_table(picked, buf, compression="zstd", use_dictionary=list(DICTIONARY_COLUMNS))
+            names.append(chunk_file_name(k, i))
+            lake.write_bytes(f"{prefix}/{names[-1]}", buf.getvalue())
+        files.append(tuple(names))
+    return store_chunks(lake, month, province, run_id, model, index, Chunks(chunk_rows, tuple(files)))
+
+
 # -- reading (plan requests, verification) ------------------------------------------------------
+@dataclass(frozen=True)
+class Chunks:
+    """Where a chunked copy's rows are (ADR 0147): chunk ``k`` holds the positions
+    ``[k * rows, (k + 1) * rows)`` in the files ``files[k]`` (names under the copy's prefix)."""
+
+    rows: int
+    files: tuple[tuple[str, ...], ...]
+
+    def meta(self) -> dict[str, str]:
+        """As the index's schema metadata records it."""
+        files = json.dumps(self.files)
+        return {"storage": CHUNKS_STORAGE, "chunk_rows": str(self.rows), "chunk_files": files}
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, str]) -> Chunks | None:
+        if meta.get("storage") != CHUNKS_STORAGE:
+            return None
+        try:
+            files = tuple(tuple(str(n) for n in names) for names in json.loads(meta["chunk_files"]))
+            return cls(int(meta["chunk_rows"]), files)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise StorageError(f"the sampling index names its chunks unreadably: {exc}") from exc
+
+
+def chunk_file_name(chunk: int, i: int) -> str:
+    return f"chunks/{chunk:06d}-{i}.parquet"
+
+
 @dataclass(frozen=True, eq=False)
 class CellFrame:
     """A run's sampling copy as a plan sees it: the index in memory, the rows left in the lake."""
@@ -194,12 +294,13 @@ class CellFrame:
     run_id: str
     model: str
     index: pa.Table
-    metadata: Any  # the copy's pq.FileMetaData (its footer, read once)
-    rg_starts: Any  # int64 numpy: first row of each row group, plus the total
+    metadata: Any  # the single-file copy's pq.FileMetaData (its footer, read once); None if chunked
+    rg_starts: Any  # int64 numpy: first row of each row group (or chunk), plus the total
     lines: pa.Array  # each cell's line in the frame digest (with its LF)
     starts: Any  # int64 numpy: each cell's first row (ascending)
     memo: dict[str, Any]  # built on first use, shared by the copies that carry a pointer
     pointer: dict[str, Any] = field(default_factory=dict)
+    chunks: Chunks | None = None  # a chunked copy (ADR 0147); None: one sorted frame.parquet
 
     def cell_of(self, key: tuple[str, ...]) -> int | None:
         """The index row of a cell key (the map is built on the first exclusion)."""
@@ -291,8 +392,10 @@ def load_run(
         try:
             with lake.open_input_file(ckey) as f:
                 index = pq.ParquetFile(f).read()
-            with lake.open_input_file(layout.sampling_frame_key(month, province, run_id)) as f:
-                metadata = pq.ParquetFile(f).metadata
+            metadata = None
+            if Chunks.from_meta(_meta(index)) is None:  # a single file: its footer, read once
+                with lake.open_input_file(layout.sampling_frame_key(month, province, run_id)) as f:
+                    metadata = pq.ParquetFile(f).metadata
         except (OSError, pa.ArrowInvalid) as exc:
             raise StorageError(f"cannot read the sampling copy of run {run_id}: {exc}") from exc
         hit = with_index(lake, month, province, run_id, index, metadata)
@@ -305,20 +408,32 @@ def load_run(
     return hit
 
 
+def _meta(index: pa.Table) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in (index.schema.metadata or {}).items()}
+
+
 def with_index(
     lake: Lake, month: str, province: str, run_id: str, index: pa.Table, metadata: Any
 ) -> CellFrame:
-    """A frame over the copy described by ``metadata`` with ``index`` (stored or rebuilt)."""
-    meta = {k.decode(): v.decode() for k, v in (index.schema.metadata or {}).items()}
+    """A frame over the copy described by ``metadata`` (the single file's footer; ``None`` for a
+    chunked copy, described by the index's metadata) with ``index`` (stored or rebuilt)."""
+    meta = _meta(index)
     if meta.get("layout") != LAYOUT or meta.get("run_id") != run_id:
         raise StorageError(
             f"the sampling index of run {run_id} is of {meta.get('layout')}/{meta.get('run_id')}"
         )
-    sizes = _row_group_sizes(meta, metadata)
-    rg_starts = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(sizes)])
     count = _ints(index["count"])
-    if int(count.sum()) != int(rg_starts[-1]) or int(rg_starts[-1]) != metadata.num_rows:
-        raise StorageError(f"the sampling index of run {run_id} does not describe its copy")
+    chunks = Chunks.from_meta(meta)
+    if chunks is not None:
+        total = int(meta.get("rows", -1))
+        rg_starts = np.minimum(np.arange(len(chunks.files) + 1, dtype=np.int64) * chunks.rows, total)
+        if total < 0 or -(-total // chunks.rows) != len(chunks.files) or int(count.sum()) != total:
+            raise StorageError(f"the sampling index of run {run_id} does not describe its chunks")
+    else:
+        sizes = _row_group_sizes(meta, metadata)
+        rg_starts = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(sizes)])
+        if int(count.sum()) != int(rg_starts[-1]) or int(rg_starts[-1]) != metadata.num_rows:
+            raise StorageError(f"the sampling index of run {run_id} does not describe its copy")
     tab, lf = frames.string_scalar("\t"), frames.string_scalar("\n")
     counts = pc.cast(index["count"].combine_chunks(), pa.string())
     parts = [index[c].combine_chunks() for c in CELL_KEY]
@@ -326,7 +441,9 @@ def with_index(
     lines = pc.binary_join_element_wise(joined, lf, frames.string_scalar(""))
     starts = _ints(index["start"]).copy()
     model = meta.get("model", "")
-    return CellFrame(lake, month, province, run_id, model, index, metadata, rg_starts, lines, starts, {})
+    return CellFrame(
+        lake, month, province, run_id, model, index, metadata, rg_starts, lines, starts, {}, {}, chunks
+    )
 
 
 def _row_group_sizes(meta: dict[str, str], metadata: Any) -> Any:
@@ -521,9 +638,30 @@ def fetch(frame: CellFrame, rows: Any, columns: Sequence[str]) -> pa.Table:
     return pa.Table.from_arrays(out, names=list(columns))
 
 
+def _as_dictionary(metadata: Any, columns: Sequence[str]) -> list[str] | None:
+    """The columns of :data:`DICTIONARY_READ` among ``columns`` that the file stores with
+    dictionary pages (as read from its first row group); ``None`` if none."""
+    if not metadata.num_row_groups:
+        return None
+    rg = metadata.row_group(0)
+    chunks = {rg.column(i).path_in_schema: rg.column(i) for i in range(rg.num_columns)}
+    found = [c for c in columns if c in DICTIONARY_READ and c in chunks and chunks[c].has_dictionary_page]
+    return found or None
+
+
+def _strings(t: pa.Table) -> pa.Table:
+    """``t`` with its dictionary columns (as read) decoded to their values."""
+    for i, f in enumerate(t.schema):
+        if pa.types.is_dictionary(f.type):
+            t = t.set_column(i, f.name, pc.cast(t.column(i), f.type.value_type))
+    return t
+
+
 def _read_rows(frame: CellFrame, rows: Any, columns: list[str]) -> pa.Table:
     if not len(rows) or not columns:  # the copy's columns are all strings
         return pa.Table.from_arrays([frames.string_array([]) for _ in columns], names=columns)
+    if frame.chunks is not None:
+        return _read_chunk_rows(frame, frame.chunks, rows, columns)
     order = np.argsort(rows, kind="stable")
     srt = rows[order]
     g = np.searchsorted(frame.rg_starts, srt, side="right") - 1
@@ -533,7 +671,8 @@ def _read_rows(frame: CellFrame, rows: Any, columns: list[str]) -> pa.Table:
         with frame.lake.open_input_file(frame.copy_key) as f:
             # pre_buffer: on S3 the chosen column chunks of a batch of row groups are fetched as
             # coalesced concurrent range reads; no threads: a Lambda has about one core
-            pf = pq.ParquetFile(f, metadata=frame.metadata, pre_buffer=True)
+            dictionary = _as_dictionary(frame.metadata, columns)
+            pf = pq.ParquetFile(f, metadata=frame.metadata, pre_buffer=True, read_dictionary=dictionary)
             for k in range(0, len(groups), _FETCH_GROUPS):
                 chunk = groups[k : k + _FETCH_GROUPS]
                 t = pf.read_row_groups(chunk.tolist(), columns=columns, use_threads=False)
@@ -542,7 +681,8 @@ def _read_rows(frame: CellFrame, rows: Any, columns: list[str]) -> pa.Table:
                 lo, hi = np.searchsorted(g, chunk[0], "left"), np.searchsorted(g, chunk[-1], "right")
                 gi = g[lo:hi]
                 local = srt[lo:hi] - frame.rg_starts[gi] + base[np.searchsorted(chunk, gi)]
-                parts.append(t.take(frames.int64_numpy(np.ascontiguousarray(local, dtype=np.int64))))
+                taken = t.take(frames.int64_numpy(np.ascontiguousarray(local, dtype=np.int64)))
+                parts.append(_strings(taken))  # only the drawn rows' values are materialised
     except (OSError, pa.ArrowInvalid) as exc:
         raise StorageError(f"cannot read {frame.lake.display(frame.copy_key)}: {exc}") from exc
     got = pa.concat_tables(parts).combine_chunks()
@@ -551,8 +691,85 @@ def _read_rows(frame: CellFrame, rows: Any, columns: list[str]) -> pa.Table:
     return got.take(frames.int64_numpy(back))
 
 
+def chunk(frame: CellFrame, k: int, columns: Sequence[str], *, trust_footer: bool = False) -> pa.Table:
+    """Chunk ``k`` of a chunked copy, ``columns`` in position order (with ``pos`` last unless
+    the footer was trusted). Its files are each sorted by ``pos`` (Athena's guarantee), not
+    necessarily relative to each other: they are merged here, and the positions checked to be
+    exactly the chunk's. ``trust_footer`` (plan requests): a chunk of one file whose ``pos``
+    statistics span exactly the chunk is read without ``pos``; verification reads every
+    position (:func:`rebuilt`), as it rebuilds the index rather than trust it."""
+    ch = frame.chunks
+    assert ch is not None
+    prefix = layout.sampling_prefix(frame.month, frame.province, frame.run_id)
+    first = k * ch.rows
+    want = min(ch.rows, int(frame.rg_starts[-1]) - first)
+    parts = []
+    for name in ch.files[k]:
+        key = f"{prefix}/{name}"
+        try:
+            with frame.lake.open_input_file(key) as f:
+                md = pq.ParquetFile(f).metadata
+                pf = pq.ParquetFile(
+                    f, metadata=md, pre_buffer=True, read_dictionary=_as_dictionary(md, columns)
+                )
+                if trust_footer and len(ch.files[k]) == 1 and _spans(md, first, want):
+                    return pf.read(columns=list(columns), use_threads=False)
+                parts.append(pf.read(columns=[*columns, "pos"], use_threads=False))
+        except (OSError, pa.ArrowInvalid, KeyError) as exc:
+            raise StorageError(f"cannot read {frame.lake.display(key)}: {exc}") from exc
+    t = parts[0] if len(parts) == 1 else pa.concat_tables([_strings(p) for p in parts])
+    pos = _ints(t["pos"])
+    if len(pos) > 1 and not bool(np.all(pos[1:] > pos[:-1])):
+        order = np.argsort(pos, kind="stable")
+        t, pos = t.take(frames.int64_numpy(order)), pos[order]
+    if (
+        len(pos) != want
+        or (want and (pos[0] != first or pos[-1] != first + want - 1))
+        or (want > 1 and not bool(np.all(np.diff(pos) == 1)))
+    ):
+        raise StorageError(f"chunk {k} of the sampling copy of run {frame.run_id} lacks or repeats positions")
+    return t
+
+
+def _spans(metadata: Any, first: int, want: int) -> bool:
+    """Whether a chunk file's footer says it holds ``want`` rows with ``pos`` from ``first`` to
+    ``first + want - 1`` in one row group (so, sorted as Athena writes, each position once)."""
+    if metadata.num_rows != want or metadata.num_row_groups != 1:
+        return False
+    rg = metadata.row_group(0)
+    for i in range(rg.num_columns):
+        c = rg.column(i)
+        if c.path_in_schema == "pos":
+            st = c.statistics
+            return bool(st is not None and st.has_min_max and st.min == first and st.max == first + want - 1)
+    return False
+
+
+def _read_chunk_rows(frame: CellFrame, ch: Chunks, rows: Any, columns: list[str]) -> pa.Table:
+    """:func:`_read_rows` on a chunked copy: the chunks holding ``rows``, one at a time."""
+    order = np.argsort(rows, kind="stable")
+    srt = rows[order]
+    k_of = srt // ch.rows
+    parts: list[pa.Table] = []
+    for k in np.unique(k_of).tolist():
+        lo, hi = np.searchsorted(k_of, k, "left"), np.searchsorted(k_of, k, "right")
+        t = chunk(frame, k, columns, trust_footer=True).select(columns)
+        parts.append(_strings(t.take(frames.int64_numpy(np.ascontiguousarray(srt[lo:hi] - k * ch.rows)))))
+    got = pa.concat_tables(parts).combine_chunks()
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order), dtype=np.int64)
+    return got.take(frames.int64_numpy(back))
+
+
 def rebuilt(frame: CellFrame) -> CellFrame:
     """The frame with its index rebuilt from the copy's rows (verification trusts no index)."""
+    if frame.chunks is not None:
+        builder = IndexBuilder()
+        for k in range(len(frame.chunks.files)):
+            builder.add(chunk(frame, k, [*CELL_KEY, "uscc"]), f"chunk {k}")
+        meta = {"layout": LAYOUT, "run_id": frame.run_id, "model": frame.model, **frame.chunks.meta()}
+        index = builder.index(meta)
+        return with_index(frame.lake, frame.month, frame.province, frame.run_id, index, None)
     try:
         with frame.lake.open_input_file(frame.copy_key) as f:
             index = build_index(

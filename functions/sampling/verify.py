@@ -134,7 +134,11 @@ def _redraw(lake: Lake, plan_id: str, plan: dict[str, Any]) -> Verification:
             return _unverifiable(
                 plan_id, run_id, current_run, layout.sampling_prefix(month, province, run_id)
             )
-        frame = cells.rebuilt(found)
+        try:
+            frame = cells.rebuilt(found)
+        except StorageError as exc:  # rows lost, repeated or out of order: the copy was altered
+            return Verification(plan_id, "mismatch", run_id, current_run, ["sampling_copy"],
+                                message=f"the run's sampling copy is not intact: {exc}")  # fmt: skip
         stale = _index_differs(found, frame)
     else:
         # frame digest v1 (bare hex): the whole partition, as the plan was drawn

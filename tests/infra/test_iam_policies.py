@@ -621,6 +621,26 @@ def test_classify_role_no_longer_touches_the_backtests_scratch(platform: dict[st
     assert decide(cls, platform, "glue:CreateTable", CTAS) == "allow"  # its own monthly CTAS
 
 
+def test_classify_role_has_athena_write_the_sampling_copy(platform: dict[str, Any]) -> None:
+    """docs/adr/0147: the run's table kept until publish (then dropped), UNLOADs into the unload
+    scratch (read back, copied into the copy's chunks, deleted), the index written last; the
+    copy itself is never deleted by the role."""
+    cls = function_policy("classify")
+    scratch = "athena-results/platform/unload/sampling-2026-10-42-x/rows/part=3/20261102_0001"
+    for action in ("s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"):
+        assert decide(cls, platform, action, obj(LAKE, scratch)) == "allow", action
+    copy = "results/classifications/month=2026-10/province=42/_sampling/2026-10-42-x"
+    for key in (f"{copy}/chunks/000003-0.parquet", f"{copy}/cells.parquet"):
+        for action in ("s3:PutObject", "s3:GetObject"):
+            assert decide(cls, platform, action, obj(LAKE, key)) == "allow", (action, key)
+        assert decide(cls, platform, "s3:DeleteObject", obj(LAKE, key)) != "allow", key
+    assert decide(cls, platform, "s3:ListBucket", bucket_arn(LAKE)) == "allow"
+    ctas = f"{GLUE}:table/creditrisk_dev/classify_run_2026_10_42_x"
+    for action in ("glue:GetTable", "glue:DeleteTable"):
+        assert decide(cls, platform, action, ctas) == "allow", action
+    assert decide(cls, platform, "athena:StartQueryExecution", PLATFORM_WG) == "allow"
+
+
 def test_api_stores_plans_but_cannot_delete_them(platform: dict[str, Any]) -> None:
     api = function_policy("api")
     assert decide(api, platform, "s3:PutObject", obj(LAKE, "plans/42/42-abc.json")) == "allow"

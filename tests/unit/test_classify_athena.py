@@ -27,6 +27,7 @@ from functions.classify.run import classify_month
 from functions.errors import EngineError
 from functions.lake import Lake
 from functions.settings import Settings
+from tests.athena_fake import TableAthena
 from tests.classify_data import entity, write_curated
 
 CUT = dt.datetime(2026, 7, 5, tzinfo=dt.UTC)
@@ -37,13 +38,15 @@ class FakeAthena:
     """Records submitted SQL; answers each wait with the next state; on a successful CTAS writes
     one Parquet object where a workgroup that enforces its configuration puts it
     (``<output location>/tables/<query id>/``), computed by DuckDB from the submitted SELECT.
-    Like Athena in such a workgroup, it fails a CTAS that names an ``external_location``."""
+    Like Athena in such a workgroup, it fails a CTAS that names an ``external_location``. The
+    sampling copy's ``UNLOAD``s over the run's table are played by :class:`TableAthena`."""
 
     lake: Lake
     states: list[str] = field(default_factory=lambda: ["SUCCEEDED", "SUCCEEDED"])
     output_key: str = layout.ATHENA_PLATFORM_RESULTS
     submitted: list[str] = field(default_factory=list)
     waited: list[str] = field(default_factory=list)
+    player: TableAthena | None = None
 
     def start(self, sql: str) -> str:
         self.submitted.append(sql)
@@ -51,8 +54,10 @@ class FakeAthena:
 
     def wait(self, query_id: str) -> dict[str, Any]:
         self.waited.append(query_id)
-        state = self.states[len(self.waited) - 1]
         sql = self.submitted[int(query_id[1:]) - 1]
+        if sql.startswith("UNLOAD"):
+            return self._player().play(sql, query_id)
+        state = self.states[sum(not s.startswith("UNLOAD") for s in self.submitted[: int(query_id[1:])]) - 1]
         if sql.startswith("CREATE TABLE") and "external_location" in sql:
             return {"State": "FAILED", "StateChangeReason": "external_location in an enforced workgroup"}
         if state == "SUCCEEDED" and sql.startswith("CREATE TABLE"):
@@ -66,8 +71,14 @@ class FakeAthena:
         table = conform(con.sql(to_duckdb(select)).to_arrow_table())
         buf = io.BytesIO()
         pq.write_table(table, buf)
-        key = f"{self.output_key}/tables/{query_id}"
-        self.lake.write_bytes(f"{key}/20260705_000000_00001_bucket-00000", buf.getvalue())
+        key = f"{self.output_key}/tables/{query_id}/20260705_000000_00001_bucket-00000"
+        self.lake.write_bytes(key, buf.getvalue())
+        self._player().tables[sql.split(" ", 3)[2]] = key
+
+    def _player(self) -> TableAthena:
+        if self.player is None:
+            self.player = TableAthena(self.lake)
+        return self.player
 
 
 def test_statements_wrap_the_compiled_select(s3_lake: Lake) -> None:
@@ -93,11 +104,13 @@ def test_athena_run_submits_waits_and_publishes(s3_lake: Lake, s3_settings: Sett
         settings=s3_settings,
         athena_runner=fake,
     )
-    assert len(fake.submitted) == 2 and fake.waited == ["q1", "q2"]
+    # the CTAS, the sampling copy's index and rows UNLOADs over its table (ADR 0147), the drop
+    assert len(fake.submitted) == 4 and fake.waited == ["q1", "q2", "q3", "q4"]
+    assert all(s.startswith("UNLOAD") and ctas_table_name(result.run_id) in s for s in fake.submitted[1:3])
     (compiled_sql,) = result.manifest["statements"]
     assert "entities AS (SELECT" in compiled_sql
     assert fake.submitted[0].endswith(compiled_sql)
-    assert fake.submitted[1] == f"DROP TABLE IF EXISTS creditrisk.{ctas_table_name(result.run_id)}"
+    assert fake.submitted[3] == f"DROP TABLE IF EXISTS creditrisk.{ctas_table_name(result.run_id)}"
     assert result.manifest["engine"] == "athena"
     assert result.counts == {"A": 1, "B": 0, "C": 0, "D": 1}
     published = s3_lake.read_parquet(layout.classification_key("2026-06", "13"))
