@@ -3,9 +3,11 @@ moves the cut-offs, and the monthly run (and so the demo) uses 1.1 without any p
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from functions.analysis import field_calibration as fc
+from functions.analysis import calibration as fc
 from functions.classify.load import load_system, shipped_versions
 from functions.errors import ConfigError
 from schemas.fields import FIELDS
@@ -34,8 +36,8 @@ def test_every_configured_field_runs_its_newest_version() -> None:
     assert {f: load_system(spec.system).version for f, spec in FIELDS.items()} == dict.fromkeys(FIELDS, "1.1")
 
 
-FIG = fc.FieldFigures(
-    field="food",
+FIG = fc.Figures(
+    system="food",
     model="food@1.1",
     month="2026-05",
     province="42",
@@ -62,3 +64,12 @@ def test_table_and_sync() -> None:
     assert fc.sync(doc, FIG) == f"intro\n{table}\nafter\n"
     with pytest.raises(ConfigError, match="no calibration-table markers"):
         fc.sync("no markers", FIG)
+
+
+def test_the_general_table_counts_every_domain_and_claims_no_suggested_mix() -> None:
+    general = dataclasses.replace(FIG, system=fc.GENERAL, model="samr-general@1.2")
+    table = fc.figures_table(general)
+    assert "`samr-general@1.2` on the synthetic province 42" in table
+    assert "(100 entities) against all its 120 inspections (every domain) after 2026-05-31" in table
+    assert "suggestion province" not in table and "| B | 15.0% | 20 | 25.0% |" in table
+    assert general.system_id == "samr-general" and fc.doc_path(general.system_id).name == "samr-general.md"

@@ -1,12 +1,14 @@
-"""Calibration of the professional-field systems on the synthetic province (docs/adr/0146).
+"""Calibration of the general and the professional-field systems on the synthetic province
+(docs/adr/0146, 0154).
 
-A field's classes of one month are compared with the field's own later inspections (domain =
-the field, after the period end, never seen by the classification): share, inspections and
+A system's classes of one month are compared with the later inspections (after the period end,
+never seen by the classification; a field counts only its own domain): share, inspections and
 finding rate per class, and the ROC AUC of the score. The same figures check the calibration
-in ``tests/functional/test_field_calibration.py`` and fill the "Calibration" table of each
-field document (between the markers below), so the documented numbers cannot go stale.
+in ``tests/functional/test_calibration.py`` and fill the "Calibration" table of each system
+document (between the markers below), so the documented numbers cannot go stale: one tool for
+samr-general and the four fields, one reference province for all five.
 
-``python -m functions.analysis.field_calibration docs`` rebuilds the reference province and
+``python -m functions.analysis.calibration docs`` rebuilds the reference province and
 rewrites the tables; ``... suggest OUT_DIR`` reproduces the cut-offs of the published versions
 on the (larger, other-seed) suggestion province with the cut-off suggestion mode
 (``functions.analysis.suggest.cutoffs_for_mix``): new version files, never an edit in place.
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from functions import layout
 from functions.analysis.backtest import PROBLEM_RESULTS
 from functions.analysis.metrics import auc
-from functions.errors import ConfigError, Unprocessable
+from functions.errors import ConfigError, InvalidInput, Unprocessable
 from functions.months import month_end
 from schemas.fields import FIELDS
 from schemas.results import RISK_CLASSES
@@ -32,7 +34,7 @@ from schemas.results import RISK_CLASSES
 if TYPE_CHECKING:
     from functions.lake import Lake
 
-BEGIN = "<!-- calibration-table:begin (generated: python -m functions.analysis.field_calibration docs) -->"
+BEGIN = "<!-- calibration-table:begin (generated: python -m functions.analysis.calibration docs) -->"
 END = "<!-- calibration-table:end -->"
 # the documented (and tested) province: the one samr-general 1.1 was checked on
 REFERENCE = {"province": "42", "entities": 30_000, "months": 24, "seed": 2026, "end_month": "2026-11"}
@@ -56,9 +58,13 @@ class ClassFigures:
         return self.findings / self.inspections if self.inspections else None
 
 
+GENERAL = "general"  # the general system's key beside the field names
+SYSTEMS = (GENERAL, *sorted(FIELDS))
+
+
 @dataclass(frozen=True)
-class FieldFigures:
-    field: str
+class Figures:
+    system: str  # GENERAL or a field name
     model: str
     month: str
     province: str
@@ -74,18 +80,34 @@ class FieldFigures:
     def inspections(self) -> int:
         return sum(c.inspections for c in self.classes)
 
+    @property
+    def system_id(self) -> str:
+        return self.model.partition("@")[0]
+
     def of(self, risk_class: str) -> ClassFigures:
         return next(c for c in self.classes if c.risk_class == risk_class)
 
 
-def field_figures(lake: Lake, field: str, month: str, province: str) -> FieldFigures:
-    """The published field classes of ``month`` against the field's inspections after it."""
+def result_key(system: str, month: str, province: str) -> str:
+    """Where the published classes of ``system`` (GENERAL or a field) lie."""
+    if system == GENERAL:
+        return layout.classification_key(month, province)
+    return layout.field_classification_key(system, month, province)
+
+
+def figures(lake: Lake, system: str, month: str, province: str) -> Figures:
+    """The published classes of ``month`` against the inspections after it (a field: only its own)."""
     import duckdb
 
-    spec = FIELDS[field]
-    classes = _quoted(lake.path(layout.field_classification_key(field, month, province)))
+    if system != GENERAL and system not in FIELDS:
+        raise InvalidInput(f"unknown system {system!r}: {', '.join(SYSTEMS)}", field="system")
+    classes = _quoted(lake.path(result_key(system, month, province)))
     inspections = _quoted(lake.path(layout.curated_prefix("inspections", province)))
-    domains = ", ".join(f"'{d}'" for d in spec.domains)
+    own = (
+        ""
+        if system == GENERAL
+        else " AND i.domain IN (" + ", ".join(f"'{d}'" for d in FIELDS[system].domains) + ")"
+    )
     problems = ", ".join(f"'{r}'" for r in PROBLEM_RESULTS)
     con = duckdb.connect()
     try:
@@ -96,13 +118,13 @@ def field_figures(lake: Lake, field: str, month: str, province: str) -> FieldFig
         rows = con.execute(
             f"""SELECT c.risk_class, c.risk_score, i.result IN ({problems}), i.inspected_on
             FROM read_parquet('{inspections}/*/*.parquet') i JOIN read_parquet('{classes}') c USING (uscc)
-            WHERE i.inspected_on > ? AND i.domain IN ({domains})""",
+            WHERE i.inspected_on > ?{own}""",
             [month_end(month)],
         ).fetchall()
     finally:
         con.close()
     if len(models) != 1:
-        raise Unprocessable(f"field {field} of {month} names {len(models)} models, not one", field="field")
+        raise Unprocessable(f"{system} of {month} names {len(models)} models, not one", field="system")
     total = sum(mix.values())
     out = []
     for cls in RISK_CLASSES:
@@ -110,8 +132,8 @@ def field_figures(lake: Lake, field: str, month: str, province: str) -> FieldFig
         n = int(mix.get(cls, 0))
         out.append(ClassFigures(cls, n, n / total if total else 0.0, len(hits), sum(hits)))
     last = max((str(r[3]) for r in rows), default=None)
-    return FieldFigures(
-        field=field,
+    return Figures(
+        system=system,
         model=str(models[0][0]),
         month=month,
         province=province,
@@ -125,21 +147,30 @@ def _quoted(path: str) -> str:
     return path.replace("'", "''")
 
 
-def figures_table(fig: FieldFigures) -> str:
-    """The Markdown block of a field document (markers included)."""
+def figures_table(fig: Figures) -> str:
+    """The Markdown block of a system document (markers included)."""
 
     def pct(x: float | None) -> str:
         return "–" if x is None else f"{100 * x:.1f}%"
 
     mix = ", ".join(f"{c} {float(v):.0%}" for c, v in (p.split("=") for p in TARGET_MIX.split(",")))
+    if fig.system == GENERAL:
+        origin = "Checked out of time:"
+        scope = f"{fig.population:,} entities) against all its {fig.inspections:,} inspections (every domain)"
+    else:
+        origin = (
+            f"Cut-offs suggested for the class mix {mix} on {REFERENCE_MONTH} of the suggestion province "
+            f"({SUGGESTION['entities']:,} entities, seed {SUGGESTION['seed']}); checked here out of time:"
+        )
+        scope = (
+            f"{fig.population:,} entities in the field) against its {fig.inspections:,} "
+            "inspections of domain " + ", ".join(f"`{d}`" for d in FIELDS[fig.system].domains)
+        )
     lines = [
         BEGIN,
-        f"Cut-offs suggested for the class mix {mix} on {REFERENCE_MONTH} of the suggestion province "
-        f"({SUGGESTION['entities']:,} entities, seed {SUGGESTION['seed']}); checked here out of time:",
+        origin,
         f"`{fig.model}` on the synthetic province {fig.province} ({REFERENCE['entities']:,} entities, "
-        f"seed {REFERENCE['seed']}), classified for {fig.month} ({fig.population:,} entities in the "
-        f"field) against its {fig.inspections:,} inspections of domain "
-        + ", ".join(f"`{d}`" for d in FIELDS[fig.field].domains)
+        f"seed {REFERENCE['seed']}), classified for {fig.month} ({scope}"
         + f" after {month_end(fig.month).isoformat()}"
         + (f" (to {fig.last_inspection})" if fig.last_inspection else "")
         + ".",
@@ -159,7 +190,7 @@ def figures_table(fig: FieldFigures) -> str:
     return "\n".join(lines)
 
 
-def sync(text: str, fig: FieldFigures) -> str:
+def sync(text: str, fig: Figures) -> str:
     """``text`` with its calibration block replaced by ``fig``'s (the text must hold the markers)."""
     head, found, rest = text.partition(BEGIN)
     if not found or END not in rest:
@@ -168,12 +199,14 @@ def sync(text: str, fig: FieldFigures) -> str:
     return head + figures_table(fig) + tail
 
 
-def doc_path(field: str) -> Path:
-    return Path(__file__).resolve().parents[2] / "docs" / "indicator-systems" / f"{FIELDS[field].system}.md"
+def doc_path(system_id: str) -> Path:
+    """The document of an indicator system (by id, e.g. ``samr-general``, ``food``)."""
+    return Path(__file__).resolve().parents[2] / "docs" / "indicator-systems" / f"{system_id}.md"
 
 
 def build_province(root: Path, params: dict[str, Any], month: str) -> Lake:
-    """Generate, ingest and classify ``month`` with every field (the fields' newest versions)."""
+    """Generate, ingest and classify ``month`` with the general system and every field (the
+    newest shipped versions)."""
     from functions.classify import classify_month
     from functions.generate.generate import generate_province
     from functions.ingest.pipeline import ingest_tree
@@ -235,9 +268,9 @@ def suggestion_targets(out_dir: Path) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m functions.analysis.field_calibration")
+    parser = argparse.ArgumentParser(prog="python -m functions.analysis.calibration")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("docs", help="rewrite the calibration tables of the field documents")
+    sub.add_parser("docs", help="rewrite the calibration tables of samr-general and the field documents")
     sug = sub.add_parser("suggest", help="new field system versions from the suggestion province")
     sug.add_argument("out_dir", type=Path)
     args = parser.parse_args(argv)
@@ -248,9 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="creditrisk-fieldcal-") as tmp:
         if args.command == "docs":
             lake = build_province(Path(tmp), REFERENCE, REFERENCE_MONTH)
-            for field in FIELDS:
-                path = doc_path(field)
-                fig = field_figures(lake, field, REFERENCE_MONTH, str(REFERENCE["province"]))
+            for system in SYSTEMS:
+                fig = figures(lake, system, REFERENCE_MONTH, str(REFERENCE["province"]))
+                path = doc_path(fig.system_id)
                 path.write_text(sync(path.read_text(encoding="utf-8"), fig), encoding="utf-8")
                 print(f"{path}: {fig.model}")
         else:

@@ -1,0 +1,99 @@
+"""samr-general's and the four field systems' cut-offs out of time (docs/adr/0146, 0154): on the
+reference province, the classes of 2026-05 predict the inspections of June–November (a field:
+its own inspections), with a class mix usable for class-dependent sampling; and the documents
+show exactly these figures. One province for all five (``calibration_lake``, built once)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from functions.analysis import calibration as fc
+from functions.classify.load import load_system
+from functions.lake import Lake
+from functions.settings import Settings
+from schemas.fields import FIELDS
+
+
+@pytest.fixture(scope="module")
+def published(calibration_lake: Lake) -> dict[str, fc.Figures]:
+    """The figures of every system, by key (GENERAL and the field names)."""
+    province = str(fc.REFERENCE["province"])
+    return {s: fc.figures(calibration_lake, s, fc.REFERENCE_MONTH, province) for s in fc.SYSTEMS}
+
+
+@pytest.fixture(params=fc.SYSTEMS)
+def figures(request: pytest.FixtureRequest, published: dict[str, fc.Figures]) -> fc.Figures:
+    return published[request.param]
+
+
+@pytest.fixture
+def general(published: dict[str, fc.Figures]) -> fc.Figures:
+    return published[fc.GENERAL]
+
+
+def test_the_month_is_classified_with_the_newest_version(figures: fc.Figures) -> None:
+    newest = load_system(
+        Settings().default_system if figures.system == fc.GENERAL else FIELDS[figures.system].system
+    )
+    assert figures.model == newest.model_ref
+    if figures.system != fc.GENERAL:
+        assert newest.version != fc.SOURCE_VERSION
+
+
+def test_general_shares_are_plausible_and_predict_later_findings(general: fc.Figures) -> None:
+    """samr-general counts every later inspection, whatever its domain."""
+    share = {c.risk_class: c.share for c in general.classes}
+    assert 0.8 * int(fc.REFERENCE["entities"]) < general.population <= int(fc.REFERENCE["entities"])
+    assert 0.6 < share["A"] < 0.85 and 0.1 < share["B"] < 0.35, share
+    assert 0.02 < share["C"] + share["D"] < 0.1, share
+    assert general.inspections > 300
+    a, b, c, d = general.classes
+    assert a.rate is not None and b.rate is not None
+    cd = (c.findings + d.findings) / (c.inspections + d.inspections)
+    assert a.rate < b.rate < cd and cd > 2 * a.rate, general.classes
+    assert general.auc is not None and general.auc > 0.6
+
+
+@pytest.mark.parametrize("field", sorted(FIELDS))
+def test_field_class_mix_is_usable_for_sampling(published: dict[str, fc.Figures], field: str) -> None:
+    fig = published[field]
+    share = {c.risk_class: c.share for c in fig.classes}
+    assert 0.6 < share["A"] < 0.9, share  # not everybody in A (1.0 put most of a field in B or A)
+    assert share["B"] > 0.03 and share["C"] + share["D"] > 0.03 and share["D"] > 0.005, share
+
+
+@pytest.mark.parametrize("field", sorted(FIELDS))
+def test_field_finding_rates_rise_with_the_class(published: dict[str, fc.Figures], field: str) -> None:
+    figures = published[field]
+    assert figures.inspections > 300
+    assert all(c.inspections >= 10 for c in figures.classes), figures.classes
+    rates = [c.findings / c.inspections for c in figures.classes]
+    assert rates == sorted(rates) and len(set(rates)) == 4, rates  # A < B < C < D
+    assert rates[3] > 2.5 * rates[0]
+    assert figures.auc is not None and figures.auc > 0.6
+
+
+def test_the_documents_show_these_figures(figures: fc.Figures) -> None:
+    path: Path = fc.doc_path(figures.system_id)
+    text = path.read_text(encoding="utf-8")
+    assert fc.sync(text, figures) == text, "regenerate: python -m functions.analysis.calibration docs"
+    assert "not yet calibrated" not in text
+
+
+def test_the_tool_never_writes_over_a_version_and_says_so(tmp_path: Path) -> None:
+    """Checked before any province is built: exit 2, the file named, the file untouched."""
+    taken = tmp_path / "food@1.2.yaml"
+    taken.write_text("kept", encoding="utf-8")
+
+    def tool(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "functions.analysis.calibration", *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parents[2])
+
+    run = tool("suggest", str(tmp_path))
+    assert run.returncode == 2 and "never written over" in run.stderr and str(taken) in run.stderr
+    assert taken.read_text(encoding="utf-8") == "kept" and sorted(tmp_path.iterdir()) == [taken]
+    assert tool().returncode == 2 and tool("nope").returncode == 2
