@@ -55,6 +55,8 @@ class Classes:
 
     table: str
     fixed: tuple[tuple[str, str], ...] = ()
+    domains: tuple[str, ...] = ()  # a field's classes meet only the field's own inspections
+    field: str | None = None
 
     def where(self, condition: str) -> str:
         """``condition`` with the fixed predicates first, for the scan's own WHERE."""
@@ -62,6 +64,16 @@ class Classes:
 
 
 PUBLISHED = Classes("classifications")  # the published results (a DuckDB view / the Glue table)
+
+
+def field_results(field: str) -> Classes:
+    """A field's published results (one partition of ``field_classifications``), backtested on
+    the field's own inspections: its classes say nothing about the other domains (docs/adr/0154)."""
+    from schemas.fields import FIELDS
+
+    if field not in FIELDS:
+        raise InvalidInput(f"unknown field {field!r}: {', '.join(FIELDS)}", field="system")
+    return Classes("field_classifications", (("field", field),), tuple(FIELDS[field].domains), field)
 
 
 def next_month(month: str) -> str:
@@ -102,13 +114,14 @@ def joined_sql(province: str, months: Sequence[str], table: Classes = PUBLISHED)
     start, end = inspection_span(months)
     problems = ", ".join(_q(r) for r in PROBLEM_RESULTS)
     in_months = ", ".join(_q(m) for m in months)
+    own = f" AND domain IN ({', '.join(_q(d) for d in table.domains)})" if table.domains else ""
     return f"""WITH cls AS (
   SELECT month AS class_month, uscc, risk_class, risk_score FROM {table.table}
   WHERE {table.where(f"province = {_q(province)} AND month IN ({in_months})")}
 ), insp AS (
   SELECT inspection_id, uscc, inspected_on, CASE {case} END AS class_month,
     CASE WHEN result IN ({problems}) THEN 1 ELSE 0 END AS problem
-  FROM inspections WHERE inspected_on BETWEEN DATE '{start}' AND DATE '{end}'
+  FROM inspections WHERE inspected_on BETWEEN DATE '{start}' AND DATE '{end}'{own}
 ), joined AS (
   SELECT i.inspection_id, i.inspected_on, i.class_month, i.problem, c.risk_class, c.risk_score
   FROM insp i LEFT JOIN cls c ON c.uscc = i.uscc AND c.class_month = i.class_month
@@ -466,18 +479,22 @@ def open_backtest_source(
     )
 
 
-def stored_models(source: QuerySource, province: str, months: Sequence[str]) -> dict[str, dict[str, int]]:
+def stored_models(
+    source: QuerySource, province: str, months: Sequence[str], table: Classes = PUBLISHED
+) -> dict[str, dict[str, int]]:
     """month → {model: rows} of the published classifications in ``months``."""
     out: dict[str, dict[str, int]] = defaultdict(dict)
-    for r in source.query(models_sql(province), label="backtest models").to_pylist():
+    for r in source.query(models_sql(province, table), label="backtest models").to_pylist():
         if r["month"] in months:
             out[str(r["month"])][str(r["model"])] = int(r["n"])
     return dict(out)
 
 
-def reference_month(source: QuerySource, province: str, model: str | None) -> str | None:
+def reference_month(
+    source: QuerySource, province: str, model: str | None, table: Classes = PUBLISHED
+) -> str | None:
     """The first published month classified with ``model`` (the fixed PSI reference)."""
-    rows = source.query(models_sql(province), label="backtest models").to_pylist()
+    rows = source.query(models_sql(province, table), label="backtest models").to_pylist()
     months = sorted(str(r["month"]) for r in rows if model is None or r["model"] == model)
     return months[0] if months else None
 
@@ -525,41 +542,48 @@ def backtest(
     keep_cells: bool = False,
     athena_runner: Any = None,
     boto3_session: Any = None,
+    field: str | None = None,
 ) -> dict[str, Any]:
-    """Backtest of the published classifications ``first``..``last`` of ``province``.
+    """Backtest of the published classifications ``first``..``last`` of ``province`` (with
+    ``field``, that field's results against its own inspections).
 
     ``system`` (optional) must be the model every month was published with; the champion /
     challenger comparison re-classifies otherwise (:mod:`functions.analysis.challenger`)."""
     if not layout.PROVINCE_RE.match(province or "") or province not in layout.PROVINCES:
         raise InvalidInput(f"province must be a GB/T 2260 province code, got {province!r}", field="province")
     months = month_range(first, last)
+    table = field_results(field) if field is not None else PUBLISHED
     cut = (cutoff or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     source = open_backtest_source(
         lake, province, months, cut, settings=settings, engine=engine,
         athena_runner=athena_runner, boto3_session=boto3_session,
     )  # fmt: skip
     try:
-        models = stored_models(source, province, months)
+        models = stored_models(source, province, months, table)
         if not models:
-            raise NotFound(
-                f"no published classification of province {province} in {first}..{last}", field="from"
-            )
+            what = f"field {field} classification" if field else "classification"
+            raise NotFound(f"no published {what} of province {province} in {first}..{last}", field="from")
         if system is not None:
             other = sorted({m for per in models.values() for m in per} - {system.model_ref})
-            if not other and not published_with(lake, province, months, system):
+            if not other and not published_with(lake, province, months, system, field=field):
                 other = [f"another {system.model_ref} (a different content hash)"]
             if other:
+                hint = (
+                    f"backtest the field with --system {system.id}"
+                    if field
+                    else f"compare them with --challenger {system.model_ref}"
+                )
                 raise InvalidInput(
                     f"the published months were classified with {', '.join(other)}, not "
-                    f"{system.model_ref}; compare them with --challenger {system.model_ref}",
+                    f"{system.model_ref}; {hint}",
                     field="system",
                 )
         model = system.model_ref if system is not None else _main_model(models)
         if system is None and model is not None:
             system = _load_quietly(model)
-        ref = reference or reference_month(source, province, model)
+        ref = reference or reference_month(source, province, model, table)
         out = evaluate_source(
-            source, province=province, months=months, system=system, reference=ref,
+            source, province=province, months=months, system=system, table=table, reference=ref,
             seed=seed, replicates=replicates, keep_cells=keep_cells,
         )  # fmt: skip
     finally:
@@ -572,6 +596,8 @@ def backtest(
         models=models,
         missing_months=[m for m in months if m not in models],
         problem_results=list(PROBLEM_RESULTS),
+        field=field,
+        inspection_domains=list(table.domains) or None,
     )
     return out
 
@@ -610,11 +636,17 @@ def band_psi(
     return {**table["months"][0], "reference": ref, "model": model, "bands": table["bands"]}
 
 
-def published_with(lake: Lake, province: str, months: Sequence[str], system: System) -> bool:
+def published_with(
+    lake: Lake, province: str, months: Sequence[str], system: System, *, field: str | None = None
+) -> bool:
     """Whether every month's published run used exactly ``system`` (same content hash: a file
     that reuses a version number with other content is not the published system)."""
     for m in months:
-        key = layout.classification_pointer_key(m, province)
+        key = (
+            layout.field_classification_pointer_key(field, m, province)
+            if field
+            else layout.classification_pointer_key(m, province)
+        )
         pointer = lake.read_json(key) if lake.exists(key) else {}
         if pointer.get("model") == system.model_ref and pointer.get("model_hash") != system.content_hash():
             return False
@@ -658,8 +690,10 @@ def fmt_figure(f: dict[str, Any] | None, kind: str = "pct") -> str:
 
 def render_text(result: dict[str, Any], title: str | None = None) -> str:
     """A readable table of one backtest (the CLI prints this)."""
+    scope = f" field {result['field']}" if result.get("field") else ""
+    window = f"{result['first']}..{result['last']}"
     lines = [
-        title or f"backtest {result['province']} {result['first']}..{result['last']} ({result.get('model')})",
+        title or f"backtest {result['province']}{scope} {window} ({result.get('model')})",
         f"inspections {result['inspections']} (problems {result['problems']}); "
         f"without a class: {result['unclassified']['inspections']} "
         f"({(result['unclassified']['share'] or 0):.1%}, problems {result['unclassified']['problems']})",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.analysis import stats
+from functions.analysis.backtest import PUBLISHED, Classes
 from functions.classify.load import SHIPPED_PACKAGE, parse_system, shipped_system_ids, shipped_versions
 from functions.classify.system import System
 from functions.errors import InvalidInput
@@ -25,11 +26,10 @@ _CUTOFFS_LINE = re.compile(r"^(?P<indent>[ \t]*)cutoffs:[ \t]*\{[^}\n]*\}[ \t]*$
 _VERSION_LINE = re.compile(r"^version:[ \t]*.*$", re.MULTILINE)
 
 
-def score_counts_sql(province: str, month: str, table: str = "classifications") -> str:
-    return (
-        f"SELECT risk_score, count(*) AS n FROM {table} "
-        f"WHERE province = '{province}' AND month = '{month}' GROUP BY 1"
-    )
+def score_counts_sql(province: str, month: str, table: Classes = PUBLISHED) -> str:
+    """Entities per score value of one month (``table``: the general or a field's results)."""
+    where = table.where(f"province = '{province}' AND month = '{month}'")
+    return f"SELECT risk_score, count(*) AS n FROM {table.table} WHERE {where} GROUP BY 1"
 
 
 def projected_mix(scores: Sequence[tuple[float, int]], cutoffs: Mapping[str, float]) -> dict[str, float]:

@@ -38,7 +38,12 @@ def _province(lake: Any, given: str | None) -> str:
 @click.option("--from", "first", required=True, help="first classification month (YYYY-MM)")
 @click.option("--to", "last", required=True, help="last classification month (YYYY-MM)")
 @click.option("--province", default=None, help="two-digit province code (default: the only one published)")
-@click.option("--system", "system_id", default=None, help="champion: ID[@version] or a YAML file")
+@click.option(
+    "--system",
+    "system_id",
+    default=None,
+    help="champion: ID[@version] or a YAML file; a field system (e.g. food) backtests that field's results",
+)
 @click.option("--challenger", default=None, help="candidate: ID[@version] or a YAML file, re-classified")
 @click.option("--reference", default=None, help="fixed PSI reference month (YYYY-MM)")
 @click.option("--seed", type=int, default=stats.DEFAULT_SEED, show_default=True, help="bootstrap seed")
@@ -84,7 +89,9 @@ def command(
     precision in the top k %, calibration, "days earlier" against a random order, PSI on the
     cut-off bands. With --challenger, the same for a candidate system re-classified over the
     same history, side by side, with the class changes. With --target-mix or --target-d-rate,
-    a new system version with suggested cut-offs is written to --out."""
+    a new system version with suggested cut-offs is written to --out. A field system as
+    --system (food, drug, special-equipment, industrial-product) backtests and recalibrates
+    that field's published results on the field's own inspections."""
     from functions.analysis import backtest as bt
     from functions.classify.load import load_system
 
@@ -103,10 +110,18 @@ def command(
     lake = lake_from(ctx)
     prov = _province(lake, province)
     bt.month_range(first, last)  # usage errors before any work
+    system = load_system(system_id) if system_id else None
+    field = system.field.name if system is not None and system.field is not None else None
     if challenger:
         from functions.analysis.challenger import compare, render_text
 
-        champion = load_system(system_id or settings.default_system)
+        if field is not None or load_system(challenger).field is not None:
+            raise InvalidInput(
+                "champion / challenger re-classifies the general system; backtest a field with "
+                "--system FIELD and suggest its cut-offs with --target-mix",
+                field="challenger",
+            )
+        champion = system or load_system(settings.default_system)
         result = compare(
             lake, first=first, last=last, province=prov, champion=champion,
             challenger=load_system(challenger), settings=settings, reference=reference,
@@ -116,10 +131,10 @@ def command(
             json.dumps(result, ensure_ascii=False, indent=2, default=str) if as_json else render_text(result)
         )
         return
-    system = load_system(system_id) if system_id else None
     result = bt.backtest(
         lake, first=first, last=last, province=prov, system=system, reference=reference,
         settings=settings, engine=engine, seed=seed, replicates=replicates, keep_cells=suggesting,
+        field=field,
     )  # fmt: skip
     suggestion = None
     if suggesting:
@@ -160,9 +175,10 @@ def _suggest(
     source = bt.open_backtest_source(
         lake, result["province"], [result["last"]], dt.datetime.now(dt.UTC), settings=settings, engine=engine
     )
+    table = bt.field_results(result["field"]) if result.get("field") else bt.PUBLISHED
     try:
         rows = source.query(
-            suggest.score_counts_sql(result["province"], result["last"]), label="score counts"
+            suggest.score_counts_sql(result["province"], result["last"], table), label="score counts"
         ).to_pylist()
     finally:
         source.close()
@@ -198,7 +214,13 @@ def _suggest(
         "projected_mix": suggest.projected_mix(scores, cutoffs),
         "current_mix": suggest.projected_mix(scores, current),
         "d_rate": achieved,
-        "note": "shares before hard rules; compare it with --challenger FILE before adopting it",
+        "field": result.get("field"),
+        "note": "shares before hard rules; "
+        + (
+            "backtest it over the field's months once published with it"
+            if result.get("field")
+            else "compare it with --challenger FILE before adopting it"
+        ),
     }
 
 
@@ -214,7 +236,13 @@ def _suggestion_text(s: dict[str, Any]) -> str:
     ]
     if s.get("d_rate"):
         lines.append(f"  D finding rate over the window: {bt_fmt(s['d_rate'])}")
-    lines.append(f"  next: creditrisk evaluate … --challenger {s['file']}")
+    if s.get("field"):
+        lines.append(
+            f"  next: review it, ship it beside the field's other versions (the monthly run takes the "
+            f"newest), then creditrisk evaluate … --system {s['model']}"
+        )
+    else:
+        lines.append(f"  next: creditrisk evaluate … --challenger {s['file']}")
     return "\n".join(lines)
 
 

@@ -5,17 +5,25 @@ show exactly these figures. One province for all five (``calibration_lake``, bui
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from functions import layout
 from functions.analysis import calibration as fc
-from functions.classify.load import load_system
+from functions.analysis import suggest
+from functions.analysis.backtest import PROBLEM_RESULTS
+from functions.classify.load import load_system, shipped_versions
 from functions.lake import Lake
 from functions.settings import Settings
 from schemas.fields import FIELDS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +105,76 @@ def test_the_tool_never_writes_over_a_version_and_says_so(tmp_path: Path) -> Non
     assert run.returncode == 2 and "never written over" in run.stderr and str(taken) in run.stderr
     assert taken.read_text(encoding="utf-8") == "kept" and sorted(tmp_path.iterdir()) == [taken]
     assert tool().returncode == 2 and tool("nope").returncode == 2
+
+
+def creditrisk(lake: Lake, *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CREDITRISK_")}
+    command = [sys.executable, "-m", "functions.cli", "--lake", lake.root, *args]
+    run = subprocess.run(
+        command, cwd=ROOT, env={**clean, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True
+    )
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    return run
+
+
+def test_evaluate_backtests_a_field_on_its_own_inspections(calibration_lake: Lake) -> None:
+    """``creditrisk evaluate --system food``: the food classes of 2026-05 against June's food
+    inspections only, counted independently here."""
+    month = fc.REFERENCE_MONTH
+    window = ("evaluate", "--from", month, "--to", month, "--replicates", "200")
+    run = creditrisk(calibration_lake, *window, "--system", "food", "--json")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert (result["field"], result["model"]) == ("food", load_system("food").model_ref)
+    assert result["inspection_domains"] == list(FIELDS["food"].domains)
+    classes = calibration_lake.path(layout.field_classification_key("food", month, "42"))
+    inspections = calibration_lake.path(layout.curated_prefix("inspections", "42"))
+    domains = ", ".join(f"'{d}'" for d in FIELDS["food"].domains)
+    problems = ", ".join(f"'{r}'" for r in PROBLEM_RESULTS)
+    rows = (
+        duckdb.connect()
+        .execute(
+            f"""SELECT coalesce(c.risk_class, '-'), count(*), count(*) FILTER (WHERE i.result IN ({problems}))
+        FROM read_parquet('{inspections}/*/*.parquet') i LEFT JOIN read_parquet('{classes}') c USING (uscc)
+        WHERE strftime(i.inspected_on, '%Y-%m') = '2026-06' AND i.domain IN ({domains}) GROUP BY 1"""
+        )
+        .fetchall()
+    )
+    counted = {c: (n, k) for c, n, k in rows}
+    assert result["inspections"] == sum(n for n, _ in counted.values()) > 100
+    assert result["unclassified"]["inspections"] == counted.get("-", (0, 0))[0]
+    for c in ("A", "B", "C", "D"):
+        got = result["per_class"][c]
+        assert (got["n"], got["problems"]) == counted.get(c, (0, 0)), c
+    table = creditrisk(calibration_lake, *window, "--system", "food")
+    assert table.returncode == 0 and f"backtest 42 field food {month}..{month}" in table.stdout
+
+
+def test_evaluate_suggests_a_new_field_version_never_in_place(calibration_lake: Lake, tmp_path: Path) -> None:
+    month = fc.REFERENCE_MONTH
+    out = tmp_path / "food-next.yaml"
+    base = ("evaluate", "--from", month, "--to", month, "--system", "food", "--replicates", "200")
+    run = creditrisk(calibration_lake, *base, "--target-mix", fc.TARGET_MIX, "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    newest = load_system("food")
+    new = load_system(str(out))
+    assert (new.id, new.field, new.indicators) == (newest.id, newest.field, newest.indicators)
+    assert new.version == suggest.next_version(
+        "food", newest.version
+    ) and new.version not in shipped_versions("food")
+    scores = fc.score_counts(calibration_lake, "food", month, "42")
+    assert new.classes.cutoffs == suggest.cutoffs_for_mix(scores, suggest.parse_mix(fc.TARGET_MIX))
+    assert f"suggested {new.model_ref} (from {newest.model_ref})" in run.stdout
+    written = out.read_text(encoding="utf-8")
+
+    again = creditrisk(calibration_lake, *base, "--target-mix", fc.TARGET_MIX, "--out", str(out))
+    assert again.returncode == 2 and "never written over" in again.stderr
+    assert out.read_text(encoding="utf-8") == written
+    challenger = creditrisk(calibration_lake, *base, "--challenger", "food@1.0")
+    assert challenger.returncode == 2 and "--system FIELD" in challenger.stderr
+    older = creditrisk(calibration_lake, "evaluate", "--from", month, "--to", month, "--system", "food@1.0")
+    assert older.returncode == 2 and "--system food" in older.stderr
+    none = creditrisk(
+        calibration_lake, "evaluate", "--from", "2025-01", "--to", "2025-01", "--system", "food"
+    )
+    assert none.returncode == 1 and "field food" in none.stderr
