@@ -838,8 +838,9 @@ def alarm_topic() -> Json:
 
 # What ``creditrisk evaluate`` reads besides its own scratch: the curated inputs and their ingest
 # reports (a challenger's re-classification reads what the monthly run reads, docs/adr/0150),
-# the published classifications and their ``_current.json`` pointers (cut-off, model hash).
-EVALUATOR_READS = ("curated", "reports/ingest", "results/classifications")
+# the published classifications and their ``_current.json`` pointers (cut-off, model hash),
+# general and per field (``--system FIELD`` backtests a field's results, docs/adr/0154).
+EVALUATOR_READS = ("curated", "reports/ingest", "results/classifications", layout.FIELD_RESULTS)
 
 
 def evaluator_role() -> Json:
@@ -855,6 +856,7 @@ def evaluator_role() -> Json:
     reads = [f"{p}/*" for p in EVALUATOR_READS]
     tables = [
         CLASSIFICATIONS_TABLE,
+        "field_classifications",
         "backtest_classifications",
         *(glue_table_name(name) for name in sorted(DATASETS)),
     ]

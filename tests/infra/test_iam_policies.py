@@ -542,7 +542,13 @@ def test_evaluator_runs_backtests_and_champion_challenger_on_athena(platform: di
     ev = role_policies(platform, "EvaluatorRole")
     for action in ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"):
         assert decide(ev, platform, action, PLATFORM_WG) == "allow", action
-    for table in ("classifications", "backtest_classifications", "curated_inspections", "curated_entities"):
+    for table in (
+        "classifications",
+        "field_classifications",
+        "backtest_classifications",
+        "curated_inspections",
+        "curated_entities",
+    ):
         for action in ("glue:GetTable", "glue:GetPartitions"):
             assert decide(ev, platform, action, f"{GLUE}:table/creditrisk_dev/{table}") == "allow", table
     for action in ("glue:CreateTable", "glue:DeleteTable"):
@@ -552,6 +558,8 @@ def test_evaluator_runs_backtests_and_champion_challenger_on_athena(platform: di
         "reports/ingest/42/penalties/i1.json",
         "results/classifications/month=2026-10/province=42/part-0.parquet",
         "results/classifications/month=2026-10/province=42/_current.json",
+        "results/field_classifications/field=food/month=2026-10/province=42/part-0.parquet",
+        "results/field_classifications/field=food/month=2026-10/province=42/_current.json",
         SCRATCH,
         "athena-results/platform/tables/q1/0.parquet",
     ):
@@ -579,6 +587,7 @@ def test_evaluator_runs_backtests_and_champion_challenger_on_athena(platform: di
     [
         ("s3:DeleteObject", obj(LAKE, SCRATCH)),  # the lifecycle rule expires backtests/
         ("s3:PutObject", obj(LAKE, "results/classifications/month=2026-10/province=42/part-0.parquet")),
+        ("s3:PutObject", obj(LAKE, "results/field_classifications/field=food/month=2026-10/province=42/x")),
         ("s3:PutObject", obj(LAKE, "results/warnings/month=2026-10/province=42/part-r.parquet")),
         ("s3:PutObject", obj(LAKE, "curated/penalties/province=42/ingest=i/part-0.parquet")),
         ("s3:DeleteObject", obj(LAKE, "results/classifications/month=2026-10/province=42/part-0.parquet")),

@@ -145,3 +145,20 @@ def test_a_system_counts_as_published_only_with_the_same_content(local_lake: Any
     assert bt.published_with(local_lake, "42", ["2026-06"], system)
     local_lake.write_json(key, {"model": system.model_ref, "model_hash": "0" * 64})  # edited, same version
     assert not bt.published_with(local_lake, "42", ["2026-06"], system)
+
+
+def test_a_field_backtest_reads_its_partition_against_its_own_inspections() -> None:
+    """docs/adr/0154: the field's classes, named at the scan, meet only the field's domains."""
+    from schemas.fields import FIELDS
+
+    table = bt.field_results("food")
+    domains = ", ".join(f"'{d}'" for d in FIELDS["food"].domains)
+    for sql in (bt.class_counts_sql("42", ["2026-05"], table), bt.replay_pairs_sql("42", ["2026-05"], table)):
+        assert "FROM field_classifications\n  WHERE field = 'food' AND province = '42'" in sql
+        assert (
+            f"inspected_on BETWEEN DATE '2026-06-01' AND DATE '2026-06-30' AND domain IN ({domains})" in sql
+        )
+    assert "field = 'food'" in bt.models_sql("42", table)
+    assert "domain IN" not in bt.class_counts_sql("42", ["2026-05"])  # the general class: every domain
+    with pytest.raises(InvalidInput, match="unknown field 'special-equipment'"):
+        bt.field_results("special-equipment")  # a system id, not a field name
