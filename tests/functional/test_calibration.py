@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from functions import layout
+from functions import costs, layout
 from functions.analysis import calibration as fc
 from functions.analysis import suggest
 from functions.analysis.backtest import PROBLEM_RESULTS
@@ -146,8 +146,6 @@ def test_evaluate_backtests_a_field_on_its_own_inspections(calibration_lake: Lak
     for c in ("A", "B", "C", "D"):
         got = result["per_class"][c]
         assert (got["n"], got["problems"]) == counted.get(c, (0, 0)), c
-    table = creditrisk(calibration_lake, *window, "--system", "food")
-    assert table.returncode == 0 and f"backtest 42 field food {month}..{month}" in table.stdout
 
 
 def test_evaluate_suggests_a_new_field_version_never_in_place(calibration_lake: Lake, tmp_path: Path) -> None:
@@ -178,3 +176,14 @@ def test_evaluate_suggests_a_new_field_version_never_in_place(calibration_lake: 
         calibration_lake, "evaluate", "--from", "2025-01", "--to", "2025-01", "--system", "food"
     )
     assert none.returncode == 1 and "field food" in none.stderr
+
+
+def test_the_deploy_guide_shows_the_costs_of_this_province(calibration_lake: Lake) -> None:
+    """docs/deploy.md "Costs to expect" is generated from the same province (docs/adr/0154)."""
+    sizes = costs.measure(calibration_lake, "42", fc.REFERENCE_MONTH, int(fc.REFERENCE["entities"]))
+    assert 50 < sizes.per_entity(sizes.curated_bytes) < 5_000 and sizes.records > 5 * sizes.entities
+    assert 0 < sizes.results_bytes < sizes.curated_bytes
+    text = costs.doc_path().read_text(encoding="utf-8")
+    assert costs.sync(text, costs.cost_table(sizes, fc.REFERENCE)) == text, (
+        "regenerate: python -m functions.costs docs"
+    )
