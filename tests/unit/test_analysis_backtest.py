@@ -133,6 +133,8 @@ def test_summary_is_deterministic_for_a_seed_and_renders() -> None:
              psi={"reference": None, "months": []})  # fmt: skip
     text = bt.render_text(a)
     assert "without a class: 1" in text and "insufficient data (n=1)" in text
+    assert text.startswith("backtest 42 2026-03..2026-04 (m@1)")
+    assert bt.render_text({**a, "field": "food"}).startswith("backtest 42 field food 2026-03..2026-04 (m@1)")
 
 
 def test_a_system_counts_as_published_only_with_the_same_content(local_lake: Any) -> None:
@@ -145,6 +147,11 @@ def test_a_system_counts_as_published_only_with_the_same_content(local_lake: Any
     assert bt.published_with(local_lake, "42", ["2026-06"], system)
     local_lake.write_json(key, {"model": system.model_ref, "model_hash": "0" * 64})  # edited, same version
     assert not bt.published_with(local_lake, "42", ["2026-06"], system)
+    food = load_system("food")
+    field_key = layout.field_classification_pointer_key("food", "2026-06", "42")
+    local_lake.write_json(field_key, {"model": food.model_ref, "model_hash": "0" * 64})
+    assert bt.published_with(local_lake, "42", ["2026-06"], food)  # the general pointer names another model
+    assert not bt.published_with(local_lake, "42", ["2026-06"], food, field="food")
 
 
 def test_a_field_backtest_reads_its_partition_against_its_own_inspections() -> None:
