@@ -405,7 +405,6 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
         "CREDITRISK_DELIVERY_EVENTS_BUS": "default",  # monthly exports, infra/delivery.py
         "CREDITRISK_AUDIT_KMS_KEY_ID": "${AuditKeyArn}",  # signs the sampling audit chain (ADR 0095)
         "CREDITRISK_CORRECTION_QUEUE_URL": {"Ref": "CorrectionQueue"},  # decisions' follow-ups (ADR 0144)
-        "CREDITRISK_CORRECTION_LEASE_SECONDS": str(cfg["functions"]["corrections"]["timeout"]),
         **cfg.get("environment", {}),
     }
     for logical, r in list(res.items()):
