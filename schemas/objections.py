@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.api import Month, Province, RiskClass, Uscc
+from schemas.api import Month, Province, RiskClass, Uscc, _Strict
 
 OBJECTION_ID_PATTERN = r"^[1-9][0-9]-[0-9a-f]{16}$"
 ADJUSTMENT_ID_PATTERN = r"^[1-9][0-9]-[0-9a-f]{16}$"
@@ -40,10 +40,6 @@ CorrectionStatus = Literal["pending", "queued", "running", "stalled", "failed", 
 ObjectionId = Annotated[str, Field(pattern=OBJECTION_ID_PATTERN, description="PP-16 hex digits")]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class DisputedRecord(_Strict):
