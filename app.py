@@ -621,9 +621,8 @@ def _ingest_landed(candidates: list[str], *, etag: str | None, version_id: str |
 def corrections(event: Any) -> list[dict[str, Any]]:
     """A decided objection's follow-up: its overdue warning resolved and, if upheld, its
     correction run (the path of ``creditrisk objection reclassify``). An error raises, so SQS
-    delivers the message again and at last keeps it in the queue's dead-letter queue."""
-    import datetime as dt
-
+    delivers the message again and at last keeps it in the queue's dead-letter queue. The lease
+    on a started run is the setting ``correction_lease_seconds`` (ADR 0155)."""
     from functions.classify.run import classify_month
     from functions.objections.followup import follow_up
     from functions.objections.queue import deliveries
@@ -632,11 +631,10 @@ def corrections(event: Any) -> list[dict[str, Any]]:
     classify = functools.partial(  # the fields follow the corrected general class (ADR 0117)
         classify_month, lake(), settings=settings, engine=settings.engine, fields=settings.field_systems
     )
-    lease = dt.timedelta(seconds=settings.correction_lease_seconds)
     done = []
     for d in deliveries(event.to_dict()):
         with log_context(objection_id=d.message.objection_id, message_id=d.message_id):
-            done.append(follow_up(lake(), d.message, classify=classify, attempt=d.attempt, lease=lease))
+            done.append(follow_up(lake(), d.message, classify=classify, attempt=d.attempt))
     return done
 
 

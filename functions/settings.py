@@ -6,6 +6,7 @@ Precedence is explicit argument > environment (``CREDITRISK_*``) > default: call
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -110,7 +111,10 @@ class Settings(BaseSettings):
         "unset: an upheld decision stays pending until `creditrisk objection reclassify`",
     )
     correction_lease_seconds: int = Field(
-        900, ge=1, description="how long a started correction run holds its objection (the worker's timeout)"
+        900,
+        ge=1,
+        description="how long a started correction run holds its objection: at least the corrections "
+        "worker's timeout (tests/infra checks it), so a live worker is never taken over",
     )
 
     # -- ingestion (issue 2, docs/upload-contract.md) --
@@ -143,6 +147,11 @@ class Settings(BaseSettings):
         description="most rows in one file (the duplicate-key check holds 16 bytes per row)",
     )
     ingest_chunk_bytes: int = Field(8 << 20, ge=1024, description="text read and validated per batch")
+
+    @property
+    def correction_lease(self) -> dt.timedelta:
+        """The one lease of a started correction run: the worker, the CLI and the status read."""
+        return dt.timedelta(seconds=self.correction_lease_seconds)
 
     @property
     def effective_landing_uri(self) -> str:

@@ -405,7 +405,6 @@ def postprocess(sam: Json, cfg: Json, handlers: list[Handler], layer_arn: str | 
         "CREDITRISK_DELIVERY_EVENTS_BUS": "default",  # monthly exports, infra/delivery.py
         "CREDITRISK_AUDIT_KMS_KEY_ID": "${AuditKeyArn}",  # signs the sampling audit chain (ADR 0095)
         "CREDITRISK_CORRECTION_QUEUE_URL": {"Ref": "CorrectionQueue"},  # decisions' follow-ups (ADR 0144)
-        "CREDITRISK_CORRECTION_LEASE_SECONDS": str(cfg["functions"]["corrections"]["timeout"]),
         **cfg.get("environment", {}),
     }
     for logical, r in list(res.items()):
@@ -543,6 +542,14 @@ def _metric(name: str, namespace: str = METRIC_NAMESPACE, **dimensions: Any) -> 
     }
 
 
+def _waiting_alarm(queue: str, description: str) -> Json:
+    """Pages as soon as one message waits in ``queue`` (a dead-letter queue: each is a failure)."""
+    depth = _metric(
+        "ApproximateNumberOfMessagesVisible", "AWS/SQS", QueueName={"Fn::GetAtt": [queue, "QueueName"]}
+    )
+    return _alarm(description, depth, threshold=1, statistic="Maximum", period=300)
+
+
 def alarms(cfg: Json, res: Json, kinds: dict[str, str]) -> Json:
     """Alarms an operator pages on; every one notifies the platform's alarm topic."""
     from functions.layout import PROVINCES
@@ -580,28 +587,14 @@ def alarms(cfg: Json, res: Json, kinds: dict[str, str]) -> Json:
                 _metric("Errors", "AWS/Lambda", FunctionName={"Ref": logical}),
                 threshold=1,
             )
-    out["AlarmDeadLetters"] = _alarm(
+    out["AlarmDeadLetters"] = _waiting_alarm(
+        "DeadLetterQueue",
         "Failed asynchronous invocations are waiting in the dead-letter queue (docs/deploy.md)",
-        _metric(
-            "ApproximateNumberOfMessagesVisible",
-            "AWS/SQS",
-            QueueName={"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]},
-        ),
-        threshold=1,
-        statistic="Maximum",
-        period=300,
     )
-    out["AlarmCorrectionDeadLetters"] = _alarm(
+    out["AlarmCorrectionDeadLetters"] = _waiting_alarm(
+        "CorrectionDeadLetterQueue",
         "A decision's follow-up (overdue warning, correction run) failed every delivery and waits "
         "in the correction dead-letter queue (docs/operations.md)",
-        _metric(
-            "ApproximateNumberOfMessagesVisible",
-            "AWS/SQS",
-            QueueName={"Fn::GetAtt": ["CorrectionDeadLetterQueue", "QueueName"]},
-        ),
-        threshold=1,
-        statistic="Maximum",
-        period=300,
     )
     if "RestAPI" in res:
         for code, threshold in (("5XXError", 1), ("4XXError", 50)):

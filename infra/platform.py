@@ -598,6 +598,21 @@ _WRITE_ACTIONS_DENIED = [
 ]
 
 
+# Running queries in one workgroup as the caller: what the programs' runner (WranglerRunner in
+# functions.classify.engine_athena) needs, for the evaluator as for the functions' roles
+# (.chalice/policy-*.json spell it out: JSON has no constants; tests/infra checks they agree). A
+# person at the console or a JDBC/ODBC driver (the auditor) also lists the workgroup's query
+# history and streams results: ATHENA_QUERY_INTERACTIVE, granted to the auditor only.
+ATHENA_QUERY = [
+    "athena:StartQueryExecution",
+    "athena:StopQueryExecution",
+    "athena:GetQueryExecution",
+    "athena:GetQueryResults",
+    "athena:GetWorkGroup",
+]
+ATHENA_QUERY_INTERACTIVE = ["athena:GetQueryResultsStream", "athena:ListQueryExecutions"]
+
+
 GLUE_READ = [  # what Athena needs of the catalog to read a table as the caller
     "glue:GetDatabase",
     "glue:GetDatabases",
@@ -645,15 +660,7 @@ def auditor_role() -> Json:
                             {
                                 "Sid": "RunQueriesInAuditWorkgroup",
                                 "Effect": "Allow",
-                                "Action": [
-                                    "athena:StartQueryExecution",
-                                    "athena:StopQueryExecution",
-                                    "athena:GetQueryExecution",
-                                    "athena:GetQueryResults",
-                                    "athena:GetQueryResultsStream",
-                                    "athena:ListQueryExecutions",
-                                    "athena:GetWorkGroup",
-                                ],
+                                "Action": ATHENA_QUERY + ATHENA_QUERY_INTERACTIVE,
                                 "Resource": sub(
                                     "arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}"
                                     ":workgroup/${AuditWorkGroup}"
@@ -877,13 +884,7 @@ def evaluator_role() -> Json:
                             {
                                 "Sid": "RunQueriesInPlatformWorkgroup",
                                 "Effect": "Allow",
-                                "Action": [
-                                    "athena:StartQueryExecution",
-                                    "athena:StopQueryExecution",
-                                    "athena:GetQueryExecution",
-                                    "athena:GetQueryResults",
-                                    "athena:GetWorkGroup",
-                                ],
+                                "Action": ATHENA_QUERY,
                                 "Resource": sub(
                                     "arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}"
                                     ":workgroup/${PlatformWorkGroup}"

@@ -63,6 +63,9 @@ EntityType = Literal["enterprise", "individual", "cooperative"]
 
 
 class _Strict(BaseModel):
+    """The base of every request and answer model of the API contracts (here and
+    ``schemas.objections``): unknown keys refused, no coercion, immutable."""
+
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 

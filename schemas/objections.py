@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.api import Month, Province, RiskClass, Uscc
+from schemas.api import Month, Province, RiskClass, Uscc, _Strict
 
 OBJECTION_ID_PATTERN = r"^[1-9][0-9]-[0-9a-f]{16}$"
 ADJUSTMENT_ID_PATTERN = r"^[1-9][0-9]-[0-9a-f]{16}$"
@@ -31,17 +31,15 @@ Step = Literal[
 ]
 Outcome = Literal["upheld", "rejected"]
 Status = Literal["received", "accepted", "checked", "upheld", "rejected"]
-# the correction run of an upheld objection (docs/adr/0144): pending (decided, nothing queued:
-# run ``creditrisk objection reclassify``), queued, running, failed (retried, then in the
-# dead-letter queue), done (``correction_run_id`` is set)
-CorrectionStatus = Literal["pending", "queued", "running", "failed", "done"]
+# the correction run of an upheld objection (docs/adr/0144, 0155): pending (decided, nothing
+# queued: run ``creditrisk objection reclassify``), queued, running (claimed within the lease),
+# stalled (claimed longer ago than the lease: its runner was killed; the next delivery or
+# ``objection reclassify`` takes it over), failed (retried, then in the dead-letter queue), done
+# (``correction_run_id`` is set)
+CorrectionStatus = Literal["pending", "queued", "running", "stalled", "failed", "done"]
 ObjectionId = Annotated[str, Field(pattern=OBJECTION_ID_PATTERN, description="PP-16 hex digits")]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class DisputedRecord(_Strict):
@@ -175,7 +173,13 @@ class ObjectionOut(_Strict):
     decided_on: str | None
     correction_run_id: str | None
     correction_status: CorrectionStatus | None = Field(
-        None, description="an upheld objection's correction run (ADR 0144); null otherwise"
+        None,
+        description="an upheld objection's correction run (ADR 0144): running only while its claim "
+        "is younger than the lease (CREDITRISK_CORRECTION_LEASE_SECONDS), stalled after it (ADR "
+        "0155); null otherwise",
+    )
+    correction_claimed_at: str | None = Field(
+        None, description="ISO 8601, UTC: when the running or stalled run was claimed; null otherwise"
     )
     trail: list[ObjectionEvent]
 

@@ -12,7 +12,7 @@ import pydantic
 from functions.errors import CreditRiskError, InvalidInput
 
 # Command name -> the module that exposes it as ``command`` (a click command or group). A module
-# is imported only when its command runs (or for the top-level help): a command pays for its own
+# is imported only when its command runs (never for the top-level help): a command pays for its own
 # imports, not for pandas, DuckDB and sqlglot of the others (docs/adr/0137). Add new ones here;
 # tests/unit/test_cli_lazy.py checks each name against its module.
 COMMANDS = {
@@ -36,6 +36,46 @@ COMMANDS = {
     "disclose": "functions.cli.disclose_cmd",
     "migrate": "functions.cli.migrate_cmd",
 }
+# Command name -> its one-line help, as click derives it from the command's docstring (its first
+# sentence): the top-level ``--help`` lists the commands from here without importing any module,
+# which cost ~1.1 CPU-s (docs/adr/0155). tests/unit/test_cli_lazy.py checks each against its
+# module: a new command adds a line here too.
+HELP = {
+    "generate": "Generate a synthetic province: OUT/incoming/<PP>/<dataset>/<file> plus OUT/_generator.json.",
+    "ingest": "Validate uploads and curate the good rows (see docs/upload-contract.md).",
+    "plan": "Double-random (双随机) sampling plans (the REST API draws them too).",
+    "audit": "The sampling audit chain (tasks, plans, supersessions; docs/adr/0095, 0140).",
+    "token": "API tokens for inspection platforms, each scoped to provinces.",
+    "query": "Run Athena SQL (as auditors write it against the Glue tables) on the lake with DuckDB.",
+    "classify": (
+        "Classify every entity of a province (or of all provinces) for MONTH and publish the results."
+    ),
+    "explain": "Print the class, score, hard rules and top indicators behind an entity's classification.",
+    "warnings": (
+        "Early warnings (监测预警): run the rules (new warnings open, gone ones resolved or retracted, "
+        "data gaps named) or list the stored warnings with their state."
+    ),
+    "coverage": "Data coverage (数据完整性): the inputs the rules' requirements are checked on.",
+    "report": "Class distribution, regions, industries, migration, warnings and effectiveness (one file).",
+    "evaluate": (
+        "Rolling backtest of the published classifications FROM..TO against the inspections of the "
+        "month after each: discovery rates with Wilson intervals, AUC with a bootstrap interval, "
+        'precision in the top k %, calibration, "days earlier" against a random order, PSI on the '
+        "cut-off bands."
+    ),
+    "county-pages": (
+        "Entities to look at this month per county: tasks, D class, new warnings, suggested measure."
+    ),
+    "dlq": "The dead-letter queue of failed uploads and monthly runs.",
+    "contract": "The upload contract (docs/upload-contract.md).",
+    "objection": "Objections (异议处理), decided within 5 working days of receipt.",
+    "adjust": "Manual class adjustments with a second person's approval.",
+    "disclose": (
+        "Build PLAN_ID's public record from its inspection results and publish it (JSON and CSV "
+        "under results/disclosures/, served by GET /v1/public/disclosures/{plan_id})."
+    ),
+    "migrate": "One-off migrations; each is idempotent (a second run changes nothing).",
+}
 
 
 class LazyGroup(click.Group):
@@ -43,6 +83,19 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*COMMANDS, *self.commands})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands' list from :data:`HELP`, shortened to the width as click would do."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            if name in HELP:
+                rows.append((name, click.Command(name, help=HELP[name]).get_short_help_str(limit)))
+            elif not self.commands[name].hidden:  # a command added in code rather than by name
+                rows.append((name, self.commands[name].get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in COMMANDS:

@@ -28,6 +28,10 @@ def _show(out: object, as_json: bool) -> None:
         f"{out.objection_id} {out.uscc} {out.month}: {out.status}{flag}, received {out.received_on}, "
         f"due {out.due_on}" + ("" if out.calendar_official else " (weekends only: no official calendar)")
     )
+    if out.correction_status is not None:
+        run = f" run {out.correction_run_id}" if out.correction_run_id else ""
+        claimed = f", claimed at {out.correction_claimed_at}" if out.correction_claimed_at else ""
+        click.echo(f"  correction: {out.correction_status}{run}{claimed}")
     for e in out.trail:
         extra = f" {e.outcome}" if e.outcome else ""
         extra += f" run {e.run_id}" if e.run_id else ""
@@ -174,7 +178,7 @@ def decide_cmd(
             engine=engine or settings.engine,
             fields=settings.field_systems,
         )
-        out = run_correction(lake, objection_id, _by(by), classify=classify)
+        out = run_correction(lake, objection_id, _by(by), classify=classify, lease=settings.correction_lease)
     _show(out, as_json)
 
 
@@ -196,7 +200,9 @@ def reclassify_cmd(ctx: click.Context, objection_id: str, engine: str | None, by
     classify = functools.partial(
         classify_month, lake, settings=settings, engine=engine, fields=settings.field_systems
     )
-    _show(reclassify(lake, objection_id, _by(by), classify=classify), as_json)
+    _show(
+        reclassify(lake, objection_id, _by(by), classify=classify, lease=settings.correction_lease), as_json
+    )
 
 
 @command.command("show")
@@ -207,7 +213,7 @@ def show_cmd(ctx: click.Context, objection_id: str, as_json: bool) -> None:
     """An objection's state and audit trail."""
     from functions.objections.service import get
 
-    _show(get(lake_from(ctx), objection_id), as_json)
+    _show(get(lake_from(ctx), objection_id, lease=settings_from(ctx).correction_lease), as_json)
 
 
 @command.command("list")
@@ -222,7 +228,8 @@ def list_cmd(ctx: click.Context, province: str, month: str | None, overdue: bool
 
     from functions.objections.service import list_objections
 
-    found = list_objections(lake_from(ctx), province, month=month, overdue_only=overdue)
+    lease = settings_from(ctx).correction_lease
+    found = list_objections(lake_from(ctx), province, month=month, overdue_only=overdue, lease=lease)
     if as_json:
         click.echo(json.dumps([o.model_dump(mode="json") for o in found], ensure_ascii=False, indent=2))
     else:

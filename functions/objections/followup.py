@@ -9,11 +9,12 @@ Delivery is at least once, so every step is idempotent and read back from the tr
 duplicate message finds the warning resolved and ``correction_run_id`` set and does nothing; a
 run is claimed by appending ``correction_started`` (created once, so of two workers one wins),
 and a claim younger than the lease makes a second delivery wait (it raises, so SQS delivers it
-again later) instead of starting a second run. A worker that published its run and died before
-recording it is recognised by the published pointer, which names the objection: the run is
-recorded, never repeated. A failed run is appended as ``correction_failed`` (the objection shows
-``failed``) and re-raised, so SQS retries and, after the last attempt, keeps the message in the
-dead-letter queue.
+again later) instead of starting a second run; after the lease the claim shows ``stalled`` and is
+taken over. A worker that published its run and died before recording it is recognised by the
+published pointer or, if another run of the month superseded it since, by its own manifest, which
+names the objection: the run is recorded, never repeated. A failed run is appended as
+``correction_failed`` (the objection shows ``failed``) and re-raised, so SQS retries and, after
+the last attempt, keeps the message in the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -82,16 +83,16 @@ def follow_up(
     *,
     classify: Callable[..., Any],
     attempt: int = 1,
-    lease: dt.timedelta = service.LEASE,
+    lease: dt.timedelta | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> dict[str, Any]:
     """Resolve the decided objection's overdue warning, then run its correction run if upheld and
     not run yet; a summary of what was done (``correction``: ``ran`` | ``recorded`` | ``done`` |
-    ``none``)."""
+    ``none``). ``lease``: the setting's unless given (ADR 0155)."""
     from functions.objections.overdue import sync_overdue_warnings
 
     oid = message.objection_id
-    state = service.get(lake, oid, now=now())
+    state = service.get(lake, oid, now=now(), lease=lease)
     if state.decided_on is None:  # only a decision queues a message: keep it for an operator
         raise Conflict(f"objection {oid} is not decided ({state.status})", field="objection_id")
     decided = next(e for e in state.trail if e.step == "decided")

@@ -38,12 +38,19 @@ CORRECTION_STEPS: dict[str, str] = {
     "corrected": "done",
 }
 CN = ZoneInfo("Asia/Shanghai")
-# how long a started correction run holds its objection: the worker's timeout (ADR 0144)
-LEASE = dt.timedelta(seconds=900)
 
 
 def today_in_china(now: dt.datetime | None = None) -> dt.date:
     return (now or dt.datetime.now(dt.UTC)).astimezone(CN).date()
+
+
+def _lease(lease: dt.timedelta | None) -> dt.timedelta:
+    """How long a claim holds the run: the caller's, else the one setting (ADR 0155)."""
+    if lease is not None:
+        return lease
+    from functions.settings import get_settings
+
+    return get_settings().correction_lease
 
 
 def register(lake: Lake, req: ObjectionIn, by: Actor, *, now: dt.datetime | None = None) -> ObjectionOut:
@@ -120,7 +127,7 @@ def record_correction_run(
 ) -> ObjectionOut:
     """Append the correction run that re-classified the month after an upheld decision."""
     trail = _trail(lake, objection_id)
-    state = fold(objection_id, trail, today_in_china(now))
+    state = fold(objection_id, trail, now or dt.datetime.now(dt.UTC), _lease(None))
     if state.status != "upheld" or state.correction_run_id is not None:
         raise Conflict("only an upheld objection without a correction run gets one", field="objection_id")
     event = {"step": "corrected", "at": _at(now), "by": by.model_dump(), "run_id": run_id}
@@ -135,7 +142,7 @@ def reclassify(
     *,
     classify: Callable[..., Any],
     now: dt.datetime | None = None,
-    lease: dt.timedelta = LEASE,
+    lease: dt.timedelta | None = None,
     attempt: int | None = None,
 ) -> ObjectionOut:
     """Re-classify an upheld objection's month as a correction run and record it.
@@ -144,11 +151,11 @@ def reclassify(
     that tests and the CLI choose the engine); it is called with ``correction=`` naming the
     objection, which the run's manifest keeps. The CLI and the corrections worker (ADR 0144) both
     come here: the run is claimed first (``correction_started``, created once), a claim younger
-    than ``lease`` is another runner's (``RunInProgress``), a failure is appended
+    than ``lease`` (default: the setting) is another runner's (``RunInProgress``), a failure is appended
     (``correction_failed``) and re-raised, and a run already published for the objection by a
     runner that stopped before recording it is recorded, not repeated."""
-    at = now or dt.datetime.now(dt.UTC)
-    state = get(lake, objection_id, now=at)
+    at, lease = now or dt.datetime.now(dt.UTC), _lease(lease)
+    state = get(lake, objection_id, now=at, lease=lease)
     if state.status != "upheld":
         raise Conflict(f"objection {objection_id} is {state.status}, not upheld", field="objection_id")
     if state.correction_run_id is not None:
@@ -176,29 +183,47 @@ def reclassify(
 
 
 def published_correction(lake: Lake, state: ObjectionOut) -> str | None:
-    """The run published for the objection's month if it is this objection's correction run."""
+    """This objection's correction run if a runner published it and stopped before recording it.
+
+    It is the published run, or one a later run of the month superseded before it was recorded
+    (ADR 0155): the published pointer, then each run's own manifest, name their correction and
+    the run they replaced, so the ``supersedes`` chain is walked back until a run started before
+    the decision (no correction run of it can be older)."""
     key = layout.classification_pointer_key(state.month, state.province)
     if not lake.exists(key):
         return None
-    pointer = lake.read_json(key)
-    correction = pointer.get("correction") or {}
-    if correction.get("objection_id") == state.objection_id and pointer.get("run_id"):
-        return str(pointer["run_id"])
+    record: dict[str, Any] = lake.read_json(key)  # the pointer repeats its run's manifest fields
+    decided = dt.datetime.fromisoformat(next(e.at for e in state.trail if e.step == "decided"))
+    seen: set[str] = set()
+    while record.get("run_id") and str(record["run_id"]) not in seen:
+        run_id = str(record["run_id"])
+        seen.add(run_id)
+        if (record.get("correction") or {}).get("objection_id") == state.objection_id:
+            return run_id
+        started = record.get("started_at")
+        if started and dt.datetime.fromisoformat(started) < decided:
+            return None
+        previous = record.get("supersedes")
+        manifest = f"{layout.run_prefix(str(previous))}/manifest.json" if previous else None
+        if manifest is None or not lake.exists(manifest):
+            return None
+        record = lake.read_json(manifest)
     return None
 
 
 def _claim(
     lake: Lake, state: ObjectionOut, by: Actor, attempt: int | None, lease: dt.timedelta, now: dt.datetime
 ) -> None:
-    """Append ``correction_started``, unless a younger claim holds the run (then retry later)."""
-    started = [e for e in state.trail if e.step == "correction_started"]
-    if started and state.correction_status == "running":
-        since = now - dt.datetime.fromisoformat(started[-1].at)
-        if since < lease:
-            raise RunInProgress(
-                f"objection {state.objection_id}: a correction run started {int(since.total_seconds())} s "
-                f"ago by {started[-1].by.name} (lease {int(lease.total_seconds())} s); try again later"
-            )
+    """Append ``correction_started``, unless a claim younger than the lease holds the run (then
+    retry later); ``state`` was folded at ``now`` with ``lease``, so ``running`` means exactly
+    that, and a ``stalled`` claim is a dead runner's, taken over."""
+    if state.correction_status == "running" and state.correction_claimed_at is not None:
+        started = [e for e in state.trail if e.step == "correction_started"][-1]
+        since = now - dt.datetime.fromisoformat(state.correction_claimed_at)
+        raise RunInProgress(
+            f"objection {state.objection_id}: a correction run started {int(since.total_seconds())} s "
+            f"ago by {started.by.name} (lease {int(lease.total_seconds())} s); try again later"
+        )
     event = {"step": "correction_started", "at": now.astimezone(dt.UTC).isoformat(timespec="seconds"),
              "by": by.model_dump(), **({"attempt": attempt} if attempt else {})}  # fmt: skip
     try:
@@ -207,8 +232,12 @@ def _claim(
         raise RunInProgress(f"objection {state.objection_id}: claimed by another runner") from exc
 
 
-def get(lake: Lake, objection_id: str, *, now: dt.datetime | None = None) -> ObjectionOut:
-    return fold(objection_id, _trail(lake, objection_id), today_in_china(now))
+def get(
+    lake: Lake, objection_id: str, *, now: dt.datetime | None = None, lease: dt.timedelta | None = None
+) -> ObjectionOut:
+    """The objection as of ``now``; a claimed run is ``running`` only within ``lease`` (default:
+    the setting), ``stalled`` after it."""
+    return fold(objection_id, _trail(lake, objection_id), now or dt.datetime.now(dt.UTC), _lease(lease))
 
 
 def list_objections(
@@ -218,10 +247,11 @@ def list_objections(
     month: str | None = None,
     overdue_only: bool = False,
     now: dt.datetime | None = None,
+    lease: dt.timedelta | None = None,
 ) -> list[ObjectionOut]:
     """A province's objections (oldest receipt first); ``month`` narrows to the classification
     month disputed. Objections are few (hand-handled), so each trail is read."""
-    today = today_in_china(now)
+    at, lease = now or dt.datetime.now(dt.UTC), _lease(lease)
     out = []
     for oid in lake.list_dirs(layout.objections_prefix(province)):
         if not layout.OBJECTION_ID_RE.match(oid):
@@ -229,7 +259,7 @@ def list_objections(
         trail = read_trail(lake, layout.objection_prefix(oid))
         if not trail:
             continue
-        state = fold(oid, trail, today)
+        state = fold(oid, trail, at, lease)
         if month is not None and state.month != month:
             continue
         if overdue_only and not state.overdue:
@@ -244,8 +274,14 @@ def list_objections(
     return out
 
 
-def fold(objection_id: str, trail: list[dict[str, Any]], today: dt.date) -> ObjectionOut:
-    """The objection's state from its steps (a duplicate step number keeps the first)."""
+def fold(
+    objection_id: str, trail: list[dict[str, Any]], now: dt.datetime, lease: dt.timedelta
+) -> ObjectionOut:
+    """The objection's state at ``now`` from its steps (a duplicate step number keeps the first).
+
+    The trail cannot say that a worker was killed (its timeout ends it mid-run, with no step),
+    so a claim older than ``lease`` is shown ``stalled``: the next delivery or ``objection
+    reclassify`` takes it over (ADR 0155)."""
     seen: set[int] = set()
     steps = []
     for e in trail:
@@ -255,6 +291,7 @@ def fold(objection_id: str, trail: list[dict[str, Any]], today: dt.date) -> Obje
     data = steps[0]["data"]
     status, decided_on, run_id = "received", None, None
     correction: str | None = None
+    claimed_at: str | None = None
     for e in steps[1:]:
         if e["step"] == "decided":
             status = e["outcome"]
@@ -265,8 +302,15 @@ def fold(objection_id: str, trail: list[dict[str, Any]], today: dt.date) -> Obje
                 correction = CORRECTION_STEPS[e["step"]]
             if e["step"] == "corrected":
                 run_id = e["run_id"]
+            elif e["step"] == "correction_started":
+                claimed_at = e["at"]
         else:
             status = e["step"]
+    if correction == "running" and claimed_at and now - dt.datetime.fromisoformat(claimed_at) >= lease:
+        correction = "stalled"
+    if correction not in ("running", "stalled"):
+        claimed_at = None
+    today = today_in_china(now)
     due = dt.date.fromisoformat(data["due_on"])
     overdue = (decided_on is None and today > due) or (
         decided_on is not None and dt.date.fromisoformat(decided_on) > due
@@ -285,6 +329,7 @@ def fold(objection_id: str, trail: list[dict[str, Any]], today: dt.date) -> Obje
             "decided_on": decided_on,
             "correction_run_id": run_id,
             "correction_status": correction,
+            "correction_claimed_at": claimed_at,
             "trail": steps,
         },
         strict=False,

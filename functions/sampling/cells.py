@@ -15,7 +15,6 @@ chosen row groups' column chunks. Nothing here imports pandas, awswrangler, duck
 from __future__ import annotations
 
 import base64
-import bisect
 import hashlib
 import itertools
 import json
@@ -563,21 +562,10 @@ def locate(frame: CellFrame, codes: Sequence[str], in_scope: Any = None) -> dict
     codes = sorted(set(codes))
     if not codes:
         return {}
-    rows: list[dict[str, Any]] = []
-    wanted = frames.string_array(codes)
     cols = ["uscc", "risk_class", "region_code", "industry_code", "entity_type"]
     try:
         with lake.open_input_file(frame.source_key) as f:
-            pf = pq.ParquetFile(f)
-            col = pf.schema_arrow.get_field_index("uscc")
-            for rg in range(pf.metadata.num_row_groups):
-                stats = pf.metadata.row_group(rg).column(col).statistics
-                if stats is not None and stats.has_min_max:
-                    lo = bisect.bisect_left(codes, stats.min)
-                    if lo >= len(codes) or codes[lo] > stats.max:
-                        continue
-                t = pf.read_row_group(rg, columns=cols)
-                rows += t.filter(pc.is_in(t["uscc"], value_set=wanted)).to_pylist()
+            rows = frames.rows_of(pq.ParquetFile(f), codes, cols).to_pylist()
     except FileNotFoundError as exc:
         raise NotFound(f"run {frame.run_id} is no longer in the lake", field="run_id") from exc
     except (OSError, pa.ArrowInvalid) as exc:

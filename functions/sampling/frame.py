@@ -159,6 +159,28 @@ def _is_sorted(col: pa.ChunkedArray) -> bool:
     return bool(pc.all(pc.less(arr.slice(0, len(arr) - 1), arr.slice(1))).as_py())
 
 
+def rows_of(pf: pq.ParquetFile, codes: Sequence[str], columns: Sequence[str]) -> pa.Table:
+    """``columns`` of the rows of ``codes`` (sorted) in a file with a ``uscc`` column: only the row
+    groups whose uscc statistics bracket one of the codes are read, so the cost follows the
+    number of codes, not the province (read errors are the caller's to name)."""
+    import bisect
+
+    wanted = string_array(codes)
+    col = pf.schema_arrow.get_field_index("uscc")
+    found = []
+    for rg in range(pf.metadata.num_row_groups):
+        stats = pf.metadata.row_group(rg).column(col).statistics
+        if stats is not None and stats.has_min_max:
+            lo = bisect.bisect_left(codes, stats.min)
+            if lo >= len(codes) or codes[lo] > stats.max:
+                continue
+        t = pf.read_row_group(rg, columns=list(columns))
+        found.append(t.filter(pc.is_in(t["uscc"], value_set=wanted)))
+    if not found:
+        return pa.schema([pf.schema_arrow.field(c) for c in columns]).empty_table()
+    return pa.concat_tables(found)
+
+
 def string_array(values: Sequence[str]) -> pa.Array:
     """A string array built from buffers: ``pa.array(list)`` probes for pandas and imports it."""
     data = "".join(values).encode("utf-8")

@@ -137,29 +137,15 @@ def for_field(frame: cells.CellFrame, general: Overlay) -> Overlay:
 def _field_classes(lake: Lake, run_id: str, codes: Sequence[str]) -> dict[str, str]:
     """``uscc → field class`` in a field run's result for ``codes`` (a handful: only the row
     groups whose uscc statistics bracket one of them are read)."""
-    import bisect
-
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     if not codes:
         return {}
     key = layout.field_result_key(run_id)
-    wanted = frames.string_array(list(codes))
-    out: dict[str, str] = {}
     try:
         with lake.open_input_file(key) as f:
-            pf = pq.ParquetFile(f)
-            col = pf.schema_arrow.get_field_index("uscc")
-            for rg in range(pf.metadata.num_row_groups):
-                stats = pf.metadata.row_group(rg).column(col).statistics
-                if stats is not None and stats.has_min_max:
-                    lo = bisect.bisect_left(codes, stats.min)
-                    if lo >= len(codes) or codes[lo] > stats.max:
-                        continue
-                t = pf.read_row_group(rg, columns=["uscc", "risk_class"])
-                t = t.filter(pc.is_in(t["uscc"], value_set=wanted))
-                out.update(zip(t["uscc"].to_pylist(), t["risk_class"].to_pylist(), strict=True))
+            t = frames.rows_of(pq.ParquetFile(f), codes, ["uscc", "risk_class"])
+        out = dict(zip(t["uscc"].to_pylist(), t["risk_class"].to_pylist(), strict=True))
     except FileNotFoundError as exc:
         raise StorageError(f"field run {run_id} has no field result ({key})") from exc
     except (OSError, pa.ArrowInvalid) as exc:

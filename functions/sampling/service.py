@@ -254,7 +254,7 @@ def compute(
 
 
 def adjustments_for(
-    lake: Lake, month: str, province: str, frame_field: str | None, frame: frames.Frame | cells.CellFrame
+    lake: Lake, month: str, province: str, frame: frames.Frame | cells.CellFrame
 ) -> overlay.Overlay | None:
     """The approved adjustments a draw over ``frame`` applies now: the month's snapshot, on the
     general class's sampling copy or a field's (there combined with the field class by the draw,
@@ -299,7 +299,7 @@ def make_plan(
     if frame is None:
         frame = cells.load_published_for(lake, req.month, req.province, req.frame_field)
     if adjusted == "current":
-        adjusted = adjustments_for(lake, req.month, req.province, req.frame_field, frame)
+        adjusted = adjustments_for(lake, req.month, req.province, frame)
     if seed is None:
         seed = req.seed if req.seed is not None else drawing.new_seed()
     at = now or dt.datetime.now(dt.UTC)

@@ -163,7 +163,7 @@ def register_task(
         task["exclusions"]["inspected_recently"] += excluded
         task["supervision_set"] = {"digest": special.digest, "as_of": special.as_of, "day": special.day}
     # the approved adjustments are fixed now too, before the randomness exists (ADR 0142)
-    adjusted = adjustments_for(lake, req.month, req.province, req.frame_field, frame)
+    adjusted = adjustments_for(lake, req.month, req.province, frame)
     task["adjustments"] = None if adjusted is None else {"digest": adjusted.digest,
                                                          "adjustments": len(adjusted.classes)}  # fmt: skip
     secret = commit.new_secret()

@@ -177,9 +177,24 @@ def test_reclassify_does_not_run_beside_a_running_worker(classified: Lake, run_c
     assert status == 0, err
     published = lake.read_json(layout.classification_pointer_key(MONTH, "13"))["run_id"]
     worker = {"kind": "system", "id": "corrections", "name": "correction worker"}
-    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    at = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=120)).isoformat(timespec="seconds")
     claim = {"step": "correction_started", "at": at, "by": worker, "attempt": 1}
     append(lake, layout.objection_prefix(oid), claim, expected_seq=5)
     status, _, err = run_cli("--lake", lake.uri, "objection", "reclassify", oid, "--by", "wang")
     assert status == 1 and "correction worker" in err and "Traceback" not in err, err
     assert lake.read_json(layout.classification_pointer_key(MONTH, "13"))["run_id"] == published
+    status, out, _ = run_cli("--lake", lake.uri, "objection", "show", oid)
+    assert status == 0 and f"correction: running, claimed at {at}" in out, out
+    # the lease is the setting (ADR 0155): shorter than the claim's age, the claim is a dead
+    # worker's, shown stalled with when it was made, and taken over
+    short = {"CREDITRISK_CORRECTION_LEASE_SECONDS": "60"}
+    status, out, _ = run_cli("--lake", lake.uri, "objection", "list", "--province", "13", "--json", env=short)
+    assert status == 0, out
+    (listed,) = json.loads(out)
+    assert (listed["correction_status"], listed["correction_claimed_at"]) == ("stalled", at)
+    status, out, err = run_cli(
+        "--lake", lake.uri, "objection", "reclassify", oid, "--by", "wang", "--json", env=short
+    )
+    assert status == 0, err
+    done = json.loads(out)
+    assert done["correction_status"] == "done" and done["correction_run_id"] != published

@@ -279,6 +279,29 @@ RESULTS_TABLE = f"{GLUE}:table/creditrisk_dev/classifications"
 CURATED = "curated/penalties/province=42/ingest=i/part-0.parquet"
 
 
+def test_athena_query_actions_are_one_list(platform: dict[str, Any]) -> None:
+    """Running queries as the caller is one concept (``infra.platform.ATHENA_QUERY``): the
+    evaluator has exactly it, the auditor it plus the interactive actions (query history, result
+    streaming) only people use, and each function role a part of it, never the interactive ones."""
+    from infra.platform import ATHENA_QUERY, ATHENA_QUERY_INTERACTIVE
+
+    def athena_actions(policies: Any) -> set[str]:
+        found: set[str] = set()
+        for doc in policies:
+            for st in doc["Statement"]:
+                actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                if st["Effect"] == "Allow":
+                    found |= {a for a in actions if a.startswith("athena:")}
+        return found
+
+    assert athena_actions(role_policies(platform, "EvaluatorRole")) == set(ATHENA_QUERY)
+    auditor = athena_actions(role_policies(platform, "AuditorRole"))
+    assert auditor == set(ATHENA_QUERY) | set(ATHENA_QUERY_INTERACTIVE)
+    for path in sorted((ROOT / ".chalice").glob("policy-*.json")):
+        actions = athena_actions([json.loads(path.read_text())])
+        assert actions <= set(ATHENA_QUERY), f"{path.name}: {sorted(actions - set(ATHENA_QUERY))}"
+
+
 def test_auditor_can_query_results_through_athena(platform: dict[str, Any]) -> None:
     aud = role_policies(platform, "AuditorRole")
     part = "results/classifications/month=2026-10/province=42/part-0.parquet"

@@ -27,6 +27,7 @@ from infra import package
 
 ROOT = Path(__file__).resolve().parents[2]
 Json = dict[str, Any]
+LEASE_VARIABLE = "CREDITRISK_CORRECTION_LEASE_SECONDS"
 
 
 def functions_of(template: Json) -> dict[str, Json]:
@@ -320,9 +321,31 @@ def test_sqs_consumers_keep_lambdas_event_source_rules(app_templates: dict[str, 
             # invocations are throttled and their messages count receives toward the DLQ
             most = int(event["ScalingConfig"]["MaximumConcurrency"])
             assert 2 <= most <= int(fn.get("ReservedConcurrentExecutions", most)), where
-            # the worker's lease on a started run is its timeout (a crashed run is taken over after it)
-            lease = fn["Environment"]["Variables"]["CREDITRISK_CORRECTION_LEASE_SECONDS"]
-            assert int(lease) == timeout, where
+
+
+def test_the_correction_lease_outlasts_the_workers_timeout(app_templates: dict[str, Json]) -> None:
+    """A started correction run holds its objection for ``correction_lease_seconds`` (the one
+    definition, ADR 0155); a claim older than that is a dead worker's and is taken over. A lease
+    shorter than the worker's timeout would let a second run start beside a live one. Every
+    function reads the same lease (the status the API shows is the worker's), and the CLI's, run
+    without the stage's environment, is the setting's default: both must outlast the timeout."""
+    default = Settings.model_fields["correction_lease_seconds"].default
+    for stage, app in app_templates.items():
+        functions = {k: r["Properties"] for k, r in functions_of(app).items()}
+        leases = {
+            k: int(fn.get("Environment", {}).get("Variables", {}).get(LEASE_VARIABLE, default))
+            for k, fn in functions.items()
+        }
+        assert len(set(leases.values())) == 1, f"{stage}: one lease for every function: {leases}"
+        timeout = int(functions["Corrections"]["Timeout"])
+        assert leases["Corrections"] >= timeout, f"{stage}: the lease is shorter than the worker's timeout"
+        assert default >= timeout, f"{stage}: the CLI's default lease is shorter than the worker's timeout"
+    stages = sorted((ROOT / "infra" / "stages").glob("*.json"))
+    assert stages
+    for path in stages:  # the sources, as a deployer edits them
+        cfg = json.loads(path.read_text())
+        lease = int(cfg.get("environment", {}).get(LEASE_VARIABLE, default))
+        assert lease >= int(cfg["functions"]["corrections"]["timeout"]), path.name
 
 
 def test_sqs_consumers_fail_into_their_queues_dead_letter_queue(app_templates: dict[str, Json]) -> None:

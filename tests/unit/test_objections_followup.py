@@ -43,12 +43,24 @@ class Sent:
         return f"m-{len(self.bodies)}"
 
 
-class Classify:
-    """``classify_month`` as the worker calls it: records the call, publishes the pointer the
-    real run would (naming the objection), or fails."""
+def _publish_run(
+    lake: Lake, run_id: str, started: dt.datetime, correction: dict[str, Any] | None = None
+) -> None:
+    """What ``classify.run`` keeps of a run of the month: its manifest (naming the run it
+    supersedes and its correction) and the published pointer repeating those fields."""
+    key = layout.classification_pointer_key(MONTH, "42")
+    record = {"run_id": run_id, "supersedes": lake.read_json(key)["run_id"], "correction": correction,
+              "month": MONTH, "province": "42", "started_at": started.isoformat()}  # fmt: skip
+    lake.write_json(f"{layout.run_prefix(run_id)}/manifest.json", record)
+    lake.write_json(key, {**lake.read_json(key), **record})
 
-    def __init__(self, lake: Lake, fail: bool = False) -> None:
-        self.lake, self.fail = lake, fail
+
+class Classify:
+    """``classify_month`` as the worker calls it: records the call, publishes the run the real
+    one would (naming the objection), or fails."""
+
+    def __init__(self, lake: Lake, fail: bool = False, started: dt.datetime = LATE) -> None:
+        self.lake, self.fail, self.started = lake, fail, started
         self.calls: list[dict[str, Any]] = []
 
     def __call__(self, **kw: Any) -> Any:
@@ -56,11 +68,7 @@ class Classify:
         if self.fail:
             raise RuntimeError("engine down")
         run_id = f"corr-{len(self.calls)}"
-        key = layout.classification_pointer_key(kw["month"], kw["province"])
-        self.lake.write_json(
-            key, {**self.lake.read_json(key), "run_id": run_id, "correction": kw["correction"]}
-        )
-
+        _publish_run(self.lake, run_id, self.started, kw["correction"])
         return types.SimpleNamespace(run_id=run_id)
 
 
@@ -187,15 +195,62 @@ def test_a_running_claim_holds_a_second_delivery_until_its_lease_ends(lake: Lake
 
     with pytest.raises(SystemExit):
         _run(lake, oid, killed)  # type: ignore[arg-type]
-    assert service.get(lake, oid).correction_status == "running"
+    minute = LATE + dt.timedelta(seconds=60)
+    assert service.get(lake, oid, now=minute, lease=LEASE).correction_status == "running"
     classify = Classify(lake)
     with pytest.raises(RunInProgress):  # SQS delivers it again: it waits, no second run
-        _run(lake, oid, classify, attempt=2, at=LATE + dt.timedelta(seconds=60))
-    assert classify.calls == [] and service.get(lake, oid).correction_status == "running"
+        _run(lake, oid, classify, attempt=2, at=minute)
+    assert (
+        classify.calls == []
+        and service.get(lake, oid, now=minute, lease=LEASE).correction_status == "running"
+    )
     done = _run(lake, oid, classify, attempt=3, at=LATE + LEASE + dt.timedelta(seconds=1))  # taken over
     assert done["correction"] == "ran" and len(classify.calls) == 1
     starts = [e.attempt for e in service.get(lake, oid).trail if e.step == "correction_started"]
     assert starts == [1, 3]
+
+
+def test_a_killed_workers_claim_shows_stalled_after_its_lease_with_when_it_was_claimed(lake: Lake) -> None:
+    """Nothing is appended when Lambda's timeout kills the worker: the status read knows the lease,
+    so GET, the listing and the CLI stop saying ``running`` once the claim is older than it."""
+    oid = _decided(lake)
+    with pytest.raises(SystemExit):
+        _run(lake, oid, lambda **kw: (_ for _ in ()).throw(SystemExit("timed out")))  # type: ignore[arg-type]
+    claimed = LATE.isoformat()
+    for at, status in ((LATE + LEASE - dt.timedelta(seconds=1), "running"), (LATE + LEASE, "stalled")):
+        got = service.get(lake, oid, now=at, lease=LEASE)
+        (listed,) = service.list_objections(lake, "42", now=at, lease=LEASE)
+        assert (got.correction_status, got.correction_claimed_at) == (status, claimed)
+        assert (listed.correction_status, listed.correction_claimed_at) == (status, claimed)
+    # a shorter lease (the setting) judges the same claim stalled sooner
+    short = service.get(lake, oid, now=LATE + dt.timedelta(seconds=61), lease=dt.timedelta(seconds=60))
+    assert short.correction_status == "stalled"
+    # the run taken over and done: no claim is shown any more
+    _run(lake, oid, Classify(lake), attempt=2, at=LATE + LEASE)
+    done = service.get(lake, oid, now=LATE + LEASE, lease=LEASE)
+    assert (done.correction_status, done.correction_claimed_at) == ("done", None)
+
+
+def test_without_a_lease_given_the_setting_is_the_lease(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One definition (ADR 0155): the worker, the CLI and the status read all default to
+    ``correction_lease_seconds``."""
+    from functions.settings import get_settings
+
+    oid = _decided(lake)
+    with pytest.raises(SystemExit):
+        _run(lake, oid, lambda **kw: (_ for _ in ()).throw(SystemExit("timed out")))  # type: ignore[arg-type]
+    at = LATE + dt.timedelta(seconds=120)
+    monkeypatch.setenv("CREDITRISK_CORRECTION_LEASE_SECONDS", "100")
+    get_settings.cache_clear()
+    try:
+        assert service.get(lake, oid, now=at).correction_status == "stalled"
+        classify = Classify(lake)
+        done = follow_up(
+            lake, FollowUpMessage(objection_id=oid), classify=classify, attempt=2, now=lambda: at
+        )
+        assert (done["correction"], len(classify.calls)) == ("ran", 1)
+    finally:
+        get_settings.cache_clear()
 
 
 def test_a_run_published_before_the_worker_died_is_recorded_not_repeated(lake: Lake) -> None:
@@ -205,6 +260,37 @@ def test_a_run_published_before_the_worker_died_is_recorded_not_repeated(lake: L
     done = _run(lake, oid, classify, at=LATE + LEASE * 2)
     assert (done["correction"], done["run_id"], classify.calls) == ("recorded", "corr-1", [])
     assert service.get(lake, oid).correction_run_id == "corr-1"
+
+
+def test_a_run_published_then_superseded_before_it_was_recorded_is_recorded_not_repeated(
+    lake: Lake,
+) -> None:
+    """The worker published the correction run and died; a re-run of the month replaced it
+    before the next delivery. The pointer no longer names the objection, the run's own manifest
+    does: it is recorded, not run a third time (ADR 0155)."""
+    oid = _decided(lake)
+    Classify(lake, started=LATE + dt.timedelta(seconds=5))(
+        month=MONTH, province="42", correction={"objection_id": oid}
+    )  # published, not recorded
+    _publish_run(lake, "run-2", LATE + dt.timedelta(seconds=600))  # the month re-run since
+    _publish_run(lake, "run-3", LATE + dt.timedelta(seconds=700))
+    classify = Classify(lake)
+    done = _run(lake, oid, classify, at=LATE + LEASE * 2)
+    assert (done["correction"], done["run_id"], classify.calls) == ("recorded", "corr-1", [])
+    assert service.get(lake, oid).correction_run_id == "corr-1"
+
+
+def test_the_walk_back_stops_at_a_run_older_than_the_decision(lake: Lake) -> None:
+    """A run of the month started before the decision cannot be its correction: the walk stops
+    there (the chain is not read to its start) and the correction runs."""
+    oid = _decided(lake)
+    _publish_run(lake, "run-2", LATE - dt.timedelta(days=1))
+    _publish_run(lake, "run-3", LATE + dt.timedelta(seconds=60))
+    lake.write_json(f"{layout.run_prefix('run-1')}/manifest.json",  # would be found past the bound
+                    {"run_id": "run-1", "supersedes": None, "correction": {"objection_id": oid}})  # fmt: skip
+    classify = Classify(lake)
+    done = _run(lake, oid, classify, at=LATE + LEASE * 2)
+    assert (done["correction"], done["run_id"], len(classify.calls)) == ("ran", "corr-1", 1)
 
 
 def test_an_undecided_objection_keeps_its_message(lake: Lake) -> None:
@@ -267,7 +353,8 @@ def test_a_worker_faster_than_the_queued_step_does_not_fail_the_decision(lake: L
     class Fast:
         def send(self, body: str) -> str:
             with pytest.raises(SystemExit):  # the worker claims the run, then is still running
-                _run(lake, oid, lambda **kw: (_ for _ in ()).throw(SystemExit("busy")))  # type: ignore[arg-type]
+                _run(lake, oid, lambda **kw: (_ for _ in ()).throw(SystemExit("busy")),  # type: ignore[arg-type]
+                     at=dt.datetime.now(dt.UTC))  # fmt: skip
             return "m-fast"
 
     out = enqueue(lake, decided, CHIEF, Fast())

@@ -197,3 +197,18 @@ def test_an_entity_adjusted_in_the_copy_can_be_excluded_and_is_not_moved_again(
     excluded = _plan(local_lake, "s8", exclude=[entity["uscc"]])
     assert entity["uscc"] not in {t["uscc"] for t in excluded["targets"]}
     assert len(excluded["targets"]) == len(plan["targets"]) - 1
+
+
+def test_the_adjustments_a_draw_applies_are_the_months_snapshot_on_any_copy(
+    lake: Lake, table: pa.Table
+) -> None:
+    """``adjustments_for`` needs only the frame (ADR 0145: a field's draw combines the snapshot
+    with the field class itself), so it takes no ``frame_field``."""
+    from functions.sampling.service import adjustments_for
+
+    frame = cells.load_published_for(lake, MONTH, "42", None)
+    assert adjustments_for(lake, MONTH, "42", frame) is None  # nothing approved yet
+    _approve(lake, next(r["uscc"] for r in table.to_pylist() if r["risk_class"] == "A"), "D")
+    got = adjustments_for(lake, MONTH, "42", frame)
+    snapshot = overlay.current(lake, MONTH, "42")
+    assert got is not None and snapshot is not None and got.digest == snapshot.digest
