@@ -384,6 +384,19 @@ class FieldClassOut(_Strict):
     run_id: str
 
 
+class AppliedAdjustmentOut(_Strict):
+    """The approved manual adjustment (人工调整) of the entity's month (docs/adr/0113): its class is
+    the class to use, ``risk_class`` stays the model's."""
+
+    adjustment_id: str
+    model_class: RiskClass
+    adjusted_class: RiskClass
+    reason: str
+    proposed_by: str
+    approved_by: str
+    approved_at: str
+
+
 class ClassificationOut(_Strict):
     """``GET /v1/classifications/{uscc}?month=YYYY-MM``."""
 
@@ -403,6 +416,11 @@ class ClassificationOut(_Strict):
     run_id: str
     fields: dict[str, FieldClassOut] = Field(
         default_factory=dict, description="per professional field whose population the entity is in"
+    )
+    adjustment: AppliedAdjustmentOut | None = Field(
+        default=None,
+        description="the approved manual adjustment, if any: `risk_class` is the model's class, the"
+        " class to use is `adjusted_class`; the fields' `sampling_class` takes it (ADR 0145)",
     )
 
 

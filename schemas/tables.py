@@ -37,6 +37,14 @@ class ResultsTable:
     # the row contract the schema comes from (its field descriptions go into the docs)
     model: type[BaseModel] | None = None
 
+    @property
+    def files_glob(self) -> str:
+        """The dataset's files at the depth of its partitions (``month=*/province=*/*.parquet``):
+        hidden sidecars sit deeper beside a partition (``_changes/``, ``_sampling/``: ADR 0100,
+        0121), and a ``**`` glob, or a reader that does not skip ``_`` names, would take them
+        for rows of the dataset."""
+        return "/".join([self.prefix, *(f"{k}=*" for k in self.partitions), f"*.{self.format}"])
+
 
 INGEST_REPORT_SCHEMA = arrow_schema(IngestReport)
 _ANALYSIS_TEXT = {
@@ -126,4 +134,6 @@ NOT_RESULTS_TABLES: dict[str, str] = {
     "results/classifications": "the classifications table (infra/platform.py, docs/results-contract.md)",
     "results/warnings-state": "the warnings' compacted current state, rebuilt by each run: the warnings "
     "table holds every state row",
+    "results/runs": "every run's own copy (`runs/<run_id>/classifications.parquet`, no partition keys), "
+    "kept for audit and plan verification: the published months are the classifications table",
 }

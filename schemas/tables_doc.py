@@ -38,6 +38,11 @@ def _section(t: ResultsTable) -> list[str]:
         f"- Location: `{t.prefix}/` ({t.format}); partitions (hive keys in the path, never in the"
         f" files): {_partitions(t)}.",
     ]
+    if t.format == "parquet":
+        lines.append(
+            f"- DuckDB: `read_parquet('{t.files_glob}', hive_partitioning = true)`; awswrangler: the recipe"
+            " above."
+        )
     if t.model is not None:
         lines.append(f"- Contract: `{t.model.__module__}.{t.model.__name__}`.")
     lines += ["", "| column | type | description |", "| --- | --- | --- |"]
@@ -59,6 +64,22 @@ def render() -> str:
         " `creditrisk query`, under the same name; each reads whole with pyarrow's hive datasets,"
         " awswrangler and DuckDB's `read_parquet(..., hive_partitioning = true)` (docs/audit.md,"
         " ADR 0105, ADR 0149).",
+        "",
+        "Hidden files (names starting with `_` or `.`) beside a partition are not part of the"
+        " dataset: `classifications` keeps its sampling copy and change file under"
+        " `month=…/province=…/_sampling/` and `_changes/`. pyarrow and Athena skip them; DuckDB and"
+        " awswrangler do not. For DuckDB use each table's glob below, one `*` per partition key"
+        " (a `**/*.parquet` glob reads the sidecars: a schema error, or wrong counts). For"
+        " awswrangler pass the files without a hidden path part and the dataset root:",
+        "",
+        "```python",
+        "keys = [",
+        "    k",
+        '    for k in wr.s3.list_objects(root, suffix=".parquet")',
+        '    if not any(p.startswith(("_", ".")) for p in k[len(root) :].split("/"))',
+        "]",
+        "df = wr.s3.read_parquet(keys, dataset=True, path_root=root)",
+        "```",
         "",
     ]
     for t in RESULTS_TABLES:

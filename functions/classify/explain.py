@@ -54,10 +54,12 @@ def explain(lake: Lake, uscc: str, month: str) -> dict[str, Any]:
         or manifest.get("model_hash")
         or pointer.get("model_hash"),
     }
-    fields = _field_explanations(lake, month, province, code, str(row["risk_class"]))
+    adjustment = approved_adjustments(lake, month, province).get(code)
+    # a field's sampling class combines the class to use: the adjusted one when approved (ADR 0145)
+    general = str(adjustment["adjusted_class"] if adjustment else row["risk_class"])
+    fields = _field_explanations(lake, month, province, code, general)
     if fields:  # the field classes beside the general one (docs/adr/0117)
         out["fields"] = fields
-    adjustment = approved_adjustments(lake, month, province).get(code)
     if adjustment is not None:  # a manual adjustment approved by a second person (ADR 0113)
         out["adjustment"] = adjustment
     if pointer.get("correction"):

@@ -77,8 +77,7 @@ def after_classification(
         + f"  (C+D share {summary['cd_share'] or 0:.1%})",
         f"high-risk regions flagged: {summary['flagged_regions']}, "
         f"industries: {summary['flagged_industries']}",
-        f"effectiveness: {eff['inspections']} inspections, {eff['problems']} with problems, "
-        f"AUC {_fmt(eff['auc'])}, lift D/A {_fmt(eff['lift_d_over_a'])}, PSI {_fmt(eff['psi'])}",
+        effectiveness_line(eff),
     ]
     return {
         "month": month,
@@ -100,5 +99,21 @@ def after_classification(
     }
 
 
-def _fmt(v: float | None) -> str:
-    return "—" if v is None else f"{v:.3f}"
+def effectiveness_line(eff: dict[str, Any]) -> str:
+    """The run's one-line effectiveness summary, from the figures with n and an interval: a bare
+    ratio here (issue 16's "lift D/A 11.33" on one D inspection) is what misled analysts."""
+    from functions.analysis.backtest import fmt_figure
+
+    fg = eff["figures"]
+    bands = eff.get("psi_cutoff_bands") or {}
+    psi = "—"
+    if bands.get("psi_previous") is not None:
+        psi = f"{bands['psi_previous']:.3f} ({bands['psi_previous_band']}) vs last month"
+        if bands.get("psi_reference") is not None:
+            psi += f", {bands['psi_reference']:.3f} ({bands['psi_reference_band']}) vs {bands['reference']}"
+    return (
+        f"effectiveness: {eff['inspections']} inspections, {eff['problems']} with problems, "
+        f"{fg['unclassified']['inspections']} without a class; "
+        f"AUC {fmt_figure(fg['auc'], 'ratio')}, lift D/A {fmt_figure(fg['lift_d_over_a'], 'ratio')}, "
+        f"PSI on the cut-off bands {psi}"
+    )

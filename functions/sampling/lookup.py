@@ -37,12 +37,18 @@ def lookup(lake: Lake, uscc: str, month: str) -> dict[str, Any]:
         raise StorageError(f"cannot read {lake.display(key)}: {exc}") from exc
     if row is None:
         raise NotFound(f"{uscc} has no classification for month {month}", field="uscc")
+    from functions.objections.adjust import approved_adjustments
+
     out = {"uscc": row["uscc"], "month": month, **{k: row[k] for k in COLUMNS if k != "uscc"}}
+    # an approved manual adjustment is the class to use, as in the bulk read, the export and the
+    # draws (ADR 0113, 0145); the model's class stays in ``risk_class``
+    adjustment = approved_adjustments(lake, month, province).get(row["uscc"])
+    general = adjustment["adjusted_class"] if adjustment else row["risk_class"]
     out["fields"] = {
-        name: {k: r[k] for k in FIELD_COLUMNS}
-        | {"sampling_class": _stricter(row["risk_class"], r["risk_class"])}
+        name: {k: r[k] for k in FIELD_COLUMNS} | {"sampling_class": _stricter(general, r["risk_class"])}
         for name, r in field_rows(lake, month, province, uscc).items()
     }
+    out["adjustment"] = adjustment
     return out
 
 

@@ -17,6 +17,7 @@ from functions import layout
 from functions.auth import tokens
 from functions.lake import Lake
 from functions.settings import Settings
+from schemas.api import ClassificationOut
 from schemas.delivery import ClassificationsPage
 from schemas.objections import AdjustmentOut, AdjustmentsPage
 from tests.sampling_data import publish, results_table
@@ -78,6 +79,10 @@ def test_propose_then_approve_by_another_token_shows_in_the_bulk_read(api: Api) 
         api.get(f"/v1/classifications?month={MONTH}&province=42&limit=1", api.proposer).body
     )
     assert (first.rows[0].class_, first.rows[0].adjusted) == (model, False)
+    one = ClassificationOut.model_validate_json(
+        api.get(f"/v1/classifications/{code}?month={MONTH}", api.proposer).body
+    )
+    assert (one.risk_class, one.adjustment) == (model, None)
 
     own = api.post(
         f"/v1/adjustments/{made.adjustment_id}/decision",
@@ -107,6 +112,13 @@ def test_propose_then_approve_by_another_token_shows_in_the_bulk_read(api: Api) 
     )
     row = page.rows[0]
     assert (row.uscc, row.class_, row.model_class, row.adjusted) == (code, to, model, True)
+    # the single lookup says the same: the model's class beside the approved adjustment
+    one = ClassificationOut.model_validate_json(
+        api.get(f"/v1/classifications/{code}?month={MONTH}", api.proposer).body
+    )
+    assert one.risk_class == model and one.adjustment is not None
+    assert (one.adjustment.adjustment_id, one.adjustment.adjusted_class) == (made.adjustment_id, to)
+    assert (one.adjustment.proposed_by, one.adjustment.approved_by) == ("hubei-li", "hubei-wang")
 
     got = api.get(f"/v1/adjustments/{made.adjustment_id}?month={MONTH}", api.proposer)
     assert got.status_code == 200 and AdjustmentOut.model_validate_json(got.body) == done

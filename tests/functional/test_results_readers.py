@@ -23,6 +23,7 @@ from functions.lake import Lake
 from functions.settings import Settings
 from functions.warnings import run_warnings
 from schemas.tables import NOT_RESULTS_TABLES, RESULTS_TABLES
+from tests.sampling_data import publish, results_table
 from tests.unit.test_warnings_rules import NOW, M, P, build
 from tests.warnings_data import classification_rows, code, publish_classification
 
@@ -43,7 +44,14 @@ DATASETS = {
 def _dataset_of(key: str) -> str:
     """``results/x/month=…/…/f.parquet`` → ``results/x`` (the path up to its first hive key)."""
     parts = key.split("/")
-    return "/".join(parts[: next(i for i, p in enumerate(parts) if "=" in p)])
+    return "/".join(parts[: next((i for i, p in enumerate(parts) if "=" in p), 2)])
+
+
+def _glob(prefix: str) -> str:
+    """One ``*`` per partition key, never ``**``: the table's documented glob (docs/results-tables.md)."""
+    glob = "/".join([prefix, *(f"{k}=*" for k in DATASETS[prefix][0]), "*.parquet"])
+    assert all(t.files_glob == glob for t in RESULTS_TABLES if t.prefix == prefix)
+    return glob
 
 
 def populate(lake: Lake, settings: Settings) -> dict[str, int]:
@@ -57,6 +65,11 @@ def populate(lake: Lake, settings: Settings) -> dict[str, int]:
         [{"uscc": code(5, "420102"), "risk_class": "C", "risk_score": 30.0}], run_id="run-food"
     )
     lake.write_parquet(layout.field_classification_key("food", M, P), field_rows)
+    # a month published as the classification publishes it: hidden sampling copy and change file
+    # beside the partition (ADR 0100, 0121), which no reader may take for part of the dataset
+    publish(lake, results_table(P, 12, run_id="run-side"), "2026-08", P, with_roster=False)
+    side = [f.key for f in lake.list_files(layout.classification_prefix("2026-08", P), include_hidden=True)]
+    assert any("/_changes/" in k for k in side) and any("/_sampling/" in k for k in side), side
     run_warnings(lake, month=M, province=P, trigger="monthly", now=NOW, settings=settings)
     run_warnings(
         lake,
@@ -112,7 +125,7 @@ def test_duckdb_hive_partitioning_reads_whole(local: tuple[Lake, dict[str, int]]
     con = duckdb.connect()
     try:
         t = con.sql(
-            f"SELECT * FROM read_parquet('{lake.path(prefix)}/**/*.parquet', hive_partitioning = true)"
+            f"SELECT * FROM read_parquet('{lake.path(_glob(prefix))}', hive_partitioning = true)"
         ).to_arrow_table()
     finally:
         con.close()
@@ -126,7 +139,8 @@ def test_every_parquet_dataset_is_read_here_and_has_a_table(local: tuple[Lake, d
     lake, _ = local
     found = {_dataset_of(f.key) for f in lake.list_files("results") if f.key.endswith(".parquet")}
     tables = {t.prefix for t in RESULTS_TABLES if t.format == "parquet"}
-    assert found <= set(DATASETS), f"read it in DATASETS: {sorted(found - set(DATASETS))}"
+    hive = found - {"results/runs"}  # one file per run, no partition keys: not a hive dataset
+    assert hive <= set(DATASETS), f"read it in DATASETS: {sorted(hive - set(DATASETS))}"
     assert found <= tables | set(NOT_RESULTS_TABLES), (
         f"no table: {sorted(found - tables - set(NOT_RESULTS_TABLES))}"
     )
@@ -154,12 +168,13 @@ def test_awswrangler_reads_every_dataset_on_s3(
 ) -> None:
     counts = populate(s3_lake, s3_settings)
     for prefix in DATASETS:
-        df = wrangler.s3.read_parquet(
-            path=s3_lake.display(prefix) + "/",
-            dataset=True,
-            path_suffix=".parquet",
-            boto3_session=boto3_session,
-        )
+        root = s3_lake.display(prefix) + "/"
+        keys = [  # the recipe of docs/results-tables.md: awswrangler reads hidden sidecars
+            k
+            for k in wrangler.s3.list_objects(root, suffix=".parquet", boto3_session=boto3_session)
+            if not any(p.startswith(("_", ".")) for p in k[len(root) :].split("/"))
+        ]
+        df = wrangler.s3.read_parquet(keys, dataset=True, path_root=root, boto3_session=boto3_session)
         _check(df, prefix, counts[prefix])
 
 

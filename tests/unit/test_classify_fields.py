@@ -5,6 +5,7 @@ combination rule, and the combined view (docs/adr/0117, 0118)."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -310,3 +311,40 @@ def test_explain_shows_general_and_field_reasons_side_by_side(published: tuple[L
     api = lookup(lake, code(2), MONTH)
     assert api["fields"]["food"]["risk_class"] == "D" and api["fields"]["food"]["reasons"] == food["reasons"]
     assert lookup(lake, code(7), MONTH)["fields"] == {}
+
+
+def test_an_approved_adjustment_sets_the_field_sampling_class_in_explain_and_lookup(
+    published: tuple[Lake, RunResult], tmp_path: Path
+) -> None:
+    """The field draw takes the stricter of the adjusted general class and the field class (ADR
+    0145); ``explain`` and ``GET /v1/classifications/{uscc}`` say the same, and show the adjustment."""
+    import shutil
+
+    from functions.classify.explain import explain, render
+    from functions.objections import adjust
+    from functions.sampling.lookup import lookup
+    from schemas.objections import Actor
+
+    lake = Lake.from_uri(str(shutil.copytree(published[0].root, tmp_path / "lake")))  # leave the module's
+    general = {
+        r["uscc"]: r["risk_class"]
+        for r in lake.read_parquet(layout.classification_key(MONTH, "13")).to_pylist()
+    }
+    uscc, food = next(
+        (u, r) for u, r in sorted(_rows(lake, "food").items()) if "D" not in (r["risk_class"], general[u])
+    )
+    assert lookup(lake, uscc, MONTH)["fields"]["food"]["sampling_class"] != "D"
+    li, wang = Actor(kind="operator", id="li", name="li"), Actor(kind="operator", id="wang", name="wang")
+    made = adjust.propose(lake, uscc, MONTH, "D", "on-site finding", li)
+    adjust.decide(lake, MONTH, made.adjustment_id, wang, approve=True)
+
+    api = lookup(lake, uscc, MONTH)
+    assert api["risk_class"] == general[uscc]  # the model's class stays visible
+    assert api["adjustment"]["adjusted_class"] == "D" and api["adjustment"]["approved_by"] == "wang"
+    assert (
+        api["fields"]["food"]["risk_class"] == food["risk_class"]
+        and api["fields"]["food"]["sampling_class"] == "D"
+    )
+    info = explain(lake, uscc, MONTH)
+    assert info["fields"]["food"]["sampling_class"] == "D"
+    assert f"food: {food['risk_class']} (sampling D)" in render(info)
