@@ -8,7 +8,8 @@ previous month's (or that are new this month); it stops after ``SCAN_ROWS`` rows
 page is not full, so every request does bounded work (the cursor then points past what it read).
 
 Each row shows the model's class, and where a second person approved a manual adjustment, the
-adjusted class beside it (docs/adr/0113).
+adjusted class beside it (docs/adr/0113); and each published field's class and sampling class,
+read for the page's codes only (``functions.delivery.field_classes``, docs/adr/0156).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +28,7 @@ import pyarrow.parquet as pq
 
 from functions import layout
 from functions.delivery.cursor import sign, verify
+from functions.delivery.field_classes import FieldSource, fields_json, open_fields
 from functions.errors import Conflict, InvalidInput, NotFound, StorageError
 from functions.objections.adjust import approved_adjustments
 
@@ -64,8 +67,11 @@ def page(
         start, expected_run, source = int(pos["o"]), str(pos["r"]), pos.get("s")
     adjusted = approved_adjustments(lake, month, province)
     try:
-        with lake.open_input_file(key) as f:
-            pf = pq.ParquetFile(f)
+        with ExitStack() as stack:
+            pf = pq.ParquetFile(stack.enter_context(lake.open_input_file(key)))
+            fields = open_fields(lake, month, province, stack, _cached_reader)
+            field_runs = {s.field: s.run_id for s in fields}
+            budget = max_bytes - _ENVELOPE - 2 * len(json.dumps(field_runs))
             run_id = _run_id(pf)
             if expected_run is not None and run_id != expected_run:
                 raise Conflict(
@@ -81,15 +87,13 @@ def page(
                 _same_source(source, "file", cursor)
                 with lake.open_input_file(ckey) as cf:
                     cpf = pq.ParquetFile(cf)
-                    rows, next_row = _collect(cpf, start, limit, False, max_bytes - _ENVELOPE, adjusted,
-                                              (lake.display(ckey), run_id))  # fmt: skip
+                    rows, next_row = _collect(cpf, start, limit, False, budget, adjusted,
+                                              (lake.display(ckey), run_id), fields)  # fmt: skip
                     end, used = cpf.metadata.num_rows, "file"
             else:
                 _same_source(source, None, cursor)
                 file_id = (lake.display(key), run_id)
-                rows, next_row = _collect(
-                    pf, start, limit, changes_only, max_bytes - _ENVELOPE, adjusted, file_id
-                )
+                rows, next_row = _collect(pf, start, limit, changes_only, budget, adjusted, file_id, fields)
                 end, used = total, None
     except OSError as exc:
         raise StorageError(f"cannot read {lake.display(key)}: {exc}") from exc
@@ -107,6 +111,7 @@ def page(
         "limit": limit,
         "has_more": has_more,
         "next_cursor": nxt,
+        "field_runs": field_runs,
     }
     envelope = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
     return envelope[:-1] + ',"rows":[' + ",".join(p for p in rows if p) + "]}"
@@ -170,6 +175,22 @@ def clear_cache() -> None:
     _groups.clear()
 
 
+def _cached_reader(
+    pf: pq.ParquetFile, file_id: tuple[str, str], columns: list[str]
+) -> Callable[[int], pa.Table]:
+    """A row-group reader through the cache (a field result's row group serves many pages)."""
+
+    def read(rg: int) -> pa.Table:
+        key = (*file_id, rg)
+        table = _groups.get(key)
+        if table is None:
+            table = pf.read_row_group(rg, columns=columns).combine_chunks()
+            _groups.put(key, table)
+        return table
+
+    return read
+
+
 def _batches(
     pf: pq.ParquetFile, start: int, file_id: tuple[str, str]
 ) -> Iterator[tuple[int, pa.RecordBatch]]:
@@ -202,6 +223,7 @@ def _collect(
     budget: int,
     adjusted: dict[str, dict[str, Any]],
     file_id: tuple[str, str],
+    fields: Sequence[FieldSource] = (),
 ) -> tuple[list[str], int]:
     """The page's rows (JSON texts) and the row the next page starts at."""
     out: list[str] = []
@@ -219,7 +241,7 @@ def _collect(
         else:
             chosen = batch.slice(0, need)
             positions = np.arange(first, first + chosen.num_rows, dtype=np.int64)
-        texts, sizes = _json_rows(chosen, adjusted)
+        texts, sizes = _json_rows(chosen, adjusted, fields)
         fits = int(np.searchsorted(np.cumsum(sizes), budget, side="right"))
         if fits == 0 and count == 0 and chosen.num_rows:
             fits = 1  # one row always goes out
@@ -246,10 +268,13 @@ def _joined(texts: pa.Array) -> str:
 _CONTROL = r"[\x00-\x1f]"
 
 
-def _json_rows(chosen: pa.RecordBatch, adjusted: dict[str, dict[str, Any]]) -> tuple[pa.Array, Any]:
+def _json_rows(
+    chosen: pa.RecordBatch, adjusted: dict[str, dict[str, Any]], fields: Sequence[FieldSource] = ()
+) -> tuple[pa.Array, Any]:
     """Each row as JSON text, built in Arrow (no Python object per row), and an upper bound of its
     bytes inside the Lambda proxy answer (JSON-escaped again: at most twice its UTF-8 bytes, a
-    4-byte character three times). uscc and classes are validated codes; the name is escaped."""
+    4-byte character three times), field classes included. uscc and classes are validated codes;
+    the name is escaped."""
     code, name = chosen.column("uscc"), chosen.column("name")
     cls, prev = chosen.column("risk_class"), chosen.column("previous_class")
     if pc.any(pc.match_substring_regex(name, _CONTROL)).as_py():
@@ -267,7 +292,8 @@ def _json_rows(chosen: pa.RecordBatch, adjusted: dict[str, dict[str, Any]]) -> t
     texts = pc.binary_join_element_wise(
         '{"uscc":"', code, '","name":', name_json, ',"class":"', effective, '","model_class":"', cls,
         '","adjusted":', pc.if_else(is_adjusted, "true", "false"), ',"previous_class":', prev_json,
-        ',"changed":', pc.if_else(changed, "true", "false"), "}", "",
+        ',"changed":', pc.if_else(changed, "true", "false"), ',"fields":',
+        fields_json(fields, code, effective), "}", "",
     )  # fmt: skip
     sizes = np.asarray(pc.binary_length(texts), dtype=np.int64) * 2 + np.asarray(
         pc.binary_length(name), dtype=np.int64

@@ -24,7 +24,7 @@ from functions import layout
 from functions.errors import NotFound, StorageError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from functions.lake import Lake
 
@@ -159,10 +159,17 @@ def _is_sorted(col: pa.ChunkedArray) -> bool:
     return bool(pc.all(pc.less(arr.slice(0, len(arr) - 1), arr.slice(1))).as_py())
 
 
-def rows_of(pf: pq.ParquetFile, codes: Sequence[str], columns: Sequence[str]) -> pa.Table:
+def rows_of(
+    pf: pq.ParquetFile,
+    codes: Sequence[str],
+    columns: Sequence[str],
+    read: Callable[[int], pa.Table] | None = None,
+) -> pa.Table:
     """``columns`` of the rows of ``codes`` (sorted) in a file with a ``uscc`` column: only the row
     groups whose uscc statistics bracket one of the codes are read, so the cost follows the
-    number of codes, not the province (read errors are the caller's to name)."""
+    number of codes, not the province (read errors are the caller's to name). ``read`` (row
+    group → its ``columns``) lets a caller that asks again and again serve row groups from a
+    cache (the bulk read's field classes)."""
     import bisect
 
     wanted = string_array(codes)
@@ -174,7 +181,7 @@ def rows_of(pf: pq.ParquetFile, codes: Sequence[str], columns: Sequence[str]) ->
             lo = bisect.bisect_left(codes, stats.min)
             if lo >= len(codes) or codes[lo] > stats.max:
                 continue
-        t = pf.read_row_group(rg, columns=list(columns))
+        t = read(rg) if read is not None else pf.read_row_group(rg, columns=list(columns))
         found.append(t.filter(pc.is_in(t["uscc"], value_set=wanted)))
     if not found:
         return pa.schema([pf.schema_arrow.field(c) for c in columns]).empty_table()

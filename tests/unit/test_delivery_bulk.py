@@ -175,3 +175,112 @@ def test_the_change_feed_reads_the_changes_file_written_at_publish(lake: Lake, t
     assert write_changes(lake, MONTH, "42", "run-1") == len(want)
     with pytest.raises(InvalidInput, match="cursor"):
         _page(lake, scan_cursor, changes_only=True)
+
+
+# -- field classes beside the general class (docs/adr/0156) -------------------------------------
+FIELD_RUN = "field-food-1"
+
+
+def _publish_food(lake: Lake, table: pa.Table) -> dict[str, str]:
+    """Every third entity is in the food population, with a field class; the run's result is
+    written in small row groups so that a page's codes bracket only a few of them."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from functions import layout
+
+    codes = table["uscc"].to_pylist()[::3]
+    classes = ["ABCD"[(i * 7) % 4] for i in range(len(codes))]
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"uscc": codes, "risk_class": classes}), buf, row_group_size=11)
+    lake.write_bytes(layout.field_result_key(FIELD_RUN), buf.getvalue())
+    lake.write_json(layout.field_classification_pointer_key("food", MONTH, "42"), {"run_id": FIELD_RUN})
+    clear_bulk()
+    return dict(zip(codes, classes, strict=True))
+
+
+def _adjust(lake: Lake, changes: dict[str, str]) -> None:
+    from functions import layout
+
+    lake.write_json(
+        layout.adjustments_index_key(MONTH, "42"),
+        {"adjustments": {c: {"adjusted_class": k} for c, k in changes.items()}},
+    )
+
+
+def test_rows_carry_each_published_fields_class_and_sampling_class(lake: Lake, table: pa.Table) -> None:
+    from schemas.fields import combine
+
+    food = _publish_food(lake, table)
+    rows, pages = _all(lake)  # a cursor walk across the field result's row groups
+    assert pages == 11 and [r["uscc"] for r in rows] == table["uscc"].to_pylist()
+    assert _page(lake)["field_runs"] == {"food": FIELD_RUN}
+    for r in rows:
+        assert set(r["fields"]) == {"food"}  # fields not published this month are not listed
+        want = food.get(r["uscc"])
+        got = r["fields"]["food"]
+        if want is None:
+            assert got is None  # outside the field's population
+        else:
+            assert got == {"class": want, "sampling_class": combine(r["class"], want)}
+    inside = [r for r in rows if r["fields"]["food"]]
+    # the rule is not the identity on either side in this data
+    assert any(r["fields"]["food"]["sampling_class"] != r["fields"]["food"]["class"] for r in inside)
+    assert any(r["fields"]["food"]["sampling_class"] != r["class"] for r in inside)
+
+
+def test_an_adjusted_entitys_field_sampling_class_combines_the_adjusted_class(
+    lake: Lake, table: pa.Table
+) -> None:
+    food = _publish_food(lake, table)
+    lower = next(c for c, k in food.items() if k == "C")  # adjusted down to A: field class C rules
+    higher = next(c for c, k in food.items() if k == "B")  # adjusted up to D: D rules
+    _adjust(lake, {lower: "A", higher: "D"})
+    rows = {r["uscc"]: r for r in _all(lake)[0]}
+    assert rows[lower]["class"] == "A" and rows[lower]["fields"]["food"] == {
+        "class": "C",
+        "sampling_class": "C",
+    }
+    assert rows[higher]["class"] == "D" and rows[higher]["fields"]["food"] == {
+        "class": "B",
+        "sampling_class": "D",
+    }
+
+
+def test_the_change_feed_carries_the_field_classes(lake: Lake, table: pa.Table) -> None:
+    food = _publish_food(lake, table)
+    rows, _ = _all(lake, changes_only=True)
+    assert rows and all((r["fields"]["food"] or {}).get("class") == food.get(r["uscc"]) for r in rows)
+    assert any(r["fields"]["food"] is None for r in rows) and any(r["fields"]["food"] for r in rows)
+
+
+def test_a_page_reads_only_the_field_row_groups_of_its_codes(lake: Lake, table: pa.Table) -> None:
+    """Never a whole field partition: only the row groups whose uscc range meets the page's."""
+    import pyarrow.parquet as pq
+
+    from functions import layout
+
+    _publish_food(lake, table)
+    page = _page(lake, limit=20)
+    codes = [r["uscc"] for r in page["rows"]]
+    with lake.open_input_file(layout.field_result_key(FIELD_RUN)) as f:
+        md = pq.ParquetFile(f).metadata
+    groups = [md.row_group(i).column(0).statistics for i in range(md.num_row_groups)]
+    meeting = {i for i, s in enumerate(groups) if any(s.min <= c <= s.max for c in codes)}
+    read = {k[2] for k in bulk._groups._d if k[1] == FIELD_RUN}
+    assert read == meeting and 0 < len(read) < md.num_row_groups // 4
+
+
+def test_the_answer_budget_counts_the_field_classes(lake: Lake, table: pa.Table) -> None:
+    signer = cursor_signer(Settings(lake_uri=lake.uri), lake)
+    plain = bulk.page(
+        lake, month=MONTH, province="42", cursor=None, limit=5000, max_bytes=4000, signer=signer
+    )
+    _publish_food(lake, table)
+    wide = bulk.page(lake, month=MONTH, province="42", cursor=None, limit=5000, max_bytes=4000, signer=signer)
+    # the Lambda proxy answer holds the body JSON-escaped again
+    assert len(json.dumps(wide).encode()) <= 4000 and len(json.dumps(plain).encode()) <= 4000
+    assert 0 < len(json.loads(wide)["rows"]) < len(json.loads(plain)["rows"])
+    rows, _ = _all(lake, max_bytes=4000)
+    assert [r["uscc"] for r in rows] == table["uscc"].to_pylist()
