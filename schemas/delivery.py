@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.api import Month, Province, RiskClass
+from schemas.fields import ClassifiedField
 
 PAGE_DEFAULT = 1000
 PAGE_MAX = 5000
@@ -23,6 +24,17 @@ class ClassificationsQuery(BaseModel):
     limit: Annotated[int, Field(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT
 
 
+class BulkFieldClass(BaseModel):
+    """An entity's class in one professional field, in a bulk-read row (docs/adr/0117, 0156)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    class_: RiskClass = Field(alias="class", description="the field model's class")
+    sampling_class: RiskClass = Field(
+        description="the class the field draw samples the entity in: the stricter of the row's `class`"
+        " (the adjusted one where approved) and the field class (docs/adr/0145)"
+    )
+
+
 class ClassificationRow(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     uscc: str
@@ -37,6 +49,10 @@ class ClassificationRow(BaseModel):
     changed: bool = Field(
         description="model_class differs from previous_class, or the entity is new this month"
     )
+    fields: dict[ClassifiedField, BulkFieldClass | None] = Field(
+        description="one key per field published for the month (`field_runs`); null where the entity"
+        " is outside that field's population"
+    )
 
 
 class ClassificationsPage(BaseModel):
@@ -50,6 +66,10 @@ class ClassificationsPage(BaseModel):
     has_more: bool
     next_cursor: str | None = Field(
         description="opaque and signed; pass it back unchanged; null on the last page"
+    )
+    field_runs: dict[ClassifiedField, str] = Field(
+        description="the published run of each professional field classified for the month and"
+        " province; the rows' `fields` show these fields"
     )
     rows: list[ClassificationRow]
 

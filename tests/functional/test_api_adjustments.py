@@ -163,3 +163,55 @@ def test_other_provinces_and_bad_input_are_refused(api: Api) -> None:
     assert api.get(f"/v1/adjustments/42-zz?month={MONTH}", api.proposer).status_code == 400
     missing = api.post("/v1/adjustments", {**body, "month": "2026-09"}, api.proposer)
     assert missing.status_code == 404
+
+
+def _publish_food(lake: Lake, codes: list[str], classes: list[str]) -> None:
+    """A food field run whose population is ``codes``, published as the field publish does."""
+    import pyarrow as pa
+
+    t = results_table("42", 60, run_id="food-run-42")
+    t = t.filter(pa.compute.is_in(t["uscc"], value_set=pa.array(codes)))
+    t = t.set_column(t.schema.get_field_index("risk_class"), "risk_class", pa.array(classes, pa.string()))
+    lake.write_parquet(layout.field_result_key("food-run-42"), t)
+    lake.copy(layout.field_result_key("food-run-42"), layout.field_classification_key("food", MONTH, "42"))
+    lake.write_json(layout.field_classification_pointer_key("food", MONTH, "42"), {"run_id": "food-run-42"})
+
+
+def test_the_bulk_reads_field_sampling_class_takes_the_approved_adjustment(api: Api) -> None:
+    """ADR 0145, 0156: the field sampling class of an adjusted entity is the stricter of its adjusted
+    class and its field class, the same in the bulk read, the change feed and the single lookup."""
+    t = api.lake.read_parquet(layout.classification_key(MONTH, "42"))
+    code, model = str(t["uscc"][1].as_py()), str(t["risk_class"][1].as_py())
+    outside = str(t["uscc"][0].as_py())
+    _publish_food(api.lake, [code], ["B"])
+    made = AdjustmentOut.model_validate_json(
+        api.post(
+            "/v1/adjustments",
+            {"uscc": code, "month": MONTH, "to_class": "D", "reason": "核查后调整"},
+            api.proposer,
+        ).body
+    )
+    ok = api.post(
+        f"/v1/adjustments/{made.adjustment_id}/decision",
+        {"month": MONTH, "decision": "approved"},
+        api.approver,
+    )
+    assert ok.status_code == 200, ok.body
+    page = ClassificationsPage.model_validate_json(
+        api.get(f"/v1/classifications?month={MONTH}&province=42&limit=2", api.proposer).body
+    )
+    assert page.field_runs == {"food": "food-run-42"}
+    first, second = page.rows
+    assert first.uscc == outside and first.fields == {"food": None}
+    food = second.fields["food"]
+    assert food is not None and (second.model_class, second.class_) == (model, "D")
+    assert (food.class_, food.sampling_class) == ("B", "D")
+    one = ClassificationOut.model_validate_json(
+        api.get(f"/v1/classifications/{code}?month={MONTH}", api.proposer).body
+    )
+    assert one.fields["food"].sampling_class == food.sampling_class
+    feed = api.get(f"/v1/classifications/changes?month={MONTH}&province=42&limit=5000", api.proposer)
+    changed = {r.uscc: r for r in ClassificationsPage.model_validate_json(feed.body).rows}
+    assert {code, outside} <= set(changed)  # every entity is new this month in this data
+    assert changed[code].fields["food"] == food
+    assert all(r.fields["food"] is None for c, r in changed.items() if c != code)
