@@ -2,15 +2,17 @@
 latency and the function's peak memory on a 20M-entity province (issue 14, docs/adr/0114).
 
 ``python -m bench classifications [--entities=20000000] [--walks=10] [--walk-pages=20]
-[--limit=5000] [--keep=DIR --reuse]``. The partition is generated straight into Parquet in the
-published layout (sorted by uscc, 200k-row row groups as the DuckDB engine writes them, zstd;
-reasons empty: the bulk read never decodes them). The requests then run in a fresh interpreter
-through the Chalice handler (token check, cursor verification, JSON) the way a platform reads:
-``walks`` times, from a random position (a valid signed cursor), ``walk-pages`` consecutive
-pages following ``next_cursor``. The very first request (cold imports) is reported apart, and so
-is the first page of each walk (its row group is not decoded yet: the warm function keeps the
-last row groups it decoded, ADR 0114). Peak memory is that process's ``VmHWM``. Targets: p95 <=
-200 ms per page, peak <= 1 GB.
+[--limit=5000] [--fields=4] [--keep=DIR --reuse]``. The partition is generated straight into
+Parquet in the published layout (sorted by uscc, 200k-row row groups as the DuckDB engine writes
+them, zstd; reasons empty: the bulk read never decodes them), and so are the first ``fields``
+professional fields' results (uscc and class of a random share of the entities, sorted, with
+their pointers), which every page shows beside the general class (docs/adr/0156). The requests
+then run in a fresh interpreter through the Chalice handler (token check, cursor verification,
+JSON) the way a platform reads: ``walks`` times, from a random position (a valid signed cursor),
+``walk-pages`` consecutive pages following ``next_cursor``. The very first request (cold
+imports) is reported apart, and so is the first page of each walk (its row group is not decoded
+yet: the warm function keeps the last row groups it decoded, ADR 0114). Peak memory is that
+process's ``VmHWM``. Targets: p95 <= 200 ms per page, peak <= 1 GB.
 """
 
 from __future__ import annotations
@@ -95,8 +97,14 @@ print(json.dumps(out))
 """
 
 
-def generate(lake_dir: Path, entities: int) -> None:
-    """The published partition, its pointer and a token, in ``lake_dir``."""
+# share of the province in each field's population (bench data, not a claim about real fields)
+FIELD_SHARES = {"food": 0.3, "drug": 0.05, "special_equipment": 0.1, "industrial_product": 0.15}
+
+
+def generate(lake_dir: Path, entities: int, fields: int = len(FIELD_SHARES)) -> None:
+    """The published partition, its pointer, the fields' results and pointers, in ``lake_dir``."""
+    from contextlib import ExitStack
+
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -112,7 +120,17 @@ def generate(lake_dir: Path, entities: int) -> None:
     rng = np.random.default_rng(7)
     classes = np.array(["A", "B", "C", "D"])
     reason_type = CLASSIFICATION_SCHEMA.field("reasons").type
-    with pq.ParquetWriter(path, CLASSIFICATION_SCHEMA, compression="zstd") as w:
+    field_schema = pa.schema([("uscc", pa.string()), ("risk_class", pa.string())])
+    shares = dict(list(FIELD_SHARES.items())[:fields])
+    with ExitStack() as stack:
+        w = stack.enter_context(pq.ParquetWriter(path, CLASSIFICATION_SCHEMA, compression="zstd"))
+        field_writers = {}
+        for field in shares:
+            fpath = lake_dir / layout.field_result_key(f"{RUN}-{field}")
+            fpath.parent.mkdir(parents=True, exist_ok=True)
+            field_writers[field] = stack.enter_context(
+                pq.ParquetWriter(fpath, field_schema, compression="zstd")
+            )
         for start in range(0, entities, ROW_GROUP):
             n = min(ROW_GROUP, entities - start)
             seq = pc.cast(pa.array(np.arange(start, start + n)), pa.string())
@@ -143,6 +161,16 @@ def generate(lake_dir: Path, entities: int) -> None:
                 "run_id": pa.array([RUN] * n),
             }
             w.write_table(pa.table(cols).cast(CLASSIFICATION_SCHEMA), row_group_size=ROW_GROUP)
+            for field, share in shares.items():
+                inside = pa.array(rng.random(n) < share)
+                fcls = pa.array(classes[rng.choice(4, n, p=[0.4, 0.35, 0.15, 0.1])]).filter(inside)
+                field_writers[field].write_table(
+                    pa.table({"uscc": uscc.filter(inside), "risk_class": fcls}, schema=field_schema)
+                )
+    for field in shares:
+        lake.write_json(
+            layout.field_classification_pointer_key(field, MONTH, PROVINCE), {"run_id": f"{RUN}-{field}"}
+        )
     lake.write_json(layout.classification_pointer_key(MONTH, PROVINCE), {"run_id": RUN, "rows": entities})
     from functions.delivery.changes import write_changes
 
@@ -164,7 +192,7 @@ def main(argv: list[str]) -> dict[str, Any]:
 
         t = time.perf_counter()
         if not (opts.get("reuse") and keep and (lake_dir / "results").exists()):
-            generate(lake_dir, entities)
+            generate(lake_dir, entities, int(opts.get("fields", len(FIELD_SHARES))))
         gen_s = time.perf_counter() - t
         from functions import layout
 
