@@ -284,3 +284,12 @@ def test_the_answer_budget_counts_the_field_classes(lake: Lake, table: pa.Table)
     assert 0 < len(json.loads(wide)["rows"]) < len(json.loads(plain)["rows"])
     rows, _ = _all(lake, max_bytes=4000)
     assert [r["uscc"] for r in rows] == table["uscc"].to_pylist()
+
+
+def test_a_field_pointer_without_its_run_result_is_a_storage_error_naming_the_field(lake: Lake) -> None:
+    from functions import layout
+    from functions.errors import StorageError
+
+    lake.write_json(layout.field_classification_pointer_key("drug", MONTH, "42"), {"run_id": "gone-run"})
+    with pytest.raises(StorageError, match=r"field drug's result .*gone-run"):
+        _page(lake)
