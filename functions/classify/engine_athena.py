@@ -123,6 +123,14 @@ def athena_statements(compiled: Compiled, database: str) -> list[str]:
     return [ctas, drop_statement(database, compiled.run_id)]
 
 
+def unload_statement(query: str, location: str, *, partitioned: bool = False) -> str:
+    """An ``UNLOAD`` to Parquet (zstd), partitioned by ``part`` if asked (ADR 0147)."""
+    props = "format = 'PARQUET', compression = 'ZSTD'"
+    if partitioned:
+        props += ", partitioned_by = ARRAY['part']"
+    return f"UNLOAD (\n{query}\n) TO '{location}' WITH ({props})"
+
+
 def check_statement(sql: str, *, partitions: int = 0) -> None:
     """Refuse, before it is sent, a statement Athena would refuse or run wrongly: a CTAS naming
     an ``external_location`` (the platform workgroup enforces its configuration, ADR 0070), one

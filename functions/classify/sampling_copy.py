@@ -23,6 +23,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from functions import layout
+from functions.classify.engine_athena import unload_statement
 from functions.errors import EngineError, StorageError
 from functions.objections.adjust import approved_adjustments
 from functions.sampling import cells
@@ -151,14 +152,6 @@ def athena_copy_query(source: str, adjusted: dict[str, str], lo: int, hi: int, c
         f"SELECT {', '.join(cells.COPY_COLUMNS)}, CAST(pos AS BIGINT) AS pos, {part} AS part "
         f"FROM ranked WHERE pos >= {lo} AND pos < {hi} ORDER BY pos"
     )
-
-
-def unload_statement(query: str, location: str, *, partitioned: bool = False) -> str:
-    """An ``UNLOAD`` to Parquet (zstd), partitioned by ``part`` if asked."""
-    props = "format = 'PARQUET', compression = 'ZSTD'"
-    if partitioned:
-        props += ", partitioned_by = ARRAY['part']"
-    return f"UNLOAD (\n{query}\n) TO '{location}' WITH ({props})"
 
 
 def copy_statements(
