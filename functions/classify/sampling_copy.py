@@ -180,9 +180,11 @@ def write_sampling_copy_athena(
     source: str,
     runner: AthenaRunner,
     chunk_rows: int | None = None,
+    adjust: bool = True,
 ) -> dict[str, Any]:
     """Have Athena write the run's sampling copy from ``source`` (the run's table, ADR 0147):
-    the index from one aggregate, the rows in position chunks, copied out of the scratch."""
+    the index from one aggregate, the rows in position chunks, copied out of the scratch.
+    ``adjust``: inline the approved adjustments (the general class's copy; not a field frame's)."""
     chunk_rows = chunk_rows or cells.CHUNK_ROWS
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -190,7 +192,8 @@ def write_sampling_copy_athena(
     from functions.classify.engine_athena import execute
     from functions.sampling import frame as frames
 
-    adjusted = {u: str(a["adjusted_class"]) for u, a in approved_adjustments(lake, month, province).items()}
+    approved = approved_adjustments(lake, month, province) if adjust else {}
+    adjusted = {u: str(a["adjusted_class"]) for u, a in approved.items()}
     scratch = layout.athena_unload_prefix("sampling-" + re.sub(r"[^A-Za-z0-9_.-]", "_", run_id))
     if lake.list_files(scratch, include_hidden=True):  # an UNLOAD into partitions appends
         raise EngineError(f"the sampling scratch {lake.display(scratch)} is not empty")
