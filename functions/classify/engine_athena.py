@@ -143,9 +143,34 @@ def check_statement(sql: str, *, partitions: int = 0) -> None:
         raise EngineError(
             f"the statement would write {partitions} partitions; Athena allows {MAX_PARTITIONS} per statement"
         )
+    if head.startswith("UNLOAD"):
+        _check_unload(sql)
     size = len(sql.encode())
     if size > MAX_QUERY_BYTES:
         raise EngineError(f"the statement has {size} bytes; Athena accepts at most {MAX_QUERY_BYTES}")
+
+
+UNLOAD_FORMATS = ("PARQUET", "ORC", "AVRO", "JSON", "TEXTFILE")  # what UNLOAD writes (AWS docs)
+_UNLOAD_TAIL = re.compile(r"\) TO '(?P<to>[^']*)' WITH \((?P<props>[^()]*(\([^()]*\)[^()]*)*)\)\s*$")
+
+
+def _check_unload(sql: str) -> None:
+    """UNLOAD's documented rules (ADR 0152): a ``format`` it writes (Parquet, ORC, Avro, JSON,
+    TEXTFILE; not CSV, which only a SELECT's result is), a folder as destination, no LZ4/LZO for
+    Parquet (Athena reads but does not write them). TEXTFILE has no header and no quoting: the
+    callers build CSV lines themselves."""
+    m = _UNLOAD_TAIL.search(sql)
+    if m is None:
+        raise EngineError("an UNLOAD must end with TO '<s3 folder>/' WITH (format = ...)")
+    props = m.group("props")
+    fmt = re.search(r"\bformat\s*=\s*'(\w+)'", props, re.I)
+    if fmt is None or fmt.group(1).upper() not in UNLOAD_FORMATS:
+        raise EngineError(f"UNLOAD writes only {', '.join(UNLOAD_FORMATS)}; got {props!r}")
+    if not m.group("to").endswith("/"):
+        raise EngineError(f"an UNLOAD writes into a folder: {m.group('to')!r} must end with '/'")
+    comp = re.search(r"\bcompression\s*=\s*'(\w+)'", props, re.I)
+    if fmt.group(1).upper() == "PARQUET" and comp and comp.group(1).upper() in ("LZ4", "LZO"):
+        raise EngineError("Athena does not write Parquet compressed with LZ4 or LZO")
 
 
 def execute(runner: AthenaRunner, sql: str, *, partitions: int = 0) -> str:
