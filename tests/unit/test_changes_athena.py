@@ -137,3 +137,17 @@ def test_the_row_unloads_write_at_most_100_partitions_each() -> None:
     for sql, partitions in stmts:
         engine_athena.check_statement(sql, partitions=partitions)
     assert "pos >= 10000000 AND pos < 12550000" in stmts[2][0]
+
+
+def test_a_month_without_changes_has_an_empty_feed(s3_lake: Lake, table: pa.Table) -> None:
+    same = table.set_column(table.schema.get_field_index("previous_class"), "previous_class",
+                            table["risk_class"])  # fmt: skip
+    clear_cache()
+    bulk.clear_cache()
+    publish(s3_lake, same, MONTH, "42", sampling_copy=False, with_roster=False)
+    s3_lake.write_parquet("scratch/t/part-0.parquet", same)
+    fake = TableAthena(s3_lake, tables={TABLE: "scratch/t/part-0.parquet"})
+    assert not s3_lake.exists(layout.changes_key(MONTH, "42", "run-1"))
+    assert changes.write_changes_athena(s3_lake, MONTH, "42", "run-1", source=TABLE, runner=fake) == 0
+    assert len(fake.statements("UNLOAD")) == 1  # the count only
+    assert _feed(s3_lake) == []
