@@ -37,7 +37,9 @@ from schemas.fields import FIELDS, FIELDS_FILE, combine
 from schemas.results import CLASSIFICATION_SCHEMA, RISK_CLASSES
 
 if TYPE_CHECKING:
+    from functions.classify.compile import Compiled
     from functions.classify.run import RunResult
+    from functions.classify.system import System
     from functions.lake import Lake
     from functions.settings import Settings
 
@@ -233,8 +235,8 @@ def classify_field(
 def _field_manifest(
     field: str,
     general: RunResult,
-    compiled: Any,
-    system: Any,
+    compiled: Compiled,
+    system: System,
     run_id: str,
     inputs: list[dict[str, Any]],
     rows: int,
