@@ -384,3 +384,9 @@ def changes_key(month: str, province: str, run_id: str) -> str:
     """The run's changed rows (class changed since last month, or new), written at publish time
     for the change feed (hidden: Athena and dataset scans skip ``_`` folders; ADR 0121)."""
     return f"{classification_prefix(month, province)}/_changes/{run_id}.parquet"
+
+
+def changes_chunks_prefix(month: str, province: str, run_id: str) -> str:
+    """The run's changed rows as Athena wrote them: position chunks ``<k>-<i>.parquet`` and their
+    list ``chunks.json`` (written last), instead of :func:`changes_key` (ADR 0152)."""
+    return f"{classification_prefix(month, province)}/_changes/{run_id}"

@@ -123,6 +123,14 @@ def athena_statements(compiled: Compiled, database: str) -> list[str]:
     return [ctas, drop_statement(database, compiled.run_id)]
 
 
+def unload_statement(query: str, location: str, *, partitioned: bool = False) -> str:
+    """An ``UNLOAD`` to Parquet (zstd), partitioned by ``part`` if asked (ADR 0147)."""
+    props = "format = 'PARQUET', compression = 'ZSTD'"
+    if partitioned:
+        props += ", partitioned_by = ARRAY['part']"
+    return f"UNLOAD (\n{query}\n) TO '{location}' WITH ({props})"
+
+
 def check_statement(sql: str, *, partitions: int = 0) -> None:
     """Refuse, before it is sent, a statement Athena would refuse or run wrongly: a CTAS naming
     an ``external_location`` (the platform workgroup enforces its configuration, ADR 0070), one
@@ -135,9 +143,34 @@ def check_statement(sql: str, *, partitions: int = 0) -> None:
         raise EngineError(
             f"the statement would write {partitions} partitions; Athena allows {MAX_PARTITIONS} per statement"
         )
+    if head.startswith("UNLOAD"):
+        _check_unload(sql)
     size = len(sql.encode())
     if size > MAX_QUERY_BYTES:
         raise EngineError(f"the statement has {size} bytes; Athena accepts at most {MAX_QUERY_BYTES}")
+
+
+UNLOAD_FORMATS = ("PARQUET", "ORC", "AVRO", "JSON", "TEXTFILE")  # what UNLOAD writes (AWS docs)
+_UNLOAD_TAIL = re.compile(r"\) TO '(?P<to>[^']*)' WITH \((?P<props>[^()]*(\([^()]*\)[^()]*)*)\)\s*$")
+
+
+def _check_unload(sql: str) -> None:
+    """UNLOAD's documented rules (ADR 0152): a ``format`` it writes (Parquet, ORC, Avro, JSON,
+    TEXTFILE; not CSV, which only a SELECT's result is), a folder as destination, no LZ4/LZO for
+    Parquet (Athena reads but does not write them). TEXTFILE has no header and no quoting: the
+    callers build CSV lines themselves."""
+    m = _UNLOAD_TAIL.search(sql)
+    if m is None:
+        raise EngineError("an UNLOAD must end with TO '<s3 folder>/' WITH (format = ...)")
+    props = m.group("props")
+    fmt = re.search(r"\bformat\s*=\s*'(\w+)'", props, re.I)
+    if fmt is None or fmt.group(1).upper() not in UNLOAD_FORMATS:
+        raise EngineError(f"UNLOAD writes only {', '.join(UNLOAD_FORMATS)}; got {props!r}")
+    if not m.group("to").endswith("/"):
+        raise EngineError(f"an UNLOAD writes into a folder: {m.group('to')!r} must end with '/'")
+    comp = re.search(r"\bcompression\s*=\s*'(\w+)'", props, re.I)
+    if fmt.group(1).upper() == "PARQUET" and comp and comp.group(1).upper() in ("LZ4", "LZO"):
+        raise EngineError("Athena does not write Parquet compressed with LZ4 or LZO")
 
 
 def execute(runner: AthenaRunner, sql: str, *, partitions: int = 0) -> str:
@@ -184,11 +217,41 @@ def run_athena(
     if not keep_table:
         execute(runner, drop)
     try:
+        if keep_table:  # the classes are counted by Athena: nothing of the run is read (ADR 0152)
+            table = f"{settings.athena_database}.{ctas_table_name(compiled.run_id)}"
+            _copy_out(lake, compiled, settings, query_id, key)
+            return class_counts(lake, runner, table, compiled.run_id)
         return _collect(lake, compiled, settings, query_id, key)
     except Exception:
         if keep_table:  # nothing will use the table now
             execute(runner, drop)
         raise
+
+
+def class_counts(lake: Lake, runner: AthenaRunner, table: str, run_id: str) -> tuple[dict[str, int], int]:
+    """The rows per class of ``table``, from one aggregate ``UNLOAD`` (a handful of rows read
+    back from the scratch, which is emptied after)."""
+    scratch = layout.athena_unload_prefix("counts-" + re.sub(r"[^A-Za-z0-9_.-]", "_", run_id))
+    if lake.list_files(scratch, include_hidden=True):
+        raise EngineError(f"the scratch {lake.display(scratch)} is not empty")
+    try:
+        query = f"SELECT risk_class, count(*) AS n FROM {table} GROUP BY risk_class"
+        execute(runner, unload_statement(query, lake.display(scratch) + "/"))
+        counts = {c: 0 for c in RISK_CLASSES}
+        for f in lake.list_files(scratch):
+            if f.size == 0:
+                continue
+            for row in lake.read_parquet(f.key).to_pylist():
+                if row["risk_class"] not in counts:
+                    raise EngineError(f"run {run_id} has rows of class {row['risk_class']!r}")
+                counts[str(row["risk_class"])] += int(row["n"])
+    finally:
+        for f in lake.list_files(scratch, include_hidden=True):
+            try:
+                lake.delete(f.key)
+            except OSError:  # the scratch lifecycle rule removes it later
+                logger.warning("could not delete scratch file %s", f.key)
+    return counts, sum(counts.values())
 
 
 def _collect(
@@ -198,6 +261,23 @@ def _collect(
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    out = _copy_out(lake, compiled, settings, query_id, key)
+    # Only the class column is read back (a few MB even for 10M entities) to count the classes.
+    with lake.open_input_file(out) as f:
+        classes = pq.read_table(f, columns=["risk_class"]).column("risk_class")
+    counts = {c: 0 for c in RISK_CLASSES}
+    for row in pc.value_counts(classes).to_pylist():
+        counts[str(row["values"])] = int(row["counts"])
+    return counts, len(classes)
+
+
+def _copy_out(lake: Lake, compiled: Compiled, settings: Settings, query_id: str, key: str | None) -> str:
+    """Copy the CTAS's one output object to ``key`` (server-side); the key."""
+    return copy_ctas_output(lake, settings, query_id, key or layout.run_classifications_key(compiled.run_id))
+
+
+def copy_ctas_output(lake: Lake, settings: Settings, query_id: str, key: str) -> str:
+    """Copy the one object a ``bucket_count = 1`` CTAS wrote to ``key`` (server-side)."""
     prefix = ctas_output_prefix(lake, settings, query_id)
     files = [f for f in lake.list_files(prefix) if f.size > 0]
     if len(files) != 1:
@@ -206,12 +286,5 @@ def _collect(
             "expected exactly one (bucket_count = 1)",
             query_id=query_id,
         )
-    out = key or layout.run_classifications_key(compiled.run_id)
-    lake.copy(files[0].key, out)
-    # Only the class column is read back (a few MB even for 10M entities) to count the classes.
-    with lake.open_input_file(out) as f:
-        classes = pq.read_table(f, columns=["risk_class"]).column("risk_class")
-    counts = {c: 0 for c in RISK_CLASSES}
-    for row in pc.value_counts(classes).to_pylist():
-        counts[str(row["values"])] = int(row["counts"])
-    return counts, len(classes)
+    lake.copy(files[0].key, key)
+    return key

@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from functions import layout
 from functions.classify.compile import compile_by_type, datasets_read
+from functions.classify.curated_views import RESULTS_TABLE
 from functions.classify.load import load_system
 from functions.errors import EngineError, InvalidInput, NotFound
 from functions.months import month_end
@@ -36,7 +37,9 @@ from schemas.fields import FIELDS, FIELDS_FILE, combine
 from schemas.results import CLASSIFICATION_SCHEMA, RISK_CLASSES
 
 if TYPE_CHECKING:
+    from functions.classify.compile import Compiled
     from functions.classify.run import RunResult
+    from functions.classify.system import System
     from functions.lake import Lake
     from functions.settings import Settings
 
@@ -196,16 +199,56 @@ def classify_field(
         done = run_duckdb_to_lake(lake, compiled, field_result_key(run_id), settings=settings)
         counts, rows = done.counts, done.rows
     elif engine == "athena":
-        from functions.classify.engine_athena import run_athena
+        from functions.classify.engine_athena import ctas_table_name, run_athena, runner_for
 
-        counts, rows = run_athena(
-            lake, compiled, settings=settings, boto3_session=boto3_session, runner=athena_runner
-        )
-        lake.copy(layout.run_classifications_key(run_id), field_result_key(run_id))
+        runner = runner_for(settings, boto3_session, athena_runner)
+        # the field's table stays: Athena writes the frame and its sampling copy from it (ADR 0152)
+        counts, rows = run_athena(lake, compiled, settings=settings, runner=runner, keep_table=True)
+        tables = [f"{settings.athena_database}.{ctas_table_name(run_id)}"]
     else:
         raise InvalidInput(f"engine must be duckdb or athena, got {engine!r}", field="engine")
+    if engine == "athena":
+        try:
+            lake.copy(layout.run_classifications_key(run_id), field_result_key(run_id))
+            tables.append(f"{settings.athena_database}.{ctas_table_name(frame_run_id(run_id))}")
+            sampling_counts = write_frame_athena(
+                lake, run_id, tables[0], general, settings=settings, runner=runner
+            )
+            manifest = _field_manifest(field, general, compiled, system, run_id, inputs, rows, counts,
+                                       sampling_counts, cutoff, engine, t0, lake)  # fmt: skip
+            publish_field(lake, manifest, settings=settings, athena=(runner, tables[-1]))
+        finally:
+            _drop(runner, tables)
+        logger.info(
+            "classified field %s of %s %s on Athena: %s rows, %s", field, province, month, rows, counts
+        )
+        return manifest
     general_key = layout.run_classifications_key(general.run_id)
     sampling_counts = write_frame(lake, run_id, general_key, settings=settings)
+    manifest = _field_manifest(field, general, compiled, system, run_id, inputs, rows, counts,
+                               sampling_counts, cutoff, engine, t0, lake)  # fmt: skip
+    publish_field(lake, manifest, settings=settings)
+    logger.info("classified field %s of %s %s: %s rows, %s", field, province, month, rows, counts)
+    return manifest
+
+
+def _field_manifest(
+    field: str,
+    general: RunResult,
+    compiled: Compiled,
+    system: System,
+    run_id: str,
+    inputs: list[dict[str, Any]],
+    rows: int,
+    counts: dict[str, int],
+    sampling_counts: dict[str, int],
+    cutoff: dt.datetime,
+    engine: str,
+    t0: float,
+    lake: Lake,
+) -> dict[str, Any]:
+    """The field run's manifest, stored in its run folder."""
+    month, province = general.month, general.province
     manifest: dict[str, Any] = {
         "run_id": run_id,
         "field": field,
@@ -229,9 +272,63 @@ def classify_field(
         "timings": {"total_s": time.perf_counter() - t0},
     }
     lake.write_json(f"{layout.run_prefix(run_id)}/manifest.json", manifest)
-    publish_field(lake, manifest, settings=settings)
-    logger.info("classified field %s of %s %s: %s rows, %s", field, province, month, rows, counts)
     return manifest
+
+
+def frame_run_id(run_id: str) -> str:
+    """The name under which the field frame's temporary table is made (``classify_run_*``: the
+    classify role may create and drop those only)."""
+    return f"{run_id}-frame"
+
+
+def athena_frame_sql(field_table: str, month: str, province: str, general_run_id: str) -> str:
+    """:func:`frame_sql` on Athena: the field's table joined with the general run as published
+    (the ``classifications`` table, one partition; the run id pins the run)."""
+    cols = ", ".join(
+        "CASE WHEN g.risk_class IS NOT NULL AND g.risk_class > f.risk_class THEN g.risk_class "
+        "ELSE f.risk_class END AS risk_class"
+        if c == "risk_class"
+        else f"f.{c} AS {c}"
+        for c in CLASSIFICATION_SCHEMA.names
+    )
+    general = (
+        f"(SELECT uscc, risk_class FROM {RESULTS_TABLE} WHERE month = '{month}' AND province = '{province}' "
+        f"AND run_id = '{general_run_id}')"
+    )
+    return f"SELECT {cols} FROM {field_table} AS f LEFT JOIN {general} AS g ON g.uscc = f.uscc"
+
+
+def write_frame_athena(
+    lake: Lake, run_id: str, field_table: str, general: RunResult, *, settings: Settings, runner: Any
+) -> dict[str, int]:
+    """Have Athena write the field run's sampling frame (a one-file CTAS, copied to the run's
+    ``classifications.parquet``) and count its classes; nothing of it passes through here."""
+    from functions.classify.engine_athena import class_counts, copy_ctas_output, ctas_table_name, execute
+
+    for value in (general.month, general.province, general.run_id):
+        if not re.fullmatch(r"[0-9A-Za-z_.:-]+", value):  # inlined as literals
+            raise InvalidInput(f"unexpected characters in {value!r}", field="run_id")
+    table = f"{settings.athena_database}.{ctas_table_name(frame_run_id(run_id))}"
+    ctas = (
+        f"CREATE TABLE {table} WITH (format = 'PARQUET', write_compression = 'ZSTD', "
+        f"bucketed_by = ARRAY['uscc'], bucket_count = 1) AS\n"
+        + athena_frame_sql(field_table, general.month, general.province, general.run_id)
+    )
+    query_id = execute(runner, ctas)
+    copy_ctas_output(lake, settings, query_id, layout.run_classifications_key(run_id))
+    counts, _ = class_counts(lake, runner, table, frame_run_id(run_id))
+    return counts
+
+
+def _drop(runner: Any, tables: list[str]) -> None:
+    """Drop the run's temporary tables (a leftover holds no data of its own: not fatal)."""
+    from functions.classify.engine_athena import execute
+
+    for table in tables:
+        try:
+            execute(runner, f"DROP TABLE IF EXISTS {table}")
+        except EngineError as exc:
+            logger.warning("could not drop the temporary table %s: %s", table, exc.message)
 
 
 def published_field_run_id(lake: Lake, field: str, month: str, province: str) -> str | None:
@@ -242,16 +339,29 @@ def published_field_run_id(lake: Lake, field: str, month: str, province: str) ->
     return str(run_id) if run_id else None
 
 
-def publish_field(lake: Lake, manifest: dict[str, Any], *, settings: Settings | None = None) -> None:
-    """Like the general publish (ADR 0033): the sampling copy of the field's frame first, then
-    the field result over the published key, then the pointer."""
-    from functions.classify.sampling_copy import write_sampling_copy
+def publish_field(
+    lake: Lake,
+    manifest: dict[str, Any],
+    *,
+    settings: Settings | None = None,
+    athena: tuple[Any, str] | None = None,
+) -> None:
+    """Like the general publish (ADR 0033): the sampling copy of the field's frame first (by
+    Athena from the frame's table when ``athena`` = (runner, table), ADR 0152), then the field
+    result over the published key, then the pointer."""
+    from functions.classify.sampling_copy import write_sampling_copy, write_sampling_copy_athena
 
     field, month, province, run_id = (manifest[k] for k in ("field", "month", "province", "run_id"))
     # the field frame's classes are the combination of the *model's* general class; approved
     # adjustments are applied by the draw, combined with the field class (ADR 0145), never
     # joined here (that would put the adjusted general class in place of the stricter one)
-    write_sampling_copy(lake, month, province, run_id, manifest["model"], settings=settings, adjust=False)
+    if athena is not None:
+        runner, source = athena
+        write_sampling_copy_athena(
+            lake, month, province, run_id, manifest["model"], source=source, runner=runner, adjust=False
+        )
+    else:
+        write_sampling_copy(lake, month, province, run_id, manifest["model"], settings=settings, adjust=False)
     lake.copy(field_result_key(run_id), layout.field_classification_key(field, month, province))
     lake.write_json(
         layout.field_classification_pointer_key(field, month, province),

@@ -455,17 +455,18 @@ def publish(
     = (runner, table) is given, ADR 0147), copy the run's Parquet over the published key
     (atomic), then move the pointer: readers find the copy through the pointer only."""
     from functions.classify.sampling_copy import write_sampling_copy, write_sampling_copy_athena
-    from functions.delivery.changes import write_changes
+    from functions.delivery.changes import write_changes, write_changes_athena
 
     month, province, run_id = manifest["month"], manifest["province"], manifest["run_id"]
-    if athena is not None:
+    if athena is not None:  # nothing of the province passes through the function (ADR 0152)
         runner, source = athena
         write_sampling_copy_athena(
             lake, month, province, run_id, manifest["model"], source=source, runner=runner
         )
+        write_changes_athena(lake, month, province, run_id, source=source, runner=runner)
     else:
         write_sampling_copy(lake, month, province, run_id, manifest["model"], settings=settings)
-    write_changes(lake, month, province, run_id)  # the change feed's rows (ADR 0121)
+        write_changes(lake, month, province, run_id)  # the change feed's rows (ADR 0121)
     lake.copy(layout.run_classifications_key(run_id), layout.classification_key(month, province))
     lake.write_json(
         layout.classification_pointer_key(month, province),

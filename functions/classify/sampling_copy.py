@@ -23,6 +23,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from functions import layout
+from functions.classify.engine_athena import unload_statement
 from functions.errors import EngineError, StorageError
 from functions.objections.adjust import approved_adjustments
 from functions.sampling import cells
@@ -153,14 +154,6 @@ def athena_copy_query(source: str, adjusted: dict[str, str], lo: int, hi: int, c
     )
 
 
-def unload_statement(query: str, location: str, *, partitioned: bool = False) -> str:
-    """An ``UNLOAD`` to Parquet (zstd), partitioned by ``part`` if asked."""
-    props = "format = 'PARQUET', compression = 'ZSTD'"
-    if partitioned:
-        props += ", partitioned_by = ARRAY['part']"
-    return f"UNLOAD (\n{query}\n) TO '{location}' WITH ({props})"
-
-
 def copy_statements(
     source: str, adjusted: dict[str, str], rows: int, location: str, chunk_rows: int
 ) -> list[tuple[str, int]]:
@@ -187,9 +180,11 @@ def write_sampling_copy_athena(
     source: str,
     runner: AthenaRunner,
     chunk_rows: int | None = None,
+    adjust: bool = True,
 ) -> dict[str, Any]:
     """Have Athena write the run's sampling copy from ``source`` (the run's table, ADR 0147):
-    the index from one aggregate, the rows in position chunks, copied out of the scratch."""
+    the index from one aggregate, the rows in position chunks, copied out of the scratch.
+    ``adjust``: inline the approved adjustments (the general class's copy; not a field frame's)."""
     chunk_rows = chunk_rows or cells.CHUNK_ROWS
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -197,7 +192,8 @@ def write_sampling_copy_athena(
     from functions.classify.engine_athena import execute
     from functions.sampling import frame as frames
 
-    adjusted = {u: str(a["adjusted_class"]) for u, a in approved_adjustments(lake, month, province).items()}
+    approved = approved_adjustments(lake, month, province) if adjust else {}
+    adjusted = {u: str(a["adjusted_class"]) for u, a in approved.items()}
     scratch = layout.athena_unload_prefix("sampling-" + re.sub(r"[^A-Za-z0-9_.-]", "_", run_id))
     if lake.list_files(scratch, include_hidden=True):  # an UNLOAD into partitions appends
         raise EngineError(f"the sampling scratch {lake.display(scratch)} is not empty")

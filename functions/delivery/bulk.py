@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from functions import layout
+from functions.delivery.changes import ChunkedChanges
 from functions.delivery.cursor import sign, verify
 from functions.delivery.field_classes import FieldSource, fields_json, open_fields
 from functions.errors import Conflict, InvalidInput, NotFound, StorageError
@@ -90,6 +91,12 @@ def page(
                     rows, next_row = _collect(cpf, start, limit, False, budget, adjusted,
                                               (lake.display(ckey), run_id), fields)  # fmt: skip
                     end, used = cpf.metadata.num_rows, "file"
+            elif changes_only and (chunked := ChunkedChanges.open(lake, month, province, run_id)) is not None:
+                # written by Athena in position chunks (ADR 0152): a chunk is read as a row group
+                _same_source(source, "file", cursor)
+                rows, next_row = _collect(chunked, start, limit, False, max_bytes - _ENVELOPE, adjusted,
+                                          (lake.display(chunked.prefix), run_id))  # fmt: skip
+                end, used = chunked.rows, "file"
             else:
                 _same_source(source, None, cursor)
                 file_id = (lake.display(key), run_id)
@@ -192,7 +199,7 @@ def _cached_reader(
 
 
 def _batches(
-    pf: pq.ParquetFile, start: int, file_id: tuple[str, str]
+    pf: pq.ParquetFile | ChunkedChanges, start: int, file_id: tuple[str, str]
 ) -> Iterator[tuple[int, pa.RecordBatch]]:
     """``(first row, batch)`` from global row ``start`` on: row groups decoded whole (four
     columns) or taken from the cache, from the one holding ``start`` on."""
@@ -216,7 +223,7 @@ def _batches(
 
 
 def _collect(
-    pf: pq.ParquetFile,
+    pf: pq.ParquetFile | ChunkedChanges,
     start: int,
     limit: int,
     changes_only: bool,

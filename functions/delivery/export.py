@@ -7,17 +7,24 @@ the published Parquet is read from disk, a 20M-row province never sits in this p
 header) with the columns a platform needs, then ``manifest.json`` (rows, files, SHA-256) last.
 The announcement (an event carrying the manifest) is made by :mod:`functions.delivery.announce`.
 In AWS only the province's platform role may read its prefix (infra/delivery.py).
+
+On Athena (ADR 0152) nothing of the province passes through the function's disk or memory:
+Athena ``UNLOAD``s the rows from the published ``classifications`` table as Parquet (zstd) and
+as gzip text lines built as CSV in SQL (UNLOAD writes TEXTFILE with no header and no quoting,
+in several files); the files are copied server-side under ``classifications/`` and
+``classifications.csv/`` (a header part first), each hashed as a stream from the scratch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import logging
 import os
 import re
 import tempfile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from functions import layout
 from functions.errors import EngineError, NotFound
@@ -50,10 +57,26 @@ def _quoted(path: str) -> str:
 
 
 def export_month(
-    lake: Lake, month: str, province: str, *, settings: Settings | None = None, now: dt.datetime | None = None
+    lake: Lake,
+    month: str,
+    province: str,
+    *,
+    settings: Settings | None = None,
+    now: dt.datetime | None = None,
+    engine: str | None = None,
+    athena_runner: Any = None,
+    boto3_session: Any = None,
 ) -> ExportManifest:
-    """Write the province's export of ``month`` (the published run, approved adjustments applied)."""
-    import duckdb
+    """Write the province's export of ``month`` (the published run, approved adjustments applied)
+    on ``engine`` (default: the settings'; Athena: :func:`export_month_athena`)."""
+    if (engine or (settings.engine if settings else "duckdb")) == "athena":
+        if settings is None:
+            raise EngineError("the Athena export needs the settings (database, workgroup)")
+        from functions.classify.engine_athena import runner_for
+
+        runner = runner_for(settings, boto3_session, athena_runner)
+        return export_month_athena(lake, month, province, settings=settings, runner=runner, now=now)
+    import duckdb  # the local path only: the AWS functions do not ship DuckDB
 
     from functions.classify.engine_duckdb import connect_for
 
@@ -121,6 +144,150 @@ def export_month(
 def _sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# -- on Athena (ADR 0152) -------------------------------------------------------------------------
+_CODE = re.compile(r"^[0-9A-Za-z]{1,12}$|^\d{4}-\d{2}$")  # province, month: safe as SQL literals
+
+
+def _q(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def athena_export_query(month: str, province: str, adjusted: dict[str, dict[str, Any]]) -> str:
+    """The export's rows (Trino) from the published partition, the approved adjustments inlined
+    (a handful a month), in uscc order (kept inside each file Athena writes)."""
+    from functions.classify.curated_views import RESULTS_TABLE
+
+    if adjusted:
+        values = ", ".join(
+            f"({_q(u)}, {_q(str(a['adjusted_class']))}, {_q(str(a['adjustment_id']))})"
+            for u, a in sorted(adjusted.items())
+        )
+        adj = f"(VALUES {values}) AS a (uscc, adjusted_class, adjustment_id)"
+    else:
+        adj = "(SELECT CAST(NULL AS VARCHAR) AS uscc, CAST(NULL AS VARCHAR) AS adjusted_class, " \
+              "CAST(NULL AS VARCHAR) AS adjustment_id WHERE FALSE) AS a"  # fmt: skip
+    return (
+        "SELECT c.uscc, c.name, coalesce(a.adjusted_class, c.risk_class) AS class, "
+        "c.risk_class AS model_class, a.adjusted_class IS NOT NULL AS adjusted, a.adjustment_id, "
+        "c.previous_class, coalesce(c.previous_class IS NULL OR c.previous_class <> c.risk_class, true) "
+        f"AS changed, c.run_id FROM {RESULTS_TABLE} c LEFT JOIN {adj} ON a.uscc = c.uscc "
+        f"WHERE c.month = {_q(month)} AND c.province = {_q(province)}"
+    )
+
+
+def _csv_field(column: str, kind: str) -> str:
+    """One CSV field in SQL, as DuckDB's CSV writer spells it: empty for null, booleans
+    ``true``/``false``, text quoted when it holds a comma, quote or line break."""
+    if kind == "bool":
+        return f"coalesce(CASE WHEN {column} THEN 'true' ELSE 'false' END, '')"
+    quoted = f"'\"' || replace({column}, '\"', '\"\"') || '\"'"
+    needs = f"strpos({column}, ',') > 0 OR strpos({column}, '\"') > 0 OR strpos({column}, chr(10)) > 0 " \
+            f"OR strpos({column}, chr(13)) > 0"  # fmt: skip
+    return f"coalesce(CASE WHEN {needs} THEN {quoted} ELSE {column} END, '')"
+
+
+CSV_KINDS = {"adjusted": "bool", "changed": "bool"}
+
+
+def athena_csv_query(base: str) -> str:
+    """Each export row as one CSV line (``line``): TEXTFILE has no quoting of its own."""
+    fields = " || ',' || ".join(_csv_field(f"r.{c}", CSV_KINDS.get(c, "text")) for c in EXPORT_COLUMNS)
+    return f"SELECT {fields} AS line FROM ({base}) r ORDER BY r.uscc"
+
+
+def export_month_athena(
+    lake: Lake,
+    month: str,
+    province: str,
+    *,
+    settings: Settings,
+    runner: Any,
+    now: dt.datetime | None = None,
+) -> ExportManifest:
+    """The export written by Athena: Parquet and CSV.gz parts copied from the scratch, each
+    hashed as it streams from there, the manifest listing every part; nothing else is read."""
+    from functions.classify.engine_athena import execute, unload_statement
+
+    if not (_CODE.match(province) and _CODE.match(month)):
+        raise EngineError(f"unexpected province or month {province!r}/{month!r}")
+    key = layout.classification_key(month, province)
+    if lake.info(key) is None:
+        raise NotFound(f"no published classification for province {province} in {month}", field="month")
+    adjusted = approved_adjustments(lake, month, province)
+    base = athena_export_query(month, province, adjusted)
+    scratch = layout.athena_unload_prefix(f"export-{province}-{month}")
+    if lake.list_files(scratch, include_hidden=True):  # an UNLOAD needs an empty destination
+        raise EngineError(f"the export scratch {lake.display(scratch)} is not empty")
+    columns = ", ".join(EXPORT_COLUMNS)
+    files: list[ExportFile] = []
+    try:
+        summary = (
+            "SELECT count(*) AS n, count_if(changed) AS changed, count_if(adjusted) AS adjusted, "
+            f"min(run_id) AS run_id FROM ({base})"
+        )
+        execute(runner, unload_statement(summary, lake.display(f"{scratch}/summary") + "/"))
+        found = [lake.read_parquet(f.key) for f in lake.list_files(f"{scratch}/summary") if f.size > 0]
+        if len(found) != 1 or found[0].num_rows != 1:
+            raise EngineError(f"Athena wrote no summary of the {province} export of {month}")
+        totals = found[0].to_pylist()[0]
+        parquet = f"SELECT {columns} FROM ({base}) ORDER BY uscc"
+        execute(runner, unload_statement(parquet, lake.display(f"{scratch}/parquet") + "/"))
+        text = (
+            f"UNLOAD (\n{athena_csv_query(base)}\n) TO '{lake.display(f'{scratch}/csv')}/' "
+            "WITH (format = 'TEXTFILE', compression = 'GZIP')"
+        )
+        execute(runner, text)
+        out = layout.delivery_prefix(province, month)
+        header = gzip.compress((",".join(EXPORT_COLUMNS) + "\n").encode(), mtime=0)
+        head_key = f"{out}/classifications.csv/00000-header.csv.gz"
+        lake.write_bytes(head_key, header)
+        files.append(ExportFile(key=head_key, format="csv.gz", bytes=len(header),
+                                sha256=hashlib.sha256(header).hexdigest()))  # fmt: skip
+        for part, folder, name, fmt in (
+            ("parquet", "classifications", "parquet", "parquet"),
+            ("csv", "classifications.csv", "csv.gz", "csv.gz"),
+        ):
+            written = sorted(
+                (f for f in lake.list_files(f"{scratch}/{part}") if f.size > 0), key=lambda f: f.key
+            )
+            for i, f in enumerate(written, 1):
+                dest = f"{out}/{folder}/{i:05d}.{name}"
+                digest = _stream_sha256(lake, f.key)
+                lake.copy(f.key, dest)
+                files.append(
+                    ExportFile.model_validate({"key": dest, "format": fmt, "bytes": f.size, "sha256": digest})
+                )
+    finally:
+        for f in lake.list_files(scratch, include_hidden=True):
+            try:
+                lake.delete(f.key)
+            except OSError:  # the scratch lifecycle rule removes it later
+                logger.warning("could not delete scratch file %s", f.key)
+    manifest = ExportManifest(
+        month=month,
+        province=province,
+        run_id=str(totals["run_id"] or ""),
+        rows=int(totals["n"]),
+        changed=int(totals["changed"]),
+        adjusted=int(totals["adjusted"]),
+        columns=list(EXPORT_COLUMNS),
+        files=files,
+        written_at=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds"),
+    )
+    lake.write_json(layout.delivery_key(province, month, "manifest.json"), manifest.model_dump(mode="json"))
+    logger.info("export %s/%s on Athena: %s rows in %s files", province, month, manifest.rows, len(files))
+    return manifest
+
+
+def _stream_sha256(lake: Lake, key: str) -> str:
+    """SHA-256 of an object read as a stream, 1 MB at a time (never held whole)."""
+    h = hashlib.sha256()
+    with lake.open_input_stream(key) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()

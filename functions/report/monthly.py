@@ -63,7 +63,7 @@ def after_classification(
     from functions.delivery.announce import announce
     from functions.delivery.export import export_month
 
-    exported = export_month(lake, month, province, settings=settings, now=now)  # ADR 0122
+    exported = export_month(lake, month, province, settings=settings, now=now, **on)  # ADR 0122, 0152
     announce_error = announce(exported, settings)
     # every county of the month, on the engine; same keys and bytes on a re-run (same ``now``)
     counties = write_county_pages(lake, month=month, province=province, settings=settings, now=now, **on)

@@ -673,6 +673,34 @@ def test_classify_role_has_athena_write_the_sampling_copy(platform: dict[str, An
     assert decide(cls, platform, "athena:StartQueryExecution", PLATFORM_WG) == "allow"
 
 
+def test_classify_role_has_athena_write_the_feed_frames_and_export(platform: dict[str, Any]) -> None:
+    """docs/adr/0152: the change feed's chunks beside the run, the field frame's table (named
+    ``classify_run_*``), the export's parts copied from the unload scratch into the province's
+    delivery prefix; the role still cannot read a delivery (only the platform role can) nor
+    delete what it published."""
+    cls = function_policy("classify")
+    for job in (
+        "changes-2026-10-42-x/rows/part=0/q1_0",
+        "counts-2026-10-42-x/q1_0",
+        "export-42-2026-10/csv/q1_0.gz",
+    ):
+        for action in ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"):
+            assert (
+                decide(cls, platform, action, obj(LAKE, f"athena-results/platform/unload/{job}")) == "allow"
+            )
+    feed = "results/classifications/month=2026-10/province=42/_changes/2026-10-42-x"
+    for key in (f"{feed}/0-0.parquet", f"{feed}/chunks.json"):
+        assert decide(cls, platform, "s3:PutObject", obj(LAKE, key)) == "allow", key
+        assert decide(cls, platform, "s3:DeleteObject", obj(LAKE, key)) != "allow", key
+    frame = f"{GLUE}:table/creditrisk_dev/classify_run_2026_10_42_x_food_frame"
+    for action in ("glue:CreateTable", "glue:GetTable", "glue:DeleteTable"):
+        assert decide(cls, platform, action, frame) == "allow", action
+    for key in ("delivery/42/month=2026-10/classifications/00001.parquet",
+                "delivery/42/month=2026-10/classifications.csv/00000-header.csv.gz"):  # fmt: skip
+        assert decide(cls, platform, "s3:PutObject", obj(LAKE, key)) == "allow", key
+        assert decide(cls, platform, "s3:GetObject", obj(LAKE, key)) != "allow", key
+
+
 def test_api_stores_plans_but_cannot_delete_them(platform: dict[str, Any]) -> None:
     api = function_policy("api")
     assert decide(api, platform, "s3:PutObject", obj(LAKE, "plans/42/42-abc.json")) == "allow"

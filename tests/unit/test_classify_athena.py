@@ -104,13 +104,15 @@ def test_athena_run_submits_waits_and_publishes(s3_lake: Lake, s3_settings: Sett
         settings=s3_settings,
         athena_runner=fake,
     )
-    # the CTAS, the sampling copy's index and rows UNLOADs over its table (ADR 0147), the drop
-    assert len(fake.submitted) == 4 and fake.waited == ["q1", "q2", "q3", "q4"]
-    assert all(s.startswith("UNLOAD") and ctas_table_name(result.run_id) in s for s in fake.submitted[1:3])
+    # the CTAS, the class counts' UNLOAD, the sampling copy's index and rows UNLOADs over its
+    # table (ADR 0147), the change feed's count and rows UNLOADs (ADR 0152), the drop
+    assert len(fake.submitted) == 7 and fake.waited == [f"q{i}" for i in range(1, 8)]
+    assert all(s.startswith("UNLOAD") and ctas_table_name(result.run_id) in s for s in fake.submitted[1:6])
+    assert "GROUP BY risk_class" in fake.submitted[1]
     (compiled_sql,) = result.manifest["statements"]
     assert "entities AS (SELECT" in compiled_sql
     assert fake.submitted[0].endswith(compiled_sql)
-    assert fake.submitted[3] == f"DROP TABLE IF EXISTS creditrisk.{ctas_table_name(result.run_id)}"
+    assert fake.submitted[6] == f"DROP TABLE IF EXISTS creditrisk.{ctas_table_name(result.run_id)}"
     assert result.manifest["engine"] == "athena"
     assert result.counts == {"A": 1, "B": 0, "C": 0, "D": 1}
     published = s3_lake.read_parquet(layout.classification_key("2026-06", "13"))

@@ -216,8 +216,11 @@ def test_monthly_follow_up_on_athena_writes_warnings_analysis_and_report(
     # the rules, the tasked entities' classes, the inspections, the models and cut-off bands of
     # the PSI (ADR 0106), the analysis aggregates (regions, sections, migration, provenance) and
     # the score histograms: every report figure ran on "Athena" (ADR 0109); then the county
-    # pages: the counties of the month and their D-class entities (one county here)
-    assert len(fake.unloads) == len(load_rules().rules) + 4 + 5 + 2
+    # pages: the counties of the month and their D-class entities (one county here); the
+    # delivery export's summary, Parquet and CSV text (ADR 0152)
+    assert len(fake.unloads) == len(load_rules().rules) + 4 + 5 + 2 + 3
+    assert sum("format = 'TEXTFILE'" in u for u in fake.unloads) == 1
+    assert out["delivery"]["rows"] == duck["delivery"]["rows"]
     assert (
         any("county=" in k for k in (out["county_pages"] or []))
         and out["county_pages"] == duck["county_pages"]
