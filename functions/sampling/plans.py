@@ -170,15 +170,17 @@ class StoredPlan:
 
 
 def store_plan_text(
-    lake: Lake, province: str, text: PlanText, *, keep: int = MAX_ANSWER_BYTES, batch: int = TARGET_BATCH
+    lake: Lake, province: str, text: PlanText, *, keep: int = MAX_ANSWER_BYTES, batch: int | None = None
 ) -> StoredPlan:
-    """Write a new plan ``batch`` targets at a time, hashing as it goes; refuses to overwrite.
+    """Write a new plan ``batch`` (default :data:`TARGET_BATCH`) targets at a time, hashing as it
+    goes; refuses to overwrite.
 
     The bytes are those of :meth:`PlanText.full`, but a province-wide plan (134 MB for 790k
     targets) is never whole in memory: held whole, and copied while joined, it alone took
     a 20M province's draw to the API function's 1 GB (docs/adr/0153). A plan of at most
     ``keep`` bytes, which may be its own answer, is kept."""
     key = _new_plan_key(lake, province, text.plan_id)
+    batch = batch or TARGET_BATCH
     digest = hashlib.sha256()
     size = 0
     kept: list[bytes] | None = []
