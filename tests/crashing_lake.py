@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from functions.lake import Lake
@@ -13,19 +15,29 @@ class Crashed(BaseException):
 
 
 class CrashingLake(Lake):
-    """The same lake (same filesystem, root and S3 client) whose ``write_bytes`` number
-    ``after + 1`` never happens: the writer dies just before it. ``after=None`` never crashes
-    and only records the keys written (to count a sequence's steps)."""
+    """The same lake (same filesystem, root and S3 client) whose write (``write_bytes`` or
+    ``writing``) number ``after + 1`` never happens: the writer dies just before it.
+    ``after=None`` never crashes and only records the keys written (to count a sequence's steps)."""
 
     def __init__(self, inner: Lake, after: int | None) -> None:
         self.__dict__.update(inner.__dict__)
         self.left = after
         self.written: list[str] = []
 
-    def write_bytes(self, key: str, data: bytes, **kwargs: Any) -> None:
+    def _next(self, key: str) -> None:
         if self.left is not None:
             if self.left <= 0:
                 raise Crashed(key)
             self.left -= 1
+
+    def write_bytes(self, key: str, data: bytes, **kwargs: Any) -> None:
+        self._next(key)
         super().write_bytes(key, data, **kwargs)
+        self.written.append(key)
+
+    @contextlib.contextmanager
+    def writing(self, key: str, **kwargs: Any) -> Iterator[Any]:
+        self._next(key)
+        with super().writing(key, **kwargs) as out:
+            yield out
         self.written.append(key)

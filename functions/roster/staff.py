@@ -119,9 +119,14 @@ def _round_slots(seed: str, n: int, m: int, p: int) -> tuple[Any, Any]:
     (positions in the sorted pool, ascending)."""
     rng = _generator(seed)
     order = rng.permutation(n)
-    perms = [rng.permutation(m) for _ in range(-(-n * p // m))]
+    # rng.permutation(m) per row, in place: the same legacy shuffle of the same arange (the same
+    # draws), less than half the calls' overhead, no list to concatenate (docs/adr/0153)
+    perms = np.tile(np.arange(m, dtype=np.int64), (-(-n * p // m), 1))
+    shuffle = rng.shuffle
+    for row in perms:
+        shuffle(row)
     if m % p:  # with m a multiple of p no window straddles two permutations
-        for r in range(1, len(perms)):
+        for r in _straddling_repeats(perms, m, p):
             start = r * m  # first slot of perms[r]; the window holding it begins at a multiple of p
             head = start - start % p
             if head == start:
@@ -136,8 +141,26 @@ def _round_slots(seed: str, n: int, m: int, p: int) -> tuple[Any, Any]:
                         spare += 1
                     cur[k], cur[spare] = cur[spare], cur[k]
                     spare += 1
-    slots = np.sort(np.concatenate(perms)[: n * p].reshape(n, p), axis=1)
+    slots = np.sort(perms.reshape(-1)[: n * p].reshape(n, p), axis=1)
     return order, slots
+
+
+def _straddling_repeats(perms: Any, m: int, p: int) -> list[int]:
+    """The rows ``r >= 1`` of ``perms`` whose first slots may repeat an inspector of the window
+    they share with row ``r - 1``: every row (the loop's first version) unless ``m >= 2p``, when
+    a fix of one row never reaches the slots the next window reads, so only the rows that repeat
+    one now need the loop (about one in ``m``; the others pass through it unchanged)."""
+    if m < 2 * p or len(perms) < 2:
+        return list(range(1, len(perms)))
+    r = np.arange(1, len(perms))
+    a = (r * m) % p  # slots of the straddling window in row r - 1 (0: no straddle)
+    hit = np.zeros(len(r), dtype=bool)
+    for u in range(p - 1):  # the window's slots in row r - 1: m - a + u, u < a
+        tail = perms[r - 1, np.minimum(m - a + u, m - 1)]
+        for k in range(p - 1):  # ... and in row r: k < p - a
+            hit |= (u < a) & (k < p - a) & (tail == perms[r, k])
+    out: list[int] = r[hit].tolist()
+    return out
 
 
 def covers(inspector: RosterInspector, area: str) -> bool:

@@ -673,7 +673,15 @@ def _read_rows(frame: CellFrame, rows: Any, columns: list[str]) -> pa.Table:
                 parts.append(_strings(taken))  # only the drawn rows' values are materialised
     except (OSError, pa.ArrowInvalid) as exc:
         raise StorageError(f"cannot read {frame.lake.display(frame.copy_key)}: {exc}") from exc
+    return _in_order(parts, order)
+
+
+def _in_order(parts: list[pa.Table], order: Any) -> pa.Table:
+    """``parts`` (rows read in ``rows[order]`` order) back in the order asked for. The parts are
+    dropped once joined, so a dense draw holds two copies of its rows at most, not three
+    (docs/adr/0153)."""
     got = pa.concat_tables(parts).combine_chunks()
+    parts.clear()
     back = np.empty_like(order)
     back[order] = np.arange(len(order), dtype=np.int64)
     return got.take(frames.int64_numpy(back))
@@ -743,10 +751,7 @@ def _read_chunk_rows(frame: CellFrame, ch: Chunks, rows: Any, columns: list[str]
         lo, hi = np.searchsorted(k_of, k, "left"), np.searchsorted(k_of, k, "right")
         t = chunk(frame, k, columns, trust_footer=True).select(columns)
         parts.append(_strings(t.take(frames.int64_numpy(np.ascontiguousarray(srt[lo:hi] - k * ch.rows)))))
-    got = pa.concat_tables(parts).combine_chunks()
-    back = np.empty_like(order)
-    back[order] = np.arange(len(order), dtype=np.int64)
-    return got.take(frames.int64_numpy(back))
+    return _in_order(parts, order)
 
 
 def rebuilt(frame: CellFrame) -> CellFrame:

@@ -300,18 +300,24 @@ def json_plain_columns(table: pa.Table, columns: Sequence[str] | None = None) ->
         hit = _plain_cache.get(key)
         if hit is not None and hit[0] is table:
             return hit[1]
-    plain = frozenset(
-        name
-        for name in names
-        if pa.types.is_string(table.schema.field(name).type)
-        and table[name].null_count == 0
-        and _json_safe(table[name])
-    )
+    plain = plain_columns(table, names)
     with _lock:
         _plain_cache[key] = (table, plain)
         while len(_plain_cache) > _CACHE_SIZE:
             _plain_cache.popitem(last=False)
     return plain
+
+
+def plain_columns(table: pa.Table, columns: Sequence[str]) -> frozenset[str]:
+    """:func:`json_plain_columns` of a table used once (a draw's targets): not cached, since the
+    cache would keep the table, and a province-wide draw's targets are 65 MB (docs/adr/0153)."""
+    return frozenset(
+        name
+        for name in columns
+        if pa.types.is_string(table.schema.field(name).type)
+        and table[name].null_count == 0
+        and _json_safe(table[name])
+    )
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,12 @@ stored plan itself stays complete (docs/adr/0045).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,12 +49,20 @@ def store_plan(lake: Lake, plan: dict[str, Any]) -> str:
     return text
 
 
-def store_plan_bytes(lake: Lake, province: str, plan_id: str, data: bytes) -> None:
-    """Write a serialised plan once; refuses to overwrite (immutability)."""
+_STORED_AS = {"Content-Type": "application/json"}
+TARGET_BATCH = 65_536  # targets encoded and written at a time (about 11 MB of JSON, ADR 0153)
+
+
+def _new_plan_key(lake: Lake, province: str, plan_id: str) -> str:
     key = layout.plan_key(province, plan_id)
     if lake.exists(key):
         raise Conflict(f"plan {plan_id} already exists and is immutable", field="plan_id")
-    lake.write_bytes(key, data, metadata={"Content-Type": "application/json"})
+    return key
+
+
+def store_plan_bytes(lake: Lake, province: str, plan_id: str, data: bytes) -> None:
+    """Write a serialised plan once; refuses to overwrite (immutability)."""
+    lake.write_bytes(_new_plan_key(lake, province, plan_id), data, metadata=_STORED_AS)
 
 
 # -- answers that fit a Lambda response -------------------------------------------------------
@@ -94,11 +103,27 @@ class PlanText:
         """The complete plan: what is stored."""
         return b"".join((self.head, b',"targets":', self.targets(0, self.count), b",", self.tail))
 
+    def pieces(self, batch: int) -> Iterator[bytes | memoryview]:
+        """:meth:`full` in pieces, ``batch`` targets at most in each (joined, the same bytes)."""
+        yield self.head
+        yield b',"targets":['
+        for start in range(0, self.count, batch):
+            if start:
+                yield b","
+            yield memoryview(self.targets(start, min(self.count, start + batch)))[1:-1]
+        yield b"],"
+        yield self.tail
+
     def answer(self, full: bytes | None = None, max_bytes: int = MAX_ANSWER_BYTES) -> bytes:
         """``full`` when it fits a Lambda answer, else the plan with its first page of targets."""
         full = self.full() if full is None else full
         if wire_size(full, max_bytes) <= max_bytes:
             return full
+        return self.first_page(max_bytes)
+
+    def first_page(self, max_bytes: int = MAX_ANSWER_BYTES) -> bytes:
+        """The plan with its first page of targets and a ``targets_next`` link (when more remain):
+        the answer of a plan too large for a Lambda response."""
         tail = self.tail
         if wire_size(self.head + tail, max_bytes) > max_bytes // 2:
             # the request echo (an ``exclude`` list, inspector conflicts) can be megabytes on
@@ -135,6 +160,40 @@ def page_within(
         stop = start + max(at_least, (stop - start) // 2)
         page = targets(start, stop)
     return stop, page
+
+
+@dataclass(frozen=True)
+class StoredPlan:
+    sha256: str  # of the stored bytes (what the audit chain records)
+    size: int
+    kept: bytes | None  # the whole plan when it is at most ``keep`` bytes, else ``None``
+
+
+def store_plan_text(
+    lake: Lake, province: str, text: PlanText, *, keep: int = MAX_ANSWER_BYTES, batch: int | None = None
+) -> StoredPlan:
+    """Write a new plan ``batch`` (default :data:`TARGET_BATCH`) targets at a time, hashing as it
+    goes; refuses to overwrite.
+
+    The bytes are those of :meth:`PlanText.full`, but a province-wide plan (134 MB for 790k
+    targets) is never whole in memory: held whole, and copied while joined, it alone took
+    a 20M province's draw to the API function's 1 GB (docs/adr/0153). A plan of at most
+    ``keep`` bytes, which may be its own answer, is kept."""
+    key = _new_plan_key(lake, province, text.plan_id)
+    batch = batch or TARGET_BATCH
+    digest = hashlib.sha256()
+    size = 0
+    kept: list[bytes] | None = []
+    with lake.writing(key, metadata=_STORED_AS) as out:
+        for piece in text.pieces(batch):
+            out.write(piece)
+            digest.update(piece)
+            size += len(piece)
+            if kept is not None and size <= keep:
+                kept.append(bytes(piece))
+            else:
+                kept = None
+    return StoredPlan(digest.hexdigest(), size, None if kept is None else b"".join(kept))
 
 
 def plan_text_of(plan: dict[str, Any]) -> PlanText:

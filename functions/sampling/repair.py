@@ -227,7 +227,9 @@ def _tasks(run: _Run, on_chain: set[tuple[str, str]]) -> None:
             out.actions.append({"action": "recorded_draw", "ref": plan_id, "task_id": task_id,
                                 "draw_no": draw_no, "subject": audit.sha256(stored_plan)})  # fmt: skip
             if not run.dry_run:
-                tasks.chain_draw(lake, run.signer, province, task_id, draw, stored_plan, run.at, **run.mark)
+                tasks.chain_draw(
+                    lake, run.signer, province, task_id, draw, audit.sha256(stored_plan), run.at, **run.mark
+                )
 
 
 def _test_plans(run: _Run, on_chain: set[tuple[str, str]]) -> None:
@@ -253,5 +255,12 @@ def _test_plans(run: _Run, on_chain: set[tuple[str, str]]) -> None:
         if not run.dry_run:
             seed_generated = bool(plan.get("seed_generated"))
             tasks.chain_test_plan(
-                lake, run.signer, run.province, plan_id, data, seed_generated, run.at, **run.mark
+                lake,
+                run.signer,
+                run.province,
+                plan_id,
+                audit.sha256(data),
+                seed_generated,
+                run.at,
+                **run.mark,
             )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from functions import layout
 from functions.errors import InvalidInput
 from functions.obs.context import bind, scoped
 from functions.roster.load import Roster, load_roster
@@ -17,7 +18,14 @@ from functions.roster.staff import Rules, Staffing, staff_columns
 from functions.sampling import cells, encode, overlay, supervision
 from functions.sampling import draw as drawing
 from functions.sampling import frame as frames
-from functions.sampling.plans import MAX_ANSWER_BYTES, PlanText, dumps, new_plan_id, store_plan_bytes
+from functions.sampling.plans import (
+    MAX_ANSWER_BYTES,
+    PlanText,
+    dumps,
+    new_plan_id,
+    province_of_plan,
+    store_plan_text,
+)
 from functions.settings import Settings, get_settings
 from schemas.results import RISK_CLASSES
 
@@ -87,15 +95,22 @@ class Drawn:
         return self.staffing.loads
 
     def rows(self) -> list[dict[str, Any]]:
-        """The targets as dicts (verification, tests); the API path uses :meth:`target_objects`."""
+        """The targets as dicts (verification, tests); the API path uses :meth:`target_array`."""
         return self.draw.rows(self.staffing.inspectors)
 
-    def target_objects(self) -> pa.Array:
-        """One JSON object (plus a comma) per target, see :mod:`functions.sampling.encode`."""
-        inspectors = encode.inspector_matrix(self.staffing.ids, self.staffing.matrix)
-        return encode.object_strings(
-            self.draw.table, TARGET_COLUMNS, {"inspectors": inspectors}, self.draw.plain
-        )
+    @property
+    def count(self) -> int:
+        return int(self.draw.table.num_rows)
+
+    def target_array(self, start: int, stop: int) -> bytes:
+        """Targets ``start:stop`` as a JSON array, encoded column-wise (:mod:`encode`). Plans are
+        written and paged a slice at a time, so no plan's whole text is ever in memory
+        (docs/adr/0153); objects are independent, so slices join to the same bytes."""
+        stop = max(start, min(stop, self.count))
+        inspectors = encode.inspector_matrix(self.staffing.ids, self.staffing.matrix[start:stop])
+        table = self.draw.table.slice(start, stop - start)
+        objects = encode.object_strings(table, TARGET_COLUMNS, {"inspectors": inspectors}, self.draw.plain)
+        return encode.array_bytes(objects)
 
     def head(self) -> dict[str, Any]:
         return {
@@ -132,7 +147,7 @@ def draw_targets(
             req, frame, seed, ratios, listed, adjusted
         )
         applied = None if adjusted is None else adjusted.record(moved)
-        plain = frames.json_plain_columns(targets, TARGET_COLUMNS)
+        plain = frames.plain_columns(targets, TARGET_COLUMNS)
     else:
         digest, size, populations, positions, targets = _draw_in_memory(req, frame, seed, ratios, listed)
         plain = frames.json_plain_columns(frame.table, TARGET_COLUMNS)
@@ -151,7 +166,7 @@ def draw_targets(
         used = {"digest": special.digest, "as_of": special.as_of, "day": special.day, **used}
         if extra.num_rows:
             targets = pa.concat_tables([targets.cast(extra.schema), extra])
-            plain = plain & frames.json_plain_columns(extra, TARGET_COLUMNS)
+            plain = plain & frames.plain_columns(extra, TARGET_COLUMNS)
     return Targets(digest, size, strata, targets, plain, used, applied)
 
 
@@ -267,9 +282,19 @@ def adjustments_for(
 @dataclass(frozen=True)
 class CreatedPlan:
     plan_id: str
-    stored: bytes  # the complete plan, as stored
-    answer: bytes  # ``stored``, or the plan with its first page of targets when that is too large
+    sha256: str  # of the complete plan as stored (the audit chain's subject)
+    answer: bytes  # the stored plan, or the plan with its first page of targets when that is too large
     targets: int
+    lake: Lake = field(repr=False, compare=False)
+    kept: bytes | None = field(default=None, repr=False)  # the stored plan when small
+
+    @property
+    def stored(self) -> bytes:
+        """The complete plan as stored: read back unless small, since a province-wide plan is
+        not held in memory (docs/adr/0153)."""
+        if self.kept is not None:
+            return self.kept
+        return self.lake.read_bytes(layout.plan_key(province_of_plan(self.plan_id), self.plan_id))
 
 
 @scoped
@@ -328,17 +353,15 @@ def make_plan(
         **drawn.head(),
     }
     tail = {"inspector_loads": drawn.inspector_loads, "request": req.model_dump(mode="json")}
-    objects = drawn.target_objects()
-    text = PlanText(
-        plan_id,
-        dumps(head).encode("utf-8")[:-1],
-        lambda start, stop: encode.array_bytes(objects, start, stop),
-        len(objects),
-        dumps(tail).encode("utf-8")[1:],
-    )
-    stored = text.full()
-    store_plan_bytes(lake, req.province, plan_id, stored)
+    head_text, tail_text = dumps(head).encode("utf-8")[:-1], dumps(tail).encode("utf-8")[1:]
+    text = PlanText(plan_id, head_text, drawn.target_array, drawn.count, tail_text)
+    stored = store_plan_text(lake, req.province, text, keep=max_answer_bytes)
     logger.info(
-        "plan %s stored: province %s month %s, %d targets", plan_id, req.province, req.month, len(objects)
+        "plan %s stored: province %s month %s, %d targets", plan_id, req.province, req.month, drawn.count
     )
-    return CreatedPlan(plan_id, stored, text.answer(stored, max_answer_bytes), len(objects))
+    answer = (
+        text.first_page(max_answer_bytes)
+        if stored.kept is None
+        else text.answer(stored.kept, max_answer_bytes)
+    )
+    return CreatedPlan(plan_id, stored.sha256, answer, drawn.count, lake, stored.kept)

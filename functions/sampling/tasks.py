@@ -391,7 +391,7 @@ def draw_task(
             f"another draw of task {task_id} was made at the same time; read the task again",
             field="task_id",
         ) from None
-    chain_draw(lake, signer, province, task_id, record, made.stored, at)
+    chain_draw(lake, signer, province, task_id, record, made.sha256, at)
     return made
 
 
@@ -402,22 +402,24 @@ def chain_task(lake: Lake, signer: Signer, task: dict[str, Any], data: bytes, at
 
 
 def chain_draw(
-    lake: Lake, signer: Signer, province: str, task_id: str, draw: dict[str, Any], stored: bytes, at: str,
+    lake: Lake, signer: Signer, province: str, task_id: str, draw: dict[str, Any], subject: str, at: str,
     **extra: Any,
 ) -> None:  # fmt: skip
-    """A draw's record: ``plan`` for the first, ``supersession`` for a redraw (``stored``: the plan)."""
+    """A draw's record: ``plan`` for the first, ``supersession`` for a redraw (``subject``: the
+    stored plan's SHA-256, hashed as it was written, docs/adr/0153)."""
     kind = "plan" if draw["supersedes"] is None else "supersession"
-    audit.append(lake, signer, province, kind, draw["plan_id"], audit.sha256(stored), at,
+    audit.append(lake, signer, province, kind, draw["plan_id"], subject, at,
                  task_id=task_id, draw_no=draw["draw_no"], supersedes=draw["supersedes"],
                  reason=draw["reason"], mode="official", **extra)  # fmt: skip
 
 
 def chain_test_plan(
-    lake: Lake, signer: Signer, province: str, plan_id: str, stored: bytes, seed_generated: bool, at: str,
+    lake: Lake, signer: Signer, province: str, plan_id: str, subject: str, seed_generated: bool, at: str,
     **extra: Any,
 ) -> None:  # fmt: skip
-    """A test plan's record: ``test_plan``, ``mode: test``, never one of a task's plans."""
-    audit.append(lake, signer, province, "test_plan", plan_id, audit.sha256(stored), at, mode="test",
+    """A test plan's record: ``test_plan``, ``mode: test``, never one of a task's plans
+    (``subject``: the stored plan's SHA-256)."""
+    audit.append(lake, signer, province, "test_plan", plan_id, subject, at, mode="test",
                  seed_from="server" if seed_generated else "caller", **extra)  # fmt: skip
 
 
@@ -433,7 +435,7 @@ def draw_test_plan(
     """A test-mode plan (the caller's seed allowed), on the chain as ``test_plan`` with
     ``mode: test``: visible to auditors, never one of a task's plans (docs/adr/0126)."""
     made = make_plan(lake, req, principal, now=now, max_answer_bytes=max_answer_bytes)
-    chain_test_plan(lake, signer, req.province, made.plan_id, made.stored, req.seed is None, stamp(now))
+    chain_test_plan(lake, signer, req.province, made.plan_id, made.sha256, req.seed is None, stamp(now))
     return made
 
 

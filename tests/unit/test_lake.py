@@ -228,3 +228,44 @@ def test_s3_conditional_writes_send_the_documented_headers(s3_lake: Lake) -> Non
     assert sent == [{"If-None-Match": "*"}, {"If-Match": f'"{etag[1]}"'}]
     with pytest.raises(ValueError, match="exclude"):
         s3_lake.write_bytes("a.json", b"3", if_none_match=True, if_match=etag[1])
+
+
+# -- writing in pieces (docs/adr/0153) ------------------------------------------------------------
+def test_s3_writing_in_pieces_is_one_put_of_the_whole(
+    s3_lake: Lake, s3_bucket: str, boto3_session: boto3.Session, moto_endpoint: str, moto_requests: Any
+) -> None:
+    """No multipart upload (its abort needs a grant the API role has not), no copy, no delete."""
+    with s3_lake.writing("plans/42/p.json", metadata={"Content-Type": "application/json"}) as out:
+        for piece in (b"[", memoryview(b'"a","b"')[1:-1], b"]"):
+            out.write(piece)
+    assert moto_requests() == [("PUT", f"/{s3_bucket}/lake/plans/42/p.json")]
+    assert s3_lake.read_bytes("plans/42/p.json") == b'[a","b]'
+    s3 = boto3_session.client("s3", endpoint_url=moto_endpoint)
+    head = s3.head_object(Bucket=s3_bucket, Key="lake/plans/42/p.json")
+    assert head["Metadata"] == {"content-type": "application/json"}
+
+
+def test_writing_that_fails_midway_leaves_nothing(any_lake: Lake) -> None:
+    with pytest.raises(RuntimeError, match="died"), any_lake.writing("d/half.json") as out:
+        out.write(b'{"a":')
+        raise RuntimeError("died")
+    assert not any_lake.exists("d/half.json")
+    assert [f.key for f in any_lake.list_files("d", include_hidden=True)] == []
+
+
+def test_local_writing_renames_a_temporary_file_in_place(local_lake: Lake) -> None:
+    seen: list[str] = []
+    real_move = local_lake.fs.move
+
+    def move(src: str, dst: str) -> None:
+        seen.append(src.rsplit("/", 1)[-1])
+        assert Path(src).read_bytes() == b"onetwo"  # whole before it becomes visible
+        real_move(src, dst)
+
+    recording = Lake(_MoveSpy(local_lake.fs, move), local_lake.root, local_lake.uri)
+    recording.is_local = True
+    with recording.writing("d/obj.bin") as out:
+        out.write(b"one")
+        out.write(b"two")
+    assert len(seen) == 1 and seen[0].startswith("_tmp-")
+    assert local_lake.read_bytes("d/obj.bin") == b"onetwo"

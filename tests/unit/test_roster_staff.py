@@ -6,10 +6,13 @@ import datetime as dt
 import hashlib
 import json
 from collections import Counter
+from typing import Any
 
+import numpy as np
 import pytest
 
 from functions.errors import Unprocessable
+from functions.roster import staff as staffing
 from functions.roster.load import Roster, RosterInspector, region_prefix
 from functions.roster.staff import Rules, covers, draw_day, rounds, staff
 
@@ -202,3 +205,40 @@ def test_staffing_is_bit_identical_to_the_released_algorithm(case: str) -> None:
     out = staff(f"seed-{case}", ts, _golden_roster(conflicted), rules)
     text = json.dumps([out.inspectors, out.loads, out.levels, out.qualified], sort_keys=True)
     assert hashlib.sha256(text.encode()).hexdigest() == GOLDEN[case]
+
+
+def _round_slots_as_first_written(seed: str, n: int, m: int, p: int) -> tuple[Any, Any]:
+    """:func:`functions.roster.staff._round_slots` as first released (ADR 0129): one
+    ``permutation`` call per round and the straddle check on every row."""
+    rng = staffing._generator(seed)
+    order = rng.permutation(n)
+    perms = [rng.permutation(m) for _ in range(-(-n * p // m))]
+    if m % p:
+        for r in range(1, len(perms)):
+            start = r * m
+            head = start - start % p
+            if head == start:
+                continue
+            before = set(perms[r - 1][head - (r - 1) * m :].tolist())
+            cur = perms[r]
+            end = min(p - start % p, m)
+            spare = end
+            for k in range(end):
+                if int(cur[k]) in before:
+                    while int(cur[spare]) in before:
+                        spare += 1
+                    cur[k], cur[spare] = cur[spare], cur[k]
+                    spare += 1
+    return order, np.sort(np.concatenate(perms)[: n * p].reshape(n, p), axis=1)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3, 5])
+def test_round_slots_are_those_first_released(p: int) -> None:
+    """The batched shuffles and the vectorised straddle check draw the same, bit for bit, on
+    pools below and above ``2p``, multiples of ``p`` or not (docs/adr/0153)."""
+    for m in (p, p + 1, 2 * p - 1 if p > 1 else 2, 2 * p, 2 * p + 1, 7, 20, 21, 22, 41):
+        for n in (1, 2, 9, 400):
+            for seed in ("a", "b", "c"):
+                want = _round_slots_as_first_written(seed, n, m, p)
+                got = staffing._round_slots(seed, n, m, p)
+                assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]), (m, n, seed)

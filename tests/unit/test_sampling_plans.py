@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import hashlib
 import json
 
 import pytest
@@ -11,7 +14,9 @@ from functions.auth.tokens import Principal
 from functions.errors import Conflict, InvalidInput, NotFound
 from functions.lake import Lake
 from functions.sampling import frame as frames
+from functions.sampling import plans
 from functions.sampling.plans import load_plan, new_plan_id, province_of_plan, store_plan
+from functions.sampling.service import make_plan
 from functions.sampling.tasks import create_plan
 from functions.sampling.verify import verify_plan
 from schemas.api import PlanRequest
@@ -140,3 +145,56 @@ def test_a_test_plan_off_the_chain_fails_until_repair_adopts_it(lake: Lake) -> N
     done = repair(lake, AUDIT_KEY, "42", "cli:op")
     assert done.actions[0]["action"] == "adopted_test_plan" and done.actions[0]["ref"] == pid
     assert verify_plan(lake, pid, AUDIT_KEY).ok
+
+
+# -- stored a batch of targets at a time (docs/adr/0153) ------------------------------------------
+def test_a_plan_written_in_batches_is_the_same_bytes(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same seed, same time: a plan written 7 targets at a time equals one written whole."""
+    at = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
+    req = _request(seed="batches")
+    whole = make_plan(lake, req, CALLER, now=at)
+    monkeypatch.setattr(plans, "TARGET_BATCH", 7)
+    batched = make_plan(lake, req, CALLER, now=at)
+    assert whole.targets == batched.targets > 7 * 3
+    data = lake.read_bytes(layout.plan_key("42", batched.plan_id))
+    assert data == lake.read_bytes(layout.plan_key("42", whole.plan_id)).replace(
+        whole.plan_id.encode(), batched.plan_id.encode()
+    )
+    assert batched.sha256 == hashlib.sha256(data).hexdigest() and batched.stored == data
+    assert json.loads(data)["targets"] == json.loads(whole.stored)["targets"]
+
+
+@pytest.mark.parametrize("batch", [1, 2, 5, 6, 100])
+def test_pieces_join_to_the_full_text(lake: Lake, batch: int) -> None:
+    pid, text = create_plan(lake, _request(ratios={"A": 0.002, "D": 0.005}, seed="few"), CALLER, AUDIT_KEY)
+    parsed = plans.plan_text_of(json.loads(text))
+    assert 0 < parsed.count <= 6
+    assert b"".join(parsed.pieces(batch)) == parsed.full() == text.encode()
+    empty = plans.PlanText(pid, b'{"a":1', lambda start, stop: b"[]", 0, b'"z":2}')
+    assert b"".join(empty.pieces(batch)) == empty.full() == b'{"a":1,"targets":[],"z":2}'
+
+
+def test_a_stored_plan_is_kept_only_when_small(lake: Lake) -> None:
+    _, text = create_plan(lake, _request(seed="kept"), CALLER, AUDIT_KEY)
+    parsed = plans.plan_text_of(json.loads(text))
+    data = text.encode()
+    for keep, kept in ((len(data), data), (len(data) - 1, None)):
+        copy = dataclasses.replace(parsed, plan_id=new_plan_id("42"))
+        stored = plans.store_plan_text(lake, "42", copy, keep=keep, batch=3)
+        assert (stored.kept, stored.size, stored.sha256) == (
+            kept,
+            len(data),
+            hashlib.sha256(data).hexdigest(),
+        )
+        assert lake.read_bytes(layout.plan_key("42", copy.plan_id)) == data
+        with pytest.raises(Conflict):
+            plans.store_plan_text(lake, "42", copy)
+
+
+def test_a_draw_keeps_no_reference_to_its_targets(lake: Lake) -> None:
+    """The per-frame ``json_plain_columns`` cache once held every draw's targets (65 MB for a 20M
+    province-wide plan, four of them at a time)."""
+    make_plan(lake, _request(seed="a"), CALLER)
+    before = dict(frames._plain_cache)
+    made = make_plan(lake, _request(seed="b"), CALLER)
+    assert made.targets > 0 and frames._plain_cache == before
