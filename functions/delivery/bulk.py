@@ -94,8 +94,8 @@ def page(
             elif changes_only and (chunked := ChunkedChanges.open(lake, month, province, run_id)) is not None:
                 # written by Athena in position chunks (ADR 0152): a chunk is read as a row group
                 _same_source(source, "file", cursor)
-                rows, next_row = _collect(chunked, start, limit, False, max_bytes - _ENVELOPE, adjusted,
-                                          (lake.display(chunked.prefix), run_id))  # fmt: skip
+                rows, next_row = _collect(chunked, start, limit, False, budget, adjusted,
+                                          (lake.display(chunked.prefix), run_id), fields)  # fmt: skip
                 end, used = chunked.rows, "file"
             else:
                 _same_source(source, None, cursor)
