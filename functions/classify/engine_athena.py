@@ -228,6 +228,16 @@ def run_athena(
         raise
 
 
+def clear_scratch(lake: Lake, scratch: str) -> None:
+    """Empty an UNLOAD scratch prefix, best effort: a statement refuses a non-empty scratch, and
+    what cannot be deleted now the scratch lifecycle rule removes later."""
+    for f in lake.list_files(scratch, include_hidden=True):
+        try:
+            lake.delete(f.key)
+        except OSError:
+            logger.warning("could not delete scratch file %s", f.key)
+
+
 def class_counts(lake: Lake, runner: AthenaRunner, table: str, run_id: str) -> tuple[dict[str, int], int]:
     """The rows per class of ``table``, from one aggregate ``UNLOAD`` (a handful of rows read
     back from the scratch, which is emptied after)."""
@@ -246,11 +256,7 @@ def class_counts(lake: Lake, runner: AthenaRunner, table: str, run_id: str) -> t
                     raise EngineError(f"run {run_id} has rows of class {row['risk_class']!r}")
                 counts[str(row["risk_class"])] += int(row["n"])
     finally:
-        for f in lake.list_files(scratch, include_hidden=True):
-            try:
-                lake.delete(f.key)
-            except OSError:  # the scratch lifecycle rule removes it later
-                logger.warning("could not delete scratch file %s", f.key)
+        clear_scratch(lake, scratch)
     return counts, sum(counts.values())
 
 

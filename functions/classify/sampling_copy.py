@@ -23,7 +23,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from functions import layout
-from functions.classify.engine_athena import unload_statement
+from functions.classify.engine_athena import clear_scratch, unload_statement
 from functions.errors import EngineError, StorageError
 from functions.objections.adjust import approved_adjustments
 from functions.sampling import cells
@@ -247,11 +247,7 @@ def write_sampling_copy_athena(
         chunks = cells.Chunks(chunk_rows, tuple(tuple(n) for n in files))
         index = cells.store_chunks(lake, month, province, run_id, model, index, chunks)
     finally:
-        for f in lake.list_files(scratch, include_hidden=True):
-            try:
-                lake.delete(f.key)
-            except OSError:  # the scratch lifecycle rule removes it later
-                logger.warning("could not delete scratch file %s", f.key)
+        clear_scratch(lake, scratch)
     summary = {
         "adjusted": len(adjusted),
         "layout": cells.LAYOUT,

@@ -128,7 +128,7 @@ def write_changes_athena(
     """Have Athena write the run's changed rows from ``source`` (the run's table) in position
     chunks beside the run; the number of changed rows. Only footers and the count's one-row
     result are read here."""
-    from functions.classify.engine_athena import execute, unload_statement
+    from functions.classify.engine_athena import clear_scratch, execute, unload_statement
 
     chunk_rows = chunk_rows or ROW_GROUP
     scratch = layout.athena_unload_prefix("changes-" + re.sub(r"[^A-Za-z0-9_.-]", "_", run_id))
@@ -167,11 +167,7 @@ def write_changes_athena(
             {"run_id": run_id, "rows": rows, "chunk_rows": chunk_rows, "files": files},
         )
     finally:
-        for f in lake.list_files(scratch, include_hidden=True):
-            try:
-                lake.delete(f.key)
-            except OSError:  # the scratch lifecycle rule removes it later
-                logger.warning("could not delete scratch file %s", f.key)
+        clear_scratch(lake, scratch)
     logger.info("run %s: %s changed rows written by Athena for the change feed", run_id, rows)
     return rows
 

@@ -211,7 +211,7 @@ def export_month_athena(
 ) -> ExportManifest:
     """The export written by Athena: Parquet and CSV.gz parts copied from the scratch, each
     hashed as it streams from there, the manifest listing every part; nothing else is read."""
-    from functions.classify.engine_athena import execute, unload_statement
+    from functions.classify.engine_athena import clear_scratch, execute, unload_statement
 
     if not (_CODE.match(province) and _CODE.match(month)):
         raise EngineError(f"unexpected province or month {province!r}/{month!r}")
@@ -263,11 +263,7 @@ def export_month_athena(
                     ExportFile.model_validate({"key": dest, "format": fmt, "bytes": f.size, "sha256": digest})
                 )
     finally:
-        for f in lake.list_files(scratch, include_hidden=True):
-            try:
-                lake.delete(f.key)
-            except OSError:  # the scratch lifecycle rule removes it later
-                logger.warning("could not delete scratch file %s", f.key)
+        clear_scratch(lake, scratch)
     manifest = ExportManifest(
         month=month,
         province=province,
