@@ -41,16 +41,17 @@ def _answers(lake: Lake, plan_id: str) -> list[str]:
 
 
 @pytest.fixture
-def stored(local_lake: Lake) -> tuple[Lake, str, list[str]]:
-    """A plan stored with its index, and the answers of the full parse (index removed meanwhile)."""
+def stored(any_lake: Lake) -> tuple[Lake, str, list[str]]:
+    """A plan stored with its index, and the answers of the full parse (index removed meanwhile):
+    on S3 too, where a page is ranged GETs."""
     plan = _plan(N)
-    store_plan_text(local_lake, "42", plan_text_of(plan), keep=0, batch=STEP)
+    store_plan_text(any_lake, "42", plan_text_of(plan), keep=0, batch=STEP)
     index_key = layout.plan_pages_key("42", plan["plan_id"])
-    index = local_lake.read_bytes(index_key)
-    local_lake.delete(index_key)
-    parsed = _answers(local_lake, plan["plan_id"])
-    local_lake.write_bytes(index_key, index)
-    return local_lake, plan["plan_id"], parsed
+    index = any_lake.read_bytes(index_key)
+    any_lake.delete(index_key)
+    parsed = _answers(any_lake, plan["plan_id"])
+    any_lake.write_bytes(index_key, index)
+    return any_lake, plan["plan_id"], parsed
 
 
 def _spy(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> list[str]:
