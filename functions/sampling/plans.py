@@ -304,15 +304,16 @@ def _indexed_plan_text(lake: Lake, plan_id: str) -> PlanText | None:
     plan_key = layout.plan_key(province, plan_id)
     try:
         index = json.loads(lake.read_bytes(layout.plan_pages_key(province, plan_id)))
-        count, stride, chunks = int(index["count"]), int(index["stride"]), index["chunks"]
+        count, stride = int(index["count"]), int(index["stride"])
+        chunks = [(int(offset), int(length), str(sha)) for offset, length, sha in index["chunks"]]
         head_len, end, size = int(index["head"]), int(index["end"]), int(index["size"])
         info = lake.info(plan_key)
         at = head_len + len(_TARGETS_OPEN)
         ok = index["plan_id"] == plan_id and info is not None and info.size == size and stride > 0
         ok = ok and len(chunks) == -(-count // stride)
         for offset, length, _ in chunks:
-            ok = ok and int(offset) == at and int(length) > 0
-            at = int(offset) + int(length) + 1
+            ok = ok and offset == at and length > 0
+            at = offset + length + 1
         ok = ok and end == (at - 1 if chunks else head_len + len(_TARGETS_OPEN)) and end + 2 <= size
     except FileNotFoundError:
         return None
