@@ -20,6 +20,7 @@ BENCHES: dict[str, str] = {
     "evaluate": "bench.evaluate",
     "classifications": "bench.classifications",
     "report": "bench.report",
+    "plan_pages": "bench.plan_pages",
 }
 
 

@@ -272,6 +272,12 @@ class Lake:
     def read_json(self, key: str) -> Any:
         return json.loads(self.read_bytes(key))
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes from ``start`` (fewer at the end): one ranged GET on S3."""
+        with self.open_input_file(key) as f:
+            data = f.read_at(length, start)
+        return bytes(data)
+
     def open_input_file(self, key: str) -> Any:
         """A random-access file (what Parquet readers need)."""
         return self.fs.open_input_file(self.path(key))

@@ -140,6 +140,12 @@ def plan_key(province: str, plan_id: str) -> str:
     return f"plans/{province}/{plan_id}.json"
 
 
+def plan_pages_key(province: str, plan_id: str) -> str:
+    """Where a large plan's targets start, a page's worth at a time (docs/adr/0158): not part of
+    the plan or its digest, and in a folder, so listings of ``plans/<PP>/`` do not see it."""
+    return f"plans/{province}/pages/{plan_id}.json"
+
+
 def token_key(token_id: str) -> str:
     return f"{TOKENS_PREFIX}/{token_id}.json"
 

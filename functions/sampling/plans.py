@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import threading
 from collections import OrderedDict
@@ -23,6 +24,8 @@ from schemas.api import TARGETS_PAGE
 
 if TYPE_CHECKING:
     from functions.lake import Lake
+
+logger = logging.getLogger(__name__)
 
 
 def new_plan_id(province: str) -> str:
@@ -51,6 +54,8 @@ def store_plan(lake: Lake, plan: dict[str, Any]) -> str:
 
 _STORED_AS = {"Content-Type": "application/json"}
 TARGET_BATCH = 65_536  # targets encoded and written at a time (about 11 MB of JSON, ADR 0153)
+PAGE_STRIDE = 1_024  # targets per entry of a large plan's page index (docs/adr/0158)
+_TARGETS_OPEN = b',"targets":['
 
 
 def _new_plan_key(lake: Lake, province: str, plan_id: str) -> str:
@@ -178,14 +183,19 @@ def store_plan_text(
     The bytes are those of :meth:`PlanText.full`, but a province-wide plan (134 MB for 790k
     targets) is never whole in memory: held whole, and copied while joined, it alone took
     a 20M province's draw to the API function's 1 GB (docs/adr/0153). A plan of at most
-    ``keep`` bytes, which may be its own answer, is kept."""
+    ``keep`` bytes, which may be its own answer, is kept. A larger one gets a page index
+    (:func:`plan_pages_key`): where each run of :data:`PAGE_STRIDE` targets starts and its
+    SHA-256, so that a page is read without parsing the plan (docs/adr/0158)."""
     key = _new_plan_key(lake, province, text.plan_id)
-    batch = batch or TARGET_BATCH
+    step = min(batch or TARGET_BATCH, PAGE_STRIDE)
     digest = hashlib.sha256()
     size = 0
     kept: list[bytes] | None = []
+    chunks: list[list[Any]] = []
     with lake.writing(key, metadata=_STORED_AS) as out:
-        for piece in text.pieces(batch):
+
+        def put(piece: bytes | memoryview) -> None:
+            nonlocal size, kept
             out.write(piece)
             digest.update(piece)
             size += len(piece)
@@ -193,6 +203,33 @@ def store_plan_text(
                 kept.append(bytes(piece))
             else:
                 kept = None
+
+        put(text.head)
+        put(_TARGETS_OPEN)
+        for start in range(0, text.count, step):
+            if start:
+                put(b",")
+            chunk = memoryview(text.targets(start, min(text.count, start + step)))[1:-1]
+            chunks.append([size, len(chunk), hashlib.sha256(chunk).hexdigest()])
+            put(chunk)
+        end = size
+        put(b"],")
+        put(text.tail)
+    if kept is None:
+        index = {
+            "format": 1,
+            "plan_id": text.plan_id,
+            "size": size,
+            "head": len(text.head),
+            "end": end,
+            "count": text.count,
+            "stride": step,
+            "chunks": chunks,
+        }
+        try:
+            lake.write_bytes(layout.plan_pages_key(province, text.plan_id), dumps(index).encode("utf-8"))
+        except Exception:  # the plan is stored: without its index, its pages are parsed as before
+            logger.warning("plan %s: page index not written", text.plan_id, exc_info=True)
     return StoredPlan(digest.hexdigest(), size, None if kept is None else b"".join(kept))
 
 
@@ -254,13 +291,89 @@ def _plan_text(lake: Lake, plan_id: str, text: str | None = None) -> PlanText:
     return out
 
 
+class _IndexMismatch(Exception):
+    """A page index that does not describe its plan: the plan is parsed instead."""
+
+
+def _indexed_plan_text(lake: Lake, plan_id: str) -> PlanText | None:
+    """The plan as :class:`PlanText` read through its page index: the head and tail, and only the
+    runs of targets a page needs, each checked against the index's SHA-256 and target count
+    (:class:`_IndexMismatch` otherwise). ``None`` when there is no usable index (older plans).
+    Targets are parsed and dumped again like :func:`plan_text_of`, so pages are the same bytes."""
+    province = province_of_plan(plan_id)
+    plan_key = layout.plan_key(province, plan_id)
+    try:
+        index = json.loads(lake.read_bytes(layout.plan_pages_key(province, plan_id)))
+        count, stride = int(index["count"]), int(index["stride"])
+        chunks = [(int(offset), int(length), str(sha)) for offset, length, sha in index["chunks"]]
+        head_len, end, size = int(index["head"]), int(index["end"]), int(index["size"])
+        info = lake.info(plan_key)
+        at = head_len + len(_TARGETS_OPEN)
+        ok = index["plan_id"] == plan_id and info is not None and info.size == size and stride > 0
+        ok = ok and len(chunks) == -(-count // stride)
+        for offset, length, _ in chunks:
+            ok = ok and offset == at and length > 0
+            at = offset + length + 1
+        ok = ok and end == (at - 1 if chunks else head_len + len(_TARGETS_OPEN)) and end + 2 <= size
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        logger.warning("plan %s: page index does not match the plan, parsed instead", plan_id)
+        return None
+    head = lake.read_range(plan_key, 0, head_len + len(_TARGETS_OPEN))
+    after = lake.read_range(plan_key, end, size - end)
+    if head[head_len:] != _TARGETS_OPEN or after[:2] != b"],":
+        raise _IndexMismatch(plan_id)
+    try:
+        before = json.loads(head[:head_len] + b"}")
+        rest = json.loads(b"{" + after[2:])
+    except ValueError:
+        raise _IndexMismatch(plan_id) from None
+    plan = {**before, "targets": [], **rest}
+    shell = plan_text_of(plan)
+    read: dict[int, list[Any]] = {}
+
+    def run(i: int) -> list[Any]:
+        if i not in read:
+            offset, length, sha = chunks[i]
+            data = lake.read_range(plan_key, offset, length)
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise _IndexMismatch(plan_id)
+            try:
+                rows = json.loads(b"[" + data + b"]")
+            except ValueError:
+                raise _IndexMismatch(plan_id) from None
+            if len(rows) != min(stride, count - i * stride):
+                raise _IndexMismatch(plan_id)
+            if len(read) > 16:  # a page spans at most 11 runs: keep memory O(page)
+                read.clear()
+            read[i] = rows
+        return read[i]
+
+    def targets(start: int, stop: int) -> bytes:
+        stop = min(stop, count)
+        rows: list[Any] = []
+        for i in range(start // stride, -(-stop // stride) if stop > start else start // stride):
+            rows.extend(run(i))
+        first = (start // stride) * stride
+        return dumps(rows[start - first : stop - first]).encode("utf-8")
+
+    return PlanText(plan_id, shell.head, targets, count, shell.tail)
+
+
 def clear_cache() -> None:
     with _parsed_lock:
         _parsed.clear()
 
 
 def plan_answer(lake: Lake, plan_id: str, max_bytes: int = MAX_ANSWER_BYTES) -> str:
-    """``GET /v1/sampling/plans/{plan_id}``: the stored plan, or its first page when too large."""
+    """``GET /v1/sampling/plans/{plan_id}``: the stored plan, or its first page when too large.
+    A plan with a page index is never read whole (docs/adr/0158)."""
+    indexed = _from_index(lake, plan_id, lambda t: t.first_page(max_bytes))
+    if indexed is not None:
+        return indexed
     text = load_plan_text(lake, plan_id)
     data = text.encode("utf-8")
     if wire_size(data, max_bytes) <= max_bytes:
@@ -270,4 +383,20 @@ def plan_answer(lake: Lake, plan_id: str, max_bytes: int = MAX_ANSWER_BYTES) -> 
 
 def targets_page(lake: Lake, plan_id: str, offset: int, limit: int, max_bytes: int = MAX_ANSWER_BYTES) -> str:
     """``GET /v1/sampling/plans/{plan_id}/targets``: targets ``offset:offset+limit`` of a plan."""
+    indexed = _from_index(lake, plan_id, lambda t: t.page(offset, limit, max_bytes))
+    if indexed is not None:
+        return indexed
     return _plan_text(lake, plan_id).page(offset, limit, max_bytes).decode("utf-8")
+
+
+def _from_index(lake: Lake, plan_id: str, answer: Callable[[PlanText], bytes]) -> str | None:
+    """``answer`` of the plan read through its page index; ``None`` (parse the plan) without a
+    usable index or when the bytes read are not those the index describes."""
+    if (lake.uri, plan_id) in _parsed:
+        return None  # already parsed in this process: no read at all
+    try:
+        text = _indexed_plan_text(lake, plan_id)
+        return None if text is None else answer(text).decode("utf-8")
+    except _IndexMismatch:
+        logger.warning("plan %s: page index does not match the plan's bytes, parsed instead", plan_id)
+        return None

@@ -25,6 +25,14 @@ def test_write_read_list_roundtrip(any_lake: Lake) -> None:
     assert any_lake.exists("a/b/one.txt") and not any_lake.exists("a/b/none.txt")
 
 
+def test_a_range_is_read_without_the_rest(any_lake: Lake) -> None:
+    any_lake.write_bytes("r/plan.json", "0123456789统一".encode())
+    assert any_lake.read_range("r/plan.json", 3, 4) == b"3456"
+    assert any_lake.read_range("r/plan.json", 10, 100) == "统一".encode()  # fewer at the end
+    with pytest.raises(FileNotFoundError):
+        any_lake.read_range("r/none.json", 0, 1)
+
+
 def test_no_temporary_objects_remain(any_lake: Lake) -> None:
     any_lake.write_bytes("x/y.bin", b"abc")
     assert [f.key for f in any_lake.list_files("x", include_hidden=True)] == ["x/y.bin"]
