@@ -199,6 +199,23 @@ def _signals(lake: Lake, entities: int, first: int, rng: np.random.Generator) ->
             "province": _const(PROVINCE, n_t),
             "month": _const(MONTH, n_t),
             "status": _const("open", n_t),
+            "risk_class": _choice(rng, ("C", "D"), n_t),
+            "risk_score": pa.array(rng.uniform(25, 90, n_t)),
+            "reasons": pa.array(
+                [
+                    [
+                        {
+                            "rule": "complaint_surge@1",
+                            "rule_name": "投诉激增",
+                            "severity": "high",
+                            "warning_key": f"w{i}",
+                            "evidence": "{}",
+                        }
+                    ]
+                    for i in range(n_t)
+                ],
+                TASK_SCHEMA.field("reasons").type,
+            ),
         },
     )
     lake.write_parquet(layout.tasks_key(MONTH, PROVINCE, "bench"), tasks)
