@@ -174,10 +174,11 @@ def moto_requests(moto_endpoint: str) -> Iterator[Callable[[], list[tuple[str, s
     post("/moto-api/recorder/reset-recording")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def run_cli() -> Callable[..., tuple[int, str, str]]:
     """``creditrisk ARGS`` in a real subprocess (exit statuses as a shell sees them); the
-    environment is this one's plus ``env``. Returns (status, stdout, stderr)."""
+    environment is this one's (read at each call) plus ``env``. Returns (status, stdout, stderr).
+    Session-scoped so module fixtures can set up through the CLI too."""
     import subprocess
     import sys
 

@@ -6,9 +6,12 @@ rules'), not an overdue flood; the later annual-reports upload resolves the aler
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,16 +61,28 @@ def settings(local_settings: Settings) -> Settings:
     return local_settings.model_copy(update={"field_systems": ()})
 
 
-@pytest.fixture
-def monthly(local_lake: Lake, settings: Settings) -> dict[str, Any]:
-    """The uploads (each through the upload trigger), then the scheduled monthly run."""
-    _upload(local_lake, settings, "entities", [entity(i) for i in range(1, N + 1)], T0)
-    _upload(local_lake, settings, "penalties", [_penalty(1), _penalty(2)], T0 + dt.timedelta(minutes=5))
+@pytest.fixture(scope="module")
+def monthly_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The uploads (each through the upload trigger), then the scheduled monthly run: once per
+    module, into a lake of its own that each test gets a copy of (``monthly``)."""
+    root = tmp_path_factory.mktemp("monthly-gaps") / "lake"
+    settings = Settings(lake_uri=str(root)).model_copy(update={"field_systems": ()})
+    lake = Lake.from_uri(settings.lake_uri)
+    _upload(lake, settings, "entities", [entity(i) for i in range(1, N + 1)], T0)
+    _upload(lake, settings, "penalties", [_penalty(1), _penalty(2)], T0 + dt.timedelta(minutes=5))
     listed = [{"record_id": "A-1", "uscc": code(3), "listed_on": D(2026, 10, 1), "reason": "unreachable"}]
-    _upload(local_lake, settings, "abnormal_list", listed, T0 + dt.timedelta(minutes=10))
+    _upload(lake, settings, "abnormal_list", listed, T0 + dt.timedelta(minutes=10))
     serious = [{"record_id": "S-1", "uscc": code(4), "listed_on": D(2026, 10, 2), "reason": "fraud"}]
-    _upload(local_lake, settings, "serious_dishonesty_list", serious, T0 + dt.timedelta(minutes=15))
-    return run_monthly(local_lake, month=M, settings=settings, now=NOW, notifier=Recorder())
+    _upload(lake, settings, "serious_dishonesty_list", serious, T0 + dt.timedelta(minutes=15))
+    return root, run_monthly(lake, month=M, settings=settings, now=NOW, notifier=Recorder())
+
+
+@pytest.fixture
+def monthly(local_lake: Lake, monthly_once: tuple[Path, dict[str, Any]]) -> dict[str, Any]:
+    """A fresh copy of the monthly run's lake per test (each test changes it) and its result."""
+    root, result = monthly_once
+    shutil.copytree(root, local_lake.uri, dirs_exist_ok=True)
+    return copy.deepcopy(result)
 
 
 def _gap_rows(lake: Lake, fact: str) -> list[dict[str, Any]]:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -22,12 +24,22 @@ MONTH = "2026-06"
 CUT = "2026-07-05T00:00:00"
 
 
-@pytest.fixture
-def classified(local_lake: Lake, run_cli: Run) -> Lake:
-    write_curated(local_lake, "entities", [entity(1), entity(2), entity(3, status="revoked")])
-    write_curated(local_lake, "licences", [lic(1, 1, "food_business")])  # entity 1 is in the food field
-    status, _, err = run_cli("--lake", local_lake.uri, "classify", "--month", MONTH, "--cutoff", CUT)
+@pytest.fixture(scope="module")
+def classified_once(tmp_path_factory: pytest.TempPathFactory, run_cli: Run) -> Path:
+    """The classified lake, made once per module (one ``classify`` subprocess, not one per test)."""
+    root = tmp_path_factory.mktemp("objection-cli") / "lake"
+    lake = Lake.from_uri(str(root))
+    write_curated(lake, "entities", [entity(1), entity(2), entity(3, status="revoked")])
+    write_curated(lake, "licences", [lic(1, 1, "food_business")])  # entity 1 is in the food field
+    status, _, err = run_cli("--lake", lake.uri, "classify", "--month", MONTH, "--cutoff", CUT)
     assert status == 0, err
+    return root
+
+
+@pytest.fixture
+def classified(local_lake: Lake, classified_once: Path) -> Lake:
+    """A fresh copy per test: each test changes its lake."""
+    shutil.copytree(classified_once, local_lake.uri, dirs_exist_ok=True)
     return local_lake
 
 
