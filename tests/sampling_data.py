@@ -259,3 +259,15 @@ def life(lake: Lake, region: str) -> str:
     return draw_test_plan(
         lake, PlanRequest.model_validate(body, strict=False), WHO, AUDIT_KEY, now=LIFE_AT
     ).plan_id
+
+
+def changed_table(province: str = "42", rows: int = 503, run_id: str = "run-1") -> pa.Table:
+    """A published table sorted by uscc with about 40 % changed since last month (some new: no
+    previous class): what the change-feed tests page through."""
+    t = results_table(province, rows, run_id=run_id)
+    prev = [
+        None if i % 7 == 0 else ("A" if i % 3 == 0 else c) for i, c in enumerate(t["risk_class"].to_pylist())
+    ]
+    return t.set_column(
+        t.schema.get_field_index("previous_class"), "previous_class", pa.array(prev, pa.string())
+    )

@@ -66,16 +66,22 @@ def stricter(general: str | None, field: str) -> str:
     return combine(general, field)
 
 
-def frame_sql(field_path: str, general_path: str | None) -> str:
-    """The field's sampling frame: its rows in uscc order, ``risk_class`` by the combination rule
-    (classes are letters A–D, so the stricter one is the greater)."""
-    cols = ", ".join(
+def _frame_columns() -> str:
+    """The frame's select list on either engine: the field's columns, ``risk_class`` by the
+    combination rule (classes are letters A–D, so the stricter one is the greater)."""
+    return ", ".join(
         "CASE WHEN g.risk_class IS NOT NULL AND g.risk_class > f.risk_class THEN g.risk_class "
         "ELSE f.risk_class END AS risk_class"
         if c == "risk_class"
         else f"f.{c} AS {c}"
         for c in CLASSIFICATION_SCHEMA.names
     )
+
+
+def frame_sql(field_path: str, general_path: str | None) -> str:
+    """The field's sampling frame: its rows in uscc order, ``risk_class`` by the combination rule
+    (classes are letters A–D, so the stricter one is the greater)."""
+    cols = _frame_columns()
     general = (
         f"(SELECT uscc, risk_class FROM read_parquet('{_quoted(general_path)}'))"
         if general_path
@@ -284,13 +290,7 @@ def frame_run_id(run_id: str) -> str:
 def athena_frame_sql(field_table: str, month: str, province: str, general_run_id: str) -> str:
     """:func:`frame_sql` on Athena: the field's table joined with the general run as published
     (the ``classifications`` table, one partition; the run id pins the run)."""
-    cols = ", ".join(
-        "CASE WHEN g.risk_class IS NOT NULL AND g.risk_class > f.risk_class THEN g.risk_class "
-        "ELSE f.risk_class END AS risk_class"
-        if c == "risk_class"
-        else f"f.{c} AS {c}"
-        for c in CLASSIFICATION_SCHEMA.names
-    )
+    cols = _frame_columns()
     general = (
         f"(SELECT uscc, risk_class FROM {RESULTS_TABLE} WHERE month = '{month}' AND province = '{province}' "
         f"AND run_id = '{general_run_id}')"

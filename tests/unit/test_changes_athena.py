@@ -19,7 +19,7 @@ from functions.errors import EngineError, StorageError
 from functions.lake import Lake
 from functions.sampling.signing import HmacSigner
 from tests.athena_fake import TableAthena
-from tests.sampling_data import publish, results_table
+from tests.sampling_data import changed_table, publish
 
 MONTH = "2026-10"
 TABLE = "db.classify_run_run_1"
@@ -27,14 +27,7 @@ TABLE = "db.classify_run_run_1"
 
 @pytest.fixture
 def table() -> pa.Table:
-    """503 rows sorted by uscc; about 40 % changed (some new: no previous class)."""
-    t = results_table("42", 503, run_id="run-1")
-    prev = [
-        None if i % 7 == 0 else ("A" if i % 3 == 0 else c) for i, c in enumerate(t["risk_class"].to_pylist())
-    ]
-    return t.set_column(
-        t.schema.get_field_index("previous_class"), "previous_class", pa.array(prev, pa.string())
-    )
+    return changed_table()
 
 
 @pytest.fixture

@@ -16,20 +16,14 @@ from functions.errors import Conflict, InvalidInput, NotFound
 from functions.lake import Lake
 from functions.sampling.signing import KmsSigner
 from functions.settings import Settings
-from tests.sampling_data import FakeKms, publish, results_table
+from tests.sampling_data import FakeKms, changed_table, publish, results_table
 
 MONTH = "2026-10"
 
 
 @pytest.fixture
 def table() -> pa.Table:
-    t = results_table("42", 503, run_id="run-1")
-    prev = [
-        None if i % 7 == 0 else ("A" if i % 3 == 0 else c) for i, c in enumerate(t["risk_class"].to_pylist())
-    ]
-    return t.set_column(
-        t.schema.get_field_index("previous_class"), "previous_class", pa.array(prev, pa.string())
-    )
+    return changed_table()
 
 
 @pytest.fixture
