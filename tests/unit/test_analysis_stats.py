@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from functions.analysis import stats
@@ -70,6 +71,18 @@ def test_bootstrap_auc_is_reproducible_and_brackets_the_estimate() -> None:
     assert a["low"] < a["value"] < a["high"] and a["n"] == 98 and a["sufficient"]
     few = stats.auc([1, 2], [3, 4])
     assert few["value"] is None and few["estimate"] is not None
+
+
+def test_the_auc_bootstrap_in_blocks_draws_what_it_drew_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks bound memory (60k distinct scores x 2,000 replicates was ~6 GB in one matrix);
+    the interval must not move with the block size."""
+    rng = np.random.default_rng(3)
+    pos, neg = rng.integers(0, 3, 400).tolist(), rng.integers(0, 6, 400).tolist()
+    whole = stats.auc(pos, neg, seed=11, replicates=300)
+    monkeypatch.setattr(stats, "BOOTSTRAP_CELLS_PER_BLOCK", 800 * 7)  # blocks of 7 replicates
+    assert stats.auc(pos, neg, seed=11, replicates=300) == whole
+    monkeypatch.setattr(stats, "BOOTSTRAP_CELLS_PER_BLOCK", 1)  # one replicate at a time
+    assert stats.auc(pos, neg, seed=11, replicates=300) == whole
 
 
 def test_precision_in_the_top_share_breaks_ties_by_expectation() -> None:
