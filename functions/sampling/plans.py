@@ -56,6 +56,7 @@ _STORED_AS = {"Content-Type": "application/json"}
 TARGET_BATCH = 65_536  # targets encoded and written at a time (about 11 MB of JSON, ADR 0153)
 PAGE_STRIDE = 1_024  # targets per entry of a large plan's page index (docs/adr/0158)
 _TARGETS_OPEN = b',"targets":['
+_TARGETS_CLOSE = b"],"
 
 
 def _new_plan_key(lake: Lake, province: str, plan_id: str) -> str:
@@ -108,16 +109,17 @@ class PlanText:
         """The complete plan: what is stored."""
         return b"".join((self.head, b',"targets":', self.targets(0, self.count), b",", self.tail))
 
-    def pieces(self, batch: int) -> Iterator[bytes | memoryview]:
-        """:meth:`full` in pieces, ``batch`` targets at most in each (joined, the same bytes)."""
-        yield self.head
-        yield b',"targets":['
+    def pieces(self, batch: int) -> Iterator[tuple[bytes | memoryview, bool]]:
+        """:meth:`full` in pieces, ``batch`` targets at most in each (joined, the same bytes);
+        the flag marks a run of targets (what the page index records)."""
+        yield self.head, False
+        yield _TARGETS_OPEN, False
         for start in range(0, self.count, batch):
             if start:
-                yield b","
-            yield memoryview(self.targets(start, min(self.count, start + batch)))[1:-1]
-        yield b"],"
-        yield self.tail
+                yield b",", False
+            yield memoryview(self.targets(start, min(self.count, start + batch)))[1:-1], True
+        yield _TARGETS_CLOSE, False
+        yield self.tail, False
 
     def answer(self, full: bytes | None = None, max_bytes: int = MAX_ANSWER_BYTES) -> bytes:
         """``full`` when it fits a Lambda answer, else the plan with its first page of targets."""
@@ -204,17 +206,11 @@ def store_plan_text(
             else:
                 kept = None
 
-        put(text.head)
-        put(_TARGETS_OPEN)
-        for start in range(0, text.count, step):
-            if start:
-                put(b",")
-            chunk = memoryview(text.targets(start, min(text.count, start + step)))[1:-1]
-            chunks.append([size, len(chunk), hashlib.sha256(chunk).hexdigest()])
-            put(chunk)
-        end = size
-        put(b"],")
-        put(text.tail)
+        for piece, run in text.pieces(step):
+            if run:
+                chunks.append([size, len(piece), hashlib.sha256(piece).hexdigest()])
+            put(piece)
+    end = size - len(_TARGETS_CLOSE) - len(text.tail)  # where the targets' array closes
     if kept is None:
         index = {
             "format": 1,
@@ -324,7 +320,7 @@ def _indexed_plan_text(lake: Lake, plan_id: str) -> PlanText | None:
         return None
     head = lake.read_range(plan_key, 0, head_len + len(_TARGETS_OPEN))
     after = lake.read_range(plan_key, end, size - end)
-    if head[head_len:] != _TARGETS_OPEN or after[:2] != b"],":
+    if head[head_len:] != _TARGETS_OPEN or after[: len(_TARGETS_CLOSE)] != _TARGETS_CLOSE:
         raise _IndexMismatch(plan_id)
     try:
         before = json.loads(head[:head_len] + b"}")
