@@ -14,6 +14,7 @@ read for the page's codes only (``functions.delivery.field_classes``, docs/adr/0
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -30,6 +31,7 @@ from functions import layout
 from functions.delivery.changes import ChunkedChanges
 from functions.delivery.cursor import sign, verify
 from functions.delivery.field_classes import FieldSource, fields_json, open_fields
+from functions.delivery.field_classes import clear_cache as clear_footers
 from functions.errors import Conflict, InvalidInput, NotFound, StorageError
 from functions.objections.adjust import approved_adjustments
 
@@ -63,9 +65,11 @@ def page(
     start = 0
     expected_run: str | None = None
     source: str | None = None
+    expected_fields: str | None = None  # the digest of the field runs the walk started with
     if cursor:
         pos = verify(signer, cursor, {"v": 1, "p": province, "m": month, "f": feed})
         start, expected_run, source = int(pos["o"]), str(pos["r"]), pos.get("s")
+        expected_fields = str(pos.get("fr", ""))  # none in a cursor issued before ADR 0161: restart
     adjusted = approved_adjustments(lake, month, province)
     try:
         with ExitStack() as stack:
@@ -80,6 +84,15 @@ def page(
                     "start again without a cursor",
                     field="cursor",
                     run_id=run_id,
+                )
+            if expected_fields is not None and expected_fields != _runs_digest(field_runs):
+                now = ", ".join(f"{k} run {v}" for k, v in field_runs.items()) or "none"
+                raise Conflict(
+                    "a professional field was published or re-published for the month since this cursor "
+                    f"was issued (fields now: {now}); start again without a cursor",
+                    field="cursor",
+                    run_id=run_id,
+                    field_runs=field_runs,
                 )
             total = pf.metadata.num_rows
             ckey = layout.changes_key(month, province, run_id) if changes_only else None
@@ -105,7 +118,8 @@ def page(
     except OSError as exc:
         raise StorageError(f"cannot read {lake.display(key)}: {exc}") from exc
     has_more = next_row < end
-    state: dict[str, Any] = {"v": 1, "p": province, "m": month, "f": feed, "r": run_id, "o": next_row}
+    state: dict[str, Any] = {"v": 1, "p": province, "m": month, "f": feed, "r": run_id, "o": next_row,
+                             "fr": _runs_digest(field_runs)}  # fmt: skip
     if used:
         state["s"] = used
     nxt = sign(signer, state) if has_more else None
@@ -122,6 +136,14 @@ def page(
     }
     envelope = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
     return envelope[:-1] + ',"rows":[' + ",".join(p for p in rows if p) + "]}"
+
+
+def _runs_digest(field_runs: dict[str, str]) -> str:
+    """The field runs a walk started with, bound into its cursors (docs/adr/0161): a digest,
+    not the ids (four run ids would pass the cursor's 512 characters); the MAC makes it as
+    binding as the ids."""
+    text = json.dumps(field_runs, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _same_source(source: str | None, used: str | None, cursor: str | None) -> None:
@@ -180,11 +202,10 @@ _groups = _GroupCache(CACHE_BYTES)
 
 def clear_cache() -> None:
     _groups.clear()
+    clear_footers()
 
 
-def _cached_reader(
-    pf: pq.ParquetFile, file_id: tuple[str, str], columns: list[str]
-) -> Callable[[int], pa.Table]:
+def _cached_reader(pf: Any, file_id: tuple[str, str], columns: list[str]) -> Callable[[int], pa.Table]:
     """A row-group reader through the cache (a field result's row group serves many pages)."""
 
     def read(rg: int) -> pa.Table:
@@ -248,7 +269,11 @@ def _collect(
         else:
             chosen = batch.slice(0, need)
             positions = np.arange(first, first + chosen.num_rows, dtype=np.int64)
+        _check_required(chosen, positions, file_id)
         texts, sizes = _json_rows(chosen, adjusted, fields)
+        if texts.null_count:  # a null nobody foresaw: never a page of invalid JSON
+            raise StorageError(f"run {file_id[1]}: a row of {file_id[0]} cannot be written as JSON",
+                               run_id=file_id[1])  # fmt: skip
         fits = int(np.searchsorted(np.cumsum(sizes), budget, side="right"))
         if fits == 0 and count == 0 and chosen.num_rows:
             fits = 1  # one row always goes out
@@ -265,6 +290,25 @@ def _collect(
         if changes_only and scanned >= SCAN_ROWS:
             break
     return out, pos
+
+
+REQUIRED = ("uscc", "name", "risk_class")  # not null in the results contract and in every row shown
+
+
+def _check_required(chosen: pa.RecordBatch, positions: Any, file_id: tuple[str, str]) -> None:
+    """A published row without a code, name or class breaks the results contract: the page fails
+    with an error naming the run and the row (a re-publish mends it) rather than pass a row the
+    API's own schema forbids (docs/adr/0161). ``previous_class`` may be null (a new entity)."""
+    for column in REQUIRED:
+        values = chosen.column(column)
+        if values.null_count:
+            at = int(positions[pc.index(pc.is_null(values), True).as_py()])
+            raise StorageError(
+                f"run {file_id[1]}: row {at} of {file_id[0]} has no {column} (the results contract requires "
+                "one); the month must be re-published",
+                run_id=file_id[1],
+                row=at,
+            )
 
 
 def _joined(texts: pa.Array) -> str:

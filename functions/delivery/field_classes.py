@@ -10,10 +10,12 @@ outside a field's population gets ``null`` for that field.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,42 +35,113 @@ _CLASSES = pa.array(RISK_CLASSES, pa.string())
 # combine(general, field) for every pair, at index general * n + field: the rule stays the data's
 _PAIRS = pa.array([combine(g, f) for g in RISK_CLASSES for f in RISK_CLASSES], pa.string())
 
-ReadGroup = Callable[[pq.ParquetFile, tuple[str, str], list[str]], Callable[[int], pa.Table]]
+ReadGroup = Callable[[Any, tuple[str, str], list[str]], Callable[[int], pa.Table]]
+FOOTERS = 64  # field results whose footer a process keeps (4 fields x many months and provinces)
+_footers: OrderedDict[str, tuple[Any, pa.Schema]] = OrderedDict()
+_lock = threading.Lock()
 
 
-@dataclass(frozen=True)
-class FieldSource:
-    """One field's published result for the month, open for pruned reads."""
-
-    field: str
-    run_id: str
-    display: str
-    pf: pq.ParquetFile
-    read: Callable[[int], pa.Table]  # row group → its two columns (cached by the caller)
+def clear_cache() -> None:
+    with _lock:
+        _footers.clear()
 
 
-def open_fields(
-    lake: Lake, month: str, province: str, stack: ExitStack, cached: ReadGroup
-) -> list[FieldSource]:
-    """The fields published for ``province`` and ``month`` (by their pointers), their immutable run
-    results opened in ``stack``; ``cached`` makes the row-group reader (the caller's cache)."""
-    out: list[FieldSource] = []
+def published_pointers(lake: Lake, month: str, province: str) -> dict[str, dict[str, Any]]:
+    """The pointer of each field published for ``province`` and ``month`` (those naming a run),
+    in the order of ``FIELD_NAMES``: what the bulk read and the monthly export both show."""
+    out: dict[str, dict[str, Any]] = {}
     for field in FIELD_NAMES:
         try:
             pointer = lake.read_json(layout.field_classification_pointer_key(field, month, province))
         except FileNotFoundError:
             continue  # the field is not classified for this month
-        run_id = str(pointer.get("run_id") or "")
-        if not run_id:
-            continue
-        key = layout.field_result_key(run_id)
-        display = lake.display(key)
-        try:
-            pf = pq.ParquetFile(stack.enter_context(lake.open_input_file(key)))
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise StorageError(f"cannot read field {field}'s result {display}: {exc}") from exc
-        out.append(FieldSource(field, run_id, display, pf, cached(pf, (display, run_id), COLUMNS)))
+        if pointer.get("run_id"):
+            out[field] = pointer
     return out
+
+
+@dataclass(frozen=True)
+class FieldSource:
+    """One field's published result for the month: its footer (``metadata``, ``schema_arrow``:
+    what ``rows_of`` prunes by) and a row-group reader that opens the file only on a cache miss."""
+
+    field: str
+    run_id: str
+    display: str
+    metadata: Any  # pq.FileMetaData
+    schema_arrow: pa.Schema
+    read: Callable[[int], pa.Table]  # row group → its two columns (cached by the caller)
+
+
+class _LazyResult:
+    """A field result whose footer is known: opened (in the request's ``stack``, with the known
+    footer, so it is not read again) only when a row group must be decoded."""
+
+    def __init__(self, lake: Lake, key: str, field: str, stack: ExitStack, metadata: Any) -> None:
+        self._lake, self._key, self._field, self._stack, self._md = lake, key, field, stack, metadata
+        self._pf: pq.ParquetFile | None = None
+
+    def read_row_group(self, rg: int, columns: list[str]) -> pa.Table:
+        if self._pf is None:
+            try:
+                f = self._stack.enter_context(self._lake.open_input_file(self._key))
+                self._pf = pq.ParquetFile(f, metadata=self._md)
+            except (OSError, pa.ArrowInvalid) as exc:
+                raise StorageError(
+                    f"cannot read field {self._field}'s result {self._lake.display(self._key)}: {exc}"
+                ) from exc
+        return self._pf.read_row_group(rg, columns=columns)
+
+
+def _footer(lake: Lake, key: str, field: str) -> tuple[Any, pa.Schema]:
+    """The footer of a field run's result, read once per process: run results are immutable
+    (docs/adr/0161), so a walk over pages does not GET it again on every page. Keyed by the
+    result's full address (lake and run)."""
+    ident = lake.display(key)
+    with _lock:
+        hit = _footers.get(ident)
+        if hit is not None:
+            _footers.move_to_end(ident)
+            return hit
+    try:
+        with lake.open_input_file(key) as f:
+            pf = pq.ParquetFile(f)
+            found = (pf.metadata, pf.schema_arrow)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise StorageError(f"cannot read field {field}'s result {lake.display(key)}: {exc}") from exc
+    with _lock:
+        _footers[ident] = found
+        while len(_footers) > FOOTERS:
+            _footers.popitem(last=False)
+    return found
+
+
+def open_fields(
+    lake: Lake, month: str, province: str, stack: ExitStack, cached: ReadGroup
+) -> list[FieldSource]:
+    """The fields published for ``province`` and ``month`` (their pointers, read on every call:
+    they change); each immutable run result's footer from the process's cache, the file opened in
+    ``stack`` only for a row group ``cached`` (the caller's row-group cache) does not hold."""
+    out: list[FieldSource] = []
+    for field, pointer in published_pointers(lake, month, province).items():
+        run_id = str(pointer["run_id"])
+        key = layout.field_result_key(run_id)
+        metadata, schema = _footer(lake, key, field)
+        lazy = _LazyResult(lake, key, field, stack, metadata)
+        display = lake.display(key)
+        out.append(
+            FieldSource(field, run_id, display, metadata, schema, cached(lazy, (display, run_id), COLUMNS))
+        )
+    return out
+
+
+def sampling_class_sql(general: str, field: str) -> str:
+    """``combine(general, field)`` as SQL (DuckDB and Trino), tabulated from
+    ``schemas.fields.combine`` so the rule stays in one place; null where ``field`` is null
+    (outside the field's population)."""
+    pairs = [(g + f, combine(g, f)) for g in ("", *RISK_CLASSES) for f in RISK_CLASSES]
+    whens = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in pairs)
+    return f"CASE coalesce({general}, '') || {field} {whens} END"
 
 
 def fields_json(sources: Sequence[FieldSource], codes: pa.Array, general: pa.Array) -> pa.Array:
@@ -81,7 +154,7 @@ def fields_json(sources: Sequence[FieldSource], codes: pa.Array, general: pa.Arr
     parts: list[object] = ["{"]
     for n, src in enumerate(sources):
         try:
-            t = rows_of(src.pf, wanted, COLUMNS, src.read)
+            t = rows_of(src, wanted, COLUMNS, src.read)  # the footer is enough to prune
         except (OSError, pa.ArrowInvalid) as exc:
             raise StorageError(f"cannot read field {src.field}'s result {src.display}: {exc}") from exc
         at = pc.index_in(codes, value_set=t["uscc"].combine_chunks())
