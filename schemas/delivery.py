@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.api import Month, Province, RiskClass
-from schemas.fields import ClassifiedField
+from schemas.fields import FIELD_NAMES, ClassifiedField
 
 PAGE_DEFAULT = 1000
 PAGE_MAX = 5000
@@ -77,7 +77,7 @@ class ClassificationsPage(BaseModel):
 # -- monthly export per province (名录库对接, docs/adr/0122) -------------------------------------
 EXPORT_EVENT_SOURCE = "creditrisk.delivery"
 EXPORT_EVENT_DETAIL_TYPE = "Monthly classification export ready"
-EXPORT_COLUMNS = (
+EXPORT_BASE_COLUMNS = (
     "uscc",
     "name",
     "class",
@@ -87,6 +87,10 @@ EXPORT_COLUMNS = (
     "previous_class",
     "changed",
 )
+# every professional field, published or not: one stable layout for a loader (docs/adr/0160);
+# the bulk read's ``fields`` (ADR 0156) flattened: the field class, then the sampling class
+EXPORT_FIELD_COLUMNS = tuple(c for f in FIELD_NAMES for c in (f"{f}_class", f"{f}_sampling_class"))
+EXPORT_COLUMNS = (*EXPORT_BASE_COLUMNS, *EXPORT_FIELD_COLUMNS)
 
 
 class ExportFile(BaseModel):
@@ -110,7 +114,14 @@ class ExportManifest(BaseModel):
     adjusted: int = Field(ge=0, description="rows with an approved manual adjustment")
     columns: list[str] = Field(
         description="uscc, name, class (adjusted where approved), model_class, adjusted, adjustment_id, "
-        "previous_class, changed, then one <field>_class per professional field when present"
+        "previous_class, changed, then <field>_class and <field>_sampling_class for every professional "
+        "field (food, drug, special_equipment, industrial_product), published or not (docs/adr/0160)"
+    )
+    field_runs: dict[ClassifiedField, str] = Field(
+        default_factory=dict,
+        description="the published run of each field joined (as the bulk read's `field_runs`); a field"
+        " not listed was not published for the month: its two columns are null in every row. Where a"
+        " field is listed, null means the entity is outside that field's population",
     )
     files: list[ExportFile]
     written_at: str

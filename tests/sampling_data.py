@@ -271,3 +271,49 @@ def changed_table(province: str = "42", rows: int = 503, run_id: str = "run-1") 
     return t.set_column(
         t.schema.get_field_index("previous_class"), "previous_class", pa.array(prev, pa.string())
     )
+
+
+def publish_field(
+    lake: Lake,
+    field: str,
+    month: str,
+    province: str,
+    classes: dict[str, str],
+    *,
+    run_id: str,
+    row_group_size: int | None = None,
+) -> None:
+    """Publish a professional field's result as ``publish_field`` does (docs/adr/0117): the run's
+    ``field_classifications.parquet`` (uscc order; ``classes`` = uscc → field class, the field's
+    population), its copy over the published partition, then the pointer naming the run."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    codes = sorted(classes)
+    n = len(codes)
+    score = {"A": 10.0, "B": 35.0, "C": 60.0, "D": 90.0}
+    data: dict[str, Any] = {
+        "uscc": codes,
+        "name": [f"{field}企业{i:05d}" for i in range(n)],
+        "entity_type": ["enterprise"] * n,
+        "region_code": [c[2:8] for c in codes],
+        "industry_code": ["C13"] * n,
+        "risk_score": [score[classes[c]] for c in codes],
+        "risk_class": [classes[c] for c in codes],
+        "previous_class": [None] * n,
+        "dimension_scores": [dict.fromkeys(DIMENSIONS, 1.0)] * n,
+        "reasons": [[] for _ in codes],
+        "rules": [[] for _ in codes],
+        "model": [f"samr-{field}@1"] * n,
+        "run_id": [run_id] * n,
+    }
+    table = pa.table(data, schema=CLASSIFICATION_SCHEMA)
+    buf = io.BytesIO()
+    pq.write_table(table, buf, row_group_size=row_group_size)
+    lake.write_bytes(layout.field_result_key(run_id), buf.getvalue())
+    lake.copy(layout.field_result_key(run_id), layout.field_classification_key(field, month, province))
+    lake.write_json(
+        layout.field_classification_pointer_key(field, month, province),
+        {"run_id": run_id, "field": field, "rows": len(codes)},
+    )

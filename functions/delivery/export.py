@@ -5,6 +5,10 @@ Written on the engine (DuckDB with its memory limit and spill folder, as the sam
 the published Parquet is read from disk, a 20M-row province never sits in this process) to
 ``delivery/<PP>/month=<M>/``: ``classifications.parquet`` and ``classifications.csv.gz`` (UTF-8,
 header) with the columns a platform needs, then ``manifest.json`` (rows, files, SHA-256) last.
+Each professional field's class and sampling class (the bulk read's ``fields``, ADR 0156) are
+joined from the field's published run for the month, in the engine; every field has its two
+columns, null where it was not published (the manifest's ``field_runs`` says which were), so a
+loader sees one layout (docs/adr/0160).
 The announcement (an event carrying the manifest) is made by :mod:`functions.delivery.announce`.
 In AWS only the province's platform role may read its prefix (infra/delivery.py).
 
@@ -27,28 +31,59 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from functions import layout
-from functions.errors import EngineError, NotFound
+from functions.delivery.field_classes import published_pointers, sampling_class_sql
+from functions.errors import EngineError, NotFound, StorageError
 from functions.objections.adjust import approved_adjustments
 from schemas.delivery import EXPORT_COLUMNS, ExportFile, ExportManifest
+from schemas.fields import FIELD_NAMES
 
 if TYPE_CHECKING:
     from functions.lake import Lake
     from functions.settings import Settings
 
 logger = logging.getLogger(__name__)
-FIELD_CLASS = re.compile(r"^[a-z][a-z0-9_]*_class$")  # professional-field classes, when present
-NOT_FIELDS = {"risk_class", "previous_class"}
+CLASS = "coalesce(a.adjusted_class, c.risk_class)"  # the class to use, as the bulk read's ``class``
 
 
-def export_sql(source: str, target: str, field_columns: list[str]) -> str:
-    """The statement writing the Parquet export (adjustments joined from the ``adj`` table)."""
-    fields = "".join(f', c."{c}"' for c in field_columns)
+def fields_sql(relations: dict[str, str]) -> tuple[str, str]:
+    """The select list (``, …``) and the joins of every field's two columns: from
+    ``relations[field]`` (a relation of ``uscc, risk_class``: the field's published run) where the
+    field is published, else typed nulls. The sampling class combines the class to use, as the
+    bulk read's does (ADR 0156). Same text on DuckDB and Trino."""
+    cols, joins = [], []
+    for n, field in enumerate(FIELD_NAMES):
+        relation = relations.get(field)
+        if relation is None:
+            cols.append(
+                f"CAST(NULL AS VARCHAR) AS {field}_class, CAST(NULL AS VARCHAR) AS {field}_sampling_class"
+            )
+            continue
+        joins.append(f" LEFT JOIN {relation} AS f{n} ON f{n}.uscc = c.uscc")
+        cols.append(f"f{n}.risk_class AS {field}_class, "
+                    f"{sampling_class_sql(CLASS, f'f{n}.risk_class')} AS {field}_sampling_class")  # fmt: skip
+    return "".join(f", {c}" for c in cols), "".join(joins)
+
+
+def export_select(general: str, adj: str, relations: dict[str, str]) -> str:
+    """The export's rows, unordered: the general rows, the approved adjustments and the fields."""
+    cols, joins = fields_sql(relations)
     return (
-        "COPY (SELECT c.uscc, c.name, coalesce(a.adjusted_class, c.risk_class) AS class, "
+        f"SELECT c.uscc, c.name, {CLASS} AS class, "
         "c.risk_class AS model_class, a.adjusted_class IS NOT NULL AS adjusted, a.adjustment_id, "
         "c.previous_class, coalesce(c.previous_class IS NULL OR c.previous_class <> c.risk_class, true) "
-        f"AS changed{fields} FROM read_parquet('{_quoted(source)}') c LEFT JOIN adj a USING (uscc) "
-        f"ORDER BY c.uscc) TO '{_quoted(target)}' (FORMAT parquet, COMPRESSION zstd)"
+        f"AS changed{cols}, c.run_id FROM {general} c LEFT JOIN {adj} ON a.uscc = c.uscc{joins}"
+    )
+
+
+def export_sql(source: str, target: str, fields: dict[str, str]) -> str:
+    """The statement writing the Parquet export (adjustments joined from the ``adj`` table;
+    ``fields``: each published field's result file)."""
+    relations = {f: f"(SELECT uscc, risk_class FROM read_parquet('{_quoted(p)}'))" for f, p in fields.items()}
+    rows = export_select(f"read_parquet('{_quoted(source)}')", "adj a", relations)
+    columns = ", ".join(EXPORT_COLUMNS)
+    return (
+        f"COPY (SELECT {columns} FROM ({rows}) ORDER BY uscc) TO '{_quoted(target)}' "
+        "(FORMAT parquet, COMPRESSION zstd)"
     )
 
 
@@ -84,23 +119,20 @@ def export_month(
     if lake.info(key) is None:
         raise NotFound(f"no published classification for province {province} in {month}", field="month")
     adjusted = approved_adjustments(lake, month, province)
+    field_runs = {f: str(p["run_id"]) for f, p in published_pointers(lake, month, province).items()}
     with tempfile.TemporaryDirectory(prefix="creditrisk-delivery-") as tmp:
         if lake.is_local:
             source = lake.path(key)
         else:
             source = os.path.join(tmp, "published.parquet")
             lake.download(key, source)
+        fields = {f: _field_file(lake, f, run, tmp) for f, run in field_runs.items()}
         parquet, csv = (
             os.path.join(tmp, "classifications.parquet"),
             os.path.join(tmp, "classifications.csv.gz"),
         )
         con = connect_for(settings, os.path.join(tmp, "spill"))
         try:
-            names = [
-                r[0]
-                for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{_quoted(source)}')").fetchall()
-            ]
-            fields = [n for n in names if FIELD_CLASS.match(n) and n not in NOT_FIELDS]
             con.execute("CREATE TEMP TABLE adj (uscc VARCHAR, adjusted_class VARCHAR, adjustment_id VARCHAR)")
             if adjusted:
                 values = [(c, a["adjusted_class"], a["adjustment_id"]) for c, a in sorted(adjusted.items())]
@@ -132,13 +164,26 @@ def export_month(
         rows=int(rows),
         changed=int(changed),
         adjusted=int(n_adj),
-        columns=[*EXPORT_COLUMNS, *fields],
+        columns=list(EXPORT_COLUMNS),
+        field_runs=field_runs,
         files=files,
         written_at=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds"),
     )
     lake.write_json(layout.delivery_key(province, month, "manifest.json"), manifest.model_dump(mode="json"))
     logger.info("export %s/%s: %s rows (%s changed, %s adjusted)", province, month, rows, changed, n_adj)
     return manifest
+
+
+def _field_file(lake: Lake, field: str, run_id: str, tmp: str) -> str:
+    """A path DuckDB can open for the field run's result (immutable, named by the pointer)."""
+    key = layout.field_result_key(run_id)
+    if lake.info(key) is None:
+        raise StorageError(f"field {field}'s published run result {lake.display(key)} is missing")
+    if lake.is_local:
+        return str(lake.path(key))
+    path = os.path.join(tmp, f"field-{field}.parquet")
+    lake.download(key, path)
+    return path
 
 
 def _sha256(path: str) -> str:
@@ -151,15 +196,19 @@ def _sha256(path: str) -> str:
 
 # -- on Athena (ADR 0152) -------------------------------------------------------------------------
 _CODE = re.compile(r"^[0-9A-Za-z]{1,12}$|^\d{4}-\d{2}$")  # province, month: safe as SQL literals
+_RUN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$")  # a field run id (pointer), inlined likewise
 
 
 def _q(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def athena_export_query(month: str, province: str, adjusted: dict[str, dict[str, Any]]) -> str:
+def athena_export_query(
+    month: str, province: str, adjusted: dict[str, dict[str, Any]], field_runs: dict[str, str] | None = None
+) -> str:
     """The export's rows (Trino) from the published partition, the approved adjustments inlined
-    (a handful a month), in uscc order (kept inside each file Athena writes)."""
+    (a handful a month) and each published field's partition pinned by its run id (the pointer's);
+    unordered (the UNLOADs order them, inside each file Athena writes)."""
     from functions.classify.curated_views import RESULTS_TABLE
 
     if adjusted:
@@ -171,12 +220,21 @@ def athena_export_query(month: str, province: str, adjusted: dict[str, dict[str,
     else:
         adj = "(SELECT CAST(NULL AS VARCHAR) AS uscc, CAST(NULL AS VARCHAR) AS adjusted_class, " \
               "CAST(NULL AS VARCHAR) AS adjustment_id WHERE FALSE) AS a"  # fmt: skip
+    relations = {
+        f: f"(SELECT uscc, risk_class {_pinned(f, month, province, run)})"
+        for f, run in (field_runs or {}).items()
+    }
+    rows = export_select(RESULTS_TABLE, adj, relations)
+    return f"{rows} WHERE c.month = {_q(month)} AND c.province = {_q(province)}"
+
+
+def _pinned(field: str, month: str, province: str, run_id: str) -> str:
+    """``FROM`` the field's published partition, only the rows of ``run_id`` (its pointer's)."""
+    from functions.classify.curated_views import FIELD_RESULTS_TABLE
+
     return (
-        "SELECT c.uscc, c.name, coalesce(a.adjusted_class, c.risk_class) AS class, "
-        "c.risk_class AS model_class, a.adjusted_class IS NOT NULL AS adjusted, a.adjustment_id, "
-        "c.previous_class, coalesce(c.previous_class IS NULL OR c.previous_class <> c.risk_class, true) "
-        f"AS changed, c.run_id FROM {RESULTS_TABLE} c LEFT JOIN {adj} ON a.uscc = c.uscc "
-        f"WHERE c.month = {_q(month)} AND c.province = {_q(province)}"
+        f"FROM {FIELD_RESULTS_TABLE} WHERE field = {_q(field)} AND month = {_q(month)} "
+        f"AND province = {_q(province)} AND run_id = {_q(run_id)}"
     )
 
 
@@ -219,22 +277,36 @@ def export_month_athena(
     if lake.info(key) is None:
         raise NotFound(f"no published classification for province {province} in {month}", field="month")
     adjusted = approved_adjustments(lake, month, province)
-    base = athena_export_query(month, province, adjusted)
+    pointers = published_pointers(lake, month, province)
+    field_runs = {f: str(p["run_id"]) for f, p in pointers.items()}
+    if bad := [r for r in field_runs.values() if not _RUN.match(r)]:
+        raise EngineError(f"unexpected field run id {bad[0]!r}")
+    base = athena_export_query(month, province, adjusted, field_runs)
     scratch = layout.athena_unload_prefix(f"export-{province}-{month}")
     if lake.list_files(scratch, include_hidden=True):  # an UNLOAD needs an empty destination
         raise EngineError(f"the export scratch {lake.display(scratch)} is not empty")
     columns = ", ".join(EXPORT_COLUMNS)
     files: list[ExportFile] = []
     try:
+        held = "".join(  # rows of each pinned field run its partition holds: a re-publish shows
+            f", (SELECT count(*) {_pinned(f, month, province, r)}) AS rows_{f}" for f, r in field_runs.items()
+        )
         summary = (
             "SELECT count(*) AS n, count_if(changed) AS changed, count_if(adjusted) AS adjusted, "
-            f"min(run_id) AS run_id FROM ({base})"
+            f"min(run_id) AS run_id{held} FROM ({base})"
         )
         execute(runner, unload_statement(summary, lake.display(f"{scratch}/summary") + "/"))
         found = [lake.read_parquet(f.key) for f in lake.list_files(f"{scratch}/summary") if f.size > 0]
         if len(found) != 1 or found[0].num_rows != 1:
             raise EngineError(f"Athena wrote no summary of the {province} export of {month}")
         totals = found[0].to_pylist()[0]
+        for field, pointer in pointers.items():
+            held_rows = totals[f"rows_{field}"]
+            if isinstance(pointer.get("rows"), int) and held_rows != pointer["rows"]:
+                raise EngineError(
+                    f"field {field}'s published partition holds {held_rows} rows of run {field_runs[field]}, "
+                    f"its pointer says {pointer['rows']} (re-published during the export?); export again"
+                )
         parquet = f"SELECT {columns} FROM ({base}) ORDER BY uscc"
         execute(runner, unload_statement(parquet, lake.display(f"{scratch}/parquet") + "/"))
         text = (
@@ -272,6 +344,7 @@ def export_month_athena(
         changed=int(totals["changed"]),
         adjusted=int(totals["adjusted"]),
         columns=list(EXPORT_COLUMNS),
+        field_runs=field_runs,
         files=files,
         written_at=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds"),
     )

@@ -139,7 +139,7 @@ def sampling_class_sql(general: str, field: str) -> str:
     """``combine(general, field)`` as SQL (DuckDB and Trino), tabulated from
     ``schemas.fields.combine`` so the rule stays in one place; null where ``field`` is null
     (outside the field's population)."""
-    pairs = [(g + f, combine(g, f)) for g in ("", *RISK_CLASSES) for f in RISK_CLASSES]
+    pairs = [((g or "") + f, combine(g, f)) for g in (None, *RISK_CLASSES) for f in RISK_CLASSES]
     whens = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in pairs)
     return f"CASE coalesce({general}, '') || {field} {whens} END"
 
