@@ -16,7 +16,7 @@ from functions.errors import Conflict, InvalidInput, NotFound
 from functions.lake import Lake
 from functions.sampling.signing import KmsSigner
 from functions.settings import Settings
-from tests.sampling_data import FakeKms, changed_table, publish, results_table
+from tests.sampling_data import FakeKms, changed_table, publish, publish_field, results_table
 
 MONTH = "2026-10"
 
@@ -287,3 +287,141 @@ def test_a_field_pointer_without_its_run_result_is_a_storage_error_naming_the_fi
     lake.write_json(layout.field_classification_pointer_key("drug", MONTH, "42"), {"run_id": "gone-run"})
     with pytest.raises(StorageError, match=r"field drug's result .*gone-run"):
         _page(lake)
+
+
+# -- nulls, the footer cache and field runs bound into the cursor (docs/adr/0161) ---------------
+def _with_nulls(table: pa.Table, column: str, rows: list[int]) -> pa.Table:
+    """``table`` with ``column`` null at ``rows`` (the contract's schema made nullable first), and
+    those rows new this month (no previous class), so both feeds show them."""
+    loose = table.cast(pa.schema([f.with_nullable(True) for f in table.schema]))
+    for name in dict.fromkeys([column, "previous_class"]):
+        values = loose[name].to_pylist()
+        for i in rows:
+            values[i] = None
+        loose = loose.set_column(loose.schema.get_field_index(name), name, pa.array(values, pa.string()))
+    return loose
+
+
+@pytest.mark.parametrize("column", ["risk_class", "name", "uscc"])
+@pytest.mark.parametrize("changes_only", [False, True])
+def test_a_published_row_without_code_name_or_class_fails_its_page_naming_the_run(
+    local_lake: Lake, table: pa.Table, column: str, changes_only: bool
+) -> None:
+    """Never a page of invalid JSON: the row breaks the results contract (and the API's schema),
+    so its page is a StorageError naming the run and the row; the pages before it are served."""
+    from functions.errors import StorageError
+
+    clear_bulk()
+    at = 120 if column != "uscc" else 502  # a null code sorts last in a published (uscc-ordered) file
+    publish(local_lake, _with_nulls(table, column, [at]), MONTH, "42", sampling_copy=False, with_roster=False)
+    first = _page(local_lake, limit=10, changes_only=changes_only)
+    assert first["rows"] and json.dumps(first)  # the first page holds no null row
+    with pytest.raises(StorageError, match=rf"run run-1: row {at} of .* has no {column}") as err:
+        _all(local_lake, limit=100, changes_only=changes_only)
+    assert err.value.details == {"run_id": "run-1", "row": at}
+
+
+def test_a_null_previous_class_is_json_null_in_every_feed(local_lake: Lake, table: pa.Table) -> None:
+    """The nullable column (a new entity) is valid JSON wherever it is null."""
+    clear_bulk()
+    t = _with_nulls(table, "previous_class", list(range(503)))
+    publish(local_lake, t, MONTH, "42", sampling_copy=False, with_roster=False)
+    for changes_only in (False, True):
+        rows, _ = _all(local_lake, changes_only=changes_only)
+        assert len(rows) == 503 and all(r["previous_class"] is None and r["changed"] for r in rows)
+
+
+class CountingLake:
+    """The lake as the bulk read sees it, counting pointer reads, opens and footer reads (a read
+    reaching a file's last byte: the Parquet footer, which a row group's read never reaches)."""
+
+    def __init__(self, lake: Lake) -> None:
+        from collections import Counter
+
+        self._lake = lake
+        self.json: Counter[str] = Counter()
+        self.opened: Counter[str] = Counter()
+        self.footers: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lake, name)
+
+    def read_json(self, key: str) -> Any:
+        self.json[key] += 1
+        return self._lake.read_json(key)
+
+    def open_input_file(self, key: str) -> Any:
+        import io
+
+        self.opened[key] += 1
+        data, footers = self._lake.read_bytes(key), self.footers
+
+        class Tail(io.BytesIO):
+            def read(self, n: int | None = -1) -> bytes:
+                out = super().read(n)
+                if out and self.tell() == len(data):
+                    footers[key] += 1
+                return out
+
+        return Tail(data)
+
+
+def test_a_walk_reads_each_field_results_footer_once_per_process(lake: Lake, table: pa.Table) -> None:
+    """Run results are immutable: the footer is kept per run; the pointer (which moves) is read on
+    every page; a second walk, every row group cached, does not open the field result at all."""
+    from typing import cast
+
+    from functions import layout
+
+    _publish_food(lake, table)
+    counting = CountingLake(lake)
+    rows, pages = _all(cast(Lake, counting))
+    assert pages == 11 and [r["uscc"] for r in rows] == table["uscc"].to_pylist()
+    result = layout.field_result_key(FIELD_RUN)
+    assert counting.footers[result] == 1  # 11 before: one per page
+    assert counting.json[layout.field_classification_pointer_key("food", MONTH, "42")] == pages
+    opened = counting.opened[result]
+    assert 1 <= opened <= pages
+    again, _ = _all(cast(Lake, counting))
+    assert again == rows and counting.footers[result] == 1 and counting.opened[result] == opened
+    general = layout.classification_key(MONTH, "42")
+    assert counting.footers[general] == 2 * pages  # the general partition moves: read each page
+
+
+def test_a_field_republished_while_paging_is_a_conflict_like_the_general_run(
+    lake: Lake, table: pa.Table
+) -> None:
+    """docs/adr/0161: a cursor binds the field runs its walk started with; a field re-published,
+    newly published or withdrawn under it is a 409 of the general run's shape."""
+    from functions import layout
+
+    food = _publish_food(lake, table)
+    cursor = _page(lake)["next_cursor"]
+    assert _page(lake, cursor)["field_runs"] == {"food": FIELD_RUN}  # unchanged: the walk goes on
+    publish_field(lake, "food", MONTH, "42", food, run_id="field-food-2")
+    with pytest.raises(Conflict, match="re-published") as err:
+        _page(lake, cursor)
+    body = err.value.to_dict()
+    assert (body["error"], body["field"], body["details"]) == (
+        "conflict",
+        "cursor",
+        {"run_id": "run-1", "field_runs": {"food": "field-food-2"}},
+    )
+    restarted = _page(lake)["next_cursor"]
+    publish_field(lake, "drug", MONTH, "42", dict(list(food.items())[:5]), run_id="field-drug-1")
+    with pytest.raises(Conflict, match="drug run field-drug-1"):
+        _page(lake, restarted)  # a field published under the walk: its earlier pages lacked it
+    again = _page(lake)["next_cursor"]
+    lake.delete(layout.field_classification_pointer_key("drug", MONTH, "42"))
+    with pytest.raises(Conflict):
+        _page(lake, again)
+
+
+def test_a_cursor_without_field_runs_restarts_the_walk(lake: Lake) -> None:
+    """A cursor issued before ADR 0161 (no field runs in it) cannot vouch for them: 409."""
+    from functions.delivery.cursor import sign
+
+    signer = cursor_signer(Settings(lake_uri=lake.uri), lake)
+    old = sign(signer, {"v": 1, "p": "42", "m": MONTH, "f": "all", "r": "run-1", "o": 50})
+    with pytest.raises(Conflict, match="start again"):
+        _page(lake, old)
