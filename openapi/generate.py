@@ -83,8 +83,9 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: ("no published classification for the month, or no such entity/plan/upload", False),
         409: (
             "the task's month/field/region already has a task, or the task its official plan "
-            "(a redraw needs `reason`); `details` names the task or plan; or the month was "
-            "re-published since a bulk-read cursor was issued (start again without it)",
+            "(a redraw needs `reason`); `details` names the task or plan; or the month, or a "
+            "professional field of it, was (re-)published since a bulk-read cursor was issued "
+            "(start again without it)",
             False,
         ),
         422: (

@@ -69,7 +69,8 @@ class ClassificationsPage(BaseModel):
     )
     field_runs: dict[ClassifiedField, str] = Field(
         description="the published run of each professional field classified for the month and"
-        " province; the rows' `fields` show these fields"
+        " province; the rows' `fields` show these fields. A cursor is bound to them: a field published,"
+        " re-published or withdrawn while paging makes the next page 409 (docs/adr/0161)"
     )
     rows: list[ClassificationRow]
 
@@ -77,20 +78,43 @@ class ClassificationsPage(BaseModel):
 # -- monthly export per province (名录库对接, docs/adr/0122) -------------------------------------
 EXPORT_EVENT_SOURCE = "creditrisk.delivery"
 EXPORT_EVENT_DETAIL_TYPE = "Monthly classification export ready"
-EXPORT_BASE_COLUMNS = (
-    "uscc",
-    "name",
-    "class",
-    "model_class",
-    "adjusted",
-    "adjustment_id",
-    "previous_class",
-    "changed",
+
+
+def _field_layout(f: str) -> tuple[tuple[str, str, str], ...]:
+    """A professional field's two export columns: the bulk read's ``fields`` (ADR 0156) flattened."""
+    return (
+        (
+            f"{f}_class",
+            "string",
+            f"the {f} field model's class; null outside the field's population, and in every row when"
+            " the field was not published for the month (not in the manifest's `field_runs`)",
+        ),
+        (
+            f"{f}_sampling_class",
+            "string",
+            f"the class the {f} draw samples the entity in: the stricter of `class` (the adjusted one"
+            f" where approved) and `{f}_class`; null where `{f}_class` is null",
+        ),
+    )
+
+
+# the export's layout: (column, Parquet type, description); the CSV has the same header. Both
+# engines write exactly these; docs/results-tables.md renders them. Every professional field has
+# its columns, published or not, so a loader sees one layout (docs/adr/0160).
+EXPORT_LAYOUT: tuple[tuple[str, str, str], ...] = (
+    ("uscc", "string", "Unified Social Credit Code; rows in uscc order (inside each part on Athena)"),
+    ("name", "string", "the entity's name"),
+    ("class", "string", "the class to use: an approved manual adjustment's, else the model's"),
+    ("model_class", "string", "the model's class (always shown)"),
+    ("adjusted", "bool", "a manual adjustment, approved by a second person, applies"),
+    ("adjustment_id", "string", "the approved adjustment, or null"),
+    ("previous_class", "string", "the model's class published for the previous month; null for a new entity"),
+    ("changed", "bool", "model_class differs from previous_class, or the entity is new this month"),
+    *(column for f in FIELD_NAMES for column in _field_layout(f)),
 )
-# every professional field, published or not: one stable layout for a loader (docs/adr/0160);
-# the bulk read's ``fields`` (ADR 0156) flattened: the field class, then the sampling class
-EXPORT_FIELD_COLUMNS = tuple(c for f in FIELD_NAMES for c in (f"{f}_class", f"{f}_sampling_class"))
-EXPORT_COLUMNS = (*EXPORT_BASE_COLUMNS, *EXPORT_FIELD_COLUMNS)
+EXPORT_COLUMNS = tuple(c for c, _, _ in EXPORT_LAYOUT)
+EXPORT_BASE_COLUMNS = EXPORT_COLUMNS[:8]
+EXPORT_FIELD_COLUMNS = EXPORT_COLUMNS[8:]
 
 
 class ExportFile(BaseModel):

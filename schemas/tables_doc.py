@@ -86,4 +86,23 @@ def render() -> str:
         lines.extend(_section(t))
     lines += ["## Datasets under `results/` that are not in this list", ""]
     lines += [f"- `{p}/`: {why}." for p, why in NOT_RESULTS_TABLES.items()]
+    lines += ["", *_export_section()]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _export_section() -> list[str]:
+    """The monthly delivery export's columns (not a table: files for one province's platform)."""
+    from schemas.delivery import EXPORT_LAYOUT
+
+    lines = [
+        "## The monthly delivery export (`delivery/<PP>/month=<M>/`, not a table)",
+        "",
+        "One province's month for its inspection platform (docs/api.md, ADR 0122, 0152, 0160): Parquet"
+        " and gzip CSV (header row) with these columns, in this order, every month; `manifest.json`"
+        " lists the files, the columns and `field_runs` (the field runs joined). Contract:"
+        " `schemas.delivery.EXPORT_LAYOUT`.",
+        "",
+        "| column | type | description |",
+        "| --- | --- | --- |",
+    ]
+    return [*lines, *(f"| `{c}` | `{t}` | {text} |" for c, t, text in EXPORT_LAYOUT)]

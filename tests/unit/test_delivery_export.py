@@ -23,7 +23,13 @@ from functions.errors import NotFound, StorageError
 from functions.lake import Lake
 from functions.objections import adjust
 from functions.settings import Settings
-from schemas.delivery import EXPORT_COLUMNS, EXPORT_EVENT_SOURCE, EXPORT_FIELD_COLUMNS, ExportManifest
+from schemas.delivery import (
+    EXPORT_COLUMNS,
+    EXPORT_EVENT_SOURCE,
+    EXPORT_FIELD_COLUMNS,
+    EXPORT_LAYOUT,
+    ExportManifest,
+)
 from schemas.fields import FIELD_NAMES, combine
 from schemas.objections import Actor
 from tests.sampling_data import publish, publish_field, results_table
@@ -119,7 +125,9 @@ def test_every_field_has_its_class_and_sampling_class_columns_and_unpublished_on
     assert m.field_runs == {"food": "run-42-food", "drug": "run-42-drug"}
     table = pq.ParquetFile(lake.path(m.files[0].key)).read()
     assert table.column_names == list(EXPORT_COLUMNS)
-    assert all(table.schema.field(c).type == pa.string() for c in EXPORT_FIELD_COLUMNS)
+    assert [(f.name, str(f.type)) for f in table.schema] == [
+        (c, t) for c, t, _ in EXPORT_LAYOUT
+    ]  # the contract
     got = table.to_pylist()
     for r in got:
         for name in FIELD_NAMES:
