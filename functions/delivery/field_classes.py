@@ -5,7 +5,12 @@ those codes (``functions.sampling.frame.rows_of``: only the row groups whose usc
 bracket one of them), never a whole field partition. The field's sampling class is the
 combination rule (``schemas.fields.combine``) of the row's class to use (the adjusted one where
 approved) and its field class — what the field draw samples it in (docs/adr/0145). An entity
-outside a field's population gets ``null`` for that field.
+outside a field's population gets ``null`` for that field. The monthly export joins the same
+runs with the same rule in SQL (``sampling_class_sql``, docs/adr/0160).
+
+Pointers move and are read on every request; run results never change, so their footers are
+kept per process (``FooterCache``) and a result is opened only for a row group the caller's
+cache lacks (docs/adr/0161).
 """
 
 from __future__ import annotations
@@ -37,13 +42,47 @@ _PAIRS = pa.array([combine(g, f) for g in RISK_CLASSES for f in RISK_CLASSES], p
 
 ReadGroup = Callable[[Any, tuple[str, str], list[str]], Callable[[int], pa.Table]]
 FOOTERS = 64  # field results whose footer a process keeps (4 fields x many months and provinces)
-_footers: OrderedDict[str, tuple[Any, pa.Schema]] = OrderedDict()
-_lock = threading.Lock()
+
+
+class FooterCache:
+    """Field run results' footers (metadata, Arrow schema), per process, keyed by the result's
+    full address; bounded by count (``limit``), least recently used first out. Run results are
+    immutable (docs/adr/0161), so a walk over pages does not GET a footer again on every page."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._d: OrderedDict[str, tuple[Any, pa.Schema]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, lake: Lake, key: str, field: str) -> tuple[Any, pa.Schema]:
+        ident = lake.display(key)
+        with self._lock:
+            hit = self._d.get(ident)
+            if hit is not None:
+                self._d.move_to_end(ident)
+                return hit
+        try:
+            with lake.open_input_file(key) as f:
+                pf = pq.ParquetFile(f)
+                found = (pf.metadata, pf.schema_arrow)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise StorageError(f"cannot read field {field}'s result {lake.display(key)}: {exc}") from exc
+        with self._lock:
+            self._d[ident] = found
+            while len(self._d) > self.limit:
+                self._d.popitem(last=False)
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+
+
+_footers = FooterCache(FOOTERS)
 
 
 def clear_cache() -> None:
-    with _lock:
-        _footers.clear()
+    _footers.clear()
 
 
 def published_pointers(lake: Lake, month: str, province: str) -> dict[str, dict[str, Any]]:
@@ -93,29 +132,6 @@ class _LazyResult:
         return self._pf.read_row_group(rg, columns=columns)
 
 
-def _footer(lake: Lake, key: str, field: str) -> tuple[Any, pa.Schema]:
-    """The footer of a field run's result, read once per process: run results are immutable
-    (docs/adr/0161), so a walk over pages does not GET it again on every page. Keyed by the
-    result's full address (lake and run)."""
-    ident = lake.display(key)
-    with _lock:
-        hit = _footers.get(ident)
-        if hit is not None:
-            _footers.move_to_end(ident)
-            return hit
-    try:
-        with lake.open_input_file(key) as f:
-            pf = pq.ParquetFile(f)
-            found = (pf.metadata, pf.schema_arrow)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise StorageError(f"cannot read field {field}'s result {lake.display(key)}: {exc}") from exc
-    with _lock:
-        _footers[ident] = found
-        while len(_footers) > FOOTERS:
-            _footers.popitem(last=False)
-    return found
-
-
 def open_fields(
     lake: Lake, month: str, province: str, stack: ExitStack, cached: ReadGroup
 ) -> list[FieldSource]:
@@ -126,7 +142,7 @@ def open_fields(
     for field, pointer in published_pointers(lake, month, province).items():
         run_id = str(pointer["run_id"])
         key = layout.field_result_key(run_id)
-        metadata, schema = _footer(lake, key, field)
+        metadata, schema = _footers.get(lake, key, field)
         lazy = _LazyResult(lake, key, field, stack, metadata)
         display = lake.display(key)
         out.append(

@@ -425,3 +425,21 @@ def test_a_cursor_without_field_runs_restarts_the_walk(lake: Lake) -> None:
     old = sign(signer, {"v": 1, "p": "42", "m": MONTH, "f": "all", "r": "run-1", "o": 50})
     with pytest.raises(Conflict, match="start again"):
         _page(lake, old)
+
+
+def test_the_footer_cache_is_bounded_least_recently_used_first_out(lake: Lake, table: pa.Table) -> None:
+    from typing import cast
+
+    from functions import layout
+    from functions.delivery.field_classes import FooterCache
+
+    codes = table["uscc"].to_pylist()
+    runs = [f"field-food-{i}" for i in range(3)]
+    for run in runs:
+        publish_field(lake, "food", MONTH, "42", {c: "B" for c in codes[:7]}, run_id=run)
+    counting = CountingLake(lake)
+    cache = FooterCache(2)
+    for run in [*runs, runs[2], runs[0]]:  # the third evicts the first; the last reads it again
+        md, schema = cache.get(cast(Lake, counting), layout.field_result_key(run), "food")
+        assert md.num_rows == 7 and "uscc" in schema.names
+    assert [counting.footers[layout.field_result_key(r)] for r in runs] == [2, 1, 1]
