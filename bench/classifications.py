@@ -49,6 +49,10 @@ def p95(xs):
 import pyarrow.parquet as pq
 from functions import layout
 from functions.delivery import bulk
+from functions.delivery.field_classes import published_pointers
+# a cursor binds the walk's field runs (ADR 0161)
+pointers = published_pointers(lake, "{month}", "{province}")
+fr = bulk.runs_digest({{f: str(p["run_id"]) for f, p in pointers.items()}})
 changes = lake.path(layout.changes_key("{month}", "{province}", "{run}"))
 n_changes = pq.ParquetFile(changes).metadata.num_rows
 with Client(app.app) as c:
@@ -62,7 +66,7 @@ with Client(app.app) as c:
         times, walk_first, sizes, rows, cpus, first_s = [], [], [], [], [], None
         for walk in range({walks}):
             state = {{"v": 1, "p": "{province}", "m": "{month}", "f": feed.split("_")[0], "r": "{run}",
-                      "o": rng.randrange(n_changes if feed == "changes" else {entities})}}
+                      "o": rng.randrange(n_changes if feed == "changes" else {entities}), "fr": fr}}
             if feed == "changes":
                 state["s"] = "file"
             cur = sign(key, state)

@@ -85,7 +85,7 @@ def page(
                     field="cursor",
                     run_id=run_id,
                 )
-            if expected_fields is not None and expected_fields != _runs_digest(field_runs):
+            if expected_fields is not None and expected_fields != runs_digest(field_runs):
                 now = ", ".join(f"{k} run {v}" for k, v in field_runs.items()) or "none"
                 raise Conflict(
                     "a professional field was published or re-published for the month since this cursor "
@@ -119,7 +119,7 @@ def page(
         raise StorageError(f"cannot read {lake.display(key)}: {exc}") from exc
     has_more = next_row < end
     state: dict[str, Any] = {"v": 1, "p": province, "m": month, "f": feed, "r": run_id, "o": next_row,
-                             "fr": _runs_digest(field_runs)}  # fmt: skip
+                             "fr": runs_digest(field_runs)}  # fmt: skip
     if used:
         state["s"] = used
     nxt = sign(signer, state) if has_more else None
@@ -138,7 +138,7 @@ def page(
     return envelope[:-1] + ',"rows":[' + ",".join(p for p in rows if p) + "]}"
 
 
-def _runs_digest(field_runs: dict[str, str]) -> str:
+def runs_digest(field_runs: dict[str, str]) -> str:
     """The field runs a walk started with, bound into its cursors (docs/adr/0161): a digest,
     not the ids (four run ids would pass the cursor's 512 characters); the MAC makes it as
     binding as the ids."""
