@@ -288,13 +288,18 @@ def export_month_athena(
     columns = ", ".join(EXPORT_COLUMNS)
     files: list[ExportFile] = []
     try:
-        held = "".join(  # rows of each pinned field run its partition holds: a re-publish shows
-            f", (SELECT count(*) {_pinned(f, month, province, r)}) AS rows_{f}" for f, r in field_runs.items()
+        # beside the totals, the rows of each pinned field run its partition holds (one-row
+        # aggregates cross-joined): a partition re-published under the export shows here
+        counts = "".join(f", k{n}.rows_{f}" for n, f in enumerate(field_runs))
+        pinned = "".join(
+            f" CROSS JOIN (SELECT count(*) AS rows_{f} {_pinned(f, month, province, r)}) k{n}"
+            for n, (f, r) in enumerate(field_runs.items())
         )
-        summary = (
+        totals_sql = (
             "SELECT count(*) AS n, count_if(changed) AS changed, count_if(adjusted) AS adjusted, "
-            f"min(run_id) AS run_id{held} FROM ({base})"
+            f"min(run_id) AS run_id FROM ({base})"
         )
+        summary = f"SELECT s.n, s.changed, s.adjusted, s.run_id{counts} FROM ({totals_sql}) s{pinned}"
         execute(runner, unload_statement(summary, lake.display(f"{scratch}/summary") + "/"))
         found = [lake.read_parquet(f.key) for f in lake.list_files(f"{scratch}/summary") if f.size > 0]
         if len(found) != 1 or found[0].num_rows != 1:
