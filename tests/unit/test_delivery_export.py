@@ -159,9 +159,13 @@ def test_the_export_shows_what_the_bulk_read_shows_for_every_field(lake: Lake) -
     from functions.delivery import bulk
     from functions.delivery.cursor import cursor_signer
 
-    _fields(lake)
+    food = _fields(lake)["food"]
+    code = next(c for c, k in food.items() if k == "A" and _class_of(lake, c) != "D")
+    a = adjust.propose(lake, code, MONTH, "D", "核查", LI)  # an approved adjustment counts in both
+    adjust.decide(lake, MONTH, a.adjustment_id, WANG, approve=True)
     bulk.clear_cache()
     m = export_month(lake, MONTH, "42", settings=Settings(lake_uri=lake.uri))
+    assert exported_row(lake, m, code)["food_sampling_class"] == "D"
     exported = {r["uscc"]: r for r in pq.ParquetFile(lake.path(m.files[0].key)).read().to_pylist()}
     signer = cursor_signer(Settings(lake_uri=lake.uri), lake)
     page = json.loads(
@@ -187,6 +191,11 @@ def test_a_field_pointer_without_its_run_result_fails_the_export_naming_the_fiel
     with pytest.raises(StorageError, match=r"field drug's .*gone-run"):
         export_month(lake, MONTH, "42")
     assert not lake.exists(layout.delivery_key("42", MONTH, "manifest.json"))
+
+
+def exported_row(lake: Lake, m: ExportManifest, code: str) -> dict[str, Any]:
+    rows = pq.ParquetFile(lake.path(m.files[0].key)).read().to_pylist()
+    return dict(next(r for r in rows if r["uscc"] == code))
 
 
 def _class_of(lake: Lake, code: str) -> str:
