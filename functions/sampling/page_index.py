@@ -78,12 +78,13 @@ def _content_problems(data: bytes, plan_id: str, stored: bytes, targets: list[An
     the plan's own targets at that position (which a merged and a split run cannot)."""
     try:
         index = json.loads(data)
-        stride, count, head, end = (int(index[k]) for k in ("stride", "count", "head", "end"))
+        stride, count, head, end, size = (int(index[k]) for k in ("stride", "count", "head", "end", "size"))
         chunks = [(int(offset), int(length), str(sha)) for offset, length, sha in index["chunks"]]
+        named = index["plan_id"]
     except (ValueError, KeyError, TypeError) as exc:
         return [f"the page index is unreadable ({type(exc).__name__})"]
     out = []
-    if index.get("plan_id") != plan_id or int(index.get("size", -1)) != len(stored):
+    if named != plan_id or size != len(stored):
         out.append("the page index names another plan or another size")
     if stride < 1 or count != len(targets) or len(chunks) != -(-count // stride):
         return [*out, f"the page index has {len(chunks)} runs of {stride} for {count} targets, the plan "

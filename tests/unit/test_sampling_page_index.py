@@ -128,6 +128,10 @@ def _keys(index: dict[str, Any]) -> None:
     del index["chunks"]
 
 
+def _types(index: dict[str, Any]) -> None:
+    index["size"] = "large"
+
+
 @pytest.mark.parametrize(
     ("tamper", "named"),
     [
@@ -137,6 +141,7 @@ def _keys(index: dict[str, Any]) -> None:
         (_shift, "run 3 does not start where run 2 ends"),
         (_end, "the page index's head or end is not where the plan's targets open or close"),
         (_keys, "the page index is unreadable (KeyError)"),
+        (_types, "the page index is unreadable (ValueError)"),
     ],
 )
 def test_an_index_that_does_not_describe_the_plan_is_named(
