@@ -295,6 +295,7 @@ def test_a_plan_chained_before_the_digest_keeps_verifying_on_its_bytes(world: Wo
     audit.append(
         world.lake, AUDIT_KEY, "42", "test_plan", made.plan_id, made.sha256, "2026-11-02", **old_record
     )
+    assert audit.check_chain(world.lake, AUDIT_KEY, "42").ok  # records of both kinds, one chain
     result = verify_plan(world.lake, made.plan_id, AUDIT_KEY)
     assert result.ok and "drawn before its digest went on the chain" in result.message, result
     key = layout.plan_pages_key("42", made.plan_id)
