@@ -363,30 +363,75 @@ class Lake:
         its ETag is still that one (S3 ``If-Match``; a compare under a lock file in a folder)."""
         if if_none_match and if_match is not None:
             raise ValueError("if_none_match and if_match exclude each other")
-        final = self.path(key)
         if not self.is_local:
-            bucket, _, object_key = final.partition("/")
-            extra: dict[str, str] = {}
-            if if_none_match:
-                extra["IfNoneMatch"] = "*"
-            elif if_match is not None:
-                extra["IfMatch"] = f'"{if_match.strip(chr(34))}"'
-            try:
-                self.s3_client.put_object(
-                    Bucket=bucket, Key=object_key, Body=data, Metadata=metadata or {}, **extra
-                )
-            except Exception as exc:  # botocore ClientError / EndpointConnectionError
-                code = _s3_code(exc)
-                if extra and (code in _LOST_RACE or (if_match is not None and _is_missing(exc))):
-                    raise WriteConflict(f"{self.display(key)} changed meanwhile", field="key") from exc
-                raise self._write_error(key, exc) from exc
+            self._put(key, data, metadata, if_none_match=if_none_match, if_match=if_match)
             return
+        with (
+            self._staged(key, if_none_match=if_none_match, if_match=if_match) as tmp,
+            self.fs.open_output_stream(tmp, compression=None) as out,
+        ):
+            out.write(data)
+
+    @contextlib.contextmanager
+    def writing(self, key: str, *, metadata: dict[str, str] | None = None) -> Iterator[Any]:
+        """:meth:`write_bytes` for data made in pieces: write them to the stream yielded; the
+        object appears whole when the block ends, not at all if it raises. Memory stays at one
+        piece whatever the size (a province-wide plan, docs/adr/0153).
+
+        On S3 the pieces go to an anonymous local temporary file sent as one ``PutObject``
+        streamed from disk: atomic, no multipart upload (so the grants of :meth:`write_bytes`
+        suffice), up to S3's 5 GB per PUT; nothing is sent if the block raises. In a folder a
+        temporary file renamed in place, as :meth:`write_bytes`."""
+        if not self.is_local:
+            with tempfile.TemporaryFile(prefix="creditrisk-put-") as spool:
+                yield spool
+                spool.flush()
+                spool.seek(0)
+                self._put(key, spool, metadata)
+            return
+        with self._staged(key) as tmp, self.fs.open_output_stream(tmp, compression=None) as out:
+            yield out
+
+    def _put(
+        self,
+        key: str,
+        body: Any,
+        metadata: dict[str, str] | None,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+    ) -> None:
+        """One ``PutObject`` of ``body`` (bytes or a file), conditional as :meth:`write_bytes` says;
+        a lost condition is :class:`WriteConflict`, anything else a :class:`StorageError`."""
+        bucket, _, object_key = self.path(key).partition("/")
+        extra: dict[str, str] = {}
+        if if_none_match:
+            extra["IfNoneMatch"] = "*"
+        elif if_match is not None:
+            extra["IfMatch"] = f'"{if_match.strip(chr(34))}"'
+        try:
+            self.s3_client.put_object(
+                Bucket=bucket, Key=object_key, Body=body, Metadata=metadata or {}, **extra
+            )
+        except Exception as exc:  # botocore ClientError / EndpointConnectionError
+            code = _s3_code(exc)
+            if extra and (code in _LOST_RACE or (if_match is not None and _is_missing(exc))):
+                raise WriteConflict(f"{self.display(key)} changed meanwhile", field="key") from exc
+            raise self._write_error(key, exc) from exc
+
+    @contextlib.contextmanager
+    def _staged(self, key: str, *, if_none_match: bool = False, if_match: str | None = None) -> Iterator[str]:
+        """In a folder, the path of a hidden temporary file (``_tmp-…``) to fill in the block; when
+        the block ends it becomes ``key`` (renamed in place, linked once with ``if_none_match``, or
+        renamed under the lock while the ETag is still ``if_match``), and in every other case it is
+        removed: readers never see a part, and no temporary is left behind (docs/adr/0075).
+        The one temporary-then-publish of every folder write."""
+        final = self.path(key)
         tmp = self._tmp_path(key)
         self._ensure_parent(final)
         moved = False  # a linked temporary (create-once) keeps its name and is removed below
         try:
-            with self.fs.open_output_stream(tmp, compression=None) as out:
-                out.write(data)
+            yield tmp
             if if_none_match:
                 self._link_once(key, tmp, final)
             elif if_match is not None:
@@ -399,43 +444,6 @@ class Lake:
             else:
                 self.fs.move(tmp, final)
                 moved = True
-        except OSError as exc:
-            raise StorageError(f"cannot write {self.display(key)}: {exc}") from exc
-        finally:
-            if not moved:
-                self._silent_delete(tmp)
-
-    @contextlib.contextmanager
-    def writing(self, key: str, *, metadata: dict[str, str] | None = None) -> Iterator[Any]:
-        """:meth:`write_bytes` for data made in pieces: write them to the stream yielded; the
-        object appears whole when the block ends, not at all if it raises. Memory stays at one
-        piece whatever the size (a province-wide plan, docs/adr/0153).
-
-        On S3 the pieces go to an anonymous local temporary file sent as one ``PutObject``
-        streamed from disk: atomic, no multipart upload (so the grants of :meth:`write_bytes`
-        suffice), up to S3's 5 GB per PUT. In a folder a temporary file renamed in place."""
-        final = self.path(key)
-        if not self.is_local:
-            bucket, _, object_key = final.partition("/")
-            with tempfile.TemporaryFile(prefix="creditrisk-put-") as spool:
-                yield spool
-                spool.flush()
-                spool.seek(0)
-                try:
-                    self.s3_client.put_object(
-                        Bucket=bucket, Key=object_key, Body=spool, Metadata=metadata or {}
-                    )
-                except Exception as exc:  # botocore ClientError / EndpointConnectionError
-                    raise self._write_error(key, exc) from exc
-            return
-        tmp = self._tmp_path(key)
-        self._ensure_parent(final)
-        moved = False
-        try:
-            with self.fs.open_output_stream(tmp, compression=None) as out:
-                yield out
-            self.fs.move(tmp, final)
-            moved = True
         except OSError as exc:
             raise StorageError(f"cannot write {self.display(key)}: {exc}") from exc
         finally:
@@ -467,9 +475,8 @@ class Lake:
         S3 shows only once complete and that is aborted on failure (never a temporary object, a
         copy or a delete; memory stays at a few parts whatever the size). In a folder: a temporary
         file renamed in place."""
-        final = self.path(key)
         if not self.is_local:
-            bucket, _, object_key = final.partition("/")
+            bucket, _, object_key = self.path(key).partition("/")
             try:
                 self.s3_client.upload_file(
                     str(source), bucket, object_key, ExtraArgs={"Metadata": metadata or {}}
@@ -477,14 +484,8 @@ class Lake:
             except Exception as exc:  # boto3 S3UploadFailedError wraps the ClientError
                 raise self._write_error(key, exc) from exc
             return
-        tmp = self._tmp_path(key)
-        self._ensure_parent(final)
-        try:
+        with self._staged(key) as tmp:
             shutil.copyfile(source, tmp)
-            self.fs.move(tmp, final)
-        except OSError as exc:
-            self._silent_delete(tmp)
-            raise StorageError(f"cannot write {self.display(key)}: {exc}") from exc
 
     def write_json(self, key: str, obj: Any) -> None:
         self.write_bytes(key, json.dumps(obj, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
@@ -498,14 +499,11 @@ class Lake:
 
     def copy(self, src_key: str, dst_key: str) -> None:
         """Server-side copy on S3; atomic replace of the destination."""
-        dst = self.path(dst_key)
-        self._ensure_parent(dst)
         if self.is_local:
-            tmp = self._tmp_path(dst_key)
-            self.fs.copy_file(self.path(src_key), tmp)
-            self.fs.move(tmp, dst)
+            with self._staged(dst_key) as tmp:
+                self.fs.copy_file(self.path(src_key), tmp)
         else:
-            self.fs.copy_file(self.path(src_key), dst)
+            self.fs.copy_file(self.path(src_key), self.path(dst_key))
 
     def delete(self, key: str) -> None:
         self.fs.delete_file(self.path(key))

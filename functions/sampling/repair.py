@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions import layout
 from functions.errors import CreditRiskError, StorageError, WriteConflict
-from functions.sampling import audit, commit, tasks
+from functions.sampling import audit, commit, page_index, tasks
 
 if TYPE_CHECKING:
     from functions.lake import Lake
@@ -227,9 +227,8 @@ def _tasks(run: _Run, on_chain: set[tuple[str, str]]) -> None:
             out.actions.append({"action": "recorded_draw", "ref": plan_id, "task_id": task_id,
                                 "draw_no": draw_no, "subject": audit.sha256(stored_plan)})  # fmt: skip
             if not run.dry_run:
-                tasks.chain_draw(
-                    lake, run.signer, province, task_id, draw, audit.sha256(stored_plan), run.at, **run.mark
-                )
+                tasks.chain_draw(lake, run.signer, province, task_id, draw, audit.sha256(stored_plan), run.at,
+                                 page_index=page_index.digest(lake, plan_id), **run.mark)  # fmt: skip
 
 
 def _test_plans(run: _Run, on_chain: set[tuple[str, str]]) -> None:
@@ -262,5 +261,6 @@ def _test_plans(run: _Run, on_chain: set[tuple[str, str]]) -> None:
                 audit.sha256(data),
                 seed_generated,
                 run.at,
+                page_index=page_index.digest(lake, plan_id),
                 **run.mark,
             )

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from functions import layout
 from functions.errors import Conflict, InvalidInput, NotFound, StorageError, Unprocessable, WriteConflict
 from functions.obs.context import bind, scoped
-from functions.sampling import audit, cells, commit, overlay, supervision
+from functions.sampling import audit, cells, commit, overlay, page_index, supervision
 from functions.sampling import draw as drawing
 from functions.sampling import frame as frames
 from functions.sampling.plans import MAX_ANSWER_BYTES
@@ -391,8 +391,16 @@ def draw_task(
             f"another draw of task {task_id} was made at the same time; read the task again",
             field="task_id",
         ) from None
-    chain_draw(lake, signer, province, task_id, record, made.sha256, at)
+    chain_draw(
+        lake, signer, province, task_id, record, made.sha256, at, page_index=_page_index_of(lake, made)
+    )
     return made
+
+
+def _page_index_of(lake: Lake, made: CreatedPlan) -> str | None:
+    """The SHA-256 of the page index the draw just wrote beside the plan (docs/adr/0162): only a
+    plan not kept whole has one, so a small plan costs no read."""
+    return None if made.kept is not None else page_index.digest(lake, made.plan_id)
 
 
 def chain_task(lake: Lake, signer: Signer, task: dict[str, Any], data: bytes, at: str, **extra: Any) -> None:
@@ -403,24 +411,26 @@ def chain_task(lake: Lake, signer: Signer, task: dict[str, Any], data: bytes, at
 
 def chain_draw(
     lake: Lake, signer: Signer, province: str, task_id: str, draw: dict[str, Any], subject: str, at: str,
-    **extra: Any,
+    *, page_index: str | None, **extra: Any,
 ) -> None:  # fmt: skip
     """A draw's record: ``plan`` for the first, ``supersession`` for a redraw (``subject``: the
-    stored plan's SHA-256, hashed as it was written, docs/adr/0153)."""
+    stored plan's SHA-256, hashed as it was written, docs/adr/0153; ``page_index``: its page
+    index's, ``None`` when it has none, docs/adr/0162)."""
     kind = "plan" if draw["supersedes"] is None else "supersession"
     audit.append(lake, signer, province, kind, draw["plan_id"], subject, at,
                  task_id=task_id, draw_no=draw["draw_no"], supersedes=draw["supersedes"],
-                 reason=draw["reason"], mode="official", **extra)  # fmt: skip
+                 reason=draw["reason"], mode="official", page_index=page_index, **extra)  # fmt: skip
 
 
 def chain_test_plan(
     lake: Lake, signer: Signer, province: str, plan_id: str, subject: str, seed_generated: bool, at: str,
-    **extra: Any,
+    *, page_index: str | None, **extra: Any,
 ) -> None:  # fmt: skip
     """A test plan's record: ``test_plan``, ``mode: test``, never one of a task's plans
-    (``subject``: the stored plan's SHA-256)."""
+    (``subject``: the stored plan's SHA-256; ``page_index``: as :func:`chain_draw`)."""
     audit.append(lake, signer, province, "test_plan", plan_id, subject, at, mode="test",
-                 seed_from="server" if seed_generated else "caller", **extra)  # fmt: skip
+                 seed_from="server" if seed_generated else "caller", page_index=page_index,
+                 **extra)  # fmt: skip
 
 
 def draw_test_plan(
@@ -435,7 +445,8 @@ def draw_test_plan(
     """A test-mode plan (the caller's seed allowed), on the chain as ``test_plan`` with
     ``mode: test``: visible to auditors, never one of a task's plans (docs/adr/0126)."""
     made = make_plan(lake, req, principal, now=now, max_answer_bytes=max_answer_bytes)
-    chain_test_plan(lake, signer, req.province, made.plan_id, made.sha256, req.seed is None, stamp(now))
+    chain_test_plan(lake, signer, req.province, made.plan_id, made.sha256, req.seed is None, stamp(now),
+                    page_index=_page_index_of(lake, made))  # fmt: skip
     return made
 
 

@@ -26,7 +26,7 @@ from functions import layout
 from functions.errors import CreditRiskError, NotFound, StorageError, Unprocessable
 from functions.roster.load import load_roster
 from functions.roster.staff import Rules
-from functions.sampling import audit, cells, commit, overlay, supervision
+from functions.sampling import audit, cells, commit, overlay, page_index, supervision
 from functions.sampling import frame as frames
 from functions.sampling.inspectors import Inspector, assign
 from functions.sampling.plans import load_plan_text
@@ -73,9 +73,11 @@ def verify_plan(
     The chain is checked from the plan's and the task's records to the nearest signed checkpoint
     or head (bounded work, docs/adr/0127); ``full`` checks every record of the province instead."""
     text = load_plan_text(lake, plan_id)
+    stored = text.encode("utf-8")
     plan: dict[str, Any] = json.loads(text)
     official: list[str] = []
     chain_problems: list[str] = []
+    record: dict[str, Any] | None = None
     # format 1 plans written before tasks existed carry no mode: they were test draws by nature
     mode = plan.get("mode", "test" if plan_format(plan) == 1 else None)
     claims_test = mode == "test" and plan.get("task_id") is None
@@ -85,11 +87,14 @@ def verify_plan(
         if signer is None:
             return Verification(plan_id, "unverifiable", str(plan.get("run_id")), None,
                                 message="an official plan needs the audit signer to be verified")  # fmt: skip
-        official, chain_problems = official_differences(lake, plan, text.encode("utf-8"), signer, full=full)
+        official, chain_problems, record = official_differences(lake, plan, stored, signer, full=full)
     elif signer is not None:
-        official, chain_problems = _test_plan_differences(
-            lake, plan_id, text.encode("utf-8"), signer, full, legacy=plan_format(plan) < 3
+        official, chain_problems, record = _test_plan_differences(
+            lake, plan_id, stored, signer, full, legacy=plan_format(plan) < 3
         )
+    pages, pages_note = page_index.problems(lake, plan_id, stored, plan.get("targets"), record)
+    if pages:
+        official.append("page_index")
     out = _redraw(lake, plan_id, plan)
     if official:
         out.differences += [d for d in official if d not in out.differences]
@@ -98,6 +103,10 @@ def verify_plan(
         out.message += f" ({kind} plan, different: {', '.join(official)})"
     if chain_problems:
         out.message += "; audit chain: " + "; ".join(chain_problems[:5])
+    if pages:
+        out.message += "; page index: " + "; ".join(pages[:5])
+    elif pages_note:
+        out.message += f"; {pages_note}"
     if claims_test:
         out.message = "test plan, never official: " + out.message
     return out
@@ -328,21 +337,21 @@ def _chain_record(
 
 def _test_plan_differences(
     lake: Lake, plan_id: str, stored: bytes, signer: Signer, full: bool, *, legacy: bool
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[str], dict[str, Any] | None]:
     """Every stored test plan is on the chain (docs/adr/0141) and must match its ``test_plan``
     record; one that is not (its writer died, or it was drawn before) fails until ``creditrisk
     audit repair`` adopts it. ``legacy`` formats (1, 2) predate the chain: they pass off it."""
     province = plan_id.split("-", 1)[0]
     rec, problems = _chain_record(lake, signer, province, ("test_plan",), plan_id, full)
     if rec is None and legacy:
-        return [], [*problems, f"test plan {plan_id} (format 1/2) was drawn before the chain"]
+        return [], [*problems, f"test plan {plan_id} (format 1/2) was drawn before the chain"], None
     if rec is None:
         problems = [*problems, f"test plan {plan_id} is not on the audit chain (creditrisk audit repair "
                     f"--province {province} adopts it)"]  # fmt: skip
     diffs = ["audit_chain"] if problems else []
     if rec is not None and rec.get("subject") != audit.sha256(stored):
         diffs.append("stored_plan")
-    return diffs, problems
+    return diffs, problems, rec
 
 
 # Members a task fixes, compared with the plan's (plan member, task member).
@@ -354,8 +363,9 @@ _FIXED_REQUEST = ("region_prefix", "industries", "entity_types", "ratios")
 
 def official_differences(
     lake: Lake, plan: dict[str, Any], stored: bytes, signer: Signer, *, full: bool = False
-) -> tuple[list[str], list[str]]:
-    """Names of the members that do not hold for an official plan, and the chain's problems."""
+) -> tuple[list[str], list[str], dict[str, Any] | None]:
+    """Names of the members that do not hold for an official plan, the chain's problems, and the
+    plan's chain record (``None`` when it has none)."""
     from functions.sampling import tasks
 
     diffs: list[str] = []
@@ -384,7 +394,7 @@ def official_differences(
         task_bytes = tasks.load_task_bytes(lake, task_id)
         task: dict[str, Any] = json.loads(task_bytes)
     except (CreditRiskError, ValueError):
-        return [*diffs, "task_id"], problems
+        return [*diffs, "task_id"], problems, plan_rec
     if plan.get("task_id") != task_id:
         diffs.append("task_id")
     if (
@@ -417,7 +427,7 @@ def official_differences(
         diffs.append("reveal")
     elif plan.get("seed") != commit.seed_of(reveal, task["task_id"], task["frame_digest"], draw_no):
         diffs.append("seed")
-    return diffs, problems
+    return diffs, problems, plan_rec
 
 
 def _norm(v: Any) -> Any:

@@ -3,6 +3,7 @@ every stored member, the task, the chain and the head's signature are checked; a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -18,15 +19,17 @@ from functions import layout
 from functions.auth.tokens import Principal
 from functions.lake import Lake
 from functions.sampling import audit
-from functions.sampling.service import compute
+from functions.sampling.service import compute, make_plan
 from functions.sampling.signing import HmacSigner
 from functions.sampling.tasks import draw_task, load_task, register_task, task_frame
-from functions.sampling.verify import staffing_of
+from functions.sampling.verify import staffing_of, verify_plan
 from schemas.api import DrawRequest, PlanRequest, TaskRequest
-from tests.sampling_data import publish, results_table
+from tests.page_index_data import index_of, merged_and_split
+from tests.sampling_data import AUDIT_KEY, publish, results_table
 
 ROOT = Path(__file__).resolve().parents[2]
 MONTH = "2026-10"
+PAGED = 2_000  # answer limit of the paged draw: its plan gets a page index
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class World:
     task_id: str
     plan_id: str
     redraw_id: str
+    paged_id: str  # a redraw stored with a page index (its answer limit made small, ADR 0162)
 
 
 def verify(world: World, plan_id: str, key_file: Path | None = None, *more: str) -> tuple[int, str]:
@@ -66,7 +70,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     task = register_task(lake, req, who, signer)
     first = draw_task(lake, task["task_id"], DrawRequest(), who, signer)
     second = draw_task(lake, task["task_id"], DrawRequest(reason="scope_error"), who, signer)
-    yield World(lake, root / "lake", key_file, task["task_id"], first.plan_id, second.plan_id)
+    paged = draw_task(lake, task["task_id"], DrawRequest(reason="system_failure"), who, signer,
+                      max_answer_bytes=PAGED)  # fmt: skip
+    yield World(lake, root / "lake", key_file, task["task_id"], first.plan_id, second.plan_id, paged.plan_id)
 
 
 def _edit(path: Path, change: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
@@ -230,3 +236,70 @@ def test_full_checks_every_record_and_exits_1_on_any_change(world: World) -> Non
             assert code == 1 and "record 2: digest does not match" in out, (more, out)
     finally:
         undo()
+
+
+# -- the page index of a large plan (docs/adr/0162) ------------------------------------------------
+def _record(world: World, plan_id: str) -> dict[str, Any]:
+    found = audit.locate(world.lake, AUDIT_KEY, "42", audit.OFFICIAL_KINDS, plan_id)
+    assert found.ok and len(found.records) == 1, found.problems
+    return found.records[0]
+
+
+def test_a_draw_records_its_page_index_digest_on_the_chain(world: World) -> None:
+    index = world.lake.read_bytes(layout.plan_pages_key("42", world.paged_id))
+    assert _record(world, world.paged_id)["page_index"] == hashlib.sha256(index).hexdigest()
+    assert _record(world, world.plan_id)["page_index"] is None  # answered whole: no index
+    assert not world.lake.exists(layout.plan_pages_key("42", world.plan_id))
+
+
+def test_a_page_index_that_is_not_the_plans_exits_1(world: World) -> None:
+    """Rewritten consistently (every run a GET reads lines up, ADR 0158), or removed."""
+    key = layout.plan_pages_key("42", world.paged_id)
+    original = world.lake.read_bytes(key)
+    stored = world.lake.read_bytes(layout.plan_key("42", world.paged_id))
+    code, out = verify(world, world.paged_id)
+    assert code == 0 and ": match" in out and "page index as on the chain" in out, out
+    try:
+        world.lake.write_bytes(key, json.dumps(merged_and_split(stored, world.paged_id, 7)).encode())
+        code, out = verify(world, world.paged_id)
+        assert code == 1 and "mismatch" in out and "page_index" in out and "SHA-256 differs" in out, out
+        assert "run 1 does not hold targets 7…13" in out, out
+        world.lake.delete(key)
+        code, out = verify(world, world.paged_id)
+        assert code == 1 and "the page index its chain record names is missing" in out, out
+    finally:
+        world.lake.write_bytes(key, original)
+
+
+def test_an_index_beside_a_plan_drawn_without_one_is_a_mismatch(world: World) -> None:
+    key = layout.plan_pages_key("42", world.plan_id)
+    stored = world.lake.read_bytes(layout.plan_key("42", world.plan_id))
+    world.lake.write_bytes(key, json.dumps(index_of(stored, world.plan_id, 7)).encode())
+    try:
+        result = verify_plan(world.lake, world.plan_id, AUDIT_KEY)
+        assert result.status == "mismatch" and "page_index" in result.differences, result
+        assert "says was never written" in result.message
+    finally:
+        world.lake.delete(key)
+
+
+def test_a_plan_chained_before_the_digest_keeps_verifying_on_its_bytes(world: World) -> None:
+    """A record written before ADR 0162 carries no ``page_index``: the chain format is unchanged
+    (``creditrisk-sampling-audit/1``), so the record verifies as it is, and the index is checked
+    against the plan's bytes alone, which still catches the consistent forgery."""
+    who = Principal("tok1", "platform-42", frozenset({"42"}))
+    req = PlanRequest.model_validate({"month": MONTH, "province": "42", "ratios": {"D": 0.5},
+                                      "seed": "old"}, strict=False)  # fmt: skip
+    made = make_plan(world.lake, req, who, max_answer_bytes=PAGED)
+    old_record = {"mode": "test", "seed_from": "caller"}  # as ``chain_test_plan`` wrote it before
+    audit.append(
+        world.lake, AUDIT_KEY, "42", "test_plan", made.plan_id, made.sha256, "2026-11-02", **old_record
+    )
+    assert audit.check_chain(world.lake, AUDIT_KEY, "42").ok  # records of both kinds, one chain
+    result = verify_plan(world.lake, made.plan_id, AUDIT_KEY)
+    assert result.ok and "drawn before its digest went on the chain" in result.message, result
+    key = layout.plan_pages_key("42", made.plan_id)
+    world.lake.write_bytes(key, json.dumps(merged_and_split(made.stored, made.plan_id, 7)).encode())
+    result = verify_plan(world.lake, made.plan_id, AUDIT_KEY)
+    assert result.status == "mismatch" and result.differences == ["page_index"], result
+    assert "run 0 does not hold targets 0…6" in result.message

@@ -277,3 +277,85 @@ def test_local_writing_renames_a_temporary_file_in_place(local_lake: Lake) -> No
         out.write(b"two")
     assert len(seen) == 1 and seen[0].startswith("_tmp-")
     assert local_lake.read_bytes("d/obj.bin") == b"onetwo"
+
+
+# -- one temporary-then-publish for every folder write ------------------------------------------
+class _Died(BaseException):
+    """A crash (not an ``Exception``): nothing may swallow it, the temporary must still go."""
+
+
+def _no_temporaries(lake: Lake, prefix: str) -> list[str]:
+    return [f.key for f in lake.list_files(prefix, include_hidden=True)]
+
+
+def test_local_writing_interrupted_leaves_no_file_and_no_temporary(local_lake: Lake) -> None:
+    """The old object stays whole, the new one never appears, and no ``_tmp-`` file is left:
+    for an error in the block, a crash, and a move that fails (the publish step itself)."""
+    local_lake.write_bytes("d/obj.json", b"old")
+    with pytest.raises(_Died), local_lake.writing("d/obj.json") as out:
+        out.write(b'{"half":')
+        raise _Died
+    with pytest.raises(_Died), local_lake.writing("d/new.json") as out:
+        out.write(b"half")
+        raise _Died
+    failing = Lake(_MoveSpy(local_lake.fs, _refuse_move), local_lake.root, local_lake.uri)
+    failing.is_local = True
+    with (
+        pytest.raises(StorageError, match=r"cannot write .*d/new\.json"),
+        failing.writing("d/new.json") as out,
+    ):
+        out.write(b"whole")
+    with pytest.raises(StorageError, match=r"cannot write .*d/obj\.json"):
+        failing.write_bytes("d/obj.json", b"new")
+    assert local_lake.read_bytes("d/obj.json") == b"old"
+    assert _no_temporaries(local_lake, "d") == ["d/obj.json"]
+
+
+def _refuse_move(src: str, dst: str) -> None:
+    raise OSError(28, "No space left on device")
+
+
+def test_local_write_file_and_copy_that_fail_leave_no_temporary(local_lake: Lake, tmp_path: Path) -> None:
+    """The same temporary-then-publish serves uploads and copies: a source that cannot be read
+    is a clear ``StorageError`` naming the destination, and nothing is left behind."""
+    with pytest.raises(StorageError, match=r"cannot write .*up/a\.csv"):
+        local_lake.write_file("up/a.csv", tmp_path / "missing.csv")
+    with pytest.raises(StorageError, match=r"cannot write .*up/b\.bin"):
+        local_lake.copy("nowhere.bin", "up/b.bin")
+    assert _no_temporaries(local_lake, "up") == []
+    src = tmp_path / "a.csv"
+    src.write_bytes(b"x\n1\n")
+    local_lake.write_file("up/a.csv", src)
+    local_lake.copy("up/a.csv", "up/b.bin")
+    assert local_lake.read_bytes("up/b.bin") == b"x\n1\n"
+    assert _no_temporaries(local_lake, "up") == ["up/a.csv", "up/b.bin"]
+
+
+def test_local_create_once_that_loses_leaves_no_temporary(local_lake: Lake) -> None:
+    """A linked temporary keeps its name after the link: it is removed whether the link wins or
+    loses, and a lost compare-and-replace removes its temporary too."""
+    local_lake.write_bytes("a/once.json", b"1", if_none_match=True)
+    with pytest.raises(WriteConflict):
+        local_lake.write_bytes("a/once.json", b"2", if_none_match=True)
+    with pytest.raises(WriteConflict):
+        local_lake.write_bytes("a/once.json", b"3", if_match="0" * 32)
+    assert local_lake.read_bytes("a/once.json") == b"1"
+    assert [f.key for f in local_lake.list_files("a", include_hidden=True) if "_tmp-" in f.key] == []
+
+
+def test_s3_writing_interrupted_sends_nothing(s3_lake: Lake, moto_requests: Any) -> None:
+    """On S3 the pieces are spooled locally: a block that raises never reaches S3, so there is no
+    partial object (and no multipart upload left to abort)."""
+    with pytest.raises(_Died), s3_lake.writing("plans/42/half.json") as out:
+        out.write(b'{"half":')
+        raise _Died
+    assert moto_requests() == []
+    assert not s3_lake.exists("plans/42/half.json")
+
+
+def test_s3_writing_refused_is_access_denied(s3_denied_lake: Lake) -> None:
+    with (
+        pytest.raises(StorageAccessDenied, match="s3:PutObject"),
+        s3_denied_lake.writing("plans/x.json") as out,
+    ):
+        out.write(b"{}")

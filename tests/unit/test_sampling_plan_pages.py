@@ -12,21 +12,12 @@ import pytest
 from functions import layout
 from functions.lake import Lake
 from functions.sampling import plans
-from functions.sampling.plans import new_plan_id, plan_text_of, store_plan_text
+from functions.sampling.plans import plan_text_of, store_plan_text
+from tests.page_index_data import large_plan
 
 LIMIT = 20_000  # small answers, so the first page and the halving are exercised
 N = 100
 STEP = 7  # targets per index entry (a stride that divides neither N nor the page sizes)
-
-
-def _plan(n: int) -> dict[str, Any]:
-    targets = [
-        {"uscc": f"{i:018d}", "name": f'湖北某某"{i}', "risk_class": "D", "region_code": "420100",
-         "industry_code": "C13", "score": i / 3, "inspectors": [f"I{i % 5}"]}
-        for i in range(n)
-    ]  # fmt: skip
-    return {"plan_id": new_plan_id("42"), "month": "2026-10", "strata": [{"s": "é"}], "targets": targets,
-            "inspector_loads": {"I0": 1.5}, "request": {"province": "42", "exclude": ["x"] * 50}}  # fmt: skip
 
 
 PAGES = [(0, 10), (0, 10_000), (6, 3), (7, 7), (13, 20), (50, 1000), (95, 10), (99, 1), (100, 5), (250, 5)]
@@ -44,7 +35,7 @@ def _answers(lake: Lake, plan_id: str) -> list[str]:
 def stored(any_lake: Lake) -> tuple[Lake, str, list[str]]:
     """A plan stored with its index, and the answers of the full parse (index removed meanwhile):
     on S3 too, where a page is ranged GETs."""
-    plan = _plan(N)
+    plan = large_plan(N)
     store_plan_text(any_lake, "42", plan_text_of(plan), keep=0, batch=STEP)
     index_key = layout.plan_pages_key("42", plan["plan_id"])
     index = any_lake.read_bytes(index_key)
@@ -129,7 +120,7 @@ def test_a_damaged_index_or_a_run_of_other_bytes_gives_the_parsed_answers(
 
 
 def test_small_plans_get_no_index(local_lake: Lake) -> None:
-    plan = _plan(5)
+    plan = large_plan(5)
     stored = store_plan_text(local_lake, "42", plan_text_of(plan), batch=STEP)
     assert stored.kept is not None
     assert not local_lake.exists(layout.plan_pages_key("42", plan["plan_id"]))
