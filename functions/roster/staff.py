@@ -114,17 +114,32 @@ def rounds(seed: str, targets: Sequence[str], pool: Sequence[str], per_target: i
     return dict(zip((targets[j] for j in order.tolist()), picked, strict=True))
 
 
-def _round_slots(seed: str, n: int, m: int, p: int) -> tuple[Any, Any]:
+SHUFFLED_ROUNDS, KEYED_ROUNDS = 1, 2  # how the rounds' permutations are drawn (ADR 0163)
+
+
+def _round_slots(seed: str, n: int, m: int, p: int, round_draw: int = SHUFFLED_ROUNDS) -> tuple[Any, Any]:
     """:func:`rounds` as positions: target ``order[j]`` takes the pool members ``slots[j]``
-    (positions in the sorted pool, ascending)."""
+    (positions in the sorted pool, ascending).
+
+    ``SHUFFLED_ROUNDS`` (plan formats up to 4): one legacy ``shuffle`` per round, a Python call
+    each, most of a province-wide plan's staffing. ``KEYED_ROUNDS`` (format 5, ADR 0163): every
+    round at once, each the order of ``m`` uniform keys of the same legacy stream (``argsort``,
+    stable, so even a tie of two 53-bit keys has one answer): as uniform, and reproducible
+    from the seed on any numpy, as the legacy ``RandomState`` is."""
     rng = _generator(seed)
     order = rng.permutation(n)
-    # rng.permutation(m) per row, in place: the same legacy shuffle of the same arange (the same
-    # draws), less than half the calls' overhead, no list to concatenate (docs/adr/0153)
-    perms = np.tile(np.arange(m, dtype=np.int64), (-(-n * p // m), 1))
-    shuffle = rng.shuffle
-    for row in perms:
-        shuffle(row)
+    count = -(-n * p // m)
+    if round_draw == KEYED_ROUNDS:
+        perms = np.argsort(rng.random_sample((count, m)), axis=1, kind="stable").astype(np.int64)
+    elif round_draw == SHUFFLED_ROUNDS:
+        # rng.permutation(m) per row, in place: the same legacy shuffle of the same arange (the
+        # same draws), less than half the calls' overhead, no list to concatenate (ADR 0153)
+        perms = np.tile(np.arange(m, dtype=np.int64), (count, 1))
+        shuffle = rng.shuffle
+        for row in perms:
+            shuffle(row)
+    else:
+        raise ValueError(f"unknown round draw {round_draw!r}")
     if m % p:  # with m a multiple of p no window straddles two permutations
         for r in _straddling_repeats(perms, m, p):
             start = r * m  # first slot of perms[r]; the window holding it begins at a multiple of p
@@ -177,10 +192,16 @@ def draw_day(as_of: dt.datetime) -> dt.date:
     return as_of.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
 
 
-def staff(seed: str, targets: Sequence[tuple[str, str]], roster: Roster, rules: Rules) -> Staffing:
+def staff(
+    seed: str,
+    targets: Sequence[tuple[str, str]],
+    roster: Roster,
+    rules: Rules,
+    round_draw: int = SHUFFLED_ROUNDS,
+) -> Staffing:
     """Inspectors for ``targets`` (``(uscc, region_code)`` pairs): a pure function of its arguments."""
     codes = string_array([c for c, _ in targets])
-    return staff_columns(seed, codes, string_array([r for _, r in targets]), roster, rules)
+    return staff_columns(seed, codes, string_array([r for _, r in targets]), roster, rules, round_draw)
 
 
 @dataclass(frozen=True)
@@ -226,10 +247,12 @@ def _pools(roster: Roster, field: str, day: dt.date) -> _Pools:
     return made
 
 
-def staff_columns(seed: str, uscc: Any, region: Any, roster: Roster, rules: Rules) -> Staffing:
+def staff_columns(
+    seed: str, uscc: Any, region: Any, roster: Roster, rules: Rules, round_draw: int = SHUFFLED_ROUNDS
+) -> Staffing:
     """:func:`staff` over Arrow string columns (the plan's targets), grouped and assigned with
     numpy: the same assignment, bit for bit (a test pins it), without a Python object per
-    target. Codes are distinct (entities of one frame)."""
+    target. Codes are distinct (entities of one frame). ``round_draw``: see :func:`_round_slots`."""
     uscc = uscc.combine_chunks() if isinstance(uscc, pa.ChunkedArray) else uscc
     region = region.combine_chunks() if isinstance(region, pa.ChunkedArray) else region
     if region.null_count:
@@ -301,7 +324,7 @@ def staff_columns(seed: str, uscc: Any, region: Any, roster: Roster, rules: Rule
         ids = set(pool)
         members = np.array(sorted(pools.position[i] for i in pool), dtype=np.int64)  # = sorted ids
         if len(pool) >= 2 * p and not any(conflicted[c] & ids for r in ranks for c in recusing.get(r, ())):
-            order, slots = _round_slots(pool_seed, len(at), len(pool), p)
+            order, slots = _round_slots(pool_seed, len(at), len(pool), p, round_draw)
             matrix[at[order]] = members[slots]
         else:
             codes = uscc.take(int64_numpy(at)).to_pylist()
