@@ -15,6 +15,7 @@ with counts only, never an entity code or a conflict.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -85,11 +86,20 @@ class Staffing:
 _rngs = threading.local()
 
 
-def _generator(seed: str) -> Any:
-    """numpy's legacy MT19937 seeded from ``stream(seed, "inspector-rounds")``. One
-    ``RandomState`` per thread, re-seeded: constructing one first seeds it from OS entropy
-    (~0.3 ms, once per pool per plan before); ``seed()`` runs the same ``init_by_array``."""
-    words = np.frombuffer(stream(seed, "inspector-rounds").getrandbits(256).to_bytes(32, "big"), dtype=">u4")
+_KEYED_DOMAIN = b"creditrisk-inspector-rounds/2\0"
+
+
+def _generator(seed: str, keyed: bool = False) -> Any:
+    """numpy's legacy MT19937 seeded from ``stream(seed, "inspector-rounds")`` (keyed rounds,
+    ADR 0163: straight from the eight words of SHA-256 over a domain and the seed, without
+    first seeding Python's generator, a third of a pool's staffing). One ``RandomState`` per
+    thread, re-seeded: constructing one first seeds it from OS entropy (~0.3 ms, once per pool
+    per plan before); ``seed()`` runs the same ``init_by_array``."""
+    if keyed:
+        raw = hashlib.sha256(_KEYED_DOMAIN + seed.encode("utf-8")).digest()
+    else:
+        raw = stream(seed, "inspector-rounds").getrandbits(256).to_bytes(32, "big")
+    words = np.frombuffer(raw, dtype=">u4")
     rng = getattr(_rngs, "rng", None)
     if rng is None:
         rng = _rngs.rng = np.random.RandomState(words.astype(np.uint32))
@@ -126,7 +136,7 @@ def _round_slots(seed: str, n: int, m: int, p: int, round_draw: int = SHUFFLED_R
     round at once, each the order of ``m`` uniform keys of the same legacy stream (``argsort``,
     stable, so even a tie of two 53-bit keys has one answer): as uniform, and reproducible
     from the seed on any numpy, as the legacy ``RandomState`` is."""
-    rng = _generator(seed)
+    rng = _generator(seed, keyed=round_draw == KEYED_ROUNDS)
     order = rng.permutation(n)
     count = -(-n * p // m)
     if round_draw == KEYED_ROUNDS:

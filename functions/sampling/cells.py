@@ -678,9 +678,9 @@ def _read_rows(frame: CellFrame, rows: Any, columns: list[str]) -> pa.Table:
     for c in columns:
         if len(missing[c]):
             together.setdefault(missing[c].tobytes(), []).append(c)
-    # what this request may add to the cache: nothing if its reads would not fit in half of it
-    # (a 20M province-wide draw would flush everything else for a plan drawn rarely)
-    allowance = cache.budget // 2
+    # what this request may add to the cache: nothing if its reads would not fit in it (a 20M
+    # province-wide draw would flush everything else, and still not be kept whole)
+    allowance = cache.budget
     starts = frame.rg_starts
     wanted = sum(
         int((starts[missing[cols[0]] + 1] - starts[missing[cols[0]]]).sum()) * _row_bytes(frame, c)
@@ -706,9 +706,12 @@ def _read_rows(frame: CellFrame, rows: Any, columns: list[str]) -> pa.Table:
         if len(col) != len(srt):
             raise StorageError(f"the sampling copy of run {frame.run_id} lacks rows it was asked for")
         got.append(col)
+    out = pa.Table.from_arrays(got, names=columns)
+    if bool(np.all(order[1:] > order[:-1])):  # asked in copy order (a draw without moves)
+        return out
     back = np.empty_like(order)
     back[order] = np.arange(len(order), dtype=np.int64)
-    return pa.Table.from_arrays(got, names=columns).take(frames.int64_numpy(back))
+    return out.take(frames.int64_numpy(back))
 
 
 def _token(frame: CellFrame) -> int:

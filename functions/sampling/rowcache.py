@@ -8,8 +8,9 @@ written (one per run, ADR 0100), so what one request decoded serves the next one
 warm process: runs of consecutive rows, per column, the least recently used dropped first.
 
 Spans hold their own buffers (copied out of the batch they were decoded in), so the bytes
-counted are the bytes kept. One request keeps at most half the budget: a 20M province-wide draw
-would otherwise only flush everything else, for a plan drawn rarely.
+counted are the bytes kept. A request whose reads would not fit in the whole budget keeps
+nothing: a 20M province-wide draw would otherwise only flush everything else, and still not be
+kept whole.
 """
 
 from __future__ import annotations
