@@ -224,6 +224,14 @@ class _Pools:
     position: dict[str, int]  # id → index in ``ids``
     conflicted: dict[str, set[str]]  # entity → ids of the qualified inspectors recusing
     areas: dict[str, tuple[str, ...]]  # area → ids of the inspectors covering it (filled lazily)
+    members: dict[tuple[str, ...], Any]  # pool → :meth:`members_of` (filled lazily)
+
+    def members_of(self, pool: tuple[str, ...]) -> Any:
+        """The pool's positions in ``ids``, ascending (= its ids sorted), made once per pool."""
+        hit = self.members.get(pool)
+        if hit is None:
+            hit = self.members[pool] = np.array(sorted(self.position[i] for i in pool), dtype=np.int64)
+        return hit
 
     def pool_of(self, area: str) -> tuple[str, ...]:
         hit = self.areas.get(area)
@@ -249,7 +257,7 @@ def _pools(roster: Roster, field: str, day: dt.date) -> _Pools:
     for ins in qualified:
         for code in ins.conflicts:
             conflicted.setdefault(code, set()).add(ins.id)
-    made = _Pools(qualified, ids, {i: k for k, i in enumerate(ids)}, conflicted, {})
+    made = _Pools(qualified, ids, {i: k for k, i in enumerate(ids)}, conflicted, {}, {})
     with _pools_lock:
         _pools_cache[key] = made
         while len(_pools_cache) > 16:
@@ -327,13 +335,14 @@ def staff_columns(
         )
     by_id = {i.id: i for i in pools.qualified}
     matrix = np.zeros((n, p), dtype=np.int64)
-    used: set[int] = set()
+    used: list[Any] = []  # the member positions of every pool used
     for pool, ranks in sorted(chosen.items(), key=lambda kv: regions[kv[1][0]]):
         at = np.concatenate([positions[r] for r in ranks])  # the pool's targets: region, then order
         pool_seed = f"{seed}/{regions[ranks[0]]}"
-        ids = set(pool)
-        members = np.array(sorted(pools.position[i] for i in pool), dtype=np.int64)  # = sorted ids
-        if len(pool) >= 2 * p and not any(conflicted[c] & ids for r in ranks for c in recusing.get(r, ())):
+        members = pools.members_of(pool)
+        codes_here = [c for r in ranks for c in recusing.get(r, ())]
+        ids = set(pool) if codes_here else set()
+        if len(pool) >= 2 * p and not any(conflicted[c] & ids for c in codes_here):
             order, slots = _round_slots(pool_seed, len(at), len(pool), p, round_draw)
             matrix[at[order]] = members[slots]
         else:
@@ -341,11 +350,12 @@ def staff_columns(
             inspectors = [Inspector(i, by_id[i].region_code, by_id[i].conflicts) for i in pool]
             got = assign(pool_seed, codes, inspectors, p)
             matrix[at] = np.array([[pools.position[i] for i in got[c]] for c in codes], dtype=np.int64)
-        used.update(members.tolist())
+        used.append(members)
     counts = (
         np.bincount(matrix.ravel(), minlength=len(pools.ids)) if n else np.zeros(len(pools.ids), np.int64)
     )
-    loads = {pools.ids[g]: int(counts[g]) for g in sorted(used)}
+    every = np.unique(np.concatenate(used)) if used else np.zeros(0, dtype=np.int64)
+    loads = {pools.ids[g]: int(counts[g]) for g in every.tolist()}
     return Staffing(pools.ids, matrix, loads, levels, len(pools.qualified))
 
 
