@@ -60,7 +60,6 @@ CHUNK_ROWS = 32_768
 CHUNKS_STORAGE = "chunks"
 _FETCH_GROUPS = 128  # row groups decoded at a time when fetching drawn rows (bounds memory)
 _CACHE_SIZE = 8
-_ROW_BYTES = 64  # a decoded row of one copy column, when the footer does not say (ADR 0163)
 INDEX_SCHEMA = pa.schema(
     [
         pa.field("risk_class", pa.string(), nullable=False),
@@ -679,18 +678,20 @@ def _read_rows(frame: CellFrame, rows: Any, columns: list[str]) -> pa.Table:
         if len(missing[c]):
             together.setdefault(missing[c].tobytes(), []).append(c)
     # what this request may add to the cache: nothing if its reads would not fit in it (a 20M
-    # province-wide draw would flush everything else, and still not be kept whole)
-    allowance = cache.budget
+    # province-wide draw would flush everything else, and still not be kept whole), judged by
+    # the bytes a row took in the first units decoded (footers do not say it for chunks)
     starts = frame.rg_starts
-    wanted = sum(
-        int((starts[missing[cols[0]] + 1] - starts[missing[cols[0]]]).sum()) * _row_bytes(frame, c)
+    cells_wanted = sum(
+        int((starts[missing[cols[0]] + 1] - starts[missing[cols[0]]]).sum()) * len(cols)
         for cols in together.values()
-        for c in cols
     )
-    if wanted > allowance:
-        allowance = 0
+    allowance: int | None = None
     for cols in together.values():
         for first, decoded in _decode(frame, missing[cols[0]], cols):
+            if allowance is None:
+                rows_here = len(decoded[cols[0]])
+                per_cell = sum(decoded[c].nbytes for c in cols) / max(1, rows_here * len(cols))
+                allowance = cache.budget if per_cell * cells_wanted <= cache.budget else 0
             for c in cols:
                 span = rowcache.Span(first, decoded[c])
                 if cache.fits(span.values.nbytes, allowance):
@@ -722,18 +723,6 @@ def _token(frame: CellFrame) -> int:
         with _lock:
             hit = frame.memo.setdefault("rows", rowcache.new_token())
     return int(hit)
-
-
-def _row_bytes(frame: CellFrame, column: str) -> int:
-    """About what a row of ``column`` takes decoded: from the single file's first row group, else
-    (chunks, whose footers are not read in advance) :data:`_ROW_BYTES`."""
-    md = frame.metadata
-    if md is not None and md.num_row_groups:
-        rg = md.row_group(0)
-        for i in range(rg.num_columns):
-            if rg.column(i).path_in_schema == column and rg.num_rows:
-                return int(-(-rg.column(i).total_uncompressed_size // rg.num_rows)) + 4
-    return _ROW_BYTES
 
 
 def _decoded(values: pa.Array | pa.ChunkedArray) -> pa.Array:
