@@ -22,6 +22,9 @@ plan ≤ 600 MB, ADR 0153); 1M with the 200-inspector roster — warm p95 ≤ 50
 ``--scenarios=province,city`` runs only those scenarios (no verdicts then).
 ``--layout=file`` (default: the single sorted file the DuckDB path writes) or ``--layout=chunks``
 (the position chunks Athena writes, ADR 0147: what a plan reads in AWS).
+``--cache-mb=N`` sizes the API process's row cache (ADR 0163; default: the setting's 256 MB). The
+warm POSTs of a scenario draw the same scope with other seeds, so with the cache they decode
+nothing; ``--cache-mb=0`` measures every request as a scope's first in a warm process.
 """
 
 from __future__ import annotations
@@ -278,6 +281,7 @@ def run_size(
     rebuild: bool,
     chunked: bool = False,
     only: frozenset[str] | None = None,
+    cache_mb: int | None = None,
 ) -> dict[str, Any]:
     from functions.auth.tokens import issue_token
     from functions.lake import Lake
@@ -302,7 +306,12 @@ def run_size(
         script = _SCENARIO.format(root=str(ROOT), lake=str(directory), token=token, body=body, n=reps)
         runs = []
         for _ in range(max(1, repeat)):
-            proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+            env = dict(os.environ)
+            if cache_mb is not None:
+                env["CREDITRISK_SAMPLING_CACHE_MB"] = str(cache_mb)
+            proc = subprocess.run(
+                [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env
+            )
             if proc.returncode != 0:
                 raise RuntimeError(f"scenario {name} failed: {proc.stderr[-2000:]}")
             runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -342,10 +351,17 @@ def main(argv: list[str]) -> dict[str, Any]:
     chunked = "--layout=chunks" in argv
     picked = next((a.split("=", 1)[1] for a in argv if a.startswith("--scenarios=")), None)
     only = None if picked is None else frozenset(picked.split(","))
-    result: dict[str, Any] = {"layout": "chunks" if chunked else "file", "sizes": {}}
+    cache_mb = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("--cache-mb=")), None)
+    result: dict[str, Any] = {"layout": "chunks" if chunked else "file", "cache_mb": cache_mb, "sizes": {}}
     for size in sizes:
         result["sizes"][str(size)] = run_size(
-            size, n=n, repeat=repeat, rebuild="--rebuild" in argv, chunked=chunked, only=only
+            size,
+            n=n,
+            repeat=repeat,
+            rebuild="--rebuild" in argv,
+            chunked=chunked,
+            only=only,
+            cache_mb=cache_mb,
         )
     targets: dict[str, Any] = {}
     big = result["sizes"].get("20000000")

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         le=6 * 2**20,
         description="largest sampling API answer as sent by Lambda (JSON-escaped); larger plans are paged",
     )
+    sampling_cache_mb: int = Field(
+        256,
+        ge=0,
+        description="decoded sampling-copy rows a warm API process keeps between plan requests "
+        "(docs/adr/0163); 0: none",
+    )
     # -- inspector roster (issue 15, docs/adr/0097) --
     inspectors_per_target: int = Field(
         2, ge=2, le=10, description="inspectors per target, the least a plan may ask (never below 2)"

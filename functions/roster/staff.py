@@ -15,6 +15,7 @@ with counts only, never an entity code or a conflict.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -85,11 +86,20 @@ class Staffing:
 _rngs = threading.local()
 
 
-def _generator(seed: str) -> Any:
-    """numpy's legacy MT19937 seeded from ``stream(seed, "inspector-rounds")``. One
-    ``RandomState`` per thread, re-seeded: constructing one first seeds it from OS entropy
-    (~0.3 ms, once per pool per plan before); ``seed()`` runs the same ``init_by_array``."""
-    words = np.frombuffer(stream(seed, "inspector-rounds").getrandbits(256).to_bytes(32, "big"), dtype=">u4")
+_KEYED_DOMAIN = b"creditrisk-inspector-rounds/2\0"
+
+
+def _generator(seed: str, keyed: bool = False) -> Any:
+    """numpy's legacy MT19937 seeded from ``stream(seed, "inspector-rounds")`` (keyed rounds,
+    ADR 0163: straight from the eight words of SHA-256 over a domain and the seed, without
+    first seeding Python's generator, a third of a pool's staffing). One ``RandomState`` per
+    thread, re-seeded: constructing one first seeds it from OS entropy (~0.3 ms, once per pool
+    per plan before); ``seed()`` runs the same ``init_by_array``."""
+    if keyed:
+        raw = hashlib.sha256(_KEYED_DOMAIN + seed.encode("utf-8")).digest()
+    else:
+        raw = stream(seed, "inspector-rounds").getrandbits(256).to_bytes(32, "big")
+    words = np.frombuffer(raw, dtype=">u4")
     rng = getattr(_rngs, "rng", None)
     if rng is None:
         rng = _rngs.rng = np.random.RandomState(words.astype(np.uint32))
@@ -114,17 +124,32 @@ def rounds(seed: str, targets: Sequence[str], pool: Sequence[str], per_target: i
     return dict(zip((targets[j] for j in order.tolist()), picked, strict=True))
 
 
-def _round_slots(seed: str, n: int, m: int, p: int) -> tuple[Any, Any]:
+SHUFFLED_ROUNDS, KEYED_ROUNDS = 1, 2  # how the rounds' permutations are drawn (ADR 0163)
+
+
+def _round_slots(seed: str, n: int, m: int, p: int, round_draw: int = SHUFFLED_ROUNDS) -> tuple[Any, Any]:
     """:func:`rounds` as positions: target ``order[j]`` takes the pool members ``slots[j]``
-    (positions in the sorted pool, ascending)."""
-    rng = _generator(seed)
+    (positions in the sorted pool, ascending).
+
+    ``SHUFFLED_ROUNDS`` (plan formats up to 4): one legacy ``shuffle`` per round, a Python call
+    each, most of a province-wide plan's staffing. ``KEYED_ROUNDS`` (format 5, ADR 0163): every
+    round at once, each the order of ``m`` uniform keys of the same legacy stream (``argsort``,
+    stable, so even a tie of two 53-bit keys has one answer): as uniform, and reproducible
+    from the seed on any numpy, as the legacy ``RandomState`` is."""
+    rng = _generator(seed, keyed=round_draw == KEYED_ROUNDS)
     order = rng.permutation(n)
-    # rng.permutation(m) per row, in place: the same legacy shuffle of the same arange (the same
-    # draws), less than half the calls' overhead, no list to concatenate (docs/adr/0153)
-    perms = np.tile(np.arange(m, dtype=np.int64), (-(-n * p // m), 1))
-    shuffle = rng.shuffle
-    for row in perms:
-        shuffle(row)
+    count = -(-n * p // m)
+    if round_draw == KEYED_ROUNDS:
+        perms = np.argsort(rng.random_sample((count, m)), axis=1, kind="stable").astype(np.int64)
+    elif round_draw == SHUFFLED_ROUNDS:
+        # rng.permutation(m) per row, in place: the same legacy shuffle of the same arange (the
+        # same draws), less than half the calls' overhead, no list to concatenate (ADR 0153)
+        perms = np.tile(np.arange(m, dtype=np.int64), (count, 1))
+        shuffle = rng.shuffle
+        for row in perms:
+            shuffle(row)
+    else:
+        raise ValueError(f"unknown round draw {round_draw!r}")
     if m % p:  # with m a multiple of p no window straddles two permutations
         for r in _straddling_repeats(perms, m, p):
             start = r * m  # first slot of perms[r]; the window holding it begins at a multiple of p
@@ -177,10 +202,16 @@ def draw_day(as_of: dt.datetime) -> dt.date:
     return as_of.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
 
 
-def staff(seed: str, targets: Sequence[tuple[str, str]], roster: Roster, rules: Rules) -> Staffing:
+def staff(
+    seed: str,
+    targets: Sequence[tuple[str, str]],
+    roster: Roster,
+    rules: Rules,
+    round_draw: int = SHUFFLED_ROUNDS,
+) -> Staffing:
     """Inspectors for ``targets`` (``(uscc, region_code)`` pairs): a pure function of its arguments."""
     codes = string_array([c for c, _ in targets])
-    return staff_columns(seed, codes, string_array([r for _, r in targets]), roster, rules)
+    return staff_columns(seed, codes, string_array([r for _, r in targets]), roster, rules, round_draw)
 
 
 @dataclass(frozen=True)
@@ -193,6 +224,14 @@ class _Pools:
     position: dict[str, int]  # id → index in ``ids``
     conflicted: dict[str, set[str]]  # entity → ids of the qualified inspectors recusing
     areas: dict[str, tuple[str, ...]]  # area → ids of the inspectors covering it (filled lazily)
+    members: dict[tuple[str, ...], Any]  # pool → :meth:`members_of` (filled lazily)
+
+    def members_of(self, pool: tuple[str, ...]) -> Any:
+        """The pool's positions in ``ids``, ascending (= its ids sorted), made once per pool."""
+        hit = self.members.get(pool)
+        if hit is None:
+            hit = self.members[pool] = np.array(sorted(self.position[i] for i in pool), dtype=np.int64)
+        return hit
 
     def pool_of(self, area: str) -> tuple[str, ...]:
         hit = self.areas.get(area)
@@ -218,7 +257,7 @@ def _pools(roster: Roster, field: str, day: dt.date) -> _Pools:
     for ins in qualified:
         for code in ins.conflicts:
             conflicted.setdefault(code, set()).add(ins.id)
-    made = _Pools(qualified, ids, {i: k for k, i in enumerate(ids)}, conflicted, {})
+    made = _Pools(qualified, ids, {i: k for k, i in enumerate(ids)}, conflicted, {}, {})
     with _pools_lock:
         _pools_cache[key] = made
         while len(_pools_cache) > 16:
@@ -226,10 +265,12 @@ def _pools(roster: Roster, field: str, day: dt.date) -> _Pools:
     return made
 
 
-def staff_columns(seed: str, uscc: Any, region: Any, roster: Roster, rules: Rules) -> Staffing:
+def staff_columns(
+    seed: str, uscc: Any, region: Any, roster: Roster, rules: Rules, round_draw: int = SHUFFLED_ROUNDS
+) -> Staffing:
     """:func:`staff` over Arrow string columns (the plan's targets), grouped and assigned with
     numpy: the same assignment, bit for bit (a test pins it), without a Python object per
-    target. Codes are distinct (entities of one frame)."""
+    target. Codes are distinct (entities of one frame). ``round_draw``: see :func:`_round_slots`."""
     uscc = uscc.combine_chunks() if isinstance(uscc, pa.ChunkedArray) else uscc
     region = region.combine_chunks() if isinstance(region, pa.ChunkedArray) else region
     if region.null_count:
@@ -294,25 +335,27 @@ def staff_columns(seed: str, uscc: Any, region: Any, roster: Roster, rules: Rule
         )
     by_id = {i.id: i for i in pools.qualified}
     matrix = np.zeros((n, p), dtype=np.int64)
-    used: set[int] = set()
+    used: list[Any] = []  # the member positions of every pool used
     for pool, ranks in sorted(chosen.items(), key=lambda kv: regions[kv[1][0]]):
         at = np.concatenate([positions[r] for r in ranks])  # the pool's targets: region, then order
         pool_seed = f"{seed}/{regions[ranks[0]]}"
-        ids = set(pool)
-        members = np.array(sorted(pools.position[i] for i in pool), dtype=np.int64)  # = sorted ids
-        if len(pool) >= 2 * p and not any(conflicted[c] & ids for r in ranks for c in recusing.get(r, ())):
-            order, slots = _round_slots(pool_seed, len(at), len(pool), p)
+        members = pools.members_of(pool)
+        codes_here = [c for r in ranks for c in recusing.get(r, ())]
+        ids = set(pool) if codes_here else set()
+        if len(pool) >= 2 * p and not any(conflicted[c] & ids for c in codes_here):
+            order, slots = _round_slots(pool_seed, len(at), len(pool), p, round_draw)
             matrix[at[order]] = members[slots]
         else:
             codes = uscc.take(int64_numpy(at)).to_pylist()
             inspectors = [Inspector(i, by_id[i].region_code, by_id[i].conflicts) for i in pool]
             got = assign(pool_seed, codes, inspectors, p)
             matrix[at] = np.array([[pools.position[i] for i in got[c]] for c in codes], dtype=np.int64)
-        used.update(members.tolist())
+        used.append(members)
     counts = (
         np.bincount(matrix.ravel(), minlength=len(pools.ids)) if n else np.zeros(len(pools.ids), np.int64)
     )
-    loads = {pools.ids[g]: int(counts[g]) for g in sorted(used)}
+    every = np.unique(np.concatenate(used)) if used else np.zeros(0, dtype=np.int64)
+    loads = {pools.ids[g]: int(counts[g]) for g in every.tolist()}
     return Staffing(pools.ids, matrix, loads, levels, len(pools.qualified))
 
 

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from functions import layout
 from functions.errors import NotFound, StorageError
 from functions.sampling import frame as frames
+from functions.sampling import rowcache
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -332,6 +333,7 @@ def clear_cache() -> None:
     with _lock:
         _cache.clear()
         _selections.clear()
+    rowcache.reset()
 
 
 def load_published(lake: Lake, month: str, province: str) -> CellFrame | frames.Frame:
@@ -646,45 +648,119 @@ def _strings(t: pa.Table) -> pa.Table:
 
 
 def _read_rows(frame: CellFrame, rows: Any, columns: list[str]) -> pa.Table:
+    """``columns`` of the copy's ``rows``: what the process's :mod:`rowcache` holds, the rest
+    decoded from the units (row groups, or chunks of a chunked copy) that hold them, at most
+    :data:`_FETCH_GROUPS` row groups at a time. Only the drawn rows' values are materialised;
+    the decoded units are kept for later requests while the cache allows (ADR 0163)."""
     if not len(rows) or not columns:  # the copy's columns are all strings
         return pa.Table.from_arrays([frames.string_array([]) for _ in columns], names=columns)
-    if frame.chunks is not None:
-        return _read_chunk_rows(frame, frame.chunks, rows, columns)
     order = np.argsort(rows, kind="stable")
     srt = rows[order]
-    g = np.searchsorted(frame.rg_starts, srt, side="right") - 1
-    groups = np.unique(g)
-    parts: list[pa.Table] = []
+    cache, token = rowcache.shared(), _token(frame)
+    parts: dict[str, list[tuple[int, pa.Array]]] = {c: [] for c in columns}
+
+    def use(column: str, span: rowcache.Span) -> None:
+        lo = int(np.searchsorted(srt, span.first, "left"))
+        hi = int(np.searchsorted(srt, span.end, "left"))
+        if hi > lo:
+            local = frames.int64_numpy(np.ascontiguousarray(srt[lo:hi] - span.first))
+            parts[column].append((lo, _decoded(span.values.take(local))))
+
+    missing: dict[str, Any] = {}
+    for c in columns:
+        hits, covered = cache.lookup(token, c, srt)
+        for span in hits:
+            use(c, span)
+        miss = srt[~covered]
+        missing[c] = np.unique(np.searchsorted(frame.rg_starts, miss, side="right") - 1)
+    together: dict[bytes, list[str]] = {}  # columns missing the same units are decoded together
+    for c in columns:
+        if len(missing[c]):
+            together.setdefault(missing[c].tobytes(), []).append(c)
+    # what this request may add to the cache: nothing if its reads would not fit in it (a 20M
+    # province-wide draw would flush everything else, and still not be kept whole), judged by
+    # the bytes a row took in the first units decoded (footers do not say it for chunks)
+    starts = frame.rg_starts
+    cells_wanted = sum(
+        int((starts[missing[cols[0]] + 1] - starts[missing[cols[0]]]).sum()) * len(cols)
+        for cols in together.values()
+    )
+    allowance: int | None = None
+    for cols in together.values():
+        for first, decoded in _decode(frame, missing[cols[0]], cols):
+            if allowance is None:
+                rows_here = len(decoded[cols[0]])
+                per_cell = sum(decoded[c].nbytes for c in cols) / max(1, rows_here * len(cols))
+                allowance = cache.budget if per_cell * cells_wanted <= cache.budget else 0
+            for c in cols:
+                span = rowcache.Span(first, decoded[c])
+                if cache.fits(span.values.nbytes, allowance):
+                    span = rowcache.Span(first, rowcache.owned(span.values))
+                    cache.put(token, c, span)
+                    allowance -= span.values.nbytes
+                use(c, span)
+    got = []
+    for c in columns:
+        ordered = [a for _, a in sorted(parts[c], key=lambda p: p[0])]
+        parts[c] = []
+        col = pa.concat_arrays(ordered) if ordered else frames.string_array([])
+        if len(col) != len(srt):
+            raise StorageError(f"the sampling copy of run {frame.run_id} lacks rows it was asked for")
+        got.append(col)
+    out = pa.Table.from_arrays(got, names=columns)
+    if bool(np.all(order[1:] > order[:-1])):  # asked in copy order (a draw without moves)
+        return out
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order), dtype=np.int64)
+    return out.take(frames.int64_numpy(back))
+
+
+def _token(frame: CellFrame) -> int:
+    """The number naming ``frame``'s copy in the row cache (shared by the frame's copies that
+    carry a pointer: they have one memo)."""
+    hit = frame.memo.get("rows")
+    if hit is None:
+        with _lock:
+            hit = frame.memo.setdefault("rows", rowcache.new_token())
+    return int(hit)
+
+
+def _decoded(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``values`` as one array, dictionary columns (as read) decoded to their values."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = pc.cast(values, values.type.value_type)
+    return values
+
+
+def _decode(frame: CellFrame, units: Any, columns: list[str]) -> Any:
+    """``(first row, {column: values})`` of the copy's ``units`` (sorted), one run of
+    consecutive units at a time: slices of the batch they were decoded in."""
+    if frame.chunks is not None:
+        size = frame.chunks.rows
+        for k in units.tolist():
+            t = chunk(frame, k, columns, trust_footer=True)
+            yield k * size, {c: t[c] for c in columns}
+        return
+    starts = frame.rg_starts
     try:
         with frame.lake.open_input_file(frame.copy_key) as f:
             # pre_buffer: on S3 the chosen column chunks of a batch of row groups are fetched as
             # coalesced concurrent range reads; no threads: a Lambda has about one core
             dictionary = _as_dictionary(frame.metadata, columns)
             pf = pq.ParquetFile(f, metadata=frame.metadata, pre_buffer=True, read_dictionary=dictionary)
-            for k in range(0, len(groups), _FETCH_GROUPS):
-                chunk = groups[k : k + _FETCH_GROUPS]
-                t = pf.read_row_groups(chunk.tolist(), columns=columns, use_threads=False)
-                sizes = frame.rg_starts[chunk + 1] - frame.rg_starts[chunk]
-                base = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(sizes)[:-1]])
-                lo, hi = np.searchsorted(g, chunk[0], "left"), np.searchsorted(g, chunk[-1], "right")
-                gi = g[lo:hi]
-                local = srt[lo:hi] - frame.rg_starts[gi] + base[np.searchsorted(chunk, gi)]
-                taken = t.take(frames.int64_numpy(np.ascontiguousarray(local, dtype=np.int64)))
-                parts.append(_strings(taken))  # only the drawn rows' values are materialised
+            for k in range(0, len(units), _FETCH_GROUPS):
+                batch = units[k : k + _FETCH_GROUPS]
+                t = pf.read_row_groups(batch.tolist(), columns=columns, use_threads=False)
+                cuts = np.flatnonzero(np.diff(batch) != 1) + 1
+                at = 0
+                for run in np.split(batch, cuts):
+                    first, end = int(starts[run[0]]), int(starts[run[-1] + 1])
+                    yield first, {c: t[c].slice(at, end - first) for c in columns}
+                    at += end - first
     except (OSError, pa.ArrowInvalid) as exc:
         raise StorageError(f"cannot read {frame.lake.display(frame.copy_key)}: {exc}") from exc
-    return _in_order(parts, order)
-
-
-def _in_order(parts: list[pa.Table], order: Any) -> pa.Table:
-    """``parts`` (rows read in ``rows[order]`` order) back in the order asked for. The parts are
-    dropped once joined, so a dense draw holds two copies of its rows at most, not three
-    (docs/adr/0153)."""
-    got = pa.concat_tables(parts).combine_chunks()
-    parts.clear()
-    back = np.empty_like(order)
-    back[order] = np.arange(len(order), dtype=np.int64)
-    return got.take(frames.int64_numpy(back))
 
 
 def chunk(frame: CellFrame, k: int, columns: Sequence[str], *, trust_footer: bool = False) -> pa.Table:
@@ -739,19 +815,6 @@ def _spans(metadata: Any, first: int, want: int) -> bool:
             st = c.statistics
             return bool(st is not None and st.has_min_max and st.min == first and st.max == first + want - 1)
     return False
-
-
-def _read_chunk_rows(frame: CellFrame, ch: Chunks, rows: Any, columns: list[str]) -> pa.Table:
-    """:func:`_read_rows` on a chunked copy: the chunks holding ``rows``, one at a time."""
-    order = np.argsort(rows, kind="stable")
-    srt = rows[order]
-    k_of = srt // ch.rows
-    parts: list[pa.Table] = []
-    for k in np.unique(k_of).tolist():
-        lo, hi = np.searchsorted(k_of, k, "left"), np.searchsorted(k_of, k, "right")
-        t = chunk(frame, k, columns, trust_footer=True).select(columns)
-        parts.append(_strings(t.take(frames.int64_numpy(np.ascontiguousarray(srt[lo:hi] - k * ch.rows)))))
-    return _in_order(parts, order)
 
 
 def rebuilt(frame: CellFrame) -> CellFrame:

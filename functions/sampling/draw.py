@@ -152,7 +152,11 @@ def _floyd_vectorised(first: int, population: int, start: int, t: Any) -> Any:
     That recursion only looks back (``t_v < v``), so iterating it to a fixed point is exact.
     """
     j = np.arange(start, population, dtype=np.int64)
-    uniq, first_at = np.unique(t, return_index=True)
+    order = np.argsort(t, kind="stable")  # np.unique(t, return_index=True), without its hashing
+    ordered = t[order]
+    firsts = np.ones(len(t), dtype=bool)
+    firsts[1:] = ordered[1:] != ordered[:-1]
+    uniq, first_at = ordered[firsts], order[firsts]
     seen = np.ones(len(t), dtype=bool)
     seen[first_at] = False  # t_v also drawn at an earlier step
     if first == 0:
@@ -169,7 +173,8 @@ def _floyd_vectorised(first: int, population: int, start: int, t: Any) -> Any:
     parts = [uniq, j[added]]
     if first == 0:
         parts.append(np.zeros(1, dtype=np.int64))  # step 0 takes no number and adds 0
-    return np.unique(np.concatenate(parts))
+    out = np.sort(np.concatenate(parts))
+    return out[np.concatenate(([True], out[1:] != out[:-1]))] if len(out) else out
 
 
 def draw_positions(seed: str, populations: Mapping[str, int], ratios: Mapping[str, float]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from functions.sampling.frame import int64_numpy, string_array, string_scalar
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Collection, Iterator, Sequence
 
 _CONTROL = r"[\x00-\x1f]"
 # json.dumps' own escapes for the characters below U+0020 (the rest of ESCAPE_DCT is \ and ").
@@ -52,12 +52,18 @@ def inspector_lists(staffing: Sequence[Sequence[str]]) -> pa.Array:
     return string_array(["[" + ",".join(lit(i) for i in ids) + "]" for ids in staffing])
 
 
-def inspector_matrix(ids: Sequence[str], matrix: Any) -> pa.Array:
+def inspector_literals(ids: Sequence[str]) -> pa.Array:
+    """Each inspector id as a JSON string literal (once per plan, not per batch of targets)."""
+    return string_array([json.dumps(i, ensure_ascii=False) for i in ids])
+
+
+def inspector_matrix(ids: Sequence[str] | pa.Array, matrix: Any) -> pa.Array:
     """:func:`inspector_lists` of ``[[ids[k] for k in row] for row in matrix]``, column-wise: one
-    literal per inspector, one ``take`` per slot (docs/adr/0129)."""
+    literal per inspector (``ids`` may already be :func:`inspector_literals`), one ``take`` per
+    slot (docs/adr/0129)."""
     if not len(matrix):
         return string_array([])
-    literals = string_array([json.dumps(i, ensure_ascii=False) for i in ids])
+    literals = ids if isinstance(ids, pa.Array) else inspector_literals(ids)
     parts: list[Any] = [string_scalar("[")]
     for j in range(matrix.shape[1]):
         if j:
@@ -108,3 +114,16 @@ def array_bytes(objects: pa.Array, start: int = 0, stop: int | None = None) -> b
     offs = memoryview(offsets).cast("q" if part.type == pa.large_string() else "i")
     lo, hi = offs[part.offset], offs[part.offset + len(part)]
     return b"".join((b"[", memoryview(data)[lo : hi - 1], b"]"))  # without the last comma
+
+
+def runs(objects: pa.Array, stride: int) -> Iterator[memoryview]:
+    """:func:`object_strings` rows ``stride`` at a time, each run's objects joined by commas
+    (without the brackets and the run's last comma): ``b",".join(runs)`` is the array's inside.
+    Views of ``objects``' buffer, no copy (a plan's runs are written and hashed as they are)."""
+    _, offsets, data = objects.buffers()
+    offs = memoryview(offsets).cast("q" if objects.type == pa.large_string() else "i")
+    view = memoryview(data)
+    base = objects.offset
+    for start in range(0, len(objects), stride):
+        stop = min(len(objects), start + stride)
+        yield view[offs[base + start] : offs[base + stop] - 1]

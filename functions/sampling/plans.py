@@ -18,8 +18,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from functions import layout
 from functions.errors import Conflict, InvalidInput, NotFound
+from functions.sampling import encode
 from schemas.api import TARGETS_PAGE
 
 if TYPE_CHECKING:
@@ -73,7 +76,6 @@ def store_plan_bytes(lake: Lake, province: str, plan_id: str, data: bytes) -> No
 
 # -- answers that fit a Lambda response -------------------------------------------------------
 MAX_ANSWER_BYTES = 5 * 2**20  # of the body as it travels JSON-escaped; Lambda's limit is 6 MB
-_NON_ASCII = bytes(range(0x80, 0x100))
 _ENVELOPE = 512  # room for a targets_next link or page fields around a page of targets
 
 
@@ -83,8 +85,10 @@ def wire_size(data: bytes, limit: int = MAX_ANSWER_BYTES) -> int:
     Exact enough to compare with ``limit``: far below or above it, no scan is needed."""
     if 3 * len(data) <= limit or len(data) > limit:
         return 3 * len(data)
-    non_ascii = len(data) - len(data.translate(None, _NON_ASCII))
-    return len(data) + data.count(b'"') + data.count(b"\\") + 2 * non_ascii
+    octets = np.frombuffer(data, dtype=np.uint8)  # one vectorised pass per count, no copy
+    non_ascii = int(np.count_nonzero(octets >= 0x80))
+    escaped = int(np.count_nonzero(octets == 0x22)) + int(np.count_nonzero(octets == 0x5C))
+    return len(data) + escaped + 2 * non_ascii
 
 
 def targets_link(plan_id: str, offset: int, limit: int = TARGETS_PAGE) -> str:
@@ -104,20 +108,32 @@ class PlanText:
     targets: Callable[[int, int], bytes]
     count: int
     tail: bytes
+    # targets ``start:stop`` as one JSON object (with its comma) each: large batches cut into
+    # page-index runs without re-encoding each run (ADR 0163); None: ``targets`` per run
+    objects: Callable[[int, int], Any] | None = None
 
     def full(self) -> bytes:
         """The complete plan: what is stored."""
         return b"".join((self.head, b',"targets":', self.targets(0, self.count), b",", self.tail))
 
-    def pieces(self, batch: int) -> Iterator[tuple[bytes | memoryview, bool]]:
-        """:meth:`full` in pieces, ``batch`` targets at most in each (joined, the same bytes);
-        the flag marks a run of targets (what the page index records)."""
+    def pieces(self, stride: int, batch: int = 0) -> Iterator[tuple[bytes | memoryview, bool]]:
+        """:meth:`full` in pieces, ``stride`` targets at most in each (joined, the same bytes);
+        the flag marks a run of targets (what the page index records). With :attr:`objects`,
+        targets are encoded ``batch`` (at least ``stride``) at a time."""
         yield self.head, False
         yield _TARGETS_OPEN, False
-        for start in range(0, self.count, batch):
-            if start:
-                yield b",", False
-            yield memoryview(self.targets(start, min(self.count, start + batch)))[1:-1], True
+        if self.objects is not None:
+            step = max(stride, batch)
+            for start in range(0, self.count, step):
+                for k, run in enumerate(encode.runs(self.objects(start, start + step), stride)):
+                    if start or k:
+                        yield b",", False
+                    yield run, True
+        else:
+            for start in range(0, self.count, stride):
+                if start:
+                    yield b",", False
+                yield memoryview(self.targets(start, min(self.count, start + stride)))[1:-1], True
         yield _TARGETS_CLOSE, False
         yield self.tail, False
 
@@ -192,7 +208,7 @@ def store_plan_text(
     step = min(batch or TARGET_BATCH, PAGE_STRIDE)
     digest = hashlib.sha256()
     size = 0
-    kept: list[bytes] | None = []
+    kept: list[bytes | memoryview] | None = []
     chunks: list[list[Any]] = []
     with lake.writing(key, metadata=_STORED_AS) as out:
 
@@ -202,11 +218,11 @@ def store_plan_text(
             digest.update(piece)
             size += len(piece)
             if kept is not None and size <= keep:
-                kept.append(bytes(piece))
+                kept.append(piece)  # a view: copied once, joined, only if the plan stays small
             else:
                 kept = None
 
-        for piece, run in text.pieces(step):
+        for piece, run in text.pieces(step, batch or TARGET_BATCH):
             if run:
                 chunks.append([size, len(piece), hashlib.sha256(piece).hexdigest()])
             put(piece)

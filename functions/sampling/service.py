@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
@@ -14,7 +15,7 @@ from functions import layout
 from functions.errors import InvalidInput
 from functions.obs.context import bind, scoped
 from functions.roster.load import Roster, load_roster
-from functions.roster.staff import Rules, Staffing, staff_columns
+from functions.roster.staff import KEYED_ROUNDS, SHUFFLED_ROUNDS, Rules, Staffing, staff_columns
 from functions.sampling import cells, encode, overlay, supervision
 from functions.sampling import draw as drawing
 from functions.sampling import frame as frames
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 TARGET_COLUMNS = ["uscc", "name", "risk_class", "region_code", "industry_code"]
-PLAN_FORMAT = 4  # the stored layout new plans are written in (docs/adr/0125, 4: ADR 0142)
+PLAN_FORMAT = 5  # the stored layout new plans are written in (docs/adr/0125, 4: ADR 0142, 5: ADR 0163)
 
 
 def scope_of(req: PlanRequest) -> frames.Scope:
@@ -89,6 +90,7 @@ class Drawn:
     draw: Targets
     staffing: Staffing  # inspectors per target, in the targets' order
     roster: dict[str, Any]  # which roster staffed the plan (schemas.api.RosterUsed)
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def inspector_loads(self) -> dict[str, int]:
@@ -106,11 +108,26 @@ class Drawn:
         """Targets ``start:stop`` as a JSON array, encoded column-wise (:mod:`encode`). Plans are
         written and paged a slice at a time, so no plan's whole text is ever in memory
         (docs/adr/0153); objects are independent, so slices join to the same bytes."""
+        first = self.memo.get("first")
+        if first is not None and start >= 0 and stop <= len(first):
+            return encode.array_bytes(first, start, stop)  # the answer's page: encoded once
+        return encode.array_bytes(self.target_objects(start, stop))
+
+    def target_objects(self, start: int, stop: int) -> pa.Array:
+        """Targets ``start:stop``, one JSON object (with its comma) each: :func:`encode.runs`
+        cuts a plan's page-index runs out of one batch of them (ADR 0163). The first batch is
+        kept for the answer's first page (one batch, never the plan: docs/adr/0153)."""
         stop = max(start, min(stop, self.count))
-        inspectors = encode.inspector_matrix(self.staffing.ids, self.staffing.matrix[start:stop])
+        inspectors = encode.inspector_matrix(self._literals, self.staffing.matrix[start:stop])
         table = self.draw.table.slice(start, stop - start)
-        objects = encode.object_strings(table, TARGET_COLUMNS, {"inspectors": inspectors}, self.draw.plain)
-        return encode.array_bytes(objects)
+        out = encode.object_strings(table, TARGET_COLUMNS, {"inspectors": inspectors}, self.draw.plain)
+        if start == 0:
+            self.memo["first"] = out
+        return out
+
+    @cached_property
+    def _literals(self) -> pa.Array:
+        return encode.inspector_literals(self.staffing.ids)
 
     def head(self) -> dict[str, Any]:
         return {
@@ -178,12 +195,15 @@ def draw_plan(
     rules: Rules,
     special: supervision.SupervisionSet | None = None,
     adjusted: overlay.Overlay | None = None,
+    plan_format: int = PLAN_FORMAT,
 ) -> Drawn:
     """The reproducible part of a plan: a pure function of (request, seed, frame, roster, rules,
-    supervision set, adjustments snapshot)."""
+    supervision set, adjustments snapshot), staffed as ``plan_format`` staffs (ADR 0163)."""
     drawn = draw_targets(req, frame, seed, special, adjusted)
     targets = drawn.table
-    staffed = staff_columns(seed, targets.column("uscc"), targets.column("region_code"), roster, rules)
+    round_draw = KEYED_ROUNDS if plan_format >= 5 else SHUFFLED_ROUNDS
+    uscc, region = targets.column("uscc"), targets.column("region_code")
+    staffed = staff_columns(seed, uscc, region, roster, rules, round_draw)
     used = {
         "as_of": roster.as_of.isoformat(timespec="milliseconds"),
         "digest": roster.digest(),
@@ -262,9 +282,10 @@ def compute(
     rules: Rules,
     special: supervision.SupervisionSet | None = None,
     adjusted: overlay.Overlay | None = None,
+    plan_format: int = PLAN_FORMAT,
 ) -> dict[str, Any]:
     """:func:`draw_plan` as the plan's members (``targets`` as dicts): what verify compares."""
-    drawn = draw_plan(req, frame, seed, roster, rules, special, adjusted)
+    drawn = draw_plan(req, frame, seed, roster, rules, special, adjusted, plan_format)
     return {**drawn.head(), "targets": drawn.rows(), "inspector_loads": drawn.inspector_loads}
 
 
@@ -354,7 +375,7 @@ def make_plan(
     }
     tail = {"inspector_loads": drawn.inspector_loads, "request": req.model_dump(mode="json")}
     head_text, tail_text = dumps(head).encode("utf-8")[:-1], dumps(tail).encode("utf-8")[1:]
-    text = PlanText(plan_id, head_text, drawn.target_array, drawn.count, tail_text)
+    text = PlanText(plan_id, head_text, drawn.target_array, drawn.count, tail_text, drawn.target_objects)
     stored = store_plan_text(lake, req.province, text, keep=max_answer_bytes)
     logger.info(
         "plan %s stored: province %s month %s, %d targets", plan_id, req.province, req.month, drawn.count

@@ -3,7 +3,8 @@
 Stored plans keep the format they were written in (``plan_format``, docs/adr/0125): format 1
 (before the roster: inspectors came in the request, assigned by
 :func:`functions.sampling.inspectors.assign`), 2 (the roster, no ``plan_format`` member yet) and
-3 (supervision lists and re-inspection limits). Each is replayed as it was written.
+3 (supervision lists and re-inspection limits), 4 (adjustments applied at the draw) and 5 (the
+inspector rounds drawn by keys, ADR 0163). Each is replayed as it was written.
 
 The plan names the run it drew from; runs are kept (``results/runs/<run_id>/``), so the draw
 can be replayed even after a newer run was published — the answer then also says that the
@@ -183,7 +184,7 @@ def _redraw(lake: Lake, plan_id: str, plan: dict[str, Any]) -> Verification:
                 used = plan.get("supervision")
                 if isinstance(used, dict):
                     special = supervision.load(lake, province, str(used.get("digest")))
-            again = compute(req, frame, plan["seed"], *staffing_of(lake, plan), special, adjusted)
+            again = compute(req, frame, plan["seed"], *staffing_of(lake, plan), special, adjusted, fmt)
     except StorageError as exc:
         return Verification(plan_id, "mismatch", run_id, current_run, ["supervision"],
                             message=f"the plan's supervision set cannot be read: {exc}")  # fmt: skip

@@ -5,7 +5,8 @@ The ``v1-*`` fixtures under ``tests/fixtures/plans/`` were written by the code o
 (before the inspector roster: inspectors came in the request, no ``mode``, no ``roster`` member)
 over ``results_table("42", 300, run_id="run-legacy")`` published for 2026-10. ``v3-*`` was written
 by the code of commit a121cdc (format 3, before adjustments were applied at the draw, ADR 0142)
-over the same table and a roster ingested on 2026-01-01 (:func:`_v3_lake`)."""
+over the same table and a roster ingested on 2026-01-01 (:func:`_v3_lake`); ``v4-*`` by commit
+deed738 (format 4, inspector rounds shuffled one by one, before ADR 0163) on that lake."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plans"
 POOL = "v1-roster-less-pool.json"
 BARE = "v1-roster-less-no-inspectors.json"
 V3 = "v3-before-adjustments.json"
+V4 = "v4-shuffled-rounds.json"
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +97,7 @@ def test_a_new_plan_stripped_to_look_like_format_1_fails(lake: Lake) -> None:
     drawn = creditrisk(*args, lake=Path(lake.uri))
     assert drawn.code == 0, drawn.err
     plan = json.loads(drawn.out)
-    assert plan["plan_format"] == 4
+    assert plan["plan_format"] == 5
     assert _verify(lake, plan["plan_id"]).code == 0
     for member in ("roster", "plan_format"):
         del plan[member]
@@ -143,3 +145,39 @@ def test_a_format_3_plan_verifies_without_adjustments_even_after_an_approval(v3_
     tampered["targets"][0]["risk_class"] = "A" if tampered["targets"][0]["risk_class"] != "A" else "D"
     bad = _verify(v3_lake, _store(v3_lake, tampered))
     assert bad.code == 1 and "mismatch" in bad.out, bad.out
+
+
+def test_a_format_4_plan_verifies_with_the_rounds_it_was_staffed_by(v3_lake: Lake) -> None:
+    """ADR 0163: format 5 draws the inspector rounds by keys; a format 4 plan (written by commit
+    deed738 on the format 3 fixture's lake, seed ``v4-fixture``) is still replayed with its
+    shuffled rounds, and a format 5 replay of it would differ (so the test can fail)."""
+    from functions.roster.load import load_roster
+    from functions.sampling import cells
+    from functions.sampling.service import compute, staffing_rules
+    from functions.settings import get_settings
+    from schemas.api import PlanRequest
+
+    plan = _fixture(V4)
+    assert plan["plan_format"] == 4
+    plan_id = _store(v3_lake, plan)
+    adopted = creditrisk("audit", "repair", "--province", "42", lake=Path(v3_lake.uri))
+    assert adopted.code == 0, adopted.out + adopted.err
+    run = _verify(v3_lake, plan_id)
+    assert run.code == 0 and ": match" in run.out, run.out + run.err
+    req = PlanRequest.model_validate(plan["request"], strict=False)
+    frame = cells.load_published(v3_lake, "2026-10", "42")
+    roster = load_roster(v3_lake, "42", dt_of(plan["roster"]["as_of"]))
+    again = compute(req, frame, plan["seed"], roster, staffing_rules(req, get_settings()), plan_format=5)
+    assert [t["uscc"] for t in again["targets"]] == [t["uscc"] for t in plan["targets"]]
+    assert [t["inspectors"] for t in again["targets"]] != [t["inspectors"] for t in plan["targets"]]
+    tampered = json.loads(json.dumps(plan))
+    tampered["plan_id"] = "42-" + "e" * 20
+    tampered["plan_format"] = 5  # claiming the other staffing fails: the inspectors differ
+    bad = _verify(v3_lake, _store(v3_lake, tampered))
+    assert bad.code == 1 and "mismatch" in bad.out, bad.out
+
+
+def dt_of(text: str) -> Any:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(text)

@@ -408,3 +408,21 @@ def test_sqs_consumer_roles_may_poll_their_queue_and_only_the_api_may_send(
                 ), f"{where}: the API's {action}"
             for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue"):
                 assert not _granted(app, api_role, action, arn), f"{where}: the API may not {action}"
+
+
+CACHE_VARIABLE = "CREDITRISK_SAMPLING_CACHE_MB"
+# the bench's bound on the peak RSS of a process drawing the 20M province-wide plan, its
+# import, frame and roster included (ADR 0153; measured 362-455 MB)
+LARGEST_DRAW_MB = 600
+
+
+def test_the_api_function_holds_its_row_cache_beside_the_largest_draw(app_templates: dict[str, Json]) -> None:
+    """The row cache (ADR 0163) lives in the API function's memory for the life of the container:
+    beside it the process and the largest draw the bench bounds must still fit, or a
+    province-wide draw after a day of county draws would be killed for memory."""
+    default = Settings.model_fields["sampling_cache_mb"].default
+    for stage, app in app_templates.items():
+        api = functions_of(app)["APIHandler"]["Properties"]
+        cache = int(api.get("Environment", {}).get("Variables", {}).get(CACHE_VARIABLE, default))
+        memory = int(api["MemorySize"])
+        assert cache + LARGEST_DRAW_MB <= memory, f"{stage}: {cache} MB of cache in {memory} MB"

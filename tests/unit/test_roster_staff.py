@@ -242,3 +242,43 @@ def test_round_slots_are_those_first_released(p: int) -> None:
                 want = _round_slots_as_first_written(seed, n, m, p)
                 got = staffing._round_slots(seed, n, m, p)
                 assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]), (m, n, seed)
+
+
+@pytest.mark.parametrize(
+    ("m", "p", "n"), [(4, 2, 1), (4, 2, 7), (5, 2, 11), (7, 3, 50), (6, 3, 13), (30, 2, 471)]
+)
+def test_keyed_rounds_are_distinct_even_and_seeded(m: int, p: int, n: int) -> None:
+    """Plan format 5 (ADR 0163): every round is a permutation of the pool, so the properties of
+    the shuffled rounds hold."""
+    order, slots = staffing._round_slots("s", n, m, p, staffing.KEYED_ROUNDS)
+    assert sorted(order.tolist()) == list(range(n)) and slots.shape == (n, p)
+    assert all(len(set(row)) == p for row in slots.tolist())
+    loads = np.bincount(slots.ravel(), minlength=m)
+    assert loads.max() - loads.min() <= 1 and loads.sum() == n * p
+    again = staffing._round_slots("s", n, m, p, staffing.KEYED_ROUNDS)
+    assert np.array_equal(order, again[0]) and np.array_equal(slots, again[1])
+    if n >= 3:
+        other = staffing._round_slots("t", n, m, p, staffing.KEYED_ROUNDS)
+        assert not (np.array_equal(order, other[0]) and np.array_equal(slots, other[1]))
+
+
+# the same cases staffed with keyed rounds (plan format 5, ADR 0163): pinned like GOLDEN
+GOLDEN_KEYED = {
+    "rounds": "320466a6ecb06be806f418cf373adea6cf507805c0024c0841764f7e148b6255",
+    "conflicts": "9dd737368cd968508d7917c88db9adca21b6f8aafa6278924f2f68ad721cda2b",
+    "food_p3": "d4c7ca316c9099c157a940bc8791438f365d4c852b623b9b57ddac1f00752b70",
+}
+
+
+@pytest.mark.parametrize("case", sorted(GOLDEN_KEYED))
+def test_keyed_staffing_is_pinned_and_differs_from_the_shuffled(case: str) -> None:
+    counties = ["420101", "420102", "420103", "420501", "420502", "420503", "421001", "421002", "421003"]
+    ts = [(f"9{c}{k:05d}", c) for k in range(400) for c in counties if (k * 7 + int(c)) % 5]
+    conflicted = [code for code, _ in ts[::97]] if case == "conflicts" else []
+    rules = Rules("food", 3, 3) if case == "food_p3" else RULES
+    out = staff(f"seed-{case}", ts, _golden_roster(conflicted), rules, staffing.KEYED_ROUNDS)
+    text = json.dumps([out.inspectors, out.loads, out.levels, out.qualified], sort_keys=True)
+    assert hashlib.sha256(text.encode()).hexdigest() == GOLDEN_KEYED[case]
+    assert hashlib.sha256(text.encode()).hexdigest() != GOLDEN[case]
+    counts = np.bincount(np.array([out.ids.index(i) for ids in out.inspectors for i in ids]))
+    assert counts.sum() == len(ts) * rules.per_target

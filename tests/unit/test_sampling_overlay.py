@@ -15,8 +15,9 @@ from functions.auth.tokens import Principal
 from functions.lake import Lake
 from functions.objections import adjust
 from functions.sampling import cells, overlay
+from functions.sampling.service import compute
 from functions.sampling.tasks import create_plan
-from functions.sampling.verify import verify_plan
+from functions.sampling.verify import staffing_of, verify_plan
 from schemas.api import PlanRequest
 from schemas.objections import Actor
 from tests.sampling_data import AUDIT_KEY, publish_cold, results_table
@@ -57,7 +58,7 @@ def _stratum(plan: dict[str, Any], cls: str) -> dict[str, Any]:
 def test_a_plan_after_approval_draws_the_entity_in_its_adjusted_class(lake: Lake, table: pa.Table) -> None:
     entity = next(r for r in table.to_pylist() if r["risk_class"] == "A")
     before = _plan(lake, "s1")
-    assert before["plan_format"] == 4 and before["adjustments"] is None
+    assert before["plan_format"] == 5 and before["adjustments"] is None
     assert entity["uscc"] not in {t["uscc"] for t in before["targets"]}  # only class D is drawn
 
     aid = _approve(lake, entity["uscc"], "D")
@@ -169,6 +170,11 @@ def test_format_3_plans_replay_without_adjustments_and_a_stripped_format_4_plan_
     adjusted = _plan(lake, "s6")
     for plan, expected in ((plain, "match"), (adjusted, "mismatch")):
         old = {k: v for k, v in plan.items() if k != "adjustments"} | {"plan_format": 3}
+        if expected == "match":  # as format 3 staffed it: rounds shuffled one by one (ADR 0163)
+            req = PlanRequest.model_validate(plan["request"])
+            frame = cells.load_published(lake, MONTH, "42")
+            again = compute(req, frame, plan["seed"], *staffing_of(lake, plan), None, None, 3)
+            old |= {"targets": again["targets"], "inspector_loads": again["inspector_loads"]}
         lake.write_bytes(layout.plan_key("42", plan["plan_id"]), json.dumps(old, ensure_ascii=False).encode())
         checked = verify_plan(lake, plan["plan_id"])
         assert checked.status == expected, checked.message
