@@ -190,6 +190,7 @@ class StoredPlan:
     sha256: str  # of the stored bytes (what the audit chain records)
     size: int
     kept: bytes | None  # the whole plan when it is at most ``keep`` bytes, else ``None``
+    page_index: str | None = None  # SHA-256 of the page index as written; None: none written
 
 
 def store_plan_text(
@@ -238,11 +239,15 @@ def store_plan_text(
             "stride": step,
             "chunks": chunks,
         }
+        data = dumps(index).encode("utf-8")
         try:
-            lake.write_bytes(layout.plan_pages_key(province, text.plan_id), dumps(index).encode("utf-8"))
+            lake.write_bytes(layout.plan_pages_key(province, text.plan_id), data)
+            written = hashlib.sha256(data).hexdigest()  # what the audit chain records (ADR 0162)
         except Exception:  # the plan is stored: without its index, its pages are parsed as before
             logger.warning("plan %s: page index not written", text.plan_id, exc_info=True)
-    return StoredPlan(digest.hexdigest(), size, None if kept is None else b"".join(kept))
+            written = None
+        return StoredPlan(digest.hexdigest(), size, None, written)
+    return StoredPlan(digest.hexdigest(), size, b"".join(kept))
 
 
 def plan_text_of(plan: dict[str, Any]) -> PlanText:

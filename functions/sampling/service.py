@@ -308,6 +308,7 @@ class CreatedPlan:
     targets: int
     lake: Lake = field(repr=False, compare=False)
     kept: bytes | None = field(default=None, repr=False)  # the stored plan when small
+    page_index: str | None = None  # SHA-256 of its page index as written (docs/adr/0162)
 
     @property
     def stored(self) -> bytes:
@@ -385,4 +386,4 @@ def make_plan(
         if stored.kept is None
         else text.answer(stored.kept, max_answer_bytes)
     )
-    return CreatedPlan(plan_id, stored.sha256, answer, drawn.count, lake, stored.kept)
+    return CreatedPlan(plan_id, stored.sha256, answer, drawn.count, lake, stored.kept, stored.page_index)

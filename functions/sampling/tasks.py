@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from functions import layout
 from functions.errors import Conflict, InvalidInput, NotFound, StorageError, Unprocessable, WriteConflict
 from functions.obs.context import bind, scoped
-from functions.sampling import audit, cells, commit, overlay, page_index, supervision
+from functions.sampling import audit, cells, commit, overlay, supervision
 from functions.sampling import draw as drawing
 from functions.sampling import frame as frames
 from functions.sampling.plans import MAX_ANSWER_BYTES
@@ -391,16 +391,8 @@ def draw_task(
             f"another draw of task {task_id} was made at the same time; read the task again",
             field="task_id",
         ) from None
-    chain_draw(
-        lake, signer, province, task_id, record, made.sha256, at, page_index=_page_index_of(lake, made)
-    )
+    chain_draw(lake, signer, province, task_id, record, made.sha256, at, page_index=made.page_index)
     return made
-
-
-def _page_index_of(lake: Lake, made: CreatedPlan) -> str | None:
-    """The SHA-256 of the page index the draw just wrote beside the plan (docs/adr/0162): only a
-    plan not kept whole has one, so a small plan costs no read."""
-    return None if made.kept is not None else page_index.digest(lake, made.plan_id)
 
 
 def chain_task(lake: Lake, signer: Signer, task: dict[str, Any], data: bytes, at: str, **extra: Any) -> None:
@@ -446,7 +438,7 @@ def draw_test_plan(
     ``mode: test``: visible to auditors, never one of a task's plans (docs/adr/0126)."""
     made = make_plan(lake, req, principal, now=now, max_answer_bytes=max_answer_bytes)
     chain_test_plan(lake, signer, req.province, made.plan_id, made.sha256, req.seed is None, stamp(now),
-                    page_index=_page_index_of(lake, made))  # fmt: skip
+                    page_index=made.page_index)  # fmt: skip
     return made
 
 
