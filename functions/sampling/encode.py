@@ -63,6 +63,13 @@ def inspector_matrix(ids: Sequence[str] | pa.Array, matrix: Any) -> pa.Array:
     slot (docs/adr/0129)."""
     if not len(matrix):
         return string_array([])
+    out: pa.Array = pc.binary_join_element_wise(*inspector_parts(ids, matrix), string_scalar(""))
+    return out
+
+
+def inspector_parts(ids: Sequence[str] | pa.Array, matrix: Any) -> list[Any]:
+    """:func:`inspector_matrix` before its join: the pieces ``[``, a literal per slot, ``,``,
+    ``]`` that :func:`object_strings` joins with the rest of each object in one pass."""
     literals = ids if isinstance(ids, pa.Array) else inspector_literals(ids)
     parts: list[Any] = [string_scalar("[")]
     for j in range(matrix.shape[1]):
@@ -70,15 +77,15 @@ def inspector_matrix(ids: Sequence[str] | pa.Array, matrix: Any) -> pa.Array:
             parts.append(string_scalar(","))
         parts.append(literals.take(int64_numpy(np.ascontiguousarray(matrix[:, j]))))
     parts.append(string_scalar("]"))
-    out: pa.Array = pc.binary_join_element_wise(*parts, string_scalar(""))
-    return out
+    return parts
 
 
 def object_strings(
     table: pa.Table, columns: Sequence[str], extra: dict[str, Any], plain: Collection[str] = ()
 ) -> pa.Array:
     """One JSON object per row: ``columns`` (strings) in order, then ``extra`` (name → array of
-    JSON literals, or one literal for every row). Each object is followed by a comma.
+    JSON literals, one literal for every row, or a list of such pieces whose concatenation is
+    the literal, e.g. :func:`inspector_parts`). Each object is followed by a comma.
 
     ``plain`` names columns known to need no escaping (no nulls either): they are only quoted.
     """
@@ -94,10 +101,9 @@ def object_strings(
             parts += [string_scalar(f'{literal}"{name}":'), json_strings(table.column(name).combine_chunks())]
             literal = ","
     for name, value in extra.items():
-        parts += [
-            string_scalar(f'{literal}"{name}":'),
-            string_scalar(value) if isinstance(value, str) else value,
-        ]
+        parts.append(string_scalar(f'{literal}"{name}":'))
+        pieces = value if isinstance(value, list) else [value]
+        parts += [string_scalar(v) if isinstance(v, str) else v for v in pieces]
         literal = ","
     parts.append(string_scalar(literal[:-1] + "},"))  # closes a plain column's quote if last
     out: pa.Array = pc.binary_join_element_wise(*parts, string_scalar(""))

@@ -118,7 +118,7 @@ class Drawn:
         cuts a plan's page-index runs out of one batch of them (ADR 0163). The first batch is
         kept for the answer's first page (one batch, never the plan: docs/adr/0153)."""
         stop = max(start, min(stop, self.count))
-        inspectors = encode.inspector_matrix(self._literals, self.staffing.matrix[start:stop])
+        inspectors = encode.inspector_parts(self._literals, self.staffing.matrix[start:stop])
         table = self.draw.table.slice(start, stop - start)
         out = encode.object_strings(table, TARGET_COLUMNS, {"inspectors": inspectors}, self.draw.plain)
         if start == 0:

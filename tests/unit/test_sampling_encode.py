@@ -126,3 +126,16 @@ def test_inspector_matrix_is_inspector_lists(per_target: int) -> None:
     assert got == encode.inspector_lists(lists).to_pylist()
     assert [json.loads(g) for g in got] == lists
     assert encode.inspector_matrix(ids, np.zeros((0, 2), dtype=np.int64)).to_pylist() == []
+
+
+def test_inspector_parts_join_into_the_object_as_the_matrix_does() -> None:
+    """The inspectors' pieces joined in the object's own pass (ADR 0163) give its bytes."""
+    ids = sorted(["a", 'q"uote', "检查员42", "z"])
+    matrix = np.array([[k % 4, (k + 1) % 4] for k in range(6)])
+    matrix.sort(axis=1)
+    table = _table([f"U{k}" for k in range(6)], [f"名{k}" for k in range(6)])
+    whole = encode.object_strings(table, COLUMNS, {"inspectors": encode.inspector_matrix(ids, matrix)})
+    spliced = encode.object_strings(table, COLUMNS, {"inspectors": encode.inspector_parts(ids, matrix)})
+    assert spliced.to_pylist() == whole.to_pylist()
+    rows = json.loads(encode.array_bytes(spliced))
+    assert [r["inspectors"] for r in rows] == [[ids[k] for k in row] for row in matrix.tolist()]
