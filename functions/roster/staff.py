@@ -132,42 +132,78 @@ def _round_slots(seed: str, n: int, m: int, p: int, round_draw: int = SHUFFLED_R
     (positions in the sorted pool, ascending).
 
     ``SHUFFLED_ROUNDS`` (plan formats up to 4): one legacy ``shuffle`` per round, a Python call
-    each, most of a province-wide plan's staffing. ``KEYED_ROUNDS`` (format 5, ADR 0163): every
-    round at once, each the order of ``m`` uniform keys of the same legacy stream (``argsort``,
-    stable, so even a tie of two 53-bit keys has one answer): as uniform, and reproducible
-    from the seed on any numpy, as the legacy ``RandomState`` is."""
-    rng = _generator(seed, keyed=round_draw == KEYED_ROUNDS)
-    order = rng.permutation(n)
-    count = -(-n * p // m)
+    each, most of a province-wide plan's staffing. ``KEYED_ROUNDS`` (format 5, ADR 0163): see
+    :func:`_keyed_rounds` (here for one pool)."""
     if round_draw == KEYED_ROUNDS:
-        perms = np.argsort(rng.random_sample((count, m)), axis=1, kind="stable").astype(np.int64)
-    elif round_draw == SHUFFLED_ROUNDS:
-        # rng.permutation(m) per row, in place: the same legacy shuffle of the same arange (the
-        # same draws), less than half the calls' overhead, no list to concatenate (ADR 0153)
-        perms = np.tile(np.arange(m, dtype=np.int64), (count, 1))
-        shuffle = rng.shuffle
-        for row in perms:
-            shuffle(row)
-    else:
+        return _keyed_rounds(seed, [(n, m)], p)[0]
+    if round_draw != SHUFFLED_ROUNDS:
         raise ValueError(f"unknown round draw {round_draw!r}")
-    if m % p:  # with m a multiple of p no window straddles two permutations
-        for r in _straddling_repeats(perms, m, p):
-            start = r * m  # first slot of perms[r]; the window holding it begins at a multiple of p
-            head = start - start % p
-            if head == start:
-                continue
-            before = set(perms[r - 1][head - (r - 1) * m :].tolist())
-            cur = perms[r]
-            end = min(p - start % p, m)  # positions of perms[r] inside the straddling window
-            spare = end
-            for k in range(end):
-                if int(cur[k]) in before:
-                    while int(cur[spare]) in before:
-                        spare += 1
-                    cur[k], cur[spare] = cur[spare], cur[k]
-                    spare += 1
+    rng = _generator(seed)
+    order = rng.permutation(n)
+    # rng.permutation(m) per row, in place: the same legacy shuffle of the same arange (the same
+    # draws), less than half the calls' overhead, no list to concatenate (ADR 0153)
+    perms = np.tile(np.arange(m, dtype=np.int64), (-(-n * p // m), 1))
+    shuffle = rng.shuffle
+    for row in perms:
+        shuffle(row)
+    _fix_straddles(perms, m, p)
     slots = np.sort(perms.reshape(-1)[: n * p].reshape(n, p), axis=1)
     return order, slots
+
+
+def _keyed_rounds(seed: str, sizes: Sequence[tuple[int, int]], p: int) -> list[tuple[Any, Any]]:
+    """:func:`_round_slots` of every pool of a plan at once (plan format 5, ADR 0163): pool ``i``
+    has ``sizes[i] = (n, m)`` targets and members. One legacy MT19937 per plan, seeded from
+    SHA-256 over a domain and ``seed``, draws every target's key (a pool's targets in key order
+    take the slots in turn), then, pools of one size together (sizes ascending, pools in their
+    order), ``m`` keys per round whose order (``argsort``, stable: even a tie of two 53-bit
+    keys has one answer) is the round's permutation. As uniform as a shuffle, reproducible from the seed on any numpy (the legacy
+    ``RandomState`` stream is frozen), and a few numpy calls for the whole plan instead of a
+    generator and a dozen calls per pool."""
+    if not sizes:
+        return []
+    rng = _generator(seed, keyed=True)
+    n = np.array([a for a, _ in sizes], dtype=np.int64)
+    m = np.array([b for _, b in sizes], dtype=np.int64)
+    target_keys = rng.random_sample(int(n.sum()))
+    firsts = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(n)])
+    rounds_of = -(-n * p // m)
+    perms: dict[int, Any] = {}
+    for width in np.unique(m).tolist():  # pools of one size together, smallest first
+        same = np.flatnonzero(m == width)
+        keys = rng.random_sample((int(rounds_of[same].sum()), width))
+        rows = np.argsort(keys, axis=1, kind="stable")
+        for i, part in zip(same.tolist(), np.split(rows, np.cumsum(rounds_of[same])[:-1]), strict=True):
+            perms[i] = part
+    out = []
+    for i, (size, members) in enumerate(sizes):
+        _fix_straddles(perms[i], members, p)
+        slots = np.sort(perms[i].reshape(-1)[: size * p].reshape(size, p), axis=1)
+        out.append((np.argsort(target_keys[firsts[i] : firsts[i + 1]], kind="stable"), slots))
+    return out
+
+
+def _fix_straddles(perms: Any, m: int, p: int) -> None:
+    """In place: a window of ``p`` slots that straddles two rounds could name an inspector twice;
+    the repeat in the later round is swapped with a later position of the same round (its
+    counts unchanged). With ``m`` a multiple of ``p`` no window straddles two rounds."""
+    if not m % p:
+        return
+    for r in _straddling_repeats(perms, m, p):
+        start = r * m  # first slot of perms[r]; the window holding it begins at a multiple of p
+        head = start - start % p
+        if head == start:
+            continue
+        before = set(perms[r - 1][head - (r - 1) * m :].tolist())
+        cur = perms[r]
+        end = min(p - start % p, m)  # positions of perms[r] inside the straddling window
+        spare = end
+        for k in range(end):
+            if int(cur[k]) in before:
+                while int(cur[spare]) in before:
+                    spare += 1
+                cur[k], cur[spare] = cur[spare], cur[k]
+                spare += 1
 
 
 def _straddling_repeats(perms: Any, m: int, p: int) -> list[int]:
@@ -336,6 +372,7 @@ def staff_columns(
     by_id = {i.id: i for i in pools.qualified}
     matrix = np.zeros((n, p), dtype=np.int64)
     used: list[Any] = []  # the member positions of every pool used
+    keyed: list[tuple[Any, Any]] = []  # (targets, members) of the pools staffed by keyed rounds
     for pool, ranks in sorted(chosen.items(), key=lambda kv: regions[kv[1][0]]):
         at = np.concatenate([positions[r] for r in ranks])  # the pool's targets: region, then order
         pool_seed = f"{seed}/{regions[ranks[0]]}"
@@ -343,14 +380,20 @@ def staff_columns(
         codes_here = [c for r in ranks for c in recusing.get(r, ())]
         ids = set(pool) if codes_here else set()
         if len(pool) >= 2 * p and not any(conflicted[c] & ids for c in codes_here):
-            order, slots = _round_slots(pool_seed, len(at), len(pool), p, round_draw)
-            matrix[at[order]] = members[slots]
+            if round_draw == KEYED_ROUNDS:  # all such pools at once, below
+                keyed.append((at, members))
+            else:
+                order, slots = _round_slots(pool_seed, len(at), len(pool), p, round_draw)
+                matrix[at[order]] = members[slots]
         else:
             codes = uscc.take(int64_numpy(at)).to_pylist()
             inspectors = [Inspector(i, by_id[i].region_code, by_id[i].conflicts) for i in pool]
             got = assign(pool_seed, codes, inspectors, p)
             matrix[at] = np.array([[pools.position[i] for i in got[c]] for c in codes], dtype=np.int64)
         used.append(members)
+    drawn = _keyed_rounds(seed, [(len(at), len(members)) for at, members in keyed], p)
+    for (at, members), (order, slots) in zip(keyed, drawn, strict=True):
+        matrix[at[order]] = members[slots]
     counts = (
         np.bincount(matrix.ravel(), minlength=len(pools.ids)) if n else np.zeros(len(pools.ids), np.int64)
     )

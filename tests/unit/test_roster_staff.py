@@ -123,13 +123,28 @@ def test_unstaffable_422_counts_regions_never_codes_or_conflicts() -> None:
     assert victim not in body and "conflict" not in json.dumps(err.value.details)
 
 
-def test_loads_even_with_many_regions_sharing_a_pool() -> None:
+@pytest.mark.parametrize("round_draw", [staffing.SHUFFLED_ROUNDS, staffing.KEYED_ROUNDS])
+def test_loads_even_with_many_regions_sharing_a_pool(round_draw: int) -> None:
     r = roster(*(ins(f"p{k}", "420000") for k in range(5)))
     ts = targets("420102", 7) + targets("420502", 9) + targets("421002", 4)
-    out = staff("s", ts, r, RULES)
+    out = staff("s", ts, r, RULES, round_draw)
     assert out.levels == {"county": 3, "city": 0, "province": 0}
     counts = Counter(i for ids in out.inspectors for i in ids)
     assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_keyed_rounds_keep_each_pools_loads_even() -> None:
+    """Plan format 5 draws every pool's rounds from one generator (ADR 0163): each pool, of
+    whatever size, is still staffed evenly and only from its own members."""
+    offices = {"420102": 3, "420502": 5, "421002": 7}  # county pools of different sizes
+    r = roster(*(ins(f"{o}-{k}", o) for o, count in offices.items() for k in range(count)))
+    ts = targets("420102", 40) + targets("420502", 33) + targets("421002", 50)
+    out = staff("s", ts, r, Rules("general", 2, 3), staffing.KEYED_ROUNDS)
+    for office in offices:
+        mine = [ids for (_, region), ids in zip(ts, out.inspectors, strict=True) if region == office]
+        assert all(len(set(ids)) == 2 and all(i.startswith(office) for i in ids) for ids in mine)
+        counts = Counter(i for ids in mine for i in ids)
+        assert len(counts) == offices[office] and max(counts.values()) - min(counts.values()) <= 1
 
 
 @pytest.mark.parametrize(
@@ -269,9 +284,9 @@ def test_keyed_rounds_are_distinct_even_and_seeded(m: int, p: int, n: int) -> No
 
 # the same cases staffed with keyed rounds (plan format 5, ADR 0163): pinned like GOLDEN
 GOLDEN_KEYED = {
-    "rounds": "320466a6ecb06be806f418cf373adea6cf507805c0024c0841764f7e148b6255",
-    "conflicts": "9dd737368cd968508d7917c88db9adca21b6f8aafa6278924f2f68ad721cda2b",
-    "food_p3": "d4c7ca316c9099c157a940bc8791438f365d4c852b623b9b57ddac1f00752b70",
+    "rounds": "75ee1c1f647e45ff5101a47898a195174da4dd725b1fdd08cac59271df30d4df",
+    "conflicts": "7dd909262dd71df06336e5e4a119a684e5dbbb7c8e18c270c9b69ed630e77244",
+    "food_p3": "e64202995544ac7c32c2724f298e310905c41087303d3534e026e9b879362bea",
 }
 
 
