@@ -30,8 +30,8 @@ def command(
     ctx: click.Context, month: str, province: str, counties: tuple[str, ...], out_dir: Path | None
 ) -> None:
     """Entities to look at this month per county: tasks, D class, new warnings, suggested measure."""
+    from functions.layout import validate_scope
     from functions.report.county import write_county_pages
-    from functions.warnings.engine import validate_scope
 
     validate_scope(month, province)
     lake = lake_from(ctx)

@@ -22,8 +22,8 @@ from functions.cli.common import lake_from, settings_from
 @click.pass_context
 def command(ctx: click.Context, month: str, province: str, out_file: Path | None) -> None:
     """Class distribution, regions, industries, migration, warnings and effectiveness (one file)."""
+    from functions.layout import validate_scope
     from functions.report.html import write_report
-    from functions.warnings.engine import validate_scope
 
     validate_scope(month, province)
     lake = lake_from(ctx)
