@@ -31,9 +31,10 @@ def command(
 ) -> None:
     """Entities to look at this month per county: tasks, D class, new warnings, suggested measure."""
     from functions.layout import validate_scope
+
+    validate_scope(month, province)  # a usage error before the report's engine is loaded
     from functions.report.county import write_county_pages
 
-    validate_scope(month, province)
     lake = lake_from(ctx)
     written = write_county_pages(
         lake, month=month, province=province, counties=list(counties) or None, settings=settings_from(ctx)

@@ -23,9 +23,10 @@ from functions.cli.common import lake_from, settings_from
 def command(ctx: click.Context, month: str, province: str, out_file: Path | None) -> None:
     """Class distribution, regions, industries, migration, warnings and effectiveness (one file)."""
     from functions.layout import validate_scope
+
+    validate_scope(month, province)  # a usage error before the report's engine is loaded
     from functions.report.html import write_report
 
-    validate_scope(month, province)
     lake = lake_from(ctx)
     key = write_report(lake, month=month, province=province, settings=settings_from(ctx), refresh=True)
     click.echo(f"report written to {lake.display(key)}")
