@@ -56,8 +56,15 @@ $(CHROMIUM): | $(STAMP)
 	@test -x /usr/bin/chromium || { echo "chromium could not be installed; the report test will fail" >&2; exit 1; }
 	touch $(CHROMIUM)
 
+# Bytecode for the test steps (docs/adr/0159). uv installs without compiling (ADR 0135: a module
+# is compiled when first imported), but where PYTHONDONTWRITEBYTECODE is set (it is in the shells
+# the fresh-clone runs were measured in) nothing is ever written, so every process the suite starts
+# (each CLI subprocess) compiled pandas, pyarrow, botocore and the project from source again.
+# These steps write it, into one folder in the venv rather than __pycache__ beside the sources.
+PYC := PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache
+
 unit: $(STAMP)
-	$(BIN)/pytest tests/unit
+	$(PYC) $(BIN)/pytest tests/unit
 
 # `make test` = a parallel make of test-all (docs/adr/0135): the set-up steps run side by side,
 # then the suite, the fuzz, lint, mypy and the IaC checks all share the two cores. Output is
@@ -72,13 +79,13 @@ test-all: lint typecheck checks suite fuzz
 # infra tests reuse build/package/dev by input hash instead of rebuilding it under checkov's feet.
 FUZZ := tests/functional/test_api_openapi.py
 suite: $(STAMP) $(CHROMIUM) $(IAM_SIM) infra-templates
-	$(BIN)/pytest -n 2 --dist loadfile --ignore=$(FUZZ) --durations=15
+	$(PYC) $(BIN)/pytest -n 2 --dist loadfile --ignore=$(FUZZ) --durations=15
 
 # The schemathesis fuzz in its own process, beside the suite: its cases share one node id, which
 # xdist cannot schedule, and its summary test reads what the cases recorded in the same process.
 # Own cache dir: two pytest processes must not rewrite one lastfailed file.
 fuzz: $(STAMP)
-	$(BIN)/pytest $(FUZZ) -o cache_dir=.pytest_cache/fuzz --durations=5
+	$(PYC) $(BIN)/pytest $(FUZZ) -o cache_dir=.pytest_cache/fuzz --durations=5
 
 serve: $(STAMP)
 	CREDITRISK_LAKE_URI=$(LAKE) $(BIN)/chalice local --port 8000 --no-autoreload
@@ -105,9 +112,9 @@ $(IAC_STAMP): infra/requirements-iac.txt | $(UV)
 
 # The bootstrap and platform templates are generated; fail if the committed ones are stale.
 infra-templates: $(STAMP)
-	$(BIN)/python -m infra.bootstrap --check
-	$(BIN)/python -m infra.platform --check
-	$(BIN)/python -m infra.package --stage $(STAGE) --template-only
+	$(PYC) $(BIN)/python -m infra.bootstrap --check
+	$(PYC) $(BIN)/python -m infra.platform --check
+	$(PYC) $(BIN)/python -m infra.package --stage $(STAGE) --template-only
 
 package: $(STAMP)
 	$(BIN)/python -m infra.package --stage $(STAGE)
@@ -137,4 +144,4 @@ $(IAM_SIM): tools/iam-simulate/package.json tools/iam-simulate/package-lock.json
 rehearse-tools: $(IAM_SIM)
 
 rehearse: $(STAMP) $(IAM_SIM)
-	$(BIN)/pytest tests/rehearsal -p no:cacheprovider
+	$(PYC) $(BIN)/pytest tests/rehearsal -p no:cacheprovider

@@ -165,9 +165,9 @@ class Lake:
             )
 
             def client() -> Any:
-                import boto3
+                from functions.aws import new_session
 
-                session = boto3_session or boto3.Session()
+                session = boto3_session or new_session()
                 return session.client("s3", region_name=region, endpoint_url=endpoint_url)
 
             return cls(fs, root, uri.rstrip("/"), s3_client=client)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+from functions.errors import InvalidInput
+
 PROVINCE_RE = re.compile(r"^[1-9][0-9]$")
 MONTH_RE = re.compile(r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$")
 # GB/T 2260 province-level codes.
@@ -31,6 +33,15 @@ PROVINCES: dict[str, str] = {
 }  # fmt: skip
 
 INCOMING = "incoming"
+
+
+def validate_scope(month: str, province: str) -> None:
+    """A month and a province as every path here spells them; here, not in the warnings engine,
+    so a command that only lists or reads checks them without loading DuckDB (docs/adr/0159)."""
+    if not MONTH_RE.match(month or ""):
+        raise InvalidInput("month must be YYYY-MM", field="month")
+    if not PROVINCE_RE.match(province or ""):
+        raise InvalidInput("province must be a two-digit GB/T 2260 code", field="province")
 
 
 def incoming_key(province: str, dataset: str, filename: str) -> str:

@@ -184,9 +184,9 @@ class Settings(BaseSettings):
         """A boto3 client for ``service`` in the configured region and endpoint (moto in tests);
         made on call, never at import time."""
         if session is None:
-            import boto3
+            from functions.aws import new_session
 
-            session = boto3.Session()
+            session = new_session()
         return session.client(service, region_name=self.region, endpoint_url=self.aws_endpoint_url)
 
 

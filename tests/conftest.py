@@ -25,6 +25,7 @@ os.environ.setdefault(
     "MOTO_RECORDER_FILEPATH", os.path.join(tempfile.gettempdir(), f"creditrisk-moto-recording-{os.getpid()}")
 )
 
+from functions.aws import new_session
 from functions.lake import Lake
 from functions.settings import Settings
 
@@ -45,7 +46,7 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def boto3_session(moto_endpoint: str) -> boto3.Session:
-    return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    return new_session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
 
 
 @pytest.fixture

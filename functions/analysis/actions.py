@@ -210,7 +210,7 @@ def action_lists(
     boto3_session: Any = None,
 ) -> list[dict[str, Any]]:
     """One page's data per county (all counties of the month when ``counties`` is ``None``)."""
-    from functions.warnings.engine import validate_scope
+    from functions.layout import validate_scope
 
     validate_scope(month, province)
     for c in counties or []:

@@ -17,8 +17,8 @@ from functions import layout
 from functions.analysis import engine as eng
 from functions.analysis import names, regional, trends
 from functions.errors import NotFound
+from functions.layout import validate_scope
 from functions.months import previous_month
-from functions.warnings.engine import validate_scope
 from schemas.results import RISK_CLASSES
 
 if TYPE_CHECKING:

@@ -207,7 +207,7 @@ def doc_path(system_id: str) -> Path:
 def build_province(root: Path, params: dict[str, Any], month: str) -> Lake:
     """Generate, ingest and classify ``month`` with the general system and every field (the
     newest shipped versions)."""
-    from functions.classify import classify_month
+    from functions.classify.run import classify_month
     from functions.generate.generate import generate_province
     from functions.ingest.pipeline import ingest_tree
     from functions.lake import Lake

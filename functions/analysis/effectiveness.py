@@ -223,7 +223,7 @@ def effectiveness(
     boto3_session: Any = None,
 ) -> dict[str, Any]:
     """The effectiveness numbers of ``month`` (inspections as of ``cutoff``, default now)."""
-    from functions.warnings.engine import validate_scope
+    from functions.layout import validate_scope
 
     validate_scope(month, province)
     cut = (cutoff or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)

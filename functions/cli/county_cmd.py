@@ -30,10 +30,11 @@ def command(
     ctx: click.Context, month: str, province: str, counties: tuple[str, ...], out_dir: Path | None
 ) -> None:
     """Entities to look at this month per county: tasks, D class, new warnings, suggested measure."""
-    from functions.report.county import write_county_pages
-    from functions.warnings.engine import validate_scope
+    from functions.layout import validate_scope
 
-    validate_scope(month, province)
+    validate_scope(month, province)  # a usage error before the report's engine is loaded
+    from functions.report.county import write_county_pages
+
     lake = lake_from(ctx)
     written = write_county_pages(
         lake, month=month, province=province, counties=list(counties) or None, settings=settings_from(ctx)

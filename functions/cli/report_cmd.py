@@ -22,10 +22,11 @@ from functions.cli.common import lake_from, settings_from
 @click.pass_context
 def command(ctx: click.Context, month: str, province: str, out_file: Path | None) -> None:
     """Class distribution, regions, industries, migration, warnings and effectiveness (one file)."""
-    from functions.report.html import write_report
-    from functions.warnings.engine import validate_scope
+    from functions.layout import validate_scope
 
-    validate_scope(month, province)
+    validate_scope(month, province)  # a usage error before the report's engine is loaded
+    from functions.report.html import write_report
+
     lake = lake_from(ctx)
     key = write_report(lake, month=month, province=province, settings=settings_from(ctx), refresh=True)
     click.echo(f"report written to {lake.display(key)}")

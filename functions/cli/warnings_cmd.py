@@ -39,12 +39,13 @@ def command(
     """Early warnings (监测预警): run the rules (new warnings open, gone ones resolved or
     retracted, data gaps named) or list the stored warnings with their state."""
     from functions.errors import InvalidInput
-    from functions.warnings.engine import run_warnings, validate_scope
-    from functions.warnings.store import load_warnings
+    from functions.layout import validate_scope
 
     validate_scope(month, province)
     lake = lake_from(ctx)
     if not list_only:
+        from functions.warnings.engine import run_warnings  # the rules' engine: not for --list
+
         try:
             now = dt.datetime.fromisoformat(cutoff) if cutoff else dt.datetime.now(dt.UTC)
         except ValueError:
@@ -78,6 +79,8 @@ def command(
                 f"warning: notification failed ({res.notify_error}); tasks are in {res.tasks_key}", err=True
             )
         return
+    from functions.warnings.store import load_warnings
+
     table = load_warnings(lake, month, province, rule=rules[0] if len(rules) == 1 else None, state=state)
     rows = [r for r in table.to_pylist() if not rules or r["rule_id"] in rules]
     if as_json:

@@ -34,6 +34,7 @@ from functions.classify.run import published_manifest
 from functions.coverage import store as coverage_store
 from functions.coverage.requires import Need
 from functions.errors import InvalidInput
+from functions.layout import validate_scope
 from functions.months import previous_month
 from functions.warnings import store
 from functions.warnings.compile import Period, compile_rule, fact_in_period, in_list
@@ -104,13 +105,6 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, float):
         return None if math.isnan(v) else round(v, 6)
     return v
-
-
-def validate_scope(month: str, province: str) -> None:
-    if not layout.MONTH_RE.match(month or ""):
-        raise InvalidInput("month must be YYYY-MM", field="month")
-    if not layout.PROVINCE_RE.match(province or ""):
-        raise InvalidInput("province must be a two-digit GB/T 2260 code", field="province")
 
 
 def published_months(lake: Lake, province: str) -> list[str]:

@@ -17,7 +17,7 @@ import pytest
 from functions import layout
 from functions.analysis.backtest import backtest
 from functions.analysis.effectiveness import PROBLEM_RESULTS
-from functions.classify import classify_month
+from functions.classify.run import classify_month
 from functions.generate.generate import generate_province
 from functions.ingest.pipeline import ingest_tree
 from functions.lake import Lake

@@ -11,6 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from functions.aws import new_session
 from functions.lake import Lake
 from tests.ingest_data import penalty_rows, to_csv
 
@@ -37,7 +38,7 @@ def env(moto_endpoint: str, boto3_session: boto3.Session, s3_bucket: str) -> dic
 
 
 def _send(env: dict[str, str], body: str) -> None:
-    sqs = boto3.Session(region_name=REGION).client("sqs", endpoint_url=env["CREDITRISK_AWS_ENDPOINT_URL"])
+    sqs = new_session(region_name=REGION).client("sqs", endpoint_url=env["CREDITRISK_AWS_ENDPOINT_URL"])
     sqs.send_message(QueueUrl=env["CREDITRISK_DLQ_URL"], MessageBody=body)
 
 
@@ -53,14 +54,14 @@ def _lake(env: dict[str, str]) -> Lake:
         env["CREDITRISK_LAKE_URI"],
         region=REGION,
         endpoint_url=env["CREDITRISK_AWS_ENDPOINT_URL"],
-        boto3_session=boto3.Session(region_name=REGION),
+        boto3_session=new_session(region_name=REGION),
     )
 
 
 def test_redrive_ingests_failed_uploads_once_and_exits_by_what_is_left(
     env: dict[str, str], run_cli: Run
 ) -> None:
-    s3 = boto3.Session(region_name=REGION).client("s3", endpoint_url=env["CREDITRISK_AWS_ENDPOINT_URL"])
+    s3 = new_session(region_name=REGION).client("s3", endpoint_url=env["CREDITRISK_AWS_ENDPOINT_URL"])
     key = "incoming/42/penalties/2026-10.csv"
     s3.put_object(Bucket=env["LANDING"], Key=key, Body=to_csv(penalty_rows(20)).encode())
     _send(env, _upload_event(env, key))

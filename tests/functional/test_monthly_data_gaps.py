@@ -20,8 +20,7 @@ from chalice.test import Client
 import app as app_module
 from functions import layout
 from functions.auth import tokens
-from functions.classify import classify_month
-from functions.classify.run import published_manifest
+from functions.classify.run import classify_month, published_manifest
 from functions.lake import Lake
 from functions.monthly import run_monthly
 from functions.settings import Settings

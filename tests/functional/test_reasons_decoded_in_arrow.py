@@ -11,9 +11,9 @@ import pyarrow as pa
 import pytest
 
 from functions import layout
-from functions.classify import classify_month
 from functions.classify.compile import to_duckdb
 from functions.classify.engine_duckdb import conform, connect, register_lake_tables
+from functions.classify.run import classify_month
 from functions.generate.generate import generate_province
 from functions.ingest.pipeline import ingest_tree
 from functions.lake import Lake

@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_template(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    """libyaml's safe loader: the same documents as ``yaml.safe_load``, ~4x less CPU on the
+    390 kB platform template, which several test modules load (docs/adr/0159)."""
+    data: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     return data
 
 

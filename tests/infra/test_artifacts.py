@@ -22,9 +22,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
+from functions.aws import new_session
 from functions.lake import Lake
 from infra import package
 
@@ -147,7 +147,7 @@ def test_unzipped_size_fits_lambda(artifacts: package.Artifacts) -> None:
 
 @pytest.fixture
 def aws(moto_endpoint: str) -> Iterator[dict[str, Any]]:
-    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    session = new_session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
     s3 = session.client("s3", endpoint_url=moto_endpoint)
     names = {}
     for kind in ("landing", "lake"):

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from functions.layout import PROVINCES
 from infra import package
+from tests.infra.conftest import load_template
 from tests.infra.iam_eval import Request, evaluate, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,8 +99,7 @@ def bucket_arn(bucket: str) -> str:
 
 @pytest.fixture(scope="module")
 def platform() -> dict[str, Any]:
-    text = (ROOT / "infra" / "platform.yaml").read_text(encoding="utf-8")
-    resources: dict[str, Any] = yaml.safe_load(text)["Resources"]
+    resources: dict[str, Any] = load_template(ROOT / "infra" / "platform.yaml")["Resources"]
     return resources
 
 

@@ -7,21 +7,20 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-import yaml
 
 from functions.classify.curated_views import curated_table
 from functions.layout import PROVINCES, classification_prefix, curated_key
 from infra import platform as gen
 from schemas.datasets import DATASETS
 from schemas.results import CLASSIFICATION_SCHEMA
+from tests.infra.conftest import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((ROOT / "infra" / "platform.yaml").read_text(encoding="utf-8"))
-    return loaded
+    return load_template(ROOT / "infra" / "platform.yaml")
 
 
 def test_committed_template_is_what_the_generator_makes() -> None:

@@ -228,12 +228,11 @@ def _evaluate(r: Rehearsal) -> dict[str, Any]:
 
 def _issue_token(r: Rehearsal) -> str:
     """An operator's job (``creditrisk token issue``), done with set-up credentials."""
-    import boto3
-
     from functions.auth import tokens
+    from functions.aws import new_session
     from functions.lake import Lake
 
-    admin = boto3.Session(aws_access_key_id=ADMIN, aws_secret_access_key=ADMIN, region_name=REGION)
+    admin = new_session(aws_access_key_id=ADMIN, aws_secret_access_key=ADMIN, region_name=REGION)
     lake = Lake.from_uri(f"s3://{r.lake}", region=REGION, endpoint_url=r.endpoint, boto3_session=admin)
     token, record = tokens.issue_token(lake, name=f"platform-{PROVINCE}", provinces=[PROVINCE])
     r.token_id = record["token_id"]

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import boto3
 
+from functions.aws import new_session
 from tests.rehearsal.stack import REGION, Stack
 
 ADMIN = "testing"  # moto's set-up credentials (IAM enforcement is off while they are used)
@@ -40,7 +41,7 @@ class Credentials:
         }
 
     def session(self) -> boto3.Session:
-        return boto3.Session(
+        return new_session(
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             aws_session_token=self.token,
@@ -209,7 +210,7 @@ def moto_evaluable(policy: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def deploy(stack: Stack, endpoint: str) -> dict[str, Credentials]:
     """Buckets, roles and policies of ``stack`` on moto; one assumed-role session per role."""
-    admin = boto3.Session(aws_access_key_id=ADMIN, aws_secret_access_key=ADMIN, region_name=REGION)
+    admin = new_session(aws_access_key_id=ADMIN, aws_secret_access_key=ADMIN, region_name=REGION)
     s3 = admin.client("s3", endpoint_url=endpoint)
     for bucket in stack.buckets.values():
         s3.create_bucket(Bucket=bucket.name, CreateBucketConfiguration={"LocationConstraint": REGION})

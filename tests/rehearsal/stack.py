@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tests.infra.conftest import load_template
 from tests.infra.iam_eval import resolve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +90,7 @@ def app_template(stage: str) -> Path:
 
 
 def _load(path: Path) -> Json:
-    doc: Json = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc: Json = load_template(path)
     return doc
 
 

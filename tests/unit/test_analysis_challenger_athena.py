@@ -18,10 +18,10 @@ import sqlglot
 
 from functions import layout
 from functions.analysis.challenger import SCRATCH_TABLE, compare
-from functions.classify import classify_month
 from functions.classify.compile import to_duckdb
 from functions.classify.engine_duckdb import conform, connect, register_lake_tables
 from functions.classify.load import load_system
+from functions.classify.run import classify_month
 from functions.injected_projection import scans, violations
 from functions.lake import Lake
 from functions.results_tables import register_results_tables

@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 
 from functions import layout
-from functions.classify import classify_month
 from functions.classify.curated_views import as_of_view
+from functions.classify.run import classify_month
 from functions.lake import Lake
 from functions.settings import Settings
 from schemas.datasets import DATASETS

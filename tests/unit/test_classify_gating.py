@@ -9,10 +9,10 @@ import datetime as dt
 import pyarrow as pa
 
 from functions import layout
-from functions.classify import classify_month
 from functions.classify.compile import compile_system, to_duckdb
 from functions.classify.gating import gate, held_back
 from functions.classify.load import load_system
+from functions.classify.run import classify_month
 from functions.coverage.store import coverage_rows, summarise, summary
 from functions.lake import Lake
 from functions.settings import Settings

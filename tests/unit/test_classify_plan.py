@@ -12,11 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from functions import layout
-from functions.classify import classify_month
 from functions.classify.compile import compile_by_type, compile_system, datasets_read
 from functions.classify.engine_duckdb import run_duckdb
 from functions.classify.load import load_system
-from functions.classify.run import assign_systems, ingest_plan, input_files
+from functions.classify.run import assign_systems, classify_month, ingest_plan, input_files
 from functions.errors import ConfigError, InvalidInput, StorageError
 from functions.lake import Lake
 from functions.settings import Settings

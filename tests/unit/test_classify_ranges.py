@@ -12,7 +12,6 @@ import pyarrow as pa
 import pytest
 
 from functions import layout
-from functions.classify import classify_month
 from functions.classify.compile import compile_system
 from functions.classify.engine_duckdb import (
     DICTIONARY,
@@ -26,6 +25,7 @@ from functions.classify.engine_duckdb import (
     uscc_ranges,
 )
 from functions.classify.load import load_system
+from functions.classify.run import classify_month
 from functions.errors import EngineError
 from functions.lake import Lake
 from functions.settings import Settings

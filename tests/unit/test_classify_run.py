@@ -9,9 +9,9 @@ import pyarrow as pa
 import pytest
 
 from functions import layout
-from functions.classify import classify_month, explain, provinces_with_data, register_lake_tables
-from functions.classify.explain import render
-from functions.classify.run import classify_all, previous_month_in
+from functions.classify.engine_duckdb import register_lake_tables
+from functions.classify.explain import explain, render
+from functions.classify.run import classify_all, classify_month, previous_month_in, provinces_with_data
 from functions.errors import InvalidInput, NotFound, StorageError
 from functions.lake import Lake
 from functions.settings import Settings

@@ -17,7 +17,8 @@ from functions.cli import COMMANDS, HELP, cli
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = (
     "pandas", "duckdb", "pyarrow", "sqlglot", "awswrangler",
-    "functions.analysis.engine", "functions.classify", "functions.generate",
+    "functions.analysis.engine", "functions.classify.run", "functions.classify.compile",
+    "functions.warnings.engine", "functions.generate",
 )  # fmt: skip
 
 
@@ -90,3 +91,23 @@ def test_an_evaluate_usage_error_loads_no_engine(args: tuple[str, ...]) -> None:
     imported the engine and ``schemas`` imported pyarrow (docs/adr/0151)."""
     code, _, loaded = _loaded_after(*args)
     assert code == 2 and loaded == [COMMANDS["evaluate"]]
+
+
+def test_listing_warnings_loads_no_engine(tmp_path: Path) -> None:
+    """``warnings --list`` reads stored warnings: no DuckDB, sqlglot or classifier (they cost
+    ~1 CPU-s per subprocess while the package ``functions.classify`` re-exported its engine and
+    the scope check lived in the rules' engine, docs/adr/0159)."""
+    lake = str(tmp_path / "lake")
+    code, out, loaded = _loaded_after(
+        "--lake", lake, "warnings", "--month", "2026-10", "--province", "42", "--list"
+    )
+    assert code == 0 and out.strip() == "0 warnings"
+    assert not {"duckdb", "sqlglot", "functions.classify.run", "functions.warnings.engine"} & set(loaded), (
+        loaded
+    )
+
+
+@pytest.mark.parametrize("name", ["report", "county-pages", "warnings"])
+def test_a_bad_scope_is_a_usage_error_before_any_engine(name: str) -> None:
+    code, _, loaded = _loaded_after(name, "--month", "2026-13", "--province", "42")
+    assert code == 2 and loaded == [COMMANDS[name]]

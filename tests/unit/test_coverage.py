@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from functions.classify import classify_month
+from functions.classify.run import classify_month
 from functions.coverage.requires import Need, Requirement, inputs_incomplete, report_year_due
 from functions.coverage.store import Delivered, coverage_rows, summarise, summary
 from functions.lake import Lake
