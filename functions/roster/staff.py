@@ -157,9 +157,9 @@ def _keyed_rounds(seed: str, sizes: Sequence[tuple[int, int]], p: int) -> list[t
     SHA-256 over a domain and ``seed``, draws every target's key (a pool's targets in key order
     take the slots in turn), then, pools of one size together (sizes ascending, pools in their
     order), ``m`` keys per round whose order (``argsort``, stable: even a tie of two 53-bit
-    keys has one answer) is the round's permutation. As uniform as a shuffle, reproducible from the seed on any numpy (the legacy
-    ``RandomState`` stream is frozen), and a few numpy calls for the whole plan instead of a
-    generator and a dozen calls per pool."""
+    keys has one answer) is the round's permutation. As uniform as a shuffle, reproducible from
+    the seed on any numpy (the legacy ``RandomState`` stream is frozen), and a few numpy calls
+    for the whole plan instead of a generator and a dozen calls per pool."""
     if not sizes:
         return []
     rng = _generator(seed, keyed=True)
