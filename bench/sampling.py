@@ -243,6 +243,8 @@ def cached_lake(entities: int, rebuild: bool, chunked: bool = False) -> tuple[Pa
     if rebuild and directory.exists():
         shutil.rmtree(directory)
     if marker.exists():
+        for drawn in ("plans", "audit"):  # what earlier runs drew: 7-134 MB a plan, never read
+            shutil.rmtree(directory / drawn, ignore_errors=True)
         return directory, json.loads(marker.read_text())
     if directory.exists():
         shutil.rmtree(directory)
