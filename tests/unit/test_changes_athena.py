@@ -19,6 +19,7 @@ from functions.errors import EngineError, StorageError
 from functions.lake import Lake
 from functions.sampling.signing import HmacSigner
 from tests.athena_fake import TableAthena
+from tests.guarded_lake import GuardedLake
 from tests.sampling_data import changed_table, publish
 
 MONTH = "2026-10"
@@ -52,27 +53,6 @@ def _feed(lake: Lake, limit: int = 40) -> list[dict[str, Any]]:
             return rows
 
 
-class Guarded:
-    """The lake as the function sees it: any read or download of ``keys`` (the province's
-    Parquet) fails the test. Athena (the stand-in) reads the real lake."""
-
-    READS = ("download", "open_input_file", "open_input_stream", "read_parquet", "read_bytes", "read_tagged")
-
-    def __init__(self, lake: Lake, *keys: str) -> None:
-        self._lake, self._keys = lake, keys
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._lake, name)
-        if name not in self.READS:
-            return attr
-
-        def guarded(key: str, *a: Any, **k: Any) -> Any:
-            assert key not in self._keys, f"{key} was read by the function"
-            return attr(key, *a, **k)
-
-        return guarded
-
-
 def test_athena_writes_the_feed_the_duckdb_path_writes(
     lake: Lake, table: pa.Table, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -84,7 +64,7 @@ def test_athena_writes_the_feed_the_duckdb_path_writes(
 
     monkeypatch.setattr(engine_athena, "MAX_PARTITIONS", 3)  # 4 chunks of 40: two row UNLOADs (3 + 1)
     fake = TableAthena(lake, files_per_partition=2, tables={TABLE: "scratch/t/part-0.parquet"})
-    guarded = cast(Lake, Guarded(
+    guarded = cast(Lake, GuardedLake.of_keys(
         lake, "scratch/t/part-0.parquet", layout.run_classifications_key("run-1"),
         layout.classification_key(MONTH, "42"),
     ))  # fmt: skip

@@ -10,7 +10,7 @@ import csv
 import gzip
 import hashlib
 import io
-from typing import Any, cast
+from typing import cast
 
 import pyarrow as pa
 import pytest
@@ -25,30 +25,11 @@ from functions.settings import Settings
 from schemas.delivery import EXPORT_COLUMNS
 from schemas.objections import Actor
 from tests.athena_fake import TableAthena
+from tests.guarded_lake import GuardedLake
 from tests.sampling_data import publish, publish_field, results_table
 
 MONTH = "2026-10"
 LI, WANG = Actor(kind="operator", id="li", name="li"), Actor(kind="operator", id="wang", name="wang")
-
-
-class Guarded:
-    """The lake as the function sees it; reading the published Parquet (or a field's) fails the test."""
-
-    READS = ("download", "open_input_file", "read_parquet", "read_bytes", "read_tagged", "open_input_stream")
-
-    def __init__(self, lake: Lake, *keys: str) -> None:
-        self._lake, self._keys = lake, set(keys)
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._lake, name)
-        if name not in self.READS:
-            return attr
-
-        def guarded(key: str, *a: Any, **k: Any) -> Any:
-            assert key not in self._keys, f"{key} was read by the function"
-            return attr(key, *a, **k)
-
-        return guarded
 
 
 @pytest.fixture
@@ -74,7 +55,7 @@ def _guarded(lake: Lake) -> Lake:
     keys = [layout.classification_key(MONTH, "42")]
     for field, run in (("food", "run-42-food"), ("drug", "run-42-drug")):
         keys += [layout.field_result_key(run), layout.field_classification_key(field, MONTH, "42")]
-    return cast(Lake, Guarded(lake, *keys))
+    return cast(Lake, GuardedLake.of_keys(lake, *keys))
 
 
 def test_athena_writes_the_export_the_duckdb_path_writes(lake: Lake, s3_settings: Settings) -> None:

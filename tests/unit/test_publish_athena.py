@@ -20,36 +20,13 @@ from functions.sampling import cells
 from functions.settings import Settings
 from tests.athena_fake import TableAthena
 from tests.classify_data import write_curated
+from tests.guarded_lake import GuardedLake
 from tests.unit.test_classify_fields import DATA, ENTITIES, MONTH
 
 CUT = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
 # the province's Parquet: a run's files, the published partitions (hidden ``_`` folders hold
 # what Athena wrote for the feed and the copies: their footers are read, never the province)
 PROVINCE_FILE = re.compile(r"^results/(runs/[^/]+/[^/]+|(field_)?classifications/[^_]*/part-0)\.parquet$")
-
-
-class Guarded:
-    """The lake as the function sees it: any read or download of the province's Parquet fails
-    the test. Athena (the stand-in) reads the real lake."""
-
-    READS = ("download", "open_input_file", "open_input_stream", "read_parquet", "read_bytes", "read_tagged")
-
-    def __init__(self, lake: Lake) -> None:
-        self._lake = lake
-        self.refused: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._lake, name)
-        if name not in self.READS:
-            return attr
-
-        def guarded(key: str, *a: Any, **k: Any) -> Any:
-            if PROVINCE_FILE.match(key):
-                self.refused.append(key)
-                raise AssertionError(f"{key} was read by the function")
-            return attr(key, *a, **k)
-
-        return guarded
 
 
 def test_guard_matches_the_province_files() -> None:
@@ -69,7 +46,7 @@ def test_a_run_on_athena_reads_nothing_of_the_province(s3_lake: Lake, s3_setting
     duck = classify_month(s3_lake, **args, fields=("food", "drug"))
 
     fake = TableAthena(s3_lake, files_per_partition=2)
-    guarded = Guarded(s3_lake)
+    guarded = GuardedLake(s3_lake, lambda key: PROVINCE_FILE.match(key) is not None)
     run = classify_month(cast(Lake, guarded), **args, fields=("food", "drug"), engine="athena",
                          athena_runner=fake)  # fmt: skip
     assert not guarded.refused
