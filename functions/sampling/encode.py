@@ -57,19 +57,11 @@ def inspector_literals(ids: Sequence[str]) -> pa.Array:
     return string_array([json.dumps(i, ensure_ascii=False) for i in ids])
 
 
-def inspector_matrix(ids: Sequence[str] | pa.Array, matrix: Any) -> pa.Array:
-    """:func:`inspector_lists` of ``[[ids[k] for k in row] for row in matrix]``, column-wise: one
-    literal per inspector (``ids`` may already be :func:`inspector_literals`), one ``take`` per
-    slot (docs/adr/0129)."""
-    if not len(matrix):
-        return string_array([])
-    out: pa.Array = pc.binary_join_element_wise(*inspector_parts(ids, matrix), string_scalar(""))
-    return out
-
-
 def inspector_parts(ids: Sequence[str] | pa.Array, matrix: Any) -> list[Any]:
-    """:func:`inspector_matrix` before its join: the pieces ``[``, a literal per slot, ``,``,
-    ``]`` that :func:`object_strings` joins with the rest of each object in one pass."""
+    """:func:`inspector_lists` of ``[[ids[k] for k in row] for row in matrix]``, column-wise and
+    not yet joined: the pieces ``[``, a literal per slot (one ``take`` each, docs/adr/0129),
+    ``,``, ``]`` that :func:`object_strings` joins with the rest of each object in one pass
+    (ADR 0163). ``ids`` may already be :func:`inspector_literals`."""
     literals = ids if isinstance(ids, pa.Array) else inspector_literals(ids)
     parts: list[Any] = [string_scalar("[")]
     for j in range(matrix.shape[1]):
@@ -116,10 +108,7 @@ def array_bytes(objects: pa.Array, start: int = 0, stop: int | None = None) -> b
     if stop <= start:
         return b"[]"
     part = objects.slice(start, stop - start)
-    _, offsets, data = part.buffers()
-    offs = memoryview(offsets).cast("q" if part.type == pa.large_string() else "i")
-    lo, hi = offs[part.offset], offs[part.offset + len(part)]
-    return b"".join((b"[", memoryview(data)[lo : hi - 1], b"]"))  # without the last comma
+    return b"".join((b"[", next(runs(part, len(part))), b"]"))
 
 
 def runs(objects: pa.Array, stride: int) -> Iterator[memoryview]:

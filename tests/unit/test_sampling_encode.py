@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -116,25 +117,32 @@ def test_draw_still_returns_plain_lists() -> None:
 
 
 @pytest.mark.parametrize("per_target", [1, 2, 3])
-def test_inspector_matrix_is_inspector_lists(per_target: int) -> None:
+def test_inspector_parts_are_inspector_lists(per_target: int) -> None:
     """The column-wise lists (API path) are the per-target lists' text, escapes included."""
     ids = sorted(["a", 'q"uote', "检查员42", "back\\slash", "z"])
     matrix = np.array([[(k * 3 + j) % len(ids) for j in range(per_target)] for k in range(7)])
     matrix.sort(axis=1)
     lists = [[ids[k] for k in row] for row in matrix.tolist()]
-    got = encode.inspector_matrix(ids, matrix).to_pylist()
+    got = _joined(encode.inspector_parts(ids, matrix)).to_pylist()
     assert got == encode.inspector_lists(lists).to_pylist()
     assert [json.loads(g) for g in got] == lists
-    assert encode.inspector_matrix(ids, np.zeros((0, 2), dtype=np.int64)).to_pylist() == []
+    assert _joined(encode.inspector_parts(ids, np.zeros((0, 2), dtype=np.int64))).to_pylist() == []
 
 
-def test_inspector_parts_join_into_the_object_as_the_matrix_does() -> None:
+def _joined(parts: list[Any]) -> pa.Array:
+    out: pa.Array = pc.binary_join_element_wise(*parts, "")
+    return out
+
+
+def test_inspector_parts_join_into_the_object_as_the_joined_lists_do() -> None:
     """The inspectors' pieces joined in the object's own pass (ADR 0163) give its bytes."""
     ids = sorted(["a", 'q"uote', "检查员42", "z"])
     matrix = np.array([[k % 4, (k + 1) % 4] for k in range(6)])
     matrix.sort(axis=1)
     table = _table([f"U{k}" for k in range(6)], [f"名{k}" for k in range(6)])
-    whole = encode.object_strings(table, COLUMNS, {"inspectors": encode.inspector_matrix(ids, matrix)})
+    whole = encode.object_strings(
+        table, COLUMNS, {"inspectors": _joined(encode.inspector_parts(ids, matrix))}
+    )
     spliced = encode.object_strings(table, COLUMNS, {"inspectors": encode.inspector_parts(ids, matrix)})
     assert spliced.to_pylist() == whole.to_pylist()
     rows = json.loads(encode.array_bytes(spliced))
