@@ -90,11 +90,11 @@ _KEYED_DOMAIN = b"creditrisk-inspector-rounds/2\0"
 
 
 def _generator(seed: str, keyed: bool = False) -> Any:
-    """numpy's legacy MT19937 seeded from ``stream(seed, "inspector-rounds")`` (keyed rounds,
-    ADR 0163: straight from the eight words of SHA-256 over a domain and the seed, without
-    first seeding Python's generator, a third of a pool's staffing). One ``RandomState`` per
-    thread, re-seeded: constructing one first seeds it from OS entropy (~0.3 ms, once per pool
-    per plan before); ``seed()`` runs the same ``init_by_array``."""
+    """numpy's legacy MT19937 seeded from ``stream(seed, "inspector-rounds")``, or for the keyed
+    rounds (one per plan, ADR 0163) straight from the eight words of SHA-256 over a domain and
+    the seed. One ``RandomState`` per thread, re-seeded: constructing one first seeds it from
+    OS entropy (~0.3 ms, once per pool per plan before); ``seed()`` runs the same
+    ``init_by_array``."""
     if keyed:
         raw = hashlib.sha256(_KEYED_DOMAIN + seed.encode("utf-8")).digest()
     else:
@@ -127,17 +127,10 @@ def rounds(seed: str, targets: Sequence[str], pool: Sequence[str], per_target: i
 SHUFFLED_ROUNDS, KEYED_ROUNDS = 1, 2  # how the rounds' permutations are drawn (ADR 0163)
 
 
-def _round_slots(seed: str, n: int, m: int, p: int, round_draw: int = SHUFFLED_ROUNDS) -> tuple[Any, Any]:
+def _round_slots(seed: str, n: int, m: int, p: int) -> tuple[Any, Any]:
     """:func:`rounds` as positions: target ``order[j]`` takes the pool members ``slots[j]``
-    (positions in the sorted pool, ascending).
-
-    ``SHUFFLED_ROUNDS`` (plan formats up to 4): one legacy ``shuffle`` per round, a Python call
-    each, most of a province-wide plan's staffing. ``KEYED_ROUNDS`` (format 5, ADR 0163): see
-    :func:`_keyed_rounds` (here for one pool)."""
-    if round_draw == KEYED_ROUNDS:
-        return _keyed_rounds(seed, [(n, m)], p)[0]
-    if round_draw != SHUFFLED_ROUNDS:
-        raise ValueError(f"unknown round draw {round_draw!r}")
+    (positions in the sorted pool, ascending). The ``SHUFFLED_ROUNDS`` of plan formats up to 4:
+    one legacy ``shuffle`` per round, a Python call each (format 5: :func:`_keyed_rounds`)."""
     rng = _generator(seed)
     order = rng.permutation(n)
     # rng.permutation(m) per row, in place: the same legacy shuffle of the same arange (the same
@@ -152,14 +145,15 @@ def _round_slots(seed: str, n: int, m: int, p: int, round_draw: int = SHUFFLED_R
 
 
 def _keyed_rounds(seed: str, sizes: Sequence[tuple[int, int]], p: int) -> list[tuple[Any, Any]]:
-    """:func:`_round_slots` of every pool of a plan at once (plan format 5, ADR 0163): pool ``i``
-    has ``sizes[i] = (n, m)`` targets and members. One legacy MT19937 per plan, seeded from
-    SHA-256 over a domain and ``seed``, draws every target's key (a pool's targets in key order
-    take the slots in turn), then, pools of one size together (sizes ascending, pools in their
-    order), ``m`` keys per round whose order (``argsort``, stable: even a tie of two 53-bit
-    keys has one answer) is the round's permutation. As uniform as a shuffle, reproducible from
-    the seed on any numpy (the legacy ``RandomState`` stream is frozen), and a few numpy calls
-    for the whole plan instead of a generator and a dozen calls per pool."""
+    """What :func:`_round_slots` gives each pool, for every pool of a plan at once (plan format
+    5, ADR 0163): pool ``i`` has ``sizes[i] = (n, m)`` targets and members. One legacy MT19937
+    per plan, seeded from SHA-256 over a domain and ``seed``, draws every target's key (a pool's
+    targets in key order take the slots in turn), then, pools of one size together (sizes
+    ascending, pools in their order), ``m`` keys per round whose order (``argsort``, stable:
+    even a tie of two 53-bit keys has one answer) is the round's permutation. As uniform as a
+    shuffle, reproducible from the seed on any numpy (the legacy ``RandomState`` stream is
+    frozen), and a few numpy calls for the whole plan instead of a generator and a dozen calls
+    per pool."""
     if not sizes:
         return []
     rng = _generator(seed, keyed=True)
@@ -306,11 +300,14 @@ def staff_columns(
 ) -> Staffing:
     """:func:`staff` over Arrow string columns (the plan's targets), grouped and assigned with
     numpy: the same assignment, bit for bit (a test pins it), without a Python object per
-    target. Codes are distinct (entities of one frame). ``round_draw``: see :func:`_round_slots`."""
+    target. Codes are distinct (entities of one frame). ``round_draw``: ``SHUFFLED_ROUNDS``
+    (:func:`_round_slots`, plan formats up to 4) or ``KEYED_ROUNDS`` (:func:`_keyed_rounds`)."""
     uscc = uscc.combine_chunks() if isinstance(uscc, pa.ChunkedArray) else uscc
     region = region.combine_chunks() if isinstance(region, pa.ChunkedArray) else region
     if region.null_count:
         raise ValueError("every target needs a region_code")
+    if round_draw not in (SHUFFLED_ROUNDS, KEYED_ROUNDS):
+        raise ValueError(f"unknown round draw {round_draw!r}")
     day = draw_day(roster.as_of)
     pools = _pools(roster, rules.field, day)
     conflicted, p, n = pools.conflicted, rules.per_target, len(uscc)
@@ -383,7 +380,7 @@ def staff_columns(
             if round_draw == KEYED_ROUNDS:  # all such pools at once, below
                 keyed.append((at, members))
             else:
-                order, slots = _round_slots(pool_seed, len(at), len(pool), p, round_draw)
+                order, slots = _round_slots(pool_seed, len(at), len(pool), p)
                 matrix[at[order]] = members[slots]
         else:
             codes = uscc.take(int64_numpy(at)).to_pylist()

@@ -270,15 +270,15 @@ def test_round_slots_are_those_first_released(p: int) -> None:
 def test_keyed_rounds_are_distinct_even_and_seeded(m: int, p: int, n: int) -> None:
     """Plan format 5 (ADR 0163): every round is a permutation of the pool, so the properties of
     the shuffled rounds hold."""
-    order, slots = staffing._round_slots("s", n, m, p, staffing.KEYED_ROUNDS)
+    order, slots = staffing._keyed_rounds("s", [(n, m)], p)[0]
     assert sorted(order.tolist()) == list(range(n)) and slots.shape == (n, p)
     assert all(len(set(row)) == p for row in slots.tolist())
     loads = np.bincount(slots.ravel(), minlength=m)
     assert loads.max() - loads.min() <= 1 and loads.sum() == n * p
-    again = staffing._round_slots("s", n, m, p, staffing.KEYED_ROUNDS)
+    again = staffing._keyed_rounds("s", [(n, m)], p)[0]
     assert np.array_equal(order, again[0]) and np.array_equal(slots, again[1])
     if n >= 3:
-        other = staffing._round_slots("t", n, m, p, staffing.KEYED_ROUNDS)
+        other = staffing._keyed_rounds("t", [(n, m)], p)[0]
         assert not (np.array_equal(order, other[0]) and np.array_equal(slots, other[1]))
 
 
