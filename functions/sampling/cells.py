@@ -643,7 +643,7 @@ def _strings(t: pa.Table) -> pa.Table:
     """``t`` with its dictionary columns (as read) decoded to their values."""
     for i, f in enumerate(t.schema):
         if pa.types.is_dictionary(f.type):
-            t = t.set_column(i, f.name, pc.cast(t.column(i), f.type.value_type))
+            t = t.set_column(i, f.name, _decoded(t.column(i)))
     return t
 
 
