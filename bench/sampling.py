@@ -6,7 +6,9 @@ The published classification is built straight as what a plan reads — the run'
 take minutes, not the generator + ingest + classify hours. The copy is cached under
 ``$TMPDIR/creditrisk-bench-sampling/`` between runs (``--rebuild`` drops it). Province 42 has
 13 cities × 8 counties; classes A 55 % / B 30 % / C 10 % / D 5 %; 20 industry sections; entity
-types individual 60 % / enterprise 38 % / cooperative 2 %.
+types individual 60 % / enterprise 38 % / cooperative 2 %. Names and industry codes vary in
+length as real ones do (a place, a number, a company form: 17 to 39 bytes; a section letter and
+two to four digits), so no column of a target is fixed-width by accident of the generator.
 
 Each scenario runs in a fresh interpreter: ``cold_s`` is ``import app`` plus the first POST
 (what a new Lambda container pays), then ``--n`` warm POSTs with other seeds (p50/p95), and the
@@ -48,7 +50,9 @@ ETYPES = ("cooperative", "enterprise", "individual")  # string order: the copy's
 ETYPE_P = (0.02, 0.38, 0.60)
 CATEGORY = {"cooperative": "3", "enterprise": "1", "individual": "2"}
 CLASS_P = (0.55, 0.30, 0.10, 0.05)
-CACHE_VERSION = "cells-v2-rg4096-plain-dictind-roster200"  # industry_code dictionary-encoded
+CACHE_VERSION = "cells-v3-rg4096-plain-dictind-roster200-varlen"  # names, industry codes vary in length
+NAME_PLACES = ("", "武汉", "湖北省", "襄阳市樊城区", "宜昌")
+NAME_FORMS = ("有限公司", "商贸有限责任公司", "餐饮店", "农民专业合作社", "科技发展有限公司", "建材经营部")
 ROSTER_SIZE = 200
 
 _SCENARIO = """
@@ -120,6 +124,9 @@ def build_lake(entities: int, directory: Path, chunked: bool = False) -> dict[st
     etype = rng.choice(3, n, p=ETYPE_P).astype(np.int64)
     industry = rng.integers(10, 100, n, dtype=np.int64)
     ident = np.arange(n, dtype=np.int64)
+    place = rng.integers(0, len(NAME_PLACES), n, dtype=np.int64)
+    form = rng.integers(0, len(NAME_FORMS), n, dtype=np.int64)
+    digits = rng.integers(0, 3, n, dtype=np.int64)  # 2, 3 or 4 digits after the section
     classes = string_array(["A", "B", "C", "D"])
     regions, sections = string_array(REGIONS), string_array(list(SECTIONS))
     etypes, cats = string_array(list(ETYPES)), string_array([CATEGORY[e] for e in ETYPES])
@@ -133,14 +140,21 @@ def build_lake(entities: int, directory: Path, chunked: bool = False) -> dict[st
 
         num = pc.utf8_lpad(pc.cast(int64_numpy(np.ascontiguousarray(ident[idx])), pa.string()), 8, "0")
         reg, sec, et = take(regions, region), take(sections, section), take(etypes, etype)
-        ind = pc.cast(int64_numpy(np.ascontiguousarray(industry[idx])), pa.string())
+        ind = pc.cast(int64_numpy(np.ascontiguousarray(industry[idx] * 100 + ident[idx] % 100)), pa.string())
+        ind = pc.choose(
+            pa.Array.from_buffers(pa.int8(), len(idx), [None, pa.py_buffer(digits[idx].astype(np.int8))]),
+            *(pc.utf8_slice_codeunits(ind, 0, k) for k in (2, 3, 4)),
+        )
+        places, forms = string_array(list(NAME_PLACES)), string_array(list(NAME_FORMS))
         return {
             "risk_class": take(classes, cls),
             "region_code": reg,
             "section": sec,
             "entity_type": et,
             "uscc": pc.binary_join_element_wise(s("9"), take(cats, etype), reg, num, s("00"), s("")),
-            "name": pc.binary_join_element_wise(s("测试企业"), num, s("有限公司"), s("")),
+            "name": pc.binary_join_element_wise(
+                take(places, place), s("测试"), num, take(forms, form), s("")
+            ),
             "industry_code": pc.binary_join_element_wise(sec, ind, s("")),
         }
 

@@ -125,8 +125,54 @@ def make_s3_filesystem(
     return pafs.S3FileSystem(**kwargs)
 
 
+SPOOL_IN_MEMORY = 16 * 2**20  # a 1M province's plan (7 MB) is sent from memory, not from /tmp
+
+
+class Spool:
+    """What :meth:`Lake.writing` fills on S3: memory up to ``limit`` bytes, then an anonymous
+    temporary file. Before, every object went through ``/tmp``: written, read back and sent, a
+    second pass over a plan's 7 MB in each POST; a province-wide plan of 134 MB still spills."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._memory: io.BytesIO | None = io.BytesIO()
+        self._file: Any = None
+
+    @property
+    def on_disk(self) -> bool:
+        return self._file is not None
+
+    def write(self, data: bytes | memoryview) -> int:
+        if self._memory is not None and self._memory.tell() + memoryview(data).nbytes > self._limit:
+            self._file = tempfile.TemporaryFile(prefix="creditrisk-put-")  # noqa: SIM115 (closed by close())
+            self._file.write(self._memory.getbuffer())
+            self._memory = None
+        out: int = (self._memory if self._memory is not None else self._file).write(data)
+        return out
+
+    def body(self) -> Any:
+        """The whole content as a readable stream from its start (what ``PutObject`` sends)."""
+        stream = self._memory if self._memory is not None else self._file
+        stream.flush()
+        stream.seek(0)
+        return stream
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._memory = self._file = None
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Lake:
     """A root (bucket/prefix or folder) on a ``pyarrow.fs`` filesystem."""
+
+    spool_in_memory = SPOOL_IN_MEMORY  # bytes :meth:`writing` holds in memory on S3
 
     def __init__(
         self,
@@ -378,16 +424,15 @@ class Lake:
         object appears whole when the block ends, not at all if it raises. Memory stays at one
         piece whatever the size (a province-wide plan, docs/adr/0153).
 
-        On S3 the pieces go to an anonymous local temporary file sent as one ``PutObject``
-        streamed from disk: atomic, no multipart upload (so the grants of :meth:`write_bytes`
-        suffice), up to S3's 5 GB per PUT; nothing is sent if the block raises. In a folder a
-        temporary file renamed in place, as :meth:`write_bytes`."""
+        On S3 the pieces go to a :class:`Spool` (memory up to :attr:`spool_in_memory`, then an
+        anonymous local temporary file) sent as one ``PutObject``: atomic, no multipart upload
+        (so the grants of :meth:`write_bytes` suffice), up to S3's 5 GB per PUT; nothing is
+        sent if the block raises. In a folder a temporary file renamed in place, as
+        :meth:`write_bytes`."""
         if not self.is_local:
-            with tempfile.TemporaryFile(prefix="creditrisk-put-") as spool:
+            with Spool(self.spool_in_memory) as spool:
                 yield spool
-                spool.flush()
-                spool.seek(0)
-                self._put(key, spool, metadata)
+                self._put(key, spool.body(), metadata)
             return
         with self._staged(key) as tmp, self.fs.open_output_stream(tmp, compression=None) as out:
             yield out

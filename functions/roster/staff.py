@@ -169,12 +169,31 @@ def _keyed_rounds(seed: str, sizes: Sequence[tuple[int, int]], p: int) -> list[t
         rows = np.argsort(keys, axis=1, kind="stable")
         for i, part in zip(same.tolist(), np.split(rows, np.cumsum(rounds_of[same])[:-1]), strict=True):
             perms[i] = part
-    out = []
+    windows = []
     for i, (size, members) in enumerate(sizes):
         _fix_straddles(perms[i], members, p)
-        slots = np.sort(perms[i].reshape(-1)[: size * p].reshape(size, p), axis=1)
-        out.append((np.argsort(target_keys[firsts[i] : firsts[i + 1]], kind="stable"), slots))
-    return out
+        windows.append(perms[i].reshape(-1)[: size * p].reshape(size, p))
+    slots = np.split(_sorted_rows(np.concatenate(windows)), firsts[1:-1])  # one pass, not one a pool
+    return [
+        (np.argsort(target_keys[firsts[i] : firsts[i + 1]], kind="stable"), slots[i])
+        for i in range(len(sizes))
+    ]
+
+
+def _sorted_rows(a: Any) -> Any:
+    """``np.sort(a, axis=1)`` for an integer matrix: narrow rows (a target's ``per_target``
+    slots) by an odd-even transposition network of column-wise minima and maxima, since
+    ``np.sort`` along rows pays a call per row (1.5 ms for 40k rows of two, against 0.05 ms)."""
+    width = a.shape[1]
+    if width > 6:
+        return np.sort(a, axis=1)
+    out = np.array(a, dtype=a.dtype, order="F")  # columns contiguous: each step is two vector ops
+    for step in range(width):
+        for j in range(step % 2, width - 1, 2):
+            lo = np.minimum(out[:, j], out[:, j + 1])
+            np.maximum(out[:, j], out[:, j + 1], out=out[:, j + 1])
+            out[:, j] = lo
+    return np.ascontiguousarray(out)
 
 
 def _fix_straddles(perms: Any, m: int, p: int) -> None:

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from functions.errors import StorageAccessDenied, StorageError, WriteConflict
-from functions.lake import Lake, is_access_denied
+from functions.lake import Lake, Spool, is_access_denied
 
 
 def test_write_read_list_roundtrip(any_lake: Lake) -> None:
@@ -251,6 +251,28 @@ def test_s3_writing_in_pieces_is_one_put_of_the_whole(
     s3 = boto3_session.client("s3", endpoint_url=moto_endpoint)
     head = s3.head_object(Bucket=s3_bucket, Key="lake/plans/42/p.json")
     assert head["Metadata"] == {"content-type": "application/json"}
+
+
+def test_spool_keeps_small_objects_in_memory_and_spills_large_ones() -> None:
+    """A plan up to the limit is sent from memory; past it, everything written so far and the
+    rest go to a temporary file, and the body is the same bytes either way."""
+    pieces: list[bytes | memoryview] = [b"abc", memoryview(b"xdefx")[1:-1], b"ghij"]
+    for limit, spills in ((100, False), (8, True), (0, True)):
+        with Spool(limit) as spool:
+            for piece in pieces:
+                spool.write(piece)
+            assert spool.on_disk is spills
+            assert spool.body().read() == b"abcdefghij"
+
+
+def test_s3_writing_past_the_spool_limit_is_one_put(s3_lake: Lake, moto_requests: Any) -> None:
+    s3_lake.spool_in_memory = 4
+    with s3_lake.writing("plans/42/big.json") as out:
+        for piece in (b"[1,", b"2,3,", b"4]"):
+            out.write(piece)
+        assert out.on_disk
+    assert [m for m, _ in moto_requests()] == ["PUT"]
+    assert s3_lake.read_bytes("plans/42/big.json") == b"[1,2,3,4]"
 
 
 def test_writing_that_fails_midway_leaves_nothing(any_lake: Lake) -> None:

@@ -282,6 +282,26 @@ def test_keyed_rounds_are_distinct_even_and_seeded(m: int, p: int, n: int) -> No
         assert not (np.array_equal(order, other[0]) and np.array_equal(slots, other[1]))
 
 
+@pytest.mark.parametrize("width", range(1, 9))
+def test_sorted_rows_sorts_each_row(width: int) -> None:
+    """The keyed rounds sort every target's slots in one pass (a min/max network for narrow
+    rows, ``np.sort`` beyond): the same matrix as ``np.sort(axis=1)``, repeats included."""
+    rng = np.random.default_rng(width)
+    for n in (0, 1, 37):
+        a = rng.integers(0, 5, (n, width)).astype(np.int64)
+        assert np.array_equal(staffing._sorted_rows(a), np.sort(a, axis=1))
+
+
+def test_keyed_rounds_of_several_pools_are_each_pools_own() -> None:
+    """Pools staffed together get their own slots: each pool's rows are sorted, its loads even."""
+    sizes = [(7, 5), (40, 9), (1, 4), (13, 5)]
+    for (n, m), (order, slots) in zip(sizes, staffing._keyed_rounds("s", sizes, 2), strict=True):
+        assert sorted(order.tolist()) == list(range(n)) and slots.shape == (n, 2)
+        assert (slots[:, 0] < slots[:, 1]).all()
+        loads = np.bincount(slots.ravel(), minlength=m)
+        assert loads.max() - loads.min() <= 1
+
+
 # the same cases staffed with keyed rounds (plan format 5, ADR 0163): pinned like GOLDEN
 GOLDEN_KEYED = {
     "rounds": "75ee1c1f647e45ff5101a47898a195174da4dd725b1fdd08cac59271df30d4df",

@@ -6,11 +6,20 @@ import math
 import random
 from collections import Counter
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.sampling.draw import draw, floyd_sample, new_seed, sample_size, stream, uniform_below
+from functions.sampling.draw import (
+    _stable_order,
+    draw,
+    floyd_sample,
+    new_seed,
+    sample_size,
+    stream,
+    uniform_below,
+)
 
 
 @pytest.mark.parametrize(
@@ -136,3 +145,16 @@ def test_fast_path_equals_the_reference_construction() -> None:
 
     for population, k in ((1, 1), (5, 5), (7, 3), (1000, 999), (123457, 40)):
         assert floyd_sample(stream("ref", "A"), population, k) == reference("ref", population, k)
+
+
+@pytest.mark.parametrize("bound", [40, 1 << 62])  # the composite sort, and the argsort beyond it
+def test_stable_order_is_the_stable_argsort(bound: int) -> None:
+    """Floyd's duplicate step orders the drawn numbers by one plain sort of composite keys: the
+    same order as a stable argsort, ties (a number drawn twice) by position."""
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 2, 50, 3000):
+        t = rng.integers(0, 40, n).astype(np.int64)  # many repeats
+        ordered, order = _stable_order(t, bound)
+        want = np.argsort(t, kind="stable")
+        assert order.tolist() == want.tolist()
+        assert ordered.tolist() == t[want].tolist()
