@@ -15,9 +15,17 @@ Each scenario runs in a fresh interpreter: ``cold_s`` is ``import app`` plus the
 process's peak RSS (``VmHWM``; ``ru_maxrss`` would carry over the bench parent's RSS). Each is
 also measured in CPU seconds of the process (``*_cpu_*``, ``time.process_time``): on the shared
 machine wall time includes waiting for a core, CPU time does not. ``--repeat`` runs (default
-2) per scenario, the best p95 counts, every run's p95 is listed. Every plan is staffed from the
-province's roster of 200 inspectors (:func:`functions.roster.synthetic.roster_table` over the
-bench's 104 counties, written as one curated ingest), ``general`` field, 2 per target.
+2) per scenario, the best p95 counts, every run's p95 is listed.
+
+After each warm POST the same process measures a baseline in the same seconds: storing the
+scope's plan bytes (as the first POST stored them) as a new object of the lake, with the plan's
+two SHA-256 passes (``floor_cpu_*``): what any store of that plan costs on this machine now.
+``cpu_p50_over_floor`` is the POST's CPU as a multiple of it, which moves less with the host's
+speed than milliseconds do (ADR 0164).
+
+Every plan is staffed from the province's roster of 200 inspectors
+(:func:`functions.roster.synthetic.roster_table` over the bench's 104 counties, written as one
+curated ingest), ``general`` field, 2 per target.
 Targets (issue 15): 20M — cold ≤ 3 s, warm p95 ≤ 200 ms, peak ≤ 1 GB (the province-wide
 plan ≤ 600 MB, ADR 0153); 1M with the 200-inspector roster — warm p95 ≤ 50 ms.
 ``--sizes=1000000,20000000`` (default), ``--quick`` = 100k only.
@@ -75,7 +83,8 @@ t1 = time.perf_counter()
 c1 = time.process_time()
 headers = {{"Authorization": "Bearer {token}", "Content-Type": "application/json"}}
 body = {body!r}
-times, cpu = [], []
+times, cpu, floor = [], [], []
+lake = store = None
 with Client(app.app) as c:
     for i in range({n} + 1):
         b = dict(body, seed=f"bench-{{i}}")
@@ -87,6 +96,18 @@ with Client(app.app) as c:
         if i == 0:
             first_done = time.perf_counter()
             first_cpu_done = time.process_time()
+            import hashlib
+            from functions import layout
+            from functions.lake import Lake
+            lake = Lake.from_uri(os.environ["CREDITRISK_LAKE_URI"])
+            made = json.loads(r.body)["plan_id"]
+            store = lake.read_bytes(layout.plan_key(made.split("-")[0], made))
+        else:  # the baseline, in the same seconds: storing this plan's bytes as a new object
+            sc = time.process_time()
+            hashlib.sha256(store).digest()  # the audit digest
+            hashlib.sha256(store).digest()  # and the page index's runs
+            lake.write_bytes(f"bench-floor/{{i}}.json", store)
+            floor.append(time.process_time() - sc)
 plan = json.loads(r.body)
 banned = [m for m in ("pandas", "awswrangler", "duckdb", "sqlglot") if m in sys.modules]
 print(json.dumps({{
@@ -95,7 +116,7 @@ print(json.dumps({{
     "targets": sum(st["sampled"] for st in plan["strata"]), "population": plan["frame_size"],
     "answer_targets": len(plan["targets"]), "paged": "targets_next" in plan, "bytes": len(r.body),
     "frame_digest": plan["frame_digest"][:20], "banned_modules_loaded": banned,
-    "peak_rss_mb": peak_mb(),
+    "peak_rss_mb": peak_mb(), "floor_cpu_s": floor,
 }}))
 """
 
@@ -257,7 +278,7 @@ def cached_lake(entities: int, rebuild: bool, chunked: bool = False) -> tuple[Pa
     if rebuild and directory.exists():
         shutil.rmtree(directory)
     if marker.exists():
-        for drawn in ("plans", "audit"):  # what earlier runs drew: 7-134 MB a plan, never read
+        for drawn in ("plans", "audit", "bench-floor"):  # earlier runs' plans: 7-134 MB each
             shutil.rmtree(directory / drawn, ignore_errors=True)
         return directory, json.loads(marker.read_text())
     if directory.exists():
@@ -349,6 +370,11 @@ def run_size(
             "import_cpu_s": round(min(r["import_cpu_s"] for r in runs), 3),
             "warm_cpu_p50_ms": round(_pct(cpu_best["warm_cpu_s"], 0.5) * 1000, 1),
             "warm_cpu_p95_ms": round(_pct(cpu_best["warm_cpu_s"], 0.95) * 1000, 1),
+            "floor_cpu_p50_ms": round(_pct(cpu_best["floor_cpu_s"], 0.5) * 1000, 1),
+            "floor_cpu_p95_ms": round(_pct(cpu_best["floor_cpu_s"], 0.95) * 1000, 1),
+            "cpu_p50_over_floor": round(
+                _pct(cpu_best["warm_cpu_s"], 0.5) / _pct(cpu_best["floor_cpu_s"], 0.5), 2
+            ),
             "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
             "banned_modules_loaded": sorted({m for r in runs for m in r["banned_modules_loaded"]}),
         }
