@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -146,3 +147,41 @@ def test_inspector_parts_join_into_the_object_as_the_joined_lists_do() -> None:
     assert spliced.to_pylist() == whole.to_pylist()
     rows = json.loads(encode.array_bytes(spliced))
     assert [r["inspectors"] for r in rows] == [[ids[k] for k in row] for row in matrix.tolist()]
+
+
+def test_blocks_give_the_bytes_of_the_arrow_join() -> None:
+    """Runs of literals and fixed-width values laid out by numpy (ADR 0164) join to what Arrow's
+    join makes of the same pieces: sliced arrays, empty values, taken literals of one width or
+    several, a piece that ends the object."""
+    fixed = string_array(["xx", "AB", "CD", "EF", "GH", "yy"]).slice(1, 4)  # offset 1
+    varied = string_array(["湖北", "a", "", "长名字的企业"])
+    empty = string_array(["", "", "", ""])
+    ids = string_array(['"i-1"', '"i-2"', '"i-3"'])
+    mixed = string_array(['"a"', '"bb"', '"c"'])
+    picks = np.array([2, 0, 1, 2], dtype=np.int64)
+    parts = [
+        '{"a":"',
+        fixed,
+        '","e":"',
+        empty,
+        '","v":"',
+        varied,
+        '","i":[',
+        encode.Taken(ids, picks),
+        ",",
+        encode.Taken(mixed, picks),
+        "]},",
+    ]
+    got = encode.join_parts(parts, 4)
+    plain = [
+        p if isinstance(p, pa.Array) else p.values.take(pa.array(p.indices))
+        for p in parts
+        if not isinstance(p, str)
+    ]
+    arrays = iter(plain)
+    want = pc.binary_join_element_wise(
+        *[pa.scalar(p) if isinstance(p, str) else next(arrays) for p in parts], ""
+    )
+    assert got.to_pylist() == want.to_pylist()
+    assert got.to_pylist()[0] == '{"a":"AB","e":"","v":"湖北","i":["i-3","c"]},'
+    assert encode.join_parts(["[", "]"], 3).to_pylist() == ["[]"] * 3
