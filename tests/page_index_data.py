@@ -7,9 +7,7 @@ import hashlib
 import json
 from typing import Any
 
-from functions.sampling.plans import new_plan_id
-
-_OPEN = b',"targets":['
+from functions.sampling.plans import TARGETS_OPEN, new_plan_id
 
 
 def large_plan(n: int) -> dict[str, Any]:
@@ -27,8 +25,8 @@ def _bounds(stored: bytes) -> tuple[int, int, list[tuple[int, int]]]:
     """The head's length, where the targets close and each target's byte range, found by decoding
     the targets one at a time (latin-1 text, so that positions are byte offsets)."""
     text, decoder = stored.decode("latin-1"), json.JSONDecoder()
-    head = stored.index(_OPEN)
-    pos, out = head + len(_OPEN), []
+    head = stored.index(TARGETS_OPEN)
+    pos, out = head + len(TARGETS_OPEN), []
     while stored[pos : pos + 1] != b"]":
         _, end = decoder.raw_decode(text, pos)
         out.append((pos, end))

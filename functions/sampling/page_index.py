@@ -17,14 +17,12 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from functions import layout
-from functions.sampling.plans import province_of_plan
+from functions.sampling.plans import TARGETS_CLOSE, TARGETS_OPEN, PageIndex, province_of_plan
 
 if TYPE_CHECKING:
     from functions.lake import Lake
 
 MEMBER = "page_index"  # the chain record's member (plan, supersession, test_plan)
-_OPEN = b',"targets":['  # what ``plans.store_plan_text`` writes between the head and the targets
-_CLOSE = b"],"  # and after them
 
 
 def digest(lake: Lake, plan_id: str) -> str | None:
@@ -77,10 +75,9 @@ def _content_problems(data: bytes, plan_id: str, stored: bytes, targets: list[An
     opening of the targets' array to its close, each run's bytes of the SHA-256 given and holding
     the plan's own targets at that position (which a merged and a split run cannot)."""
     try:
-        index = json.loads(data)
-        stride, count, head, end, size = (int(index[k]) for k in ("stride", "count", "head", "end", "size"))
-        chunks = [(int(offset), int(length), str(sha)) for offset, length, sha in index["chunks"]]
-        named = index["plan_id"]
+        index = PageIndex.parse(data)
+        stride, count, head, end, size = index.stride, index.count, index.head, index.end, index.size
+        chunks, named = index.chunks, index.plan_id
     except (ValueError, KeyError, TypeError) as exc:
         return [f"the page index is unreadable ({type(exc).__name__})"]
     out = []
@@ -89,9 +86,10 @@ def _content_problems(data: bytes, plan_id: str, stored: bytes, targets: list[An
     if stride < 1 or count != len(targets) or len(chunks) != -(-count // stride):
         return [*out, f"the page index has {len(chunks)} runs of {stride} for {count} targets, the plan "
                 f"{len(targets)}"]  # fmt: skip
-    if stored[head : head + len(_OPEN)] != _OPEN or stored[end : end + len(_CLOSE)] != _CLOSE:
+    opens, closes = stored[head : head + len(TARGETS_OPEN)], stored[end : end + len(TARGETS_CLOSE)]
+    if opens != TARGETS_OPEN or closes != TARGETS_CLOSE:
         out.append("the page index's head or end is not where the plan's targets open or close")
-    at = head + len(_OPEN)
+    at = head + len(TARGETS_OPEN)
     for i, (offset, length, sha) in enumerate(chunks):
         run = stored[offset : offset + length]
         if offset != at or (i and stored[offset - 1 : offset] != b","):

@@ -58,8 +58,8 @@ def store_plan(lake: Lake, plan: dict[str, Any]) -> str:
 _STORED_AS = {"Content-Type": "application/json"}
 TARGET_BATCH = 65_536  # targets encoded and written at a time (about 11 MB of JSON, ADR 0153)
 PAGE_STRIDE = 1_024  # targets per entry of a large plan's page index (docs/adr/0158)
-_TARGETS_OPEN = b',"targets":['
-_TARGETS_CLOSE = b"],"
+TARGETS_OPEN = b',"targets":['  # between a stored plan's head and its targets
+TARGETS_CLOSE = b"],"  # between its targets and its tail
 
 
 def _new_plan_key(lake: Lake, province: str, plan_id: str) -> str:
@@ -121,7 +121,7 @@ class PlanText:
         the flag marks a run of targets (what the page index records). With :attr:`objects`,
         targets are encoded ``batch`` (at least ``stride``) at a time."""
         yield self.head, False
-        yield _TARGETS_OPEN, False
+        yield TARGETS_OPEN, False
         if self.objects is not None:
             step = max(stride, batch)
             for start in range(0, self.count, step):
@@ -134,7 +134,7 @@ class PlanText:
                 if start:
                     yield b",", False
                 yield memoryview(self.targets(start, min(self.count, start + stride)))[1:-1], True
-        yield _TARGETS_CLOSE, False
+        yield TARGETS_CLOSE, False
         yield self.tail, False
 
     def answer(self, full: bytes | None = None, max_bytes: int = MAX_ANSWER_BYTES) -> bytes:
@@ -186,6 +186,48 @@ def page_within(
 
 
 @dataclass(frozen=True)
+class PageIndex:
+    """A large plan's page index (docs/adr/0158), as :func:`store_plan_text` writes it beside the
+    plan and as the GET of a page (:func:`_indexed_plan_text`) and ``plan verify``
+    (:mod:`functions.sampling.page_index`) read it."""
+
+    plan_id: Any  # as written; a reader compares it with the plan it was asked for
+    size: int  # of the stored plan
+    head: int  # length of the plan's head, before ``TARGETS_OPEN``
+    end: int  # where ``TARGETS_CLOSE`` starts
+    count: int  # targets
+    stride: int  # targets per run
+    chunks: list[tuple[int, int, str]]  # each run's offset, length and SHA-256
+
+    def to_bytes(self) -> bytes:
+        index = {
+            "format": 1,
+            "plan_id": self.plan_id,
+            "size": self.size,
+            "head": self.head,
+            "end": self.end,
+            "count": self.count,
+            "stride": self.stride,
+            "chunks": [list(c) for c in self.chunks],
+        }
+        return dumps(index).encode("utf-8")
+
+    @classmethod
+    def parse(cls, data: bytes) -> PageIndex:
+        """The index in ``data``; ``ValueError``, ``KeyError`` or ``TypeError`` when it is not one."""
+        index = json.loads(data)
+        return cls(
+            plan_id=index["plan_id"],
+            size=int(index["size"]),
+            head=int(index["head"]),
+            end=int(index["end"]),
+            count=int(index["count"]),
+            stride=int(index["stride"]),
+            chunks=[(int(offset), int(length), str(sha)) for offset, length, sha in index["chunks"]],
+        )
+
+
+@dataclass(frozen=True)
 class StoredPlan:
     sha256: str  # of the stored bytes (what the audit chain records)
     size: int
@@ -210,7 +252,7 @@ def store_plan_text(
     digest = hashlib.sha256()
     size = 0
     kept: list[bytes | memoryview] | None = []
-    chunks: list[list[Any]] = []
+    chunks: list[tuple[int, int, str]] = []
     with lake.writing(key, metadata=_STORED_AS) as out:
 
         def put(piece: bytes | memoryview) -> None:
@@ -225,21 +267,11 @@ def store_plan_text(
 
         for piece, run in text.pieces(step, batch or TARGET_BATCH):
             if run:
-                chunks.append([size, len(piece), hashlib.sha256(piece).hexdigest()])
+                chunks.append((size, len(piece), hashlib.sha256(piece).hexdigest()))
             put(piece)
-    end = size - len(_TARGETS_CLOSE) - len(text.tail)  # where the targets' array closes
+    end = size - len(TARGETS_CLOSE) - len(text.tail)  # where the targets' array closes
     if kept is None:
-        index = {
-            "format": 1,
-            "plan_id": text.plan_id,
-            "size": size,
-            "head": len(text.head),
-            "end": end,
-            "count": text.count,
-            "stride": step,
-            "chunks": chunks,
-        }
-        data = dumps(index).encode("utf-8")
+        data = PageIndex(text.plan_id, size, len(text.head), end, text.count, step, chunks).to_bytes()
         try:
             lake.write_bytes(layout.plan_pages_key(province, text.plan_id), data)
             written = hashlib.sha256(data).hexdigest()  # what the audit chain records (ADR 0162)
@@ -320,18 +352,17 @@ def _indexed_plan_text(lake: Lake, plan_id: str) -> PlanText | None:
     province = province_of_plan(plan_id)
     plan_key = layout.plan_key(province, plan_id)
     try:
-        index = json.loads(lake.read_bytes(layout.plan_pages_key(province, plan_id)))
-        count, stride = int(index["count"]), int(index["stride"])
-        chunks = [(int(offset), int(length), str(sha)) for offset, length, sha in index["chunks"]]
-        head_len, end, size = int(index["head"]), int(index["end"]), int(index["size"])
+        index = PageIndex.parse(lake.read_bytes(layout.plan_pages_key(province, plan_id)))
+        count, stride, chunks = index.count, index.stride, index.chunks
+        head_len, end, size = index.head, index.end, index.size
         info = lake.info(plan_key)
-        at = head_len + len(_TARGETS_OPEN)
-        ok = index["plan_id"] == plan_id and info is not None and info.size == size and stride > 0
+        at = head_len + len(TARGETS_OPEN)
+        ok = index.plan_id == plan_id and info is not None and info.size == size and stride > 0
         ok = ok and len(chunks) == -(-count // stride)
         for offset, length, _ in chunks:
             ok = ok and offset == at and length > 0
             at = offset + length + 1
-        ok = ok and end == (at - 1 if chunks else head_len + len(_TARGETS_OPEN)) and end + 2 <= size
+        ok = ok and end == (at - 1 if chunks else head_len + len(TARGETS_OPEN)) and end + 2 <= size
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError):
@@ -339,9 +370,9 @@ def _indexed_plan_text(lake: Lake, plan_id: str) -> PlanText | None:
     if not ok:
         logger.warning("plan %s: page index does not match the plan, parsed instead", plan_id)
         return None
-    head = lake.read_range(plan_key, 0, head_len + len(_TARGETS_OPEN))
+    head = lake.read_range(plan_key, 0, head_len + len(TARGETS_OPEN))
     after = lake.read_range(plan_key, end, size - end)
-    if head[head_len:] != _TARGETS_OPEN or after[: len(_TARGETS_CLOSE)] != _TARGETS_CLOSE:
+    if head[head_len:] != TARGETS_OPEN or after[: len(TARGETS_CLOSE)] != TARGETS_CLOSE:
         raise _IndexMismatch(plan_id)
     try:
         before = json.loads(head[:head_len] + b"}")
