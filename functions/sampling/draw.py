@@ -153,8 +153,7 @@ def _floyd_vectorised(first: int, population: int, start: int, t: Any) -> Any:
     """
     j = np.arange(start, population, dtype=np.int64)
     ordered, order = _stable_order(t, population)  # np.unique(t, return_index=True), unhashed
-    firsts = np.ones(len(t), dtype=bool)
-    firsts[1:] = ordered[1:] != ordered[:-1]
+    firsts = _firsts(ordered)
     uniq, first_at = ordered[firsts], order[firsts]
     seen = np.ones(len(t), dtype=bool)
     seen[first_at] = False  # t_v also drawn at an earlier step
@@ -174,7 +173,14 @@ def _floyd_vectorised(first: int, population: int, start: int, t: Any) -> Any:
         parts.append(np.zeros(1, dtype=np.int64))  # step 0 takes no number and adds 0
     # each part is sorted: a stable sort (timsort) merges their runs in one linear pass
     out = np.sort(np.concatenate(parts), kind="stable")
-    return out[np.concatenate(([True], out[1:] != out[:-1]))] if len(out) else out
+    return out[_firsts(out)]
+
+
+def _firsts(ordered: Any) -> Any:
+    """A mask of the first of each run of equal values in the sorted ``ordered``."""
+    firsts = np.ones(len(ordered), dtype=bool)
+    firsts[1:] = ordered[1:] != ordered[:-1]
+    return firsts
 
 
 def _stable_order(t: Any, bound: int) -> tuple[Any, Any]:

@@ -118,7 +118,7 @@ def join_parts(parts: Sequence[Any], rows: int) -> pa.Array:
     USCC, a region code, an inspector id's literal) is first laid out by numpy as one block of
     equal rows, one structured copy per piece; the join then sees five pieces, not 17."""
     pieces: list[Any] = []
-    run: list[tuple[str | None, Any]] = []  # (literal, None) or (None, (values, indices))
+    run: list[tuple[str | None, Any]] = []  # (literal, None) or (None, (values, indices, width))
 
     def flush() -> None:
         if any(lit is None for lit, _ in run):
@@ -135,7 +135,7 @@ def join_parts(parts: Sequence[Any], rows: int) -> pa.Array:
             if text:
                 pieces.append(string_scalar(text))
                 text = ""
-            pieces.append(_made(*arr))
+            pieces.append(_made(arr[0], arr[1]))
         if text:
             pieces.append(string_scalar(text))
         run.clear()
@@ -149,8 +149,9 @@ def join_parts(parts: Sequence[Any], rows: int) -> pa.Array:
             values, indices = (part.values, part.indices) if isinstance(part, Taken) else (part, None)
             if isinstance(values, pa.ChunkedArray):
                 values = values.combine_chunks()
-            if _width(values) is not None:
-                run.append((None, (values, indices)))
+            width = _width(values)
+            if width is not None:
+                run.append((None, (values, indices, width)))
             else:
                 flush()
                 pieces.append(_made(values, indices))
@@ -192,8 +193,7 @@ def _block(run: list[tuple[str | None, Any]], rows: int) -> pa.Array | None:
             if data:
                 fields.append((len(data), data, None))
             continue
-        values, indices = arr
-        width = _width(values)
+        values, indices, width = arr  # as join_parts measured it
         if width:
             first = int(_offsets(values)[0])
             matrix = np.frombuffer(values.buffers()[2], np.uint8, len(values) * width, first)
