@@ -19,8 +19,8 @@ machine wall time includes waiting for a core, CPU time does not. ``--repeat`` r
 
 After each warm POST the same process measures a baseline in the same seconds: storing the
 scope's plan bytes (as the first POST stored them, streamed a MiB at a time) as a new object of
-the lake, with the plan's two SHA-256 passes (``floor_cpu_*``): what any store of that plan
-costs on this machine now.
+the lake, with the plan's SHA-256 (the audit digest) and its page index's run checks
+(``floor_cpu_*``): what any store of that plan costs on this machine now.
 ``cpu_p50_over_floor`` is the POST's CPU as a multiple of it, which moves less with the host's
 speed than milliseconds do (ADR 0164).
 
@@ -100,17 +100,20 @@ with Client(app.app) as c:
             import hashlib
             from functions import layout
             from functions.lake import Lake
+            from functions.sampling.plans import INDEX_FORMAT, RUN_CHECKS
+            check = RUN_CHECKS[INDEX_FORMAT][1]
             lake = Lake.from_uri(os.environ["CREDITRISK_LAKE_URI"])
             made = json.loads(r.body)["plan_id"]
             store = layout.plan_key(made.split("-")[0], made)
         else:  # the baseline, in the same seconds: this plan's bytes stored as a new object,
-            # streamed a MiB at a time (never whole: the peak stays the POSTs')
+            # streamed a MiB at a time (never whole: the peak stays the POSTs'), with the
+            # plan's audit digest and its page index's run checks (ADR 0165)
             sc = time.process_time()
-            audit, runs = hashlib.sha256(), hashlib.sha256()  # the plan's two digests
+            audit = hashlib.sha256()
             with lake.open_input_file(store) as f, lake.writing(f"bench-floor/{{i}}.json") as out:
                 while piece := f.read(1 << 20):
                     audit.update(piece)
-                    runs.update(piece)
+                    check(piece)
                     out.write(piece)
             floor.append(time.process_time() - sc)
 plan = json.loads(r.body)

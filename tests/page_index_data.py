@@ -7,7 +7,11 @@ import hashlib
 import json
 from typing import Any
 
-from functions.sampling.plans import TARGETS_OPEN, new_plan_id
+import google_crc32c
+
+from functions.sampling.plans import INDEX_FORMAT, TARGETS_OPEN, new_plan_id
+
+FORMATS = [1, 2]  # the page index formats a reader takes (docs/adr/0158, 0165)
 
 
 def large_plan(n: int) -> dict[str, Any]:
@@ -34,28 +38,41 @@ def _bounds(stored: bytes) -> tuple[int, int, list[tuple[int, int]]]:
     return head, pos, out
 
 
-def _entry(stored: bytes, start: int, stop: int) -> list[Any]:
-    return [start, stop - start, hashlib.sha256(stored[start:stop]).hexdigest()]
+def run_check(data: bytes, index_format: int) -> str:
+    """A run's check in ``index_format``, computed here (not by the writer's table)."""
+    if index_format == 1:
+        return hashlib.sha256(data).hexdigest()
+    assert index_format == 2
+    return format(google_crc32c.value(data), "08x")
 
 
-def index_of(stored: bytes, plan_id: str, stride: int) -> dict[str, Any]:
+def _entry(stored: bytes, start: int, stop: int, index_format: int) -> list[Any]:
+    return [start, stop - start, run_check(stored[start:stop], index_format)]
+
+
+def index_of(stored: bytes, plan_id: str, stride: int, index_format: int = INDEX_FORMAT) -> dict[str, Any]:
     """The page index of ``stored`` with runs of ``stride`` targets, as the plan writer makes it."""
     head, end, bounds = _bounds(stored)
     runs = [bounds[i : i + stride] for i in range(0, len(bounds), stride)]
-    return {"format": 1, "plan_id": plan_id, "size": len(stored), "head": head, "end": end,
+    return {"format": index_format, "plan_id": plan_id, "size": len(stored), "head": head, "end": end,
             "count": len(bounds), "stride": stride,
-            "chunks": [_entry(stored, run[0][0], run[-1][1]) for run in runs]}  # fmt: skip
+            "chunks": [_entry(stored, run[0][0], run[-1][1], index_format) for run in runs]}  # fmt: skip
 
 
-def merged_and_split(stored: bytes, plan_id: str, stride: int) -> dict[str, Any]:
+def merged_and_split(
+    stored: bytes, plan_id: str, stride: int, index_format: int = INDEX_FORMAT
+) -> dict[str, Any]:
     """Runs 0 and 1 merged into one entry and run 3 split after its first target: still
-    contiguous, as many entries as runs, each of its bytes' SHA-256, and the untouched run 2 (in
+    contiguous, as many entries as runs, each of its bytes' check, and the untouched run 2 (in
     entry 1) of exactly ``stride`` targets: all a GET checks, but at the wrong position
     (docs/adr/0158, "deliberately not done")."""
-    index = index_of(stored, plan_id, stride)
+    index = index_of(stored, plan_id, stride, index_format)
     _, _, bounds = _bounds(stored)
     c = index["chunks"]
-    merged = _entry(stored, c[0][0], c[1][0] + c[1][1])
+    merged = _entry(stored, c[0][0], c[1][0] + c[1][1], index_format)
     cut = bounds[3 * stride][1]
-    split = [_entry(stored, c[3][0], cut), _entry(stored, cut + 1, c[3][0] + c[3][1])]
+    split = [
+        _entry(stored, c[3][0], cut, index_format),
+        _entry(stored, cut + 1, c[3][0] + c[3][1], index_format),
+    ]
     return {**index, "chunks": [merged, c[2], *split, *c[4:]]}

@@ -5,9 +5,10 @@ that leaves an index rewritten on purpose, with runs that line up and digests th
 to serve an untouched run at the wrong position. ``creditrisk plan verify`` closes that: the
 draw's chain record carries the index's SHA-256 (``page_index``: ``null`` when the draw wrote
 none), and the index must exist exactly when the record names a digest, have that digest, and
-describe the plan's bytes run by run: each run's range and SHA-256, and its targets the plan's
-own at that position. Records from before carry no ``page_index`` member: an index of theirs is
-checked against the plan's bytes only.
+describe the plan's bytes run by run: each run's range and check (SHA-256 in index format 1,
+CRC-32C in format 2, docs/adr/0165), and its targets the plan's own at that position. Records
+from before carry no ``page_index`` member: an index of theirs is checked against the plan's
+bytes only.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def _digest_differs(data: bytes, want: str) -> list[str]:
 
 def _content_problems(data: bytes, plan_id: str, stored: bytes, targets: list[Any]) -> list[str]:
     """Whether the index is exactly the plan's: contiguous runs of ``stride`` targets from the
-    opening of the targets' array to its close, each run's bytes of the SHA-256 given and holding
+    opening of the targets' array to its close, each run's bytes of the check given and holding
     the plan's own targets at that position (which a merged and a split run cannot)."""
     try:
         index = PageIndex.parse(data)
@@ -94,8 +95,8 @@ def _content_problems(data: bytes, plan_id: str, stored: bytes, targets: list[An
         run = stored[offset : offset + length]
         if offset != at or (i and stored[offset - 1 : offset] != b","):
             out.append(f"run {i} does not start where run {i - 1} ends")
-        if hashlib.sha256(run).hexdigest() != sha:
-            out.append(f"run {i}: SHA-256 differs from the plan's bytes at {offset}+{length}")
+        if index.check(run) != sha:
+            out.append(f"run {i}: {index.check_name} differs from the plan's bytes at {offset}+{length}")
         elif _targets(run) != targets[i * stride : (i + 1) * stride]:
             out.append(f"run {i} does not hold targets {i * stride}…{min(count, (i + 1) * stride) - 1}")
         at = offset + length + 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +12,7 @@ from functions import layout
 from functions.lake import Lake
 from functions.sampling import plans
 from functions.sampling.plans import plan_text_of, store_plan_text
-from tests.page_index_data import large_plan
+from tests.page_index_data import FORMATS, large_plan, run_check
 
 LIMIT = 20_000  # small answers, so the first page and the halving are exercised
 N = 100
@@ -31,12 +30,12 @@ def _answers(lake: Lake, plan_id: str) -> list[str]:
     return out
 
 
-@pytest.fixture
-def stored(any_lake: Lake) -> tuple[Lake, str, list[str]]:
-    """A plan stored with its index, and the answers of the full parse (index removed meanwhile):
-    on S3 too, where a page is ranged GETs."""
+@pytest.fixture(params=FORMATS)
+def stored(any_lake: Lake, request: pytest.FixtureRequest) -> tuple[Lake, str, list[str]]:
+    """A plan stored with its index (each format a reader takes), and the answers of the full
+    parse (index removed meanwhile): on S3 too, where a page is ranged GETs."""
     plan = large_plan(N)
-    store_plan_text(any_lake, "42", plan_text_of(plan), keep=0, batch=STEP)
+    store_plan_text(any_lake, "42", plan_text_of(plan), keep=0, batch=STEP, index_format=request.param)
     index_key = layout.plan_pages_key("42", plan["plan_id"])
     index = any_lake.read_bytes(index_key)
     any_lake.delete(index_key)
@@ -91,7 +90,15 @@ def _recount(index: dict[str, Any]) -> None:
     index["count"] -= 1
 
 
-@pytest.mark.parametrize("tamper", [_rewrite, _truncate, _shift, _swap, _recount])
+def _reformat(index: dict[str, Any]) -> None:
+    index["format"] = 3 - index["format"]  # the runs' checks read as the other format's
+
+
+def _unknown(index: dict[str, Any]) -> None:
+    index["format"] = 3
+
+
+@pytest.mark.parametrize("tamper", [_rewrite, _truncate, _shift, _swap, _recount, _reformat, _unknown])
 def test_an_index_that_does_not_match_the_plan_gives_the_parsed_answers(
     stored: tuple[Lake, str, list[str]], tamper: Callable[[dict[str, Any]], None]
 ) -> None:
@@ -114,7 +121,7 @@ def test_a_damaged_index_or_a_run_of_other_bytes_gives_the_parsed_answers(
     # an index whose digests name bytes of the same length that are not JSON targets
     plan_bytes = lake.read_bytes(layout.plan_key("42", plan_id))
     off, length, _ = index["chunks"][1]
-    index["chunks"][1][2] = hashlib.sha256(plan_bytes[off : off + length]).hexdigest()
+    index["chunks"][1][2] = run_check(plan_bytes[off : off + length], index["format"])
     lake.write_bytes(key, json.dumps(index).encode())
     assert _answers(lake, plan_id) == parsed
 
