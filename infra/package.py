@@ -609,7 +609,7 @@ def alarms(cfg: Json, res: Json, kinds: dict[str, str]) -> Json:
 
 # -- the dependency layer ---------------------------------------------------------------------
 def _deterministic_zip(src: Path, dest: Path, prefix: str = "") -> None:
-    tmp = dest.with_suffix(".tmp")
+    tmp = dest.with_suffix(f".{os.getpid()}.tmp")  # two test workers may zip the same layer
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for f in sorted(p for p in src.rglob("*") if p.is_file()):
             if "__pycache__" in f.parts:
@@ -630,7 +630,7 @@ def build_deps_layer(cfg: Json, out: Path) -> Path:
     cache = BUILD / "layers" / f"{cfg['architecture']}-{key[:16]}.zip"
     if not cache.exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
-        target = cache.with_suffix(".d")
+        target = cache.with_suffix(f".{os.getpid()}.d")  # own folder: another process may build it too
         shutil.rmtree(target, ignore_errors=True)
         cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         cmd += ["--target", str(target / "python"), "--only-binary=:all:", "--implementation", "cp"]
