@@ -292,6 +292,39 @@ def test_sorted_rows_sorts_each_row(width: int) -> None:
         assert np.array_equal(staffing._sorted_rows(a), np.sort(a, axis=1))
 
 
+def test_part_orders_are_each_parts_own_stable_argsort() -> None:
+    """The pools' target orders by one composite sort per 1,024 pools: each pool's stable
+    ``argsort``, ties (equal 53-bit keys) in position order, empty pools and three groups."""
+    rng = np.random.RandomState(7)
+    counts = rng.randint(0, 6, 3000)
+    counts[:3] = [0, 4, 0]
+    keys = rng.random_sample(int(counts.sum()))
+    keys[1:4] = keys[0]  # a tie inside the first non-empty part
+    got = staffing._part_orders(keys, counts)
+    at = np.concatenate([[0], np.cumsum(counts)])
+    want = [np.argsort(keys[at[i] : at[i + 1]], kind="stable") for i in range(len(counts))]
+    assert np.array_equal(got, np.concatenate(want))
+    assert got[:4].tolist() == [0, 1, 2, 3]
+    assert [len(p) for p in staffing._parts(got, counts)] == counts.tolist()
+    assert staffing._part_orders(np.zeros(0), np.zeros(0, dtype=np.int64)).shape == (0,)
+
+
+@pytest.mark.parametrize(("m", "p"), [(5, 2), (7, 3), (4, 3), (9, 4), (6, 3), (3, 2)])
+def test_straddles_of_stacked_pools_are_fixed_as_each_pools_own(m: int, p: int) -> None:
+    """The keyed rounds fix the straddling windows of every pool of one width at once: the same
+    rounds as fixing each pool on its own (pools of 0 to 9 rounds, wide and narrow pools)."""
+    rng = np.random.default_rng(m * 10 + p)
+    counts = rng.integers(0, 10, 40)
+    rows = np.argsort(rng.random((int(counts.sum()), m)), axis=1)
+    want = rows.copy()
+    for part in staffing._parts(want, counts):
+        staffing._fix_straddles(part, m, p)
+    got = rows.copy()
+    staffing._fix_stacked(got, counts, m, p)
+    assert np.array_equal(got, want)
+    assert m % p == 0 or m < 2 * p or not np.array_equal(got, rows)  # some window needed a fix
+
+
 def test_keyed_rounds_of_several_pools_are_each_pools_own() -> None:
     """Pools staffed together get their own slots: each pool's rows are sorted, its loads even."""
     sizes = [(7, 5), (40, 9), (1, 4), (13, 5)]
