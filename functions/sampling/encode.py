@@ -9,6 +9,7 @@ characters; a test compares both), so stored plans do not depend on which path w
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -54,7 +55,13 @@ def inspector_lists(staffing: Sequence[Sequence[str]]) -> pa.Array:
 
 
 def inspector_literals(ids: Sequence[str]) -> pa.Array:
-    """Each inspector id as a JSON string literal (once per plan, not per batch of targets)."""
+    """Each inspector id as a JSON string literal: once per roster's qualified ids (staffing
+    keeps one tuple of them per roster, field and day), not per plan (~0.6 ms for 200)."""
+    return _literals(tuple(ids))
+
+
+@functools.lru_cache(maxsize=16)
+def _literals(ids: tuple[str, ...]) -> pa.Array:
     return string_array([json.dumps(i, ensure_ascii=False) for i in ids])
 
 

@@ -81,18 +81,22 @@ class RowCache:
             self._bytes = 0
 
     def lookup(self, token: int, column: str, rows: Any) -> tuple[list[Span], Any]:
-        """The spans holding some of ``rows`` (sorted ascending) and a mask of the rows they hold."""
-        covered = np.zeros(len(rows), dtype=bool)
+        """The spans holding some of ``rows`` (sorted ascending) and a mask of the rows they hold.
+
+        Spans do not overlap, so each holds one slice of ``rows``: found by two binary searches
+        per span, not one per row (a province-wide draw asks 40k rows of a few spans)."""
         with self._lock:
             col = self._columns.get((token, column))
             if col is None or not col.spans or not len(rows):
-                return [], covered
+                return [], np.zeros(len(rows), dtype=bool)
             firsts, ends = col.arrays()
-            at = np.searchsorted(firsts, rows, side="right") - 1
-            inside = at >= 0
-            inside[inside] = rows[inside] < ends[at[inside]]
-            covered = inside
-            found = np.unique(at[inside])
+            lo = np.searchsorted(rows, firsts, side="left")
+            hi = np.searchsorted(rows, ends, side="left")
+            found = np.flatnonzero(hi > lo)
+            edges = np.zeros(len(rows) + 1, dtype=np.int32)  # +1 where a held slice starts, -1 after
+            edges[lo[found]] += 1  # distinct: the slices of disjoint spans do not share a start
+            edges[hi[found]] -= 1  # nor an end
+            covered = np.cumsum(edges[:-1]) > 0
             spans = [col.spans[int(firsts[k])] for k in found.tolist()]
             for s in spans:
                 self._lru.move_to_end((token, column, s.first))

@@ -142,6 +142,25 @@ def test_the_cache_keeps_within_its_budget_and_drops_the_least_recently_used() -
     assert cache.lookup(1, "name", np.array([0], dtype=np.int64))[0] == []
 
 
+def test_lookup_finds_the_spans_and_rows_they_hold() -> None:
+    """Disjoint spans, adjacent or with gaps, and sorted rows before, between, inside and after
+    them: the spans holding any of the rows, in order, and exactly the rows held."""
+    rng = np.random.default_rng(3)
+    for trial in range(200):
+        cache = rowcache.RowCache(budget=1 << 30)
+        at, kept = int(rng.integers(0, 5)), []
+        for _ in range(int(rng.integers(1, 7))):
+            length = int(rng.integers(1, 9))
+            cache.put(trial, "c", rowcache.Span(at, pa.array(["x"] * length)))
+            kept.append((at, at + length))
+            at += length + int(rng.integers(0, 3))  # adjacent or a gap
+        rows = np.unique(rng.integers(0, at + 3, int(rng.integers(0, 25)))).astype(np.int64)
+        found, covered = cache.lookup(trial, "c", rows)
+        held = [any(a <= r < b for a, b in kept) for r in rows.tolist()]
+        assert covered.tolist() == held
+        assert [s.first for s in found] == [a for a, b in kept if any(a <= r < b for r in rows.tolist())]
+
+
 def test_a_kept_span_owns_its_buffers() -> None:
     batch = pa.array([f"row-{i}" for i in range(1000)])
     part = batch.slice(500, 10)
