@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from functions.errors import Unprocessable
 from functions.roster.load import Roster, RosterInspector
-from functions.sampling.draw import stream
+from functions.sampling.draw import seeded_state, stream
 from functions.sampling.frame import int64_numpy, string_array
 from functions.sampling.inspectors import Inspector, assign
 
@@ -83,29 +83,18 @@ class Staffing:
     __hash__ = None  # type: ignore[assignment]
 
 
-_rngs = threading.local()
-
-
 _KEYED_DOMAIN = b"creditrisk-inspector-rounds/2\0"
 
 
 def _generator(seed: str, keyed: bool = False) -> Any:
     """numpy's legacy MT19937 seeded from ``stream(seed, "inspector-rounds")``, or for the keyed
     rounds (one per plan, ADR 0163) straight from the eight words of SHA-256 over a domain and
-    the seed. One ``RandomState`` per thread, re-seeded: constructing one first seeds it from
-    OS entropy (~0.3 ms, once per pool per plan before); ``seed()`` runs the same
-    ``init_by_array``."""
+    the seed (:func:`seeded_state`: one per thread, re-seeded)."""
     if keyed:
         raw = hashlib.sha256(_KEYED_DOMAIN + seed.encode("utf-8")).digest()
     else:
         raw = stream(seed, "inspector-rounds").getrandbits(256).to_bytes(32, "big")
-    words = np.frombuffer(raw, dtype=">u4")
-    rng = getattr(_rngs, "rng", None)
-    if rng is None:
-        rng = _rngs.rng = np.random.RandomState(words.astype(np.uint32))
-    else:
-        rng.seed(words.astype(np.uint32))
-    return rng
+    return seeded_state(np.frombuffer(raw, dtype=">u4").astype(np.uint32), "inspector-rounds")
 
 
 def rounds(seed: str, targets: Sequence[str], pool: Sequence[str], per_target: int) -> dict[str, list[str]]:

@@ -21,6 +21,7 @@ import hashlib
 import math
 import random
 import secrets
+import threading
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
@@ -72,7 +73,24 @@ def _numpy_stream(seed: str, label: str) -> Any:
     if nwords < 2:
         return None
     words = np.array([(value >> (32 * i)) & 0xFFFFFFFF for i in range(nwords)], dtype=np.uint32)
-    return np.random.RandomState(words)
+    return seeded_state(words, "strata")
+
+
+_states = threading.local()
+
+
+def seeded_state(words: Any, slot: str) -> Any:
+    """numpy's legacy ``RandomState`` seeded from the uint32 ``words`` (``init_by_array``): one per
+    thread and ``slot``, re-seeded for each use. Constructing one first seeds it from OS entropy
+    (0.1 ms, once per stratum or pool per plan before); ``seed()`` runs the same
+    ``init_by_array``. A slot's state is valid until its next use in the thread."""
+    rng = getattr(_states, slot, None)
+    if rng is None:
+        rng = np.random.RandomState(words)
+        setattr(_states, slot, rng)
+    else:
+        rng.seed(words)
+    return rng
 
 
 def uniform_below(rng: random.Random, n: int) -> int:
