@@ -16,6 +16,7 @@ BENCHES: dict[str, str] = {
     # name: module
     "classify": "bench.classify",
     "sampling": "bench.sampling",
+    "sampling_ab": "bench.sampling_ab",
     "xlsx": "bench.xlsx",
     "evaluate": "bench.evaluate",
     "classifications": "bench.classifications",
