@@ -599,8 +599,16 @@ def locate(frame: CellFrame, codes: Sequence[str], in_scope: Any = None) -> dict
 
 def rows_of(frame: CellFrame, sel: Selection, positions: dict[str, Any], classes: Sequence[str]) -> Any:
     """Copy row numbers of the drawn positions (class by class, in position order)."""
+    return drawn_rows(frame, sel, positions, classes)[0]
+
+
+def drawn_rows(
+    frame: CellFrame, sel: Selection, positions: dict[str, Any], classes: Sequence[str]
+) -> tuple[Any, Any]:
+    """:func:`rows_of` and the cell (index position) of each row: what :func:`fetch` takes the
+    cell-key columns from, found here without a search over the copy's cells."""
     start = frame.starts
-    parts = []
+    parts, at = [], []
     for c in classes:
         p = np.asarray(positions.get(c, np.zeros(0, dtype=np.int64)), dtype=np.int64)
         if not len(p):
@@ -611,19 +619,25 @@ def rows_of(frame: CellFrame, sel: Selection, positions: dict[str, Any], classes
         j = np.searchsorted(sel.cum[c], p, side="right") - 1
         cell = sel.cells[c][j]
         parts.append(start[cell] + (p - sel.cum[c][j]))
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        at.append(cell)
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(parts), np.concatenate(at).astype(np.int64, copy=False)
 
 
-def fetch(frame: CellFrame, rows: Any, columns: Sequence[str]) -> pa.Table:
+def fetch(frame: CellFrame, rows: Any, columns: Sequence[str], cells: Any = None) -> pa.Table:
     """The copy's ``rows`` (any order, returned in that order), reading only their row groups,
     :data:`_FETCH_GROUPS` at a time. Cell-key columns are not read: every row of a cell has the
-    cell's values, so they come from the index."""
+    cell's values, so they come from the index (at ``cells``, each row's cell, when the caller
+    knows them: :func:`drawn_rows`)."""
     rows = np.asarray(rows, dtype=np.int64)
     read = [c for c in columns if c not in CELL_KEY]
     got = _read_rows(frame, rows, read)
     if len(read) == len(columns):
         return got
-    cell = frames.int64_numpy(np.ascontiguousarray(np.searchsorted(frame.starts, rows, side="right") - 1))
+    if cells is None:
+        cells = np.searchsorted(frame.starts, rows, side="right") - 1
+    cell = frames.int64_numpy(np.ascontiguousarray(cells, dtype=np.int64))
     out = [got[c] if c in read else frame.index[c].take(cell) for c in columns]
     return pa.Table.from_arrays(out, names=list(columns))
 

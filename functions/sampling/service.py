@@ -263,8 +263,8 @@ def _draw_cells(
         sel = cells.with_excluded(sel, supervision.located(frame, leaving))
     if moves is None or not moves.applied:
         positions = drawing.draw_positions(seed, sel.populations, ratios)
-        rows = cells.rows_of(frame, sel, positions, RISK_CLASSES)
-        targets = cells.fetch(frame, rows, TARGET_COLUMNS)
+        rows, at = cells.drawn_rows(frame, sel, positions, RISK_CLASSES)
+        targets = cells.fetch(frame, rows, TARGET_COLUMNS, at)
         return sel.digest, size, dict(sel.populations), positions, targets, 0
     populations = overlay.populations(sel, moves)
     positions = drawing.draw_positions(seed, populations, ratios)

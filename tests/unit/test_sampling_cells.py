@@ -8,6 +8,7 @@ import hashlib
 import json
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -150,6 +151,18 @@ def test_exclusions_shift_positions_and_enter_the_digest(lake: Lake, table: pa.T
     assert (
         plain.draw.digest == "cells-v2:" + hashlib.sha256(b"creditrisk-frame/cells-v2\n" + body).hexdigest()
     )
+
+
+def test_drawn_rows_name_each_rows_cell(lake: Lake, table: pa.Table) -> None:
+    """The cells the draw knows are the cells holding its rows: fetch takes the cell keys there."""
+    frame = _frame(lake)
+    excluded = [r["uscc"] for r in table.to_pylist()][::7]
+    sel = cells.selection(frame, frames.Scope(exclude=tuple(excluded)), "ABCD")
+    positions = drawing.draw_positions("seed-c", sel.populations, RATIOS)
+    rows, at = cells.drawn_rows(frame, sel, positions, "ABCD")
+    assert len(rows) > 100 and (rows == cells.rows_of(frame, sel, positions, "ABCD")).all()
+    assert at.tolist() == (np.searchsorted(frame.starts, rows, side="right") - 1).tolist()
+    assert cells.fetch(frame, rows, TARGET_COLUMNS, at).equals(cells.fetch(frame, rows, TARGET_COLUMNS))
 
 
 class CountingLake(Lake):
