@@ -119,7 +119,7 @@ SHUFFLED_ROUNDS, KEYED_ROUNDS = 1, 2  # how the rounds' permutations are drawn (
 def _round_slots(seed: str, n: int, m: int, p: int) -> tuple[Any, Any]:
     """:func:`rounds` as positions: target ``order[j]`` takes the pool members ``slots[j]``
     (positions in the sorted pool, ascending). The ``SHUFFLED_ROUNDS`` of plan formats up to 4:
-    one legacy ``shuffle`` per round, a Python call each (format 5: :func:`_keyed_rounds`)."""
+    one legacy ``shuffle`` per round, a Python call each (format 5: :func:`_keyed_slots`)."""
     rng = _generator(seed)
     order = rng.permutation(n)
     # rng.permutation(m) per row, in place: the same legacy shuffle of the same arange (the same
@@ -133,27 +133,20 @@ def _round_slots(seed: str, n: int, m: int, p: int) -> tuple[Any, Any]:
     return order, slots
 
 
-def _keyed_rounds(seed: str, sizes: Sequence[tuple[int, int]], p: int) -> list[tuple[Any, Any]]:
-    """What :func:`_round_slots` gives each pool, for every pool of a plan at once (plan format
-    5, ADR 0163): pool ``i`` has ``sizes[i] = (n, m)`` targets and members. One legacy MT19937
-    per plan, seeded from SHA-256 over a domain and ``seed``, draws every target's key (a pool's
-    targets in key order take the slots in turn), then, pools of one size together (sizes
-    ascending, pools in their order), ``m`` keys per round whose order (``argsort``, stable:
-    even a tie of two 53-bit keys has one answer) is the round's permutation. As uniform as a
-    shuffle, reproducible from the seed on any numpy (the legacy ``RandomState`` stream is
-    frozen), and a few numpy calls for the whole plan instead of a generator and a dozen calls
-    per pool."""
-    if not sizes:
-        return []
-    n = np.array([a for a, _ in sizes], dtype=np.int64)
-    orders, slots = _keyed_slots(seed, sizes, p)
-    return list(zip(_parts(orders, n), _parts(slots, n), strict=True))
-
-
 def _keyed_slots(seed: str, sizes: Sequence[tuple[int, int]], p: int) -> tuple[Any, Any]:
-    """:func:`_keyed_rounds` concatenated, pool after pool: each target's position in its pool's
-    key order, and its slots (positions in its pool's sorted members); what staffing writes
-    into the matrix in one assignment for all pools."""
+    """What :func:`_round_slots` gives each pool, for every pool of a plan at once (plan format
+    5, ADR 0163): pool ``i`` has ``sizes[i] = (n, m)`` targets and members, its targets follow
+    the previous pools' in one concatenation. One legacy MT19937 per plan, seeded from SHA-256
+    over a domain and ``seed``, draws every target's key (a pool's targets in key order take the
+    slots in turn), then, pools of one size together (sizes ascending, pools in their order),
+    ``m`` keys per round whose order (``argsort``, stable: even a tie of two 53-bit keys has one
+    answer) is the round's permutation. As uniform as a shuffle, reproducible from the seed on
+    any numpy (the legacy ``RandomState`` stream is frozen), and a few numpy calls for the whole
+    plan instead of a generator and a dozen calls per pool.
+
+    Returns ``(order, slots)``, pool after pool: target ``order[j]`` (a position in the
+    concatenation, inside its pool's range) takes the members ``slots[j]`` (positions in its
+    pool's sorted members, ascending)."""
     rng = _generator(seed, keyed=True)
     n = np.array([a for a, _ in sizes], dtype=np.int64)
     m = np.array([b for _, b in sizes], dtype=np.int64)
@@ -182,7 +175,7 @@ _PART_BITS = 10  # bits above a 53-bit key in an int64 sort key
 
 def _part_orders(keys: Any, counts: Any) -> Any:
     """Each part's stable ``argsort`` (part ``i``: the next ``counts[i]`` keys), as positions in
-    the part, concatenated. One stable sort of (part, key) composites per 1,024 parts instead
+    ``keys``, concatenated. One stable sort of (part, key) composites per 1,024 parts instead
     of a sort per part: ``keys`` come from ``random_sample``, multiples of 2**-53, so
     ``key * 2**53`` is an exact 53-bit integer and the part's number fits above it; equal keys
     keep their order, as in the part's own stable sort."""
@@ -194,7 +187,7 @@ def _part_orders(keys: Any, counts: Any) -> Any:
         lo, hi = int(starts[g]), int(starts[min(g + step, len(counts))])
         part = np.repeat(np.arange(len(counts[g : g + step]), dtype=np.int64), counts[g : g + step])
         composite = (part << 53) | (keys[lo:hi] * 2.0**53).astype(np.int64)
-        out[lo:hi] = np.argsort(composite, kind="stable") - (starts[g : g + step][part] - lo)
+        out[lo:hi] = np.argsort(composite, kind="stable") + lo
     return out
 
 
@@ -369,7 +362,7 @@ def staff_columns(
     """:func:`staff` over Arrow string columns (the plan's targets), grouped and assigned with
     numpy: the same assignment, bit for bit (a test pins it), without a Python object per
     target. Codes are distinct (entities of one frame). ``round_draw``: ``SHUFFLED_ROUNDS``
-    (:func:`_round_slots`, plan formats up to 4) or ``KEYED_ROUNDS`` (:func:`_keyed_rounds`)."""
+    (:func:`_round_slots`, plan formats up to 4) or ``KEYED_ROUNDS`` (:func:`_keyed_slots`)."""
     uscc = uscc.combine_chunks() if isinstance(uscc, pa.ChunkedArray) else uscc
     region = region.combine_chunks() if isinstance(region, pa.ChunkedArray) else region
     if region.null_count:
@@ -459,12 +452,11 @@ def staff_columns(
             matrix[at] = np.array([[pools.position[i] for i in got[c]] for c in codes], dtype=np.int64)
         used.append(members)
     if keyed:  # every keyed pool in one assignment: targets and members concatenated
-        sizes = [(len(at), len(members)) for at, members in keyed]
-        orders, slots = _keyed_slots(seed, sizes, p)
-        per_pool = np.array([a for a, _ in sizes], dtype=np.int64)
-        first_target = np.repeat(np.cumsum(per_pool) - per_pool, per_pool)
-        first_member = np.repeat(np.cumsum([b for _, b in sizes]) - [b for _, b in sizes], per_pool)
-        targets_at = np.concatenate([at for at, _ in keyed])[orders + first_target]
+        per_pool = np.array([len(at) for at, _ in keyed], dtype=np.int64)
+        widths = np.array([len(members) for _, members in keyed], dtype=np.int64)
+        orders, slots = _keyed_slots(seed, list(zip(per_pool.tolist(), widths.tolist(), strict=True)), p)
+        first_member = np.repeat(np.cumsum(widths) - widths, per_pool)  # each slot row's pool
+        targets_at = np.concatenate([at for at, _ in keyed])[orders]
         matrix[targets_at] = np.concatenate([members for _, members in keyed])[slots + first_member[:, None]]
     counts = (
         np.bincount(matrix.ravel(), minlength=len(pools.ids)) if n else np.zeros(len(pools.ids), np.int64)

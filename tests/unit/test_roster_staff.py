@@ -264,21 +264,31 @@ def test_round_slots_are_those_first_released(p: int) -> None:
                 assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]), (m, n, seed)
 
 
+def _keyed_rounds(seed: str, sizes: list[tuple[int, int]], p: int) -> list[tuple[Any, Any]]:
+    """Each pool's ``(order, slots)`` of the plan-wide keyed rounds, ``order`` as positions in the
+    pool (what :func:`_round_slots` gives one pool)."""
+    n = [a for a, _ in sizes]
+    orders, slots = staffing._keyed_slots(seed, sizes, p)
+    firsts = np.cumsum(n) - n
+    parts = zip(staffing._parts(orders, n), staffing._parts(slots, n), firsts.tolist(), strict=True)
+    return [(order - first, rows) for order, rows, first in parts]
+
+
 @pytest.mark.parametrize(
     ("m", "p", "n"), [(4, 2, 1), (4, 2, 7), (5, 2, 11), (7, 3, 50), (6, 3, 13), (30, 2, 471)]
 )
 def test_keyed_rounds_are_distinct_even_and_seeded(m: int, p: int, n: int) -> None:
     """Plan format 5 (ADR 0163): every round is a permutation of the pool, so the properties of
     the shuffled rounds hold."""
-    order, slots = staffing._keyed_rounds("s", [(n, m)], p)[0]
+    order, slots = _keyed_rounds("s", [(n, m)], p)[0]
     assert sorted(order.tolist()) == list(range(n)) and slots.shape == (n, p)
     assert all(len(set(row)) == p for row in slots.tolist())
     loads = np.bincount(slots.ravel(), minlength=m)
     assert loads.max() - loads.min() <= 1 and loads.sum() == n * p
-    again = staffing._keyed_rounds("s", [(n, m)], p)[0]
+    again = _keyed_rounds("s", [(n, m)], p)[0]
     assert np.array_equal(order, again[0]) and np.array_equal(slots, again[1])
     if n >= 3:
-        other = staffing._keyed_rounds("t", [(n, m)], p)[0]
+        other = _keyed_rounds("t", [(n, m)], p)[0]
         assert not (np.array_equal(order, other[0]) and np.array_equal(slots, other[1]))
 
 
@@ -294,7 +304,8 @@ def test_sorted_rows_sorts_each_row(width: int) -> None:
 
 def test_part_orders_are_each_parts_own_stable_argsort() -> None:
     """The pools' target orders by one composite sort per 1,024 pools: each pool's stable
-    ``argsort``, ties (equal 53-bit keys) in position order, empty pools and three groups."""
+    ``argsort`` (as positions in all keys), ties (equal 53-bit keys) in position order, empty
+    pools and three groups."""
     rng = np.random.RandomState(7)
     counts = rng.randint(0, 6, 3000)
     counts[:3] = [0, 4, 0]
@@ -302,7 +313,7 @@ def test_part_orders_are_each_parts_own_stable_argsort() -> None:
     keys[1:4] = keys[0]  # a tie inside the first non-empty part
     got = staffing._part_orders(keys, counts)
     at = np.concatenate([[0], np.cumsum(counts)])
-    want = [np.argsort(keys[at[i] : at[i + 1]], kind="stable") for i in range(len(counts))]
+    want = [at[i] + np.argsort(keys[at[i] : at[i + 1]], kind="stable") for i in range(len(counts))]
     assert np.array_equal(got, np.concatenate(want))
     assert got[:4].tolist() == [0, 1, 2, 3]
     assert [len(p) for p in staffing._parts(got, counts)] == counts.tolist()
@@ -328,7 +339,7 @@ def test_straddles_of_stacked_pools_are_fixed_as_each_pools_own(m: int, p: int) 
 def test_keyed_rounds_of_several_pools_are_each_pools_own() -> None:
     """Pools staffed together get their own slots: each pool's rows are sorted, its loads even."""
     sizes = [(7, 5), (40, 9), (1, 4), (13, 5)]
-    for (n, m), (order, slots) in zip(sizes, staffing._keyed_rounds("s", sizes, 2), strict=True):
+    for (n, m), (order, slots) in zip(sizes, _keyed_rounds("s", sizes, 2), strict=True):
         assert sorted(order.tolist()) == list(range(n)) and slots.shape == (n, 2)
         assert (slots[:, 0] < slots[:, 1]).all()
         loads = np.bincount(slots.ravel(), minlength=m)
