@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from functions.errors import StorageAccessDenied, StorageError, WriteConflict
+from functions.layout import RECORD_PREFIXES
 
 if TYPE_CHECKING:
     import boto3
@@ -382,10 +383,13 @@ class Lake:
 
     def _write_error(self, key: str, exc: Exception) -> StorageError:
         if is_access_denied(exc):
-            return StorageAccessDenied(
-                f"access denied writing {self.display(key)}: the role lacks s3:PutObject there",
-                field="key",
-            )
+            why = "the role lacks s3:PutObject there"
+            if key.lstrip("/").startswith(tuple(f"{p}/" for p in RECORD_PREFIXES)):
+                why += (
+                    ", or the lake bucket's policy refuses it: a sampling record is created once"
+                    " (If-None-Match) and never rewritten or deleted (docs/adr/0166)"
+                )
+            return StorageAccessDenied(f"access denied writing {self.display(key)}: {why}", field="key")
         return StorageError(f"cannot write {self.display(key)}: {exc}")
 
     def write_bytes(
@@ -419,22 +423,29 @@ class Lake:
             out.write(data)
 
     @contextlib.contextmanager
-    def writing(self, key: str, *, metadata: dict[str, str] | None = None) -> Iterator[Any]:
+    def writing(
+        self, key: str, *, metadata: dict[str, str] | None = None, if_none_match: bool = False
+    ) -> Iterator[Any]:
         """:meth:`write_bytes` for data made in pieces: write them to the stream yielded; the
         object appears whole when the block ends, not at all if it raises. Memory stays at one
         piece whatever the size (a province-wide plan, docs/adr/0153).
 
         On S3 the pieces go to a :class:`Spool` (memory up to :attr:`spool_in_memory`, then an
         anonymous local temporary file) sent as one ``PutObject``: atomic, no multipart upload
-        (so the grants of :meth:`write_bytes` suffice), up to S3's 5 GB per PUT; nothing is
-        sent if the block raises. In a folder a temporary file renamed in place, as
-        :meth:`write_bytes`."""
+        (so the grants of :meth:`write_bytes` suffice, and a bucket policy that demands
+        ``If-None-Match`` can be met: multipart parts carry no condition), up to S3's 5 GB per
+        PUT; nothing is sent if the block raises. In a folder a temporary file renamed (or, with
+        ``if_none_match``, linked once) in place, as :meth:`write_bytes`; a lost create-once is
+        :class:`WriteConflict`."""
         if not self.is_local:
             with Spool(self.spool_in_memory) as spool:
                 yield spool
-                self._put(key, spool.body(), metadata)
+                self._put(key, spool.body(), metadata, if_none_match=if_none_match)
             return
-        with self._staged(key) as tmp, self.fs.open_output_stream(tmp, compression=None) as out:
+        with (
+            self._staged(key, if_none_match=if_none_match) as tmp,
+            self.fs.open_output_stream(tmp, compression=None) as out,
+        ):
             yield out
 
     def _put(

@@ -312,6 +312,14 @@ def coverage_key(province: str, dataset: str, ingest_id: str) -> str:
 # -- sampling tasks, their committed secrets and the audit chain (issue 15, docs/adr/0093-0095) --
 TASK_ID_RE = re.compile(r"^([1-9][0-9])-t[0-9a-f]{20}$")
 SECRETS_PREFIX = "_sampling/secrets"  # hidden: the committed secrets until each key is revealed
+# The records of 双随机 sampling, kept as written: the lake bucket's policy refuses any write under
+# these prefixes without S3's create-once header (``If-None-Match: *``), and under the audit
+# prefix without it or ``If-Match`` (heads move, a repaired record is replaced), and every delete
+# under both (infra/platform.py, docs/adr/0166). Plans, their page indexes, tasks (registrations,
+# draws, slots, supervision sets) and the committed secrets are created once.
+CREATE_ONCE_PREFIXES = ("plans", "tasks", SECRETS_PREFIX)
+CONDITIONAL_PREFIXES = ("audit",)
+RECORD_PREFIXES = CREATE_ONCE_PREFIXES + CONDITIONAL_PREFIXES
 
 
 def task_key(province: str, task_id: str) -> str:

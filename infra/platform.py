@@ -213,6 +213,43 @@ def _tls_only(bucket: str) -> Json:
     }
 
 
+def _records_kept(bucket: str) -> list[Json]:
+    """The lake's sampling records are kept as written, whoever asks (docs/adr/0166): writes
+    under the create-once prefixes must carry ``If-None-Match`` and under the audit prefix
+    ``If-None-Match`` or ``If-Match`` (``Null`` keys in one block are ANDed), and nothing there
+    is deleted. Multipart parts and ``CopyObject`` carry no such header, so they are refused
+    too: the platform writes these objects with one ``PutObject`` (functions/lake.py)."""
+
+    def under(prefixes: tuple[str, ...]) -> list[Any]:
+        return [sub(f"${{{bucket}.Arn}}/{p}/*") for p in prefixes]
+
+    return [
+        {
+            "Sid": "RecordsAreCreatedOnce",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": under(layout.CREATE_ONCE_PREFIXES),
+            "Condition": {"Null": {"s3:if-none-match": "true"}},
+        },
+        {
+            "Sid": "AuditWritesAreConditional",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": under(layout.CONDITIONAL_PREFIXES),
+            "Condition": {"Null": {"s3:if-none-match": "true", "s3:if-match": "true"}},
+        },
+        {
+            "Sid": "RecordsAreNeverDeleted",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+            "Resource": under(layout.RECORD_PREFIXES),
+        },
+    ]
+
+
 _PUBLIC_BLOCK = {
     "BlockPublicAcls": True,
     "BlockPublicPolicy": True,
@@ -451,7 +488,10 @@ def storage() -> Json:
             "Type": "AWS::S3::BucketPolicy",
             "Properties": {
                 "Bucket": ref("LakeBucket"),
-                "PolicyDocument": {"Version": "2012-10-17", "Statement": [_tls_only("LakeBucket")]},
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [_tls_only("LakeBucket"), *_records_kept("LakeBucket")],
+                },
             },
         },
     }

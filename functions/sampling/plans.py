@@ -8,6 +8,7 @@ stored plan itself stays complete (docs/adr/0045).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -22,7 +23,7 @@ import google_crc32c
 import numpy as np
 
 from functions import layout
-from functions.errors import Conflict, InvalidInput, NotFound
+from functions.errors import Conflict, InvalidInput, NotFound, WriteConflict
 from functions.sampling import encode
 from schemas.api import TARGETS_PAGE
 
@@ -81,16 +82,21 @@ def writer_format(implementation: str) -> int:
 INDEX_FORMAT = writer_format(google_crc32c.implementation)
 
 
-def _new_plan_key(lake: Lake, province: str, plan_id: str) -> str:
-    key = layout.plan_key(province, plan_id)
-    if lake.exists(key):
-        raise Conflict(f"plan {plan_id} already exists and is immutable", field="plan_id")
-    return key
+@contextlib.contextmanager
+def _created_once(plan_id: str) -> Iterator[None]:
+    """Plans and their page indexes are created once (``If-None-Match: *`` on S3, whose bucket
+    policy refuses any other write under ``plans/``, docs/adr/0166): a second write of the
+    same id is refused by the store itself, not by an earlier look that a race could pass."""
+    try:
+        yield
+    except WriteConflict:
+        raise Conflict(f"plan {plan_id} already exists and is immutable", field="plan_id") from None
 
 
 def store_plan_bytes(lake: Lake, province: str, plan_id: str, data: bytes) -> None:
     """Write a serialised plan once; refuses to overwrite (immutability)."""
-    lake.write_bytes(_new_plan_key(lake, province, plan_id), data, metadata=_STORED_AS)
+    with _created_once(plan_id):
+        lake.write_bytes(layout.plan_key(province, plan_id), data, metadata=_STORED_AS, if_none_match=True)
 
 
 # -- answers that fit a Lambda response -------------------------------------------------------
@@ -287,14 +293,14 @@ def store_plan_text(
     (:func:`plan_pages_key`): where each run of :data:`PAGE_STRIDE` targets starts and its
     check (``index_format``, :data:`RUN_CHECKS`), so that a page is read without parsing the
     plan (docs/adr/0158, 0165)."""
-    key = _new_plan_key(lake, province, text.plan_id)
+    key = layout.plan_key(province, text.plan_id)
     check = RUN_CHECKS[index_format][1]
     step = min(batch or TARGET_BATCH, PAGE_STRIDE)
     digest = hashlib.sha256()
     size = 0
     kept: list[bytes | memoryview] | None = []
     chunks: list[tuple[int, int, str]] = []
-    with lake.writing(key, metadata=_STORED_AS) as out:
+    with _created_once(text.plan_id), lake.writing(key, metadata=_STORED_AS, if_none_match=True) as out:
 
         def put(piece: bytes | memoryview) -> None:
             nonlocal size, kept
@@ -315,7 +321,7 @@ def store_plan_text(
         index = PageIndex(text.plan_id, size, len(text.head), end, text.count, step, chunks, index_format)
         data = index.to_bytes()
         try:
-            lake.write_bytes(layout.plan_pages_key(province, text.plan_id), data)
+            lake.write_bytes(layout.plan_pages_key(province, text.plan_id), data, if_none_match=True)
             written = hashlib.sha256(data).hexdigest()  # what the audit chain records (ADR 0162)
         except Exception:  # the plan is stored: without its index, its pages are parsed as before
             logger.warning("plan %s: page index not written", text.plan_id, exc_info=True)

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from functions import layout
-from functions.errors import StorageError
+from functions.errors import StorageError, WriteConflict
 from functions.months import month_end
 from schemas.api import SUPERVISION
 
@@ -228,14 +228,17 @@ def compute(
 
 
 def store(lake: Lake, province: str, s: SupervisionSet) -> None:
-    """Write the set once under its digest (content-addressed: a second write is the same bytes)."""
+    """Write the set once under its digest. Content-addressed, so a set already there is the one
+    wanted: the create-once write (what the bucket policy demands under ``tasks/``, docs/adr/0166)
+    losing means another registration stored it first."""
     key = layout.supervision_set_key(province, s.digest)
-    if lake.exists(key):
-        return
     buf = io.BytesIO()
     meta = {"digest": s.digest, "as_of": s.as_of, "day": s.day}
     pq.write_table(s.table.replace_schema_metadata(meta), buf, compression="zstd")
-    lake.write_bytes(key, buf.getvalue())
+    try:
+        lake.write_bytes(key, buf.getvalue(), if_none_match=True)
+    except WriteConflict:
+        logger.debug("supervision set %s of %s stored already", s.digest, province)
 
 
 def load(lake: Lake, province: str, wanted: str) -> SupervisionSet:

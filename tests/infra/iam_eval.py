@@ -3,11 +3,12 @@
 Implements what our policies use: Allow/Deny, Action/NotAction and Resource/NotResource with
 ``*``/``?`` wildcards (actions case-insensitive, resources case-sensitive), and the condition
 operators StringEquals, StringLike, ArnEquals, ArnLike and Bool (any-of values; a missing key
-fails the condition) and the negated StringNotEquals and ArnNotEquals (none-of; a missing key
-matches, as in AWS). An explicit Deny anywhere wins; otherwise an Allow is needed; otherwise the request
-is implicitly denied. Operators it does not know raise, so a policy change cannot make a test
-pass by accident. No well-kept offline library does this for CloudFormation-templated policies
-(docs/adr/0055), hence this module; its own behaviour is tested in test_iam_eval.py.
+fails the condition), the negated StringNotEquals and ArnNotEquals (none-of; a missing key
+matches, as in AWS) and Null (whether the key is absent). An explicit Deny anywhere wins;
+otherwise an Allow is needed; otherwise the request is implicitly denied. Operators it does not
+know raise, so a policy change cannot make a test pass by accident. No well-kept offline
+library does this for CloudFormation-templated policies (docs/adr/0055), hence this module; its
+own behaviour is tested in test_iam_eval.py.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ def _condition_ok(cond: Mapping[str, Mapping[str, Any]], ctx: Mapping[str, Any])
     lowered = {k.lower(): v for k, v in ctx.items()}
     for op, tests in cond.items():
         for key, expected in tests.items():
+            if op == "Null":  # "true": the key is absent; "false": it is present (any value)
+                absent = key.lower() not in lowered
+                if not any(absent == (str(e).lower() == "true") for e in _as_list(expected)):
+                    return False
+                continue
             if key.lower() not in lowered:
                 if op in _NEGATED or op == "ForAllValues:StringEquals":
                     continue  # AWS: a negated operator, or "for all values" of nothing, matches

@@ -92,6 +92,39 @@ def test_negated_conditions_match_when_the_key_is_missing() -> None:
     assert evaluate([eq], Request("sns:Publish", topic)) == "implicit-deny"
 
 
+def test_null_conditions_test_whether_keys_are_absent() -> None:
+    """``Null`` keys in one block are ANDed: the lake's audit prefix denies a write only when it
+    carries neither conditional header (ADR 0166)."""
+    deny = {
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": "arn:aws:s3:::b/audit/*",
+                "Condition": {"Null": {"s3:if-none-match": "true", "s3:if-match": "true"}},
+            }
+        ]
+    }
+    allow = {"Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/*"}]}
+
+    def put(ctx: dict[str, str]) -> str:
+        return evaluate(
+            [allow], Request("s3:PutObject", "arn:aws:s3:::b/audit/x", ctx), resource_policies=[deny]
+        )
+
+    assert put({}) == "deny"
+    assert put({"s3:if-none-match": "*"}) == "allow"
+    assert put({"s3:if-match": '"etag"'}) == "allow"
+    present = {"Statement": [{**deny["Statement"][0], "Condition": {"Null": {"s3:if-match": "false"}}}]}
+    req = Request("s3:PutObject", "arn:aws:s3:::b/audit/x", {"s3:if-match": '"etag"'})
+    assert evaluate([allow], req, resource_policies=[present]) == "deny"
+    assert (
+        evaluate([allow], Request("s3:PutObject", "arn:aws:s3:::b/audit/x"), resource_policies=[present])
+        == "allow"
+    )
+
+
 def test_resource_policy_deny_applies() -> None:
     tls = {
         "Statement": [

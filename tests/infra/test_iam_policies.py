@@ -133,6 +133,9 @@ def decide(
     return evaluate(identity, Request(action, resource, context), resource_policies=resource_policies)
 
 
+CREATE_ONCE = {"s3:if-none-match": "*"}  # the header the lake's policy demands on records (ADR 0166)
+
+
 # -- uploaders --------------------------------------------------------------------------------
 def test_uploader_42_puts_only_into_its_own_incoming_prefix(platform: dict[str, Any]) -> None:
     p42 = role_policies(platform, "Uploader42")
@@ -702,7 +705,12 @@ def test_classify_role_has_athena_write_the_feed_frames_and_export(platform: dic
 
 def test_api_stores_plans_but_cannot_delete_them(platform: dict[str, Any]) -> None:
     api = function_policy("api")
-    assert decide(api, platform, "s3:PutObject", obj(LAKE, "plans/42/42-abc.json")) == "allow"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, "plans/42/42-abc.json"), **CREATE_ONCE) == "allow"
+    # the bucket policy refuses any other write of a plan, to every principal (ADR 0166)
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, "plans/42/42-abc.json")) == "deny"
+    replace = {"s3:if-match": '"e"'}
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, "plans/42/42-abc.json"), **replace) == "deny"
+    assert decide(api, platform, "s3:DeleteObject", obj(LAKE, "plans/42/42-abc.json")) == "deny"
     assert decide(api, platform, "s3:DeleteObject", obj(LAKE, "plans/42/42-abc.json")) != "allow"
     # Plans are written by one PUT (no temporary object to clean up): no delete at all.
     assert decide(api, platform, "s3:DeleteObject", obj(LAKE, "plans/42/_tmp-1-42-abc.json")) != "allow"
@@ -720,7 +728,8 @@ def test_api_appends_objection_and_adjustment_steps_and_keeps_no_cursor_key(plat
         "audit/objections/42/42-0123456789abcdef/0001-received.json",
         "audit/adjustments/42/2026-10/42-0123456789abcdef/0001-proposed.json",
     ):
-        assert decide(api, platform, "s3:PutObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:PutObject", obj(LAKE, key), **CREATE_ONCE) == "allow"
+        assert decide(api, platform, "s3:PutObject", obj(LAKE, key)) == "deny"
         assert decide(api, platform, "s3:GetObject", obj(LAKE, key)) == "allow"
         assert decide(api, platform, "s3:DeleteObject", obj(LAKE, key)) != "allow"
     index = "results/classifications/month=2026-10/province=42/_adjustments.json"
@@ -744,9 +753,13 @@ def test_api_keeps_tasks_secrets_and_the_audit_chain_and_signs_with_the_audit_ke
     with the KMS HMAC key, which the API can use but not administer."""
     api = function_policy("api")
     for key in ("tasks/42/42-t0/task.json", "_sampling/secrets/42/42-t0.json", "audit/42/head.json"):
-        assert decide(api, platform, "s3:PutObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:PutObject", obj(LAKE, key), **CREATE_ONCE) == "allow"
+        assert decide(api, platform, "s3:PutObject", obj(LAKE, key)) == "deny"
         assert decide(api, platform, "s3:GetObject", obj(LAKE, key)) == "allow"
         assert decide(api, platform, "s3:DeleteObject", obj(LAKE, key)) != "allow"
+    moves = {"s3:if-match": '"e"'}  # the head is replaced If-Match; a task never is
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, "audit/42/head.json"), **moves) == "allow"
+    assert decide(api, platform, "s3:PutObject", obj(LAKE, "tasks/42/42-t0/task.json"), **moves) == "deny"
     for action in ("kms:GenerateMac", "kms:VerifyMac"):
         assert decide(api, platform, action, AUDIT_KEY) == "allow"
         assert decide(api, platform, action, KEY) != "allow"
@@ -822,7 +835,7 @@ def test_api_writes_chain_checkpoints_and_the_ref_index(platform: dict[str, Any]
     """What an append writes besides record and head (docs/adr/0127), created once, never deleted."""
     api = function_policy("api")
     for key in ("audit/42/checkpoints/0000000032.json", "audit/42/refs/plan/42-0123456789abcdef0123.json"):
-        assert decide(api, platform, "s3:PutObject", obj(LAKE, key)) == "allow"
+        assert decide(api, platform, "s3:PutObject", obj(LAKE, key), **CREATE_ONCE) == "allow"
         assert decide(api, platform, "s3:GetObject", obj(LAKE, key)) == "allow"
         assert decide(api, platform, "s3:DeleteObject", obj(LAKE, key)) != "allow"
 
@@ -967,7 +980,7 @@ def test_the_corrections_worker_polls_its_queue_and_does_a_correction_run_only(
     assert decide(w, platform, "kms:Decrypt", KEY, **SQS_VIA) == "allow"
     assert decide(w, platform, "kms:GenerateDataKey", KEY, **SQS_VIA) != "allow"
     step = "audit/objections/42/42-0123456789abcdef/0006-correction_started.json"
-    assert decide(w, platform, "s3:PutObject", obj(LAKE, step)) == "allow"
+    assert decide(w, platform, "s3:PutObject", obj(LAKE, step), **CREATE_ONCE) == "allow"
     assert decide(w, platform, "s3:DeleteObject", obj(LAKE, step)) != "allow"
     for key in (
         "results/runs/r/classifications.parquet",

@@ -130,13 +130,17 @@ def _upload_event(bucket: str, key: str, put: dict[str, Any] | None) -> dict[str
 
 
 NOT_RESOURCE = "moto reads a Deny statement with NotResource (no Resource) as an Allow"
+CONDITIONED = "moto is given no conditioned bucket-policy statement (moto_evaluable)"
 
 
 def forbidden(r: Rehearsal, curated_key: str, result_key: str) -> list[Attempt]:
     """Requests each role must not make, on objects the run really wrote (writes go beside them)."""
+    from functions import layout
+
     upload = next(iter(UPLOADS))
     other = upload.replace(f"/{PROVINCE}/", "/23/")
     forged = result_key.rsplit("/", 1)[0] + "/part-forged.parquet"
+    plan = layout.plan_key(PROVINCE, str(r.plan.get("plan_id") or f"{PROVINCE}-{'0' * 20}"))
     return [
         Attempt("Uploader42", "s3:PutObject", r.landing, other),
         Attempt("Uploader42", "s3:GetObject", r.landing, upload),
@@ -159,6 +163,9 @@ def forbidden(r: Rehearsal, curated_key: str, result_key: str) -> list[Attempt]:
         Attempt("EvaluatorRole", "s3:GetObject", r.lake, "_auth/tokens/none.json"),
         # the API reads four curated datasets for a task's supervision set (ADR 0123), not penalties
         Attempt("ApiHandlerRole", "s3:GetObject", r.lake, curated_key.replace("/entities/", "/penalties/")),
+        # nobody rewrites or removes a stored plan, the role that wrote it included (ADR 0166)
+        Attempt("ApiHandlerRole", "s3:PutObject", r.lake, plan, moto_blind=CONDITIONED),
+        Attempt("ApiHandlerRole", "s3:DeleteObject", r.lake, plan),
     ]
 
 

@@ -83,6 +83,12 @@ def _s3_context(action: str, query: dict[str, list[str]], headers: Any) -> dict[
         value = headers.get(header)
         if value:
             ctx[f"s3:{header}"] = value
+    # conditional writes (the lake's policy demands them under its record prefixes, ADR 0166)
+    conditional = {"s3:PutObject": ("if-none-match", "if-match"), "s3:DeleteObject": ("if-match",)}
+    for header in conditional.get(action, ()):
+        value = headers.get(header)
+        if value:
+            ctx[f"s3:{header}"] = value
     return ctx
 
 

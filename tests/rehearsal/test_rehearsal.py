@@ -316,6 +316,34 @@ def test_simulator_denies_every_forbidden_request(rehearsal: Rehearsal) -> None:
     assert _describe(allowed) == []
 
 
+def _unconditioned(context: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple(kv for kv in context if not kv[0].startswith("s3:if-"))
+
+
+def test_sampling_records_are_kept_as_written(rehearsal: Rehearsal) -> None:
+    """The plan and the audit chain the API wrote were written with S3's conditional headers
+    (create-once; the audit head ``If-Match``), which the lake's policy demands there (ADR 0166).
+    The same writes without them, and deletes, are refused to the role that made them: no role,
+    the API's included, can rewrite or remove what was drawn and recorded."""
+    records = ("plans/", "audit/")
+    writes = [
+        c
+        for c in recorded_cases(rehearsal)
+        if c.action == "s3:PutObject" and c.resource.split(":::", 1)[1].split("/", 1)[1].startswith(records)
+    ]
+    written = {c.resource.split(":::", 1)[1].split("/", 1)[1].split("/", 1)[0] for c in writes}
+    assert written == {"plans", "audit"}, written
+    conditions = {k for c in writes for k, _ in c.context}
+    assert all({"s3:if-none-match", "s3:if-match"} & {k for k, _ in c.context} for c in writes), writes
+    assert "s3:if-none-match" in conditions
+    bare = "the same write without its condition"
+    plain = [Case(c.role, c.action, c.resource, _unconditioned(c.context), bare) for c in writes]
+    removed = [Case(c.role, "s3:DeleteObject", c.resource, (), "delete of a record") for c in writes]
+    verdicts = Simulator(rehearsal.stack).run(plain + removed)
+    assert len(verdicts) == 2 * len(writes)
+    assert _describe([d for d in verdicts if d.decision != "ExplicitlyDenied"]) == []
+
+
 def test_no_uploader_reaches_another_province_and_tls_is_required(rehearsal: Rehearsal) -> None:
     puts = [
         c for c in recorded_cases(rehearsal) if c.role.startswith("Uploader") and c.action == "s3:PutObject"

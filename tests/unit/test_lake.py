@@ -253,6 +253,33 @@ def test_s3_writing_in_pieces_is_one_put_of_the_whole(
     assert head["Metadata"] == {"content-type": "application/json"}
 
 
+def test_create_once_writing_in_pieces_loses_with_a_conflict(any_lake: Lake) -> None:
+    """A plan is written in pieces and create-once (ADR 0166): the second writer of a key gets
+    :class:`WriteConflict`, the first object stays whole and no temporary is left."""
+    with any_lake.writing("plans/42/p.json", if_none_match=True) as out:
+        out.write(b"first")
+    with pytest.raises(WriteConflict), any_lake.writing("plans/42/p.json", if_none_match=True) as out:
+        out.write(b"second")
+    assert any_lake.read_bytes("plans/42/p.json") == b"first"
+    assert [f.key for f in any_lake.list_files("plans/42", include_hidden=True)] == ["plans/42/p.json"]
+
+
+def test_s3_create_once_writing_sends_if_none_match(s3_lake: Lake) -> None:
+    """What the lake bucket's policy demands under ``plans/`` (infra/platform.py)."""
+    sent: list[dict[str, str]] = []
+
+    def keep(request: Any, **_: Any) -> None:
+        sent.append({k: v.decode() if isinstance(v, bytes) else v
+                     for k, v in request.headers.items() if k.startswith("If-")})  # fmt: skip
+
+    s3_lake.s3_client.meta.events.register("before-send.s3.PutObject", keep)
+    with s3_lake.writing("plans/42/p.json", if_none_match=True) as out:
+        out.write(b"{}")
+    with s3_lake.writing("plans/42/q.json") as out:
+        out.write(b"{}")
+    assert sent == [{"If-None-Match": "*"}, {}]
+
+
 def test_spool_keeps_small_objects_in_memory_and_spills_large_ones() -> None:
     """A plan up to the limit is sent from memory; past it, everything written so far and the
     rest go to a temporary file, and the body is the same bytes either way."""

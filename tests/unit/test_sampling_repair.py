@@ -21,6 +21,7 @@ from functions.sampling.tasks import draw_task, load_draws, register_task
 from functions.sampling.verify import verify_plan
 from schemas.api import DrawRequest
 from tests.crashing_lake import Crashed, CrashingLake
+from tests.lake_policy import police
 from tests.sampling_data import (
     AUDIT_KEY,
     LIFE_AT,
@@ -82,9 +83,14 @@ def test_a_crash_at_any_write_never_blocks_and_repair_finishes_it(
 # the steps whose writes are conditional (the folder lake above covers every write)
 @pytest.mark.parametrize("after", [3, 4, 5, 8])
 def test_the_same_on_moto_s3_with_conditional_writes(s3_lake: Lake, after: int) -> None:
-    """``If-None-Match: *`` / ``If-Match`` as S3 answers them (moto 5.2 enforces both)."""
+    """``If-None-Match: *`` / ``If-Match`` as S3 answers them (moto 5.2 enforces both), under the
+    lake bucket's policy as deployed: the repair's set-aside copy and replaced record meet it
+    too (docs/adr/0166)."""
     publish_life(s3_lake)
+    policed = police(s3_lake)
     _crash_and_recover(s3_lake, after)
+    assert [d for d in policed.decisions if d[3] == "deny"] == []
+    assert any("/set-aside/" in d[1] or d[2].get("s3:if-match") for d in policed.decisions)
 
 
 def _crash_and_recover(lake: Lake, after: int) -> None:
